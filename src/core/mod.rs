@@ -1,0 +1,10 @@
+//! The pure core: model, actions, state, update, keymap. No I/O here.
+
+pub mod action;
+pub mod error;
+pub mod keymap;
+pub mod model;
+pub mod ring;
+pub mod state;
+pub mod traffic;
+pub mod update;

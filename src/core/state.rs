@@ -1,0 +1,344 @@
+//! The whole state of the cockpit. `update` changes it; render only reads it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tui_textarea::TextArea;
+
+use super::action::ChangeKind;
+use super::keymap::Keymap;
+use super::model::{
+    LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
+    Version,
+};
+use super::ring::Ring;
+
+/// Thresholds drawn on the metric panels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gates {
+    pub error_percent: f64,
+    pub p95_latency_ms: f64,
+}
+
+/// The settings `update` needs, taken from the config and the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub step: u8,
+    pub max_step: u8,
+    pub read_only: bool,
+    pub demo: bool,
+    /// Scenario name shown next to the DEMO badge.
+    pub scenario: Option<String>,
+    pub canary_tag: String,
+    /// Rollback target pinned in the config.
+    pub stable_pin: Option<String>,
+    pub gates: Gates,
+    pub log_capacity: usize,
+    pub min_severity: Severity,
+    pub follow: bool,
+    pub keymap: Keymap,
+    /// Colours on (off with NO_COLOR or `color = "never"`).
+    pub color: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            step: 5,
+            max_step: 25,
+            read_only: false,
+            demo: false,
+            scenario: None,
+            canary_tag: "canary".into(),
+            stable_pin: None,
+            gates: Gates {
+                error_percent: 1.0,
+                p95_latency_ms: 500.0,
+            },
+            log_capacity: 10_000,
+            min_severity: Severity::Default,
+            follow: true,
+            keymap: Keymap::defaults(),
+            color: true,
+        }
+    }
+}
+
+pub type PreviewFn = dyn Fn(&TrafficSplit) -> Vec<String> + Send + Sync;
+
+/// Turns a split into the exact platform call(s), for confirmations.
+#[derive(Clone)]
+pub struct Previewer(pub Arc<PreviewFn>);
+
+impl fmt::Debug for Previewer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Previewer")
+    }
+}
+
+impl Default for Previewer {
+    fn default() -> Self {
+        Previewer(Arc::new(|s: &TrafficSplit| {
+            vec![format!("set traffic {}", s.to_flag())]
+        }))
+    }
+}
+
+/// What the operator is asked to confirm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirmation {
+    pub kind: ChangeKind,
+    pub before: TrafficSplit,
+    pub after: TrafficSplit,
+    /// The version the decision was made on; sent as the precondition.
+    pub expect: Version,
+    /// The exact call(s) that will be made.
+    pub preview: Vec<String>,
+    /// Why the confirmation is asked (large jump, someone else changed the service...).
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    SetSplit,
+    Filter,
+}
+
+/// A text input box.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub kind: InputKind,
+    pub textarea: TextArea<'static>,
+    /// Live feedback: the split that Enter would ask for, or why not.
+    pub feedback: Option<Result<TrafficSplit, String>>,
+    /// The filter before editing, restored by Esc.
+    pub previous: String,
+}
+
+/// Modes are an enum, not a set of booleans.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Normal,
+    Help,
+    Confirm(Confirmation),
+    Input(Box<Input>),
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Normal => "normal",
+            Mode::Help => "help",
+            Mode::Confirm(_) => "confirm",
+            Mode::Input(i) if i.kind == InputKind::Filter => "filter",
+            Mode::Input(_) => "set-split",
+        }
+    }
+}
+
+/// A traffic change sent to the platform and not yet confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingChange {
+    pub id: u64,
+    pub kind: ChangeKind,
+    pub before: TrafficSplit,
+    pub split: TrafficSplit,
+    pub started: DateTime<Utc>,
+}
+
+/// A change asked for while another was in flight; sent when that one lands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuedChange {
+    pub kind: ChangeKind,
+    pub split: TrafficSplit,
+}
+
+/// Freshness of one background source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceHealth {
+    pub last_ok: Option<DateTime<Utc>>,
+    pub error: Option<(String, DateTime<Utc>)>,
+}
+
+impl SourceHealth {
+    pub fn ok(&mut self, now: DateTime<Utc>) {
+        self.last_ok = Some(now);
+        self.error = None;
+    }
+
+    pub fn failed(&mut self, message: String, now: DateTime<Utc>) {
+        self.error = Some((message, now));
+    }
+
+    /// Seconds since the last good data, if any.
+    pub fn age_secs(&self, now: DateTime<Utc>) -> Option<i64> {
+        self.last_ok.map(|t| (now - t).num_seconds().max(0))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// The footer's last result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub level: Level,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How the log tail is shown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogView {
+    pub filter: String,
+    pub min_severity: Severity,
+    pub follow: bool,
+    /// When not following: sequence number of the bottom line shown.
+    pub anchor: Option<u64>,
+}
+
+impl LogView {
+    pub fn matches(&self, e: &LogEntry) -> bool {
+        if e.severity < self.min_severity {
+            return false;
+        }
+        if self.filter.is_empty() {
+            return true;
+        }
+        contains_ci(&e.message, &self.filter)
+            || e.revision
+                .as_deref()
+                .is_some_and(|r| contains_ci(r, &self.filter))
+    }
+}
+
+/// Case-insensitive substring test without allocating for ASCII needles.
+pub fn contains_ci(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let n = needle.as_bytes();
+    if needle.is_ascii() {
+        haystack
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
+    } else {
+        haystack.to_lowercase().contains(&needle.to_lowercase())
+    }
+}
+
+/// The cockpit's state.
+#[derive(Clone, Debug)]
+pub struct State {
+    pub settings: Settings,
+    pub info: PlatformInfo,
+    pub previewer: Previewer,
+    pub mode: Mode,
+    pub now: DateTime<Utc>,
+    pub started: DateTime<Utc>,
+
+    pub snapshot: Option<ServiceSnapshot>,
+    /// Snapshots requested before this instant are stale and ignored.
+    pub snapshot_watermark: Option<DateTime<Utc>>,
+    pub service_health: SourceHealth,
+    /// The rollback target: the last revision that served 100 %.
+    pub stable: Option<String>,
+    pub selected: Option<String>,
+
+    pub change: Option<PendingChange>,
+    pub queued: Option<QueuedChange>,
+    pub next_change_id: u64,
+    /// A change refused because the service moved; re-asked on the next read.
+    pub conflicted: Option<QueuedChange>,
+
+    pub logs: Ring<LogEntry>,
+    pub log_view: LogView,
+    pub logs_health: SourceHealth,
+
+    pub metrics: MetricsBatch,
+    pub metrics_health: SourceHealth,
+
+    pub message: Option<Message>,
+    /// `q` pressed once while a change is in flight.
+    pub quit_armed: bool,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(settings: Settings, info: PlatformInfo, now: DateTime<Utc>) -> State {
+        let logs = Ring::new(settings.log_capacity);
+        let log_view = LogView {
+            filter: String::new(),
+            min_severity: settings.min_severity,
+            follow: settings.follow,
+            anchor: None,
+        };
+        State {
+            settings,
+            info,
+            previewer: Previewer::default(),
+            mode: Mode::Normal,
+            now,
+            started: now,
+            snapshot: None,
+            snapshot_watermark: None,
+            service_health: SourceHealth::default(),
+            stable: None,
+            selected: None,
+            change: None,
+            queued: None,
+            next_change_id: 1,
+            conflicted: None,
+            logs,
+            log_view,
+            logs_health: SourceHealth::default(),
+            metrics: MetricsBatch::default(),
+            metrics_health: SourceHealth::default(),
+            message: None,
+            quit_armed: false,
+            quit: false,
+        }
+    }
+
+    pub fn revisions(&self) -> &[Revision] {
+        self.snapshot
+            .as_ref()
+            .map_or(&[], |s| s.revisions.as_slice())
+    }
+
+    pub fn selected_revision(&self) -> Option<&Revision> {
+        let name = self.selected.as_deref()?;
+        self.revisions().iter().find(|r| r.name == name)
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        let name = self.selected.as_deref()?;
+        self.revisions().iter().position(|r| r.name == name)
+    }
+
+    /// The split the operator is building on: the queued change, else the one
+    /// in flight, else what the platform was last asked for.
+    pub fn desired(&self) -> Option<&TrafficSplit> {
+        self.queued
+            .as_ref()
+            .map(|q| &q.split)
+            .or(self.change.as_ref().map(|c| &c.split))
+            .or(self.snapshot.as_ref().map(|s| &s.traffic))
+    }
+
+    /// Sequence number of the first entry still in the log ring.
+    pub fn first_log_seq(&self) -> u64 {
+        self.logs.dropped()
+    }
+
+    /// Sequence number one past the newest log entry.
+    pub fn end_log_seq(&self) -> u64 {
+        self.logs.dropped() + self.logs.len() as u64
+    }
+}

@@ -1,0 +1,27 @@
+//! Sources of per-revision metrics.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::core::error::BackendError;
+use crate::core::model::MetricsBatch;
+
+/// The window a metrics poll asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsWindow {
+    pub end: DateTime<Utc>,
+    pub span: Duration,
+    pub step: Duration,
+}
+
+/// Requests/s, 5xx % and p95 latency per revision over a window.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    async fn fetch(
+        &self,
+        revisions: &[String],
+        window: MetricsWindow,
+    ) -> Result<MetricsBatch, BackendError>;
+}

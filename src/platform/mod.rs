@@ -1,0 +1,31 @@
+//! Platforms that run revisions and split traffic between them.
+
+use async_trait::async_trait;
+
+use crate::core::error::BackendError;
+use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+
+pub mod simulator;
+
+/// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.
+#[async_trait]
+pub trait Platform: Send + Sync {
+    /// What to show in the header and in previews. Pure, no I/O.
+    fn info(&self) -> PlatformInfo;
+
+    /// Reads the service, its revisions and its traffic.
+    async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError>;
+
+    /// Applies `split` if the service is still at `expect`, and returns once the
+    /// platform has confirmed the change (or failed). Tags survive every change.
+    async fn set_traffic(
+        &self,
+        split: &TrafficSplit,
+        expect: &Version,
+    ) -> Result<ServiceSnapshot, BackendError>;
+
+    /// The exact call(s) `set_traffic` would make, for the confirmation screen.
+    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
+        vec![format!("set traffic {}", split.to_flag())]
+    }
+}

@@ -1,0 +1,205 @@
+//! Bounded per-second traffic history and its aggregation into metric series.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::core::model::{MetricKind, MetricsBatch, Series};
+use crate::metrics::MetricsWindow;
+
+/// How many simulated seconds of history are kept (one hour).
+pub const HISTORY_SECONDS: usize = 3600;
+
+/// Latency buckets grow by 2 %: p95 is exact to about 1 %.
+const BUCKET_RATIO: f64 = 1.02;
+const MAX_LATENCY_MS: f64 = 60_000.0;
+
+fn bucket_of(latency_ms: f64) -> u16 {
+    let ms = latency_ms.clamp(1.0, MAX_LATENCY_MS);
+    (ms.ln() / BUCKET_RATIO.ln()).floor() as u16
+}
+
+/// The representative latency of a bucket (its geometric middle).
+fn bucket_value(b: u16) -> f64 {
+    BUCKET_RATIO.powf(f64::from(b) + 0.5)
+}
+
+/// One revision's traffic during one second.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RevSecond {
+    pub requests: u32,
+    /// 5xx responses.
+    pub errors: u32,
+    /// Sparse latency histogram, sorted by bucket.
+    hist: Vec<(u16, u32)>,
+}
+
+impl RevSecond {
+    pub fn record(&mut self, latency_ms: f64, server_error: bool) {
+        self.requests += 1;
+        if server_error {
+            self.errors += 1;
+        }
+        let b = bucket_of(latency_ms);
+        match self.hist.binary_search_by_key(&b, |(k, _)| *k) {
+            Ok(i) => self.hist[i].1 += 1,
+            Err(i) => self.hist.insert(i, (b, 1)),
+        }
+    }
+}
+
+/// Everything that happened in one simulated second, per revision index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecondRecord {
+    /// End of the second.
+    pub at: DateTime<Utc>,
+    /// Only revisions that received requests.
+    pub revs: Vec<(usize, RevSecond)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    requests: u64,
+    errors: u64,
+    hist: BTreeMap<u16, u64>,
+}
+
+impl Acc {
+    fn add(&mut self, r: &RevSecond) {
+        self.requests += u64::from(r.requests);
+        self.errors += u64::from(r.errors);
+        for (b, n) in &r.hist {
+            *self.hist.entry(*b).or_default() += u64::from(*n);
+        }
+    }
+
+    fn p95(&self) -> Option<f64> {
+        let total: u64 = self.hist.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total as f64 * 0.95).ceil() as u64;
+        let mut seen = 0;
+        for (b, n) in &self.hist {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_value(*b).round());
+            }
+        }
+        self.hist.keys().last().map(|b| bucket_value(*b).round())
+    }
+}
+
+/// The last [`HISTORY_SECONDS`] seconds.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    records: VecDeque<SecondRecord>,
+}
+
+impl History {
+    pub fn push(&mut self, record: SecondRecord) {
+        if self.records.len() == HISTORY_SECONDS {
+            self.records.pop_front();
+        }
+        self.records.push_back(record);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// One point per `window.step` bucket (stamped at the bucket's end) for each
+    /// requested revision and each kind. A bucket where the revision received no
+    /// requests has no point at all ("no data", not zero). `index_of` maps a
+    /// revision name to the index used in the records.
+    pub fn aggregate(
+        &self,
+        revisions: &[String],
+        window: MetricsWindow,
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) -> MetricsBatch {
+        let step = window.step.max(Duration::from_secs(1));
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        let span = chrono::Duration::from_std(window.span).unwrap_or(chrono::Duration::zero());
+        let start = window.end - span;
+        // bucket index -> (seconds recorded, per revision index accumulators)
+        let mut buckets: BTreeMap<i64, (u64, BTreeMap<usize, Acc>)> = BTreeMap::new();
+        for rec in &self.records {
+            if rec.at <= start || rec.at > window.end {
+                continue;
+            }
+            let offset_ms = (rec.at - start).num_milliseconds();
+            let idx = (offset_ms - 1).max(0) / step_ms;
+            let entry = buckets.entry(idx).or_default();
+            entry.0 += 1;
+            for (rev, r) in &rec.revs {
+                entry.1.entry(*rev).or_default().add(r);
+            }
+        }
+        let mut batch = MetricsBatch::default();
+        for name in revisions {
+            let mut series: BTreeMap<MetricKind, Series> = MetricKind::ALL
+                .iter()
+                .map(|k| (*k, Series::default()))
+                .collect();
+            if let Some(rev) = index_of(name) {
+                for (idx, (seconds, accs)) in &buckets {
+                    let Some(acc) = accs.get(&rev).filter(|a| a.requests > 0) else {
+                        continue;
+                    };
+                    let at =
+                        start + chrono::Duration::milliseconds(step_ms.saturating_mul(idx + 1));
+                    let rps = acc.requests as f64 / (*seconds).max(1) as f64;
+                    let err = acc.errors as f64 * 100.0 / acc.requests as f64;
+                    let values = [
+                        (MetricKind::RequestRate, Some(rps)),
+                        (MetricKind::ErrorPercent, Some(err)),
+                        (MetricKind::LatencyP95, acc.p95()),
+                    ];
+                    for (kind, value) in values {
+                        if let (Some(v), Some(s)) = (value, series.get_mut(&kind)) {
+                            s.points.push((at, v));
+                        }
+                    }
+                }
+            }
+            for (kind, s) in series {
+                batch.series.insert((name.clone(), kind), s);
+            }
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p95_of_a_known_distribution() {
+        let mut r = RevSecond::default();
+        for ms in 1..=100 {
+            r.record(f64::from(ms) * 10.0, ms > 98);
+        }
+        let mut acc = Acc::default();
+        acc.add(&r);
+        let p95 = acc.p95().expect("data");
+        assert!((p95 - 950.0).abs() < 950.0 * 0.02, "{p95}");
+        assert_eq!(acc.errors, 2);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut h = History::default();
+        let t0 = DateTime::<Utc>::from_timestamp(0, 0).expect("valid");
+        for i in 0..(HISTORY_SECONDS as i64 + 10) {
+            h.push(SecondRecord {
+                at: t0 + chrono::Duration::seconds(i),
+                revs: vec![],
+            });
+        }
+        assert_eq!(h.len(), HISTORY_SECONDS);
+    }
+}

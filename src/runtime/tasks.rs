@@ -1,0 +1,162 @@
+//! Background tasks: each owns its data and sends actions back. A failing or
+//! slow backend only delays its own task; the screen keeps going.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::core::action::Action;
+use crate::core::error::BackendError;
+use crate::logs::LogSource;
+use crate::metrics::{MetricsSource, MetricsWindow};
+use crate::platform::Platform;
+
+/// How long to wait after a failure: the configured interval, or longer when
+/// the backend asked (Retry-After) or keeps failing (doubling, capped at 60 s).
+pub fn backoff(interval: Duration, failures: u32, err: &BackendError) -> Duration {
+    let asked = match err {
+        BackendError::Unavailable {
+            retry_after: Some(d),
+            ..
+        } => *d,
+        _ => Duration::ZERO,
+    };
+    let exp = interval.saturating_mul(1u32 << failures.min(5));
+    exp.min(Duration::from_secs(60)).max(asked).max(interval)
+}
+
+/// Reads the service every `interval`, and at once when `now` is notified.
+pub fn spawn_service_poller(
+    platform: Arc<dyn Platform>,
+    interval: Duration,
+    now: Arc<Notify>,
+    tx: mpsc::Sender<Action>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            let requested_at = Utc::now();
+            let (action, wait) = match platform.snapshot().await {
+                Ok(snapshot) => {
+                    failures = 0;
+                    (
+                        Action::ServiceLoaded {
+                            snapshot,
+                            requested_at,
+                        },
+                        interval,
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "service read failed");
+                    let wait = backoff(interval, failures, &e);
+                    failures += 1;
+                    (Action::ServiceFailed(e), wait)
+                }
+            };
+            if tx.send(action).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = now.notified() => {}
+            }
+        }
+    })
+}
+
+/// Fetches the metrics window for the watched revisions every `interval`, and
+/// at once when the set of revisions changes.
+pub fn spawn_metrics_poller(
+    source: Arc<dyn MetricsSource>,
+    interval: Duration,
+    span: Duration,
+    step: Duration,
+    mut revisions: watch::Receiver<Vec<String>>,
+    tx: mpsc::Sender<Action>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            let revs = revisions.borrow_and_update().clone();
+            let mut wait = interval;
+            if !revs.is_empty() {
+                let window = MetricsWindow {
+                    end: Utc::now(),
+                    span,
+                    step,
+                };
+                let action = match source.fetch(&revs, window).await {
+                    Ok(batch) => {
+                        failures = 0;
+                        Action::MetricsLoaded(batch)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics fetch failed");
+                        wait = backoff(interval, failures, &e);
+                        failures += 1;
+                        Action::MetricsFailed(e)
+                    }
+                };
+                if tx.send(action).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                changed = revisions.changed() => if changed.is_err() { return },
+            }
+        }
+    })
+}
+
+/// Tails logs every `interval`.
+pub fn spawn_log_poller(
+    mut source: Box<dyn LogSource>,
+    interval: Duration,
+    tx: mpsc::Sender<Action>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            let (action, wait) = match source.poll().await {
+                Ok(entries) => {
+                    failures = 0;
+                    (Action::LogBatch(entries), interval)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "log poll failed");
+                    let wait = backoff(interval, failures, &e);
+                    failures += 1;
+                    (Action::LogsFailed(e), wait)
+                }
+            };
+            if tx.send(action).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let i = Duration::from_secs(2);
+        let other = BackendError::Other("x".into());
+        assert_eq!(backoff(i, 0, &other), Duration::from_secs(2));
+        assert_eq!(backoff(i, 2, &other), Duration::from_secs(8));
+        assert_eq!(backoff(i, 30, &other), Duration::from_secs(60));
+        let slow = BackendError::Unavailable {
+            message: "429".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(backoff(i, 0, &slow), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,155 @@
+//! Fixtures shared by unit tests, integration tests, snapshots and benches.
+//! Deterministic: fixed clock, fixed names.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::core::action::Action;
+use crate::core::model::{
+    LogEntry, MetricKind, MetricsBatch, PlatformInfo, Revision, Series, ServiceSnapshot, Severity,
+    TrafficSplit, Version,
+};
+use crate::core::state::{Settings, State};
+use crate::core::update::update;
+
+pub const STABLE: &str = "emergence-app-00042-xuv";
+pub const CANARY: &str = "emergence-app-00043-kap";
+pub const OLD: &str = "emergence-app-00041-rol";
+
+/// 2026-11-20 10:00:00 UTC.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+pub fn revision(name: &str, tag: Option<&str>, age_min: i64, ready: bool) -> Revision {
+    Revision {
+        name: name.into(),
+        tag: tag.map(Into::into),
+        tag_url: tag.map(|t| format!("https://{t}---emergence-app-x7k2p9-ew.a.run.app")),
+        image: format!(
+            "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-{}",
+            (t0() - Duration::minutes(age_min)).format("%Y%m%d-%H%M%S")
+        ),
+        created: t0() - Duration::minutes(age_min),
+        ready,
+        status_message: (!ready).then(|| "Container failed to start on port 8080".into()),
+    }
+}
+
+/// The demo's shape: stable at 100 %, canary tagged at 0 %, an older revision.
+pub fn snapshot() -> ServiceSnapshot {
+    ServiceSnapshot {
+        service: "emergence-app".into(),
+        url: Some("https://emergence-app-x7k2p9-ew.a.run.app".into()),
+        revisions: vec![
+            revision(CANARY, Some("canary"), 20, true),
+            revision(STABLE, None, 3 * 24 * 60, true),
+            revision(OLD, None, 9 * 24 * 60, true),
+        ],
+        traffic: TrafficSplit::all_to(STABLE),
+        actual: Some(TrafficSplit::all_to(STABLE)),
+        version: Version("etag-1".into()),
+        reconciling: false,
+        message: None,
+    }
+}
+
+pub fn info() -> PlatformInfo {
+    PlatformInfo {
+        kind: "simulator".into(),
+        service: "emergence-app".into(),
+        location: "demo-project · europe-west1 (simulated)".into(),
+    }
+}
+
+/// A state that has loaded [`snapshot`] at [`t0`].
+pub fn state() -> State {
+    state_with(Settings::default())
+}
+
+pub fn state_with(settings: Settings) -> State {
+    let mut s = State::new(settings, info(), t0());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snapshot(),
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    s
+}
+
+/// Log lines with a mix of severities and revisions, one per second before `t0`.
+pub fn logs(n: usize) -> Vec<LogEntry> {
+    (0..n)
+        .map(|i| {
+            let (rev, sev, status) = match i % 10 {
+                3 => (CANARY, Severity::Error, Some(503)),
+                7 => (STABLE, Severity::Warning, Some(404)),
+                5 => (CANARY, Severity::Info, None),
+                _ => (STABLE, Severity::Info, Some(200)),
+            };
+            let message = match status {
+                Some(code) => format!("GET /api/items/{i} {code} {}ms", 120 + (i * 37) % 300),
+                None => "cache warmup complete".to_string(),
+            };
+            LogEntry {
+                timestamp: t0() - Duration::seconds((n - i) as i64),
+                revision: Some(rev.into()),
+                severity: sev,
+                status,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// Ten minutes of metrics at 10 s steps; the canary has data for the last 3 minutes.
+pub fn metrics() -> MetricsBatch {
+    let mut batch = MetricsBatch::default();
+    for (rev, from, rps, err, p95) in [
+        (STABLE, 0usize, 45.0, 0.2, 190.0),
+        (CANARY, 42, 5.0, 1.5, 260.0),
+    ] {
+        for kind in MetricKind::ALL {
+            let points = (from..60)
+                .map(|i| {
+                    let t = t0() - Duration::seconds(600 - 10 * i as i64);
+                    let wobble = ((i * 7919) % 13) as f64 / 13.0;
+                    let v = match kind {
+                        MetricKind::RequestRate => rps * (0.9 + 0.2 * wobble),
+                        MetricKind::ErrorPercent => err * (0.5 + wobble),
+                        MetricKind::LatencyP95 => p95 * (0.9 + 0.2 * wobble),
+                    };
+                    (t, v)
+                })
+                .collect();
+            batch
+                .series
+                .insert((rev.to_string(), kind), Series { points });
+        }
+    }
+    batch
+}
+
+/// A busy, realistic state: logs and metrics loaded, canary at 10 %.
+pub fn busy_state() -> State {
+    let mut s = state();
+    let mut snap = snapshot();
+    snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
+    snap.actual = Some(snap.traffic.clone());
+    snap.version = Version("etag-2".into());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    update(&mut s, Action::LogBatch(logs(200)), t0());
+    update(&mut s, Action::MetricsLoaded(metrics()), t0());
+    s
+}

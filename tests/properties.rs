@@ -1,0 +1,133 @@
+//! Property tests: whatever the operator presses, every split sent sums to 100
+//! and never raises the share of a revision that is not ready.
+
+use canary::core::action::{Action, Effect};
+use canary::core::model::{TrafficSplit, Version};
+use canary::core::state::State;
+use canary::core::traffic;
+use canary::core::update::update;
+use canary::testing::{self, t0};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use proptest::prelude::*;
+
+fn key(c: char) -> Action {
+    let code = match c {
+        '\n' => KeyCode::Enter,
+        '\x1b' => KeyCode::Esc,
+        c => KeyCode::Char(c),
+    };
+    Action::Key(KeyEvent {
+        code,
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Key(char),
+    Type(String),
+    Land,
+    Fail,
+    FlipReady(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => prop::sample::select(vec!['+', '-', 'j', 'k', 'P', 'r', 'y', 'n', '=', '\n', '\x1b', 'y'])
+            .prop_map(Step::Key),
+        2 => (prop::sample::select(vec!["canary", "emergence-app-00041-rol", "emergence-app-00042-xuv", "x"]),
+              0u32..130)
+            .prop_map(|(n, p)| Step::Type(format!("{n}={p}"))),
+        3 => Just(Step::Land),
+        1 => Just(Step::Fail),
+        1 => (0usize..3).prop_map(Step::FlipReady),
+    ]
+}
+
+fn check_sent(state_before: &State, fx: &[Effect]) -> Result<(), TestCaseError> {
+    for e in fx {
+        if let Effect::SetTraffic { split, .. } = e {
+            let sum: u32 = split.entries().iter().map(|a| u32::from(a.percent)).sum();
+            prop_assert_eq!(sum, 100);
+            let snap = state_before.snapshot.as_ref().expect("snapshot");
+            let basis = snap.traffic.clone();
+            // Relative to what the platform has, no unready revision gains.
+            let base = state_before
+                .change
+                .as_ref()
+                .map(|c| c.split.clone())
+                .unwrap_or(basis);
+            for rev in traffic::increases(&base, split) {
+                let r = snap.revision(&rev).expect("known revision");
+                prop_assert!(r.ready, "sent traffic to unready {}", rev);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn splits_sent_are_always_valid(steps in prop::collection::vec(step(), 1..60)) {
+        let mut s = testing::state();
+        let mut version = 1u64;
+        for st in steps {
+            let before = s.clone();
+            let fx = match st {
+                Step::Key(c) => update(&mut s, key(c), t0()),
+                Step::Type(text) => {
+                    let mut all = Vec::new();
+                    for c in text.chars() {
+                        all.extend(update(&mut s, key(c), t0()));
+                    }
+                    all
+                }
+                Step::Land => match s.change.clone() {
+                    Some(c) => {
+                        let mut snap = s.snapshot.clone().expect("snapshot");
+                        snap.traffic = c.split.clone();
+                        version += 1;
+                        snap.version = Version(format!("v{version}"));
+                        update(&mut s, Action::TrafficApplied { id: c.id, snapshot: snap }, t0())
+                    }
+                    None => vec![],
+                },
+                Step::Fail => match s.change.clone() {
+                    Some(c) => update(&mut s, Action::TrafficFailed {
+                        id: c.id,
+                        error: canary::core::error::BackendError::Other("boom".into()),
+                    }, t0()),
+                    None => vec![],
+                },
+                Step::FlipReady(i) => {
+                    let mut snap = s.snapshot.clone().expect("snapshot");
+                    let r = &mut snap.revisions[i];
+                    r.ready = !r.ready;
+                    update(&mut s, Action::ServiceLoaded { snapshot: snap, requested_at: t0() }, t0())
+                }
+            };
+            check_sent(&before, &fx)?;
+            // The split the operator builds on is always valid too.
+            if let Some(d) = s.desired() {
+                let sum: u32 = d.entries().iter().map(|a| u32::from(a.percent)).sum();
+                prop_assert_eq!(sum, 100);
+            }
+        }
+    }
+
+    #[test]
+    fn shift_preserves_the_sum(a in 0u32..=100, delta in -120i32..120) {
+        let basis = TrafficSplit::new([("stable", 100 - a), ("canary", a)]).expect("valid");
+        if let Ok(s) = traffic::shift(&basis, "canary", "stable", delta) {
+            let sum: u32 = s.entries().iter().map(|x| u32::from(x.percent)).sum();
+            prop_assert_eq!(sum, 100);
+            let moved = i64::from(s.percent_of("canary")) - i64::from(a);
+            prop_assert!(moved.abs() <= i64::from(delta.unsigned_abs()));
+            prop_assert!(moved.signum() == i64::from(delta.signum()));
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! `update`: each key in each mode gives the expected state and effects.
+
+use canary::core::action::{Action, ChangeKind, Effect};
+use canary::core::error::BackendError;
+use canary::core::model::{Severity, TrafficSplit, Version};
+use canary::core::state::{InputKind, Level, Mode, Settings, State};
+use canary::core::update::update;
+use canary::testing::{self, t0, CANARY, OLD, STABLE};
+use chrono::Duration;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+
+fn key(code: KeyCode) -> Action {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    Action::Key(KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn ch(c: char) -> Action {
+    key(KeyCode::Char(c))
+}
+
+fn press(s: &mut State, a: Action) -> Vec<Effect> {
+    update(s, a, t0())
+}
+
+fn type_str(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, ch(c));
+    }
+}
+
+fn split(p: &[(&str, u32)]) -> TrafficSplit {
+    TrafficSplit::new(p.iter().map(|(r, v)| (*r, *v))).expect("valid")
+}
+
+fn set_traffic(fx: &[Effect]) -> Option<(u64, TrafficSplit, Version)> {
+    fx.iter().find_map(|e| match e {
+        Effect::SetTraffic {
+            id, split, expect, ..
+        } => Some((*id, split.clone(), expect.clone())),
+        _ => None,
+    })
+}
+
+fn message(s: &State) -> String {
+    s.message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default()
+}
+
+/// Lands the change in flight as the platform would.
+fn land(s: &mut State) -> Vec<Effect> {
+    let c = s.change.clone().expect("a change in flight");
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = c.split.clone();
+    snap.actual = Some(c.split.clone());
+    snap.version = Version(format!("etag-after-{}", c.id));
+    update(
+        s,
+        Action::TrafficApplied {
+            id: c.id,
+            snapshot: snap,
+        },
+        t0() + Duration::seconds(1),
+    )
+}
+
+#[test]
+fn first_load_picks_stable_and_selects_the_tagged_canary() {
+    let s = testing::state();
+    assert_eq!(s.stable.as_deref(), Some(STABLE));
+    assert_eq!(s.selected.as_deref(), Some(CANARY));
+    assert!(s.service_health.last_ok.is_some());
+}
+
+#[test]
+fn first_load_asks_metrics_for_the_revisions() {
+    let mut s = State::new(Settings::default(), testing::info(), t0());
+    let fx = update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: testing::snapshot(),
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::WatchRevisions(vec![
+            CANARY.to_string(),
+            STABLE.to_string(),
+            OLD.to_string()
+        ])]
+    );
+}
+
+#[test]
+fn j_k_and_arrows_move_the_cursor_and_clamp() {
+    let mut s = testing::state();
+    press(&mut s, ch('j'));
+    assert_eq!(s.selected.as_deref(), Some(STABLE));
+    press(&mut s, key(KeyCode::Down));
+    assert_eq!(s.selected.as_deref(), Some(OLD));
+    press(&mut s, ch('j'));
+    assert_eq!(s.selected.as_deref(), Some(OLD), "clamped at the bottom");
+    press(&mut s, ch('k'));
+    press(&mut s, key(KeyCode::Up));
+    press(&mut s, ch('k'));
+    assert_eq!(s.selected.as_deref(), Some(CANARY), "clamped at the top");
+}
+
+#[test]
+fn plus_sends_one_step_from_the_stable_with_the_etag_read() {
+    let mut s = testing::state();
+    let fx = press(&mut s, ch('+'));
+    let (id, sp, expect) = set_traffic(&fx).expect("a traffic change");
+    assert_eq!(sp, split(&[(STABLE, 95), (CANARY, 5)]));
+    assert_eq!(expect, Version("etag-1".into()));
+    let pending = s.change.as_ref().expect("pending");
+    assert_eq!(pending.id, id);
+    assert_eq!(pending.kind, ChangeKind::Shift);
+    // still showing the platform's split until confirmed
+    assert_eq!(
+        s.snapshot.as_ref().map(|x| x.traffic.clone()),
+        Some(TrafficSplit::all_to(STABLE))
+    );
+    land(&mut s);
+    assert!(s.change.is_none());
+    assert_eq!(
+        s.snapshot.as_ref().map(|x| x.traffic.clone()),
+        Some(split(&[(STABLE, 95), (CANARY, 5)]))
+    );
+    assert!(message(&s).contains("done"), "{}", message(&s));
+}
+
+#[test]
+fn presses_during_a_change_are_queued_not_lost() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    let fx = press(&mut s, ch('+'));
+    assert!(set_traffic(&fx).is_none(), "one change at a time");
+    let fx = press(&mut s, ch('+'));
+    assert!(set_traffic(&fx).is_none());
+    assert_eq!(
+        s.queued.as_ref().map(|q| q.split.clone()),
+        Some(split(&[(STABLE, 85), (CANARY, 15)]))
+    );
+    let fx = land(&mut s);
+    let (_, sp, expect) = set_traffic(&fx).expect("queued change sent");
+    assert_eq!(sp, split(&[(STABLE, 85), (CANARY, 15)]));
+    assert_eq!(
+        expect,
+        Version("etag-after-1".into()),
+        "sent with the new etag"
+    );
+    assert!(s.queued.is_none());
+}
+
+#[test]
+fn minus_gives_back_to_the_stable() {
+    let mut s = testing::busy_state(); // 90/10
+    let fx = press(&mut s, ch('-'));
+    let (_, sp, _) = set_traffic(&fx).expect("change");
+    assert_eq!(sp, split(&[(STABLE, 95), (CANARY, 5)]));
+}
+
+#[test]
+fn minus_at_zero_and_plus_on_stable_explain_themselves() {
+    let mut s = testing::state();
+    let fx = press(&mut s, ch('-'));
+    assert!(fx.is_empty());
+    assert!(
+        message(&s).contains("no traffic to give back"),
+        "{}",
+        message(&s)
+    );
+    press(&mut s, ch('j')); // stable
+    let fx = press(&mut s, ch('+'));
+    assert!(fx.is_empty());
+    assert!(message(&s).contains("stable revision"), "{}", message(&s));
+}
+
+#[test]
+fn no_traffic_to_an_unready_revision() {
+    let mut s = testing::state();
+    let mut snap = testing::snapshot();
+    snap.revisions[0].ready = false;
+    snap.revisions[0].status_message = Some("Container failed to start".into());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    let fx = press(&mut s, ch('+'));
+    assert!(fx.is_empty());
+    assert!(s.change.is_none());
+    let m = s.message.clone().expect("message");
+    assert_eq!(m.level, Level::Error);
+    assert!(m.text.contains("not ready"), "{}", m.text);
+    // Promote is refused before even asking.
+    press(&mut s, ch('P'));
+    assert!(matches!(s.mode, Mode::Normal));
+}
+
+#[test]
+fn r_asks_then_y_rolls_back_to_the_stable() {
+    let mut s = testing::busy_state();
+    let fx = press(&mut s, ch('r'));
+    assert!(fx.is_empty(), "nothing sent before confirmation");
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("expected a confirmation, got {:?}", s.mode.name());
+    };
+    assert_eq!(c.kind, ChangeKind::Rollback);
+    assert_eq!(c.after, TrafficSplit::all_to(STABLE));
+    assert_eq!(c.before, split(&[(STABLE, 90), (CANARY, 10)]));
+    assert!(!c.preview.is_empty());
+    let fx = press(&mut s, ch('y'));
+    let (_, sp, _) = set_traffic(&fx).expect("rollback sent");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    assert!(matches!(s.mode, Mode::Normal));
+}
+
+#[test]
+fn n_and_esc_cancel_a_confirmation_and_other_keys_do_nothing() {
+    for cancel in [ch('n'), key(KeyCode::Esc)] {
+        let mut s = testing::busy_state();
+        press(&mut s, ch('r'));
+        let fx = press(&mut s, ch('+'));
+        assert!(fx.is_empty());
+        assert!(matches!(s.mode, Mode::Confirm(_)), "stray key keeps asking");
+        assert!(message(&s).contains("to confirm"), "{}", message(&s));
+        let fx = press(&mut s, cancel);
+        assert!(fx.is_empty());
+        assert!(matches!(s.mode, Mode::Normal));
+        assert!(s.change.is_none());
+        assert!(message(&s).contains("cancelled"));
+    }
+}
+
+#[test]
+fn promote_asks_and_sends_100_to_the_selected() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('P'));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("expected confirm")
+    };
+    assert_eq!(c.kind, ChangeKind::Promote);
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("promotion sent");
+    assert_eq!(sp, TrafficSplit::all_to(CANARY));
+    land(&mut s);
+    assert_eq!(
+        s.stable.as_deref(),
+        Some(CANARY),
+        "the promoted revision is the new stable"
+    );
+}
+
+#[test]
+fn rollback_when_already_there_says_so() {
+    let mut s = testing::state();
+    let fx = press(&mut s, ch('r'));
+    assert!(fx.is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("already"), "{}", message(&s));
+}
+
+#[test]
+fn equals_opens_an_input_with_live_feedback_and_enter_applies() {
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    assert_eq!(s.mode.name(), "set-split");
+    type_str(&mut s, "canary=20");
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert_eq!(i.kind, InputKind::SetSplit);
+    assert_eq!(
+        i.feedback.clone(),
+        Some(Ok(split(&[(STABLE, 80), (CANARY, 20)])))
+    );
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("20 points is within max_step");
+    assert_eq!(sp, split(&[(STABLE, 80), (CANARY, 20)]));
+}
+
+#[test]
+fn a_large_jump_asks_for_confirmation() {
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    type_str(&mut s, "canary=50");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(set_traffic(&fx).is_none());
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("large jump must be confirmed")
+    };
+    assert!(c.note.as_deref().unwrap_or("").contains("max_step"));
+    let fx = press(&mut s, ch('y'));
+    assert!(set_traffic(&fx).is_some());
+}
+
+#[test]
+fn a_bad_split_keeps_the_input_open_with_the_reason() {
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    type_str(&mut s, "nope=10");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    let Mode::Input(i) = &s.mode else {
+        panic!("still editing")
+    };
+    let err = i.feedback.clone().expect("feedback").expect_err("error");
+    assert!(err.contains("neither a revision nor a tag"), "{err}");
+    press(&mut s, key(KeyCode::Esc));
+    assert!(matches!(s.mode, Mode::Normal));
+}
+
+#[test]
+fn read_only_refuses_every_write_and_says_why() {
+    let settings = Settings {
+        read_only: true,
+        ..Settings::default()
+    };
+    let mut s = testing::state_with(settings);
+    for c in ['+', '-', '=', 'P', 'r'] {
+        let fx = press(&mut s, ch(c));
+        assert!(fx.is_empty(), "{c} must not write");
+        assert!(
+            matches!(s.mode, Mode::Normal),
+            "{c} opened {}",
+            s.mode.name()
+        );
+        assert!(message(&s).contains("read-only"), "{c}: {}", message(&s));
+    }
+    // reading still works
+    press(&mut s, ch('j'));
+    assert_eq!(s.selected.as_deref(), Some(STABLE));
+}
+
+#[test]
+fn slash_filters_live_and_esc_restores() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('/'));
+    assert_eq!(s.mode.name(), "filter");
+    type_str(&mut s, "503");
+    assert_eq!(s.log_view.filter, "503", "applied while typing");
+    press(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.log_view.filter, "", "Esc restores the previous filter");
+    press(&mut s, ch('/'));
+    type_str(&mut s, "warmup");
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.log_view.filter, "warmup");
+    assert!(matches!(s.mode, Mode::Normal));
+}
+
+#[test]
+fn f_s_and_paging_change_the_log_view() {
+    let mut s = testing::busy_state();
+    assert!(s.log_view.follow);
+    press(&mut s, ch('f'));
+    assert!(!s.log_view.follow);
+    assert_eq!(s.log_view.anchor, Some(199));
+    press(&mut s, ch('f'));
+    assert!(s.log_view.follow);
+    press(&mut s, ch('s'));
+    assert_eq!(s.log_view.min_severity, Severity::Info);
+    press(&mut s, ch('s'));
+    press(&mut s, ch('s'));
+    assert_eq!(s.log_view.min_severity, Severity::Error);
+    // only errors match: every 10th line; PageUp moves 10 matching lines
+    press(&mut s, key(KeyCode::PageUp));
+    assert!(!s.log_view.follow);
+    assert_eq!(s.log_view.anchor, Some(93));
+    press(&mut s, key(KeyCode::PageDown));
+    assert!(s.log_view.follow, "paging back to the bottom follows again");
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut s = testing::state();
+    press(&mut s, ch('?'));
+    assert!(matches!(s.mode, Mode::Help));
+    let fx = press(&mut s, ch('+'));
+    assert!(fx.is_empty(), "keys do nothing under help");
+    press(&mut s, key(KeyCode::Esc));
+    assert!(matches!(s.mode, Mode::Normal));
+}
+
+#[test]
+fn q_quits_but_asks_twice_during_a_change() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    let fx = press(&mut s, ch('q'));
+    assert!(!fx.contains(&Effect::Quit));
+    assert!(message(&s).contains("press q again"));
+    let fx = press(&mut s, ch('q'));
+    assert!(fx.contains(&Effect::Quit));
+    assert!(s.quit);
+
+    let mut s = testing::state();
+    let fx = press(&mut s, ch('q'));
+    assert_eq!(fx, vec![Effect::Quit]);
+}
+
+#[test]
+fn a_failed_change_is_shown_and_the_split_stays() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    press(&mut s, ch('+'));
+    let id = s.change.as_ref().map(|c| c.id).expect("pending");
+    let fx = update(
+        &mut s,
+        Action::TrafficFailed {
+            id,
+            error: BackendError::Failed("revision failed health check".into()),
+        },
+        t0(),
+    );
+    assert!(fx.contains(&Effect::RefreshService));
+    assert!(s.change.is_none());
+    assert!(s.queued.is_none(), "queued change dropped, and said so");
+    let m = s.message.clone().expect("message");
+    assert_eq!(m.level, Level::Error);
+    assert!(m.text.contains("revision failed health check"));
+    assert!(m.text.contains("queued change was dropped"));
+    assert_eq!(
+        s.snapshot.as_ref().map(|x| x.traffic.clone()),
+        Some(TrafficSplit::all_to(STABLE))
+    );
+}
+
+#[test]
+fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    let id = s.change.as_ref().map(|c| c.id).expect("pending");
+    let fx = update(
+        &mut s,
+        Action::TrafficFailed {
+            id,
+            error: BackendError::Conflict("etag mismatch".into()),
+        },
+        t0(),
+    );
+    assert!(fx.contains(&Effect::RefreshService));
+    // Someone else put 30 % on the old revision meanwhile.
+    let mut snap = testing::snapshot();
+    snap.traffic = split(&[(STABLE, 70), (OLD, 30)]);
+    snap.version = Version("etag-9".into());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0() + Duration::seconds(1),
+        },
+        t0() + Duration::seconds(1),
+    );
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("must ask again, not overwrite")
+    };
+    assert_eq!(c.before, split(&[(STABLE, 70), (OLD, 30)]));
+    assert_eq!(c.expect, Version("etag-9".into()));
+    assert!(c.note.as_deref().unwrap_or("").contains("someone else"));
+}
+
+#[test]
+fn confirming_after_the_service_moved_asks_again() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    let mut snap = testing::snapshot();
+    snap.traffic = split(&[(STABLE, 50), (CANARY, 50)]);
+    snap.version = Version("etag-7".into());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    let fx = press(&mut s, ch('y'));
+    assert!(
+        set_traffic(&fx).is_none(),
+        "decision was made on an old read"
+    );
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("asks again")
+    };
+    assert_eq!(c.before, split(&[(STABLE, 50), (CANARY, 50)]));
+    let fx = press(&mut s, ch('y'));
+    let (_, sp, expect) = set_traffic(&fx).expect("sent after the second yes");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    assert_eq!(expect, Version("etag-7".into()));
+}
+
+#[test]
+fn a_stale_read_does_not_undo_a_landed_change() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    land(&mut s);
+    // a read requested before the change landed arrives late
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: testing::snapshot(),
+            requested_at: t0(),
+        },
+        t0() + Duration::seconds(2),
+    );
+    assert_eq!(
+        s.snapshot.as_ref().map(|x| x.traffic.clone()),
+        Some(split(&[(STABLE, 95), (CANARY, 5)]))
+    );
+}
+
+#[test]
+fn backend_failures_keep_data_and_record_age() {
+    let mut s = testing::busy_state();
+    let later = t0() + Duration::seconds(30);
+    update(
+        &mut s,
+        Action::ServiceFailed(BackendError::Unavailable {
+            message: "503".into(),
+            retry_after: None,
+        }),
+        later,
+    );
+    assert!(s.snapshot.is_some(), "last good data kept");
+    assert_eq!(s.service_health.age_secs(later), Some(30));
+    assert!(s.service_health.error.is_some());
+    update(
+        &mut s,
+        Action::MetricsFailed(BackendError::Other("x".into())),
+        later,
+    );
+    assert!(!s.metrics.series.is_empty());
+}
+
+#[test]
+fn log_ring_is_bounded() {
+    let settings = Settings {
+        log_capacity: 50,
+        ..Settings::default()
+    };
+    let mut s = testing::state_with(settings);
+    update(&mut s, Action::LogBatch(testing::logs(120)), t0());
+    assert_eq!(s.logs.len(), 50);
+    assert_eq!(s.first_log_seq(), 70);
+}
+
+#[test]
+fn terminate_quits() {
+    let mut s = testing::state();
+    let fx = update(&mut s, Action::Terminate("SIGHUP"), t0());
+    assert_eq!(fx, vec![Effect::Quit]);
+    assert!(s.quit);
+}
+
+#[test]
+fn paste_goes_into_the_input_box() {
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    update(&mut s, Action::Paste("canary=10\n".into()), t0());
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert_eq!(
+        i.feedback.clone(),
+        Some(Ok(split(&[(STABLE, 90), (CANARY, 10)])))
+    );
+}
