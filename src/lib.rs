@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod core;
+pub mod journal;
 pub mod logs;
 pub mod metrics;
 pub mod platform;

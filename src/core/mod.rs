@@ -4,6 +4,7 @@ pub mod action;
 pub mod error;
 pub mod keymap;
 pub mod model;
+pub mod plan;
 pub mod ring;
 pub mod state;
 pub mod traffic;

@@ -1,0 +1,543 @@
+//! The phased promotion plan: a pure state machine. Time comes in as `now`;
+//! the engine says what to do as [`PlanCommand`]s, which `update` turns into
+//! traffic changes, check runs and journal records.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::TrafficSplit;
+
+/// What happens when a blocking gate fails during a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    Rollback,
+    Pause,
+    StepDown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanMode {
+    /// The next step needs `p` and green gates.
+    Manual,
+    /// Advances by itself when the window has elapsed and gates are green.
+    Auto,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStep {
+    pub percent: u8,
+    #[serde(with = "secs")]
+    pub observe: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSpec {
+    pub steps: Vec<PlanStep>,
+    pub mode: PlanMode,
+    pub on_failure: OnFailure,
+}
+
+impl PlanSpec {
+    /// The team's phases: 10 / 25 / 50 / 100 % with 15 min / 30 min / 1 h / 0.
+    pub fn domain_default() -> PlanSpec {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        PlanSpec {
+            steps: vec![
+                PlanStep {
+                    percent: 10,
+                    observe: m(15),
+                },
+                PlanStep {
+                    percent: 25,
+                    observe: m(30),
+                },
+                PlanStep {
+                    percent: 50,
+                    observe: m(60),
+                },
+                PlanStep {
+                    percent: 100,
+                    observe: Duration::ZERO,
+                },
+            ],
+            mode: PlanMode::Manual,
+            on_failure: OnFailure::Rollback,
+        }
+    }
+
+    /// Steps must rise strictly and end at 100.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps.is_empty() {
+            return Err("a plan needs at least one step".into());
+        }
+        let mut last = 0u8;
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.percent == 0 || s.percent > 100 {
+                return Err(format!(
+                    "step {}: percent must be 1..=100, got {}",
+                    i + 1,
+                    s.percent
+                ));
+            }
+            if s.percent <= last {
+                return Err(format!(
+                    "step {}: {} % does not rise above the previous step's {} %",
+                    i + 1,
+                    s.percent,
+                    last
+                ));
+            }
+            last = s.percent;
+        }
+        if last != 100 {
+            return Err(format!("the last step must be 100 %, not {last} %"));
+        }
+        Ok(())
+    }
+}
+
+/// The gates' verdict, as the plan sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Green,
+    /// Not enough data to judge: never promote blind.
+    NoData(String),
+    /// A blocking gate failed.
+    Red(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    Idle,
+    Applying {
+        step: usize,
+    },
+    Observing {
+        step: usize,
+        since: DateTime<Utc>,
+    },
+    WaitingApproval {
+        step: usize,
+    },
+    Paused {
+        step: usize,
+        reason: String,
+        was_observing: bool,
+    },
+    Promoted,
+    RollingBack {
+        reason: String,
+    },
+    RolledBack {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl Phase {
+    pub fn label(&self) -> String {
+        match self {
+            Phase::Idle => "idle".into(),
+            Phase::Applying { step } => format!("applying step {}", step + 1),
+            Phase::Observing { step, .. } => format!("observing step {}", step + 1),
+            Phase::WaitingApproval { step } => {
+                format!("step {} observed: waiting for approval", step + 1)
+            }
+            Phase::Paused { step, .. } => format!("paused at step {}", step + 1),
+            Phase::Promoted => "promoted".into(),
+            Phase::RollingBack { .. } => "rolling back".into(),
+            Phase::RolledBack { .. } => "rolled back".into(),
+            Phase::Failed { .. } => "failed".into(),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            Phase::Idle | Phase::Promoted | Phase::RolledBack { .. } | Phase::Failed { .. }
+        )
+    }
+
+    /// The step the plan is at, if any.
+    pub fn step(&self) -> Option<usize> {
+        match self {
+            Phase::Applying { step }
+            | Phase::Observing { step, .. }
+            | Phase::WaitingApproval { step }
+            | Phase::Paused { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+}
+
+/// What the engine asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanCommand {
+    /// Send this split (the canary at the step's percent, the rest on the stable).
+    Apply { step: usize, split: TrafficSplit },
+    /// All traffic back to the stable.
+    Rollback { reason: String },
+    /// Run the verification battery against the canary.
+    RunChecks,
+    /// The phase changed (journal + notification).
+    Transition { from: Phase, to: Phase, why: String },
+}
+
+/// A running (or finished) plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub spec: PlanSpec,
+    pub canary: String,
+    pub stable: String,
+    pub phase: Phase,
+    pub started: DateTime<Utc>,
+}
+
+/// Operator and platform events the plan reacts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanEvent {
+    /// `p`: advance (needs green gates unless `override_reason`).
+    Advance {
+        override_reason: Option<String>,
+    },
+    /// `space`.
+    TogglePause,
+    /// `a` confirmed, or a manual traffic change took over.
+    Abort {
+        reason: String,
+    },
+    /// Someone moved traffic by hand: the plan stops driving.
+    ManualChange,
+    /// The split for `step` landed.
+    Applied {
+        step: usize,
+    },
+    /// The split for `step` could not be applied.
+    ApplyFailed {
+        step: usize,
+        error: String,
+    },
+    /// The rollback landed.
+    RolledBack,
+    RollbackFailed {
+        error: String,
+    },
+    /// The gates were evaluated (continuously during a window).
+    Gates(Verdict),
+    /// Time passed.
+    Tick,
+}
+
+impl Plan {
+    /// Starts the plan: the first step is applied at once.
+    pub fn start(
+        spec: PlanSpec,
+        canary: String,
+        stable: String,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, Vec<PlanCommand>), String> {
+        spec.validate()?;
+        if canary == stable {
+            return Err(format!(
+                "{canary} is the stable revision: select the canary"
+            ));
+        }
+        let mut plan = Plan {
+            spec,
+            canary,
+            stable,
+            phase: Phase::Idle,
+            started: now,
+        };
+        let mut out = Vec::new();
+        plan.go_to_step(0, "plan started".into(), &mut out);
+        Ok((plan, out))
+    }
+
+    pub fn split_for(&self, step: usize) -> TrafficSplit {
+        let pct = u32::from(self.spec.steps.get(step).map_or(0, |s| s.percent));
+        TrafficSplit::new([(self.canary.clone(), pct), (self.stable.clone(), 100 - pct)])
+            .unwrap_or_else(|_| TrafficSplit::all_to(self.stable.clone()))
+    }
+
+    /// The most traffic the canary may have right now.
+    pub fn ceiling(&self) -> u8 {
+        match &self.phase {
+            Phase::Promoted => 100,
+            p => p
+                .step()
+                .and_then(|s| self.spec.steps.get(s))
+                .map_or(0, |s| s.percent),
+        }
+    }
+
+    /// Progress of the current window, 0.0..=1.0, and the time left.
+    pub fn window(&self, now: DateTime<Utc>) -> Option<(f64, Duration)> {
+        let Phase::Observing { step, since } = &self.phase else {
+            return None;
+        };
+        let total = self.spec.steps.get(*step)?.observe;
+        let elapsed = (now - *since).to_std().unwrap_or_default();
+        if total.is_zero() {
+            return Some((1.0, Duration::ZERO));
+        }
+        let frac = (elapsed.as_secs_f64() / total.as_secs_f64()).min(1.0);
+        Some((frac, total.saturating_sub(elapsed)))
+    }
+
+    fn set(&mut self, to: Phase, why: String, out: &mut Vec<PlanCommand>) {
+        let from = std::mem::replace(&mut self.phase, to.clone());
+        out.push(PlanCommand::Transition { from, to, why });
+    }
+
+    fn go_to_step(&mut self, step: usize, why: String, out: &mut Vec<PlanCommand>) {
+        let step = step.min(self.spec.steps.len().saturating_sub(1));
+        self.set(Phase::Applying { step }, why, out);
+        out.push(PlanCommand::Apply {
+            step,
+            split: self.split_for(step),
+        });
+    }
+
+    fn roll_back(&mut self, reason: String, out: &mut Vec<PlanCommand>) {
+        self.set(
+            Phase::RollingBack {
+                reason: reason.clone(),
+            },
+            reason.clone(),
+            out,
+        );
+        out.push(PlanCommand::Rollback { reason });
+    }
+
+    fn on_red(&mut self, step: usize, reason: String, out: &mut Vec<PlanCommand>) {
+        match self.spec.on_failure {
+            OnFailure::Rollback => self.roll_back(format!("gate failed: {reason}"), out),
+            OnFailure::Pause => self.set(
+                Phase::Paused {
+                    step,
+                    reason: format!("gate failed: {reason}"),
+                    was_observing: true,
+                },
+                format!("gate failed: {reason}"),
+                out,
+            ),
+            OnFailure::StepDown if step > 0 => self.go_to_step(
+                step - 1,
+                format!("gate failed, stepping down: {reason}"),
+                out,
+            ),
+            OnFailure::StepDown => {
+                self.roll_back(format!("gate failed at the first step: {reason}"), out)
+            }
+        }
+    }
+
+    /// Feeds one event; returns what to do.
+    pub fn handle(&mut self, event: PlanEvent, now: DateTime<Utc>) -> Vec<PlanCommand> {
+        let mut out = Vec::new();
+        let last = self.spec.steps.len().saturating_sub(1);
+        match (self.phase.clone(), event) {
+            (p, _) if p.is_finished() => {}
+            (_, PlanEvent::Abort { reason }) => self.roll_back(reason, &mut out),
+            (Phase::RollingBack { reason }, PlanEvent::RolledBack) => self.set(
+                Phase::RolledBack {
+                    reason: reason.clone(),
+                },
+                reason,
+                &mut out,
+            ),
+            (Phase::RollingBack { reason }, PlanEvent::RollbackFailed { error }) => self.set(
+                Phase::Failed {
+                    reason: format!("{reason}; the rollback failed: {error}"),
+                },
+                error,
+                &mut out,
+            ),
+            (Phase::RollingBack { .. }, _) => {}
+            (Phase::Applying { step }, PlanEvent::Applied { step: s }) if s == step => {
+                if step >= last {
+                    self.set(
+                        Phase::Promoted,
+                        format!("{} % reached", self.ceiling()),
+                        &mut out,
+                    );
+                } else {
+                    self.set(
+                        Phase::Observing { step, since: now },
+                        format!(
+                            "{} % applied",
+                            self.split_for(step).percent_of(&self.canary)
+                        ),
+                        &mut out,
+                    );
+                    out.push(PlanCommand::RunChecks);
+                }
+            }
+            (Phase::Applying { step }, PlanEvent::ApplyFailed { step: s, error }) if s == step => {
+                self.set(
+                    Phase::Paused {
+                        step,
+                        reason: format!("step {} could not be applied: {error}", step + 1),
+                        was_observing: false,
+                    },
+                    error,
+                    &mut out,
+                );
+            }
+            (_, PlanEvent::ManualChange) => {
+                if let Some(step) = self.phase.step() {
+                    self.set(
+                        Phase::Paused {
+                            step,
+                            reason: "traffic was changed by hand".into(),
+                            was_observing: false,
+                        },
+                        "manual traffic change".into(),
+                        &mut out,
+                    );
+                }
+            }
+            (
+                Phase::Observing { step, .. } | Phase::WaitingApproval { step },
+                PlanEvent::Gates(Verdict::Red(r)),
+            ) => self.on_red(step, r, &mut out),
+            (Phase::Observing { step, since }, PlanEvent::Tick | PlanEvent::Gates(_)) => {
+                let observe = self
+                    .spec
+                    .steps
+                    .get(step)
+                    .map_or(Duration::ZERO, |s| s.observe);
+                let elapsed = (now - since).to_std().unwrap_or_default();
+                if elapsed >= observe {
+                    match self.spec.mode {
+                        PlanMode::Manual => self.set(
+                            Phase::WaitingApproval { step },
+                            "observation window elapsed".into(),
+                            &mut out,
+                        ),
+                        // Auto advance waits for a green verdict (see `advance_if_green`).
+                        PlanMode::Auto => {}
+                    }
+                }
+            }
+            (Phase::Observing { step, since }, PlanEvent::Advance { override_reason }) => {
+                let observe = self
+                    .spec
+                    .steps
+                    .get(step)
+                    .map_or(Duration::ZERO, |s| s.observe);
+                let elapsed = (now - since).to_std().unwrap_or_default();
+                match override_reason {
+                    Some(r) => self.go_to_step(
+                        step + 1,
+                        format!("advanced early by override: {r}"),
+                        &mut out,
+                    ),
+                    None if elapsed >= observe => {
+                        self.go_to_step(step + 1, "advanced".into(), &mut out)
+                    }
+                    None => {}
+                }
+            }
+            (Phase::WaitingApproval { step }, PlanEvent::Advance { override_reason }) => {
+                let why = override_reason.map_or("approved".to_string(), |r| {
+                    format!("approved by override: {r}")
+                });
+                self.go_to_step(step + 1, why, &mut out);
+            }
+            (
+                Phase::Observing { step, .. }
+                | Phase::WaitingApproval { step }
+                | Phase::Applying { step },
+                PlanEvent::TogglePause,
+            ) => {
+                let was_observing = !matches!(self.phase, Phase::Applying { .. });
+                self.set(
+                    Phase::Paused {
+                        step,
+                        reason: "paused by the operator".into(),
+                        was_observing,
+                    },
+                    "paused".into(),
+                    &mut out,
+                );
+            }
+            (
+                Phase::Paused {
+                    step,
+                    was_observing: true,
+                    ..
+                },
+                PlanEvent::TogglePause,
+            ) => {
+                // Resuming restarts the window: the operator was not watching.
+                self.set(
+                    Phase::Observing { step, since: now },
+                    "resumed".into(),
+                    &mut out,
+                );
+                out.push(PlanCommand::RunChecks);
+            }
+            (Phase::Paused { step, .. }, PlanEvent::TogglePause) => {
+                // The step's split may not hold (failed apply, manual change): apply it again.
+                self.go_to_step(step, "resumed: re-applying the step".into(), &mut out);
+            }
+            (
+                Phase::Paused { step, .. },
+                PlanEvent::Advance {
+                    override_reason: Some(r),
+                },
+            ) => {
+                self.go_to_step(
+                    (step + 1).min(last),
+                    format!("advanced from pause by override: {r}"),
+                    &mut out,
+                );
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// In auto mode, a green verdict after the window advances the plan.
+    pub fn advance_if_green(&mut self, verdict: &Verdict, now: DateTime<Utc>) -> Vec<PlanCommand> {
+        let mut out = Vec::new();
+        if self.spec.mode != PlanMode::Auto || *verdict != Verdict::Green {
+            return out;
+        }
+        if let Phase::Observing { step, since } = self.phase {
+            let observe = self
+                .spec
+                .steps
+                .get(step)
+                .map_or(Duration::ZERO, |s| s.observe);
+            if (now - since).to_std().unwrap_or_default() >= observe {
+                self.go_to_step(step + 1, "window elapsed, gates green".into(), &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// Durations as whole seconds in the journal.
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}

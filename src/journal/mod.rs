@@ -1,0 +1,285 @@
+//! The audit journal: append-only JSON Lines, one record per event, fsynced
+//! before the cockpit reports the action done. File mode 0600. Replayed on
+//! start; a torn last line (killed mid-write) is reported and skipped.
+
+pub mod report;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::TrafficSplit;
+use crate::core::plan::{Phase, PlanSpec};
+
+/// Who did it: the login and, over SSH, the client address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Who {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl Who {
+    /// From `$USER` (or `$LOGNAME`) and `$SSH_CLIENT` / `$SSH_CONNECTION`.
+    pub fn from_env() -> Who {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let from = std::env::var("SSH_CLIENT")
+            .or_else(|_| std::env::var("SSH_CONNECTION"))
+            .ok()
+            .and_then(|v| v.split_whitespace().next().map(str::to_string));
+        Who { user, from }
+    }
+}
+
+/// One check's result as journaled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub name: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    pub reason: String,
+    pub duration_ms: u64,
+    pub blocking: bool,
+}
+
+/// A revision's signals, averaged over the metrics window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    pub revision: String,
+    pub rps: Option<f64>,
+    pub error_percent: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    SessionStart {
+        platform: String,
+        read_only: bool,
+    },
+    SessionEnd,
+    /// Sent to the platform (before the answer).
+    TrafficRequested {
+        id: u64,
+        kind: String,
+        before: TrafficSplit,
+        after: TrafficSplit,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The platform confirmed it.
+    TrafficApplied {
+        id: u64,
+        kind: String,
+        before: TrafficSplit,
+        after: TrafficSplit,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        took_ms: i64,
+    },
+    TrafficFailed {
+        id: u64,
+        kind: String,
+        before: TrafficSplit,
+        after: TrafficSplit,
+        error: String,
+    },
+    PlanStarted {
+        canary: String,
+        stable: String,
+        spec: PlanSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        canary_image: Option<String>,
+    },
+    /// Metrics of the canary and the stable when a phase ended.
+    PhaseMetrics {
+        phase: String,
+        revisions: Vec<MetricSummary>,
+    },
+    PlanTransition {
+        from: Phase,
+        to: Phase,
+        why: String,
+    },
+    Checks {
+        revision: String,
+        results: Vec<CheckRecord>,
+    },
+    Note {
+        message: String,
+    },
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    pub who: Who,
+    pub service: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What replaying a journal found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    pub records: Vec<Record>,
+    /// Lines that could not be read (a torn last line, or damage), with why.
+    pub skipped: Vec<(usize, String)>,
+}
+
+impl Replay {
+    /// A plan that was running when the journal stops: its spec, canary,
+    /// stable and last phase. `None` when no plan or when it finished.
+    pub fn interrupted_plan(&self) -> Option<(String, String, PlanSpec, Phase, DateTime<Utc>)> {
+        let mut current: Option<(String, String, PlanSpec, Phase, DateTime<Utc>)> = None;
+        for r in &self.records {
+            match &r.event {
+                Event::PlanStarted {
+                    canary,
+                    stable,
+                    spec,
+                    ..
+                } => {
+                    current = Some((
+                        canary.clone(),
+                        stable.clone(),
+                        spec.clone(),
+                        Phase::Idle,
+                        r.at,
+                    ))
+                }
+                Event::PlanTransition { to, .. } => {
+                    if let Some(c) = current.as_mut() {
+                        c.3 = to.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        current.filter(|c| !c.3.is_finished())
+    }
+
+    /// The last split the platform confirmed.
+    pub fn last_split(&self) -> Option<&TrafficSplit> {
+        self.records.iter().rev().find_map(|r| match &r.event {
+            Event::TrafficApplied { after, .. } => Some(after),
+            _ => None,
+        })
+    }
+}
+
+/// Reads a journal. Never fails on content: bad lines are skipped and listed.
+pub fn replay(path: &Path) -> io::Result<Replay> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Replay::default()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Replay::default();
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(text) {
+            Ok(r) => out.records.push(r),
+            Err(e) => {
+                let why = if complete {
+                    format!("unreadable record: {e}")
+                } else {
+                    "torn last line (the writer was killed mid-write); skipped".to_string()
+                };
+                out.skipped.push((n, why));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An open journal, appending.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (creating with mode 0600) for appending. If the last line is torn,
+    /// a newline is added so the next record starts clean.
+    pub fn open(path: &Path) -> io::Result<Journal> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut opts = OpenOptions::new();
+        opts.read(true).append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            file.seek(SeekFrom::Start(len - 1))?;
+            let mut last = [0u8; 1];
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+                file.sync_data()?;
+            }
+        }
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one record as one line and waits until it is on disk.
+    pub fn append(&mut self, record: &Record) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+}
+
+/// The journal file for a service under `dir`.
+pub fn path_for(dir: &Path, service: &str) -> PathBuf {
+    let safe: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.jsonl"))
+}

@@ -1,0 +1,290 @@
+//! `canary journal` and `canary report`: the history, for people.
+
+use std::fmt::Write as _;
+
+use super::{Event, Record, Replay};
+
+fn split_or_dash(s: Option<&crate::core::model::TrafficSplit>) -> String {
+    s.map_or("–".into(), |s| s.to_flag().replace(',', ", "))
+}
+
+fn who(r: &Record) -> String {
+    match &r.who.from {
+        Some(f) => format!("{} ({f})", r.who.user),
+        None => r.who.user.clone(),
+    }
+}
+
+/// One line per record, for `canary journal`.
+pub fn history_line(r: &Record) -> String {
+    let t = r.at.format("%Y-%m-%d %H:%M:%S");
+    let what = match &r.event {
+        Event::SessionStart {
+            platform,
+            read_only,
+        } => format!(
+            "session start on {platform}{}",
+            if *read_only { " (read-only)" } else { "" }
+        ),
+        Event::SessionEnd => "session end".into(),
+        Event::TrafficRequested {
+            kind,
+            after,
+            reason,
+            ..
+        } => format!(
+            "{kind} requested → {}{}",
+            after.to_flag(),
+            reason
+                .as_deref()
+                .map(|r| format!(" — “{r}”"))
+                .unwrap_or_default()
+        ),
+        Event::TrafficApplied {
+            kind,
+            before,
+            after,
+            took_ms,
+            reason,
+            ..
+        } => format!(
+            "{kind} applied: {} → {} in {took_ms} ms{}",
+            before.to_flag(),
+            after.to_flag(),
+            reason
+                .as_deref()
+                .map(|r| format!(" — “{r}”"))
+                .unwrap_or_default()
+        ),
+        Event::TrafficFailed {
+            kind, after, error, ..
+        } => format!("{kind} FAILED ({}): {error}", after.to_flag()),
+        Event::PlanStarted {
+            canary,
+            stable,
+            spec,
+            ..
+        } => format!(
+            "plan started: {canary} over {stable}, steps {} ({:?}, on failure {:?})",
+            spec.steps
+                .iter()
+                .map(|s| format!("{}%", s.percent))
+                .collect::<Vec<_>>()
+                .join("/"),
+            spec.mode,
+            spec.on_failure
+        ),
+        Event::PlanTransition { from, to, why } => {
+            format!("plan: {} → {} ({why})", from.label(), to.label())
+        }
+        Event::Checks { revision, results } => {
+            let pass = results.iter().filter(|c| c.status == "pass").count();
+            format!("checks on {revision}: {pass}/{} passed", results.len())
+        }
+        Event::PhaseMetrics { phase, revisions } => format!(
+            "metrics at {phase}: {}",
+            revisions
+                .iter()
+                .map(|m| format!(
+                    "{} 5xx {} p95 {}",
+                    m.revision,
+                    fmt_opt(m.error_percent, "%"),
+                    fmt_opt(m.p95_ms, "ms")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Event::Note { message } => message.clone(),
+    };
+    format!("{t}  {:<16} {what}", who(r))
+}
+
+fn fmt_opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("no data".into(), |v| format!("{v:.2}{unit}"))
+}
+
+/// A Markdown deployment report, like the ones the team writes by hand.
+pub fn markdown(service: &str, replay: &Replay) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Deployment report: {service}\n");
+    let recs = &replay.records;
+    let (Some(first), Some(last)) = (recs.first(), recs.last()) else {
+        let _ = writeln!(md, "The journal is empty: nothing happened yet.");
+        return md;
+    };
+    // The latest plan, if any, frames the report.
+    let plan_start = recs
+        .iter()
+        .rposition(|r| matches!(r.event, Event::PlanStarted { .. }));
+    let _ = writeln!(md, "## Summary\n");
+    let _ = writeln!(
+        md,
+        "- Period: {} → {} UTC",
+        first.at.format("%Y-%m-%d %H:%M:%S"),
+        last.at.format("%Y-%m-%d %H:%M:%S")
+    );
+    if let Some(i) = plan_start {
+        if let Event::PlanStarted {
+            canary,
+            stable,
+            spec,
+            canary_image,
+        } = &recs[i].event
+        {
+            let _ = writeln!(md, "- Canary revision: `{canary}`");
+            if let Some(img) = canary_image {
+                let _ = writeln!(md, "- Image: `{img}`");
+            }
+            let _ = writeln!(md, "- Stable revision: `{stable}`");
+            let _ = writeln!(
+                md,
+                "- Plan: {} ({:?} mode, on failure: {:?}), started by {}",
+                spec.steps
+                    .iter()
+                    .map(|s| format!("{} % for {} min", s.percent, s.observe.as_secs() / 60))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                spec.mode,
+                spec.on_failure,
+                who(&recs[i])
+            );
+        }
+        let outcome = recs[i..].iter().rev().find_map(|r| match &r.event {
+            Event::PlanTransition { to, .. } => Some(to.clone()),
+            _ => None,
+        });
+        if let Some(o) = outcome {
+            let dur = last.at - recs[i].at;
+            let _ = writeln!(
+                md,
+                "- Outcome: **{}** after {} min {} s",
+                o.label(),
+                dur.num_minutes(),
+                dur.num_seconds() % 60
+            );
+            if let crate::core::plan::Phase::RolledBack { reason }
+            | crate::core::plan::Phase::Failed { reason } = &o
+            {
+                let _ = writeln!(md, "- Rollback reason: {reason}");
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Traffic timeline\n");
+    let _ = writeln!(
+        md,
+        "| time (UTC) | who | change | before | after | took | reason |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for r in recs {
+        match &r.event {
+            Event::TrafficApplied {
+                kind,
+                before,
+                after,
+                reason,
+                took_ms,
+                ..
+            } => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {kind} | {} | {} | {took_ms} ms | {} |",
+                    r.at.format("%H:%M:%S"),
+                    who(r),
+                    split_or_dash(Some(before)),
+                    split_or_dash(Some(after)),
+                    reason.as_deref().unwrap_or("")
+                );
+            }
+            Event::TrafficFailed {
+                kind, after, error, ..
+            } => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {kind} **failed** | | {} | | {error} |",
+                    r.at.format("%H:%M:%S"),
+                    who(r),
+                    split_or_dash(Some(after))
+                );
+            }
+            _ => {}
+        }
+    }
+    let plan_events: Vec<&Record> = recs
+        .iter()
+        .filter(|r| matches!(r.event, Event::PlanTransition { .. }))
+        .collect();
+    if !plan_events.is_empty() {
+        let _ = writeln!(md, "\n## Plan\n");
+        for r in plan_events {
+            if let Event::PlanTransition { from, to, why } = &r.event {
+                let _ = writeln!(
+                    md,
+                    "- {} {} → **{}**: {why}",
+                    r.at.format("%H:%M:%S"),
+                    from.label(),
+                    to.label()
+                );
+            }
+        }
+    }
+    let checks: Vec<&Record> = recs
+        .iter()
+        .filter(|r| matches!(r.event, Event::Checks { .. }))
+        .collect();
+    if !checks.is_empty() {
+        let _ = writeln!(md, "\n## Verification checks\n");
+        let _ = writeln!(
+            md,
+            "| time | revision | check | result | measured | expected | took | reason |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        for r in checks {
+            if let Event::Checks { revision, results } = &r.event {
+                for c in results {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {revision} | {}{} | {} | {} | {} | {} ms | {} |",
+                        r.at.format("%H:%M:%S"),
+                        c.name,
+                        if c.blocking { "" } else { " (warning)" },
+                        c.status,
+                        c.measured.as_deref().unwrap_or(""),
+                        c.expected.as_deref().unwrap_or(""),
+                        c.duration_ms,
+                        c.reason.replace('|', "\\|")
+                    );
+                }
+            }
+        }
+    }
+    let metrics: Vec<&Record> = recs
+        .iter()
+        .filter(|r| matches!(r.event, Event::PhaseMetrics { .. }))
+        .collect();
+    if !metrics.is_empty() {
+        let _ = writeln!(md, "\n## Metrics per phase\n");
+        let _ = writeln!(md, "| phase | revision | req/s | 5xx % | p95 ms |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for r in metrics {
+            if let Event::PhaseMetrics { phase, revisions } = &r.event {
+                for m in revisions {
+                    let _ = writeln!(
+                        md,
+                        "| {phase} | {} | {} | {} | {} |",
+                        m.revision,
+                        fmt_opt(m.rps, ""),
+                        fmt_opt(m.error_percent, ""),
+                        fmt_opt(m.p95_ms, "")
+                    );
+                }
+            }
+        }
+    }
+    if !replay.skipped.is_empty() {
+        let _ = writeln!(md, "\n## Journal damage\n");
+        for (line, why) in &replay.skipped {
+            let _ = writeln!(md, "- line {line}: {why}");
+        }
+    }
+    md
+}

@@ -1,0 +1,171 @@
+//! The audit journal: append + fsync, 0600, replay, torn lines, report.
+
+use std::io::Write;
+
+use canary::core::model::TrafficSplit;
+use canary::core::plan::{Phase, PlanSpec};
+use canary::journal::{self, report, Event, Journal, Record, Who};
+use canary::testing::{t0, CANARY, STABLE};
+
+fn rec(secs: i64, event: Event) -> Record {
+    Record {
+        at: t0() + chrono::Duration::seconds(secs),
+        who: Who {
+            user: "alice".into(),
+            from: Some("10.1.2.3".into()),
+        },
+        service: "emergence-app".into(),
+        event,
+    }
+}
+
+fn split(c: u32) -> TrafficSplit {
+    TrafficSplit::new([(CANARY, c), (STABLE, 100 - c)]).expect("valid")
+}
+
+fn story() -> Vec<Record> {
+    vec![
+        rec(
+            0,
+            Event::PlanStarted {
+                canary: CANARY.into(),
+                stable: STABLE.into(),
+                spec: PlanSpec::domain_default(),
+                canary_image: Some("emergence:deploy-20261120-101500".into()),
+            },
+        ),
+        rec(
+            1,
+            Event::TrafficApplied {
+                id: 1,
+                kind: "plan step 1".into(),
+                before: split(0),
+                after: split(10),
+                reason: None,
+                took_ms: 812,
+            },
+        ),
+        rec(
+            2,
+            Event::PlanTransition {
+                from: Phase::Applying { step: 0 },
+                to: Phase::Observing {
+                    step: 0,
+                    since: t0(),
+                },
+                why: "10 % applied".into(),
+            },
+        ),
+    ]
+}
+
+#[test]
+fn append_replay_round_trip_with_mode_0600() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = journal::path_for(dir.path(), "emergence-app");
+    let mut j = Journal::open(&path).expect("open");
+    for r in story() {
+        j.append(&r).expect("append");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let replay = journal::replay(&path).expect("replay");
+    assert_eq!(replay.records, story());
+    assert!(replay.skipped.is_empty());
+    let (canary, stable, _, phase, _) = replay.interrupted_plan().expect("plan still running");
+    assert_eq!((canary.as_str(), stable.as_str()), (CANARY, STABLE));
+    assert!(matches!(phase, Phase::Observing { step: 0, .. }));
+    assert_eq!(replay.last_split(), Some(&split(10)));
+}
+
+#[test]
+fn a_torn_last_line_is_reported_skipped_and_fenced_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("j.jsonl");
+    let mut j = Journal::open(&path).expect("open");
+    for r in story() {
+        j.append(&r).expect("append");
+    }
+    drop(j);
+    // killed mid-write: half a record, no newline
+    let full = serde_json::to_string(&story()[1]).expect("json");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    f.write_all(&full.as_bytes()[..full.len() / 2])
+        .expect("write");
+    drop(f);
+
+    let replay = journal::replay(&path).expect("never fatal");
+    assert_eq!(replay.records.len(), 3);
+    assert_eq!(replay.skipped.len(), 1);
+    assert_eq!(replay.skipped[0].0, 4);
+    assert!(replay.skipped[0].1.contains("torn"), "{:?}", replay.skipped);
+
+    // reopening fences the torn line so the next record is whole
+    let mut j = Journal::open(&path).expect("reopen");
+    j.append(&rec(
+        9,
+        Event::Note {
+            message: "after the crash".into(),
+        },
+    ))
+    .expect("append");
+    let replay = journal::replay(&path).expect("replay");
+    assert_eq!(replay.records.len(), 4);
+    assert_eq!(replay.skipped.len(), 1);
+    assert!(matches!(replay.records[3].event, Event::Note { .. }));
+}
+
+#[test]
+fn a_finished_plan_is_not_resumed() {
+    let mut recs = story();
+    recs.push(rec(
+        3,
+        Event::PlanTransition {
+            from: Phase::Observing {
+                step: 0,
+                since: t0(),
+            },
+            to: Phase::RolledBack {
+                reason: "gate failed: canary 5xx 8.2 % > 1 %".into(),
+            },
+            why: "rolled back".into(),
+        },
+    ));
+    let replay = journal::Replay {
+        records: recs,
+        skipped: vec![],
+    };
+    assert!(replay.interrupted_plan().is_none());
+    let md = report::markdown("emergence-app", &replay);
+    assert!(md.contains("# Deployment report: emergence-app"), "{md}");
+    assert!(md.contains("Outcome: **rolled back**"), "{md}");
+    assert!(
+        md.contains("Rollback reason: gate failed: canary 5xx 8.2 % > 1 %"),
+        "{md}"
+    );
+    assert!(md.contains("emergence:deploy-20261120-101500"), "{md}");
+    let row = format!(
+        "| 10:00:01 | alice (10.1.2.3) | plan step 1 | {STABLE}=100 | {STABLE}=90, {CANARY}=10 | 812 ms |"
+    );
+    assert!(md.contains(&row), "{md}");
+    let line = report::history_line(&replay.records[1]);
+    assert!(
+        line.contains("alice (10.1.2.3)") && line.contains("812 ms"),
+        "{line}"
+    );
+}
+
+#[test]
+fn missing_journal_is_empty_not_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replay = journal::replay(&dir.path().join("none.jsonl")).expect("ok");
+    assert!(replay.records.is_empty());
+    assert!(report::markdown("svc", &replay).contains("empty"));
+}
