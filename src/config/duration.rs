@@ -1,0 +1,156 @@
+//! Human durations in the config: `500ms`, `2s`, `15m`, `1h`, `1h30m`, `1d`.
+
+use std::time::Duration;
+
+/// Units from largest to smallest, with their length in milliseconds.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// Parses `500ms`, `2s`, `15m`, `1h`, `1h30m`, `1d`: one or more `<integer><unit>`
+/// groups, units `d h m s ms` from largest to smallest, each at most once.
+///
+/// The error is the reason alone (it does not repeat the input), e.g.
+/// `unknown unit "minutes": use ms, s, m, h or d`.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty duration: write a number and a unit, e.g. \"2s\"".into());
+    }
+    if s.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    // Index into UNITS of the last unit seen; the next must be strictly smaller.
+    let mut last: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits_len == 0 {
+            return Err(format!(
+                "expected a number at {:?}: write a number followed by a unit (ms, s, m, h or d), e.g. \"1h30m\"",
+                rest
+            ));
+        }
+        let (digits, after) = rest.split_at(digits_len);
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| "the number is too large".to_string())?;
+        let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let (unit, after) = after.split_at(unit_len);
+        if unit.is_empty() {
+            return Err(match after.chars().next() {
+                None => format!(
+                    "missing unit after {number}: add one of ms, s, m, h or d (e.g. \"{number}s\")"
+                ),
+                Some('.') | Some(',') => {
+                    "fractions are not supported: use a smaller unit (e.g. \"1500ms\" rather than \"1.5s\")"
+                        .to_string()
+                }
+                Some(c) if c.is_whitespace() => format!(
+                    "write the number and the unit together, with a unit among ms, s, m, h or d (e.g. \"{number}m\")"
+                ),
+                Some(c) => format!("unexpected {c:?} after {number}: expected a unit (ms, s, m, h or d)"),
+            });
+        }
+        let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
+            return Err(format!("unknown unit {unit:?}: use ms, s, m, h or d"));
+        };
+        if last.is_some_and(|l| index <= l) {
+            return Err(
+                "units must go from largest to smallest, each at most once (e.g. \"1h30m\")".into(),
+            );
+        }
+        last = Some(index);
+        total = number
+            .checked_mul(UNITS[index].1)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| "the duration is too large".to_string())?;
+        rest = after;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// The inverse of [`parse_duration`], to the millisecond: `1h30m`, `500ms`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (name, len) in UNITS {
+        let n = ms / len;
+        if n > 0 {
+            out.push_str(&n.to_string());
+            out.push_str(name);
+            ms -= n * len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn parses_single_units() {
+        assert_eq!(parse_duration("500ms"), Ok(ms(500)));
+        assert_eq!(parse_duration("2s"), Ok(ms(2_000)));
+        assert_eq!(parse_duration("15m"), Ok(ms(900_000)));
+        assert_eq!(parse_duration("1h"), Ok(ms(3_600_000)));
+        assert_eq!(parse_duration("1d"), Ok(ms(86_400_000)));
+        assert_eq!(parse_duration("0s"), Ok(ms(0)));
+        assert_eq!(parse_duration(" 2s "), Ok(ms(2_000)));
+    }
+
+    #[test]
+    fn parses_compound() {
+        assert_eq!(parse_duration("1h30m"), Ok(ms(5_400_000)));
+        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(ms(93_784_005)));
+        assert_eq!(parse_duration("1m500ms"), Ok(ms(60_500)));
+    }
+
+    #[test]
+    fn refuses_with_a_reason() {
+        let cases = [
+            ("", "empty duration"),
+            ("-1s", "cannot be negative"),
+            ("5", "missing unit after 5"),
+            ("5 minutes", "write the number and the unit together"),
+            ("5minutes", "unknown unit \"minutes\""),
+            ("1.5s", "fractions are not supported"),
+            ("s", "expected a number"),
+            ("30m1h", "largest to smallest"),
+            ("1s1s", "largest to smallest"),
+            ("1h30", "missing unit after 30"),
+            ("99999999999999999999s", "too large"),
+            ("9999999999999999d", "too large"),
+            ("2s!", "expected a number at \"!\""),
+        ];
+        for (input, fragment) in cases {
+            let err = parse_duration(input).expect_err(input);
+            assert!(err.contains(fragment), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn formats_and_round_trips() {
+        assert_eq!(format_duration(ms(0)), "0s");
+        assert_eq!(format_duration(ms(500)), "500ms");
+        assert_eq!(format_duration(ms(5_400_000)), "1h30m");
+        assert_eq!(format_duration(ms(93_784_005)), "1d2h3m4s5ms");
+        for s in ["500ms", "2s", "15m", "1h", "1h30m", "1d", "1d1ms"] {
+            let d = parse_duration(s).expect(s);
+            assert_eq!(format_duration(d), s);
+        }
+    }
+}

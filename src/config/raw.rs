@@ -1,0 +1,130 @@
+//! The file as serde sees it: strict structure (`deny_unknown_fields`), every
+//! value kept as a spanned `toml::Value` so that typing and range checks are
+//! done by `validate` with the value's position at hand.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+/// One value as written, with its byte range in the file.
+pub(super) type Leaf = Option<Spanned<Value>>;
+
+/// Every section and the keys it accepts, in documentation order.
+/// `keys` is free-form (command names, checked by the keymap).
+pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    (
+        "service",
+        &[
+            "platform",
+            "name",
+            "project",
+            "region",
+            "stable_revision",
+            "canary_tag",
+        ],
+    ),
+    ("traffic", &["step", "max_step"]),
+    ("refresh", &["service", "metrics", "logs"]),
+    ("metrics", &["window", "step"]),
+    ("gates", &["error_percent", "p95_latency_ms"]),
+    ("logs", &["buffer_lines", "min_severity", "follow"]),
+    ("ui", &["max_fps", "color"]),
+    ("demo", &["scenario", "seed"]),
+    ("diagnostics", &["log_level", "log_dir"]),
+    ("keys", &[]),
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub service: RawService,
+    #[serde(default)]
+    pub traffic: RawTraffic,
+    #[serde(default)]
+    pub refresh: RawRefresh,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub gates: RawGates,
+    #[serde(default)]
+    pub logs: RawLogs,
+    #[serde(default)]
+    pub ui: RawUi,
+    #[serde(default)]
+    pub demo: RawDemo,
+    #[serde(default)]
+    pub diagnostics: RawDiagnostics,
+    #[serde(default)]
+    pub keys: BTreeMap<String, Spanned<Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawService {
+    pub platform: Leaf,
+    pub name: Leaf,
+    pub project: Leaf,
+    pub region: Leaf,
+    pub stable_revision: Leaf,
+    pub canary_tag: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawTraffic {
+    pub step: Leaf,
+    pub max_step: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawRefresh {
+    pub service: Leaf,
+    pub metrics: Leaf,
+    pub logs: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawMetrics {
+    pub window: Leaf,
+    pub step: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawGates {
+    pub error_percent: Leaf,
+    pub p95_latency_ms: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawLogs {
+    pub buffer_lines: Leaf,
+    pub min_severity: Leaf,
+    pub follow: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawUi {
+    pub max_fps: Leaf,
+    pub color: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawDemo {
+    pub scenario: Leaf,
+    pub seed: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawDiagnostics {
+    pub log_level: Leaf,
+    pub log_dir: Leaf,
+}

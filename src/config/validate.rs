@@ -1,0 +1,806 @@
+//! From text to a checked [`Config`], with every error located.
+
+use std::collections::BTreeMap;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_path_to_error::Segment;
+use toml::{Spanned, Value};
+
+use super::raw::{self, Leaf, RawConfig, KNOWN_KEYS};
+use super::{
+    format_duration, parse_duration, ColorChoice, Config, ConfigError, DemoConfig,
+    DiagnosticsConfig, GatesConfig, LogsConfig, MetricsConfig, PlatformKind, RefreshConfig,
+    ServiceConfig, TrafficConfig, UiConfig, DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE,
+};
+use crate::core::keymap::{Command, Key, KeyList, Keymap, KeymapError};
+use crate::core::model::Severity;
+
+/// Durations shorter than this are refused everywhere.
+const MIN_DURATION: Duration = Duration::from_millis(100);
+/// Bounds on `metrics.window / metrics.step`.
+const MIN_POINTS: u128 = 2;
+const MAX_POINTS: u128 = 1000;
+
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// What a key accepts, for "expected ..." in messages.
+fn expected(key: &str) -> &'static str {
+    const DURATION: &str =
+        "a duration of at least 100ms such as \"500ms\", \"2s\", \"15m\" or \"1h30m\"";
+    match key {
+        "service.platform" => "one of: \"cloud-run\", \"simulator\"",
+        "service.name" => "a service name without spaces, e.g. \"emergence-app\"",
+        "service.project" => "a Google Cloud project id without spaces, e.g. \"my-project-123\"",
+        "service.region" => "a region without spaces, e.g. \"europe-west1\"",
+        "service.stable_revision" => {
+            "a revision name without spaces, e.g. \"emergence-app-00041-abc\""
+        }
+        "service.canary_tag" => "a traffic tag without spaces, e.g. \"canary\"",
+        "traffic.step" => "a number of points between 1 and 50",
+        "traffic.max_step" => "a number of points between 1 and 100",
+        "refresh.service" | "refresh.metrics" | "refresh.logs" | "metrics.window"
+        | "metrics.step" => DURATION,
+        "gates.error_percent" => "a percentage between 0 and 100",
+        "gates.p95_latency_ms" => "a number of milliseconds greater than 0",
+        "logs.buffer_lines" => "a number of lines between 100 and 1000000",
+        "logs.min_severity" => {
+            "one of: DEFAULT, DEBUG, INFO, NOTICE, WARNING, ERROR, CRITICAL, ALERT, EMERGENCY"
+        }
+        "logs.follow" => "true or false",
+        "ui.max_fps" => "a number of frames per second between 1 and 120",
+        "ui.color" => "one of: \"auto\", \"always\", \"never\"",
+        "demo.scenario" => "a built-in scenario name such as \"healthy\" or a path to a scenario file",
+        "demo.seed" => "a whole number, 0 or more",
+        "diagnostics.log_level" => "one of: \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
+        "diagnostics.log_dir" => "a directory path",
+        k if k.starts_with("keys.") => {
+            "a key such as \"r\", \"Ctrl-r\" or \"PageUp\", or a list of keys such as [\"j\", \"Down\"]"
+        }
+        _ => "a valid value",
+    }
+}
+
+/// How a value looks in "invalid type: ..." messages.
+fn found(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("string {s:?}"),
+        Value::Integer(n) => format!("integer {n}"),
+        Value::Float(x) => format!("float {x}"),
+        Value::Boolean(b) => format!("boolean {b}"),
+        Value::Datetime(d) => format!("datetime {d}"),
+        Value::Array(_) => "array".into(),
+        Value::Table(_) => "table".into(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = text
+        .get(line_start..offset)
+        .map_or(offset - line_start, |s| s.chars().count())
+        + 1;
+    (line, column)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to a misspelt name, if close enough.
+fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (distance(name, c), c))
+        .filter(|(d, c)| *d <= 2 && *d < name.chars().count().max(c.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+struct Cx<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Cx<'_> {
+    fn error(&self, span: Option<Range<usize>>, key: Option<&str>, message: String) -> ConfigError {
+        let (line, column) = span.map(|s| line_col(self.text, s.start)).unzip();
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.map(str::to_string),
+            message,
+        }
+    }
+
+    fn at(&self, leaf: &Spanned<Value>, key: &str, message: String) -> ConfigError {
+        self.error(Some(leaf.span()), Some(key), message)
+    }
+
+    fn wrong_type(&self, leaf: &Spanned<Value>, key: &str) -> ConfigError {
+        let message = format!(
+            "invalid type: {}, expected {}",
+            found(leaf.get_ref()),
+            expected(key)
+        );
+        self.at(leaf, key, message)
+    }
+
+    fn wrong_value(
+        &self,
+        leaf: &Spanned<Value>,
+        key: &str,
+        shown: impl std::fmt::Display,
+    ) -> ConfigError {
+        self.at(
+            leaf,
+            key,
+            format!("invalid value {shown}, expected {}", expected(key)),
+        )
+    }
+
+    /// Line of the `[section]` header, else of the first value of that section.
+    fn section_line(&self, section: &str, leaves: &[&Leaf]) -> Option<usize> {
+        let header = self.text.lines().position(|line| {
+            line.trim()
+                .strip_prefix('[')
+                .filter(|rest| !rest.starts_with('['))
+                .and_then(|rest| rest.split(']').next())
+                .is_some_and(|name| name.trim() == section)
+        });
+        header.map(|i| i + 1).or_else(|| {
+            leaves
+                .iter()
+                .filter_map(|l| l.as_ref())
+                .map(|l| line_col(self.text, l.span().start).0)
+                .min()
+        })
+    }
+
+    fn missing(&self, section: &str, leaves: &[&Leaf], key: &str, why: &str) -> ConfigError {
+        let line = self.section_line(section, leaves);
+        let mut message = format!("missing: {why}");
+        if line.is_none() {
+            message.push_str(&format!("; add a [{section}] section"));
+        }
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column: None,
+            key: Some(key.to_string()),
+            message,
+        }
+    }
+
+    fn int<T: TryFrom<i64>>(
+        &self,
+        leaf: &Leaf,
+        key: &str,
+        range: RangeInclusive<i64>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(l) = leaf else { return Ok(None) };
+        match l.get_ref() {
+            Value::Integer(n) if range.contains(n) => T::try_from(*n)
+                .map(Some)
+                .map_err(|_| self.wrong_value(l, key, n)),
+            Value::Integer(n) => Err(self.wrong_value(l, key, n)),
+            _ => Err(self.wrong_type(l, key)),
+        }
+    }
+
+    fn float(
+        &self,
+        leaf: &Leaf,
+        key: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<Option<f64>, ConfigError> {
+        let Some(l) = leaf else { return Ok(None) };
+        let x = match l.get_ref() {
+            Value::Float(x) => *x,
+            // TOML integers are at most 2^63, well within f64's range.
+            Value::Integer(n) => *n as f64,
+            _ => return Err(self.wrong_type(l, key)),
+        };
+        if x.is_finite() && ok(x) {
+            Ok(Some(x))
+        } else {
+            Err(self.wrong_value(l, key, x))
+        }
+    }
+
+    fn boolean(&self, leaf: &Leaf, key: &str) -> Result<Option<bool>, ConfigError> {
+        let Some(l) = leaf else { return Ok(None) };
+        match l.get_ref() {
+            Value::Boolean(b) => Ok(Some(*b)),
+            _ => Err(self.wrong_type(l, key)),
+        }
+    }
+
+    /// A string, with the leaf for further checks.
+    fn string<'l>(
+        &self,
+        leaf: &'l Leaf,
+        key: &str,
+    ) -> Result<Option<(&'l str, &'l Spanned<Value>)>, ConfigError> {
+        let Some(l) = leaf else { return Ok(None) };
+        match l.get_ref() {
+            Value::String(s) => Ok(Some((s.as_str(), l))),
+            _ => Err(self.wrong_type(l, key)),
+        }
+    }
+
+    /// A non-empty string without whitespace (names, ids, tags).
+    fn word(&self, leaf: &Leaf, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.string(leaf, key)? {
+            None => Ok(None),
+            Some((s, l)) if s.is_empty() || s.chars().any(char::is_whitespace) => {
+                Err(self.wrong_value(l, key, format!("{s:?}")))
+            }
+            Some((s, _)) => Ok(Some(s.to_string())),
+        }
+    }
+
+    fn duration(&self, leaf: &Leaf, key: &str) -> Result<Option<Duration>, ConfigError> {
+        let Some((s, l)) = self.string(leaf, key)? else {
+            return Ok(None);
+        };
+        let d = parse_duration(s).map_err(|reason| {
+            self.at(
+                l,
+                key,
+                format!("invalid value {s:?}: {reason}; expected {}", expected(key)),
+            )
+        })?;
+        if d < MIN_DURATION {
+            return Err(self.at(
+                l,
+                key,
+                format!("invalid value {s:?}: too short, expected {}", expected(key)),
+            ));
+        }
+        Ok(Some(d))
+    }
+
+    /// One of a fixed set of names.
+    fn choice<T: Copy>(
+        &self,
+        leaf: &Leaf,
+        key: &str,
+        options: &[(&str, T)],
+    ) -> Result<Option<T>, ConfigError> {
+        let Some((s, l)) = self.string(leaf, key)? else {
+            return Ok(None);
+        };
+        match options.iter().find(|(name, _)| *name == s) {
+            Some((_, v)) => Ok(Some(*v)),
+            None => Err(self.wrong_value(l, key, format!("{s:?}"))),
+        }
+    }
+
+    fn service(&self, r: &raw::RawService) -> Result<ServiceConfig, ConfigError> {
+        let leaves = [
+            &r.platform,
+            &r.name,
+            &r.project,
+            &r.region,
+            &r.stable_revision,
+            &r.canary_tag,
+        ];
+        let platform = match &r.platform {
+            Some(l) if matches!(l.get_ref(), Value::String(s) if s == "haproxy" || s == "kubernetes") =>
+            {
+                let message = format!(
+                    "invalid value {}: not supported by this version yet, expected {}",
+                    l.get_ref(),
+                    expected("service.platform")
+                );
+                return Err(self.at(l, "service.platform", message));
+            }
+            _ => self
+                .choice(
+                    &r.platform,
+                    "service.platform",
+                    &PlatformKind::ALL.map(|p| (p.as_str(), p)),
+                )?
+                .unwrap_or_default(),
+        };
+        let mut name = self.word(&r.name, "service.name")?;
+        let mut project = self.word(&r.project, "service.project")?;
+        let mut region = self.word(&r.region, "service.region")?;
+        let stable_revision = self.word(&r.stable_revision, "service.stable_revision")?;
+        let canary_tag = self.word(&r.canary_tag, "service.canary_tag")?;
+        match platform {
+            PlatformKind::CloudRun => {
+                let needs = [
+                    (
+                        &name,
+                        "service.name",
+                        "the Cloud Run service name, e.g. name = \"my-service\"",
+                    ),
+                    (
+                        &project,
+                        "service.project",
+                        "the Google Cloud project, e.g. project = \"my-project-123\"",
+                    ),
+                    (
+                        &region,
+                        "service.region",
+                        "the Cloud Run region, e.g. region = \"europe-west1\"",
+                    ),
+                ];
+                for (value, key, what) in needs {
+                    if value.is_none() {
+                        let why = format!("platform \"cloud-run\" needs {what}");
+                        return Err(self.missing("service", &leaves, key, &why));
+                    }
+                }
+            }
+            PlatformKind::Simulator => {
+                name.get_or_insert_with(|| DEMO_SERVICE.into());
+                project.get_or_insert_with(|| DEMO_PROJECT.into());
+                region.get_or_insert_with(|| DEMO_REGION.into());
+            }
+        }
+        let defaults = ServiceConfig::default();
+        Ok(ServiceConfig {
+            platform,
+            name: name.unwrap_or_default(),
+            project,
+            region,
+            stable_revision,
+            canary_tag: canary_tag.unwrap_or(defaults.canary_tag),
+        })
+    }
+
+    fn traffic(&self, r: &raw::RawTraffic) -> Result<TrafficConfig, ConfigError> {
+        let d = TrafficConfig::default();
+        let step = self.int(&r.step, "traffic.step", 1..=50)?.unwrap_or(d.step);
+        let max_step = self
+            .int(&r.max_step, "traffic.max_step", 1..=100)?
+            .unwrap_or(d.max_step);
+        if max_step < step {
+            return Err(match (&r.max_step, &r.step) {
+                (Some(l), _) => self.at(
+                    l,
+                    "traffic.max_step",
+                    format!("invalid value {max_step}, expected at least traffic.step ({step})"),
+                ),
+                (None, Some(l)) => self.at(
+                    l,
+                    "traffic.step",
+                    format!(
+                        "invalid value {step}: larger than traffic.max_step ({max_step}, the default); set max_step to at least {step}"
+                    ),
+                ),
+                (None, None) => self.error(None, Some("traffic.max_step"), "max_step is smaller than step".into()),
+            });
+        }
+        Ok(TrafficConfig { step, max_step })
+    }
+
+    fn refresh(&self, r: &raw::RawRefresh) -> Result<RefreshConfig, ConfigError> {
+        let d = RefreshConfig::default();
+        Ok(RefreshConfig {
+            service: self
+                .duration(&r.service, "refresh.service")?
+                .unwrap_or(d.service),
+            metrics: self
+                .duration(&r.metrics, "refresh.metrics")?
+                .unwrap_or(d.metrics),
+            logs: self.duration(&r.logs, "refresh.logs")?.unwrap_or(d.logs),
+        })
+    }
+
+    fn metrics(&self, r: &raw::RawMetrics) -> Result<MetricsConfig, ConfigError> {
+        let d = MetricsConfig::default();
+        let window = self
+            .duration(&r.window, "metrics.window")?
+            .unwrap_or(d.window);
+        let step = self.duration(&r.step, "metrics.step")?.unwrap_or(d.step);
+        let points = window.as_millis() / step.as_millis().max(1);
+        if !(MIN_POINTS..=MAX_POINTS).contains(&points) {
+            let advice = if points < MIN_POINTS {
+                "use a smaller step or a longer window"
+            } else {
+                "use a larger step or a shorter window"
+            };
+            let detail = format!(
+                "a window of {} at a step of {} gives {points} points, expected between {MIN_POINTS} and {MAX_POINTS}; {advice}",
+                format_duration(window),
+                format_duration(step)
+            );
+            let (leaf, key) = match (&r.step, &r.window) {
+                (Some(l), _) => (l, "metrics.step"),
+                (None, Some(l)) => (l, "metrics.window"),
+                (None, None) => return Err(self.error(None, Some("metrics.step"), detail)),
+            };
+            let shown = match leaf.get_ref() {
+                Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            return Err(self.at(leaf, key, format!("invalid value {shown}: {detail}")));
+        }
+        Ok(MetricsConfig { window, step })
+    }
+
+    fn gates(&self, r: &raw::RawGates) -> Result<GatesConfig, ConfigError> {
+        let d = GatesConfig::default();
+        Ok(GatesConfig {
+            error_percent: self
+                .float(&r.error_percent, "gates.error_percent", |x| {
+                    (0.0..=100.0).contains(&x)
+                })?
+                .unwrap_or(d.error_percent),
+            p95_latency_ms: self
+                .float(&r.p95_latency_ms, "gates.p95_latency_ms", |x| x > 0.0)?
+                .unwrap_or(d.p95_latency_ms),
+        })
+    }
+
+    fn logs(&self, r: &raw::RawLogs) -> Result<LogsConfig, ConfigError> {
+        let d = LogsConfig::default();
+        let min_severity = match self.string(&r.min_severity, "logs.min_severity")? {
+            None => d.min_severity,
+            Some((s, l)) => Severity::parse(s)
+                .ok_or_else(|| self.wrong_value(l, "logs.min_severity", format!("{s:?}")))?,
+        };
+        Ok(LogsConfig {
+            buffer_lines: self
+                .int(&r.buffer_lines, "logs.buffer_lines", 100..=1_000_000)?
+                .unwrap_or(d.buffer_lines),
+            min_severity,
+            follow: self.boolean(&r.follow, "logs.follow")?.unwrap_or(d.follow),
+        })
+    }
+
+    fn ui(&self, r: &raw::RawUi) -> Result<UiConfig, ConfigError> {
+        let d = UiConfig::default();
+        let colors =
+            [ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never].map(|c| (c.as_str(), c));
+        Ok(UiConfig {
+            max_fps: self
+                .int(&r.max_fps, "ui.max_fps", 1..=120)?
+                .unwrap_or(d.max_fps),
+            color: self
+                .choice(&r.color, "ui.color", &colors)?
+                .unwrap_or(d.color),
+        })
+    }
+
+    fn demo(&self, r: &raw::RawDemo) -> Result<DemoConfig, ConfigError> {
+        let d = DemoConfig::default();
+        let scenario = match self.string(&r.scenario, "demo.scenario")? {
+            None => d.scenario,
+            Some((s, l)) if s.trim().is_empty() => {
+                return Err(self.wrong_value(l, "demo.scenario", format!("{s:?}")))
+            }
+            Some((s, _)) => s.to_string(),
+        };
+        Ok(DemoConfig {
+            scenario,
+            seed: self
+                .int(&r.seed, "demo.seed", 0..=i64::MAX)?
+                .unwrap_or(d.seed),
+        })
+    }
+
+    fn diagnostics(&self, r: &raw::RawDiagnostics) -> Result<DiagnosticsConfig, ConfigError> {
+        let d = DiagnosticsConfig::default();
+        let log_level = match self.string(&r.log_level, "diagnostics.log_level")? {
+            None => d.log_level,
+            Some((s, l)) => {
+                let lower = s.trim().to_ascii_lowercase();
+                if !LOG_LEVELS.contains(&lower.as_str()) {
+                    return Err(self.wrong_value(l, "diagnostics.log_level", format!("{s:?}")));
+                }
+                lower
+            }
+        };
+        let log_dir = match self.string(&r.log_dir, "diagnostics.log_dir")? {
+            None => None,
+            Some((s, l)) if s.trim().is_empty() => {
+                return Err(self.wrong_value(l, "diagnostics.log_dir", format!("{s:?}")))
+            }
+            Some((s, _)) => Some(expand_home(s)),
+        };
+        Ok(DiagnosticsConfig { log_level, log_dir })
+    }
+
+    fn keys(
+        &self,
+        table: &BTreeMap<String, Spanned<Value>>,
+    ) -> Result<(BTreeMap<String, KeyList>, Keymap), ConfigError> {
+        let mut keys = BTreeMap::new();
+        for (command, leaf) in table {
+            let key = format!("keys.{command}");
+            let list = match leaf.get_ref() {
+                Value::String(s) => KeyList::One(s.clone()),
+                Value::Array(items) => {
+                    let mut names = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            Value::String(s) => names.push(s.clone()),
+                            other => {
+                                let message = format!(
+                                    "invalid type: {} in the list, expected {}",
+                                    found(other),
+                                    expected(&key)
+                                );
+                                return Err(self.at(leaf, &key, message));
+                            }
+                        }
+                    }
+                    KeyList::Many(names)
+                }
+                _ => return Err(self.wrong_type(leaf, &key)),
+            };
+            keys.insert(command.clone(), list);
+        }
+        let keymap =
+            Keymap::with_overrides(&keys).map_err(|e| self.keymap_error(table, &keys, e))?;
+        Ok((keys, keymap))
+    }
+
+    fn keymap_error(
+        &self,
+        table: &BTreeMap<String, Spanned<Value>>,
+        keys: &BTreeMap<String, KeyList>,
+        e: KeymapError,
+    ) -> ConfigError {
+        if let Some(leaf) = table.get(&e.command) {
+            let mut message = e.message;
+            if Command::from_name(&e.command).is_none() {
+                if let Some(s) = suggest(&e.command, Command::ALL.map(Command::name)) {
+                    message.push_str(&format!(" (did you mean `{s}`?)"));
+                }
+            }
+            return self.at(leaf, &format!("keys.{}", e.command), message);
+        }
+        // A default binding of a command the file does not mention collides
+        // with a key the file binds: point at the file's entry.
+        let defaults = Keymap::defaults();
+        if let Some(cmd) = Command::from_name(&e.command) {
+            let taken = defaults.keys(cmd);
+            for (name, list) in keys {
+                let hit = list
+                    .keys()
+                    .into_iter()
+                    .filter_map(|k| Key::parse(k).ok())
+                    .find(|k| taken.contains(k));
+                if let (Some(k), Some(leaf)) = (hit, table.get(name)) {
+                    let message = format!(
+                        "key `{k}` is already bound to `{}` by default; bind `{}` to another key too",
+                        e.command, e.command
+                    );
+                    return self.at(leaf, &format!("keys.{name}"), message);
+                }
+            }
+        }
+        let line = self.section_line("keys", &[]);
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column: None,
+            key: Some(format!("keys.{}", e.command)),
+            message: e.message,
+        }
+    }
+
+    /// Maps a structural error (syntax, unknown key, a section that is not a table).
+    fn structural(&self, err: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+        let path: Vec<String> = err
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                Segment::Map { key } if !key.starts_with("$__") => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let inner = err.into_inner();
+        let span = inner.span();
+        let message = inner
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
+        let key = path.join(".");
+        match path.as_slice() {
+            [] => self.error(span, None, message),
+            [.., name] if message.starts_with("unknown field") => {
+                let section = if path.len() == 1 { None } else { path.first() };
+                let candidates: Vec<&str> = match section {
+                    None => KNOWN_KEYS.iter().map(|(s, _)| *s).collect(),
+                    Some(s) => KNOWN_KEYS
+                        .iter()
+                        .find(|(name, _)| name == s)
+                        .map(|(_, keys)| keys.to_vec())
+                        .unwrap_or_default(),
+                };
+                let mut message =
+                    format!("unknown key; expected one of: {}", candidates.join(", "));
+                if let Some(s) = suggest(name, candidates.iter().copied()) {
+                    message.push_str(&format!(" (did you mean `{s}`?)"));
+                } else if let Some(s) =
+                    section.filter(|_| KNOWN_KEYS.iter().any(|(k, _)| k == name))
+                {
+                    message.push_str(&format!(
+                        " (`{name}` is a section: keys written after the [{s}] header belong to [{s}]; start a [{name}] section instead)"
+                    ));
+                } else if section.is_none()
+                    && ["checks", "plan", "journal"].contains(&name.as_str())
+                {
+                    message.push_str(&format!(" ([{name}] is not supported by this version yet)"));
+                }
+                self.error(span, Some(&key), message)
+            }
+            [section] => {
+                let message = if message.starts_with("invalid type") {
+                    format!("{message}: write it as a [{section}] section")
+                } else {
+                    format!("expected a table: write it as a single [{section}] section")
+                };
+                self.error(span, Some(&key), message)
+            }
+            [section, name, ..] => {
+                // A dotted key or a `[section.name]` header made a leaf a table.
+                let key = format!("{section}.{name}");
+                let message = format!("invalid type: table, expected {}", expected(&key));
+                self.error(span, Some(&key), message)
+            }
+        }
+    }
+}
+
+/// `~/x` → `$HOME/x`; anything else as written.
+fn expand_home(s: &str) -> PathBuf {
+    let rest = if s == "~" {
+        Some("")
+    } else {
+        s.strip_prefix("~/")
+    };
+    match (rest, directories::BaseDirs::new()) {
+        (Some(rest), Some(dirs)) => dirs.home_dir().join(rest),
+        _ => PathBuf::from(s),
+    }
+}
+
+pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let cx = Cx { text, file: origin };
+    let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| cx.structural(e))?;
+    let service = cx.service(&raw.service)?;
+    let traffic = cx.traffic(&raw.traffic)?;
+    let refresh = cx.refresh(&raw.refresh)?;
+    let metrics = cx.metrics(&raw.metrics)?;
+    let gates = cx.gates(&raw.gates)?;
+    let logs = cx.logs(&raw.logs)?;
+    let ui = cx.ui(&raw.ui)?;
+    let demo = cx.demo(&raw.demo)?;
+    let diagnostics = cx.diagnostics(&raw.diagnostics)?;
+    let (keys, keymap) = cx.keys(&raw.keys)?;
+    Ok(Config {
+        service,
+        traffic,
+        refresh,
+        metrics,
+        gates,
+        logs,
+        ui,
+        demo,
+        diagnostics,
+        keys,
+        keymap,
+        source: Some(origin.to_path_buf()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `text` followed by a valid `[service]` section.
+    fn err(text: &str) -> ConfigError {
+        let text = format!("{text}\n[service]\nplatform = \"simulator\"\n");
+        parse(&text, Path::new("t.toml")).expect_err(&text)
+    }
+
+    #[test]
+    fn line_and_column() {
+        let t = "a\nbé = 1\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 2), (2, 1));
+        assert_eq!(line_col(t, 7), (2, 5));
+        assert_eq!(line_col(t, 999), (3, 1));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("stepp", ["step", "max_step"]), Some("step"));
+        assert_eq!(suggest("zzz", ["step", "max_step"]), None);
+        assert_eq!(
+            suggest("rollbak", Command::ALL.map(Command::name)),
+            Some("rollback")
+        );
+    }
+
+    /// `KNOWN_KEYS` (used in messages) matches what the raw structs accept.
+    #[test]
+    fn known_keys_match_the_schema() {
+        for (section, keys) in KNOWN_KEYS {
+            for key in *keys {
+                let text = format!("[{section}]\n{key} = []\n");
+                match parse(&text, Path::new("t.toml")) {
+                    Ok(_) => {}
+                    Err(e) => assert!(
+                        !e.message.starts_with("unknown key"),
+                        "{section}.{key}: {e}"
+                    ),
+                }
+            }
+            let text = format!("[{section}]\nzzz_not_a_key = 1\n");
+            let result = parse(&text, Path::new("t.toml"));
+            if *section != "keys" {
+                let e = result.expect_err(&text);
+                assert!(e.message.starts_with("unknown key"), "{e}");
+                assert_eq!(
+                    e.message,
+                    format!("unknown key; expected one of: {}", keys.join(", "))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_known_key_has_a_description() {
+        for (section, keys) in KNOWN_KEYS {
+            for key in *keys {
+                assert_ne!(
+                    expected(&format!("{section}.{key}")),
+                    "a valid value",
+                    "{section}.{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaf_written_as_a_table() {
+        let e = err("[traffic.step]\na = 1\n");
+        assert_eq!(e.key.as_deref(), Some("traffic.step"));
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.starts_with("invalid type: table"), "{e}");
+        let e = err("[keys]\nquit.x = \"q\"\n");
+        assert_eq!(e.key.as_deref(), Some("keys.quit"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn home_expansion() {
+        assert_eq!(expand_home("/var/log"), PathBuf::from("/var/log"));
+        if let Some(dirs) = directories::BaseDirs::new() {
+            assert_eq!(expand_home("~/logs"), dirs.home_dir().join("logs"));
+        }
+    }
+}
