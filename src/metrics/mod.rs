@@ -1,5 +1,7 @@
 //! Sources of per-revision metrics.
 
+pub mod exposition;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -1,0 +1,298 @@
+//! Verification checks against a revision, as plain async functions: each takes a
+//! [`CheckSpec`], a [`CheckContext`] (which revision, which URLs) and an HTTP client,
+//! and returns a [`CheckOutcome`]. They never panic and never return early with an
+//! error: every failure becomes an outcome with a reason a person can act on.
+//!
+//! Kinds so far: [`CheckKind::Http`] and [`CheckKind::MetricsEndpoint`]. Others
+//! (ready, query, logs) are added as variants of [`CheckKind`] and arms of [`run`].
+
+pub mod expr;
+mod fetch;
+pub mod http;
+pub mod metrics_endpoint;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use fetch::MAX_BODY;
+pub use http::{run_http, HttpCheck, JsonExpectation};
+pub use metrics_endpoint::{run_metrics_endpoint, MetricsEndpointCheck, METRICS_MAX_BODY};
+
+/// One configured check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSpec {
+    pub name: String,
+    pub kind: CheckKind,
+    /// `true`: a failure blocks promotion (and may roll back); `false`: it only warns.
+    pub blocking: bool,
+    /// For the whole check, retries included.
+    pub timeout: Duration,
+}
+
+/// What a check does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CheckKind {
+    Http(HttpCheck),
+    MetricsEndpoint(MetricsEndpointCheck),
+}
+
+impl CheckSpec {
+    /// Checks what can be checked before running: templates name known
+    /// placeholders, the body regex and the metrics condition parse.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.kind {
+            CheckKind::Http(h) => h.validate(),
+            CheckKind::MetricsEndpoint(m) => m.validate(),
+        }
+    }
+}
+
+/// Runs any check.
+pub async fn run(spec: &CheckSpec, ctx: &CheckContext, client: &reqwest::Client) -> CheckOutcome {
+    match &spec.kind {
+        CheckKind::Http(_) => run_http(spec, ctx, client).await,
+        CheckKind::MetricsEndpoint(_) => run_metrics_endpoint(spec, ctx, client).await,
+    }
+}
+
+/// What a check runs against: values for the URL template placeholders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckContext {
+    /// `{revision}`.
+    pub revision: String,
+    /// `{tag_url}`: the URL that reaches this revision alone.
+    pub tag_url: Option<String>,
+    /// `{service_url}`: the service's main URL.
+    pub service_url: Option<String>,
+}
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 3] = ["tag_url", "service_url", "revision"];
+
+impl CheckContext {
+    /// Replaces `{tag_url}`, `{service_url}` and `{revision}` in `template`. An unknown
+    /// placeholder, or one without a value (no tag URL for this revision), is an
+    /// error. A URL value's trailing `/` is dropped when the template goes on with `/`.
+    pub fn expand(&self, template: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(template.len() + 64);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                out.push_str(&rest[open..]);
+                return Ok(out);
+            };
+            let name = &after[..close];
+            let tail = &after[close + 1..];
+            let value = match name {
+                "revision" => Some(self.revision.as_str()),
+                "tag_url" => self.tag_url.as_deref(),
+                "service_url" => self.service_url.as_deref(),
+                _ if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                    return Err(format!(
+                        "unknown placeholder {{{name}}} in {template} (known: {{tag_url}}, {{service_url}}, {{revision}})"
+                    ))
+                }
+                _ => {
+                    // Not a placeholder (e.g. a literal brace); keep it.
+                    out.push('{');
+                    rest = after;
+                    continue;
+                }
+            };
+            let value = value.filter(|v| !v.is_empty()).ok_or_else(|| match name {
+                "tag_url" => format!(
+                    "revision {} has no tag URL, which {template} needs",
+                    self.revision
+                ),
+                "service_url" => format!("the service has no URL, which {template} needs"),
+                _ => format!("no revision name, which {template} needs"),
+            })?;
+            if tail.starts_with('/') && name != "revision" {
+                out.push_str(value.trim_end_matches('/'));
+            } else {
+                out.push_str(value);
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// Checks a template's placeholders without values.
+pub(crate) fn validate_template(template: &str) -> Result<(), String> {
+    let ctx = CheckContext {
+        revision: "r".into(),
+        tag_url: Some("http://t".into()),
+        service_url: Some("http://s".into()),
+    };
+    ctx.expand(template).map(|_| ())
+}
+
+/// How a check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    /// A non-blocking check failed.
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        })
+    }
+}
+
+/// The result of one check run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub status: CheckStatus,
+    /// What was measured, for display next to `expected`: `503`, `0.7333`.
+    pub measured: Option<String>,
+    /// The threshold: `200`, `> 0.8`.
+    pub expected: Option<String>,
+    /// One line for people: why it passed or failed.
+    pub reason: String,
+    pub duration: Duration,
+    /// HTTP requests made (0 when the check could not start, e.g. a missing tag URL).
+    pub attempts: u32,
+}
+
+/// A pass or a failure, before the blocking/warning decision and the timing.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Verdict {
+    pub passed: bool,
+    pub measured: Option<String>,
+    pub expected: Option<String>,
+    pub reason: String,
+}
+
+impl Verdict {
+    pub(crate) fn fail(reason: impl Into<String>) -> Self {
+        Verdict {
+            passed: false,
+            measured: None,
+            expected: None,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn into_outcome(
+        self,
+        blocking: bool,
+        duration: Duration,
+        attempts: u32,
+    ) -> CheckOutcome {
+        let status = match (self.passed, blocking) {
+            (true, _) => CheckStatus::Pass,
+            (false, true) => CheckStatus::Fail,
+            (false, false) => CheckStatus::Warn,
+        };
+        CheckOutcome {
+            status,
+            measured: self.measured,
+            expected: self.expected,
+            reason: self.reason,
+            duration,
+            attempts,
+        }
+    }
+}
+
+/// `300ms`, `1.5s`, `30s`, `2m`, `1m30s`, `1h`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    if secs < 60 {
+        if ms % 1000 == 0 {
+            return format!("{secs}s");
+        }
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(tag: Option<&str>) -> CheckContext {
+        CheckContext {
+            revision: "app-00043-kap".into(),
+            tag_url: tag.map(Into::into),
+            service_url: Some("https://app.example/".into()),
+        }
+    }
+
+    #[test]
+    fn expand_fills_placeholders() {
+        let c = ctx(Some("https://canary---app.example/"));
+        assert_eq!(
+            c.expand("{tag_url}/api/health?r={revision}").as_deref(),
+            Ok("https://canary---app.example/api/health?r=app-00043-kap")
+        );
+        assert_eq!(
+            c.expand("{service_url}x").as_deref(),
+            Ok("https://app.example/x")
+        );
+        assert_eq!(c.expand("plain").as_deref(), Ok("plain"));
+        assert_eq!(c.expand("a{b-c}d{").as_deref(), Ok("a{b-c}d{"));
+    }
+
+    #[test]
+    fn expand_refuses_missing_and_unknown() {
+        let c = ctx(None);
+        let e = c.expand("{tag_url}/api/health").expect_err("no tag");
+        assert!(e.contains("has no tag URL"), "{e}");
+        let e = c.expand("{tagurl}/x").expect_err("unknown");
+        assert!(e.contains("unknown placeholder {tagurl}"), "{e}");
+        assert!(validate_template("{tag_url}/ok").is_ok());
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
+    }
+
+    #[test]
+    fn failing_warning_check_warns() {
+        let v = Verdict::fail("nope");
+        assert_eq!(
+            v.clone().into_outcome(false, Duration::ZERO, 1).status,
+            CheckStatus::Warn
+        );
+        assert_eq!(
+            v.into_outcome(true, Duration::ZERO, 1).status,
+            CheckStatus::Fail
+        );
+    }
+}
