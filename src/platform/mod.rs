@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
+pub mod cloud_run;
 pub mod simulator;
 
 /// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.

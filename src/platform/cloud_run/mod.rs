@@ -1,0 +1,384 @@
+//! Cloud Run through the Admin API v2 (`run.googleapis.com/v2`).
+//!
+//! - [`CloudRun::snapshot`]: `GET …/services/S` and every page of
+//!   `GET …/services/S/revisions`, read concurrently.
+//! - [`CloudRun::set_traffic`]: re-reads the service (a changed etag is a
+//!   [`BackendError::Conflict`] before anything is sent), then
+//!   `PATCH …/services/S?updateMask=traffic` with `{traffic, etag}`: the split
+//!   pinned by revision name, every existing tag kept as a 0 % entry. Then polls
+//!   the long-running operation until `done` and re-reads. A PATCH is never
+//!   retried: the etag makes a retry by the caller safe (it gets a Conflict if
+//!   the first one went through).
+//! - [`fake`]: a small HTTP server speaking the same API, for tests and demos.
+//!
+//! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
+//! [`api`] and [`convert`]; the rest of the cockpit sees [`ServiceSnapshot`]s.
+
+pub mod api;
+pub mod auth;
+mod client;
+mod convert;
+mod errors;
+pub mod fake;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+pub use auth::{Auth, GcloudToken, StaticToken, TokenSource, CREDENTIALS_HINT};
+
+use crate::core::error::BackendError;
+use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use crate::platform::Platform;
+use client::Http;
+
+/// The public endpoint of the Cloud Run Admin API.
+pub const DEFAULT_ENDPOINT: &str = "https://run.googleapis.com";
+
+/// Where the service is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct CloudRunSettings {
+    /// `https://run.googleapis.com`, or `http://127.0.0.1:PORT` for a fake.
+    pub endpoint: String,
+    pub project: String,
+    pub region: String,
+    pub service: String,
+    pub auth: Auth,
+    /// Per HTTP request, including reading the body.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// How long a traffic change may take, from PATCH to operation done.
+    pub operation_timeout: Duration,
+    /// First and longest wait between two polls of an operation.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    /// `pageSize` when listing revisions.
+    pub page_size: u32,
+}
+
+impl CloudRunSettings {
+    /// The public endpoint and default timeouts.
+    pub fn new(
+        project: impl Into<String>,
+        region: impl Into<String>,
+        service: impl Into<String>,
+        auth: Auth,
+    ) -> CloudRunSettings {
+        CloudRunSettings {
+            endpoint: DEFAULT_ENDPOINT.into(),
+            project: project.into(),
+            region: region.into(),
+            service: service.into(),
+            auth,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(120),
+            poll_initial: Duration::from_millis(250),
+            poll_max: Duration::from_secs(2),
+            page_size: 100,
+        }
+    }
+
+    /// Another endpoint (a fake, an emulator).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> CloudRunSettings {
+        self.endpoint = endpoint.into();
+        self
+    }
+}
+
+/// A Cloud Run service, read and steered through the Admin API v2.
+pub struct CloudRun {
+    settings: CloudRunSettings,
+    http: Http,
+    /// The service as last read, for previews (which do no I/O).
+    last: Mutex<Option<api::Service>>,
+}
+
+impl std::fmt::Debug for CloudRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudRun")
+            .field("endpoint", &self.settings.endpoint)
+            .field("project", &self.settings.project)
+            .field("region", &self.settings.region)
+            .field("service", &self.settings.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A traffic change is done when the service is no longer reconciling and
+/// serves the split it was asked for.
+fn settled(s: &ServiceSnapshot) -> bool {
+    !s.reconciling && s.actual.iter().all(|a| *a == s.traffic)
+}
+
+fn check_segment(what: &str, value: &str) -> Result<(), BackendError> {
+    if value.is_empty() || value.contains(['/', '?', '#', ' ']) {
+        return Err(BackendError::Other(format!(
+            "cloud run {what} `{value}` is not a valid name"
+        )));
+    }
+    Ok(())
+}
+
+impl CloudRun {
+    pub fn new(settings: CloudRunSettings) -> Result<CloudRun, BackendError> {
+        check_segment("project", &settings.project)?;
+        check_segment("region", &settings.region)?;
+        check_segment("service", &settings.service)?;
+        let http = Http::new(
+            &settings.endpoint,
+            settings.auth.clone(),
+            settings.request_timeout,
+            settings.connect_timeout,
+        )?;
+        Ok(CloudRun {
+            settings,
+            http,
+            last: Mutex::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &CloudRunSettings {
+        &self.settings
+    }
+
+    fn last(&self) -> MutexGuard<'_, Option<api::Service>> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `v2/projects/P/locations/R/services/S`.
+    pub fn service_path(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "v2/projects/{}/locations/{}/services/{}",
+            s.project, s.region, s.service
+        )
+    }
+
+    /// Names the service in error messages.
+    fn what(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "service {} in project {}, region {}",
+            s.service, s.project, s.region
+        )
+    }
+
+    /// The raw service resource.
+    pub async fn read_service(&self) -> Result<api::Service, BackendError> {
+        self.http.get(&self.service_path(), &[], &self.what()).await
+    }
+
+    /// Every revision of the service, all pages.
+    pub async fn read_revisions(&self) -> Result<Vec<api::Revision>, BackendError> {
+        let path = format!("{}/revisions", self.service_path());
+        let what = format!("revisions of {}", self.what());
+        let page_size = self.settings.page_size.to_string();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..10_000 {
+            let mut query = vec![("pageSize", page_size.as_str())];
+            if let Some(t) = token.as_deref() {
+                query.push(("pageToken", t));
+            }
+            let page: api::ListRevisionsResponse = self.http.get(&path, &query, &what).await?;
+            out.extend(page.revisions);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                None => return Ok(out),
+                Some(next) if Some(&next) == token.as_ref() => {
+                    return Err(BackendError::Other(format!(
+                        "listing {what}: the API returned the same page token twice"
+                    )))
+                }
+                Some(next) => token = Some(next),
+            }
+        }
+        Err(BackendError::Other(format!(
+            "listing {what}: more than 10000 pages"
+        )))
+    }
+
+    /// Polls `op` until done, backing off from `poll_initial` to `poll_max`.
+    /// Transient errors while polling are retried until `deadline`.
+    async fn wait(
+        &self,
+        mut op: api::Operation,
+        deadline: Instant,
+    ) -> Result<api::Operation, BackendError> {
+        let mut delay = self.settings.poll_initial;
+        let path = format!("v2/{}", op.name);
+        let what = format!("operation {}", op.name);
+        while !op.done {
+            if op.name.is_empty() {
+                return Err(BackendError::Other(
+                    "the API answered with an operation that has no name".into(),
+                ));
+            }
+            if Instant::now() + delay > deadline {
+                return Err(BackendError::Timeout(self.settings.operation_timeout));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.settings.poll_max);
+            match self.http.get::<api::Operation>(&path, &[], &what).await {
+                Ok(next) => op = next,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, operation = %op.name, "operation poll failed; retrying");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(op)
+    }
+
+    /// Re-reads until the change has settled: not reconciling and
+    /// `trafficStatuses` matching `traffic` (or the service reports a failure).
+    /// Transient failures are retried; at `deadline` the last read is returned
+    /// as it is (still reconciling: the screen shows it pending).
+    async fn settled_snapshot(&self, deadline: Instant) -> Result<ServiceSnapshot, BackendError> {
+        let mut delay = self.settings.poll_initial;
+        loop {
+            let out_of_time = Instant::now() + delay > deadline;
+            match self.snapshot().await {
+                Ok(s) if out_of_time || s.message.is_some() || settled(&s) => return Ok(s),
+                Ok(_) => {}
+                Err(e) if e.is_transient() && !out_of_time => {
+                    tracing::warn!(error = %e, "re-reading after a traffic change failed; retrying");
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.settings.poll_max);
+        }
+    }
+
+    fn patch_url(&self) -> String {
+        format!("{}?updateMask=traffic", self.http.url(&self.service_path()))
+    }
+}
+
+#[async_trait]
+impl Platform for CloudRun {
+    fn info(&self) -> PlatformInfo {
+        PlatformInfo {
+            kind: "cloud-run".into(),
+            service: self.settings.service.clone(),
+            location: format!("{} · {}", self.settings.project, self.settings.region),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError> {
+        let (service, revisions) = tokio::try_join!(self.read_service(), self.read_revisions())?;
+        let snap = convert::snapshot(&service, &revisions)?;
+        *self.last() = Some(service);
+        Ok(snap)
+    }
+
+    async fn set_traffic(
+        &self,
+        split: &TrafficSplit,
+        expect: &Version,
+    ) -> Result<ServiceSnapshot, BackendError> {
+        let deadline = Instant::now() + self.settings.operation_timeout;
+        let current = self.read_service().await?;
+        let now_at = current.etag.clone().unwrap_or_default();
+        if now_at != expect.0 {
+            *self.last() = Some(current);
+            return Err(BackendError::Conflict(format!(
+                "{} changed since it was read (etag {} is now {now_at}): nothing was sent",
+                self.settings.service, expect.0
+            )));
+        }
+        let body = convert::traffic_patch(split, &current.traffic, current.etag.as_deref());
+        tracing::info!(split = %split.to_flag(), service = %self.settings.service, "PATCH traffic");
+        let op: api::Operation = self
+            .http
+            .patch(
+                &self.service_path(),
+                &[("updateMask", "traffic")],
+                &body,
+                &self.what(),
+            )
+            .await
+            .map_err(|e| match e {
+                BackendError::Unavailable {
+                    message,
+                    retry_after,
+                } => BackendError::Unavailable {
+                    message: format!(
+                        "{message} (the change may or may not have been applied: re-read before trying again)"
+                    ),
+                    retry_after,
+                },
+                other => other,
+            })?;
+        let op = self.wait(op, deadline).await?;
+        if let Some(err) = op.error {
+            tracing::warn!(operation = %op.name, code = err.code, message = %err.message, "traffic change failed");
+            return Err(BackendError::Failed(if err.message.is_empty() {
+                format!("operation {} failed with code {}", op.name, err.code)
+            } else {
+                err.message
+            }));
+        }
+        self.settled_snapshot(deadline).await.map_err(|e| match e {
+            BackendError::Unavailable {
+                message,
+                retry_after,
+            } => BackendError::Unavailable {
+                message: format!("the change was applied, but re-reading failed: {message}"),
+                retry_after,
+            },
+            other => other,
+        })
+    }
+
+    /// The `gcloud` command that does the same, then the exact API call: the
+    /// PATCH line and its compact JSON body (tags and etag from the last read).
+    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
+        let s = &self.settings;
+        let (traffic, etag) = match self.last().as_ref() {
+            Some(svc) => (svc.traffic.clone(), svc.etag.clone()),
+            None => (Vec::new(), None),
+        };
+        let body = convert::traffic_patch(split, &traffic, etag.as_deref());
+        vec![
+            format!(
+                "gcloud run services update-traffic {} --to-revisions={} --region={} --project={}",
+                s.service,
+                split.to_flag(),
+                s.region,
+                s.project
+            ),
+            format!("PATCH {}", self.patch_url()),
+            serde_json::to_string(&body).unwrap_or_default(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_and_info_name_the_real_api() {
+        let cr = CloudRun::new(CloudRunSettings::new(
+            "emergence-469005",
+            "europe-west1",
+            "emergence-app",
+            Auth::None,
+        ))
+        .expect("client");
+        let split = TrafficSplit::new([("a", 90), ("b", 10)]).expect("valid");
+        let lines = cr.preview(&split);
+        assert_eq!(lines[0], "gcloud run services update-traffic emergence-app --to-revisions=a=90,b=10 --region=europe-west1 --project=emergence-469005");
+        assert_eq!(lines[1], "PATCH https://run.googleapis.com/v2/projects/emergence-469005/locations/europe-west1/services/emergence-app?updateMask=traffic");
+        assert!(lines[2].starts_with(r#"{"traffic":[{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"a","percent":90}"#), "{}", lines[2]);
+        let info = cr.info();
+        assert_eq!(info.kind, "cloud-run");
+        assert_eq!(info.location, "emergence-469005 · europe-west1");
+        let bad = CloudRunSettings::new("p", "r/x", "s", Auth::None);
+        assert!(CloudRun::new(bad).is_err());
+    }
+}
