@@ -1,2 +1,316 @@
-//! placeholder: being written
-pub fn render(_frame: &mut ratatui::Frame, _state: &crate::core::state::State) {}
+//! Drawing: [`render`] reads the [`State`] and nothing else. No I/O, no clock
+//! (ages are computed against `state.now`), no mutation.
+//!
+//! One screen, top to bottom:
+//!
+//! ```text
+//! header      canary · service · platform · location      DEMO READ-ONLY  refreshed 2s ago
+//! revisions   cursor, name, role, tag, image, age, ready, traffic (10% → 25% while applying)
+//! traffic     stacked bar per split: serving / actual vs target / pending
+//! metrics     per revision: req/s, 5xx %, p95 ms sparklines against the gates
+//! logs        the tail, newest at the bottom, filtered, follow or paused
+//! footer      last message, in-flight change, key hints of the current mode
+//! ```
+//!
+//! Popups (help, confirmation) and the input box are drawn on top.
+
+mod confirm;
+mod footer;
+mod header;
+mod help;
+mod input;
+mod logs;
+mod metrics;
+mod revisions;
+mod sparkline;
+pub mod theme;
+mod traffic;
+
+use std::borrow::Cow;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::core::model::TrafficSplit;
+use crate::core::state::{Mode, State};
+use theme::{Role, Theme};
+
+/// Below this size the cockpit shows a message instead of a cramped screen.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// Draws the whole screen for `state`. Never panics, whatever the size.
+pub fn render(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let ctx = Ctx::new(state);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, &ctx);
+        return;
+    }
+
+    let footer_h = if area.height >= 20 { 2 } else { 1 };
+    let fixed = 1 + footer_h;
+    let traffic_h = traffic::height(&ctx);
+    let body = area.height.saturating_sub(fixed + traffic_h);
+    let rev_h = revisions::height(&ctx, body.saturating_sub(3 + logs::MIN_HEIGHT));
+    let rest = body.saturating_sub(rev_h);
+    let (metrics_h, metrics_shape) = metrics::plan(&ctx, area.width, rest);
+
+    let [header_a, rev_a, traffic_a, metrics_a, logs_a, footer_a] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(rev_h),
+        Constraint::Length(traffic_h),
+        Constraint::Length(metrics_h),
+        Constraint::Fill(1),
+        Constraint::Length(footer_h),
+    ])
+    .areas(area);
+
+    header::render(frame, header_a, &ctx);
+    revisions::render(frame, rev_a, &ctx);
+    traffic::render(frame, traffic_a, &ctx);
+    metrics::render(frame, metrics_a, &ctx, metrics_shape);
+    logs::render(frame, logs_a, &ctx);
+    footer::render(frame, footer_a, &ctx);
+
+    match &state.mode {
+        Mode::Normal => {}
+        Mode::Help => help::render(frame, area, &ctx),
+        Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
+        Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let text = vec![
+        Line::styled("terminal too small", ctx.theme.warn),
+        Line::from(format!(
+            "need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{}",
+            area.width, area.height
+        )),
+        Line::styled(
+            format!(
+                "{} to quit",
+                ctx.state
+                    .settings
+                    .keymap
+                    .label(crate::core::keymap::Command::Quit)
+            ),
+            ctx.theme.dim,
+        ),
+    ];
+    let top = area.height.saturating_sub(3) / 2;
+    let area = Rect {
+        y: area.y + top,
+        height: area.height - top,
+        ..area
+    };
+    frame.render_widget(
+        Paragraph::new(text).centered().wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+/// What every panel needs: the state, the theme, and who is who.
+pub(crate) struct Ctx<'a> {
+    pub state: &'a State,
+    pub theme: Theme,
+    /// Revision name → role, in table order, plus revisions only seen in a split.
+    roles: Vec<(&'a str, Role)>,
+    /// Prefix stripped from revision names to shorten them (`service-`).
+    prefix: String,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(state: &'a State) -> Ctx<'a> {
+        let theme = Theme::from_settings(&state.settings);
+        let revs = state.revisions();
+        let stable = state.stable.as_deref();
+        let tag = state.settings.canary_tag.as_str();
+        let canary = revs
+            .iter()
+            .find(|r| r.tag.as_deref() == Some(tag) && Some(r.name.as_str()) != stable)
+            .or_else(|| {
+                // No tagged canary: the newest other revision that has or gets traffic.
+                let in_split = |n: &str| {
+                    state.desired().is_some_and(|s| s.percent_of(n) > 0)
+                        || state
+                            .snapshot
+                            .as_ref()
+                            .is_some_and(|s| s.serving().percent_of(n) > 0)
+                };
+                revs.iter()
+                    .find(|r| Some(r.name.as_str()) != stable && in_split(&r.name))
+            })
+            .map(|r| r.name.as_str());
+        let mut roles: Vec<(&str, Role)> = Vec::with_capacity(revs.len() + 2);
+        let mut others = 0;
+        let mut push = |name: &'a str| {
+            if roles.iter().any(|(n, _)| *n == name) {
+                return;
+            }
+            let role = if Some(name) == stable {
+                Role::Stable
+            } else if Some(name) == canary {
+                Role::Canary
+            } else {
+                others += 1;
+                Role::Other(others - 1)
+            };
+            roles.push((name, role));
+        };
+        for r in revs {
+            push(&r.name);
+        }
+        // Revisions named by a split but missing from the list still get a colour.
+        let splits = [
+            state.snapshot.as_ref().map(|s| &s.traffic),
+            state.snapshot.as_ref().and_then(|s| s.actual.as_ref()),
+            state.change.as_ref().map(|c| &c.split),
+        ];
+        for split in splits.into_iter().flatten() {
+            for a in split.entries() {
+                push(&a.revision);
+            }
+        }
+        if let Some(s) = stable {
+            push(s);
+        }
+        let service = state
+            .snapshot
+            .as_ref()
+            .map_or(state.info.service.as_str(), |s| s.service.as_str());
+        Ctx {
+            state,
+            theme,
+            roles,
+            prefix: format!("{service}-"),
+        }
+    }
+
+    pub fn role(&self, name: &str) -> Role {
+        self.roles
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(Role::Other(0), |(_, r)| *r)
+    }
+
+    /// Revisions in table order with their roles.
+    pub fn roles(&self) -> impl Iterator<Item = (&'a str, Role)> + '_ {
+        self.roles.iter().copied()
+    }
+
+    /// `emergence-app-00042-xuv` → `00042-xuv` (the service prefix removed).
+    pub fn short<'n>(&self, name: &'n str) -> &'n str {
+        match name.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => name,
+        }
+    }
+
+    /// `stable` / `canary` / the short name: how a revision is called in tight spots.
+    pub fn nick<'n>(&self, name: &'n str) -> &'n str {
+        match self.role(name).label() {
+            "" => self.short(name),
+            label => label,
+        }
+    }
+
+    /// A swatch in the revision's colour and fill pattern.
+    pub fn swatch(&self, name: &str) -> Span<'static> {
+        let role = self.role(name);
+        Span::styled(self.theme.fill(role).to_string(), self.theme.revision(role))
+    }
+
+    /// `stable 75% · canary 25%`.
+    pub fn split_text(&self, split: &TrafficSplit) -> String {
+        split
+            .entries()
+            .iter()
+            .map(|a| format!("{} {}%", self.nick(&a.revision), a.percent))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+
+    /// Seconds from `t` to `state.now`, never negative.
+    pub fn secs_since(&self, t: chrono::DateTime<chrono::Utc>) -> i64 {
+        (self.state.now - t).num_seconds().max(0)
+    }
+}
+
+/// `2s`, `14m`, `3h`, `9d`.
+pub(crate) fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Cuts `s` to `max` characters, ending with `…` when cut.
+pub(crate) fn ellipsize(s: &str, max: usize) -> Cow<'_, str> {
+    if s.chars().nth(max).is_none() {
+        return Cow::Borrowed(s);
+    }
+    if max == 0 {
+        return Cow::Borrowed("");
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    Cow::Owned(out)
+}
+
+/// A panel: a top rule carrying the title, no side borders (saves columns at 80x24).
+pub(crate) fn panel<'t>(title: Line<'t>, theme: &Theme) -> Block<'t> {
+    Block::new()
+        .borders(Borders::TOP)
+        .border_style(theme.border)
+        .title(title)
+}
+
+/// A centered rectangle of at most `w` x `h` inside `area`.
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Splits a line of text into chunks of at most `width` characters (for
+/// exact API calls, which must be shown whole, never cut).
+pub(crate) fn hard_wrap(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(width).map(|c| c.iter().collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_ellipsis() {
+        assert_eq!(age(2), "2s");
+        assert_eq!(age(20 * 60), "20m");
+        assert_eq!(age(3 * 86_400 + 5), "3d");
+        assert_eq!(age(-4), "0s");
+        assert_eq!(ellipsize("abcdef", 4), "abc…");
+        assert_eq!(ellipsize("abcd", 4), "abcd");
+        assert_eq!(ellipsize("abcd", 0), "");
+        assert_eq!(hard_wrap("abcdefg", 3), vec!["abc", "def", "g"]);
+    }
+}

@@ -1,0 +1,568 @@
+//! The screen, drawn into ratatui's `TestBackend` at 80x24 and 120x40 and
+//! compared as text with insta; plus style checks (colours, NO_COLOR) and a
+//! no-panic sweep over sizes.
+//!
+//! States are built from `canary::testing` fixtures and by sending actions
+//! through `update` (keys included), never by hand-editing invariants.
+//! Write new snapshots with `INSTA_UPDATE=always cargo test --test snapshots`,
+//! then read every `.snap` before keeping it.
+
+use canary::core::action::Action;
+use canary::core::error::BackendError;
+use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit, Version};
+use canary::core::state::{Mode, Settings, State};
+use canary::core::update::update;
+use canary::testing::{self, t0, CANARY, STABLE};
+use chrono::Duration;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+// ------------------------------------------------------------------ helpers
+
+fn key(code: KeyCode) -> Action {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    Action::Key(KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn press(s: &mut State, code: KeyCode) {
+    update(s, key(code), s.now);
+}
+
+fn type_str(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c));
+    }
+}
+
+/// Lets time pass (ages in the header, titles and footer grow).
+fn later(s: &mut State, secs: i64) {
+    update(s, Action::Tick, t0() + Duration::seconds(secs));
+}
+
+fn draw(state: &State, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| canary::ui::render(f, state)).expect("draw");
+    term.backend().buffer().clone()
+}
+
+/// The buffer as text, one line per row, trailing spaces trimmed.
+fn text(buf: &Buffer) -> String {
+    let a = buf.area;
+    let mut out = String::new();
+    for y in a.top()..a.bottom() {
+        let line: String = (a.left()..a.right())
+            .map(|x| buf[(x, y)].symbol())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn snap(name: &str, state: &State) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = text(&draw(state, w, h));
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t);
+    }
+}
+
+/// Like `testing::busy_state`, with other settings.
+fn busy_with(settings: Settings) -> State {
+    let mut s = testing::state_with(settings);
+    let mut snap = testing::snapshot();
+    snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
+    snap.actual = Some(snap.traffic.clone());
+    snap.version = Version("etag-2".into());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    update(&mut s, Action::LogBatch(testing::logs(200)), t0());
+    update(&mut s, Action::MetricsLoaded(testing::metrics()), t0());
+    s
+}
+
+fn busy() -> State {
+    let mut s = testing::busy_state();
+    later(&mut s, 2);
+    s
+}
+
+// ------------------------------------------------------------------ states
+
+fn help() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('?'));
+    assert!(matches!(s.mode, Mode::Help));
+    s
+}
+
+fn confirm_rollback() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('r'));
+    assert!(matches!(s.mode, Mode::Confirm(_)), "{:?}", s.message);
+    s
+}
+
+fn confirm_large() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('='));
+    type_str(&mut s, "canary=60");
+    press(&mut s, KeyCode::Enter);
+    assert!(matches!(s.mode, Mode::Confirm(_)), "{:?}", s.message);
+    s
+}
+
+fn set_split(text: &str) -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('='));
+    type_str(&mut s, text);
+    assert!(matches!(s.mode, Mode::Input(_)));
+    s
+}
+
+fn reason() -> State {
+    let mut s = confirm_rollback();
+    press(&mut s, KeyCode::Char('y'));
+    assert!(matches!(s.mode, Mode::Input(_)), "{:?}", s.message);
+    type_str(&mut s, "5xx above gate");
+    s
+}
+
+fn filter() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('/'));
+    type_str(&mut s, "503");
+    s
+}
+
+fn demo_read_only() -> State {
+    let mut s = busy_with(Settings {
+        read_only: true,
+        demo: true,
+        scenario: Some("bad-canary".into()),
+        ..Settings::default()
+    });
+    later(&mut s, 2);
+    press(&mut s, KeyCode::Char('+')); // refused, said in the footer
+    s
+}
+
+fn pending() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('+'));
+    assert!(s.change.is_some(), "{:?}", s.message);
+    later(&mut s, 5);
+    s
+}
+
+fn backend_errors() -> State {
+    let mut s = busy();
+    later(&mut s, 14);
+    let now = s.now;
+    update(
+        &mut s,
+        Action::ServiceFailed(BackendError::Unavailable {
+            message: "503 from run.googleapis.com".into(),
+            retry_after: None,
+        }),
+        now,
+    );
+    update(
+        &mut s,
+        Action::MetricsFailed(BackendError::Auth("token expired".into())),
+        now,
+    );
+    s
+}
+
+fn no_data() -> State {
+    // The canary has no traffic yet: its series are empty, not zero.
+    let mut s = testing::state();
+    let mut batch = MetricsBatch::default();
+    for ((rev, kind), series) in testing::metrics().series {
+        if rev == STABLE {
+            batch.series.insert((rev, kind), series);
+        }
+    }
+    update(&mut s, Action::MetricsLoaded(batch), t0());
+    update(&mut s, Action::LogBatch(testing::logs(30)), t0());
+    later(&mut s, 1);
+    s
+}
+
+fn no_color() -> State {
+    let mut s = busy_with(Settings {
+        color: false,
+        ..Settings::default()
+    });
+    later(&mut s, 2);
+    s
+}
+
+fn paused_logs() -> State {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('s')); // ≥ INFO
+    press(&mut s, KeyCode::Char('s')); // ≥ WARNING
+    press(&mut s, KeyCode::PageUp);
+    assert!(!s.log_view.follow);
+    s
+}
+
+fn converging_not_ready() -> State {
+    let mut s = busy();
+    let mut snap = testing::snapshot();
+    snap.revisions[0].ready = false;
+    snap.revisions[0].status_message = Some("Container failed to start on port 8080".into());
+    snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
+    snap.actual = Some(TrafficSplit::new([(STABLE, 95), (CANARY, 5)]).expect("valid"));
+    snap.reconciling = true;
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0() + Duration::seconds(2),
+        },
+        t0() + Duration::seconds(3),
+    );
+    s
+}
+
+// ------------------------------------------------------------------ snapshots
+
+#[test]
+fn normal_busy() {
+    snap("normal", &busy());
+}
+
+#[test]
+fn help_popup() {
+    snap("help", &help());
+}
+
+#[test]
+fn confirm_rollback_popup() {
+    snap("confirm_rollback", &confirm_rollback());
+}
+
+#[test]
+fn confirm_large_change_popup() {
+    snap("confirm_large", &confirm_large());
+}
+
+#[test]
+fn input_set_split_ok() {
+    let s = set_split("canary=25");
+    let Mode::Input(i) = &s.mode else {
+        panic!("input")
+    };
+    assert!(matches!(i.feedback, Some(Ok(_))), "{:?}", i.feedback);
+    snap("set_split_ok", &s);
+}
+
+#[test]
+fn input_set_split_err() {
+    let s = set_split("nope=10");
+    let Mode::Input(i) = &s.mode else {
+        panic!("input")
+    };
+    assert!(matches!(i.feedback, Some(Err(_))), "{:?}", i.feedback);
+    snap("set_split_err", &s);
+}
+
+#[test]
+fn input_reason_after_confirming_a_rollback() {
+    snap("reason", &reason());
+}
+
+#[test]
+fn input_filter() {
+    snap("filter", &filter());
+}
+
+#[test]
+fn demo_and_read_only_badges() {
+    snap("demo_read_only", &demo_read_only());
+}
+
+#[test]
+fn pending_change() {
+    snap("pending", &pending());
+}
+
+#[test]
+fn backend_errors_with_age() {
+    snap("backend_errors", &backend_errors());
+}
+
+#[test]
+fn metrics_without_data() {
+    snap("no_data", &no_data());
+}
+
+#[test]
+fn no_color_mode() {
+    snap("no_color", &no_color());
+}
+
+#[test]
+fn logs_paused_and_filtered_by_severity() {
+    snap("paused_logs", &paused_logs());
+}
+
+#[test]
+fn converging_with_a_revision_not_ready() {
+    snap("converging_not_ready", &converging_not_ready());
+}
+
+// ------------------------------------------------------------------ styles
+
+fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    let t = text(buf);
+    t.lines().enumerate().find_map(|(y, l)| {
+        l.find(needle)
+            .map(|byte| (l[..byte].chars().count() as u16, y as u16))
+    })
+}
+
+#[test]
+fn error_log_lines_are_red() {
+    let buf = draw(&busy(), 120, 40);
+    let t = text(&buf);
+    let lines: Vec<&str> = t.lines().collect();
+    let y = lines
+        .iter()
+        .rposition(|l| l.contains("  ERROR  "))
+        .expect("an ERROR line") as u16;
+    let line = t.lines().nth(y as usize).expect("line");
+    let x = line[..line.find("ERROR").expect("ERROR")].chars().count() as u16;
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    // The message too, not only the label.
+    let msg_x = line[..line.find("GET").expect("message")].chars().count() as u16;
+    assert_eq!(buf[(msg_x, y)].fg, Color::Red);
+    // A WARNING line is yellow.
+    let wy = lines
+        .iter()
+        .rposition(|l| l.contains("WARNING  GET"))
+        .expect("warning") as u16;
+    let wline = t.lines().nth(wy as usize).expect("line");
+    let wx = wline[..wline.find("WARNING").expect("W")].chars().count() as u16;
+    assert_eq!(buf[(wx, wy)].fg, Color::Yellow);
+}
+
+#[test]
+fn no_color_means_no_colour_at_all() {
+    let settings = || Settings {
+        color: false,
+        ..Settings::default()
+    };
+    let mut states = vec![no_color()];
+    for keys in ["?", "r", "=", "/"] {
+        let mut s = busy_with(settings());
+        type_str(&mut s, keys);
+        states.push(s);
+    }
+    let mut s = busy_with(settings());
+    type_str(&mut s, "=canary=25");
+    states.push(s);
+    let mut s = busy_with(settings());
+    type_str(&mut s, "+");
+    states.push(s);
+    for s in &states {
+        for (w, h) in [(80, 24), (120, 40), (40, 10)] {
+            let buf = draw(s, w, h);
+            for cell in buf.content() {
+                assert_eq!(
+                    (cell.fg, cell.bg),
+                    (Color::Reset, Color::Reset),
+                    "{:?} in mode {} at {w}x{h}",
+                    cell,
+                    s.mode.name()
+                );
+            }
+        }
+    }
+    // Meaning survives without colour: the stable and canary fills differ,
+    // the badges are reversed.
+    let mut s = busy_with(Settings {
+        demo: true,
+        ..settings()
+    });
+    later(&mut s, 1);
+    let buf = draw(&s, 120, 40);
+    let t = text(&buf);
+    assert!(t.contains('▒') && t.contains('█'), "{t}");
+    let (x, y) = find(&buf, "DEMO").expect("DEMO badge");
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn colours_are_the_16_named_ones() {
+    for s in [
+        busy(),
+        help(),
+        confirm_rollback(),
+        set_split("canary=25"),
+        pending(),
+    ] {
+        let buf = draw(&s, 120, 40);
+        for cell in buf.content() {
+            for c in [cell.fg, cell.bg] {
+                assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{cell:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn demo_badge_is_present_and_loud() {
+    let s = demo_read_only();
+    for (w, h) in [(80, 24), (120, 40), (60, 16)] {
+        let buf = draw(&s, w, h);
+        let (x, y) = find(&buf, "DEMO").expect("DEMO badge");
+        assert_eq!(y, 0, "in the header");
+        assert_ne!(buf[(x, y)].bg, Color::Reset, "the badge has a background");
+        let (rx, ry) = find(&buf, "READ-ONLY").expect("READ-ONLY badge");
+        assert_eq!(ry, 0);
+        assert_ne!(buf[(rx, ry)].bg, Color::Reset);
+        assert!(text(&buf).contains("bad-canary") || w < 80);
+    }
+}
+
+#[test]
+fn over_gate_values_are_flagged() {
+    // The canary's latest 5xx rate goes to 2.5 %, above the 1 % gate.
+    let mut s = busy();
+    let mut batch = testing::metrics();
+    let series = batch
+        .series
+        .get_mut(&(CANARY.to_string(), MetricKind::ErrorPercent))
+        .expect("canary 5xx");
+    let last = series.points.last_mut().expect("points");
+    last.1 = 2.5;
+    let now = s.now;
+    update(&mut s, Action::MetricsLoaded(batch), now);
+    let buf = draw(&s, 120, 40);
+    let t = text(&buf);
+    assert!(t.contains('▲'), "{t}");
+    let (x, y) = find(&buf, "▲").expect("marker");
+    assert_eq!(buf[(x, y)].fg, Color::LightRed);
+    assert!(t.contains("gate 1.0%"), "{t}");
+    assert!(t.contains("gate 500ms"), "{t}");
+}
+
+// ------------------------------------------------------------------ robustness
+
+#[test]
+fn render_never_panics_at_any_size() {
+    let states = [
+        busy(),
+        help(),
+        confirm_rollback(),
+        confirm_large(),
+        set_split("canary=25"),
+        set_split("nope"),
+        filter(),
+        reason(),
+        pending(),
+        backend_errors(),
+        no_data(),
+        no_color(),
+        converging_not_ready(),
+        State::new(Settings::default(), testing::info(), t0()),
+    ];
+    let mut sizes = vec![(0, 0), (1, 1), (10, 5), (59, 15), (60, 16), (61, 17)];
+    for w in (1..=200).step_by(9) {
+        for h in (1..=60).step_by(4) {
+            sizes.push((w, h));
+        }
+    }
+    for s in &states {
+        for &(w, h) in &sizes {
+            let buf = draw(s, w, h);
+            if w >= 20 && h >= 3 && (w < 60 || h < 16) {
+                assert!(text(&buf).contains("too small"), "{w}x{h}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_empty_state_says_it_is_loading() {
+    let s = State::new(Settings::default(), testing::info(), t0());
+    let t = text(&draw(&s, 80, 24));
+    assert!(t.contains("loading"), "{t}");
+    assert!(t.contains("reading the service"), "{t}");
+}
+
+/// 100 000 buffered lines: only the visible ones are visited, the paused
+/// view ends at the anchor, and a filter still finds the lines it matches.
+#[test]
+fn a_full_ring_of_100k_lines() {
+    let mut s = testing::state_with(Settings {
+        log_capacity: 100_000,
+        ..Settings::default()
+    });
+    let lines = testing::logs(120_000);
+    update(&mut s, Action::LogBatch(lines), t0());
+    assert_eq!(s.logs.len(), 100_000);
+
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        draw(&s, 120, 40);
+    }
+    let per_frame = started.elapsed() / 20;
+    // Generous: debug build, shared CI machine. Collecting 100k lines per
+    // frame would blow well past this.
+    assert!(per_frame.as_millis() < 200, "{per_frame:?} per frame");
+
+    let t = text(&draw(&s, 120, 40));
+    assert!(t.contains("100000/100000"), "{t}");
+    // The newest line (index 119 999 → `i % 10 == 9`, an INFO 200) is the bottom one.
+    assert!(t.contains("GET /api/items/119999 200"), "{t}");
+
+    // Pause, then check the bottom line is the anchor's entry.
+    press(&mut s, KeyCode::Char('f'));
+    press(&mut s, KeyCode::PageUp);
+    let anchor = s.log_view.anchor.expect("anchored");
+    let idx = (anchor - s.first_log_seq()) as usize;
+    let entry = s.logs.get(idx).expect("entry").message.clone();
+    let t = text(&draw(&s, 120, 40));
+    let logs_bottom = t.lines().rev().nth(2).expect("bottom log row");
+    assert!(logs_bottom.contains(&entry), "{logs_bottom} vs {entry}");
+    assert!(t.contains("PAUSED"), "{t}");
+
+    // A severity floor that only the canary's errors pass.
+    press(&mut s, KeyCode::Char('f'));
+    for _ in 0..3 {
+        press(&mut s, KeyCode::Char('s'));
+    }
+    assert_eq!(s.log_view.min_severity, Severity::Error);
+    let t = text(&draw(&s, 120, 40));
+    assert!(t.contains("≥ ERROR"), "{t}");
+    assert!(!t.contains("  INFO  "), "{t}");
+}
+
+#[test]
+fn metric_kinds_cover_the_panel() {
+    // Every kind has a label the panel shows at 120 columns.
+    let t = text(&draw(&busy(), 120, 40));
+    for k in MetricKind::ALL {
+        assert!(t.contains(k.label()), "{} missing:\n{t}", k.label());
+    }
+}
