@@ -1,1 +1,409 @@
-fn main() {}
+//! `canary`: command line, configuration, logging, backend choice, run.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use canary::config::{self, Config, PlatformKind};
+use canary::core::plan::{PlanMode, PlanSpec, PlanStep};
+use canary::core::state::{Gates, Level, Settings, State};
+use canary::core::update::resume_interrupted_plan;
+use canary::journal::{self, Journal, Who};
+use canary::platform::simulator::{Scenario, Simulator};
+use canary::runtime::record::{Notifier, Recorder};
+use canary::runtime::{self, terminal, Backends, Timing};
+
+/// A terminal cockpit to supervise and drive canary deployments.
+#[derive(Parser, Debug)]
+#[command(name = "canary", version, about, long_about = None)]
+struct Cli {
+    /// Open the cockpit on the built-in simulated service (no cloud account needed).
+    #[arg(long)]
+    demo: bool,
+    /// Simulator scenario: healthy, bad-canary, slow-canary, or a path to a scenario file.
+    #[arg(long, value_name = "NAME|PATH")]
+    scenario: Option<String>,
+    /// Seed for the simulator (same seed, same run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Config file (default: $CANARY_CONFIG, then the XDG config dir).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Disable every action that changes traffic.
+    #[arg(long)]
+    read_only: bool,
+    /// Level of the program's own log file: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Run the promotion plan in auto mode: advance when the window is over and the gates are green.
+    #[arg(long)]
+    auto: bool,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Print the audit journal of the service, oldest first.
+    Journal {
+        /// One JSON record per line, as stored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a Markdown deployment report from the audit journal.
+    Report {
+        /// Output file (default: standard output).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _log_guard = match init_logging(&cli, &config) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("canary: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(cmd) = &cli.command {
+        return history(cmd, &config);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canary: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run_cockpit(cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            terminal::restore();
+            tracing::error!("{e:#}");
+            eprintln!("canary: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Config from --config / $CANARY_CONFIG / XDG; `--demo` works without one.
+fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
+    let mut config = match config::locate(cli.config.as_deref()) {
+        Some(path) => match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(ExitCode::from(2));
+            }
+        },
+        None if cli.demo => Config::demo(),
+        None => {
+            let xdg = config::default_config_path().map_or_else(
+                || "~/.config/canary/config.toml".into(),
+                |p| p.display().to_string(),
+            );
+            eprintln!(
+                "canary: no configuration found.\n\
+                 \n  Looked for: --config FILE, $CANARY_CONFIG, {xdg}\n\
+                 \n  Create one from the documented example shipped with canary:\n\
+                 \n      mkdir -p \"$(dirname {xdg})\" && cp config.example.toml {xdg}\n\
+                 \n  or try the cockpit on the built-in simulated service:\n\
+                 \n      canary --demo"
+            );
+            return Err(ExitCode::from(2));
+        }
+    };
+    if cli.demo {
+        config.service.platform = PlatformKind::Simulator;
+    }
+    if let Some(s) = &cli.scenario {
+        config.demo.scenario = s.clone();
+    }
+    if let Some(seed) = cli.seed {
+        config.demo.seed = seed;
+    }
+    Ok(config)
+}
+
+/// The program's own log goes to a file, never to the terminal.
+fn init_logging(
+    cli: &Cli,
+    config: &Config,
+) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = match &config.diagnostics.log_dir {
+        Some(d) => d.clone(),
+        None => state_dir().context("no home directory to keep the log file in")?,
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
+    let level = cli
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.diagnostics.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("canary={level},warn"))
+        .with_context(|| {
+            format!("--log-level {level}: expected error, warn, info, debug or trace")
+        })?;
+    let appender = tracing_appender::rolling::never(&dir, "canary.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
+    Ok(guard)
+}
+
+/// The XDG state dir (`~/.local/state/canary`), or the data dir where there is none.
+pub fn state_dir() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "canary")?;
+    Some(
+        dirs.state_dir()
+            .map_or_else(|| dirs.data_local_dir().to_path_buf(), |d| d.to_path_buf()),
+    )
+}
+
+/// The journal file of the configured service.
+fn journal_path(config: &Config) -> Option<PathBuf> {
+    let dir = state_dir()?.join("journal");
+    Some(journal::path_for(&dir, &config.service.name))
+}
+
+/// `canary journal` and `canary report`.
+fn history(cmd: &Sub, config: &Config) -> ExitCode {
+    let Some(path) = journal_path(config) else {
+        eprintln!("canary: no home directory: cannot find the journal");
+        return ExitCode::from(2);
+    };
+    let replay = match journal::replay(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("canary: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for (line, why) in &replay.skipped {
+        eprintln!("canary: {}:{line}: {why}", path.display());
+    }
+    match cmd {
+        Sub::Journal { json } => {
+            if replay.records.is_empty() {
+                eprintln!("canary: the journal {} is empty", path.display());
+            }
+            for r in &replay.records {
+                if *json {
+                    match serde_json::to_string(r) {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => eprintln!("canary: {e}"),
+                    }
+                } else {
+                    println!("{}", journal::report::history_line(r));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Sub::Report { output } => {
+            let md = journal::report::markdown(&config.service.name, &replay);
+            match output {
+                Some(p) => match std::fs::write(p, md) {
+                    Ok(()) => {
+                        eprintln!("canary: report written to {}", p.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("canary: cannot write {}: {e}", p.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                None => {
+                    print!("{md}");
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+    }
+}
+
+fn settings(cli: &Cli, config: &Config, demo: bool) -> Settings {
+    let color = match config.ui.color {
+        config::ColorChoice::Always => true,
+        config::ColorChoice::Never => false,
+        config::ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    Settings {
+        step: config.traffic.step,
+        max_step: config.traffic.max_step,
+        read_only: cli.read_only,
+        demo,
+        scenario: demo.then(|| config.demo.scenario.clone()),
+        canary_tag: config.service.canary_tag.clone(),
+        stable_pin: config.service.stable_revision.clone(),
+        gates: Gates {
+            error_percent: config.gates.error_percent,
+            p95_latency_ms: config.gates.p95_latency_ms,
+            ..Gates::default()
+        },
+        log_capacity: config.logs.buffer_lines,
+        min_severity: config.logs.min_severity,
+        follow: config.logs.follow,
+        keymap: config.keymap.clone(),
+        color,
+        plan: {
+            let mut plan = if demo {
+                // The demo compresses the team's windows into seconds.
+                PlanSpec {
+                    steps: [10u8, 25, 50, 100]
+                        .into_iter()
+                        .map(|percent| PlanStep {
+                            percent,
+                            observe: std::time::Duration::from_secs(if percent == 100 {
+                                0
+                            } else {
+                                30
+                            }),
+                        })
+                        .collect(),
+                    ..PlanSpec::domain_default()
+                }
+            } else {
+                PlanSpec::domain_default()
+            };
+            if cli.auto {
+                plan.mode = PlanMode::Auto;
+            }
+            plan
+        },
+        checks: Vec::new(),
+    }
+}
+
+async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let (backends, demo) = match config.service.platform {
+        PlatformKind::Simulator => {
+            let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
+            let sim = Simulator::new(scenario, config.demo.seed);
+            sim.start();
+            let backends = (
+                Arc::new(sim.clone()) as Arc<dyn canary::platform::Platform>,
+                Arc::new(sim.clone()) as Arc<dyn canary::metrics::MetricsSource>,
+                Box::new(sim.log_source()) as Box<dyn canary::logs::LogSource>,
+            );
+            (backends, true)
+        }
+        PlatformKind::CloudRun => anyhow::bail!(
+            "the cloud-run platform is not available in this build yet; \
+             use `canary --demo` or platform = \"simulator\""
+        ),
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("canary needs an interactive terminal (stdin and stdout must be a tty)");
+    }
+    let (platform, metrics, logs) = backends;
+    let info = platform.info();
+    let mut state = State::new(settings(&cli, &config, demo), info, chrono::Utc::now());
+
+    // The audit journal: replay what happened, then append.
+    let who = Who::from_env();
+    let mut journal = None;
+    if let Some(path) = journal_path(&config) {
+        match journal::replay(&path) {
+            Ok(replay) => {
+                if let Some((line, why)) = replay.skipped.last() {
+                    state.message = Some(canary::core::state::Message {
+                        level: Level::Warn,
+                        text: format!("journal {}:{line}: {why}", path.display()),
+                        at: state.now,
+                    });
+                }
+                if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
+                    resume_interrupted_plan(&mut state, canary, stable, spec, phase, started);
+                }
+            }
+            Err(e) => state.journal_error = Some(format!("cannot read the journal: {e}")),
+        }
+        match Journal::open(&path) {
+            Ok(j) => journal = Some(j),
+            Err(e) => {
+                state.journal_error = Some(format!(
+                    "AUDIT JOURNAL UNAVAILABLE ({}): {e}",
+                    path.display()
+                ))
+            }
+        }
+    }
+    let recorder = Recorder::new(journal, who, config.service.name.clone());
+    let _ = recorder
+        .record(journal::Event::SessionStart {
+            platform: state.info.kind.clone(),
+            read_only: cli.read_only,
+        })
+        .await;
+    let notifier = Notifier::new(std::env::var("CANARY_WEBHOOK_URL").ok());
+    let backends = Backends {
+        platform,
+        metrics,
+        logs,
+        checks: None,
+        recorder: recorder.clone(),
+        notifier,
+    };
+    let timing = Timing {
+        service: config.refresh.service,
+        metrics: config.refresh.metrics,
+        logs: config.refresh.logs,
+        metrics_window: config.metrics.window,
+        metrics_step: config.metrics.step,
+        max_fps: config.ui.max_fps,
+        ..Timing::default()
+    };
+    tracing::info!(service = %state.info.service, platform = %state.info.kind, read_only = cli.read_only, "cockpit starting");
+
+    let (tx, rx) = runtime::channel();
+    spawn_signal_handlers(tx.clone())?;
+    let mut term = terminal::setup().context("cannot set up the terminal")?;
+    let events = crossterm::event::EventStream::new();
+    let result = runtime::run(&mut term, state, backends, timing, events, tx, rx).await;
+    terminal::restore();
+    let _ = recorder.record(journal::Event::SessionEnd).await;
+    let state = result.context("the terminal failed")?;
+    if let Some(m) = &state.message {
+        tracing::info!(last_message = %m.text, "cockpit closed");
+    }
+    Ok(())
+}
+
+/// SIGTERM, SIGHUP (an SSH drop) and SIGINT end the loop cleanly.
+fn spawn_signal_handlers(
+    tx: tokio::sync::mpsc::Sender<canary::core::action::Action>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ] {
+        let mut sig = signal(kind).with_context(|| format!("cannot listen for {name}"))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if sig.recv().await.is_some() {
+                tracing::warn!(signal = name, "signal received");
+                let _ = tx.send(canary::core::action::Action::Terminate(name)).await;
+            }
+        });
+    }
+    Ok(())
+}

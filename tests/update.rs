@@ -226,14 +226,28 @@ fn r_asks_then_y_rolls_back_to_the_stable() {
     assert_eq!(c.before, split(&[(STABLE, 90), (CANARY, 10)]));
     assert!(!c.preview.is_empty());
     let fx = press(&mut s, ch('y'));
+    assert!(fx.is_empty(), "asks why first");
+    assert_eq!(s.mode.name(), "reason");
+    type_str(&mut s, "5xx on canary");
+    let fx = press(&mut s, key(KeyCode::Enter));
     let (_, sp, _) = set_traffic(&fx).expect("rollback sent");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
     assert!(matches!(s.mode, Mode::Normal));
+    let reason = fx.iter().find_map(|e| match e {
+        Effect::SetTraffic { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        reason.as_deref(),
+        Some("5xx on canary"),
+        "the reason goes to the journal"
+    );
 }
 
 #[test]
 fn n_and_esc_cancel_a_confirmation_and_other_keys_do_nothing() {
     for cancel in [ch('n'), key(KeyCode::Esc)] {
+        // (Esc in the reason box cancels too: see below)
         let mut s = testing::busy_state();
         press(&mut s, ch('r'));
         let fx = press(&mut s, ch('+'));
@@ -256,7 +270,9 @@ fn promote_asks_and_sends_100_to_the_selected() {
         panic!("expected confirm")
     };
     assert_eq!(c.kind, ChangeKind::Promote);
-    let fx = press(&mut s, key(KeyCode::Enter));
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.mode.name(), "reason");
+    let fx = press(&mut s, key(KeyCode::Enter)); // the reason is optional
     let (_, sp, _) = set_traffic(&fx).expect("promotion sent");
     assert_eq!(sp, TrafficSplit::all_to(CANARY));
     land(&mut s);
@@ -487,7 +503,8 @@ fn confirming_after_the_service_moved_asks_again() {
         },
         t0(),
     );
-    let fx = press(&mut s, ch('y'));
+    press(&mut s, ch('y'));
+    let fx = press(&mut s, key(KeyCode::Enter));
     assert!(
         set_traffic(&fx).is_none(),
         "decision was made on an old read"
@@ -496,7 +513,8 @@ fn confirming_after_the_service_moved_asks_again() {
         panic!("asks again")
     };
     assert_eq!(c.before, split(&[(STABLE, 50), (CANARY, 50)]));
-    let fx = press(&mut s, ch('y'));
+    press(&mut s, ch('y'));
+    let fx = press(&mut s, key(KeyCode::Enter));
     let (_, sp, expect) = set_traffic(&fx).expect("sent after the second yes");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
     assert_eq!(expect, Version("etag-7".into()));
@@ -575,4 +593,16 @@ fn paste_goes_into_the_input_box() {
         i.feedback.clone(),
         Some(Ok(split(&[(STABLE, 90), (CANARY, 10)])))
     );
+}
+
+#[test]
+fn esc_in_the_reason_box_cancels_the_rollback() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    press(&mut s, ch('y'));
+    let fx = press(&mut s, key(KeyCode::Esc));
+    assert!(fx.is_empty());
+    assert!(s.change.is_none());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert!(message(&s).contains("cancelled"));
 }

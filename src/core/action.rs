@@ -6,6 +6,8 @@ use crossterm::event::KeyEvent;
 
 use super::error::BackendError;
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
+use super::state::CheckResult;
+use crate::journal::Event;
 
 /// An input to [`super::update::update`]: a key, a tick, or a result from a
 /// background task.
@@ -38,6 +40,21 @@ pub enum Action {
     LogsFailed(BackendError),
     MetricsLoaded(MetricsBatch),
     MetricsFailed(BackendError),
+    /// A check of battery `battery` started running.
+    CheckStarted {
+        battery: u64,
+        index: usize,
+    },
+    /// A check of battery `battery` finished.
+    CheckFinished {
+        battery: u64,
+        index: usize,
+        result: CheckResult,
+    },
+    /// Writing the audit journal failed: shown loudly, never silent.
+    JournalFailed(String),
+    /// A webhook notification gave up after its retries.
+    NotifyFailed(String),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
 }
@@ -49,15 +66,18 @@ pub enum ChangeKind {
     Set,
     Promote,
     Rollback,
+    /// A step of the promotion plan (0-based).
+    Plan(usize),
 }
 
 impl ChangeKind {
-    pub fn verb(self) -> &'static str {
+    pub fn verb(self) -> String {
         match self {
-            ChangeKind::Shift => "shift",
-            ChangeKind::Set => "set split",
-            ChangeKind::Promote => "promote",
-            ChangeKind::Rollback => "rollback",
+            ChangeKind::Shift => "shift".into(),
+            ChangeKind::Set => "set split".into(),
+            ChangeKind::Promote => "promote".into(),
+            ChangeKind::Rollback => "rollback".into(),
+            ChangeKind::Plan(step) => format!("plan step {}", step + 1),
         }
     }
 }
@@ -73,7 +93,22 @@ pub enum Effect {
         split: TrafficSplit,
         expect: Version,
         kind: ChangeKind,
+        /// The split before, for the journal.
+        before: TrafficSplit,
+        reason: Option<String>,
     },
+    /// Run the verification battery against a revision; results come back as
+    /// `CheckStarted` / `CheckFinished` for each check index.
+    RunChecks {
+        battery: u64,
+        revision: String,
+        tag_url: Option<String>,
+        service_url: Option<String>,
+    },
+    /// Append a record to the audit journal (fsynced).
+    Journal(Event),
+    /// Tell the team (Slack-compatible webhook); never blocks traffic.
+    Notify(String),
     /// The set of revisions changed: metrics pollers should ask for these.
     WatchRevisions(Vec<String>),
     /// Leave the event loop and restore the terminal.

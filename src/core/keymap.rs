@@ -18,6 +18,10 @@ pub enum Command {
     SetSplit,
     Promote,
     Rollback,
+    Advance,
+    TogglePause,
+    Abort,
+    RunChecks,
     Refresh,
     FilterLogs,
     ToggleFollow,
@@ -31,7 +35,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 17] = [
+    pub const ALL: [Command; 21] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::ShiftUp,
@@ -39,6 +43,10 @@ impl Command {
         Command::SetSplit,
         Command::Promote,
         Command::Rollback,
+        Command::Advance,
+        Command::TogglePause,
+        Command::Abort,
+        Command::RunChecks,
         Command::Refresh,
         Command::FilterLogs,
         Command::ToggleFollow,
@@ -61,6 +69,10 @@ impl Command {
             Command::SetSplit => "set_split",
             Command::Promote => "promote",
             Command::Rollback => "rollback",
+            Command::Advance => "advance",
+            Command::TogglePause => "toggle_pause",
+            Command::Abort => "abort",
+            Command::RunChecks => "run_checks",
             Command::Refresh => "refresh",
             Command::FilterLogs => "filter_logs",
             Command::ToggleFollow => "toggle_follow",
@@ -92,6 +104,12 @@ impl Command {
             Command::SetSplit => "set an exact split, e.g. canary=25",
             Command::Promote => "promote the selected revision to 100 % (asks to confirm)",
             Command::Rollback => "roll back: all traffic to the stable revision (asks to confirm)",
+            Command::Advance => {
+                "start the promotion plan / advance to its next step (needs green gates)"
+            }
+            Command::TogglePause => "pause / resume the promotion plan",
+            Command::Abort => "abort the plan: roll back (asks to confirm)",
+            Command::RunChecks => "run the verification checks against the selected revision",
             Command::Refresh => "re-read the service now",
             Command::FilterLogs => "filter the log tail by text",
             Command::ToggleFollow => "follow the log tail on/off",
@@ -114,6 +132,9 @@ impl Command {
                 | Command::SetSplit
                 | Command::Promote
                 | Command::Rollback
+                | Command::Advance
+                | Command::TogglePause
+                | Command::Abort
         )
     }
 }

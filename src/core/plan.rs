@@ -409,7 +409,7 @@ impl Plan {
                 Phase::Observing { step, .. } | Phase::WaitingApproval { step },
                 PlanEvent::Gates(Verdict::Red(r)),
             ) => self.on_red(step, r, &mut out),
-            (Phase::Observing { step, since }, PlanEvent::Tick | PlanEvent::Gates(_)) => {
+            (Phase::Observing { step, since }, event @ (PlanEvent::Tick | PlanEvent::Gates(_))) => {
                 let observe = self
                     .spec
                     .steps
@@ -423,8 +423,20 @@ impl Plan {
                             "observation window elapsed".into(),
                             &mut out,
                         ),
-                        // Auto advance waits for a green verdict (see `advance_if_green`).
-                        PlanMode::Auto => {}
+                        // Never promote blind: no data after the window pauses.
+                        PlanMode::Auto => {
+                            if let PlanEvent::Gates(Verdict::NoData(why)) = &event {
+                                self.set(
+                                    Phase::Paused {
+                                        step,
+                                        reason: format!("no data to judge the step: {why}"),
+                                        was_observing: true,
+                                    },
+                                    format!("no data: {why}"),
+                                    &mut out,
+                                );
+                            }
+                        }
                     }
                 }
             }

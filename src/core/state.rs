@@ -12,6 +12,7 @@ use super::model::{
     LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
     Version,
 };
+use super::plan::{Plan, PlanSpec, Verdict};
 use super::ring::Ring;
 
 /// Thresholds drawn on the metric panels.
@@ -19,6 +20,93 @@ use super::ring::Ring;
 pub struct Gates {
     pub error_percent: f64,
     pub p95_latency_ms: f64,
+    /// How much recent data a verdict averages over.
+    pub window: std::time::Duration,
+    /// A gate must stay red this long before it counts (noise guard).
+    pub sustain: std::time::Duration,
+    /// Fewer canary requests than this in the window is "no data".
+    pub min_requests: f64,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            error_percent: 1.0,
+            p95_latency_ms: 500.0,
+            window: std::time::Duration::from_secs(60),
+            sustain: std::time::Duration::from_secs(20),
+            min_requests: 50.0,
+        }
+    }
+}
+
+/// One verification check as the battery shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckInfo {
+    pub name: String,
+    /// `http`, `ready`, `metrics-endpoint`, `query`, `logs`.
+    pub kind: String,
+    pub blocking: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pending,
+    Running,
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pending => "pending",
+            CheckStatus::Running => "running",
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+/// What a finished check measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckResult {
+    pub status: CheckStatus,
+    pub measured: Option<String>,
+    pub expected: Option<String>,
+    pub reason: String,
+    pub duration_ms: u64,
+}
+
+/// One row of the Checks panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckRow {
+    pub info: CheckInfo,
+    pub status: CheckStatus,
+    pub started: Option<DateTime<Utc>>,
+    pub result: Option<CheckResult>,
+}
+
+/// A run of every configured check against one revision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Battery {
+    pub id: u64,
+    pub revision: String,
+    pub started: DateTime<Utc>,
+    pub rows: Vec<CheckRow>,
+    pub finished: Option<DateTime<Utc>>,
+}
+
+impl Battery {
+    pub fn blocking_failures(&self) -> Vec<&CheckRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.status == CheckStatus::Fail && r.info.blocking)
+            .collect()
+    }
 }
 
 /// The settings `update` needs, taken from the config and the command line.
@@ -40,6 +128,8 @@ pub struct Settings {
     pub keymap: Keymap,
     /// Colours on (off with NO_COLOR or `color = "never"`).
     pub color: bool,
+    pub plan: PlanSpec,
+    pub checks: Vec<CheckInfo>,
 }
 
 impl Default for Settings {
@@ -52,15 +142,14 @@ impl Default for Settings {
             scenario: None,
             canary_tag: "canary".into(),
             stable_pin: None,
-            gates: Gates {
-                error_percent: 1.0,
-                p95_latency_ms: 500.0,
-            },
+            gates: Gates::default(),
             log_capacity: 10_000,
             min_severity: Severity::Default,
             follow: true,
             keymap: Keymap::defaults(),
             color: true,
+            plan: PlanSpec::domain_default(),
+            checks: Vec::new(),
         }
     }
 }
@@ -97,12 +186,32 @@ pub struct Confirmation {
     pub preview: Vec<String>,
     /// Why the confirmation is asked (large jump, someone else changed the service...).
     pub note: Option<String>,
+    /// What confirming does besides (or instead of) a plain traffic change.
+    pub plan_action: Option<PlanAction>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Plan operations that go through a confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanAction {
+    /// Start the plan with `kind`'s first step.
+    Start,
+    /// Advance despite red gates or an unfinished window: needs a reason.
+    Override,
+    /// The last step (100 %) in manual mode.
+    Advance,
+    /// Abort: roll back now.
+    Abort,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub enum InputKind {
     SetSplit,
     Filter,
+    /// Why: asked after a rollback / promotion / override / abort was confirmed.
+    Reason {
+        then: Box<Confirmation>,
+        required: bool,
+    },
 }
 
 /// A text input box.
@@ -131,8 +240,11 @@ impl Mode {
             Mode::Normal => "normal",
             Mode::Help => "help",
             Mode::Confirm(_) => "confirm",
-            Mode::Input(i) if i.kind == InputKind::Filter => "filter",
-            Mode::Input(_) => "set-split",
+            Mode::Input(i) => match i.kind {
+                InputKind::Filter => "filter",
+                InputKind::SetSplit => "set-split",
+                InputKind::Reason { .. } => "reason",
+            },
         }
     }
 }
@@ -145,6 +257,7 @@ pub struct PendingChange {
     pub before: TrafficSplit,
     pub split: TrafficSplit,
     pub started: DateTime<Utc>,
+    pub reason: Option<String>,
 }
 
 /// A change asked for while another was in flight; sent when that one lands.
@@ -152,6 +265,7 @@ pub struct PendingChange {
 pub struct QueuedChange {
     pub kind: ChangeKind,
     pub split: TrafficSplit,
+    pub reason: Option<String>,
 }
 
 /// Freshness of one background source.
@@ -264,10 +378,24 @@ pub struct State {
     pub metrics: MetricsBatch,
     pub metrics_health: SourceHealth,
 
+    /// The promotion plan, running or finished.
+    pub plan: Option<Plan>,
+    /// The gates' latest verdict for the canary, and since when it is red.
+    pub verdict: Verdict,
+    pub red_since: Option<DateTime<Utc>>,
+    /// The latest verification battery.
+    pub battery: Option<Battery>,
+    pub next_battery_id: u64,
+    /// What the journal replay found at start (shown once).
+    pub journal_error: Option<String>,
+    pub notify_error: Option<(String, DateTime<Utc>)>,
+
     pub message: Option<Message>,
     /// `q` pressed once while a change is in flight.
     pub quit_armed: bool,
     pub quit: bool,
+    /// Effects produced outside an `fx` list (drained by `update`).
+    pub pending_effects: Vec<super::action::Effect>,
 }
 
 impl State {
@@ -300,9 +428,17 @@ impl State {
             logs_health: SourceHealth::default(),
             metrics: MetricsBatch::default(),
             metrics_health: SourceHealth::default(),
+            plan: None,
+            verdict: Verdict::NoData("no metrics yet".into()),
+            red_since: None,
+            battery: None,
+            next_battery_id: 1,
+            journal_error: None,
+            notify_error: None,
             message: None,
             quit_armed: false,
             quit: false,
+            pending_effects: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! turns them into effects, which run here as background tasks; the screen is
 //! redrawn only when something changed, at most `max_fps` times a second.
 
+pub mod record;
 pub mod tasks;
 pub mod terminal;
 
@@ -18,17 +19,37 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
 use crate::core::action::{Action, Effect};
-use crate::core::state::{Previewer, State};
+use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
 use crate::core::update::{needs_redraw, update};
+use crate::journal::Event as Journaled;
 use crate::logs::LogSource;
 use crate::metrics::MetricsSource;
 use crate::platform::Platform;
+use record::{Notifier, Recorder};
 
-/// The three backends behind the cockpit.
+/// The three backends behind the cockpit, and where results go.
 pub struct Backends {
     pub platform: Arc<dyn Platform>,
     pub metrics: Arc<dyn MetricsSource>,
     pub logs: Box<dyn LogSource>,
+    pub checks: Option<Arc<dyn CheckRunner>>,
+    pub recorder: Recorder,
+    pub notifier: Notifier,
+}
+
+/// Where a battery of checks is aimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckTarget {
+    pub revision: String,
+    pub tag_url: Option<String>,
+    pub service_url: Option<String>,
+}
+
+/// Runs the configured verification checks, one index at a time.
+#[async_trait::async_trait]
+pub trait CheckRunner: Send + Sync {
+    fn count(&self) -> usize;
+    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
 }
 
 /// Poll intervals and redraw pacing.
@@ -42,6 +63,8 @@ pub struct Timing {
     pub max_fps: u32,
     /// Ages on screen are in seconds: one tick a second keeps them right.
     pub tick: Duration,
+    /// The whole verification battery must finish within this.
+    pub battery_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -54,6 +77,7 @@ impl Default for Timing {
             metrics_step: Duration::from_secs(10),
             max_fps: 30,
             tick: Duration::from_secs(1),
+            battery_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -87,6 +111,11 @@ where
     E: Stream<Item = io::Result<Event>> + Unpin,
 {
     let platform = backends.platform.clone();
+    let backends_rt = Executors {
+        checks: backends.checks.clone(),
+        recorder: backends.recorder.clone(),
+        notifier: backends.notifier.clone(),
+    };
     {
         let p = platform.clone();
         state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
@@ -168,26 +197,7 @@ where
                     Effect::WatchRevisions(revs) => {
                         let _ = watch_tx.send(revs);
                     }
-                    Effect::SetTraffic {
-                        id,
-                        split,
-                        expect,
-                        kind,
-                    } => {
-                        tracing::info!(id, kind = kind.verb(), split = %split, "traffic change sent");
-                        let p = platform.clone();
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let action = match p.set_traffic(&split, &expect).await {
-                                Ok(snapshot) => Action::TrafficApplied { id, snapshot },
-                                Err(error) => {
-                                    tracing::warn!(id, %error, "traffic change failed");
-                                    Action::TrafficFailed { id, error }
-                                }
-                            };
-                            let _ = tx.send(action).await;
-                        });
-                    }
+                    other => execute(other, &platform, &backends_rt, &timing, &tx),
                 }
             }
         }
@@ -205,5 +215,148 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// What effects need besides the platform.
+#[derive(Clone)]
+struct Executors {
+    checks: Option<Arc<dyn CheckRunner>>,
+    recorder: Recorder,
+    notifier: Notifier,
+}
+
+/// Runs one effect as a background task that reports back with actions.
+fn execute(
+    effect: Effect,
+    platform: &Arc<dyn Platform>,
+    ex: &Executors,
+    timing: &Timing,
+    tx: &mpsc::Sender<Action>,
+) {
+    let tx = tx.clone();
+    match effect {
+        Effect::Quit | Effect::RefreshService | Effect::WatchRevisions(_) => {}
+        Effect::SetTraffic {
+            id,
+            split,
+            expect,
+            kind,
+            before,
+            reason,
+        } => {
+            tracing::info!(id, kind = %kind.verb(), split = %split, "traffic change sent");
+            let p = platform.clone();
+            let rec = ex.recorder.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let requested = Journaled::TrafficRequested {
+                    id,
+                    kind: kind.verb(),
+                    before: before.clone(),
+                    after: split.clone(),
+                    reason: reason.clone(),
+                };
+                // The request is journaled before it goes out, but a failing
+                // journal never holds back a traffic change (it is shown loudly).
+                if let Err(e) = rec.record(requested).await {
+                    let _ = tx.send(Action::JournalFailed(e)).await;
+                }
+                let result = p.set_traffic(&split, &expect).await;
+                let took_ms = started.elapsed().as_millis() as i64;
+                let (event, action) = match result {
+                    Ok(snapshot) => (
+                        Journaled::TrafficApplied {
+                            id,
+                            kind: kind.verb(),
+                            before,
+                            after: split,
+                            reason,
+                            took_ms,
+                        },
+                        Action::TrafficApplied { id, snapshot },
+                    ),
+                    Err(error) => {
+                        tracing::warn!(id, %error, "traffic change failed");
+                        (
+                            Journaled::TrafficFailed {
+                                id,
+                                kind: kind.verb(),
+                                before,
+                                after: split,
+                                error: error.to_string(),
+                            },
+                            Action::TrafficFailed { id, error },
+                        )
+                    }
+                };
+                // Journaled (fsynced) before the cockpit reports it done.
+                if let Err(e) = rec.record(event).await {
+                    let _ = tx.send(Action::JournalFailed(e)).await;
+                }
+                let _ = tx.send(action).await;
+            });
+        }
+        Effect::Journal(event) => {
+            let rec = ex.recorder.clone();
+            tokio::spawn(async move {
+                if let Err(e) = rec.record(event).await {
+                    let _ = tx.send(Action::JournalFailed(e)).await;
+                }
+            });
+        }
+        Effect::Notify(text) => {
+            let n = ex.notifier.clone();
+            tokio::spawn(async move {
+                if let Err(e) = n.send(&text).await {
+                    let _ = tx.send(Action::NotifyFailed(e)).await;
+                }
+            });
+        }
+        Effect::RunChecks {
+            battery,
+            revision,
+            tag_url,
+            service_url,
+        } => {
+            let Some(runner) = ex.checks.clone() else {
+                return;
+            };
+            let target = CheckTarget {
+                revision,
+                tag_url,
+                service_url,
+            };
+            let deadline = timing.battery_timeout;
+            for index in 0..runner.count() {
+                let runner = runner.clone();
+                let target = target.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(Action::CheckStarted { battery, index }).await;
+                    let result =
+                        match tokio::time::timeout(deadline, runner.run(index, &target)).await {
+                            Ok(r) => r,
+                            Err(_) => CheckResult {
+                                status: CheckStatus::Fail,
+                                measured: None,
+                                expected: None,
+                                reason: format!(
+                                    "the battery's global timeout ({}s) ran out",
+                                    deadline.as_secs()
+                                ),
+                                duration_ms: deadline.as_millis() as u64,
+                            },
+                        };
+                    let _ = tx
+                        .send(Action::CheckFinished {
+                            battery,
+                            index,
+                            result,
+                        })
+                        .await;
+                });
+            }
+        }
     }
 }

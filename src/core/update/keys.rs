@@ -1,0 +1,292 @@
+//! Keys, per mode: normal commands, confirmations, input boxes.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use tui_textarea::TextArea;
+
+use super::{changes, flow, logs, say};
+use crate::core::action::{ChangeKind, Effect};
+use crate::core::keymap::Command;
+use crate::core::model::TrafficSplit;
+use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
+use crate::core::traffic;
+
+pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if key.kind == KeyEventKind::Release {
+        return;
+    }
+    match &state.mode {
+        Mode::Normal => {
+            if let Some(cmd) = state.settings.keymap.normal(&key) {
+                command(state, cmd, fx);
+            }
+        }
+        Mode::Help => {
+            let km = &state.settings.keymap;
+            let cmd = km.normal(&key).or_else(|| km.confirm(&key));
+            if matches!(cmd, Some(Command::Help | Command::Cancel | Command::Quit))
+                || key.code == KeyCode::Esc
+            {
+                state.mode = Mode::Normal;
+            }
+        }
+        Mode::Confirm(_) => match state.settings.keymap.confirm(&key) {
+            Some(Command::Confirm) => {
+                if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
+                    changes::confirmed(state, c, None, fx);
+                }
+            }
+            Some(_) => {
+                if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
+                    changes::cancelled(state, &c, fx);
+                }
+            }
+            None => {
+                let km = &state.settings.keymap;
+                let hint = format!(
+                    "press {} to confirm or {} to cancel",
+                    km.label(Command::Confirm),
+                    km.label(Command::Cancel)
+                );
+                say(state, Level::Warn, hint);
+            }
+        },
+        Mode::Input(_) => on_input_key(state, key, fx),
+    }
+}
+
+fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
+    if cmd != Command::Quit {
+        state.quit_armed = false;
+    }
+    if cmd.writes() && state.settings.read_only {
+        say(
+            state,
+            Level::Warn,
+            format!(
+                "read-only mode (--read-only): `{}` would change traffic, so it is disabled",
+                cmd.name()
+            ),
+        );
+        return;
+    }
+    match cmd {
+        Command::SelectNext => move_selection(state, 1),
+        Command::SelectPrev => move_selection(state, -1),
+        Command::ShiftUp => shift(state, i32::from(state.settings.step), fx),
+        Command::ShiftDown => shift(state, -i32::from(state.settings.step), fx),
+        Command::SetSplit => {
+            if state.snapshot.is_none() {
+                say(state, Level::Warn, "the service has not been read yet");
+                return;
+            }
+            let mut ta = TextArea::default();
+            ta.set_placeholder_text(format!("e.g. {}=25", state.settings.canary_tag));
+            open_input(state, InputKind::SetSplit, ta, String::new());
+        }
+        Command::Promote => {
+            let Some(rev) = state.selected.clone() else {
+                say(state, Level::Warn, "select a revision to promote");
+                return;
+            };
+            changes::request_change(state, TrafficSplit::all_to(rev), ChangeKind::Promote, fx);
+        }
+        Command::Rollback => {
+            let Some(stable) = state.stable.clone() else {
+                say(state, Level::Warn, "no stable revision known yet");
+                return;
+            };
+            changes::request_change(
+                state,
+                TrafficSplit::all_to(stable),
+                ChangeKind::Rollback,
+                fx,
+            );
+        }
+        Command::Advance => flow::advance_key(state),
+        Command::TogglePause => flow::toggle_pause(state, fx),
+        Command::Abort => flow::abort_key(state),
+        Command::RunChecks => {
+            match state.selected.clone() {
+                Some(rev) => flow::start_battery(state, &rev, fx),
+                None => say(state, Level::Warn, "select a revision to check"),
+            };
+        }
+        Command::Refresh => {
+            fx.push(Effect::RefreshService);
+            say(state, Level::Info, "refreshing");
+        }
+        Command::FilterLogs => {
+            let previous = state.log_view.filter.clone();
+            let mut ta = TextArea::new(vec![previous.clone()]);
+            ta.move_cursor(tui_textarea::CursorMove::End);
+            ta.set_placeholder_text("text to match in message or revision");
+            open_input(state, InputKind::Filter, ta, previous);
+        }
+        Command::ToggleFollow => logs::toggle_follow(state),
+        Command::CycleSeverity => {
+            state.log_view.min_severity = state.log_view.min_severity.cycle_min();
+        }
+        Command::ScrollLogsUp => logs::scroll_logs(state, -(logs::LOG_PAGE as i64)),
+        Command::ScrollLogsDown => logs::scroll_logs(state, logs::LOG_PAGE as i64),
+        Command::Help => state.mode = Mode::Help,
+        Command::Quit => {
+            if state.change.is_some() && !state.quit_armed {
+                state.quit_armed = true;
+                say(
+                    state,
+                    Level::Warn,
+                    "a traffic change is still being applied: press q again to quit anyway",
+                );
+            } else {
+                state.quit = true;
+                fx.push(Effect::Quit);
+            }
+        }
+        Command::Confirm | Command::Cancel => {}
+    }
+}
+
+pub(super) fn open_input(
+    state: &mut State,
+    kind: InputKind,
+    textarea: TextArea<'static>,
+    previous: String,
+) {
+    state.mode = Mode::Input(Box::new(Input {
+        kind,
+        textarea,
+        feedback: None,
+        previous,
+    }));
+}
+
+fn move_selection(state: &mut State, delta: i64) {
+    let n = state.revisions().len();
+    if n == 0 {
+        return;
+    }
+    let cur = state.selected_index().unwrap_or(0) as i64;
+    let next = (cur + delta).clamp(0, n as i64 - 1) as usize;
+    state.selected = Some(state.revisions()[next].name.clone());
+}
+
+fn shift(state: &mut State, delta: i32, fx: &mut Vec<Effect>) {
+    let (Some(sel), Some(stable), Some(basis)) = (
+        state.selected.clone(),
+        state.stable.clone(),
+        state.desired().cloned(),
+    ) else {
+        say(state, Level::Warn, "the service has not been read yet");
+        return;
+    };
+    match traffic::shift(&basis, &sel, &stable, delta) {
+        Ok(split) => changes::request_change(state, split, ChangeKind::Shift, fx),
+        Err(e) => say(state, Level::Warn, e),
+    }
+}
+
+fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    let Mode::Input(input) = &mut state.mode else {
+        return;
+    };
+    match key.code {
+        KeyCode::Esc => {
+            let Mode::Input(input) = std::mem::replace(&mut state.mode, Mode::Normal) else {
+                return;
+            };
+            match input.kind {
+                InputKind::Filter => state.log_view.filter = input.previous,
+                InputKind::Reason { then, .. } => changes::cancelled(state, &then, fx),
+                InputKind::SetSplit => {}
+            }
+        }
+        KeyCode::Enter => {
+            let text = input.textarea.lines().join(" ").trim().to_string();
+            match input.kind.clone() {
+                InputKind::Filter => {
+                    state.log_view.filter = text;
+                    state.mode = Mode::Normal;
+                }
+                InputKind::SetSplit => match parse_split(state, &text) {
+                    Ok(split) => {
+                        state.mode = Mode::Normal;
+                        changes::request_change(state, split, ChangeKind::Set, fx);
+                    }
+                    Err(e) => {
+                        if let Mode::Input(input) = &mut state.mode {
+                            input.feedback = Some(Err(e));
+                        }
+                    }
+                },
+                InputKind::Reason { then, required } => {
+                    if required && text.is_empty() {
+                        if let Mode::Input(input) = &mut state.mode {
+                            input.feedback =
+                                Some(Err("a reason is required for an override".into()));
+                        }
+                        return;
+                    }
+                    state.mode = Mode::Normal;
+                    let reason = (!text.is_empty()).then_some(text);
+                    changes::confirmed(state, *then, Some(reason), fx);
+                }
+            }
+        }
+        _ => {
+            input.textarea.input(key);
+            after_edit(state);
+        }
+    }
+}
+
+pub(super) fn on_paste(state: &mut State, text: &str) {
+    if let Mode::Input(input) = &mut state.mode {
+        // One-line boxes: newlines become spaces.
+        input.textarea.insert_str(text.replace(['\r', '\n'], " "));
+        after_edit(state);
+    }
+}
+
+fn after_edit(state: &mut State) {
+    let Mode::Input(input) = &state.mode else {
+        return;
+    };
+    let text = input.textarea.lines().join(" ");
+    match input.kind {
+        InputKind::Filter => state.log_view.filter = text.trim().to_string(),
+        InputKind::SetSplit => {
+            let fb = (!text.trim().is_empty()).then(|| parse_split(state, text.trim()));
+            if let Mode::Input(input) = &mut state.mode {
+                input.feedback = fb;
+            }
+        }
+        InputKind::Reason { .. } => {
+            if let Mode::Input(input) = &mut state.mode {
+                input.feedback = None;
+            }
+        }
+    }
+}
+
+fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
+    let (Some(snapshot), Some(basis), Some(stable)) = (
+        state.snapshot.as_ref(),
+        state.desired(),
+        state.stable.as_deref(),
+    ) else {
+        return Err("the service has not been read yet".into());
+    };
+    let split = traffic::parse_assignment(text, snapshot, basis, stable)?;
+    traffic::check_ready(snapshot, basis, &split)?;
+    Ok(split)
+}
+
+/// Whether confirming `action` should first ask why.
+pub(super) fn reason_needed(kind: ChangeKind, action: Option<&PlanAction>) -> Option<bool> {
+    match action {
+        Some(PlanAction::Override) => Some(true),
+        Some(PlanAction::Abort) => Some(false),
+        Some(PlanAction::Start | PlanAction::Advance) => None,
+        None => matches!(kind, ChangeKind::Rollback | ChangeKind::Promote).then_some(false),
+    }
+}

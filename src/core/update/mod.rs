@@ -1,0 +1,145 @@
+//! `update(state, action, now) -> effects`: the only place state changes.
+//! Pure: no I/O, no clock (time comes in as `now`).
+
+mod changes;
+mod flow;
+mod keys;
+mod logs;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEventKind;
+
+use super::action::{Action, Effect};
+use super::model::ServiceSnapshot;
+use super::state::{Level, Message, State};
+
+pub use flow::{evaluate_gates, resume_interrupted_plan};
+pub use logs::LOG_PAGE;
+
+/// Applies one action and returns the work to do.
+pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effect> {
+    state.now = now;
+    let mut fx = Vec::new();
+    match action {
+        Action::Tick => flow::judge(state, &mut fx),
+        Action::Resize => {}
+        Action::Key(key) => keys::on_key(state, key, &mut fx),
+        Action::Paste(text) => keys::on_paste(state, &text),
+        Action::ServiceLoaded {
+            snapshot,
+            requested_at,
+        } => {
+            if state.snapshot_watermark.is_some_and(|w| requested_at < w) {
+                return fx; // older than a change we already saw land
+            }
+            state.service_health.ok(now);
+            load_snapshot(state, snapshot, &mut fx);
+            if let Some(c) = state.conflicted.take() {
+                changes::reask_after_conflict(state, c);
+            }
+        }
+        Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),
+        Action::TrafficApplied { id, snapshot } => {
+            changes::on_applied(state, id, snapshot, &mut fx)
+        }
+        Action::TrafficFailed { id, error } => changes::on_failed(state, id, error, &mut fx),
+        Action::LogBatch(entries) => logs::on_logs(state, entries),
+        Action::LogsFailed(err) => state.logs_health.failed(err.to_string(), now),
+        Action::MetricsLoaded(batch) => {
+            state.metrics = batch;
+            state.metrics_health.ok(now);
+            flow::judge(state, &mut fx);
+        }
+        Action::MetricsFailed(err) => {
+            state.metrics_health.failed(err.to_string(), now);
+            flow::judge(state, &mut fx);
+        }
+        Action::CheckStarted { battery, index } => flow::check_started(state, battery, index),
+        Action::CheckFinished {
+            battery,
+            index,
+            result,
+        } => flow::check_finished(state, battery, index, result, &mut fx),
+        Action::JournalFailed(e) => {
+            let text = format!("AUDIT JOURNAL WRITE FAILED: {e}");
+            state.journal_error = Some(text.clone());
+            say(state, Level::Error, text);
+        }
+        Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
+        Action::Terminate(why) => {
+            state.quit = true;
+            say(state, Level::Warn, format!("{why}: leaving"));
+            fx.push(Effect::Quit);
+        }
+    }
+    fx.append(&mut state.pending_effects);
+    fx
+}
+
+/// Whether an action can change what is on screen.
+pub fn needs_redraw(action: &Action) -> bool {
+    !matches!(action, Action::Key(k) if k.kind == KeyEventKind::Release)
+}
+
+pub(crate) fn say(state: &mut State, level: Level, text: impl Into<String>) {
+    state.message = Some(Message {
+        level,
+        text: text.into(),
+        at: state.now,
+    });
+}
+
+pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &mut Vec<Effect>) {
+    let names = |s: &ServiceSnapshot| {
+        s.revisions
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let changed = state.snapshot.as_ref().map(names) != Some(names(&snapshot));
+    if changed {
+        fx.push(Effect::WatchRevisions(names(&snapshot)));
+    }
+    // Stable: pinned, else the revision that serves 100 %, else the one that
+    // served the most when we first saw the service.
+    let pinned = state
+        .settings
+        .stable_pin
+        .as_deref()
+        .and_then(|p| snapshot.resolve(p))
+        .map(|r| r.name.clone());
+    let all_to_one = (snapshot.traffic.entries().len() == 1)
+        .then(|| snapshot.traffic.largest().map(str::to_string))
+        .flatten();
+    let still_there = state
+        .stable
+        .as_deref()
+        .is_some_and(|s| snapshot.revision(s).is_some());
+    state.stable = pinned.or(all_to_one).or_else(|| {
+        if still_there {
+            state.stable.clone()
+        } else {
+            snapshot.traffic.largest().map(str::to_string)
+        }
+    });
+    let sel_ok = state
+        .selected
+        .as_deref()
+        .is_some_and(|s| snapshot.revision(s).is_some());
+    if !sel_ok {
+        let tag = state.settings.canary_tag.as_str();
+        state.selected = snapshot
+            .revisions
+            .iter()
+            .find(|r| r.tag.as_deref() == Some(tag))
+            .or_else(|| {
+                snapshot
+                    .revisions
+                    .iter()
+                    .find(|r| Some(r.name.as_str()) != state.stable.as_deref())
+            })
+            .or(snapshot.revisions.first())
+            .map(|r| r.name.clone());
+    }
+    state.snapshot = Some(snapshot);
+}

@@ -1,0 +1,301 @@
+//! The plan wired into `update`: keys, gates from metrics, rollback on red,
+//! journal and notification effects, resume after a restart.
+
+use std::time::Duration;
+
+use canary::core::action::{Action, ChangeKind, Effect};
+use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit, Version};
+use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict};
+use canary::core::state::{Mode, Settings, State};
+use canary::core::update::{resume_interrupted_plan, update};
+use canary::journal::Event;
+use canary::testing::{self, t0, CANARY, STABLE};
+use chrono::DateTime;
+use chrono::Utc;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+
+fn at(s: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(s)
+}
+
+fn key(c: char) -> Action {
+    let code = match c {
+        '\n' => KeyCode::Enter,
+        ' ' => KeyCode::Char(' '),
+        c => KeyCode::Char(c),
+    };
+    Action::Key(KeyEvent {
+        code,
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+fn state(mode: PlanMode) -> State {
+    let settings = Settings {
+        plan: PlanSpec {
+            steps: vec![
+                PlanStep {
+                    percent: 10,
+                    observe: Duration::from_secs(60),
+                },
+                PlanStep {
+                    percent: 50,
+                    observe: Duration::from_secs(60),
+                },
+                PlanStep {
+                    percent: 100,
+                    observe: Duration::ZERO,
+                },
+            ],
+            mode,
+            on_failure: OnFailure::Rollback,
+        },
+        ..Settings::default()
+    };
+    testing::state_with(settings)
+}
+
+fn sent(fx: &[Effect]) -> Option<(u64, TrafficSplit, ChangeKind)> {
+    fx.iter().find_map(|e| match e {
+        Effect::SetTraffic {
+            id, split, kind, ..
+        } => Some((*id, split.clone(), *kind)),
+        _ => None,
+    })
+}
+
+fn land(s: &mut State, t: i64) -> Vec<Effect> {
+    let c = s.change.clone().expect("in flight");
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = c.split.clone();
+    snap.actual = Some(c.split.clone());
+    snap.version = Version(format!("v{}", c.id));
+    update(
+        s,
+        Action::TrafficApplied {
+            id: c.id,
+            snapshot: snap,
+        },
+        at(t),
+    )
+}
+
+/// Canary and stable metrics over the last minute before `t`.
+fn metrics(t: i64, canary_err: f64, canary_rps: f64) -> Action {
+    let mut b = MetricsBatch::default();
+    for (rev, err, rps) in [(CANARY, canary_err, canary_rps), (STABLE, 0.2, 45.0)] {
+        for (kind, v) in [
+            (MetricKind::RequestRate, rps),
+            (MetricKind::ErrorPercent, err),
+            (MetricKind::LatencyP95, 200.0),
+        ] {
+            let points = (0..6).map(|i| (at(t - 50 + i * 10), v)).collect();
+            b.series.insert((rev.to_string(), kind), Series { points });
+        }
+    }
+    Action::MetricsLoaded(b)
+}
+
+fn start(s: &mut State) -> Vec<Effect> {
+    update(s, key('p'), at(0));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("start asks first")
+    };
+    assert!(
+        c.note.as_deref().unwrap_or("").contains("10 % for 1 min"),
+        "{:?}",
+        c.note
+    );
+    update(s, key('y'), at(0))
+}
+
+#[test]
+fn p_starts_the_plan_at_the_first_step_and_journals_it() {
+    let mut s = state(PlanMode::Manual);
+    let fx = start(&mut s);
+    let (_, split, kind) = sent(&fx).expect("step 1 sent");
+    assert_eq!(kind, ChangeKind::Plan(0));
+    assert_eq!(split.percent_of(CANARY), 10);
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Journal(Event::PlanStarted { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Journal(Event::PlanTransition { .. }))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Notify(t) if t.contains("applying step 1"))));
+    land(&mut s, 1);
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { step: 0, .. })
+    ));
+}
+
+#[test]
+fn a_red_gate_sends_the_rollback_in_the_same_update() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    // healthy first
+    update(&mut s, metrics(10, 0.2, 5.0), at(10));
+    assert_eq!(s.verdict, Verdict::Green);
+    // errors climb: red, but held for the sustain period first
+    let fx = update(&mut s, metrics(20, 8.0, 5.0), at(20));
+    assert!(sent(&fx).is_none(), "one bad sample is not enough");
+    assert!(matches!(s.verdict, Verdict::NoData(ref w) if w.contains("confirming")));
+    let fx = update(&mut s, metrics(41, 8.0, 5.0), at(41));
+    let (_, split, kind) = sent(&fx).expect("rollback goes out at once");
+    assert_eq!(kind, ChangeKind::Rollback);
+    assert_eq!(split, TrafficSplit::all_to(STABLE));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Notify(t) if t.contains("rolling back"))));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Journal(Event::PhaseMetrics { .. }))));
+    land(&mut s, 42);
+    let Some(Phase::RolledBack { reason }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!("{:?}", s.plan)
+    };
+    assert!(reason.contains("5xx 8.00 %"), "{reason}");
+}
+
+#[test]
+fn healthy_auto_plan_promotes_step_by_step() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    let fx = update(&mut s, metrics(62, 0.2, 5.0), at(62));
+    let (_, split, _) = sent(&fx).expect("window over, green: next step");
+    assert_eq!(split.percent_of(CANARY), 50);
+    land(&mut s, 63);
+    let fx = update(&mut s, metrics(124, 0.2, 25.0), at(124));
+    let (_, split, _) = sent(&fx).expect("last step");
+    assert_eq!(split, TrafficSplit::all_to(CANARY));
+    land(&mut s, 125);
+    assert_eq!(
+        s.plan.as_ref().map(|p| p.phase.clone()),
+        Some(Phase::Promoted)
+    );
+    assert_eq!(s.stable.as_deref(), Some(CANARY));
+}
+
+#[test]
+fn no_data_never_promotes_blind() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    update(
+        &mut s,
+        Action::MetricsFailed(canary::core::error::BackendError::Unavailable {
+            message: "connection refused".into(),
+            retry_after: None,
+        }),
+        at(70),
+    );
+    assert!(matches!(s.verdict, Verdict::NoData(_)));
+    let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!("{:?}", s.plan.as_ref().map(|p| &p.phase))
+    };
+    assert!(reason.contains("no data"), "{reason}");
+}
+
+#[test]
+fn manual_p_on_a_red_gate_needs_an_override_reason() {
+    let mut s = state(PlanMode::Manual);
+    start(&mut s);
+    land(&mut s, 1);
+    update(&mut s, Action::Tick, at(61)); // window over, no metrics: no data
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::WaitingApproval { .. })
+    ));
+    update(&mut s, key('p'), at(62));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("override asked")
+    };
+    assert!(c.note.as_deref().unwrap_or("").contains("override"));
+    update(&mut s, key('y'), at(62));
+    assert_eq!(s.mode.name(), "reason");
+    let fx = update(&mut s, key('\n'), at(62));
+    assert!(sent(&fx).is_none(), "an empty reason is refused");
+    for c in "load test owner agreed".chars() {
+        update(&mut s, key(c), at(62));
+    }
+    let fx = update(&mut s, key('\n'), at(63));
+    let (_, split, _) = sent(&fx).expect("advanced by override");
+    assert_eq!(split.percent_of(CANARY), 50);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Journal(Event::PlanTransition { why, .. }) if why.contains("load test owner agreed"))));
+}
+
+#[test]
+fn space_pauses_and_a_manual_shift_pauses_too() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    update(&mut s, key(' '), at(5));
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Paused { .. })
+    ));
+    update(&mut s, key(' '), at(6));
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { .. })
+    ));
+    let fx = update(&mut s, key('+'), at(7));
+    assert!(sent(&fx).is_some(), "the manual change still goes out");
+    let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!()
+    };
+    assert!(reason.contains("by hand"));
+}
+
+#[test]
+fn a_aborts_with_confirmation_and_rolls_back() {
+    let mut s = state(PlanMode::Manual);
+    start(&mut s);
+    land(&mut s, 1);
+    update(&mut s, key('a'), at(5));
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    update(&mut s, key('y'), at(5));
+    let fx = update(&mut s, key('\n'), at(5));
+    let (_, split, kind) = sent(&fx).expect("rollback");
+    assert_eq!(
+        (split, kind),
+        (TrafficSplit::all_to(STABLE), ChangeKind::Rollback)
+    );
+}
+
+#[test]
+fn an_interrupted_plan_comes_back_paused() {
+    let mut s = state(PlanMode::Auto);
+    let spec = s.settings.plan.clone();
+    resume_interrupted_plan(
+        &mut s,
+        CANARY.into(),
+        STABLE.into(),
+        spec,
+        Phase::Observing {
+            step: 1,
+            since: at(-100),
+        },
+        at(-200),
+    );
+    let Some(Phase::Paused { step, reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!()
+    };
+    assert_eq!(step, 1);
+    assert!(reason.contains("interrupted"));
+    // metrics do not move a paused plan
+    let fx = update(&mut s, metrics(10, 0.2, 25.0), at(10));
+    assert!(sent(&fx).is_none());
+    // Space re-applies the step
+    let fx = update(&mut s, key(' '), at(11));
+    let (_, split, kind) = sent(&fx).expect("step re-applied");
+    assert_eq!(kind, ChangeKind::Plan(1));
+    assert_eq!(split.percent_of(CANARY), 50);
+}
