@@ -6,6 +6,7 @@
 //! [`ui::render`] only reads the state.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod app;
 pub mod checks;
 pub mod config;
 pub mod core;

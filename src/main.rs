@@ -3,17 +3,15 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 
+use canary::app;
 use canary::config::{self, Config, PlatformKind};
-use canary::core::plan::{PlanMode, PlanSpec, PlanStep};
-use canary::core::state::{Gates, Level, Settings, State};
+use canary::core::state::{Level, State};
 use canary::core::update::resume_interrupted_plan;
 use canary::journal::{self, Journal, Who};
-use canary::platform::simulator::{Scenario, Simulator};
 use canary::runtime::record::{Notifier, Recorder};
 use canary::runtime::{self, terminal, Backends, Timing};
 
@@ -177,16 +175,10 @@ pub fn state_dir() -> Option<PathBuf> {
     )
 }
 
-/// The journal file of the configured service.
-fn journal_path(config: &Config) -> Option<PathBuf> {
-    let dir = state_dir()?.join("journal");
-    Some(journal::path_for(&dir, &config.service.name))
-}
-
 /// `canary journal` and `canary report`.
 fn history(cmd: &Sub, config: &Config) -> ExitCode {
-    let Some(path) = journal_path(config) else {
-        eprintln!("canary: no home directory: cannot find the journal");
+    let Some(path) = app::journal_path(config) else {
+        eprintln!("canary: the audit journal is turned off or there is no home directory");
         return ExitCode::from(2);
     };
     let replay = match journal::replay(&path) {
@@ -238,88 +230,27 @@ fn history(cmd: &Sub, config: &Config) -> ExitCode {
     }
 }
 
-fn settings(cli: &Cli, config: &Config, demo: bool) -> Settings {
-    let color = match config.ui.color {
-        config::ColorChoice::Always => true,
-        config::ColorChoice::Never => false,
-        config::ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
-    Settings {
-        step: config.traffic.step,
-        max_step: config.traffic.max_step,
-        read_only: cli.read_only,
-        demo,
-        scenario: demo.then(|| config.demo.scenario.clone()),
-        canary_tag: config.service.canary_tag.clone(),
-        stable_pin: config.service.stable_revision.clone(),
-        gates: Gates {
-            error_percent: config.gates.error_percent,
-            p95_latency_ms: config.gates.p95_latency_ms,
-            ..Gates::default()
-        },
-        log_capacity: config.logs.buffer_lines,
-        min_severity: config.logs.min_severity,
-        follow: config.logs.follow,
-        keymap: config.keymap.clone(),
-        color,
-        plan: {
-            let mut plan = if demo {
-                // The demo compresses the team's windows into seconds.
-                PlanSpec {
-                    steps: [10u8, 25, 50, 100]
-                        .into_iter()
-                        .map(|percent| PlanStep {
-                            percent,
-                            observe: std::time::Duration::from_secs(if percent == 100 {
-                                0
-                            } else {
-                                30
-                            }),
-                        })
-                        .collect(),
-                    ..PlanSpec::domain_default()
-                }
-            } else {
-                PlanSpec::domain_default()
-            };
-            if cli.auto {
-                plan.mode = PlanMode::Auto;
-            }
-            plan
-        },
-        checks: Vec::new(),
-    }
-}
-
 async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
-    let (backends, demo) = match config.service.platform {
-        PlatformKind::Simulator => {
-            let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
-            let sim = Simulator::new(scenario, config.demo.seed);
-            sim.start();
-            let backends = (
-                Arc::new(sim.clone()) as Arc<dyn canary::platform::Platform>,
-                Arc::new(sim.clone()) as Arc<dyn canary::metrics::MetricsSource>,
-                Box::new(sim.log_source()) as Box<dyn canary::logs::LogSource>,
-            );
-            (backends, true)
-        }
-        PlatformKind::CloudRun => anyhow::bail!(
-            "the cloud-run platform is not available in this build yet; \
-             use `canary --demo` or platform = \"simulator\""
-        ),
-    };
+    let demo = config.service.platform == PlatformKind::Simulator;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!("canary needs an interactive terminal (stdin and stdout must be a tty)");
     }
-    let (platform, metrics, logs) = backends;
-    let info = platform.info();
-    let mut state = State::new(settings(&cli, &config, demo), info, chrono::Utc::now());
+    let parts = app::build(&config, demo).await?;
+    let opts = app::Options {
+        read_only: cli.read_only,
+        auto: cli.auto,
+    };
+    let info = parts.platform.info();
+    let mut state = State::new(
+        app::settings(&config, &opts, demo),
+        info,
+        chrono::Utc::now(),
+    );
 
     // The audit journal: replay what happened, then append.
     let who = Who::from_env();
     let mut journal = None;
-    if let Some(path) = journal_path(&config) {
+    if let Some(path) = app::journal_path(&config) {
         match journal::replay(&path) {
             Ok(replay) => {
                 if let Some((line, why)) = replay.skipped.last() {
@@ -352,12 +283,16 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
             read_only: cli.read_only,
         })
         .await;
-    let notifier = Notifier::new(std::env::var("CANARY_WEBHOOK_URL").ok());
+    if app::journal_path(&config).is_none() {
+        state.journal_error = Some("audit journal turned off ([journal] enabled = false)".into());
+    }
+    let notifier = Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries);
     let backends = Backends {
-        platform,
-        metrics,
-        logs,
-        checks: None,
+        platform: parts.platform,
+        metrics: parts.metrics,
+        logs: parts.logs,
+        checks: parts.checks,
         recorder: recorder.clone(),
         notifier,
     };
@@ -368,6 +303,7 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
         metrics_window: config.metrics.window,
         metrics_step: config.metrics.step,
         max_fps: config.ui.max_fps,
+        battery_timeout: config.verification_timeout,
         ..Timing::default()
     };
     tracing::info!(service = %state.info.service, platform = %state.info.kind, read_only = cli.read_only, "cockpit starting");

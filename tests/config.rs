@@ -72,15 +72,20 @@ fn example_documents_every_key() {
     let text = std::fs::read_to_string(example_path()).expect("example readable");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     for (section, keys) in KNOWN_KEYS {
-        let header = format!("[{section}]");
+        // A nested list (plan.steps) is documented inline under its parent.
+        let (parent, nested) = match section.split_once('.') {
+            Some((p, _)) => (p, true),
+            None => (*section, false),
+        };
+        let (header, array) = (format!("[{parent}]"), format!("[[{parent}]]"));
         let start = lines
             .iter()
-            .position(|l| *l == header)
+            .position(|l| *l == header || *l == array)
             .unwrap_or_else(|| panic!("no {header} in the example"));
         for key in *keys {
             let documented = lines[start..].iter().any(|l| {
                 let l = l.strip_prefix("# ").unwrap_or(l);
-                l.starts_with(&format!("{key} = "))
+                l.starts_with(&format!("{key} = ")) || (nested && l.contains(&format!(" {key} = ")))
             });
             assert!(documented, "{section}.{key} is not in the example");
         }
@@ -331,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(
@@ -348,7 +353,7 @@ fn unknown_key_at_top_level() {
         &format!("{SERVICE}[checks]\nhealth = \"/api/health\"\n"),
         Some(5),
         Some("checks"),
-        "[checks] is not supported by this version yet",
+        "write each check as its own [[checks]] table",
     );
 }
 
@@ -671,4 +676,233 @@ fn locate_prefers_the_command_line() {
     if let Some(d) = default_config_path() {
         assert!(d.ends_with("config.toml"), "{d:?}");
     }
+}
+
+// ------------------------------------------------- plan, checks, journal, notify
+
+#[test]
+fn example_holds_the_teams_checks_and_plan() {
+    let c = Config::load(&example_path()).expect("example parses");
+    let names: Vec<&str> = c.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ready",
+            "health",
+            "readiness",
+            "memory-analysis",
+            "cache-hit-rate",
+            "home-page",
+            "assets",
+            "static-bundle",
+            "no-errors-in-logs",
+            "5xx-vs-stable"
+        ]
+    );
+    let kinds: Vec<&str> = c.checks.iter().map(|c| c.kind.name()).collect();
+    for k in canary::checks::KINDS {
+        assert!(kinds.contains(&k), "the example shows a {k} check");
+    }
+    // Only the cache hit rate warns; everything else blocks.
+    let warn: Vec<&str> = c
+        .checks
+        .iter()
+        .filter(|c| !c.blocking)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(warn, ["cache-hit-rate"]);
+    let health = &c.checks[1];
+    assert_eq!(health.timeout, Duration::from_secs(120));
+    match &health.kind {
+        canary::checks::CheckKind::Http(h) => {
+            assert_eq!(h.retries, 5);
+            assert_eq!(h.url_template, "{tag_url}/api/health");
+            assert_eq!(h.json.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.verification_timeout, Duration::from_secs(600));
+    let pct: Vec<u8> = c.plan.steps.iter().map(|s| s.percent).collect();
+    assert_eq!(pct, [10, 25, 50, 100]);
+    assert_eq!(c.plan.steps[2].observe, Duration::from_secs(3600));
+    assert_eq!(c.plan, canary::core::plan::PlanSpec::domain_default());
+    assert_eq!(c.gates.sustain, Duration::from_secs(20));
+    assert!(c.journal.enabled);
+    assert_eq!(c.notify.webhook_url, None);
+}
+
+#[test]
+fn plan_steps_are_checked() {
+    let base = format!("{SERVICE}[plan]\n");
+    fails(
+        &format!("{base}steps = [{{ percent = 10, observe = \"1m\" }}, {{ percent = 5 }}]\n"),
+        Some(6),
+        Some("plan.steps"),
+        "step 2: 5 % does not rise above the previous step's 10 %",
+    );
+    fails(
+        &format!("{base}steps = [{{ percent = 10 }}, {{ percent = 50 }}]\n"),
+        Some(6),
+        Some("plan.steps"),
+        "the last step must be 100 %",
+    );
+    fails(
+        &format!("{base}steps = [{{ percent = 101 }}]\n"),
+        Some(6),
+        Some("plan.steps.percent"),
+        "between 1 and 100",
+    );
+    fails(
+        &format!("{base}steps = [{{ observe = \"1m\" }}]\n"),
+        Some(6),
+        Some("plan.steps.percent"),
+        "every step needs a percent",
+    );
+    fails(
+        &format!("{base}steps = [{{ percent = 100, wait = \"1m\" }}]\n"),
+        Some(6),
+        Some("plan.steps.wait"),
+        "expected one of: percent, observe",
+    );
+    fails(
+        &format!("{base}mode = \"yolo\"\n"),
+        Some(6),
+        Some("plan.mode"),
+        "\"manual\", \"auto\"",
+    );
+    let c = ok(&format!(
+        "{base}mode = \"auto\"\non_failure = \"step-down\"\n\n[[plan.steps]]\npercent = 50\nobserve = \"2m\"\n\n[[plan.steps]]\npercent = 100\n"
+    ));
+    assert_eq!(c.plan.mode, canary::core::plan::PlanMode::Auto);
+    assert_eq!(c.plan.on_failure, canary::core::plan::OnFailure::StepDown);
+    assert_eq!(c.plan.steps.len(), 2);
+    assert_eq!(c.plan.steps[0].observe, Duration::from_secs(120));
+    assert_eq!(c.plan.steps[1].observe, Duration::ZERO);
+}
+
+#[test]
+fn checks_are_checked() {
+    let check = |body: &str| format!("{SERVICE}[[checks]]\n{body}");
+    fails(
+        &check("name = \"h\"\nkind = \"http\"\n"),
+        Some(5),
+        Some("checks.url"),
+        "check \"h\" (http) needs a url",
+    );
+    fails(
+        &check("name = \"h\"\nkind = \"htp\"\n"),
+        Some(7),
+        Some("checks.kind"),
+        "\"http\", \"ready\", \"metrics-endpoint\", \"query\", \"logs\"",
+    );
+    fails(
+        &check("kind = \"ready\"\n"),
+        Some(5),
+        Some("checks.name"),
+        "every check needs a name",
+    );
+    // A key of another kind is a mistake, named as such.
+    fails(
+        &check("name = \"r\"\nkind = \"ready\"\nurl = \"{tag_url}/x\"\n"),
+        Some(8),
+        Some("checks.url"),
+        "unknown key for a ready check",
+    );
+    fails(
+        &check("name = \"m\"\nkind = \"metrics-endpoint\"\nurl = \"{tag_url}/m\"\ncondition = \"a <=\"\n"),
+        Some(9),
+        Some("checks.condition"),
+        "invalid value \"a <=\"",
+    );
+    fails(
+        &check("name = \"h\"\nkind = \"http\"\nurl = \"{tagurl}/x\"\n"),
+        Some(8),
+        Some("checks.url"),
+        "tagurl",
+    );
+    fails(
+        &check("name = \"h\"\nkind = \"http\"\nurl = \"{tag_url}/\"\nbody_regex = \"(\"\n"),
+        Some(9),
+        Some("checks.body_regex"),
+        "invalid value \"(\"",
+    );
+    fails(
+        &check("name = \"h\"\nkind = \"http\"\nurl = \"{tag_url}/\"\njson = [\"status\"]\n"),
+        Some(9),
+        Some("checks.json"),
+        "expected `field == value`",
+    );
+    fails(
+        &check("name = \"q\"\nkind = \"query\"\nmetric = \"error_percent\"\n"),
+        Some(5),
+        Some("checks.max"),
+        "needs max, min or compare_to_stable",
+    );
+    fails(
+        &check("name = \"q\"\nkind = \"query\"\nmetric = \"cpu\"\nmax = 1\n"),
+        Some(8),
+        Some("checks.metric"),
+        "\"error_percent\"",
+    );
+    fails(
+        &check("name = \"l\"\nkind = \"logs\"\nseverity = \"LOUD\"\n"),
+        Some(8),
+        Some("checks.severity"),
+        "ERROR",
+    );
+    fails(
+        &check("name = \"a\"\nkind = \"ready\"\n\n[[checks]]\nname = \"a\"\nkind = \"ready\"\n"),
+        Some(10),
+        Some("checks.name"),
+        "another check has this name",
+    );
+    fails(
+        &check("name = \"a\"\nkind = \"ready\"\nretires = 3\n"),
+        Some(8),
+        Some("checks.retires"),
+        "did you mean `retries`?",
+    );
+}
+
+#[test]
+fn the_webhook_url_is_never_echoed() {
+    let e = fails(
+        &format!("{SERVICE}[notify]\nwebhook_url = \"hooks.slack.com/services/SECRET\"\n"),
+        Some(6),
+        Some("notify.webhook_url"),
+        "not shown: it is a secret",
+    );
+    assert!(!e.to_string().contains("SECRET"), "{e}");
+    let c = ok(&format!(
+        "{SERVICE}[notify]\nwebhook_url = \"https://hooks.example/services/SECRET\"\n"
+    ));
+    assert_eq!(
+        c.notify.webhook_url.as_deref(),
+        Some("https://hooks.example/services/SECRET")
+    );
+    assert!(!format!("{c:?}").contains("SECRET"), "Debug hides the URL");
+}
+
+#[test]
+fn journal_and_cloud_run_sections() {
+    let c = ok(&format!(
+        "{SERVICE}[journal]\ndir = \"/var/lib/canary\"\n[cloud_run]\nendpoint = \"http://127.0.0.1:8123/\"\nauth = \"none\"\n"
+    ));
+    assert_eq!(
+        c.journal.path_for("svc").expect("a path"),
+        canary::journal::path_for(Path::new("/var/lib/canary"), "svc")
+    );
+    assert_eq!(
+        c.cloud_run.endpoint.as_deref(),
+        Some("http://127.0.0.1:8123")
+    );
+    assert_eq!(c.cloud_run.auth, GoogleAuth::None);
+    let off = ok(&format!("{SERVICE}[journal]\nenabled = false\n"));
+    assert_eq!(off.journal.path_for("svc"), None);
+    fails(
+        &format!("{SERVICE}[cloud_run]\nauth = \"magic\"\n"),
+        Some(6),
+        Some("cloud_run.auth"),
+        "\"adc\", \"gcloud\", \"none\"",
+    );
 }

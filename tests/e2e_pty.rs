@@ -1,134 +1,10 @@
 //! End to end: the real binary in a pseudo-terminal. Keys go in, the screen
 //! (parsed by a VT100 emulator) comes out.
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[path = "support/tty.rs"]
+mod tty;
 
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
-
-struct Tty {
-    screen: Arc<Mutex<vt100::Parser>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
-    _home: tempfile::TempDir,
-}
-
-impl Tty {
-    fn spawn(args: &[&str], extra_env: &[(&str, &str)]) -> Tty {
-        let home = tempfile::tempdir().expect("tempdir");
-        Tty::spawn_in(home, args, extra_env)
-    }
-
-    fn spawn_in(home: tempfile::TempDir, args: &[&str], extra_env: &[(&str, &str)]) -> Tty {
-        let (cols, rows) = (120, 40);
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("openpty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_canary"));
-        cmd.args(args);
-        cmd.env_clear();
-        cmd.env("HOME", home.path());
-        cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-        cmd.env("XDG_STATE_HOME", home.path().join("state"));
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        cmd.cwd(home.path());
-        let child = pair.slave.spawn_command(cmd).expect("spawn canary");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("reader");
-        let writer = pair.master.take_writer().expect("writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        {
-            let screen = screen.clone();
-            let raw = raw.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = reader.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    screen.lock().expect("lock").process(&buf[..n]);
-                    raw.lock().expect("lock").extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-        Tty {
-            screen,
-            raw,
-            writer,
-            child,
-            _master: pair.master,
-            _home: home,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.screen.lock().expect("lock").screen().contents()
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let t = self.text();
-            if pred(&t) {
-                return t;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{t}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn press(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write");
-        self.writer.flush().expect("flush");
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("canary did not exit; screen:\n{}", self.text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn raw_output(&self) -> Vec<u8> {
-        // give the reader thread a moment to drain
-        std::thread::sleep(Duration::from_millis(200));
-        self.raw.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for Tty {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// The traffic column for a revision row: the text after the revision name.
-fn row<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
-    screen.lines().find(|l| l.contains(needle))
-}
+use tty::{contains, row, Tty};
 
 const CANARY: &str = "emergence-app-00043";
 const STABLE: &str = "emergence-app-00042";
@@ -242,8 +118,4 @@ fn bad_config_names_file_line_key_and_exits_2() {
     assert!(out.contains(":5"), "line 5: {out}");
     assert!(out.contains("traffic.step"), "{out}");
     assert!(!contains(&raw, b"\x1b[?1049h"), "terminal untouched");
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }

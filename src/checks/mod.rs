@@ -10,6 +10,7 @@ pub mod expr;
 mod fetch;
 pub mod http;
 pub mod metrics_endpoint;
+pub mod runner;
 
 use std::fmt;
 use std::time::Duration;
@@ -36,6 +37,85 @@ pub struct CheckSpec {
 pub enum CheckKind {
     Http(HttpCheck),
     MetricsEndpoint(MetricsEndpointCheck),
+    /// The platform reports the revision ready.
+    Ready,
+    /// A metric of the revision over a recent window against a threshold,
+    /// optionally compared with the stable revision.
+    Query(QueryCheck),
+    /// No entry of the revision at or above a severity in a recent window.
+    Logs(LogsCheck),
+}
+
+impl CheckKind {
+    /// The name used in the config: `http`, `ready`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(_) => "http",
+            CheckKind::MetricsEndpoint(_) => "metrics-endpoint",
+            CheckKind::Ready => "ready",
+            CheckKind::Query(_) => "query",
+            CheckKind::Logs(_) => "logs",
+        }
+    }
+}
+
+/// The kinds a config may name.
+pub const KINDS: [&str; 5] = ["http", "ready", "metrics-endpoint", "query", "logs"];
+
+/// What a `query` check measures.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueryMetric {
+    /// 5xx share in percent, from the metrics source.
+    ErrorPercent,
+    /// 95th percentile latency in milliseconds, from the metrics source.
+    P95LatencyMs,
+    /// Requests per second, from the metrics source.
+    RequestsPerSecond,
+    /// A PromQL expression (`{revision}` replaced), for Prometheus-API sources.
+    PromQl(String),
+}
+
+impl QueryMetric {
+    pub const BUILT_IN: [&'static str; 3] =
+        ["error_percent", "p95_latency_ms", "requests_per_second"];
+
+    pub fn parse(s: &str) -> Option<QueryMetric> {
+        match s {
+            "error_percent" => Some(QueryMetric::ErrorPercent),
+            "p95_latency_ms" => Some(QueryMetric::P95LatencyMs),
+            "requests_per_second" => Some(QueryMetric::RequestsPerSecond),
+            _ => None,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            QueryMetric::ErrorPercent => "5xx %".into(),
+            QueryMetric::P95LatencyMs => "p95 ms".into(),
+            QueryMetric::RequestsPerSecond => "req/s".into(),
+            QueryMetric::PromQl(q) => q.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryCheck {
+    pub metric: QueryMetric,
+    /// The value must be at most this.
+    pub max: Option<f64>,
+    /// The value must be at least this.
+    pub min: Option<f64>,
+    /// Also: the canary's value is at most the stable's plus `margin`.
+    pub compare_to_stable: bool,
+    pub margin: f64,
+    /// How far back the value is averaged.
+    pub window: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogsCheck {
+    pub severity: crate::core::model::Severity,
+    pub window: Duration,
 }
 
 impl CheckSpec {
@@ -45,15 +125,32 @@ impl CheckSpec {
         match &self.kind {
             CheckKind::Http(h) => h.validate(),
             CheckKind::MetricsEndpoint(m) => m.validate(),
+            CheckKind::Ready | CheckKind::Logs(_) => Ok(()),
+            CheckKind::Query(q) => {
+                if q.max.is_none() && q.min.is_none() && !q.compare_to_stable {
+                    return Err("a query check needs max, min or compare_to_stable = true".into());
+                }
+                if let QueryMetric::PromQl(t) = &q.metric {
+                    validate_template(t)?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
-/// Runs any check.
+/// Runs a check that needs only HTTP (`http`, `metrics-endpoint`). The kinds
+/// that need the cockpit's backends (`ready`, `query`, `logs`) are run by
+/// [`runner::Runner`]; here they fail with a reason saying so.
 pub async fn run(spec: &CheckSpec, ctx: &CheckContext, client: &reqwest::Client) -> CheckOutcome {
     match &spec.kind {
         CheckKind::Http(_) => run_http(spec, ctx, client).await,
         CheckKind::MetricsEndpoint(_) => run_metrics_endpoint(spec, ctx, client).await,
+        other => Verdict::fail(format!(
+            "a {} check needs the cockpit's platform and sources",
+            other.name()
+        ))
+        .into_outcome(spec.blocking, Duration::ZERO, 0),
     }
 }
 
@@ -124,7 +221,7 @@ impl CheckContext {
 }
 
 /// Checks a template's placeholders without values.
-pub(crate) fn validate_template(template: &str) -> Result<(), String> {
+pub fn validate_template(template: &str) -> Result<(), String> {
     let ctx = CheckContext {
         revision: "r".into(),
         tag_url: Some("http://t".into()),

@@ -20,8 +20,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::CheckSpec;
 use crate::core::keymap::{KeyList, Keymap};
 use crate::core::model::Severity;
+use crate::core::plan::PlanSpec;
 
 pub use duration::{format_duration, parse_duration};
 pub use raw::KNOWN_KEYS;
@@ -37,13 +39,21 @@ pub const DEMO_REGION: &str = "europe-west1";
 
 /// The whole configuration, validated. `Default` is the documented defaults
 /// (platform cloud-run with an empty service name: not a usable config alone).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub service: ServiceConfig,
     pub traffic: TrafficConfig,
     pub refresh: RefreshConfig,
     pub metrics: MetricsConfig,
     pub gates: GatesConfig,
+    pub plan: PlanSpec,
+    /// The whole verification battery must finish within this.
+    pub verification_timeout: Duration,
+    /// The `[[checks]]` list, in order.
+    pub checks: Vec<CheckSpec>,
+    pub journal: JournalConfig,
+    pub notify: NotifyConfig,
+    pub cloud_run: CloudRunConfig,
     pub logs: LogsConfig,
     pub ui: UiConfig,
     pub demo: DemoConfig,
@@ -54,6 +64,34 @@ pub struct Config {
     pub keymap: Keymap,
     /// The file this came from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
+}
+
+/// The battery's global timeout when the file does not set one (`DOMAIN.md`: 10 min).
+pub const DEFAULT_VERIFICATION_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            service: ServiceConfig::default(),
+            traffic: TrafficConfig::default(),
+            refresh: RefreshConfig::default(),
+            metrics: MetricsConfig::default(),
+            gates: GatesConfig::default(),
+            plan: PlanSpec::domain_default(),
+            verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
+            checks: Vec::new(),
+            journal: JournalConfig::default(),
+            notify: NotifyConfig::default(),
+            cloud_run: CloudRunConfig::default(),
+            logs: LogsConfig::default(),
+            ui: UiConfig::default(),
+            demo: DemoConfig::default(),
+            diagnostics: DiagnosticsConfig::default(),
+            keys: BTreeMap::new(),
+            keymap: Keymap::default(),
+            source: None,
+        }
+    }
 }
 
 /// Which backend drives traffic.
@@ -169,6 +207,12 @@ pub struct GatesConfig {
     pub error_percent: f64,
     /// 95th percentile latency, milliseconds, > 0.
     pub p95_latency_ms: f64,
+    /// How much recent data a verdict looks at.
+    pub window: Duration,
+    /// A gate must stay red this long before it counts (noise guard).
+    pub sustain: Duration,
+    /// Fewer canary requests than this in the window is "no data".
+    pub min_requests: u64,
 }
 
 impl Default for GatesConfig {
@@ -176,8 +220,118 @@ impl Default for GatesConfig {
         GatesConfig {
             error_percent: 1.0,
             p95_latency_ms: 500.0,
+            window: Duration::from_secs(60),
+            sustain: Duration::from_secs(20),
+            min_requests: 50,
         }
     }
+}
+
+/// Where the audit journal goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// `None`: `<XDG state dir>/journal`.
+    pub dir: Option<PathBuf>,
+    /// `false` turns the journal off (the screen then says so).
+    pub enabled: bool,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: None,
+            enabled: true,
+        }
+    }
+}
+
+impl JournalConfig {
+    /// The journal file of `service`, when the journal is on and a directory is known.
+    pub fn path_for(&self, service: &str) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        let dir = self
+            .dir
+            .clone()
+            .or_else(|| default_log_dir().map(|d| d.join("journal")))?;
+        Some(crate::journal::path_for(&dir, service))
+    }
+}
+
+/// The environment variable that overrides `notify.webhook_url`.
+pub const WEBHOOK_ENV: &str = "CANARY_WEBHOOK_URL";
+
+/// Chat notifications. The URL is a secret: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub webhook_url: Option<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            webhook_url: None,
+            timeout: Duration::from_secs(5),
+            retries: 3,
+        }
+    }
+}
+
+impl fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl NotifyConfig {
+    /// `$CANARY_WEBHOOK_URL` when set and non-empty, else the file's URL.
+    pub fn url_with_env(&self) -> Option<String> {
+        std::env::var(WEBHOOK_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.webhook_url.clone())
+    }
+}
+
+/// How the cockpit authenticates to Google APIs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GoogleAuth {
+    /// Application Default Credentials, then `gcloud auth print-access-token`.
+    #[default]
+    Adc,
+    /// `gcloud auth print-access-token` only.
+    Gcloud,
+    /// No credentials (emulators and the test fake).
+    None,
+}
+
+impl GoogleAuth {
+    pub const ALL: [GoogleAuth; 3] = [GoogleAuth::Adc, GoogleAuth::Gcloud, GoogleAuth::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoogleAuth::Adc => "adc",
+            GoogleAuth::Gcloud => "gcloud",
+            GoogleAuth::None => "none",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloudRunConfig {
+    /// `None`: the public API.
+    pub endpoint: Option<String>,
+    pub auth: GoogleAuth,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

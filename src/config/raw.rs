@@ -27,13 +27,55 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("traffic", &["step", "max_step"]),
     ("refresh", &["service", "metrics", "logs"]),
     ("metrics", &["window", "step"]),
-    ("gates", &["error_percent", "p95_latency_ms"]),
+    (
+        "gates",
+        &[
+            "error_percent",
+            "p95_latency_ms",
+            "window",
+            "sustain",
+            "min_requests",
+        ],
+    ),
+    ("plan", &["mode", "on_failure", "steps"]),
+    ("plan.steps", STEP_KEYS),
+    ("verification", &["timeout"]),
+    ("checks", CHECK_KEYS),
+    ("journal", &["dir", "enabled"]),
+    ("notify", &["webhook_url", "timeout", "retries"]),
+    ("cloud_run", &["endpoint", "auth"]),
     ("logs", &["buffer_lines", "min_severity", "follow"]),
     ("ui", &["max_fps", "color"]),
     ("demo", &["scenario", "seed"]),
     ("diagnostics", &["log_level", "log_dir"]),
     ("keys", &[]),
 ];
+
+/// Keys of one `[[checks]]` entry.
+pub const CHECK_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "blocking",
+    "timeout",
+    "method",
+    "url",
+    "expect_status",
+    "json",
+    "body_regex",
+    "retries",
+    "interval",
+    "condition",
+    "metric",
+    "max",
+    "min",
+    "compare_to_stable",
+    "margin",
+    "window",
+    "severity",
+];
+
+/// Keys of one `[[plan.steps]]` entry.
+pub const STEP_KEYS: &[&str] = &["percent", "observe"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
@@ -48,6 +90,18 @@ pub(super) struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub gates: RawGates,
+    #[serde(default)]
+    pub plan: RawPlan,
+    #[serde(default)]
+    pub verification: RawVerification,
+    #[serde(default)]
+    pub checks: Vec<Spanned<RawCheck>>,
+    #[serde(default)]
+    pub journal: RawJournal,
+    #[serde(default)]
+    pub notify: RawNotify,
+    #[serde(default)]
+    pub cloud_run: RawCloudRun,
     #[serde(default)]
     pub logs: RawLogs,
     #[serde(default)]
@@ -98,6 +152,76 @@ pub(super) struct RawMetrics {
 pub(super) struct RawGates {
     pub error_percent: Leaf,
     pub p95_latency_ms: Leaf,
+    pub window: Leaf,
+    pub sustain: Leaf,
+    pub min_requests: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawPlan {
+    pub mode: Leaf,
+    pub on_failure: Leaf,
+    pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with percent and observe")]
+pub(super) struct RawStep {
+    pub percent: Leaf,
+    pub observe: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawVerification {
+    pub timeout: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawCheck {
+    pub name: Leaf,
+    pub kind: Leaf,
+    pub blocking: Leaf,
+    pub timeout: Leaf,
+    pub method: Leaf,
+    pub url: Leaf,
+    pub expect_status: Leaf,
+    pub json: Leaf,
+    pub body_regex: Leaf,
+    pub retries: Leaf,
+    pub interval: Leaf,
+    pub condition: Leaf,
+    pub metric: Leaf,
+    pub max: Leaf,
+    pub min: Leaf,
+    pub compare_to_stable: Leaf,
+    pub margin: Leaf,
+    pub window: Leaf,
+    pub severity: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawJournal {
+    pub dir: Leaf,
+    pub enabled: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawNotify {
+    pub webhook_url: Leaf,
+    pub timeout: Leaf,
+    pub retries: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawCloudRun {
+    pub endpoint: Leaf,
+    pub auth: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,12 +10,18 @@ use toml::{Spanned, Value};
 
 use super::raw::{self, Leaf, RawConfig, KNOWN_KEYS};
 use super::{
-    format_duration, parse_duration, ColorChoice, Config, ConfigError, DemoConfig,
-    DiagnosticsConfig, GatesConfig, LogsConfig, MetricsConfig, PlatformKind, RefreshConfig,
-    ServiceConfig, TrafficConfig, UiConfig, DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE,
+    format_duration, parse_duration, CloudRunConfig, ColorChoice, Config, ConfigError, DemoConfig,
+    DiagnosticsConfig, GatesConfig, GoogleAuth, JournalConfig, LogsConfig, MetricsConfig,
+    NotifyConfig, PlatformKind, RefreshConfig, ServiceConfig, TrafficConfig, UiConfig,
+    DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE,
+};
+use crate::checks::{
+    CheckKind, CheckSpec, HttpCheck, JsonExpectation, LogsCheck, MetricsEndpointCheck, QueryCheck,
+    QueryMetric,
 };
 use crate::core::keymap::{Command, Key, KeyList, Keymap, KeymapError};
 use crate::core::model::Severity;
+use crate::core::plan::{OnFailure, PlanMode, PlanSpec, PlanStep};
 
 /// Durations shorter than this are refused everywhere.
 const MIN_DURATION: Duration = Duration::from_millis(100);
@@ -43,6 +49,37 @@ fn expected(key: &str) -> &'static str {
         "refresh.service" | "refresh.metrics" | "refresh.logs" | "metrics.window"
         | "metrics.step" => DURATION,
         "gates.error_percent" => "a percentage between 0 and 100",
+        "gates.window" | "gates.sustain" | "verification.timeout" | "notify.timeout"
+        | "plan.steps.observe" | "checks.timeout" | "checks.interval" | "checks.window" => {
+            DURATION
+        }
+        "gates.min_requests" => "a number of requests, 0 or more",
+        "plan.mode" => "one of: \"manual\", \"auto\"",
+        "plan.on_failure" => "one of: \"rollback\", \"pause\", \"step-down\"",
+        "plan.steps" => "a list of steps such as [{ percent = 10, observe = \"15m\" }, { percent = 100, observe = \"0s\" }], rising, ending at 100",
+        "plan.steps.percent" => "a percentage between 1 and 100",
+        "journal.dir" => "a directory path",
+        "journal.enabled" => "true or false",
+        "notify.webhook_url" => "an http:// or https:// URL (or set CANARY_WEBHOOK_URL instead)",
+        "notify.retries" => "a number of retries between 0 and 10",
+        "cloud_run.endpoint" => "an http:// or https:// URL such as \"https://run.googleapis.com\" or \"http://127.0.0.1:8080\"",
+        "cloud_run.auth" => "one of: \"adc\", \"gcloud\", \"none\"",
+        "checks.name" => "a short name for the check, e.g. \"health\"",
+        "checks.kind" => "one of: \"http\", \"ready\", \"metrics-endpoint\", \"query\", \"logs\"",
+        "checks.blocking" => "true (a failure blocks and may roll back) or false (it only warns)",
+        "checks.method" => "an HTTP method such as \"GET\" or \"HEAD\"",
+        "checks.url" => "a URL template such as \"{tag_url}/api/health\" ({tag_url}, {service_url}, {revision})",
+        "checks.expect_status" => "an HTTP status between 100 and 599",
+        "checks.json" => "a list of expectations such as [\"status == \\\"ok\\\"\"]",
+        "checks.body_regex" => "a regular expression",
+        "checks.retries" => "a number of retries between 0 and 100",
+        "checks.condition" => "a condition such as \"memory_analysis_failure_total <= 2\"",
+        "checks.metric" => "one of: \"error_percent\", \"p95_latency_ms\", \"requests_per_second\"",
+        "checks.max" | "checks.min" | "checks.margin" => "a number",
+        "checks.compare_to_stable" => "true or false",
+        "checks.severity" => {
+            "one of: DEFAULT, DEBUG, INFO, NOTICE, WARNING, ERROR, CRITICAL, ALERT, EMERGENCY"
+        }
         "gates.p95_latency_ms" => "a number of milliseconds greater than 0",
         "logs.buffer_lines" => "a number of lines between 100 and 1000000",
         "logs.min_severity" => {
@@ -454,6 +491,386 @@ impl Cx<'_> {
             p95_latency_ms: self
                 .float(&r.p95_latency_ms, "gates.p95_latency_ms", |x| x > 0.0)?
                 .unwrap_or(d.p95_latency_ms),
+            window: self
+                .duration(&r.window, "gates.window")?
+                .unwrap_or(d.window),
+            sustain: self
+                .duration_or_zero(&r.sustain, "gates.sustain")?
+                .unwrap_or(d.sustain),
+            min_requests: self
+                .int(&r.min_requests, "gates.min_requests", 0..=i64::MAX)?
+                .unwrap_or(d.min_requests),
+        })
+    }
+
+    /// A duration where `"0s"` is allowed (no sustain, no observation).
+    fn duration_or_zero(&self, leaf: &Leaf, key: &str) -> Result<Option<Duration>, ConfigError> {
+        if let Some(l) = leaf {
+            if let Value::String(s) = l.get_ref() {
+                if parse_duration(s).is_ok_and(|d| d.is_zero()) {
+                    return Ok(Some(Duration::ZERO));
+                }
+            }
+        }
+        self.duration(leaf, key)
+    }
+
+    fn plan(&self, r: &raw::RawPlan) -> Result<PlanSpec, ConfigError> {
+        let d = PlanSpec::domain_default();
+        let mode = self
+            .choice(
+                &r.mode,
+                "plan.mode",
+                &[("manual", PlanMode::Manual), ("auto", PlanMode::Auto)],
+            )?
+            .unwrap_or(d.mode);
+        let on_failure = self
+            .choice(
+                &r.on_failure,
+                "plan.on_failure",
+                &[
+                    ("rollback", OnFailure::Rollback),
+                    ("pause", OnFailure::Pause),
+                    ("step-down", OnFailure::StepDown),
+                ],
+            )?
+            .unwrap_or(d.on_failure);
+        let steps = match &r.steps {
+            None => d.steps,
+            Some(list) => {
+                let mut steps = Vec::new();
+                for item in list.get_ref() {
+                    let step = item.get_ref();
+                    let Some(percent) =
+                        self.int::<u8>(&step.percent, "plan.steps.percent", 1..=100)?
+                    else {
+                        return Err(self.error(
+                            Some(item.span()),
+                            Some("plan.steps.percent"),
+                            "missing: every step needs a percent, e.g. { percent = 10, observe = \"15m\" }".into(),
+                        ));
+                    };
+                    let observe = self
+                        .duration_or_zero(&step.observe, "plan.steps.observe")?
+                        .unwrap_or(Duration::ZERO);
+                    steps.push(PlanStep { percent, observe });
+                }
+                steps
+            }
+        };
+        let spec = PlanSpec {
+            steps,
+            mode,
+            on_failure,
+        };
+        if let Err(why) = spec.validate() {
+            let span = r.steps.as_ref().map(|s| s.span());
+            return Err(self.error(
+                span,
+                Some("plan.steps"),
+                format!("{why}; expected {}", expected("plan.steps")),
+            ));
+        }
+        Ok(spec)
+    }
+
+    fn journal(&self, r: &raw::RawJournal) -> Result<JournalConfig, ConfigError> {
+        let d = JournalConfig::default();
+        let dir = match self.string(&r.dir, "journal.dir")? {
+            None => d.dir,
+            Some((s, l)) if s.trim().is_empty() => {
+                return Err(self.wrong_value(l, "journal.dir", format!("{s:?}")))
+            }
+            Some((s, _)) => Some(expand_home(s)),
+        };
+        Ok(JournalConfig {
+            dir,
+            enabled: self
+                .boolean(&r.enabled, "journal.enabled")?
+                .unwrap_or(d.enabled),
+        })
+    }
+
+    /// An http(s) URL. `secret`: the value is never echoed in messages.
+    fn url(&self, leaf: &Leaf, key: &str, secret: bool) -> Result<Option<String>, ConfigError> {
+        let Some((s, l)) = self.string(leaf, key)? else {
+            return Ok(None);
+        };
+        let ok = reqwest::Url::parse(s)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            let shown = if secret {
+                "(not shown: it is a secret)".to_string()
+            } else {
+                format!("{s:?}")
+            };
+            return Err(self.wrong_value(l, key, shown));
+        }
+        Ok(Some(s.trim_end_matches('/').to_string()))
+    }
+
+    fn notify(&self, r: &raw::RawNotify) -> Result<NotifyConfig, ConfigError> {
+        let d = NotifyConfig::default();
+        Ok(NotifyConfig {
+            webhook_url: self.url(&r.webhook_url, "notify.webhook_url", true)?,
+            timeout: self
+                .duration(&r.timeout, "notify.timeout")?
+                .unwrap_or(d.timeout),
+            retries: self
+                .int(&r.retries, "notify.retries", 0..=10)?
+                .unwrap_or(d.retries),
+        })
+    }
+
+    fn cloud_run(&self, r: &raw::RawCloudRun) -> Result<CloudRunConfig, ConfigError> {
+        Ok(CloudRunConfig {
+            endpoint: self.url(&r.endpoint, "cloud_run.endpoint", false)?,
+            auth: self
+                .choice(
+                    &r.auth,
+                    "cloud_run.auth",
+                    &GoogleAuth::ALL.map(|a| (a.as_str(), a)),
+                )?
+                .unwrap_or_default(),
+        })
+    }
+
+    fn checks(&self, list: &[Spanned<raw::RawCheck>]) -> Result<Vec<CheckSpec>, ConfigError> {
+        let mut out: Vec<CheckSpec> = Vec::new();
+        for item in list {
+            let spec = self.check(item)?;
+            if out.iter().any(|c| c.name == spec.name) {
+                let leaf = item.get_ref().name.as_ref();
+                let message = format!("invalid value {:?}: another check has this name", spec.name);
+                return Err(match leaf {
+                    Some(l) => self.at(l, "checks.name", message),
+                    None => self.error(Some(item.span()), Some("checks.name"), message),
+                });
+            }
+            out.push(spec);
+        }
+        Ok(out)
+    }
+
+    fn check(&self, item: &Spanned<raw::RawCheck>) -> Result<CheckSpec, ConfigError> {
+        let c = item.get_ref();
+        let missing = |key: &str, why: &str| {
+            self.error(
+                Some(item.span()),
+                Some(&format!("checks.{key}")),
+                format!("missing: {why}"),
+            )
+        };
+        let name = self
+            .string(&c.name, "checks.name")?
+            .map(|(s, l)| {
+                if s.trim().is_empty() {
+                    Err(self.wrong_value(l, "checks.name", format!("{s:?}")))
+                } else {
+                    Ok(s.trim().to_string())
+                }
+            })
+            .transpose()?
+            .ok_or_else(|| missing("name", "every check needs a name, e.g. name = \"health\""))?;
+        let Some((kind_name, kind_leaf)) = self.string(&c.kind, "checks.kind")? else {
+            return Err(missing(
+                "kind",
+                &format!("check {name:?} needs a kind: {}", expected("checks.kind")),
+            ));
+        };
+        // Keys that belong to other kinds are mistakes, not silently ignored.
+        let allowed: &[&str] = match kind_name {
+            "http" => &[
+                "method",
+                "url",
+                "expect_status",
+                "json",
+                "body_regex",
+                "retries",
+                "interval",
+            ],
+            "metrics-endpoint" => &["url", "condition"],
+            "ready" => &[],
+            "query" => &[
+                "metric",
+                "max",
+                "min",
+                "compare_to_stable",
+                "margin",
+                "window",
+            ],
+            "logs" => &["severity", "window"],
+            _ => return Err(self.wrong_value(kind_leaf, "checks.kind", format!("{kind_name:?}"))),
+        };
+        let specific: [(&str, &Leaf); 15] = [
+            ("method", &c.method),
+            ("url", &c.url),
+            ("expect_status", &c.expect_status),
+            ("json", &c.json),
+            ("body_regex", &c.body_regex),
+            ("retries", &c.retries),
+            ("interval", &c.interval),
+            ("condition", &c.condition),
+            ("metric", &c.metric),
+            ("max", &c.max),
+            ("min", &c.min),
+            ("compare_to_stable", &c.compare_to_stable),
+            ("margin", &c.margin),
+            ("window", &c.window),
+            ("severity", &c.severity),
+        ];
+        for (key, leaf) in specific {
+            if let (Some(l), false) = (leaf, allowed.contains(&key)) {
+                let message = if allowed.is_empty() {
+                    format!("unknown key for a {kind_name} check, which takes only name, kind, blocking and timeout")
+                } else {
+                    format!(
+                        "unknown key for a {kind_name} check; expected one of: name, kind, blocking, timeout, {}",
+                        allowed.join(", ")
+                    )
+                };
+                return Err(self.at(l, &format!("checks.{key}"), message));
+            }
+        }
+        let blocking = self
+            .boolean(&c.blocking, "checks.blocking")?
+            .unwrap_or(true);
+        let timeout = self
+            .duration(&c.timeout, "checks.timeout")?
+            .unwrap_or(Duration::from_secs(30));
+        let url = |what: &str| -> Result<String, ConfigError> {
+            let Some((s, l)) = self.string(&c.url, "checks.url")? else {
+                return Err(missing(
+                    "url",
+                    &format!("check {name:?} ({kind_name}) needs a url, e.g. url = \"{{tag_url}}/{what}\""),
+                ));
+            };
+            crate::checks::validate_template(s)
+                .map_err(|e| self.at(l, "checks.url", format!("invalid value {s:?}: {e}")))?;
+            Ok(s.to_string())
+        };
+        let kind = match kind_name {
+            "http" => {
+                let mut h = HttpCheck::get(url("api/health")?);
+                if let Some((m, l)) = self.string(&c.method, "checks.method")? {
+                    h.method = reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| self.wrong_value(l, "checks.method", format!("{m:?}")))?;
+                }
+                if let Some(code) =
+                    self.int::<u16>(&c.expect_status, "checks.expect_status", 100..=599)?
+                {
+                    h.expect_status = code;
+                }
+                if let Some(l) = &c.json {
+                    let Value::Array(items) = l.get_ref() else {
+                        return Err(self.wrong_type(l, "checks.json"));
+                    };
+                    for item in items {
+                        let Value::String(text) = item else {
+                            return Err(self.wrong_type(l, "checks.json"));
+                        };
+                        let e = JsonExpectation::parse(text).map_err(|e| {
+                            self.at(l, "checks.json", format!("invalid value {text:?}: {e}"))
+                        })?;
+                        h.json.push(e);
+                    }
+                }
+                if let Some((re, l)) = self.string(&c.body_regex, "checks.body_regex")? {
+                    regex::Regex::new(re).map_err(|e| {
+                        let first = e.to_string();
+                        let first = first.lines().last().unwrap_or_default().trim().to_string();
+                        self.at(
+                            l,
+                            "checks.body_regex",
+                            format!("invalid value {re:?}: {first}"),
+                        )
+                    })?;
+                    h.body_regex = Some(re.to_string());
+                }
+                if let Some(n) = self.int(&c.retries, "checks.retries", 0..=100)? {
+                    h.retries = n;
+                }
+                if let Some(i) = self.duration(&c.interval, "checks.interval")? {
+                    h.interval = i;
+                }
+                CheckKind::Http(h)
+            }
+            "metrics-endpoint" => {
+                let url = url("api/metrics")?;
+                let Some((cond, l)) = self.string(&c.condition, "checks.condition")? else {
+                    return Err(missing(
+                        "condition",
+                        &format!("check {name:?} (metrics-endpoint) needs a condition, e.g. condition = \"memory_analysis_failure_total <= 2\""),
+                    ));
+                };
+                let m = MetricsEndpointCheck {
+                    url_template: url,
+                    condition: cond.to_string(),
+                };
+                crate::checks::expr::parse_condition(cond).map_err(|e| {
+                    self.at(
+                        l,
+                        "checks.condition",
+                        format!("invalid value {cond:?}: {e}"),
+                    )
+                })?;
+                CheckKind::MetricsEndpoint(m)
+            }
+            "ready" => CheckKind::Ready,
+            "query" => {
+                let Some((m, l)) = self.string(&c.metric, "checks.metric")? else {
+                    return Err(missing(
+                        "metric",
+                        &format!(
+                            "check {name:?} (query) needs a metric: {}",
+                            expected("checks.metric")
+                        ),
+                    ));
+                };
+                let metric = QueryMetric::parse(m)
+                    .ok_or_else(|| self.wrong_value(l, "checks.metric", format!("{m:?}")))?;
+                let q = QueryCheck {
+                    metric,
+                    max: self.float(&c.max, "checks.max", |_| true)?,
+                    min: self.float(&c.min, "checks.min", |_| true)?,
+                    compare_to_stable: self
+                        .boolean(&c.compare_to_stable, "checks.compare_to_stable")?
+                        .unwrap_or(false),
+                    margin: self
+                        .float(&c.margin, "checks.margin", |x| x >= 0.0)?
+                        .unwrap_or(0.0),
+                    window: self
+                        .duration(&c.window, "checks.window")?
+                        .unwrap_or(Duration::from_secs(300)),
+                };
+                if q.max.is_none() && q.min.is_none() && !q.compare_to_stable {
+                    return Err(missing(
+                        "max",
+                        &format!("query check {name:?} needs max, min or compare_to_stable = true"),
+                    ));
+                }
+                CheckKind::Query(q)
+            }
+            "logs" => {
+                let severity = match self.string(&c.severity, "checks.severity")? {
+                    None => Severity::Error,
+                    Some((s, l)) => Severity::parse(s)
+                        .ok_or_else(|| self.wrong_value(l, "checks.severity", format!("{s:?}")))?,
+                };
+                CheckKind::Logs(LogsCheck {
+                    severity,
+                    window: self
+                        .duration(&c.window, "checks.window")?
+                        .unwrap_or(Duration::from_secs(300)),
+                })
+            }
+            _ => unreachable!("kind checked above"),
+        };
+        Ok(CheckSpec {
+            name,
+            kind,
+            blocking,
+            timeout,
         })
     }
 
@@ -629,9 +1046,14 @@ impl Cx<'_> {
         match path.as_slice() {
             [] => self.error(span, None, message),
             [.., name] if message.starts_with("unknown field") => {
-                let section = if path.len() == 1 { None } else { path.first() };
+                let joined = path[..path.len() - 1].join(".");
+                let section = if path.len() == 1 { None } else { Some(&joined) };
                 let candidates: Vec<&str> = match section {
-                    None => KNOWN_KEYS.iter().map(|(s, _)| *s).collect(),
+                    None => KNOWN_KEYS
+                        .iter()
+                        .map(|(s, _)| *s)
+                        .filter(|s| !s.contains('.'))
+                        .collect(),
                     Some(s) => KNOWN_KEYS
                         .iter()
                         .find(|(name, _)| name == s)
@@ -648,11 +1070,13 @@ impl Cx<'_> {
                     message.push_str(&format!(
                         " (`{name}` is a section: keys written after the [{s}] header belong to [{s}]; start a [{name}] section instead)"
                     ));
-                } else if section.is_none()
-                    && ["checks", "plan", "journal"].contains(&name.as_str())
-                {
-                    message.push_str(&format!(" ([{name}] is not supported by this version yet)"));
                 }
+                self.error(span, Some(&key), message)
+            }
+            [section] if section == "checks" => {
+                let message = format!(
+                    "{message}: write each check as its own [[checks]] table (two brackets), see config.example.toml"
+                );
                 self.error(span, Some(&key), message)
             }
             [section] => {
@@ -695,6 +1119,14 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let refresh = cx.refresh(&raw.refresh)?;
     let metrics = cx.metrics(&raw.metrics)?;
     let gates = cx.gates(&raw.gates)?;
+    let plan = cx.plan(&raw.plan)?;
+    let verification_timeout = cx
+        .duration(&raw.verification.timeout, "verification.timeout")?
+        .unwrap_or(super::DEFAULT_VERIFICATION_TIMEOUT);
+    let checks = cx.checks(&raw.checks)?;
+    let journal = cx.journal(&raw.journal)?;
+    let notify = cx.notify(&raw.notify)?;
+    let cloud_run = cx.cloud_run(&raw.cloud_run)?;
     let logs = cx.logs(&raw.logs)?;
     let ui = cx.ui(&raw.ui)?;
     let demo = cx.demo(&raw.demo)?;
@@ -706,6 +1138,12 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         refresh,
         metrics,
         gates,
+        plan,
+        verification_timeout,
+        checks,
+        journal,
+        notify,
+        cloud_run,
         logs,
         ui,
         demo,
@@ -745,12 +1183,20 @@ mod tests {
         );
     }
 
+    /// Sections written as arrays of tables.
+    const ARRAYS: [&str; 2] = ["checks", "plan.steps"];
+
     /// `KNOWN_KEYS` (used in messages) matches what the raw structs accept.
     #[test]
     fn known_keys_match_the_schema() {
         for (section, keys) in KNOWN_KEYS {
+            let header = if ARRAYS.contains(section) {
+                format!("[[{section}]]")
+            } else {
+                format!("[{section}]")
+            };
             for key in *keys {
-                let text = format!("[{section}]\n{key} = []\n");
+                let text = format!("{header}\n{key} = []\n");
                 match parse(&text, Path::new("t.toml")) {
                     Ok(_) => {}
                     Err(e) => assert!(
@@ -759,7 +1205,7 @@ mod tests {
                     ),
                 }
             }
-            let text = format!("[{section}]\nzzz_not_a_key = 1\n");
+            let text = format!("{header}\nzzz_not_a_key = 1\n");
             let result = parse(&text, Path::new("t.toml"));
             if *section != "keys" {
                 let e = result.expect_err(&text);

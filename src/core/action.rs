@@ -104,6 +104,8 @@ pub enum Effect {
         revision: String,
         tag_url: Option<String>,
         service_url: Option<String>,
+        /// The rollback target, for checks that compare the canary with it.
+        stable: Option<String>,
     },
     /// Append a record to the audit journal (fsynced).
     Journal(Event),

@@ -27,3 +27,26 @@ pub trait MetricsSource: Send + Sync {
         window: MetricsWindow,
     ) -> Result<MetricsBatch, BackendError>;
 }
+
+/// A metrics source that is not available: every fetch says why, so the
+/// gates show "no data" with the reason rather than zeros.
+pub struct Unavailable {
+    why: String,
+}
+
+impl Unavailable {
+    pub fn new(why: impl Into<String>) -> Unavailable {
+        Unavailable { why: why.into() }
+    }
+}
+
+#[async_trait]
+impl MetricsSource for Unavailable {
+    async fn fetch(
+        &self,
+        _revisions: &[String],
+        _window: MetricsWindow,
+    ) -> Result<MetricsBatch, BackendError> {
+        Err(BackendError::Other(self.why.clone()))
+    }
+}

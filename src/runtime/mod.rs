@@ -43,6 +43,8 @@ pub struct CheckTarget {
     pub revision: String,
     pub tag_url: Option<String>,
     pub service_url: Option<String>,
+    /// The stable revision, when there is one other than `revision`.
+    pub stable: Option<String>,
 }
 
 /// Runs the configured verification checks, one index at a time.
@@ -318,6 +320,7 @@ fn execute(
             revision,
             tag_url,
             service_url,
+            stable,
         } => {
             let Some(runner) = ex.checks.clone() else {
                 return;
@@ -326,6 +329,7 @@ fn execute(
                 revision,
                 tag_url,
                 service_url,
+                stable,
             };
             let deadline = timing.battery_timeout;
             for index in 0..runner.count() {

@@ -79,10 +79,20 @@ impl Notifier {
     pub fn new(url: Option<String>) -> Notifier {
         Notifier {
             url: url.filter(|u| !u.is_empty()).map(Arc::from),
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
             attempts: 3,
             timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Per-attempt timeout and further attempts after a failure.
+    pub fn with_policy(mut self, timeout: Duration, retries: u32) -> Notifier {
+        self.timeout = timeout;
+        self.attempts = retries + 1;
+        self
     }
 
     pub fn is_configured(&self) -> bool {

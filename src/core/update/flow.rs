@@ -564,6 +564,7 @@ pub(crate) fn start_battery(state: &mut State, revision: &str, fx: &mut Vec<Effe
         revision: revision.to_string(),
         tag_url,
         service_url,
+        stable: state.stable.clone().filter(|s| s != revision),
     });
     say(
         state,

@@ -211,6 +211,10 @@ pub fn generate_second(w: &mut World, k: u64) {
     for p in pending {
         w.logs.push(p.entry);
     }
+    for (r, s) in w.revs.iter_mut().zip(&stats) {
+        r.requests_total += u64::from(s.requests);
+        r.errors_total += u64::from(s.errors);
+    }
     let revs = stats
         .into_iter()
         .enumerate()

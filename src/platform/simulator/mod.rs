@@ -18,6 +18,7 @@
 mod duration;
 mod gen;
 mod history;
+mod http;
 mod rng;
 mod scenario;
 mod world;
@@ -31,6 +32,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use duration::parse_duration;
 pub use history::HISTORY_SECONDS;
+pub use http::{exposition, RevStatus};
 pub use scenario::{Phase, RevisionSpec, Scenario};
 pub use world::LOG_CAPACITY;
 
@@ -165,6 +167,47 @@ impl Simulator {
     /// Does not change the version (readiness is status, not spec).
     pub fn set_ready(&self, revision: &str, ready: bool) -> bool {
         self.shared.lock_current().set_ready(revision, ready)
+    }
+}
+
+/// A handle that does not keep the simulation alive (for the HTTP front).
+#[derive(Clone)]
+pub(crate) struct Handle {
+    shared: Weak<Shared>,
+}
+
+impl Handle {
+    /// The revision's state now; `None` names the one with the most traffic.
+    pub(crate) fn rev_status(&self, name: Option<&str>) -> Option<RevStatus> {
+        let shared = self.shared.upgrade()?;
+        let w = shared.lock_current();
+        let r = match name {
+            Some(n) => w.revs.iter().find(|r| r.spec.name == n)?,
+            None => w
+                .revs
+                .iter()
+                .max_by_key(|r| w.actual.percent_of(&r.spec.name))?,
+        };
+        let since = r
+            .first_traffic
+            .map(|f| Duration::from_secs(w.second.saturating_sub(f)));
+        let (error_percent, p95_ms) = r.spec.profile_at(since);
+        Some(RevStatus {
+            name: r.spec.name.clone(),
+            ready: r.ready,
+            error_percent,
+            p95_ms,
+            requests_total: r.requests_total,
+            errors_total: r.errors_total,
+        })
+    }
+}
+
+impl Simulator {
+    pub(crate) fn downgrade_handle(&self) -> Handle {
+        Handle {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 }
 

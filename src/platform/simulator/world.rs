@@ -31,6 +31,9 @@ pub struct RevState {
     pub serving_at_start: bool,
     /// Per-revision phase of the slow latency wobble.
     pub wobble_phase: f64,
+    /// Requests and 5xx answers since the simulation started.
+    pub requests_total: u64,
+    pub errors_total: u64,
 }
 
 /// Log entries with sequence numbers; the oldest are dropped past capacity.
@@ -88,6 +91,9 @@ pub struct World {
     pub second: u64,
     pub history: History,
     pub logs: LogRing,
+    /// Base URL of the simulator's own HTTP front, when it runs: tag URLs
+    /// and the service URL then point at it, so checks are real HTTP.
+    pub http_base: Option<String>,
 }
 
 impl World {
@@ -124,6 +130,8 @@ impl World {
                 wobble_phase: (hash_str(&spec.name) ^ seed) as f64 / u64::MAX as f64
                     * std::f64::consts::TAU,
                 spec: spec.clone(),
+                requests_total: 0,
+                errors_total: 0,
             })
             .collect();
         World {
@@ -138,12 +146,35 @@ impl World {
             second: 0,
             history: History::default(),
             logs: LogRing::default(),
+            http_base: None,
             scenario,
         }
     }
 
     pub fn service_url(&self) -> String {
-        format!("https://{}-{URL_HASH}.a.run.app", self.scenario.service)
+        match &self.http_base {
+            Some(base) => format!("{base}/service"),
+            None => format!("https://{}-{URL_HASH}.a.run.app", self.scenario.service),
+        }
+    }
+
+    /// The URL that reaches one tagged revision alone.
+    fn tag_url_of(&self, r: &RevState) -> Option<String> {
+        if let Some(base) = &self.http_base {
+            return r
+                .spec
+                .tag
+                .as_ref()
+                .map(|_| format!("{base}/rev/{}", r.spec.name));
+        }
+        r.spec.tag_url.clone().or_else(|| {
+            r.spec.tag.as_ref().map(|t| {
+                format!(
+                    "https://{t}---{}-{URL_HASH}.a.run.app",
+                    self.scenario.service
+                )
+            })
+        })
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -185,14 +216,7 @@ impl World {
             .map(|r| Revision {
                 name: r.spec.name.clone(),
                 tag: r.spec.tag.clone(),
-                tag_url: r.spec.tag_url.clone().or_else(|| {
-                    r.spec.tag.as_ref().map(|t| {
-                        format!(
-                            "https://{t}---{}-{URL_HASH}.a.run.app",
-                            self.scenario.service
-                        )
-                    })
-                }),
+                tag_url: self.tag_url_of(r),
                 image: r.spec.image.clone(),
                 created: r.created,
                 ready: r.ready,

@@ -1,0 +1,213 @@
+//! From a validated [`Config`] to a running cockpit's parts: the settings
+//! `update` needs, the backends, the verification battery. The binary and the
+//! tests build the cockpit the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::checks::runner::Runner;
+use crate::checks::{CheckKind, CheckSpec};
+use crate::config::{self, Config, GoogleAuth, PlatformKind};
+use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
+use crate::core::state::{Gates, Settings};
+use crate::logs::{LogSource, RecentLogs, Tee};
+use crate::metrics::MetricsSource;
+use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
+use crate::platform::simulator::{Scenario, Simulator};
+use crate::platform::Platform;
+use crate::runtime::CheckRunner;
+
+/// Entries kept for the `logs` checks.
+const RECENT_LOGS: usize = 20_000;
+
+/// The example configuration, compiled in: the demo runs its checks.
+pub const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");
+
+/// Options from the command line that change the settings.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub read_only: bool,
+    /// `--auto`: the plan advances by itself.
+    pub auto: bool,
+}
+
+/// The demo's plan: the team's phases with 30 s windows, so a whole
+/// promotion fits in two minutes.
+pub fn demo_plan() -> PlanSpec {
+    PlanSpec {
+        steps: [10u8, 25, 50, 100]
+            .into_iter()
+            .map(|percent| PlanStep {
+                percent,
+                observe: Duration::from_secs(if percent == 100 { 0 } else { 30 }),
+            })
+            .collect(),
+        ..PlanSpec::domain_default()
+    }
+}
+
+/// The demo's checks: the team's battery from `config.example.toml`, run
+/// against the simulator's HTTP front. The logs check only warns: the
+/// simulated revisions answer ~0.2 % 5xx even when healthy.
+pub fn demo_checks() -> Vec<CheckSpec> {
+    let example = Config::parse(EXAMPLE_CONFIG, std::path::Path::new("config.example.toml"));
+    let mut checks = example.map(|c| c.checks).unwrap_or_default();
+    for c in &mut checks {
+        if matches!(c.kind, CheckKind::Logs(_)) {
+            c.blocking = false;
+        }
+    }
+    checks
+}
+
+/// Whether a config is the demo (the built-in simulator with no file, or
+/// `--demo`): then the plan and checks fit the simulation.
+pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
+    let color = config.ui.color.use_color();
+    let mut plan = config.plan.clone();
+    let mut gates = Gates {
+        error_percent: config.gates.error_percent,
+        p95_latency_ms: config.gates.p95_latency_ms,
+        window: config.gates.window,
+        sustain: config.gates.sustain,
+        min_requests: config.gates.min_requests as f64,
+    };
+    if demo && config.source.is_none() {
+        plan = demo_plan();
+        gates.window = Duration::from_secs(30);
+        gates.sustain = Duration::from_secs(10);
+    }
+    if opts.auto {
+        plan.mode = PlanMode::Auto;
+    }
+    Settings {
+        step: config.traffic.step,
+        max_step: config.traffic.max_step,
+        read_only: opts.read_only,
+        demo,
+        scenario: demo.then(|| config.demo.scenario.clone()),
+        canary_tag: config.service.canary_tag.clone(),
+        stable_pin: config.service.stable_revision.clone(),
+        gates,
+        log_capacity: config.logs.buffer_lines,
+        min_severity: config.logs.min_severity,
+        follow: config.logs.follow,
+        keymap: config.keymap.clone(),
+        color,
+        plan,
+        checks: Runner::infos(&checks_of(config, demo)),
+    }
+}
+
+/// The checks a config runs (the demo's when it is the bare demo).
+pub fn checks_of(config: &Config, demo: bool) -> Vec<CheckSpec> {
+    if demo && config.source.is_none() {
+        demo_checks()
+    } else {
+        config.checks.clone()
+    }
+}
+
+/// The backends a config names.
+pub struct Parts {
+    pub platform: Arc<dyn Platform>,
+    pub metrics: Arc<dyn MetricsSource>,
+    pub logs: Box<dyn LogSource>,
+    pub checks: Option<Arc<dyn CheckRunner>>,
+    /// The simulator, when the platform is the simulator.
+    pub simulator: Option<Simulator>,
+}
+
+/// Builds the backends (starts the simulator and its HTTP front for the demo).
+pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
+    let recent = RecentLogs::new(RECENT_LOGS);
+    let (platform, metrics, logs, simulator): (
+        Arc<dyn Platform>,
+        Arc<dyn MetricsSource>,
+        Box<dyn LogSource>,
+        Option<Simulator>,
+    ) = match config.service.platform {
+        PlatformKind::Simulator => {
+            let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
+            let sim = Simulator::new(scenario, config.demo.seed);
+            sim.start();
+            sim.serve_http()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the simulator's HTTP front: {e}"))?;
+            (
+                Arc::new(sim.clone()),
+                Arc::new(sim.clone()),
+                Box::new(sim.log_source()),
+                Some(sim),
+            )
+        }
+        PlatformKind::CloudRun => {
+            let cr = cloud_run_platform(config)?;
+            let platform: Arc<dyn Platform> = Arc::new(cr);
+            (
+                platform,
+                Arc::new(crate::metrics::Unavailable::new(
+                    "Cloud Monitoring metrics are not wired in this build yet",
+                )),
+                Box::new(crate::logs::Unavailable::new(
+                    "Cloud Logging is not wired in this build yet",
+                )),
+                None,
+            )
+        }
+    };
+    let specs = checks_of(config, demo);
+    let checks: Option<Arc<dyn CheckRunner>> = (!specs.is_empty()).then(|| {
+        Arc::new(Runner::new(
+            specs,
+            platform.clone(),
+            metrics.clone(),
+            Some(recent.clone()),
+        )) as Arc<dyn CheckRunner>
+    });
+    Ok(Parts {
+        platform,
+        metrics,
+        logs: Box::new(Tee {
+            inner: logs,
+            recent,
+        }),
+        checks,
+        simulator,
+    })
+}
+
+/// The Cloud Run client a config describes.
+pub fn cloud_run_platform(config: &Config) -> anyhow::Result<CloudRun> {
+    let s = &config.service;
+    let (Some(project), Some(region)) = (s.project.clone(), s.region.clone()) else {
+        anyhow::bail!("platform cloud-run needs service.project and service.region");
+    };
+    let auth = match config.cloud_run.auth {
+        GoogleAuth::None => cloud_run::Auth::None,
+        GoogleAuth::Adc | GoogleAuth::Gcloud => {
+            cloud_run::Auth::Token(Arc::new(cloud_run::GcloudToken::default()))
+        }
+    };
+    let mut settings = CloudRunSettings::new(project, region, s.name.clone(), auth);
+    if let Some(e) = &config.cloud_run.endpoint {
+        settings = settings.with_endpoint(e.clone());
+    }
+    CloudRun::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Where the journal of the configured service goes (`None`: turned off or
+/// no home directory).
+pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
+    config.journal.path_for(&config.service.name)
+}
+
+/// Whether `config` was loaded from a file (not the built-in demo defaults).
+pub fn has_file(config: &Config) -> bool {
+    config.source.is_some()
+}
+
+/// Re-exported for the binary's `--demo` without a file.
+pub fn demo_config() -> Config {
+    config::Config::demo()
+}

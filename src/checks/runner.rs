@@ -1,0 +1,363 @@
+//! Runs the configured battery with the cockpit's backends: HTTP checks over
+//! HTTP, `ready` through the platform, `query` through the metrics source,
+//! `logs` over the entries the log tail has seen.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{CheckKind, CheckOutcome, CheckSpec, CheckStatus, QueryCheck, QueryMetric, Verdict};
+use crate::core::model::{MetricKind, MetricsBatch, Severity};
+use crate::core::state::{CheckInfo, CheckResult, CheckStatus as RowStatus};
+use crate::logs::RecentLogs;
+use crate::metrics::{MetricsSource, MetricsWindow};
+use crate::platform::Platform;
+use crate::runtime::{CheckRunner, CheckTarget};
+
+const NO_DATA: &str = "no data";
+/// How long a `query` check waits before asking again when there is no data.
+const NO_DATA_RETRY: Duration = Duration::from_secs(5);
+
+/// The battery, with what its checks need.
+pub struct Runner {
+    specs: Vec<CheckSpec>,
+    platform: Arc<dyn Platform>,
+    metrics: Arc<dyn MetricsSource>,
+    recent_logs: Option<RecentLogs>,
+    client: reqwest::Client,
+}
+
+impl Runner {
+    pub fn new(
+        specs: Vec<CheckSpec>,
+        platform: Arc<dyn Platform>,
+        metrics: Arc<dyn MetricsSource>,
+        recent_logs: Option<RecentLogs>,
+    ) -> Runner {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent(concat!("canary-cockpit/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Runner {
+            specs,
+            platform,
+            metrics,
+            recent_logs,
+            client,
+        }
+    }
+
+    /// What the Checks panel shows before anything ran.
+    pub fn infos(specs: &[CheckSpec]) -> Vec<CheckInfo> {
+        specs
+            .iter()
+            .map(|s| CheckInfo {
+                name: s.name.clone(),
+                kind: s.kind.name().to_string(),
+                blocking: s.blocking,
+            })
+            .collect()
+    }
+
+    /// Runs one check to an outcome, within its own timeout.
+    pub async fn outcome(&self, spec: &CheckSpec, target: &CheckTarget) -> CheckOutcome {
+        let started = Instant::now();
+        let fut = async {
+            match &spec.kind {
+                CheckKind::Http(_) | CheckKind::MetricsEndpoint(_) => {
+                    let ctx = super::CheckContext {
+                        revision: target.revision.clone(),
+                        tag_url: target.tag_url.clone(),
+                        service_url: target.service_url.clone(),
+                    };
+                    super::run(spec, &ctx, &self.client).await
+                }
+                CheckKind::Ready => {
+                    self.ready(target)
+                        .await
+                        .into_outcome(spec.blocking, started.elapsed(), 1)
+                }
+                CheckKind::Query(q) => {
+                    // Metrics lag behind traffic (Cloud Monitoring by minutes):
+                    // "no data" is asked again until the check's time is nearly up.
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        let v = self.query(q, target).await;
+                        let no_data = v.measured.as_deref() == Some(NO_DATA);
+                        if no_data && started.elapsed() + 2 * NO_DATA_RETRY < spec.timeout {
+                            tokio::time::sleep(NO_DATA_RETRY).await;
+                            continue;
+                        }
+                        break v.into_outcome(spec.blocking, started.elapsed(), attempts);
+                    }
+                }
+                CheckKind::Logs(l) => self.logs(l.severity, l.window, target).into_outcome(
+                    spec.blocking,
+                    started.elapsed(),
+                    0,
+                ),
+            }
+        };
+        match tokio::time::timeout(spec.timeout, fut).await {
+            Ok(o) => o,
+            Err(_) => Verdict::fail(format!(
+                "no answer within the check's timeout ({})",
+                super::human_duration(spec.timeout)
+            ))
+            .into_outcome(spec.blocking, started.elapsed(), 0),
+        }
+    }
+
+    async fn ready(&self, target: &CheckTarget) -> Verdict {
+        match self.platform.snapshot().await {
+            Err(e) => Verdict::fail(format!("cannot read the service: {e}")),
+            Ok(snap) => match snap.revision(&target.revision) {
+                None => Verdict::fail(format!(
+                    "the platform does not list revision {}",
+                    target.revision
+                )),
+                Some(r) if r.ready => Verdict {
+                    passed: true,
+                    measured: Some("ready".into()),
+                    expected: Some("ready".into()),
+                    reason: format!("{} is ready", r.name),
+                },
+                Some(r) => Verdict {
+                    passed: false,
+                    measured: Some("not ready".into()),
+                    expected: Some("ready".into()),
+                    reason: match &r.status_message {
+                        Some(m) if !m.is_empty() => format!("{} is not ready: {m}", r.name),
+                        _ => format!("{} is not ready", r.name),
+                    },
+                },
+            },
+        }
+    }
+
+    async fn query(&self, q: &QueryCheck, target: &CheckTarget) -> Verdict {
+        let kind = match &q.metric {
+            QueryMetric::ErrorPercent => MetricKind::ErrorPercent,
+            QueryMetric::P95LatencyMs => MetricKind::LatencyP95,
+            QueryMetric::RequestsPerSecond => MetricKind::RequestRate,
+            QueryMetric::PromQl(_) => {
+                return Verdict::fail(
+                    "PromQL queries need a Prometheus-API metrics source; \
+                     use metric = \"error_percent\", \"p95_latency_ms\" or \"requests_per_second\"",
+                )
+            }
+        };
+        let mut revisions = vec![target.revision.clone()];
+        if q.compare_to_stable {
+            match &target.stable {
+                Some(s) => revisions.push(s.clone()),
+                None => return Verdict::fail("no stable revision to compare with"),
+            }
+        }
+        let window = MetricsWindow {
+            end: Utc::now(),
+            span: q.window,
+            step: (q.window / 30).max(Duration::from_secs(1)),
+        };
+        let batch = match self.metrics.fetch(&revisions, window).await {
+            Ok(b) => b,
+            Err(e) => return Verdict::fail(format!("cannot read the metrics: {e}")),
+        };
+        let label = q.metric.label();
+        let Some(value) = window_value(&batch, &target.revision, kind) else {
+            return Verdict {
+                passed: false,
+                measured: Some(NO_DATA.into()),
+                expected: threshold_text(q, None),
+                reason: format!(
+                    "no {label} data for {} in the last {}: it may get no traffic",
+                    target.revision,
+                    super::human_duration(q.window)
+                ),
+            };
+        };
+        let stable_value = if q.compare_to_stable {
+            let stable = target.stable.as_deref().unwrap_or_default();
+            match window_value(&batch, stable, kind) {
+                Some(v) => Some(v),
+                None => {
+                    return Verdict {
+                        passed: false,
+                        measured: Some(fmt_num(value)),
+                        expected: threshold_text(q, None),
+                        reason: format!("no {label} data for the stable {stable} to compare with"),
+                    }
+                }
+            }
+        } else {
+            None
+        };
+        let mut failures = Vec::new();
+        if let Some(max) = q.max {
+            if value > max {
+                failures.push(format!("{} > max {}", fmt_num(value), fmt_num(max)));
+            }
+        }
+        if let Some(min) = q.min {
+            if value < min {
+                failures.push(format!("{} < min {}", fmt_num(value), fmt_num(min)));
+            }
+        }
+        if let Some(s) = stable_value {
+            if value > s + q.margin {
+                failures.push(format!(
+                    "{} > stable {} + {}",
+                    fmt_num(value),
+                    fmt_num(s),
+                    fmt_num(q.margin)
+                ));
+            }
+        }
+        let over = super::human_duration(q.window);
+        Verdict {
+            passed: failures.is_empty(),
+            measured: Some(fmt_num(value)),
+            expected: threshold_text(q, stable_value),
+            reason: if failures.is_empty() {
+                format!("{label} over {over}: {} within bounds", fmt_num(value))
+            } else {
+                format!("{label} over {over}: {}", failures.join("; "))
+            },
+        }
+    }
+
+    fn logs(&self, min: Severity, window: Duration, target: &CheckTarget) -> Verdict {
+        let Some(recent) = &self.recent_logs else {
+            return Verdict::fail("no log source to look at");
+        };
+        let now = Utc::now();
+        let from = now - chrono::Duration::from_std(window).unwrap_or_default();
+        let scan = recent.scan(&target.revision, min, from);
+        let expected = Some(format!("0 ≥ {}", min.as_str()));
+        if scan.count > 0 {
+            let newest = scan
+                .newest
+                .map(|e| format!(": latest {} {}", e.timestamp.format("%H:%M:%S"), e.message))
+                .unwrap_or_default();
+            return Verdict {
+                passed: false,
+                measured: Some(scan.count.to_string()),
+                expected,
+                reason: format!(
+                    "{} entries at {} or above in the last {}{newest}",
+                    scan.count,
+                    min.as_str(),
+                    super::human_duration(window)
+                ),
+            };
+        }
+        let coverage = match scan.covered_from {
+            Some(c) if c > from => format!(
+                " (logs seen for the last {} only)",
+                super::human_duration((now - c).to_std().unwrap_or_default())
+            ),
+            Some(_) => String::new(),
+            None => " (no logs received yet)".into(),
+        };
+        Verdict {
+            passed: true,
+            measured: Some("0".into()),
+            expected,
+            reason: format!(
+                "no entry at {} or above in the last {}{coverage}",
+                min.as_str(),
+                super::human_duration(window)
+            ),
+        }
+    }
+}
+
+/// A request-weighted mean for rates and ratios, a plain mean for latency.
+fn window_value(batch: &MetricsBatch, revision: &str, kind: MetricKind) -> Option<f64> {
+    let series = batch.series.get(&(revision.to_string(), kind))?;
+    let rates = batch
+        .series
+        .get(&(revision.to_string(), MetricKind::RequestRate));
+    let mut sum = 0.0;
+    let mut weight = 0.0;
+    for (t, v) in &series.points {
+        if !v.is_finite() {
+            continue;
+        }
+        let w = match (kind, rates) {
+            (MetricKind::ErrorPercent, Some(r)) => r
+                .points
+                .iter()
+                .find(|(rt, _)| rt == t)
+                .map_or(0.0, |(_, rv)| if rv.is_finite() { *rv } else { 0.0 }),
+            _ => 1.0,
+        };
+        sum += v * w;
+        weight += w;
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+fn fmt_num(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn threshold_text(q: &QueryCheck, stable: Option<f64>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(max) = q.max {
+        parts.push(format!("≤ {}", fmt_num(max)));
+    }
+    if let Some(min) = q.min {
+        parts.push(format!("≥ {}", fmt_num(min)));
+    }
+    if q.compare_to_stable {
+        match stable {
+            Some(s) => parts.push(format!("≤ {}", fmt_num(s + q.margin))),
+            None => parts.push(format!("≤ stable + {}", fmt_num(q.margin))),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn to_row(o: CheckOutcome) -> CheckResult {
+    CheckResult {
+        status: match o.status {
+            CheckStatus::Pass => RowStatus::Pass,
+            CheckStatus::Warn => RowStatus::Warn,
+            CheckStatus::Fail => RowStatus::Fail,
+        },
+        measured: o.measured,
+        expected: o.expected,
+        reason: o.reason,
+        duration_ms: u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckRunner for Runner {
+    fn count(&self) -> usize {
+        self.specs.len()
+    }
+
+    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult {
+        match self.specs.get(index) {
+            Some(spec) => to_row(self.outcome(spec, target).await),
+            None => CheckResult {
+                status: RowStatus::Fail,
+                measured: None,
+                expected: None,
+                reason: format!("no check number {index}"),
+                duration_ms: 0,
+            },
+        }
+    }
+}
