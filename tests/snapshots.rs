@@ -9,11 +9,12 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
-use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit, Version};
-use canary::core::state::{Mode, Settings, State};
-use canary::core::update::update;
+use canary::core::model::{MetricKind, MetricsBatch, Series, Severity, TrafficSplit, Version};
+use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
+use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
+use canary::core::update::{resume_interrupted_plan, update};
 use canary::testing::{self, t0, CANARY, STABLE};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -243,6 +244,346 @@ fn converging_not_ready() -> State {
     s
 }
 
+// ------------------------------------------------------------------ plan and checks
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(secs)
+}
+
+/// The pipeline's checks (DOMAIN.md): the cache hit rate only warns.
+fn domain_checks() -> Vec<CheckInfo> {
+    [
+        ("ready", "ready", true),
+        ("health", "http", true),
+        ("readiness", "http", true),
+        ("analysis-failures", "metrics-endpoint", true),
+        ("cache-hit-rate", "metrics-endpoint", false),
+        ("smoke", "http", true),
+    ]
+    .into_iter()
+    .map(|(name, kind, blocking)| CheckInfo {
+        name: name.into(),
+        kind: kind.into(),
+        blocking,
+    })
+    .collect()
+}
+
+fn plan_settings(mode: PlanMode) -> Settings {
+    Settings {
+        plan: PlanSpec {
+            mode,
+            ..PlanSpec::domain_default()
+        },
+        checks: domain_checks(),
+        ..Settings::default()
+    }
+}
+
+/// Ten minutes of metrics ending at `now`; the canary has the last five.
+fn metrics_at(now: DateTime<Utc>, canary_err: f64, canary_rps: f64) -> MetricsBatch {
+    let mut batch = MetricsBatch::default();
+    for (rev, from, rps, err, p95) in [
+        (STABLE, 0usize, 45.0, 0.2, 190.0),
+        (CANARY, 30, canary_rps, canary_err, 260.0),
+    ] {
+        for kind in MetricKind::ALL {
+            let points = (from..60)
+                .map(|i| {
+                    let t = now - Duration::seconds(590 - 10 * i as i64);
+                    let wobble = ((i * 7919) % 13) as f64 / 13.0;
+                    let v = match kind {
+                        MetricKind::RequestRate => rps * (0.9 + 0.2 * wobble),
+                        MetricKind::ErrorPercent => err * (0.5 + wobble),
+                        MetricKind::LatencyP95 => p95 * (0.9 + 0.2 * wobble),
+                    };
+                    (t, v)
+                })
+                .collect();
+            batch
+                .series
+                .insert((rev.to_string(), kind), Series { points });
+        }
+    }
+    batch
+}
+
+/// The periodic reads: the service (unchanged) and fresh metrics.
+fn metrics(s: &mut State, secs: i64, canary_err: f64) {
+    let snapshot = s.snapshot.clone().expect("snapshot");
+    update(
+        s,
+        Action::ServiceLoaded {
+            snapshot,
+            requested_at: at(secs),
+        },
+        at(secs),
+    );
+    update(
+        s,
+        Action::MetricsLoaded(metrics_at(at(secs), canary_err, 6.0)),
+        at(secs),
+    );
+}
+
+/// The platform confirms the change in flight.
+fn land(s: &mut State, secs: i64) {
+    let c = s.change.clone().expect("a change in flight");
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = c.split.clone();
+    snap.actual = Some(c.split.clone());
+    snap.version = Version(format!("etag-{}", c.id + 10));
+    update(
+        s,
+        Action::TrafficApplied {
+            id: c.id,
+            snapshot: snap,
+        },
+        at(secs),
+    );
+}
+
+type Outcome = (
+    CheckStatus,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+    u64,
+);
+
+/// What each domain check reports when the canary is healthy.
+fn healthy() -> Vec<Outcome> {
+    use CheckStatus::{Pass, Warn};
+    vec![
+        (Pass, None, None, "revision is Ready", 310),
+        (
+            Pass,
+            Some("200"),
+            Some("200"),
+            "GET /api/health: 200, status ok",
+            85,
+        ),
+        (
+            Pass,
+            Some("200"),
+            Some("200"),
+            "GET /health/readiness: 200",
+            40,
+        ),
+        (
+            Pass,
+            Some("1"),
+            Some("<= 2"),
+            "memory_analysis_failure_total = 1 (<= 2)",
+            120,
+        ),
+        (
+            Warn,
+            Some("0.7333"),
+            Some("> 0.8"),
+            "cache_hit_ratio = 0.7333, expected > 0.8",
+            118,
+        ),
+        (
+            Pass,
+            Some("200"),
+            Some("200"),
+            "GET / and GET /assets/: 200",
+            210,
+        ),
+    ]
+}
+
+/// Runs the latest battery's checks `first..` to completion with `outcomes`.
+fn finish_checks(s: &mut State, secs: i64, outcomes: &[Outcome]) {
+    let id = s.battery.as_ref().expect("a battery").id;
+    for (index, (status, measured, expected, reason, ms)) in outcomes.iter().enumerate() {
+        update(s, Action::CheckStarted { battery: id, index }, at(secs));
+        update(
+            s,
+            Action::CheckFinished {
+                battery: id,
+                index,
+                result: CheckResult {
+                    status: *status,
+                    measured: measured.map(Into::into),
+                    expected: expected.map(Into::into),
+                    reason: (*reason).into(),
+                    duration_ms: *ms,
+                },
+            },
+            at(secs),
+        );
+    }
+}
+
+fn phase(s: &State) -> Phase {
+    s.plan.as_ref().expect("a plan").phase.clone()
+}
+
+/// `p`, `y`: the plan starts; step 1 lands, its checks pass, metrics are green.
+fn plan_started(settings: Settings) -> State {
+    // The canary is deployed with no traffic; the stable has 100 %.
+    let mut s = testing::state_with(settings);
+    update(&mut s, Action::LogBatch(testing::logs(200)), t0());
+    press(&mut s, KeyCode::Char('p'));
+    assert!(matches!(s.mode, Mode::Confirm(_)), "{:?}", s.message);
+    press(&mut s, KeyCode::Char('y'));
+    land(&mut s, 4);
+    assert!(matches!(phase(&s), Phase::Observing { step: 0, .. }));
+    finish_checks(&mut s, 40, &healthy());
+    metrics(&mut s, 60, 0.3);
+    assert_eq!(s.verdict, Verdict::Green);
+    s
+}
+
+/// Manual plan, step 1 observed for its 15 minutes with green gates.
+fn plan_waiting_approval() -> State {
+    let mut s = plan_started(plan_settings(PlanMode::Manual));
+    metrics(&mut s, 15 * 60 + 4, 0.3);
+    assert!(
+        matches!(phase(&s), Phase::WaitingApproval { step: 0 }),
+        "{:?}",
+        phase(&s)
+    );
+    later(&mut s, 15 * 60 + 40);
+    s
+}
+
+/// Approved: step 2 (25 %) observed for 12m18s of its 30 minutes, gates green.
+fn plan_observing() -> State {
+    plan_observing_with(plan_settings(PlanMode::Manual))
+}
+
+fn plan_observing_with(settings: Settings) -> State {
+    let mut s = plan_started(settings);
+    metrics(&mut s, 15 * 60 + 4, 0.3);
+    press(&mut s, KeyCode::Char('p'));
+    assert!(
+        matches!(phase(&s), Phase::Applying { step: 1 }),
+        "{:?} {:?}",
+        phase(&s),
+        s.message
+    );
+    land(&mut s, 15 * 60 + 10);
+    finish_checks(&mut s, 15 * 60 + 50, &healthy());
+    let now = 15 * 60 + 10 + 12 * 60 + 18;
+    metrics(&mut s, now, 0.3);
+    assert!(matches!(phase(&s), Phase::Observing { step: 1, .. }));
+    assert_eq!(s.verdict, Verdict::Green);
+    s
+}
+
+/// Step 1, the canary's 5xx climbs: red for 14 s of the 20 s sustain.
+fn plan_red_sustain() -> State {
+    let mut s = plan_started(plan_settings(PlanMode::Auto));
+    metrics(&mut s, 4 * 60, 2.4);
+    metrics(&mut s, 4 * 60 + 14, 2.4);
+    assert!(s.red_since.is_some());
+    assert!(matches!(phase(&s), Phase::Observing { step: 0, .. }));
+    s
+}
+
+/// Held red past the sustain: rolled back, and the rollback landed.
+fn plan_rolled_back() -> State {
+    let mut s = plan_red_sustain();
+    metrics(&mut s, 4 * 60 + 21, 2.4);
+    assert!(
+        matches!(phase(&s), Phase::RollingBack { .. }),
+        "{:?}",
+        phase(&s)
+    );
+    land(&mut s, 4 * 60 + 24);
+    assert!(
+        matches!(phase(&s), Phase::RolledBack { .. }),
+        "{:?}",
+        phase(&s)
+    );
+    later(&mut s, 5 * 60);
+    s
+}
+
+/// The cockpit restarted while step 2 was being observed: back PAUSED.
+fn plan_paused_after_restart() -> State {
+    let mut s = busy_with(plan_settings(PlanMode::Manual));
+    let spec = s.settings.plan.clone();
+    resume_interrupted_plan(
+        &mut s,
+        CANARY.into(),
+        STABLE.into(),
+        spec,
+        Phase::Observing {
+            step: 1,
+            since: at(-8 * 60),
+        },
+        at(-25 * 60),
+    );
+    later(&mut s, 3);
+    s
+}
+
+/// `c` on the canary: two checks done, one running, three pending.
+fn battery_running() -> State {
+    let mut s = busy_with(Settings {
+        checks: domain_checks(),
+        ..Settings::default()
+    });
+    press(&mut s, KeyCode::Char('c'));
+    let id = s.battery.as_ref().expect("battery").id;
+    finish_checks(&mut s, 1, &healthy()[..2]);
+    update(
+        &mut s,
+        Action::CheckStarted {
+            battery: id,
+            index: 2,
+        },
+        at(2),
+    );
+    later(&mut s, 9);
+    s
+}
+
+/// Every check done: a blocking failure, a warning with measured vs expected.
+fn battery_failed() -> State {
+    let mut s = busy_with(Settings {
+        checks: domain_checks(),
+        ..Settings::default()
+    });
+    press(&mut s, KeyCode::Char('c'));
+    let mut outcomes = healthy();
+    outcomes[1] = (
+        CheckStatus::Pass,
+        Some("200"),
+        Some("200"),
+        "GET /api/health: 200, status ok (attempt 2)",
+        12_400,
+    );
+    outcomes[3] = (
+        CheckStatus::Fail,
+        Some("3"),
+        Some("<= 2"),
+        "memory_analysis_failure_total = 3, expected <= 2",
+        96,
+    );
+    finish_checks(&mut s, 14, &outcomes);
+    later(&mut s, 20);
+    s
+}
+
+/// A plan running and the team's webhook failing.
+fn webhook_failed() -> State {
+    let mut s = plan_observing();
+    let now = s.now;
+    update(
+        &mut s,
+        Action::NotifyFailed("HTTP 500 from the webhook after 3 attempts".into()),
+        now,
+    );
+    let later_ = now + Duration::seconds(12);
+    update(&mut s, Action::Tick, later_);
+    s
+}
+
 // ------------------------------------------------------------------ snapshots
 
 #[test]
@@ -330,6 +671,58 @@ fn converging_with_a_revision_not_ready() {
     snap("converging_not_ready", &converging_not_ready());
 }
 
+#[test]
+fn plan_observing_step_2_with_green_gates() {
+    let s = plan_observing();
+    snap("plan_observing", &s);
+    // Wide enough for the Plan and Checks panels side by side.
+    insta::assert_snapshot!("plan_observing_160x48", text(&draw(&s, 160, 48)));
+}
+
+#[test]
+fn plan_paused_after_a_restart() {
+    snap("plan_paused_restart", &plan_paused_after_restart());
+}
+
+#[test]
+fn plan_waiting_for_approval() {
+    snap("plan_waiting_approval", &plan_waiting_approval());
+}
+
+#[test]
+fn plan_red_gates_counting_the_sustain() {
+    snap("plan_red_sustain", &plan_red_sustain());
+}
+
+#[test]
+fn plan_rolled_back_with_its_reason() {
+    snap("plan_rolled_back", &plan_rolled_back());
+}
+
+#[test]
+fn checks_running() {
+    snap("battery_running", &battery_running());
+}
+
+#[test]
+fn checks_finished_with_a_blocking_failure_and_a_warning() {
+    snap("battery_failed", &battery_failed());
+}
+
+#[test]
+fn plan_without_colour() {
+    let s = plan_observing_with(Settings {
+        color: false,
+        ..plan_settings(PlanMode::Manual)
+    });
+    snap("plan_no_color", &s);
+}
+
+#[test]
+fn webhook_failure_in_the_footer() {
+    snap("webhook_failed", &webhook_failed());
+}
+
 // ------------------------------------------------------------------ styles
 
 fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
@@ -382,6 +775,18 @@ fn no_color_means_no_colour_at_all() {
     states.push(s);
     let mut s = busy_with(settings());
     type_str(&mut s, "+");
+    states.push(s);
+    states.push(plan_observing_with(Settings {
+        color: false,
+        ..plan_settings(PlanMode::Manual)
+    }));
+    let mut s = busy_with(Settings {
+        color: false,
+        checks: domain_checks(),
+        ..Settings::default()
+    });
+    press(&mut s, KeyCode::Char('c'));
+    finish_checks(&mut s, 3, &healthy()[..3]);
     states.push(s);
     for s in &states {
         for (w, h) in [(80, 24), (120, 40), (40, 10)] {
@@ -466,6 +871,82 @@ fn over_gate_values_are_flagged() {
     assert!(t.contains("gate 500ms"), "{t}");
 }
 
+#[test]
+fn failed_checks_and_red_gates_are_red() {
+    let buf = draw(&battery_failed(), 120, 40);
+    let (x, y) = find(&buf, "✗ fail").expect("failed row");
+    assert_eq!(buf[(x, y)].fg, Color::LightRed);
+    let (x, y) = find(&buf, "! warn").expect("warning row");
+    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    let buf = draw(&plan_red_sustain(), 120, 40);
+    let (x, y) = find(&buf, "! red for 14s of 20s sustain").expect("sustain");
+    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+}
+
+// ------------------------------------------------------------------ plan in small places
+
+#[test]
+fn a_small_terminal_folds_the_plan_into_the_footer() {
+    let s = plan_observing();
+    let t = text(&draw(&s, 70, 18));
+    assert!(!t.contains(" Plan "), "{t}");
+    assert!(t.contains("[plan 2/4 observing 41%]"), "{t}");
+    // With room, the panel says it and the footer does not repeat it.
+    let t = text(&draw(&s, 80, 24));
+    assert!(t.contains(" Plan  observing step 2 of 4"), "{t}");
+    assert!(!t.contains("[plan "), "{t}");
+}
+
+#[test]
+fn a_journal_failure_stays_in_the_footer() {
+    let mut s = plan_observing();
+    let now = s.now;
+    update(
+        &mut s,
+        Action::JournalFailed("No space left on device".into()),
+        now,
+    );
+    // Later messages replace the message line; the journal failure stays.
+    update(&mut s, key(KeyCode::Char('R')), now + Duration::seconds(3));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = text(&draw(&s, w, h));
+        let footer = t.lines().rev().nth(1).expect("status line");
+        assert!(footer.contains("✗ AUDIT JOURNAL WRITE FAILED"), "{footer}");
+    }
+}
+
+#[test]
+fn plan_keys_follow_the_phase() {
+    let hints = |s: &State| {
+        text(&draw(s, 200, 40))
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string()
+    };
+    let normal = hints(&busy());
+    assert!(
+        normal.contains("p plan") && !normal.contains("Space"),
+        "{normal}"
+    );
+    let running = hints(&plan_observing());
+    assert!(
+        running.contains("Space pause") && running.contains("a abort"),
+        "{running}"
+    );
+    assert!(running.contains("c checks"), "{running}");
+    let paused = hints(&plan_paused_after_restart());
+    assert!(
+        paused.contains("Space resume") && !paused.contains(" p "),
+        "{paused}"
+    );
+    let done = hints(&plan_rolled_back());
+    assert!(
+        done.contains("p new plan") && !done.contains("a abort"),
+        "{done}"
+    );
+}
+
 // ------------------------------------------------------------------ robustness
 
 #[test]
@@ -484,6 +965,14 @@ fn render_never_panics_at_any_size() {
         no_data(),
         no_color(),
         converging_not_ready(),
+        plan_observing(),
+        plan_waiting_approval(),
+        plan_red_sustain(),
+        plan_rolled_back(),
+        plan_paused_after_restart(),
+        battery_running(),
+        battery_failed(),
+        webhook_failed(),
         State::new(Settings::default(), testing::info(), t0()),
     ];
     let mut sizes = vec![(0, 0), (1, 1), (10, 5), (59, 15), (60, 16), (61, 17)];

@@ -1,6 +1,8 @@
-//! Bottom lines: the last message and the in-flight change, then the key
-//! hints for the current mode, generated from the keymap (so a rebinding in
-//! the config shows up here and in the help without code changes).
+//! Bottom lines: the last message, problems that must not go unseen (the
+//! audit journal failing, the webhook failing) and the in-flight change;
+//! then the key hints for the current mode, generated from the keymap (so a
+//! rebinding in the config shows up here and in the help without code
+//! changes). Plan keys (p, Space, a) and c appear only when they do something.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -9,7 +11,8 @@ use ratatui::Frame;
 
 use super::{age, Ctx};
 use crate::core::keymap::{Command, Keymap};
-use crate::core::state::{InputKind, Mode};
+use crate::core::plan::{Phase, Verdict};
+use crate::core::state::{contains_ci, InputKind, Mode, State};
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     if area.height == 0 {
@@ -37,10 +40,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     }
 }
 
-/// The message on the left, the in-flight change on the right.
+/// The plan's phase (when its panel is folded away) and the message on the
+/// left; the journal and webhook problems and the in-flight change on the right.
 fn status(ctx: &Ctx, width: u16) -> Line<'static> {
     let state = ctx.state;
     let t = &ctx.theme;
+    let width = width as usize;
     let mut right = Vec::new();
     if let Some(c) = &state.change {
         right.push(Span::styled(
@@ -59,10 +64,53 @@ fn status(ctx: &Ctx, width: u16) -> Line<'static> {
             t.warn,
         ));
     }
+    // Problems go left of the in-flight change, each cut to leave room.
+    let mut problems = Vec::new();
+    if let Some(e) = &state.journal_error {
+        let text = if contains_ci(e, "journal") {
+            e.clone()
+        } else {
+            format!("journal: {e}")
+        };
+        problems.push((format!(" ✗ {} ", one_line(&text)), t.error));
+    }
+    if let Some((e, at)) = &state.notify_error {
+        let ago = ctx.secs_since(*at);
+        // The details matter while fresh; later the age says enough.
+        let text = if ago < 300 {
+            format!(" ! webhook failed {} ago: {} ", age(ago), one_line(e))
+        } else {
+            format!(" ! webhook failed {} ago ", age(ago))
+        };
+        problems.push((text, t.msg_warn));
+    }
     let right_w: usize = right.iter().map(Span::width).sum();
+    let budget = (width * 2 / 3).saturating_sub(right_w);
+    let each = if problems.is_empty() {
+        0
+    } else {
+        budget / problems.len()
+    };
+    let mut shown = Vec::new();
+    for (text, style) in problems {
+        if each >= 12 {
+            let cut = super::ellipsize(text.trim_end(), each.saturating_sub(1)).into_owned();
+            shown.push(Span::styled(format!("{cut} "), style));
+        }
+    }
+    shown.extend(right);
+    let right = shown;
+    let right_w: usize = right.iter().map(Span::width).sum();
+
     let mut left = Vec::new();
+    if ctx.plan_in_footer {
+        if let Some(p) = super::plan::short(ctx) {
+            left.push(Span::styled(format!("[{p}] "), t.bold));
+        }
+    }
     if let Some(m) = &state.message {
-        let room = (width as usize).saturating_sub(right_w + 1);
+        let used: usize = left.iter().map(Span::width).sum();
+        let room = width.saturating_sub(right_w + 1 + used);
         let ago = ctx.secs_since(m.at);
         let suffix = if ago >= 5 {
             format!("  ({} ago)", age(ago))
@@ -75,11 +123,18 @@ fn status(ctx: &Ctx, width: u16) -> Line<'static> {
     }
     let left_w: usize = left.iter().map(Span::width).sum();
     if !right.is_empty() {
-        let gap = (width as usize).saturating_sub(left_w + right_w);
+        let gap = width.saturating_sub(left_w + right_w);
         left.push(Span::raw(" ".repeat(gap)));
         left.extend(right);
     }
     Line::from(left)
+}
+
+/// Errors come from remote peers: one row, no control characters.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A hint: the commands whose keys are shown, and what they do.
@@ -110,6 +165,44 @@ const ALWAYS: &[Hint] = &[
     hint(&[Command::Help], "help"),
     hint(&[Command::Quit], "quit"),
 ];
+
+/// p / Space / a / c, worded for the plan's phase; only those that do something.
+fn plan_hints(state: &State) -> Vec<(Command, String)> {
+    let mut v = Vec::new();
+    match state.plan.as_ref().map(|p| &p.phase) {
+        None => v.push((Command::Advance, "plan".to_string())),
+        Some(p) if p.is_finished() => v.push((Command::Advance, "new plan".to_string())),
+        Some(Phase::Observing { .. }) => {
+            v.push((Command::Advance, "advance early".to_string()));
+            v.push((Command::TogglePause, "pause".to_string()));
+            v.push((Command::Abort, "abort".to_string()));
+        }
+        Some(Phase::WaitingApproval { .. }) => {
+            let what = if state.verdict == Verdict::Green {
+                "approve next step"
+            } else {
+                "override"
+            };
+            v.push((Command::Advance, what.to_string()));
+            v.push((Command::TogglePause, "pause".to_string()));
+            v.push((Command::Abort, "abort".to_string()));
+        }
+        Some(Phase::Applying { .. }) => {
+            v.push((Command::TogglePause, "pause".to_string()));
+            v.push((Command::Abort, "abort".to_string()));
+        }
+        Some(Phase::Paused { .. }) => {
+            v.push((Command::TogglePause, "resume".to_string()));
+            v.push((Command::Abort, "abort".to_string()));
+        }
+        // Rolling back: nothing to do but wait.
+        Some(_) => {}
+    }
+    if !state.settings.checks.is_empty() {
+        v.push((Command::RunChecks, "checks".to_string()));
+    }
+    v
+}
 
 /// `j/Down k/Up` (full) or `j/k` (short: the first key of each command).
 fn keys(km: &Keymap, cmds: &[Command], short: bool) -> String {
@@ -147,6 +240,32 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
                     (h.cmds.to_vec(), what)
                 })
                 .collect();
+            let plan = plan_hints(state)
+                .into_iter()
+                .filter(|(c, _)| !(read_only && c.writes()))
+                .map(|(c, what)| (vec![c], what));
+            // While a plan runs its keys come first (after select), with the
+            // manual rollback right after them; else they follow the rollback.
+            let rollback = v
+                .iter()
+                .position(|(c, _)| c.as_slice() == [Command::Rollback]);
+            if state.plan.as_ref().is_some_and(|p| !p.phase.is_finished()) {
+                let r = rollback.map(|i| v.remove(i));
+                let at = 1.min(v.len());
+                let mut front: Vec<(Vec<Command>, String)> = plan.collect();
+                // Before `c`: rolling back matters more than re-running checks.
+                let c_at = front
+                    .iter()
+                    .position(|(c, _)| c.as_slice() == [Command::RunChecks])
+                    .unwrap_or(front.len());
+                if let Some(r) = r {
+                    front.insert(c_at, r);
+                }
+                v.splice(at..at, front);
+            } else {
+                let at = rollback.map_or(v.len(), |i| i + 1);
+                v.splice(at..at, plan);
+            }
             v.extend(ALWAYS.iter().map(|h| (h.cmds.to_vec(), h.what.to_string())));
             return fit(ctx, &v, width);
         }

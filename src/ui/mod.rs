@@ -7,6 +7,7 @@
 //! header      canary · service · platform · location      DEMO READ-ONLY  refreshed 2s ago
 //! revisions   cursor, name, role, tag, image, age, ready, traffic (10% → 25% while applying)
 //! traffic     stacked bar per split: serving / actual vs target / pending
+//! plan+checks the promotion plan and the latest verification battery (see [`band`])
 //! metrics     per revision: req/s, 5xx %, p95 ms sparklines against the gates
 //! logs        the tail, newest at the bottom, filtered, follow or paused
 //! footer      last message, in-flight change, key hints of the current mode
@@ -14,6 +15,7 @@
 //!
 //! Popups (help, confirmation) and the input box are drawn on top.
 
+mod checks;
 mod confirm;
 mod footer;
 mod header;
@@ -21,6 +23,7 @@ mod help;
 mod input;
 mod logs;
 mod metrics;
+mod plan;
 mod revisions;
 mod sparkline;
 pub mod theme;
@@ -47,7 +50,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let ctx = Ctx::new(state);
+    let mut ctx = Ctx::new(state);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, &ctx);
         return;
@@ -56,15 +59,18 @@ pub fn render(frame: &mut Frame, state: &State) {
     let footer_h = if area.height >= 20 { 2 } else { 1 };
     let fixed = 1 + footer_h;
     let traffic_h = traffic::height(&ctx);
-    let body = area.height.saturating_sub(fixed + traffic_h);
+    let band = band(&ctx, area);
+    ctx.plan_in_footer = band.plan_folded;
+    let body = area.height.saturating_sub(fixed + traffic_h + band.height);
     let rev_h = revisions::height(&ctx, body.saturating_sub(3 + logs::MIN_HEIGHT));
     let rest = body.saturating_sub(rev_h);
     let (metrics_h, metrics_shape) = metrics::plan(&ctx, area.width, rest);
 
-    let [header_a, rev_a, traffic_a, metrics_a, logs_a, footer_a] = Layout::vertical([
+    let [header_a, rev_a, traffic_a, band_a, metrics_a, logs_a, footer_a] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(rev_h),
         Constraint::Length(traffic_h),
+        Constraint::Length(band.height),
         Constraint::Length(metrics_h),
         Constraint::Fill(1),
         Constraint::Length(footer_h),
@@ -74,6 +80,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     header::render(frame, header_a, &ctx);
     revisions::render(frame, rev_a, &ctx);
     traffic::render(frame, traffic_a, &ctx);
+    band.render(frame, band_a, &ctx);
     metrics::render(frame, metrics_a, &ctx, metrics_shape);
     logs::render(frame, logs_a, &ctx);
     footer::render(frame, footer_a, &ctx);
@@ -83,6 +90,157 @@ pub fn render(frame: &mut Frame, state: &State) {
         Mode::Help => help::render(frame, area, &ctx),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
         Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),
+    }
+}
+
+/// How much of a panel is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// Only the title rule, carrying a one-line summary.
+    Line,
+    /// A few lines (80x24).
+    Compact,
+    /// Everything (120x40 and larger).
+    Full,
+}
+
+/// A panel's text: the title on the top rule, then the body lines.
+pub(crate) struct Content {
+    pub title: Line<'static>,
+    pub body: Vec<Line<'static>>,
+}
+
+impl Content {
+    fn height(&self) -> u16 {
+        1 + self.body.len() as u16
+    }
+
+    fn render(self, frame: &mut Frame, area: Rect, theme: &Theme) {
+        if area.height == 0 || area.width == 0 {
+            return;
+        }
+        let block = panel(self.title, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(Paragraph::new(self.body), inner);
+    }
+}
+
+/// The Plan and Checks panels, between the traffic bar and the metrics.
+///
+/// - 150 columns and 34 rows or more: side by side and full, when a plan or
+///   a battery exists (the Checks panel gets the wider part: its rows carry
+///   measured values and reasons).
+/// - 34 rows or more (120x40): stacked; the Plan in 3 lines (title with the
+///   phase and policy; timeline and window; gates and keys), the Checks
+///   panel with one row per check (capped, the last row saying what is
+///   hidden), or one-line hints when there is no plan / no battery.
+/// - 20 rows or more (80x24): the Plan in 3 lines while it runs, else 1;
+///   the Checks panel as a one-line summary, only when a battery exists.
+/// - smaller: neither; the footer carries the plan's phase.
+struct Band {
+    plan: Option<Content>,
+    checks: Option<Content>,
+    side_by_side: bool,
+    height: u16,
+    /// The plan runs but its panel is not on screen.
+    plan_folded: bool,
+}
+
+/// Columns of the Plan panel when side by side.
+fn side_plan_width(w: u16) -> u16 {
+    (w * 2 / 5).clamp(56, 72).min(w)
+}
+
+fn band(ctx: &Ctx, area: Rect) -> Band {
+    let state = ctx.state;
+    let active = state.plan.as_ref().is_some_and(|p| !p.phase.is_finished());
+    let w = area.width;
+    let max_rows = (area.height / 5).clamp(4, 12) as usize;
+    if area.height >= 34 {
+        if w >= 150 && (state.plan.is_some() || state.battery.is_some()) {
+            let plan_w = side_plan_width(w);
+            let plan = plan::content(ctx, plan_w, Fold::Full);
+            let checks = checks::content(ctx, w - plan_w - 1, Fold::Full, max_rows);
+            let rows = plan.body.len().max(checks.body.len()).min(max_rows) as u16;
+            return Band {
+                plan: Some(plan),
+                checks: Some(checks),
+                side_by_side: true,
+                height: 1 + rows,
+                plan_folded: false,
+            };
+        }
+        let plan = plan::content(ctx, w, Fold::Compact);
+        let fold = if state.battery.is_some() {
+            Fold::Full
+        } else {
+            Fold::Line
+        };
+        let checks = checks::content(ctx, w, fold, max_rows);
+        return Band {
+            height: plan.height() + checks.height(),
+            plan: Some(plan),
+            checks: Some(checks),
+            side_by_side: false,
+            plan_folded: false,
+        };
+    }
+    if area.height >= 20 {
+        let plan = plan::content(ctx, w, Fold::Compact);
+        let checks = state
+            .battery
+            .is_some()
+            .then(|| checks::content(ctx, w, Fold::Line, 0));
+        return Band {
+            height: plan.height() + checks.as_ref().map_or(0, Content::height),
+            plan: Some(plan),
+            checks,
+            side_by_side: false,
+            plan_folded: false,
+        };
+    }
+    Band {
+        plan: None,
+        checks: None,
+        side_by_side: false,
+        height: 0,
+        plan_folded: active,
+    }
+}
+
+impl Band {
+    fn render(self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
+        let t = &ctx.theme;
+        if self.side_by_side {
+            let plan_w = side_plan_width(area.width);
+            let [plan_a, _, checks_a] = Layout::horizontal([
+                Constraint::Length(plan_w),
+                Constraint::Length(1),
+                Constraint::Fill(1),
+            ])
+            .areas(area);
+            if let Some(p) = self.plan {
+                p.render(frame, plan_a, t);
+            }
+            if let Some(c) = self.checks {
+                c.render(frame, checks_a, t);
+            }
+            return;
+        }
+        let plan_h = self
+            .plan
+            .as_ref()
+            .map_or(0, Content::height)
+            .min(area.height);
+        let [plan_a, checks_a] =
+            Layout::vertical([Constraint::Length(plan_h), Constraint::Fill(1)]).areas(area);
+        if let Some(p) = self.plan {
+            p.render(frame, plan_a, t);
+        }
+        if let Some(c) = self.checks {
+            c.render(frame, checks_a, t);
+        }
     }
 }
 
@@ -124,6 +282,8 @@ pub(crate) struct Ctx<'a> {
     roles: Vec<(&'a str, Role)>,
     /// Prefix stripped from revision names to shorten them (`service-`).
     prefix: String,
+    /// The plan runs but has no panel on screen: the footer says its phase.
+    pub plan_in_footer: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -190,6 +350,7 @@ impl<'a> Ctx<'a> {
             theme,
             roles,
             prefix: format!("{service}-"),
+            plan_in_footer: false,
         }
     }
 

@@ -1,0 +1,728 @@
+//! The promotion plan: where it is, how long until the next decision, what
+//! the gates say, and what the operator can do now.
+//!
+//! ```text
+//!  Plan  observing step 2 of 4 ──────────────────────────
+//! 10% 15m ✓ ▸ [25% 30m] ▸ 50% 1h ▸ 100%
+//! ████████████░░░░░░░░░░░░░░ 41% · 12m18s of 30m
+//! ETA 10:30:00 UTC, in 17m42s
+//! gates ✓ green
+//! manual · on red: roll back · started 09:46:00 (14m ago)
+//! p next step (50 %) · Space pause · a abort
+//! ```
+//!
+//! Three folds: `Full` (above), `Compact` (title, timeline + window on one
+//! line, gates + what to do on another) and `Line` (the title rule only).
+//! Every state reads without colour: done steps carry `✓`, the current one
+//! is bracketed, verdicts carry `✓` / `?` / `!` / `✗` and a word.
+
+use ratatui::text::{Line, Span};
+
+use super::{ellipsize, Content, Ctx, Fold};
+use crate::core::keymap::Command;
+use crate::core::plan::{OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
+
+/// What the panel shows at `width` columns.
+pub(crate) fn content(ctx: &Ctx, width: u16, fold: Fold) -> Content {
+    let w = width as usize;
+    match &ctx.state.plan {
+        None => no_plan(ctx, w, fold),
+        Some(plan) if plan.phase.is_finished() => finished(ctx, plan, w, fold),
+        Some(plan) => running(ctx, plan, w, fold),
+    }
+}
+
+fn title(ctx: &Ctx, rest: Vec<Span<'static>>) -> Line<'static> {
+    let mut spans = vec![Span::styled(" Plan ", ctx.theme.title)];
+    spans.extend(rest);
+    Line::from(spans)
+}
+
+// ------------------------------------------------------------------ no plan
+
+fn no_plan(ctx: &Ctx, w: usize, fold: Fold) -> Content {
+    let t = &ctx.theme;
+    let spec = &ctx.state.settings.plan;
+    let steps = spec
+        .steps
+        .iter()
+        .map(|s| format!("{} %", s.percent))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let hint = if ctx.state.settings.read_only {
+        format!("no plan running (read-only): {steps}")
+    } else {
+        format!(
+            "no plan running: {} starts {steps}",
+            ctx.state.settings.keymap.label(Command::Advance)
+        )
+    };
+    match fold {
+        Fold::Full => {
+            let mut spec_line = timeline(ctx, spec, &Marks::Plain, w, true);
+            spec_line.push(Span::styled(format!("  {}", policy(spec)), t.dim));
+            Content {
+                title: title(ctx, vec![]),
+                body: vec![
+                    Line::styled(ellipsize(&hint, w).into_owned(), t.dim),
+                    Line::from(spec_line),
+                ],
+            }
+        }
+        _ => Content {
+            title: title(
+                ctx,
+                vec![Span::styled(
+                    format!(" {} ", ellipsize(&hint, w.saturating_sub(8))),
+                    t.dim,
+                )],
+            ),
+            body: vec![],
+        },
+    }
+}
+
+// ------------------------------------------------------------------ finished
+
+fn finished(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
+    let t = &ctx.theme;
+    let (word, style, reason) = match &plan.phase {
+        Phase::Promoted => ("✓ promoted", t.ok, None),
+        Phase::RolledBack { reason } => ("↩ rolled back", t.warn, Some(reason.as_str())),
+        Phase::Failed { reason } => ("✗ failed", t.error, Some(reason.as_str())),
+        _ => ("idle", t.dim, None),
+    };
+    // The plan keeps when it started, not when it ended: say when it started.
+    let started = format!(
+        "started {} ({} ago)",
+        plan.started.format("%H:%M:%S"),
+        hms(ctx.secs_since(plan.started))
+    );
+    let outcome = match &plan.phase {
+        Phase::Promoted => format!("{} has 100 %", ctx.short(&plan.canary)),
+        Phase::RolledBack { .. } => format!("all traffic on {}", ctx.short(&plan.stable)),
+        _ => String::new(),
+    };
+    if fold != Fold::Full {
+        let mut rest = vec![Span::styled(format!(" {word} "), style)];
+        let used = 8 + word.chars().count() + 2;
+        let tail = match reason {
+            Some(r) => format!("{r} · {started}"),
+            None => format!("{outcome} · {started}"),
+        };
+        rest.push(Span::styled(
+            format!(" {} ", ellipsize(&tail, w.saturating_sub(used + 2))),
+            t.dim,
+        ));
+        return Content {
+            title: title(ctx, rest),
+            body: vec![],
+        };
+    }
+    let marks = match plan.phase {
+        Phase::Promoted => Marks::AllDone,
+        _ => Marks::Plain,
+    };
+    let mut body = vec![Line::from(timeline(ctx, &plan.spec, &marks, w, true))];
+    if let Some(r) = reason {
+        body.extend(wrapped("why ", r, w, 2, t.text, t.dim));
+    }
+    if !outcome.is_empty() {
+        body.push(Line::styled(outcome, t.text));
+    }
+    body.push(Line::styled(ellipsize(&started, w).into_owned(), t.dim));
+    if !ctx.state.settings.read_only {
+        body.push(Line::from(vec![
+            Span::styled(ctx.state.settings.keymap.label(Command::Advance), t.key),
+            Span::raw(" starts a new plan"),
+        ]));
+    }
+    Content {
+        title: title(ctx, vec![Span::styled(format!(" {word} "), style)]),
+        body,
+    }
+}
+
+// ------------------------------------------------------------------ running
+
+fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
+    let t = &ctx.theme;
+    let n = plan.spec.steps.len();
+    let phase_style = match &plan.phase {
+        Phase::WaitingApproval { .. } => t.changing,
+        Phase::Paused { .. } => t.paused,
+        Phase::RollingBack { .. } => t.error,
+        Phase::Applying { .. } => t.changing,
+        _ => t.bold,
+    };
+    let label = phase_label(&plan.phase, n);
+    let mut head = vec![Span::styled(format!(" {label} "), phase_style)];
+    let step = plan.phase.step();
+    let marks = step.map_or(Marks::Plain, Marks::At);
+
+    if fold != Fold::Full {
+        // Title: the phase, then the policy and the start while they fit.
+        let mut used = 8 + label.chars().count() + 2;
+        for extra in [
+            policy(&plan.spec),
+            format!("started {}", plan.started.format("%H:%M:%S")),
+        ] {
+            if used + extra.chars().count() + 2 <= w {
+                used += extra.chars().count() + 2;
+                head.push(Span::styled(format!(" {extra} "), t.dim));
+            }
+        }
+        if fold == Fold::Line {
+            if let Some((frac, _)) = plan.window(ctx.state.now) {
+                head.push(Span::styled(format!(" {:.0}% ", frac * 100.0), t.dim));
+            }
+            return Content {
+                title: title(ctx, head),
+                body: vec![],
+            };
+        }
+        // Line 1: the timeline (with durations when there is room), then the
+        // window, or why the plan is paused / rolling back.
+        let with_d = timeline(ctx, &plan.spec, &marks, w, true);
+        let d_w: usize = with_d.iter().map(Span::width).sum();
+        let mut l1 = if w.saturating_sub(d_w) >= 60 {
+            with_d
+        } else {
+            timeline(ctx, &plan.spec, &marks, w, false)
+        };
+        let used: usize = l1.iter().map(Span::width).sum();
+        let room = w.saturating_sub(used + 2);
+        let tail = match &plan.phase {
+            Phase::Paused { reason, .. } => vec![
+                Span::styled("PAUSED: ", t.paused),
+                Span::styled(reason.clone(), t.text),
+            ],
+            Phase::RollingBack { reason } => vec![
+                Span::styled("rolling back: ", t.error),
+                Span::styled(reason.clone(), t.text),
+            ],
+            _ => window(ctx, plan, room, false),
+        };
+        if !tail.is_empty() {
+            l1.push(Span::raw("  "));
+            l1.extend(clip(tail, room));
+        }
+        // Line 2: the gates, then what to do if it fits (the footer has the keys too).
+        let acts = actions(ctx, plan);
+        let acts_w: usize = acts.iter().map(Span::width).sum();
+        let mut l2 = gates(ctx, w);
+        let gates_w: usize = l2.iter().map(Span::width).sum();
+        if !acts.is_empty() && (gates_w + 3 + acts_w <= w || gates_w < w / 2) {
+            l2.push(Span::styled(" │ ", t.dim));
+            l2.extend(acts);
+        }
+        return Content {
+            title: title(ctx, head),
+            body: vec![Line::from(clip(l1, w)), Line::from(clip(l2, w))],
+        };
+    }
+
+    let mut body = vec![Line::from(timeline(ctx, &plan.spec, &marks, w, true))];
+    match &plan.phase {
+        Phase::Paused {
+            reason,
+            was_observing,
+            step,
+        } => {
+            body.extend(wrapped("paused: ", reason, w, 2, t.paused, t.text));
+            let observe = plan
+                .spec
+                .steps
+                .get(*step)
+                .map_or(String::new(), |s| hms(s.observe.as_secs() as i64));
+            if *was_observing && !observe.is_empty() {
+                body.push(Line::styled(
+                    format!("resuming restarts the {observe} window"),
+                    t.dim,
+                ));
+            }
+        }
+        Phase::RollingBack { reason } => {
+            body.extend(wrapped("why ", reason, w, 2, t.dim, t.text));
+            body.push(Line::styled(
+                format!("sending all traffic to {}…", ctx.short(&plan.stable)),
+                t.changing,
+            ));
+        }
+        _ => {
+            let win = window(ctx, plan, w, true);
+            if !win.is_empty() {
+                body.push(Line::from(win));
+            }
+            if let Some(eta) = eta(ctx, plan) {
+                body.push(Line::styled(ellipsize(&eta, w).into_owned(), t.dim));
+            }
+        }
+    }
+    body.push(Line::from(clip(gates(ctx, w), w)));
+    body.push(Line::styled(
+        ellipsize(
+            &format!(
+                "{} · started {}",
+                policy(&plan.spec),
+                plan.started.format("%H:%M:%S"),
+            ),
+            w,
+        )
+        .into_owned(),
+        t.dim,
+    ));
+    body.extend(wrap_spans(actions(ctx, plan), w, 2));
+    Content {
+        title: title(ctx, head),
+        body,
+    }
+}
+
+/// `observing step 2 of 4`, `step 2 observed: waiting for approval`.
+fn phase_label(phase: &Phase, n: usize) -> String {
+    match phase {
+        Phase::Observing { step, .. } => format!("observing step {} of {n}", step + 1),
+        Phase::Applying { step } => format!("applying step {} of {n}", step + 1),
+        Phase::Paused { step, .. } => format!("PAUSED at step {} of {n}", step + 1),
+        p => p.label(),
+    }
+}
+
+/// `manual · on red: roll back`.
+fn policy(spec: &PlanSpec) -> String {
+    let mode = match spec.mode {
+        PlanMode::Manual => "manual",
+        PlanMode::Auto => "auto",
+    };
+    let on = match spec.on_failure {
+        OnFailure::Rollback => "roll back",
+        OnFailure::Pause => "pause",
+        OnFailure::StepDown => "step down",
+    };
+    format!("{mode} · on red: {on}")
+}
+
+/// The plan as the footer says it when the panel is folded away:
+/// `plan 2/4 observing 41%`, `plan PAUSED 2/4`, `plan rolled back`.
+pub(crate) fn short(ctx: &Ctx) -> Option<String> {
+    let plan = ctx.state.plan.as_ref()?;
+    let n = plan.spec.steps.len();
+    Some(match &plan.phase {
+        Phase::Observing { step, .. } => {
+            let pct = plan.window(ctx.state.now).map_or(0.0, |(f, _)| f * 100.0);
+            format!("plan {}/{n} observing {pct:.0}%", step + 1)
+        }
+        Phase::Applying { step } => format!("plan {}/{n} applying", step + 1),
+        Phase::WaitingApproval { step } => format!("plan {}/{n} waiting for approval", step + 1),
+        Phase::Paused { step, .. } => format!("plan PAUSED {}/{n}", step + 1),
+        p => format!("plan {}", p.label()),
+    })
+}
+
+// ------------------------------------------------------------------ pieces
+
+/// How the timeline marks its steps.
+enum Marks {
+    /// No plan, or a plan that ended without promoting: every step alike.
+    Plain,
+    /// Steps before this one are done, this one is current.
+    At(usize),
+    AllDone,
+}
+
+/// `10% 15m ✓ ▸ [25% 30m] ▸ 50% 1h ▸ 100%`; durations dropped when it
+/// would not fit (or when `durations` is false).
+fn timeline(
+    ctx: &Ctx,
+    spec: &PlanSpec,
+    marks: &Marks,
+    w: usize,
+    durations: bool,
+) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let build = |with_d: bool| -> Vec<Span<'static>> {
+        let mut v = Vec::with_capacity(spec.steps.len() * 2);
+        for (i, s) in spec.steps.iter().enumerate() {
+            if i > 0 {
+                v.push(Span::styled(" ▸ ", t.dim));
+            }
+            let d = if with_d && !s.observe.is_zero() {
+                format!(" {}", hms(s.observe.as_secs() as i64))
+            } else {
+                String::new()
+            };
+            let text = format!("{}%{d}", s.percent);
+            let (text, style) = match marks {
+                Marks::AllDone => (format!("{text} ✓"), t.ok),
+                Marks::At(c) if i < *c => (format!("{text} ✓"), t.ok),
+                Marks::At(c) if i == *c => (format!("[{text}]"), t.bold),
+                Marks::At(_) => (text, t.dim),
+                Marks::Plain => (text, t.text),
+            };
+            v.push(Span::styled(text, style));
+        }
+        v
+    };
+    let full = build(durations);
+    let width: usize = full.iter().map(Span::width).sum();
+    if width <= w || !durations {
+        full
+    } else {
+        build(false)
+    }
+}
+
+/// The window's bar and numbers in `room` columns:
+/// `████░░░░ 41% · 12m18s of 30m` (full) or `████░░ 41% 12m18s/30m · in 17m42s`.
+fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let now = ctx.state.now;
+    let (frac, text) = match &plan.phase {
+        Phase::Observing { step, since } => {
+            let Some((frac, left)) = plan.window(now) else {
+                return vec![];
+            };
+            let total = plan
+                .spec
+                .steps
+                .get(*step)
+                .map_or(0, |s| s.observe.as_secs());
+            let elapsed = (now - *since).num_seconds().max(0);
+            let pct = frac * 100.0;
+            let (elapsed, total, left) =
+                (hms(elapsed), hms(total as i64), hms(left.as_secs() as i64));
+            let text = if full {
+                format!(" {pct:.0}% · {elapsed} of {total}")
+            } else {
+                let end = *since
+                    + (plan
+                        .spec
+                        .steps
+                        .get(*step)
+                        .map_or(chrono::Duration::zero(), |s| {
+                            chrono::Duration::from_std(s.observe).unwrap_or_default()
+                        }));
+                let long = format!(
+                    " {pct:.0}% {elapsed}/{total} · ETA {} UTC, in {left}",
+                    end.format("%H:%M:%S")
+                );
+                if long.chars().count() + 16 <= room {
+                    long
+                } else {
+                    format!(" {pct:.0}% {elapsed}/{total} · in {left}")
+                }
+            };
+            (frac, text)
+        }
+        Phase::WaitingApproval { step } => {
+            let total = plan
+                .spec
+                .steps
+                .get(*step)
+                .map_or(0, |s| s.observe.as_secs());
+            (1.0, format!(" {} observed", hms(total as i64)))
+        }
+        Phase::Applying { .. } => {
+            let since = ctx
+                .state
+                .change
+                .as_ref()
+                .map(|c| format!(" for {}", hms(ctx.secs_since(c.started))))
+                .unwrap_or_default();
+            return vec![Span::styled(
+                ellipsize(&format!("waiting for the platform{since}…"), room).into_owned(),
+                t.changing,
+            )];
+        }
+        _ => return vec![],
+    };
+    let text_w = text.chars().count();
+    let bar_w = room.saturating_sub(text_w).min(if full { 30 } else { 20 });
+    if bar_w < 5 {
+        return vec![Span::styled(
+            ellipsize(text.trim_start(), room).into_owned(),
+            t.text,
+        )];
+    }
+    let filled = ((frac * bar_w as f64).round() as usize).min(bar_w);
+    vec![
+        Span::styled("█".repeat(filled), t.ok),
+        Span::styled("░".repeat(bar_w - filled), t.dim),
+        Span::styled(text, t.text),
+    ]
+}
+
+/// `ETA 10:30:00 UTC, in 17m42s` while a window runs.
+fn eta(ctx: &Ctx, plan: &Plan) -> Option<String> {
+    let Phase::Observing { step, since } = &plan.phase else {
+        return None;
+    };
+    let (_, left) = plan.window(ctx.state.now)?;
+    let observe = plan.spec.steps.get(*step)?.observe;
+    let end = *since + chrono::Duration::from_std(observe).ok()?;
+    let then = match plan.spec.mode {
+        PlanMode::Manual => "then p approves the next step",
+        PlanMode::Auto => "then the next step if green",
+    };
+    if left.is_zero() {
+        return Some(format!(
+            "window over at {} UTC, {then}",
+            end.format("%H:%M:%S")
+        ));
+    }
+    Some(format!(
+        "ETA {} UTC, in {}",
+        end.format("%H:%M:%S"),
+        hms(left.as_secs() as i64)
+    ))
+}
+
+/// `gates ✓ green`, `gates ? no data: why`, `gates ! red for 14s of 20s sustain: why`.
+pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let state = ctx.state;
+    let sustain = state.settings.gates.sustain.as_secs();
+    let held = state.red_since.map(|s| ctx.secs_since(s));
+    let (mark, style, text) = match (&state.verdict, held) {
+        (Verdict::Green, _) => ("✓ green".to_string(), t.ok, String::new()),
+        (Verdict::Red(why), Some(h)) => (format!("✗ red for {}", hms(h)), t.error, why.clone()),
+        (Verdict::Red(why), None) => ("✗ red".to_string(), t.error, why.clone()),
+        // Red but not yet for `sustain`: the update names it "no data … confirming".
+        (Verdict::NoData(why), Some(h)) => (
+            format!("! red for {} of {} sustain", hms(h), hms(sustain as i64)),
+            t.warn,
+            strip_confirming(why).to_string(),
+        ),
+        (Verdict::NoData(why), None) => ("? no data".to_string(), t.no_data, why.clone()),
+    };
+    let mut v = vec![
+        Span::styled("gates ", t.dim),
+        Span::styled(mark.clone(), style),
+    ];
+    if !text.is_empty() {
+        let room = w.saturating_sub(6 + mark.chars().count() + 2);
+        v.push(Span::styled(
+            format!(": {}", ellipsize(&text, room)),
+            t.text,
+        ));
+    }
+    v
+}
+
+/// `canary 5xx 2.10 % > gate 1 % — confirming (14s)` → the part before the dash.
+fn strip_confirming(why: &str) -> &str {
+    why.rsplit_once(" — confirming (").map_or(why, |(w, _)| w)
+}
+
+/// What the operator can do now, with the keys from the keymap.
+fn actions(ctx: &Ctx, plan: &Plan) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
+    let state = ctx.state;
+    if state.settings.read_only {
+        return vec![Span::styled("read-only: watching only", t.dim)];
+    }
+    let km = &state.settings.keymap;
+    let next = |step: usize| {
+        plan.spec
+            .steps
+            .get(step + 1)
+            .map_or(String::new(), |s| format!(" ({} %)", s.percent))
+    };
+    let green = state.verdict == Verdict::Green;
+    let mut items: Vec<(Command, String)> = Vec::new();
+    match &plan.phase {
+        Phase::Observing { step, .. } => {
+            items.push((Command::Advance, format!("advance early{}", next(*step))));
+            items.push((Command::TogglePause, "pause".into()));
+            items.push((Command::Abort, "abort".into()));
+        }
+        Phase::WaitingApproval { step } => {
+            let what = if green {
+                format!("next step{}", next(*step))
+            } else {
+                format!("override{}, with a reason", next(*step))
+            };
+            items.push((Command::Advance, what));
+            items.push((Command::TogglePause, "pause".into()));
+            items.push((Command::Abort, "abort".into()));
+        }
+        Phase::Applying { .. } => {
+            items.push((Command::TogglePause, "pause".into()));
+            items.push((Command::Abort, "abort".into()));
+        }
+        Phase::Paused {
+            step,
+            was_observing,
+            ..
+        } => {
+            let pct = plan.spec.steps.get(*step).map_or(0, |s| s.percent);
+            let what = if *was_observing {
+                "resume (restarts the window)".to_string()
+            } else {
+                format!("resume (re-applies {pct} %)")
+            };
+            items.push((Command::TogglePause, what));
+            items.push((Command::Abort, "abort".into()));
+        }
+        _ => {}
+    }
+    let mut v = Vec::new();
+    if let Phase::WaitingApproval { .. } = plan.phase {
+        v.push(Span::styled("waiting for approval: ", t.changing));
+    }
+    for (i, (cmd, what)) in items.into_iter().enumerate() {
+        if i > 0 {
+            v.push(Span::styled(" · ", t.dim));
+        }
+        v.push(Span::styled(km.label(cmd), t.key));
+        v.push(Span::raw(format!(" {what}")));
+    }
+    v
+}
+
+// ------------------------------------------------------------------ text
+
+/// `45s`, `12m30s`, `15m`, `1h`, `1h30m`.
+pub(crate) fn hms(secs: i64) -> String {
+    let s = secs.max(0);
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m:02}m"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// Cuts a line of spans to `w` columns (the last span kept ends with `…`).
+pub(crate) fn clip(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
+    let mut out = Vec::with_capacity(spans.len());
+    let mut used = 0;
+    for s in spans {
+        let sw = s.width();
+        if used + sw <= w {
+            used += sw;
+            out.push(s);
+        } else {
+            let room = w - used;
+            if room > 0 {
+                out.push(Span::styled(
+                    ellipsize(&s.content, room).into_owned(),
+                    s.style,
+                ));
+            }
+            break;
+        }
+    }
+    out
+}
+
+/// Spans laid out on up to `max` lines of `w` columns, breaking only
+/// before a `·` separator (the rest is cut).
+fn wrap_spans(spans: Vec<Span<'static>>, w: usize, max: usize) -> Vec<Line<'static>> {
+    // Groups: a separator starts a new group.
+    let mut groups: Vec<Vec<Span<'static>>> = vec![vec![]];
+    for s in spans {
+        if s.content == " · " {
+            groups.push(vec![]);
+        } else if let Some(g) = groups.last_mut() {
+            g.push(s);
+        }
+    }
+    let mut lines: Vec<Vec<Span<'static>>> = vec![];
+    let mut cur: Vec<Span<'static>> = vec![];
+    let mut cur_w = 0;
+    for g in groups.into_iter().filter(|g| !g.is_empty()) {
+        let gw: usize = g.iter().map(Span::width).sum();
+        let sep = if cur.is_empty() { 0 } else { 3 };
+        if !cur.is_empty() && cur_w + sep + gw > w {
+            lines.push(std::mem::take(&mut cur));
+            cur_w = 0;
+        }
+        if !cur.is_empty() {
+            cur.push(Span::raw(" · "));
+            cur_w += 3;
+        }
+        cur_w += gw;
+        cur.extend(g);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines.truncate(max);
+    lines.into_iter().map(|l| Line::from(clip(l, w))).collect()
+}
+
+/// `label` then `text`, word-wrapped on up to `max` lines of `w` columns.
+fn wrapped(
+    label: &str,
+    text: &str,
+    w: usize,
+    max: usize,
+    label_style: ratatui::style::Style,
+    style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
+    let w = w.max(8);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::from(label);
+    for word in text.split_whitespace() {
+        let cur_w = cur.chars().count();
+        if cur_w > 0 && cur_w + 1 + word.chars().count() > w && cur != label {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() && cur != label {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    if lines.len() > max {
+        lines.truncate(max);
+        if let Some(last) = lines.last_mut() {
+            let cut = ellipsize(last, w.saturating_sub(1)).into_owned();
+            *last = format!("{cut}…");
+        }
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 && l.starts_with(label) {
+                let rest = l[label.len()..].to_string();
+                Line::from(vec![
+                    Span::styled(label.to_string(), label_style),
+                    Span::styled(ellipsize(&rest, w).into_owned(), style),
+                ])
+            } else {
+                Line::styled(ellipsize(&l, w).into_owned(), style)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_short() {
+        assert_eq!(hms(45), "45s");
+        assert_eq!(hms(750), "12m30s");
+        assert_eq!(hms(900), "15m");
+        assert_eq!(hms(3600), "1h");
+        assert_eq!(hms(5400), "1h30m");
+        assert_eq!(hms(-3), "0s");
+    }
+
+    #[test]
+    fn the_confirming_suffix_is_dropped() {
+        assert_eq!(
+            strip_confirming("canary 5xx 2.10 % > gate 1 % — confirming (14s)"),
+            "canary 5xx 2.10 % > gate 1 %"
+        );
+        assert_eq!(strip_confirming("plain"), "plain");
+    }
+}
