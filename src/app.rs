@@ -108,6 +108,13 @@ pub fn checks_of(config: &Config, demo: bool) -> Vec<CheckSpec> {
     }
 }
 
+type Sources = (
+    Arc<dyn Platform>,
+    Arc<dyn MetricsSource>,
+    Box<dyn LogSource>,
+    Option<Simulator>,
+);
+
 /// The backends a config names.
 pub struct Parts {
     pub platform: Arc<dyn Platform>,
@@ -121,12 +128,7 @@ pub struct Parts {
 /// Builds the backends (starts the simulator and its HTTP front for the demo).
 pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
     let recent = RecentLogs::new(RECENT_LOGS);
-    let (platform, metrics, logs, simulator): (
-        Arc<dyn Platform>,
-        Arc<dyn MetricsSource>,
-        Box<dyn LogSource>,
-        Option<Simulator>,
-    ) = match config.service.platform {
+    let (platform, metrics, logs, simulator): Sources = match config.service.platform {
         PlatformKind::Simulator => {
             let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
             let sim = Simulator::new(scenario, config.demo.seed);

@@ -98,7 +98,9 @@ fn a_plan_killed_with_sigkill_comes_back_paused() {
         .expect("tear the journal");
 
     let mut t = Tty::spawn_at(home.path(), &["--demo", "--seed", "5"], &[]);
-    let s = t.wait_for("the plan back, paused", |s| s.contains("paused at step 1"));
+    let s = t.wait_for("the plan back, paused", |s| {
+        s.to_lowercase().contains("paused at step 1") && s.contains(CANARY)
+    });
     // (The simulator itself starts afresh: its split is not the plan's.)
     assert!(s.contains(CANARY), "{s}");
     t.press("q");
@@ -172,6 +174,10 @@ fn a_healthy_canary_promotes_step_by_step() {
         &config,
         r#"[service]
 platform = "simulator"
+
+[refresh]
+service = "1s"
+metrics = "1s"
 
 [gates]
 window = "10s"

@@ -206,10 +206,13 @@ pub fn replay(path: &Path) -> io::Result<Replay> {
         match serde_json::from_str::<Record>(text) {
             Ok(r) => out.records.push(r),
             Err(e) => {
-                let why = if complete {
-                    format!("unreadable record: {e}")
-                } else {
+                let why = if !complete {
                     "torn last line (the writer was killed mid-write); skipped".to_string()
+                } else if e.is_eof() {
+                    // Torn by a kill, then closed off by the next start.
+                    "torn record (the writer was killed mid-write); skipped".to_string()
+                } else {
+                    format!("unreadable record: {e}; skipped")
                 };
                 out.skipped.push((n, why));
             }

@@ -497,6 +497,7 @@ pub fn resume_interrupted_plan(
         p => format!("it was {}", p.label()),
     };
     let reason = format!("interrupted (the cockpit stopped): {what}");
+    let last_for_journal = last.clone();
     let phase = match last {
         Phase::RollingBack { reason } => Phase::Paused {
             step,
@@ -509,6 +510,14 @@ pub fn resume_interrupted_plan(
             was_observing: false,
         },
     };
+    // The resume is part of the story: journaled with the first update.
+    state
+        .pending_effects
+        .push(Effect::Journal(Event::PlanTransition {
+            from: last_for_journal,
+            to: phase.clone(),
+            why: reason.clone(),
+        }));
     state.plan = Some(Plan {
         spec,
         canary,
