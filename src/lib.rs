@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod journal;
