@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # command -> Debian package that provides it
 required=(
   "script:bsdutils"
+  "openssl:openssl"         # tests/adc.rs makes a throwaway service-account key
+  "python3:python3-pip"     # tests/python_client.rs (pip-installs google-cloud-run)
 )
 
 missing=()

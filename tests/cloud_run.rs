@@ -568,3 +568,89 @@ async fn a_slow_answer_is_a_timeout() {
     assert!(err.is_transient());
     cr.snapshot().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rate_limited_patch_is_not_retried_and_says_when_to_try_again() {
+    let (fake, cr, at) = demo().await;
+    let s = cr.snapshot().await.unwrap();
+    fake.inject(
+        Route::PatchService,
+        Fault::RateLimited {
+            retry_after_secs: 12,
+        },
+        1,
+    );
+    let err = cr
+        .set_traffic(&split(&[(DEMO_STABLE, 90), (DEMO_CANARY, 10)]), &s.version)
+        .await
+        .unwrap_err();
+    match &err {
+        BackendError::Unavailable {
+            message,
+            retry_after,
+        } => {
+            assert_eq!(*retry_after, Some(Duration::from_secs(12)));
+            assert!(message.contains("429 RESOURCE_EXHAUSTED"), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(patches(&fake).len(), 1, "never retried by the client");
+    assert_eq!(
+        fake.service(&at).unwrap().etag.as_deref(),
+        Some(s.version.0.as_str()),
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_garbage_while_polling_an_operation_are_ridden_out() {
+    let (fake, cr, _at) = demo().await;
+    fake.set_operation_delay(Duration::from_millis(300));
+    fake.inject(
+        Route::GetOperation,
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+        2,
+    );
+    let s = cr.snapshot().await.unwrap();
+    let target = split(&[(DEMO_STABLE, 80), (DEMO_CANARY, 20)]);
+    let after = cr.set_traffic(&target, &s.version).await.unwrap();
+    assert_eq!(after.actual, Some(target));
+    // A malformed operation is not transient: it is reported, not looped on.
+    fake.inject(Route::GetOperation, Fault::MalformedJson, 1);
+    let err = cr
+        .set_traffic(&TrafficSplit::all_to(DEMO_STABLE), &after.version)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Other(m) if m.contains("malformed response for operation")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_goes_away_during_an_operation_and_the_change_still_lands() {
+    let (fake, cr, _at) = demo().await;
+    fake.set_operation_delay(Duration::from_millis(800));
+    let s = cr.snapshot().await.unwrap();
+    let target = split(&[(DEMO_STABLE, 50), (DEMO_CANARY, 50)]);
+    let cr = Arc::new(cr);
+    let task = {
+        let (cr, t, v) = (Arc::clone(&cr), target.clone(), s.version.clone());
+        tokio::spawn(async move { cr.set_traffic(&t, &v).await })
+    };
+    for _ in 0..100 {
+        if !patches(&fake).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(patches(&fake).len(), 1, "the PATCH went out");
+    fake.stop();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    fake.restart().unwrap();
+    let after = task.await.unwrap().unwrap();
+    assert_eq!(after.actual, Some(target));
+    assert_eq!(patches(&fake).len(), 1, "not sent twice");
+}

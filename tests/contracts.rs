@@ -1,5 +1,6 @@
 //! Keeps the fake Cloud Run and the cockpit honest against Google's discovery
-//! document (`../shared/contracts/run.v2.discovery.json`): every field the fake
+//! documents (`../shared/contracts/run.v2.discovery.json`,
+//! `../shared/contracts/logging.v2.discovery.json`): every field the fake
 //! returns and every field the cockpit sends must exist in the schema, with the
 //! right JSON type and enum value; every URL path and method used must be a
 //! method of the API.
@@ -8,10 +9,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use canary::core::model::TrafficSplit;
+use canary::core::model::{Severity, TrafficSplit};
+use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
+use canary::logs::LogSource;
 use canary::platform::cloud_run::fake::{
-    to_latest, to_revision, FakeCloudRun, RecordedRequest, RevisionSpec, DEMO_CANARY, DEMO_OLD,
-    DEMO_STABLE,
+    to_latest, to_revision, FakeCloudRun, FakeLogEntry, RecordedRequest, RevisionSpec, Route,
+    DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };
 use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
 use canary::platform::Platform;
@@ -24,8 +27,13 @@ struct Discovery {
 
 impl Discovery {
     fn load() -> Discovery {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contracts/run.v2.discovery.json");
+        Discovery::load_file("run.v2.discovery.json")
+    }
+
+    fn load_file(name: &str) -> Discovery {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/contracts")
+            .join(name);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Discovery {
@@ -476,4 +484,126 @@ async fn error_bodies_have_googles_shape() {
         assert!(e["code"].is_u64() && e["message"].is_string() && e["status"].is_string(), "{body}");
         assert_eq!(body.as_object().unwrap().len(), 1);
     }
+}
+
+/// Cloud Logging: what the source sends (`ListLogEntriesRequest`) and what the
+/// fake answers (`ListLogEntriesResponse`, `LogEntry`, `HttpRequest`,
+/// `MonitoredResource`), on the documented method.
+#[tokio::test]
+async fn logging_requests_and_answers_follow_the_discovery_document() {
+    let d = Discovery::load_file("logging.v2.discovery.json");
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    let now = chrono::Utc::now();
+    fake.append_log(
+        FakeLogEntry::request(
+            &at,
+            DEMO_CANARY,
+            "GET",
+            "/api/health",
+            503,
+            Duration::from_millis(1520),
+        )
+        .at(now - chrono::Duration::seconds(30)),
+    );
+    fake.append_log(
+        FakeLogEntry::json(&at, DEMO_CANARY, Severity::Warning, "cache cold")
+            .at(now - chrono::Duration::seconds(20)),
+    );
+    fake.append_log(
+        FakeLogEntry::text(&at, DEMO_STABLE, Severity::Error, "boom")
+            .at(now - chrono::Duration::seconds(10))
+            .insert_id("abc123"),
+    );
+    let mut s = CloudLoggingSettings::new(&at.project, &at.service, Auth::None).with_endpoint(&url);
+    s.page_size = 2;
+    let mut src = CloudLogging::new(s).unwrap();
+    src.revision_filter().set(Some(DEMO_CANARY.into()));
+    assert_eq!(src.poll().await.unwrap().len(), 2);
+    src.revision_filter().set(None);
+    assert_eq!(src.poll().await.unwrap().len(), 1);
+
+    let requests: Vec<RecordedRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListLogEntries)
+        .collect();
+    assert!(requests.len() >= 3, "paged: {}", requests.len());
+    let methods = d.methods();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for r in &requests {
+        let (id, _, _, _) = methods
+            .iter()
+            .find(|(_, m, re, _)| *m == r.method && re.is_match(&r.path))
+            .unwrap_or_else(|| panic!("{} {} is not a method of logging.v2", r.method, r.path));
+        assert_eq!(id, "logging.entries.list");
+        assert!(r.query.is_empty(), "{}", r.query);
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_ok(&d, &body, "ListLogEntriesRequest");
+        seen.extend(
+            body.as_object()
+                .unwrap()
+                .keys()
+                .map(|k| format!("request.{k}")),
+        );
+        // The same request again, to check the answer against the schema.
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{url}{}", r.path))
+            .body(r.body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_ok(&d, &answer, "ListLogEntriesResponse");
+        seen.extend(
+            answer
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| format!("response.{k}")),
+        );
+        for e in answer["entries"].as_array().into_iter().flatten() {
+            assert_ok(&d, e, "LogEntry");
+            seen.extend(e.as_object().unwrap().keys().map(|k| format!("entry.{k}")));
+        }
+    }
+    for field in [
+        "request.resourceNames",
+        "request.filter",
+        "request.orderBy",
+        "request.pageSize",
+        "request.pageToken",
+        "response.entries",
+        "response.nextPageToken",
+        "entry.httpRequest",
+        "entry.jsonPayload",
+        "entry.textPayload",
+        "entry.severity",
+        "entry.timestamp",
+        "entry.insertId",
+        "entry.resource",
+    ] {
+        assert!(seen.contains(field), "never checked {field}");
+    }
+    // The checker knows the Logging schemas too.
+    let bad = json!({"entries": [{"severity": "LOUD", "httpRequest": {"status": "503"}}]});
+    let problems = d.check(&bad, "ListLogEntriesResponse");
+    assert!(problems.iter().any(|p| p.contains("enum")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("expected an integer")),
+        "{problems:?}"
+    );
+    // Errors have Google's shape on this route too.
+    let err: Value = reqwest::Client::new()
+        .post(format!("{url}/v2/entries:list"))
+        .body(r#"{"resourceNames":[],"filter":"x"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(err["error"]["status"], "INVALID_ARGUMENT", "{err}");
 }

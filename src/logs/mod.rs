@@ -1,5 +1,7 @@
 //! Sources of log entries, tailed by polling.
 
+pub mod cloud_logging;
+
 use async_trait::async_trait;
 
 use crate::core::error::BackendError;

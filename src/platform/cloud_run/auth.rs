@@ -1,9 +1,9 @@
 //! Access tokens for the Google APIs.
 //!
-//! [`TokenSource`] is the seam: Application Default Credentials (service account
-//! key, gcloud ADC user file, metadata server) plug in here later; for now there
-//! is [`GcloudToken`] (`gcloud auth print-access-token`, cached) and
-//! [`StaticToken`] for tests. Tokens never reach a log: no `Debug` here prints
+//! [`TokenSource`] is the seam: [`super::adc::AdcToken`] (Application Default
+//! Credentials: service-account key, gcloud ADC user file, metadata server,
+//! then gcloud; `Auth::adc()`), [`GcloudToken`] (`gcloud auth
+//! print-access-token`, cached) and [`StaticToken`] for tests. Tokens never reach a log: no `Debug` here prints
 //! one, and errors never quote one.
 
 use std::fmt;
@@ -28,8 +28,16 @@ pub trait TokenSource: Send + Sync {
     /// A token valid for at least the next minute or so.
     async fn token(&self) -> Result<String, BackendError>;
 
-    /// The API refused the last token (HTTP 401): forget any cached one.
+    /// Forget any cached token: the next one is fetched anew.
     async fn invalidate(&self) {}
+
+    /// The API refused `token` (HTTP 401). By default forgets the cached
+    /// token; a source may ignore a refusal of a token it already replaced
+    /// (concurrent requests refused for the same stale token).
+    async fn refused(&self, token: &str) {
+        let _ = token;
+        self.invalidate().await
+    }
 }
 
 /// How requests are authenticated.
@@ -54,6 +62,19 @@ impl Auth {
     /// A fixed token (tests).
     pub fn static_token(token: impl Into<String>) -> Auth {
         Auth::Token(Arc::new(StaticToken::new(token)))
+    }
+
+    /// Application Default Credentials, looked for in the usual order
+    /// (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud's ADC file, the metadata
+    /// server on Google Cloud, `gcloud auth print-access-token`) at the first
+    /// request. The choice for production.
+    pub fn adc() -> Auth {
+        Auth::Token(Arc::new(super::adc::AdcToken::discover()))
+    }
+
+    /// A service-account key file.
+    pub fn service_account_key(path: impl Into<std::path::PathBuf>) -> Auth {
+        Auth::Token(Arc::new(super::adc::AdcToken::key_file(path)))
     }
 
     /// Tokens from `gcloud auth print-access-token`.

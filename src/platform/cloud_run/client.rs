@@ -1,4 +1,5 @@
-//! JSON over HTTPS (reqwest + rustls) with Google's error format and auth.
+//! JSON over HTTPS (reqwest + rustls) with Google's error format and auth;
+//! shared by the Cloud Run client and the Cloud Logging source.
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,17 @@ impl Http {
             .await
     }
 
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        what: &str,
+    ) -> Result<T, BackendError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| BackendError::Other(format!("cannot encode the request: {e}")))?;
+        self.send(Method::POST, path, &[], Some(body), what).await
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -83,6 +95,7 @@ impl Http {
         let mut fresh_token_tried = false;
         loop {
             let mut req = self.client.request(method.clone(), &url).query(query);
+            let mut sent_token = None;
             if let Auth::Token(source) = &self.auth {
                 let token = source.token().await?;
                 let mut value =
@@ -91,6 +104,7 @@ impl Http {
                     })?;
                 value.set_sensitive(true);
                 req = req.header(AUTHORIZATION, value);
+                sent_token = Some(token);
             }
             if let Some(b) = &body {
                 req = req
@@ -103,7 +117,7 @@ impl Http {
                 .await
                 .map_err(|e| errors::from_transport(&e, &self.endpoint, self.timeout))?;
             let status = resp.status().as_u16();
-            tracing::debug!(%method, %url, status, elapsed_ms = started.elapsed().as_millis() as u64, "cloud run api");
+            tracing::debug!(%method, %url, status, elapsed_ms = started.elapsed().as_millis() as u64, "google api");
             let retry_after = resp
                 .headers()
                 .get(RETRY_AFTER)
@@ -118,7 +132,9 @@ impl Http {
             }
             if status == 401 && !fresh_token_tried {
                 if let Auth::Token(source) = &self.auth {
-                    source.invalidate().await;
+                    source
+                        .refused(sent_token.as_deref().unwrap_or_default())
+                        .await;
                     fresh_token_tried = true;
                     continue;
                 }

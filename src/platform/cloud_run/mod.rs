@@ -14,11 +14,12 @@
 //! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
 //! [`api`] and [`convert`]; the rest of the cockpit sees [`ServiceSnapshot`]s.
 
+pub mod adc;
 pub mod api;
 pub mod auth;
-mod client;
+pub(crate) mod client;
 mod convert;
-mod errors;
+pub(crate) mod errors;
 pub mod fake;
 
 use std::sync::{Mutex, MutexGuard};
@@ -27,6 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+pub use adc::{AdcOrigin, AdcToken, CredentialKind};
 pub use auth::{Auth, GcloudToken, StaticToken, TokenSource, CREDENTIALS_HINT};
 
 use crate::core::error::BackendError;

@@ -11,10 +11,17 @@
 //! a concurrent change). Every field it emits is checked against the discovery
 //! document by `tests/contracts.rs`.
 //!
+//! The same server also answers Cloud Logging's `POST v2/entries:list` over
+//! entries that tests append ([`FakeCloudRun::append_log`], late ones
+//! included), with the filter subset the cockpit sends, `orderBy` and
+//! cursor page tokens: point a [`crate::logs::cloud_logging::CloudLogging`]
+//! at the same base URL.
+//!
 //! It lives in the library (not under `tests/`) so that integration tests, the
 //! lead's bench scripts and end-to-end tests of the binary can all start it.
 //! It is small and only listens when started.
 
+mod logging;
 mod patch;
 mod server;
 mod state;
@@ -30,6 +37,7 @@ use super::api::{self, TrafficTarget, TYPE_REVISION};
 use server::{lock, SharedState};
 use state::{push_revision, FakeState};
 
+pub use logging::FakeLogEntry;
 pub use patch::ApiError;
 
 /// The demo service's revisions (as in the simulator's scenarios).
@@ -112,6 +120,8 @@ pub enum Route {
     PatchService,
     ListRevisions,
     GetOperation,
+    /// Cloud Logging `POST v2/entries:list`.
+    ListLogEntries,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -360,6 +370,30 @@ impl FakeCloudRun {
         let mut st = self.state();
         st.advance(tokio::time::Instant::now());
         st.services.get(&at.name()).map(|s| s.resource.clone())
+    }
+
+    /// Appends a Cloud Logging entry (its `timestamp` may be in the past: a
+    /// late entry); fills `insertId`, `timestamp` and `receiveTimestamp` when
+    /// missing. Returns the insertId.
+    pub fn append_log(&self, entry: FakeLogEntry) -> String {
+        self.state().logs.append(entry)
+    }
+
+    /// Appends several entries; returns their insertIds.
+    pub fn append_logs(&self, entries: impl IntoIterator<Item = FakeLogEntry>) -> Vec<String> {
+        let mut st = self.state();
+        entries.into_iter().map(|e| st.logs.append(e)).collect()
+    }
+
+    /// `entries:list` looks at most at `limit` stored entries per call, then
+    /// answers what it found (maybe nothing) with a page token.
+    pub fn set_log_scan_limit(&self, limit: Option<usize>) {
+        self.state().logs.scan_limit = limit;
+    }
+
+    /// How many log entries the fake holds.
+    pub fn log_count(&self) -> usize {
+        self.state().logs.entries.len()
     }
 
     /// Names of the operations started so far.

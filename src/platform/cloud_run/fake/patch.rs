@@ -114,12 +114,27 @@ fn parse_body(body: &str) -> Result<(Vec<TrafficTarget>, Option<String>), ApiErr
     if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
         return Err(unknown_name(k, "service"));
     }
-    let traffic = map.get("traffic").cloned().unwrap_or(Value::Array(vec![]));
-    if let Value::Array(items) = &traffic {
-        for (i, item) in items.iter().enumerate() {
+    let mut traffic = map.get("traffic").cloned().unwrap_or(Value::Array(vec![]));
+    if let Value::Array(items) = &mut traffic {
+        for (i, item) in items.iter_mut().enumerate() {
             if let Value::Object(t) = item {
                 if let Some(k) = t.keys().find(|k| !TARGET_FIELDS.contains(&k.as_str())) {
                     return Err(unknown_name(k, &format!("service.traffic[{i}]")));
+                }
+                // Proto3 JSON also allows an enum's number (Google's clients
+                // send `$alt=json;enum-encoding=int` bodies).
+                if let Some(n) = t.get("type").and_then(Value::as_i64) {
+                    let name = match n {
+                        0 => "TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED",
+                        1 => TYPE_LATEST,
+                        2 => TYPE_REVISION,
+                        _ => {
+                            return Err(ApiError::invalid(format!(
+                                "Invalid value at 'service.traffic[{i}].type' (type.googleapis.com/google.cloud.run.v2.TrafficTargetAllocationType), {n}"
+                            )))
+                        }
+                    };
+                    t.insert("type".into(), Value::String(name.into()));
                 }
             }
         }
@@ -385,5 +400,11 @@ mod tests {
             err.message
         );
         assert!(parse_body("{").is_err());
+        let (t, _) =
+            parse_body(r#"{"traffic":[{"type":2,"revision":"a","percent":100},{"type":1}]}"#)
+                .expect("int enums");
+        assert_eq!(t[0].kind.as_deref(), Some(TYPE_REVISION));
+        assert_eq!(t[1].kind.as_deref(), Some(TYPE_LATEST));
+        assert!(parse_body(r#"{"traffic":[{"type":7}]}"#).is_err());
     }
 }

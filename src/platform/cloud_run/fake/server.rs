@@ -95,6 +95,9 @@ impl Reply {
 
 /// The route and the resource name (`projects/…`) a request is for.
 pub fn classify(method: &Method, path: &str) -> (Route, String) {
+    if *method == Method::POST && path == "/v2/entries:list" {
+        return (Route::ListLogEntries, String::new());
+    }
     let Some(name) = path.strip_prefix("/v2/") else {
         return (Route::Unknown, String::new());
     };
@@ -137,6 +140,7 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
                         Route::PatchService => "run.services.update",
                         Route::ListRevisions => "run.revisions.list",
                         Route::GetOperation => "run.operations.get",
+                        Route::ListLogEntries => "logging.logEntries.list",
                         _ => "run.services.get",
                     };
                     format!("Permission '{perm}' denied on resource '{name}' (or resource may not exist).")
@@ -227,6 +231,10 @@ fn dispatch(
                 "NOT_FOUND",
                 format!("Operation '{name}' not found."),
             )),
+        },
+        Route::ListLogEntries => match state.logs.list(body, chrono::Utc::now()) {
+            Ok(v) => Reply::json(&v),
+            Err(e) => Reply::error(&e),
         },
         Route::Any | Route::Unknown => {
             Reply::error(&ApiError::new(404, "NOT_FOUND", "Method not found."))
@@ -326,6 +334,10 @@ mod tests {
             Route::GetOperation
         );
         assert_eq!(classify(&Method::DELETE, p).0, Route::Unknown);
+        assert_eq!(
+            classify(&Method::POST, "/v2/entries:list").0,
+            Route::ListLogEntries
+        );
         assert_eq!(classify(&Method::GET, "/v1/x").0, Route::Unknown);
         assert_eq!(parse_page_token(&page_token(300)), Some(300));
     }

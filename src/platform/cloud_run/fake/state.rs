@@ -156,6 +156,8 @@ pub struct FakeState {
     pub op_errors: Vec<String>,
     pub required_token: Option<String>,
     pub counter: u64,
+    /// Cloud Logging entries (`entries:list`).
+    pub logs: super::logging::FakeLogs,
 }
 
 impl FakeState {

@@ -1,0 +1,207 @@
+//! Scripting commands as library functions, for `canary status`, `canary set`
+//! and `canary rollback` (the binary parses the arguments and prints).
+//!
+//! They apply the same rules as the screen: splits are built only valid
+//! ([`crate::core::model::TrafficSplit`]: sums to 100), `canary=10` names a
+//! revision or a tag and the stable revision takes the remainder
+//! ([`crate::core::traffic::parse_assignment`]), no traffic goes to a revision
+//! that is not ready ([`crate::core::traffic::check_ready`]), the change is
+//! sent with the version it was decided on, and the audit journal gets the
+//! same `traffic-requested` (before sending) and `traffic-applied` /
+//! `traffic-failed` records the screen writes.
+//!
+//! Exit codes ([`CliError::exit_code`]): 0 done (or nothing to do), 1 refused
+//! or failed, 2 bad usage.
+
+mod change;
+mod status;
+
+use std::path::Path;
+
+pub use change::{rollback, set, ChangeOutcome, ChangeReport};
+pub use status::{status, RevisionStatus, Share, StatusReport};
+
+use crate::core::error::BackendError;
+use crate::core::model::ServiceSnapshot;
+use crate::journal::{self, Event, Journal, Who};
+
+/// What the screen's settings would say: which tag marks the canary, and a
+/// stable revision pinned in the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CliOptions {
+    pub canary_tag: String,
+    /// Rollback target pinned in the config (`stable = "…"`), name or tag.
+    pub stable_pin: Option<String>,
+}
+
+impl Default for CliOptions {
+    fn default() -> Self {
+        CliOptions {
+            canary_tag: "canary".into(),
+            stable_pin: None,
+        }
+    }
+}
+
+/// Options plus the audit trail: the journal (None: not journaled, e.g.
+/// `--no-journal`), who is acting and why.
+pub struct Context<'a> {
+    pub options: CliOptions,
+    pub journal: Option<&'a mut Journal>,
+    pub who: Who,
+    pub reason: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    /// `$USER` / `$SSH_CLIENT`, no reason.
+    pub fn new(options: CliOptions, journal: Option<&'a mut Journal>) -> Context<'a> {
+        Context {
+            options,
+            journal,
+            who: Who::from_env(),
+            reason: None,
+        }
+    }
+
+    pub fn with_reason(mut self, reason: Option<String>) -> Context<'a> {
+        self.reason = reason.filter(|r| !r.trim().is_empty());
+        self
+    }
+
+    fn journal_path(&self) -> Option<&Path> {
+        self.journal.as_deref().map(Journal::path)
+    }
+
+    /// Appends one record, fsynced.
+    fn record(&mut self, service: &str, event: Event) -> Result<(), String> {
+        let Some(j) = self.journal.as_deref_mut() else {
+            return Ok(());
+        };
+        let record = journal::Record {
+            at: chrono::Utc::now(),
+            who: self.who.clone(),
+            service: service.to_string(),
+            event,
+        };
+        j.append(&record)
+            .map_err(|e| format!("{}: {e}", j.path().display()))
+    }
+}
+
+/// Why a command did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments: unknown revision or tag, malformed `NAME=PERCENT`,
+    /// shares that do not add up. Exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A guardrail said no (unready revision, stable unknown). Exit code 1.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A change was computed but `--yes` was not given: nothing was sent.
+    /// The report holds the preview. Exit code 1.
+    #[error("not applied: re-run with --yes to apply {}", .0.after_flag())]
+    NotConfirmed(Box<ChangeReport>),
+    /// The journal could not record the request: nothing was sent. Exit code 1.
+    #[error("the audit journal cannot be written ({0}): nothing was sent")]
+    Journal(String),
+    /// The platform failed or refused. Exit code 1.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl CliError {
+    /// 2 for bad usage, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// How the stable revision was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StableFrom {
+    /// `stable_pin` in the config.
+    Pin,
+    /// It serves 100 %.
+    AllTraffic,
+    /// The last split the journal saw confirmed with 100 % on one revision.
+    Journal,
+    /// The only revision with traffic that is not the canary.
+    OnlyNonCanary,
+    /// The largest share (a guess; rollback refuses to act on it).
+    LargestShare,
+}
+
+/// The stable revision, as the screen finds it (pin, then the revision at
+/// 100 %), then from the journal's history, then from the split.
+fn find_stable(
+    snapshot: &ServiceSnapshot,
+    opts: &CliOptions,
+    journal: Option<&Path>,
+) -> Result<Option<(String, StableFrom)>, CliError> {
+    if let Some(pin) = opts.stable_pin.as_deref() {
+        let rev = snapshot.resolve(pin).ok_or_else(|| {
+            CliError::Usage(format!(
+                "the pinned stable revision `{pin}` is neither a revision nor a tag of {}",
+                snapshot.service
+            ))
+        })?;
+        return Ok(Some((rev.name.clone(), StableFrom::Pin)));
+    }
+    let traffic = &snapshot.traffic;
+    if traffic.entries().len() == 1 {
+        return Ok(traffic
+            .largest()
+            .map(|r| (r.to_string(), StableFrom::AllTraffic)));
+    }
+    if let Some(path) = journal.filter(|p| p.is_file()) {
+        if let Ok(replay) = journal::replay(path) {
+            let from_history = replay.records.iter().rev().find_map(|r| match &r.event {
+                Event::TrafficApplied { after, .. } if after.entries().len() == 1 => {
+                    after.largest().map(str::to_owned)
+                }
+                _ => None,
+            });
+            if let Some(rev) =
+                from_history.filter(|r| snapshot.revision(r).is_some_and(|rev| rev.ready))
+            {
+                return Ok(Some((rev, StableFrom::Journal)));
+            }
+        }
+    }
+    let tag = opts.canary_tag.as_str();
+    let non_canary: Vec<&str> = traffic
+        .revisions()
+        .filter(|r| snapshot.revision(r).and_then(|x| x.tag.as_deref()) != Some(tag))
+        .collect();
+    if let [only] = non_canary.as_slice() {
+        return Ok(Some((only.to_string(), StableFrom::OnlyNonCanary)));
+    }
+    Ok(traffic
+        .largest()
+        .map(|r| (r.to_string(), StableFrom::LargestShare)))
+}
+
+/// The canary: the revision carrying the canary tag, else the newest
+/// revision that is not the stable one.
+fn find_canary(
+    snapshot: &ServiceSnapshot,
+    opts: &CliOptions,
+    stable: Option<&str>,
+) -> Option<String> {
+    snapshot
+        .revisions
+        .iter()
+        .find(|r| r.tag.as_deref() == Some(opts.canary_tag.as_str()))
+        .or_else(|| {
+            snapshot
+                .revisions
+                .iter()
+                .find(|r| Some(r.name.as_str()) != stable)
+        })
+        .map(|r| r.name.clone())
+}

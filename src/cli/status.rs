@@ -1,0 +1,192 @@
+//! `canary status`: the service, its revisions and who gets how much traffic,
+//! as JSON for scripts and as text for people.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{find_canary, find_stable, CliError, Context, StableFrom};
+use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit};
+use crate::platform::Platform;
+
+/// One revision's share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Share {
+    pub revision: String,
+    pub percent: u8,
+}
+
+fn shares(split: &TrafficSplit) -> Vec<Share> {
+    split
+        .entries()
+        .iter()
+        .map(|a| Share {
+            revision: a.revision.clone(),
+            percent: a.percent,
+        })
+        .collect()
+}
+
+/// One revision, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RevisionStatus {
+    pub name: String,
+    pub tag: Option<String>,
+    pub tag_url: Option<String>,
+    pub image: String,
+    pub created: DateTime<Utc>,
+    pub ready: bool,
+    pub status_message: Option<String>,
+    /// Share asked for (Cloud Run `traffic`).
+    pub percent: u8,
+    /// Share actually serving (Cloud Run `trafficStatuses`), when reported.
+    pub serving_percent: Option<u8>,
+    pub stable: bool,
+    pub canary: bool,
+}
+
+/// What `canary status` reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusReport {
+    pub platform: PlatformInfo,
+    pub service: String,
+    pub url: Option<String>,
+    /// The optimistic-concurrency version (Cloud Run etag).
+    pub version: String,
+    /// Still converging on `traffic`.
+    pub reconciling: bool,
+    /// A platform-level problem (failed terminal condition).
+    pub message: Option<String>,
+    pub stable: Option<String>,
+    pub stable_from: Option<StableFrom>,
+    pub canary: Option<String>,
+    pub traffic: Vec<Share>,
+    /// Serving split when it differs from `traffic` or is reported apart.
+    pub serving: Option<Vec<Share>>,
+    pub revisions: Vec<RevisionStatus>,
+}
+
+impl StatusReport {
+    pub(super) fn build(
+        info: PlatformInfo,
+        snapshot: &ServiceSnapshot,
+        stable: Option<(String, StableFrom)>,
+        canary: Option<String>,
+    ) -> StatusReport {
+        let stable_name = stable.as_ref().map(|s| s.0.clone());
+        let revisions = snapshot
+            .revisions
+            .iter()
+            .map(|r| RevisionStatus {
+                name: r.name.clone(),
+                tag: r.tag.clone(),
+                tag_url: r.tag_url.clone(),
+                image: r.image.clone(),
+                created: r.created,
+                ready: r.ready,
+                status_message: r.status_message.clone(),
+                percent: snapshot.traffic.percent_of(&r.name),
+                serving_percent: snapshot.actual.as_ref().map(|a| a.percent_of(&r.name)),
+                stable: stable_name.as_deref() == Some(r.name.as_str()),
+                canary: canary.as_deref() == Some(r.name.as_str()),
+            })
+            .collect();
+        StatusReport {
+            platform: info,
+            service: snapshot.service.clone(),
+            url: snapshot.url.clone(),
+            version: snapshot.version.0.clone(),
+            reconciling: snapshot.reconciling,
+            message: snapshot.message.clone(),
+            stable: stable_name,
+            stable_from: stable.map(|s| s.1),
+            canary,
+            traffic: shares(&snapshot.traffic),
+            serving: snapshot.actual.as_ref().map(shares),
+            revisions,
+        }
+    }
+
+    /// Pretty JSON (the `--json` output).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// For people: a header, the split, and a table of revisions.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} ({} · {})",
+            self.service, self.platform.kind, self.platform.location
+        );
+        if let Some(u) = &self.url {
+            let _ = writeln!(out, "url      {u}");
+        }
+        let flag = |s: &[Share]| {
+            s.iter()
+                .map(|a| format!("{} {}%", a.revision, a.percent))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        };
+        let _ = writeln!(out, "traffic  {}", flag(&self.traffic));
+        if let Some(serving) = &self.serving {
+            if *serving != self.traffic || self.reconciling {
+                let _ = writeln!(out, "serving  {} (still converging)", flag(serving));
+            }
+        }
+        if let Some(m) = &self.message {
+            let _ = writeln!(out, "problem  {m}");
+        }
+        let name_w = self
+            .revisions
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let _ = writeln!(
+            out,
+            "\n{:<name_w$}  {:>7}  {:<5}  {:<10}  {:<16}  ROLE",
+            "REVISION", "TRAFFIC", "READY", "TAG", "CREATED"
+        );
+        for r in &self.revisions {
+            let role = match (r.stable, r.canary) {
+                (true, _) => "stable",
+                (_, true) => "canary",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "{:<name_w$}  {:>6}%  {:<5}  {:<10}  {:<16}  {role}",
+                r.name,
+                r.percent,
+                if r.ready { "yes" } else { "NO" },
+                r.tag.as_deref().unwrap_or("-"),
+                r.created.format("%Y-%m-%d %H:%M"),
+            );
+            if let Some(m) = r.status_message.as_deref().filter(|_| !r.ready) {
+                let _ = writeln!(out, "{:<name_w$}  ↳ {m}", "");
+            }
+        }
+        out
+    }
+}
+
+/// Reads the service once and reports it.
+pub async fn status(platform: &dyn Platform, ctx: &Context<'_>) -> Result<StatusReport, CliError> {
+    let snapshot = platform.snapshot().await?;
+    let stable = find_stable(&snapshot, &ctx.options, ctx.journal_path())?;
+    let canary = find_canary(
+        &snapshot,
+        &ctx.options,
+        stable.as_ref().map(|s| s.0.as_str()),
+    );
+    Ok(StatusReport::build(
+        platform.info(),
+        &snapshot,
+        stable,
+        canary,
+    ))
+}
