@@ -10,6 +10,7 @@ use crate::checks::{CheckKind, CheckSpec};
 use crate::config::{self, Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
+use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
 use crate::logs::{LogSource, RecentLogs, Tee};
 use crate::metrics::MetricsSource;
 use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
@@ -144,16 +145,17 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
             )
         }
         PlatformKind::CloudRun => {
-            let cr = cloud_run_platform(config)?;
-            let platform: Arc<dyn Platform> = Arc::new(cr);
+            let platform: Arc<dyn Platform> = Arc::new(cloud_run_platform(config)?);
+            let logs: Box<dyn LogSource> = match cloud_logging(config) {
+                Ok(l) => Box::new(l),
+                Err(e) => Box::new(crate::logs::Unavailable::new(e.to_string())),
+            };
             (
                 platform,
                 Arc::new(crate::metrics::Unavailable::new(
                     "Cloud Monitoring metrics are not wired in this build yet",
                 )),
-                Box::new(crate::logs::Unavailable::new(
-                    "Cloud Logging is not wired in this build yet",
-                )),
+                logs,
                 None,
             )
         }
@@ -179,23 +181,55 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
     })
 }
 
+fn google_auth(config: &Config) -> cloud_run::Auth {
+    match config.cloud_run.auth {
+        GoogleAuth::None => cloud_run::Auth::None,
+        GoogleAuth::Adc => cloud_run::Auth::adc(),
+        GoogleAuth::Gcloud => cloud_run::Auth::gcloud(),
+    }
+}
+
 /// The Cloud Run client a config describes.
 pub fn cloud_run_platform(config: &Config) -> anyhow::Result<CloudRun> {
     let s = &config.service;
     let (Some(project), Some(region)) = (s.project.clone(), s.region.clone()) else {
         anyhow::bail!("platform cloud-run needs service.project and service.region");
     };
-    let auth = match config.cloud_run.auth {
-        GoogleAuth::None => cloud_run::Auth::None,
-        GoogleAuth::Adc | GoogleAuth::Gcloud => {
-            cloud_run::Auth::Token(Arc::new(cloud_run::GcloudToken::default()))
-        }
-    };
-    let mut settings = CloudRunSettings::new(project, region, s.name.clone(), auth);
+    let mut settings = CloudRunSettings::new(project, region, s.name.clone(), google_auth(config));
     if let Some(e) = &config.cloud_run.endpoint {
         settings = settings.with_endpoint(e.clone());
     }
     CloudRun::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The Cloud Logging tail of the configured service.
+pub fn cloud_logging(config: &Config) -> anyhow::Result<CloudLogging> {
+    let s = &config.service;
+    let Some(project) = s.project.clone() else {
+        anyhow::bail!("Cloud Logging needs service.project");
+    };
+    let mut settings = CloudLoggingSettings::new(project, s.name.clone(), google_auth(config));
+    settings.poll_interval = config.refresh.logs;
+    if let Some(e) = config
+        .cloud_run
+        .logging_endpoint
+        .as_ref()
+        .or(config.cloud_run.endpoint.as_ref())
+    {
+        settings = settings.with_endpoint(e.clone());
+    }
+    CloudLogging::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Only the platform (for the scripting commands).
+pub fn platform_only(config: &Config) -> anyhow::Result<Arc<dyn Platform>> {
+    Ok(match config.service.platform {
+        PlatformKind::Simulator => {
+            let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
+            Arc::new(Simulator::new(scenario, config.demo.seed))
+        }
+        PlatformKind::CloudRun => Arc::new(cloud_run_platform(config)?),
+    })
 }
 
 /// Where the journal of the configured service goes (`None`: turned off or

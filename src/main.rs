@@ -58,6 +58,43 @@ enum Sub {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Print the service's revisions and traffic split (target and actual).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the traffic split: `canary set canary=10` (revision names or tags;
+    /// the stable revision gets the rest; tags are kept).
+    Set {
+        /// NAME=PERCENT, one or more.
+        #[arg(required = true, value_name = "NAME=PERCENT")]
+        assignments: Vec<String>,
+        /// Apply without asking (required without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Why, for the audit journal.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// All traffic to the stable revision (or --to REVISION).
+    Rollback {
+        /// Revision name or tag to send all traffic to.
+        #[arg(long, value_name = "REVISION")]
+        to: Option<String>,
+        /// Apply without asking (required without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Why, for the audit journal.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,8 +110,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(cmd) = &cli.command {
-        return history(cmd, &config);
+    match &cli.command {
+        Some(cmd @ (Sub::Journal { .. } | Sub::Report { .. })) => return history(cmd, &config),
+        Some(cmd) => return scripting(cmd, &cli, &config),
+        None => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -208,6 +247,7 @@ fn history(cmd: &Sub, config: &Config) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Sub::Status { .. } | Sub::Set { .. } | Sub::Rollback { .. } => ExitCode::from(2),
         Sub::Report { output } => {
             let md = journal::report::markdown(&config.service.name, &replay);
             match output {
@@ -323,6 +363,147 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 /// SIGTERM, SIGHUP (an SSH drop) and SIGINT end the loop cleanly.
+/// `canary status`, `canary set`, `canary rollback`: the screen's rules,
+/// journaled like the screen's changes, exit code 0 / 1 / 2.
+fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
+    use canary::cli::{self as ops, CliError, CliOptions, Context};
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canary: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let platform = match app::platform_only(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("canary: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let writes = !matches!(cmd, Sub::Status { .. });
+    if writes && cli.read_only {
+        eprintln!("canary: refused: --read-only");
+        return ExitCode::FAILURE;
+    }
+    let mut journal = None;
+    if writes {
+        if let Some(path) = app::journal_path(config) {
+            match Journal::open(&path) {
+                Ok(j) => journal = Some(j),
+                Err(e) => {
+                    eprintln!(
+                        "canary: refused: the audit journal {} cannot be opened: {e}",
+                        path.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    let options = CliOptions {
+        canary_tag: config.service.canary_tag.clone(),
+        stable_pin: config.service.stable_revision.clone(),
+    };
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let result: Result<(String, String), CliError> = rt.block_on(async {
+        match cmd {
+            Sub::Status { .. } => {
+                let ctx = Context::new(options, None);
+                let r = ops::status(platform.as_ref(), &ctx).await?;
+                Ok((r.to_json(), r.render_text()))
+            }
+            Sub::Set {
+                assignments,
+                yes,
+                reason,
+                ..
+            } => {
+                let mut ctx = Context::new(options, journal.as_mut()).with_reason(reason.clone());
+                let mut yes = *yes;
+                loop {
+                    match ops::set(platform.as_ref(), assignments, yes, &mut ctx).await {
+                        Err(CliError::NotConfirmed(report)) if interactive && !yes => {
+                            if !ask(&report.render_text()) {
+                                return Err(CliError::NotConfirmed(report));
+                            }
+                            yes = true;
+                        }
+                        other => {
+                            let r = other?;
+                            break Ok((r.to_json(), r.render_text()));
+                        }
+                    }
+                }
+            }
+            Sub::Rollback {
+                to, yes, reason, ..
+            } => {
+                let mut ctx = Context::new(options, journal.as_mut()).with_reason(reason.clone());
+                let mut yes = *yes;
+                loop {
+                    match ops::rollback(platform.as_ref(), to.as_deref(), yes, &mut ctx).await {
+                        Err(CliError::NotConfirmed(report)) if interactive && !yes => {
+                            if !ask(&report.render_text()) {
+                                return Err(CliError::NotConfirmed(report));
+                            }
+                            yes = true;
+                        }
+                        other => {
+                            let r = other?;
+                            break Ok((r.to_json(), r.render_text()));
+                        }
+                    }
+                }
+            }
+            _ => Err(CliError::Usage("not a scripting command".into())),
+        }
+    });
+    let json = matches!(
+        cmd,
+        Sub::Status { json: true } | Sub::Set { json: true, .. } | Sub::Rollback { json: true, .. }
+    );
+    match result {
+        Ok((j, text)) => {
+            if json {
+                println!("{j}");
+            } else {
+                print!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(CliError::NotConfirmed(report)) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                eprint!("{}", report.render_text());
+            }
+            eprintln!("canary: not applied: re-run with --yes to apply");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("canary: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Shows what would be done and asks on the terminal.
+fn ask(preview: &str) -> bool {
+    use std::io::Write;
+    eprint!("{preview}");
+    eprint!("Apply? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
 fn spawn_signal_handlers(
     tx: tokio::sync::mpsc::Sender<canary::core::action::Action>,
 ) -> anyhow::Result<()> {

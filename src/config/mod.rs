@@ -331,6 +331,9 @@ impl GoogleAuth {
 pub struct CloudRunConfig {
     /// `None`: the public API.
     pub endpoint: Option<String>,
+    /// Cloud Logging; `None`: `endpoint` when set (the test fake serves
+    /// both), else the public API.
+    pub logging_endpoint: Option<String>,
     pub auth: GoogleAuth,
 }
 

@@ -43,7 +43,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("checks", CHECK_KEYS),
     ("journal", &["dir", "enabled"]),
     ("notify", &["webhook_url", "timeout", "retries"]),
-    ("cloud_run", &["endpoint", "auth"]),
+    ("cloud_run", &["endpoint", "logging_endpoint", "auth"]),
     ("logs", &["buffer_lines", "min_severity", "follow"]),
     ("ui", &["max_fps", "color"]),
     ("demo", &["scenario", "seed"]),
@@ -221,6 +221,7 @@ pub(super) struct RawNotify {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawCloudRun {
     pub endpoint: Leaf,
+    pub logging_endpoint: Leaf,
     pub auth: Leaf,
 }
 

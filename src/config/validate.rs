@@ -62,6 +62,7 @@ fn expected(key: &str) -> &'static str {
         "journal.enabled" => "true or false",
         "notify.webhook_url" => "an http:// or https:// URL (or set CANARY_WEBHOOK_URL instead)",
         "notify.retries" => "a number of retries between 0 and 10",
+        "cloud_run.logging_endpoint" => "an http:// or https:// URL such as \"https://logging.googleapis.com\"",
         "cloud_run.endpoint" => "an http:// or https:// URL such as \"https://run.googleapis.com\" or \"http://127.0.0.1:8080\"",
         "cloud_run.auth" => "one of: \"adc\", \"gcloud\", \"none\"",
         "checks.name" => "a short name for the check, e.g. \"health\"",
@@ -625,6 +626,7 @@ impl Cx<'_> {
     fn cloud_run(&self, r: &raw::RawCloudRun) -> Result<CloudRunConfig, ConfigError> {
         Ok(CloudRunConfig {
             endpoint: self.url(&r.endpoint, "cloud_run.endpoint", false)?,
+            logging_endpoint: self.url(&r.logging_endpoint, "cloud_run.logging_endpoint", false)?,
             auth: self
                 .choice(
                     &r.auth,
