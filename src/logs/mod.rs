@@ -1,5 +1,7 @@
 //! Sources of log entries, tailed by polling.
 
+pub mod file;
+
 use async_trait::async_trait;
 
 use crate::core::error::BackendError;
