@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 # command -> Debian package that provides it
 required=(
   "script:bsdutils"
+  "haproxy:haproxy"
+  "prometheus:prometheus"
 )
 
 missing=()
 for pair in "${required[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing missing packages: ${missing[*]}"
