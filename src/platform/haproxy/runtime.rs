@@ -26,8 +26,8 @@ pub enum Socket {
 }
 
 impl Socket {
-    /// `/path/to.sock`, `unix:///path` or `unix:/path` → Unix; `tcp://host:port` or
-    /// `host:port` → TCP.
+    /// A path (`/run/haproxy.sock`, `run/admin.sock`, `admin.sock`), `unix:///path` or
+    /// `unix:/path` → Unix; `tcp://host:port` or `host:port` → TCP.
     pub fn parse(s: &str) -> Result<Socket, String> {
         let s = s.trim();
         if s.is_empty() {
@@ -42,13 +42,13 @@ impl Socket {
         {
             return Ok(Socket::Unix(PathBuf::from(rest)));
         }
-        if s.starts_with('/') || s.starts_with('.') {
-            return Ok(Socket::Unix(PathBuf::from(s)));
-        }
         if s.contains("://") {
             return Err(format!(
                 "HAProxy socket `{s}`: only unix paths and tcp://host:port are supported"
             ));
+        }
+        if s.contains('/') || s.ends_with(".sock") {
+            return Ok(Socket::Unix(PathBuf::from(s)));
         }
         Socket::tcp(s)
     }
@@ -245,6 +245,14 @@ mod tests {
         assert_eq!(
             Socket::parse("localhost:9999"),
             Ok(Socket::Tcp("localhost:9999".into()))
+        );
+        assert_eq!(
+            Socket::parse("run/haproxy.sock"),
+            Ok(Socket::Unix("run/haproxy.sock".into()))
+        );
+        assert_eq!(
+            Socket::parse("admin.sock"),
+            Ok(Socket::Unix("admin.sock".into()))
         );
         assert!(Socket::parse("tcp://nope").is_err());
         assert!(Socket::parse("http://x:1").is_err());
