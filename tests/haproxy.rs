@@ -18,7 +18,7 @@ const V2: &str = "emergence-app-v2";
 struct Stack {
     _dir: tempfile::TempDir,
     _v1: SampleApp,
-    _v2: SampleApp,
+    v2: SampleApp,
     haproxy: Haproxy,
 }
 
@@ -31,7 +31,7 @@ fn stack() -> Option<Stack> {
     Some(Stack {
         _dir: dir,
         _v1: v1,
-        _v2: v2,
+        v2,
         haproxy,
     })
 }
@@ -313,4 +313,83 @@ async fn a_restart_is_detected_and_said_loudly() {
         .await
         .expect("set again");
     assert_eq!(again.message, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_states_are_readiness_with_a_reason() {
+    let Some(mut stack) = stack() else { return };
+    let socket = Socket::Unix(stack.haproxy.admin_socket.clone());
+    let p = HaproxyPlatform::connect(settings(socket.clone()))
+        .await
+        .expect("connect");
+    ready_snapshot(&p).await;
+    let raw = RuntimeApi {
+        socket,
+        timeout: Duration::from_secs(2),
+    };
+
+    // Maintenance: not ready, says how to bring it back, and gets no more traffic.
+    let reply = raw
+        .send(&format!("set server app/{V2} state maint"))
+        .await
+        .expect("maint");
+    assert_eq!(reply.trim(), "");
+    let s = p.snapshot().await.expect("snapshot");
+    let v2 = s.revision(V2).expect("v2");
+    assert!(!v2.ready);
+    let why = v2.status_message.clone().unwrap_or_default();
+    assert!(
+        why.contains("maintenance") && why.contains(&format!("set server app/{V2} state ready")),
+        "{why}"
+    );
+    let e = p
+        .set_traffic(
+            &TrafficSplit::new([(V1, 90), (V2, 10)]).expect("valid"),
+            &s.version,
+        )
+        .await
+        .expect_err("more traffic to a server in maintenance");
+    assert!(
+        matches!(&e, BackendError::Refused(m) if m.contains(V2) && m.contains("nothing was sent")),
+        "{e:?}"
+    );
+    raw.send(&format!("set server app/{V2} state ready"))
+        .await
+        .expect("ready");
+
+    // Serving 50/50, then the canary dies: HAProxy's checks take it out, the
+    // snapshot says why, and the serving split differs from the target.
+    let s = ready_snapshot(&p).await;
+    let half = TrafficSplit::new([(V1, 50), (V2, 50)]).expect("valid");
+    p.set_traffic(&half, &s.version).await.expect("50/50");
+    stack.v2.proc.kill();
+    let down = eventually("the canary DOWN", Duration::from_secs(10), || async {
+        let s = p.snapshot().await.ok()?;
+        (!s.revision(V2)?.ready).then_some(s)
+    })
+    .await;
+    let why = down
+        .revision(V2)
+        .and_then(|r| r.status_message.clone())
+        .unwrap_or_default();
+    assert!(why.starts_with("HAProxy says DOWN"), "{why}");
+    assert_eq!(down.traffic, half);
+    assert_eq!(down.actual, Some(TrafficSplit::all_to(V1)));
+    // Rolling back (less traffic to the dead server) is allowed.
+    let back = p
+        .set_traffic(&TrafficSplit::all_to(V1), &down.version)
+        .await
+        .expect("rollback to the stable");
+    assert_eq!(back.traffic, TrafficSplit::all_to(V1));
+
+    // Every weight at 0: said loudly.
+    raw.send(&format!("set server app/{V1} weight 0"))
+        .await
+        .expect("zero");
+    let s = p.snapshot().await.expect("snapshot");
+    let msg = s.message.unwrap_or_default();
+    assert!(
+        msg.contains("every server of backend `app` has weight 0"),
+        "{msg}"
+    );
 }
