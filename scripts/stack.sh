@@ -225,7 +225,7 @@ cat <<EOF
   service (through haproxy)  http://127.0.0.1:$fe_port/
   emergence-app-v1 (stable)  http://$v1/   log $dir/v1.log
   emergence-app-v2 (canary)  http://$v2/   log $dir/v2.log
-  haproxy runtime api        $dir/haproxy.sock   (echo "show stat" | socat stdio $dir/haproxy.sock)
+  haproxy runtime api        $dir/haproxy.sock   (e.g. echo "show stat" | socat stdio $dir/haproxy.sock)
   haproxy stats / exporter   http://127.0.0.1:$stats_port/stats   http://127.0.0.1:$stats_port/metrics
   prometheus                 http://127.0.0.1:$prom_port/
   cockpit config             $dir/canary.toml

@@ -155,18 +155,14 @@ impl HaproxyPlatform {
         ))
     }
 
-    /// Sends a command that answers data; an error line becomes a [`BackendError`].
-    async fn show(&self, command: &str) -> Result<String, BackendError> {
-        self.api.send(command).await
-    }
-
     /// Every server of the backend with its weights, status and response
     /// counters (`show stat` merged with `show servers state`).
     pub async fn servers(&self) -> Result<Vec<ServerStat>, BackendError> {
         Ok(self.observe().await?.servers)
     }
 
-    /// Reads the process and the backend, and notes a restart.
+    /// Reads the process and the backend, and notes a restart. A reply that does
+    /// not parse is an error line (`No such proxy.`, `Permission denied`…).
     async fn observe(&self) -> Result<Observed, BackendError> {
         let s = &self.settings;
         let b = &s.backend;
@@ -179,13 +175,13 @@ impl HaproxyPlatform {
                 other => other,
             };
         let info_cmd = "show info";
-        let text = self.show(info_cmd).await?;
+        let text = self.api.send(info_cmd).await?;
         let info = stat::parse_info(&text).map_err(|e| bad(info_cmd, &text, e))?;
         let stat_cmd = format!("show stat {b} -1 -1");
-        let text = self.show(&stat_cmd).await?;
+        let text = self.api.send(&stat_cmd).await?;
         let mut servers = stat::parse_stat(&text, b).map_err(|e| bad(&stat_cmd, &text, e))?;
         let state_cmd = format!("show servers state {b}");
-        let text = self.show(&state_cmd).await?;
+        let text = self.api.send(&state_cmd).await?;
         let states = stat::parse_servers_state(&text).map_err(|e| bad(&state_cmd, &text, e))?;
         stat::merge(&mut servers, &states);
         if servers.is_empty() {
@@ -199,6 +195,7 @@ impl HaproxyPlatform {
         Ok(obs)
     }
 
+    /// The commands that move `current` weights to `wanted`, raised weights
     /// first, so that the backend never passes through all-zero.
     fn commands(
         &self,
