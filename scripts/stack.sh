@@ -8,7 +8,8 @@
 #             --keep        do not remove the directory on exit
 #             --debug       use debug builds (faster to build, slower to run)
 #   env:      CANARY_ERROR_RATE (canary's injected 5xx share, default 0.01),
-#             CANARY_LATENCY_MS (canary's latency, default 30), LOAD_RATE (req/s, default 20)
+#             CANARY_LATENCY_MS (canary's latency, default 30), LOAD_RATE (req/s, default 20),
+#             CANARY_SAMPLE (a canary-sample binary to use instead of building one)
 #
 # What runs: canary-sample twice (emergence-app-v1 = stable v1, emergence-app-v2 = canary
 # v2, JSON request logs in DIR/v1.log and DIR/v2.log), HAProxy (frontend -> backend `app`
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --keep) keep=1 ;;
     --debug) profile=debug ;;
     --dir) dir=${2:?--dir needs a directory}; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "stack.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -112,15 +113,17 @@ wait_http() {
   return 1
 }
 
-echo "==> building ($profile)"
 build_flags=()
 [ "$profile" = release ] && build_flags=(--release)
+sample=${CANARY_SAMPLE:-}
 if [ "$cockpit" = 1 ]; then
+  echo "==> building ($profile)"
   cargo build "${build_flags[@]}" --bins
-else
+elif [ -z "$sample" ]; then
+  echo "==> building canary-sample ($profile)"
   cargo build "${build_flags[@]}" --bin canary-sample
 fi
-sample="$repo/target/$profile/canary-sample"
+sample=${sample:-"$repo/target/$profile/canary-sample"}
 
 echo "==> sample apps"
 "$sample" --listen 127.0.0.1:0 --name emergence-app-v1 --version v1 \

@@ -10,6 +10,7 @@ required=(
   "script:bsdutils"
   "haproxy:haproxy"
   "prometheus:prometheus"
+  "curl:curl"
 )
 
 missing=()
