@@ -9,14 +9,17 @@ cd "$(dirname "$0")/.."
 required=(
   "script:bsdutils"
   "openssl:openssl"         # tests/adc.rs makes a throwaway service-account key
-  "python3:python3-pip"     # tests/python_client.rs (pip-installs google-cloud-run)
+  "pip3:python3-pip"        # tests/python_client.rs (pip-installs google-cloud-run)
+  "haproxy:haproxy"         # tests/haproxy.rs, scripts/stack.sh
+  "prometheus:prometheus"   # tests/prometheus.rs, scripts/stack.sh
+  "curl:curl"               # scripts/stack.sh
 )
 
 missing=()
 for pair in "${required[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing missing packages: ${missing[*]}"

@@ -1,6 +1,7 @@
 //! Sources of log entries, tailed by polling.
 
 pub mod cloud_logging;
+pub mod file;
 
 use async_trait::async_trait;
 

@@ -1,6 +1,7 @@
 //! Sources of per-revision metrics.
 
 pub mod exposition;
+pub mod prometheus;
 
 use std::time::Duration;
 

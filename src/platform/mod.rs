@@ -6,6 +6,7 @@ use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
+pub mod haproxy;
 pub mod simulator;
 
 /// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.
