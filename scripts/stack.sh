@@ -215,8 +215,88 @@ backend = "app"
 stable = "emergence-app-v1"
 canary = "emergence-app-v2"
 
+# The stack's own audit journal (kept with --keep).
+[journal]
+dir = "$dir/journal"
+
+[refresh]
+service = "1s"
+metrics = "2s"
+
 [prometheus]
 url = "http://127.0.0.1:$prom_port"
+rate_window = "15s"
+
+[gates]
+window = "30s"
+sustain = "10s"
+min_requests = 20
+
+# The team's phases with 30 s windows, so a whole promotion takes two minutes.
+[plan]
+steps = [
+  { percent = 10, observe = "30s" },
+  { percent = 25, observe = "30s" },
+  { percent = 50, observe = "30s" },
+  { percent = 100, observe = "0s" },
+]
+
+[[checks]]
+name = "ready"
+kind = "ready"
+
+[[checks]]
+name = "health"
+kind = "http"
+url = "{tag_url}/api/health"
+json = ["status == \"ok\""]
+retries = 3
+interval = "1s"
+
+[[checks]]
+name = "readiness"
+kind = "http"
+url = "{tag_url}/health/readiness"
+
+[[checks]]
+name = "memory-analysis"
+kind = "metrics-endpoint"
+url = "{tag_url}/api/metrics"
+condition = "memory_analysis_failure_total <= 2"
+
+[[checks]]
+name = "cache-hit-rate"
+kind = "metrics-endpoint"
+url = "{tag_url}/api/metrics"
+condition = "cache_hits_total / (cache_hits_total + cache_misses_total) > 0.8"
+blocking = false
+
+[[checks]]
+name = "home-page"
+kind = "http"
+url = "{tag_url}/"
+
+[[checks]]
+name = "assets"
+kind = "http"
+url = "{tag_url}/assets/"
+
+[[checks]]
+name = "no-errors-in-logs"
+kind = "logs"
+severity = "ERROR"
+window = "1m"
+blocking = false
+
+[[checks]]
+name = "5xx-vs-stable"
+kind = "query"
+metric = "error_percent"
+max = 1.0
+compare_to_stable = true
+margin = 0.5
+window = "30s"
+timeout = "40s"
 
 [logs.files]
 "emergence-app-v1" = "$dir/v1.log"

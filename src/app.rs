@@ -11,9 +11,12 @@ use crate::config::{self, Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
 use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
+use crate::logs::file::FileLogs;
 use crate::logs::{LogSource, RecentLogs, Tee};
+use crate::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTemplates};
 use crate::metrics::MetricsSource;
 use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
+use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
 use crate::runtime::CheckRunner;
@@ -146,18 +149,26 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
         }
         PlatformKind::CloudRun => {
             let platform: Arc<dyn Platform> = Arc::new(cloud_run_platform(config)?);
-            let logs: Box<dyn LogSource> = match cloud_logging(config) {
-                Ok(l) => Box::new(l),
-                Err(e) => Box::new(crate::logs::Unavailable::new(e.to_string())),
+            let logs: Box<dyn LogSource> = if config.logs.files.is_empty() {
+                match cloud_logging(config) {
+                    Ok(l) => Box::new(l),
+                    Err(e) => Box::new(crate::logs::Unavailable::new(e.to_string())),
+                }
+            } else {
+                Box::new(FileLogs::new(config.logs.files.clone()))
             };
-            (
-                platform,
-                Arc::new(crate::metrics::Unavailable::new(
-                    "Cloud Monitoring metrics are not wired in this build yet",
-                )),
-                logs,
-                None,
-            )
+            (platform, metrics_source(config)?, logs, None)
+        }
+        PlatformKind::Haproxy => {
+            let platform: Arc<dyn Platform> = Arc::new(haproxy_platform(config)?);
+            let logs: Box<dyn LogSource> = if config.logs.files.is_empty() {
+                Box::new(crate::logs::Unavailable::new(
+                    "no log files configured ([logs.files] revision = \"path\")",
+                ))
+            } else {
+                Box::new(FileLogs::new(config.logs.files.clone()))
+            };
+            (platform, metrics_source(config)?, logs, None)
         }
     };
     let specs = checks_of(config, demo);
@@ -229,13 +240,83 @@ pub fn platform_only(config: &Config) -> anyhow::Result<Arc<dyn Platform>> {
             Arc::new(Simulator::new(scenario, config.demo.seed))
         }
         PlatformKind::CloudRun => Arc::new(cloud_run_platform(config)?),
+        PlatformKind::Haproxy => Arc::new(haproxy_platform(config)?),
     })
+}
+
+/// The HAProxy backend a config describes (no I/O yet).
+pub fn haproxy_platform(config: &Config) -> anyhow::Result<HaproxyPlatform> {
+    let Some(h) = &config.haproxy else {
+        anyhow::bail!("platform haproxy needs a [haproxy] section with socket and backend");
+    };
+    let socket = Socket::parse(&h.socket).map_err(anyhow::Error::msg)?;
+    let mut settings = HaproxySettings::new(socket, h.backend.clone(), config.service.name.clone());
+    settings.stable_server = h.stable.clone();
+    settings.canary_server = h.canary.clone();
+    settings.request_timeout = h.timeout;
+    HaproxyPlatform::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The metrics source: `[prometheus]` when configured, else Cloud
+/// Monitoring's PromQL API for Cloud Run; HAProxy without Prometheus has none.
+pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>> {
+    let defaults = match (config.service.platform, &config.haproxy) {
+        (PlatformKind::Haproxy, Some(h)) => QueryTemplates::haproxy(&h.backend),
+        _ => QueryTemplates::cloud_run(&config.service.name),
+    };
+    let settings = match &config.prometheus {
+        Some(p) => {
+            let mut s = PrometheusSettings::new(
+                p.url.clone(),
+                QueryTemplates {
+                    request_rate: p.request_rate.clone().unwrap_or(defaults.request_rate),
+                    error_percent: p.error_percent.clone().unwrap_or(defaults.error_percent),
+                    latency_p95: p.p95_latency_ms.clone().unwrap_or(defaults.latency_p95),
+                },
+            );
+            s.rate_window = p.rate_window;
+            if let Some(var) = &p.bearer_token_env {
+                let token = std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("prometheus.bearer_token_env: ${var} is not set")
+                })?;
+                s.auth = cloud_run::Auth::static_token(token);
+            }
+            s
+        }
+        None if config.service.platform == PlatformKind::CloudRun => {
+            let project = config.service.project.clone().unwrap_or_default();
+            let url = config.cloud_run.monitoring_endpoint.clone().unwrap_or_else(|| {
+                format!(
+                    "https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus"
+                )
+            });
+            let mut s = PrometheusSettings::new(url, defaults);
+            s.auth = google_auth(config);
+            // Cloud Monitoring samples Cloud Run every minute.
+            s.rate_window = Duration::from_secs(120);
+            s
+        }
+        None => {
+            return Ok(Arc::new(crate::metrics::Unavailable::new(
+                "no metrics source: add a [prometheus] section with url",
+            )))
+        }
+    };
+    Ok(Arc::new(
+        PrometheusMetrics::new(settings).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
 }
 
 /// Where the journal of the configured service goes (`None`: turned off or
 /// no home directory).
+/// The simulator's journal is kept apart from a real service of the same name.
 pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
-    config.journal.path_for(&config.service.name)
+    match config.service.platform {
+        PlatformKind::Simulator => config
+            .journal
+            .path_for(&format!("demo-{}", config.service.name)),
+        _ => config.journal.path_for(&config.service.name),
+    }
 }
 
 /// Whether `config` was loaded from a file (not the built-in demo defaults).

@@ -336,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(
@@ -492,7 +492,7 @@ fn out_of_range() {
 #[test]
 fn platform_not_supported_yet() {
     fails(
-        "[service]\nplatform = \"haproxy\"\n",
+        "[service]\nplatform = \"kubernetes\"\n",
         Some(2),
         Some("service.platform"),
         "not supported by this version yet",
@@ -501,7 +501,55 @@ fn platform_not_supported_yet() {
         "[service]\nplatform = \"cloudrun\"\n",
         Some(2),
         Some("service.platform"),
-        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"simulator\"",
+        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"haproxy\", \"simulator\"",
+    );
+}
+
+#[test]
+fn haproxy_needs_its_socket_and_backend() {
+    let base = "[service]\nplatform = \"haproxy\"\nname = \"app\"\n";
+    fails(
+        base,
+        None,
+        Some("haproxy.socket"),
+        "needs the Runtime API socket, e.g. socket = \"/run/haproxy/admin.sock\"; add a [haproxy] section",
+    );
+    fails(
+        &format!("{base}[haproxy]\nsocket = \"/run/h.sock\"\n"),
+        Some(4),
+        Some("haproxy.backend"),
+        "needs the backend",
+    );
+    fails(
+        &format!("{base}[haproxy]\nsocket = \"tcp://nohost\"\nbackend = \"b\"\n"),
+        Some(5),
+        Some("haproxy.socket"),
+        "invalid value \"tcp://nohost\"",
+    );
+    let c = ok(&format!(
+        "{base}[haproxy]\nsocket = \"/run/h.sock\"\nbackend = \"app\"\nstable = \"v1\"\ncanary = \"v2\"\n\
+         [prometheus]\nurl = \"http://127.0.0.1:9090\"\nrate_window = \"10s\"\n\
+         [logs.files]\n\"v1\" = \"/tmp/v1.log\"\n"
+    ));
+    let h = c.haproxy.expect("haproxy");
+    assert_eq!(
+        (h.backend.as_str(), h.canary.as_deref()),
+        ("app", Some("v2"))
+    );
+    let p = c.prometheus.expect("prometheus");
+    assert_eq!(p.rate_window, Duration::from_secs(10));
+    assert_eq!(c.logs.files.get("v1"), Some(&PathBuf::from("/tmp/v1.log")));
+    fails(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nrate_window = \"10s\"\n",
+        Some(3),
+        Some("prometheus.url"),
+        "needs url",
+    );
+    fails(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nrequest_rate = \"rate(x{r=\\\"{rev}\\\"}[1m])\"\n",
+        Some(5),
+        Some("prometheus.request_rate"),
+        "invalid value",
     );
 }
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub journal: JournalConfig,
     pub notify: NotifyConfig,
     pub cloud_run: CloudRunConfig,
+    pub haproxy: Option<HaproxyConfig>,
+    pub prometheus: Option<PrometheusConfig>,
     pub logs: LogsConfig,
     pub ui: UiConfig,
     pub demo: DemoConfig,
@@ -83,6 +85,8 @@ impl Default for Config {
             journal: JournalConfig::default(),
             notify: NotifyConfig::default(),
             cloud_run: CloudRunConfig::default(),
+            haproxy: None,
+            prometheus: None,
             logs: LogsConfig::default(),
             ui: UiConfig::default(),
             demo: DemoConfig::default(),
@@ -100,16 +104,22 @@ impl Default for Config {
 pub enum PlatformKind {
     #[default]
     CloudRun,
+    Haproxy,
     Simulator,
 }
 
 impl PlatformKind {
-    pub const ALL: [PlatformKind; 2] = [PlatformKind::CloudRun, PlatformKind::Simulator];
+    pub const ALL: [PlatformKind; 3] = [
+        PlatformKind::CloudRun,
+        PlatformKind::Haproxy,
+        PlatformKind::Simulator,
+    ];
 
-    /// The name used in the config: `cloud-run`, `simulator`.
+    /// The name used in the config: `cloud-run`, `haproxy`, `simulator`.
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::CloudRun => "cloud-run",
+            PlatformKind::Haproxy => "haproxy",
             PlatformKind::Simulator => "simulator",
         }
     }
@@ -334,15 +344,20 @@ pub struct CloudRunConfig {
     /// Cloud Logging; `None`: `endpoint` when set (the test fake serves
     /// both), else the public API.
     pub logging_endpoint: Option<String>,
+    /// Cloud Monitoring's Prometheus API root; `None`: the public API
+    /// (`https://monitoring.googleapis.com/v1/projects/P/location/global/prometheus`).
+    pub monitoring_endpoint: Option<String>,
     pub auth: GoogleAuth,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogsConfig {
     /// Size of the log ring buffer, 100..=1_000_000 lines.
     pub buffer_lines: usize,
     pub min_severity: Severity,
     pub follow: bool,
+    /// Revision → log file, tailed (the HAProxy stack's apps write one each).
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 impl Default for LogsConfig {
@@ -351,8 +366,34 @@ impl Default for LogsConfig {
             buffer_lines: 10_000,
             min_severity: Severity::Default,
             follow: true,
+            files: BTreeMap::new(),
         }
     }
+}
+
+/// `platform = "haproxy"`: one backend, its servers are the revisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaproxyConfig {
+    /// A unix socket path or `tcp://host:port` (Runtime API, `level admin`).
+    pub socket: String,
+    pub backend: String,
+    pub stable: Option<String>,
+    pub canary: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A Prometheus HTTP API for the metrics (self-hosted; Cloud Run uses Cloud
+/// Monitoring's unless this is set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    pub url: String,
+    pub rate_window: Duration,
+    /// The name of an environment variable holding a bearer token.
+    pub bearer_token_env: Option<String>,
+    /// PromQL templates (`{revision}`, `{rate_window}`); `None`: the platform's defaults.
+    pub request_rate: Option<String>,
+    pub error_percent: Option<String>,
+    pub p95_latency_ms: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

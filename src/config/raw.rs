@@ -43,8 +43,31 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("checks", CHECK_KEYS),
     ("journal", &["dir", "enabled"]),
     ("notify", &["webhook_url", "timeout", "retries"]),
-    ("cloud_run", &["endpoint", "logging_endpoint", "auth"]),
-    ("logs", &["buffer_lines", "min_severity", "follow"]),
+    (
+        "cloud_run",
+        &[
+            "endpoint",
+            "logging_endpoint",
+            "monitoring_endpoint",
+            "auth",
+        ],
+    ),
+    (
+        "haproxy",
+        &["socket", "backend", "stable", "canary", "timeout"],
+    ),
+    (
+        "prometheus",
+        &[
+            "url",
+            "rate_window",
+            "bearer_token_env",
+            "request_rate",
+            "error_percent",
+            "p95_latency_ms",
+        ],
+    ),
+    ("logs", &["buffer_lines", "min_severity", "follow", "files"]),
     ("ui", &["max_fps", "color"]),
     ("demo", &["scenario", "seed"]),
     ("diagnostics", &["log_level", "log_dir"]),
@@ -102,6 +125,10 @@ pub(super) struct RawConfig {
     pub notify: RawNotify,
     #[serde(default)]
     pub cloud_run: RawCloudRun,
+    #[serde(default)]
+    pub haproxy: RawHaproxy,
+    #[serde(default)]
+    pub prometheus: RawPrometheus,
     #[serde(default)]
     pub logs: RawLogs,
     #[serde(default)]
@@ -222,6 +249,7 @@ pub(super) struct RawNotify {
 pub(super) struct RawCloudRun {
     pub endpoint: Leaf,
     pub logging_endpoint: Leaf,
+    pub monitoring_endpoint: Leaf,
     pub auth: Leaf,
 }
 
@@ -231,6 +259,29 @@ pub(super) struct RawLogs {
     pub buffer_lines: Leaf,
     pub min_severity: Leaf,
     pub follow: Leaf,
+    #[serde(default)]
+    pub files: BTreeMap<String, Spanned<Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawHaproxy {
+    pub socket: Leaf,
+    pub backend: Leaf,
+    pub stable: Leaf,
+    pub canary: Leaf,
+    pub timeout: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawPrometheus {
+    pub url: Leaf,
+    pub rate_window: Leaf,
+    pub bearer_token_env: Leaf,
+    pub request_rate: Leaf,
+    pub error_percent: Leaf,
+    pub p95_latency_ms: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,9 +11,9 @@ use toml::{Spanned, Value};
 use super::raw::{self, Leaf, RawConfig, KNOWN_KEYS};
 use super::{
     format_duration, parse_duration, CloudRunConfig, ColorChoice, Config, ConfigError, DemoConfig,
-    DiagnosticsConfig, GatesConfig, GoogleAuth, JournalConfig, LogsConfig, MetricsConfig,
-    NotifyConfig, PlatformKind, RefreshConfig, ServiceConfig, TrafficConfig, UiConfig,
-    DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE,
+    DiagnosticsConfig, GatesConfig, GoogleAuth, HaproxyConfig, JournalConfig, LogsConfig,
+    MetricsConfig, NotifyConfig, PlatformKind, PrometheusConfig, RefreshConfig, ServiceConfig,
+    TrafficConfig, UiConfig, DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE,
 };
 use crate::checks::{
     CheckKind, CheckSpec, HttpCheck, JsonExpectation, LogsCheck, MetricsEndpointCheck, QueryCheck,
@@ -36,7 +36,7 @@ fn expected(key: &str) -> &'static str {
     const DURATION: &str =
         "a duration of at least 100ms such as \"500ms\", \"2s\", \"15m\" or \"1h30m\"";
     match key {
-        "service.platform" => "one of: \"cloud-run\", \"simulator\"",
+        "service.platform" => "one of: \"cloud-run\", \"haproxy\", \"simulator\"",
         "service.name" => "a service name without spaces, e.g. \"emergence-app\"",
         "service.project" => "a Google Cloud project id without spaces, e.g. \"my-project-123\"",
         "service.region" => "a region without spaces, e.g. \"europe-west1\"",
@@ -62,6 +62,17 @@ fn expected(key: &str) -> &'static str {
         "journal.enabled" => "true or false",
         "notify.webhook_url" => "an http:// or https:// URL (or set CANARY_WEBHOOK_URL instead)",
         "notify.retries" => "a number of retries between 0 and 10",
+        "cloud_run.monitoring_endpoint" => "an http:// or https:// URL, the root of a Prometheus HTTP API",
+        "haproxy.socket" => "a unix socket path or \"tcp://host:port\" of HAProxy's Runtime API (level admin)",
+        "haproxy.backend" => "the name of the HAProxy backend whose servers are the revisions",
+        "haproxy.stable" | "haproxy.canary" => "the name of a server of the backend",
+        "haproxy.timeout" | "prometheus.rate_window" => DURATION,
+        "prometheus.url" => "an http:// or https:// URL such as \"http://127.0.0.1:9090\"",
+        "prometheus.bearer_token_env" => "the name of an environment variable, e.g. \"PROMETHEUS_TOKEN\"",
+        "prometheus.request_rate" | "prometheus.error_percent" | "prometheus.p95_latency_ms" => {
+            "a PromQL template using {revision} and {rate_window}"
+        }
+        "logs.files" => "a table of revision = \"path/to/file.log\"",
         "cloud_run.logging_endpoint" => "an http:// or https:// URL such as \"https://logging.googleapis.com\"",
         "cloud_run.endpoint" => "an http:// or https:// URL such as \"https://run.googleapis.com\" or \"http://127.0.0.1:8080\"",
         "cloud_run.auth" => "one of: \"adc\", \"gcloud\", \"none\"",
@@ -345,8 +356,7 @@ impl Cx<'_> {
             &r.canary_tag,
         ];
         let platform = match &r.platform {
-            Some(l) if matches!(l.get_ref(), Value::String(s) if s == "haproxy" || s == "kubernetes") =>
-            {
+            Some(l) if matches!(l.get_ref(), Value::String(s) if s == "kubernetes") => {
                 let message = format!(
                     "invalid value {}: not supported by this version yet, expected {}",
                     l.get_ref(),
@@ -391,6 +401,13 @@ impl Cx<'_> {
                         let why = format!("platform \"cloud-run\" needs {what}");
                         return Err(self.missing("service", &leaves, key, &why));
                     }
+                }
+            }
+            PlatformKind::Haproxy => {
+                if name.is_none() {
+                    let why =
+                        "platform \"haproxy\" needs a service name, e.g. name = \"my-service\"";
+                    return Err(self.missing("service", &leaves, "service.name", why));
                 }
             }
             PlatformKind::Simulator => {
@@ -627,6 +644,11 @@ impl Cx<'_> {
         Ok(CloudRunConfig {
             endpoint: self.url(&r.endpoint, "cloud_run.endpoint", false)?,
             logging_endpoint: self.url(&r.logging_endpoint, "cloud_run.logging_endpoint", false)?,
+            monitoring_endpoint: self.url(
+                &r.monitoring_endpoint,
+                "cloud_run.monitoring_endpoint",
+                false,
+            )?,
             auth: self
                 .choice(
                     &r.auth,
@@ -635,6 +657,89 @@ impl Cx<'_> {
                 )?
                 .unwrap_or_default(),
         })
+    }
+
+    fn haproxy(
+        &self,
+        r: &raw::RawHaproxy,
+        platform: PlatformKind,
+    ) -> Result<Option<HaproxyConfig>, ConfigError> {
+        let leaves = [&r.socket, &r.backend, &r.stable, &r.canary, &r.timeout];
+        let socket = self.string(&r.socket, "haproxy.socket")?;
+        if let Some((s, l)) = socket {
+            crate::platform::haproxy::Socket::parse(s)
+                .map_err(|e| self.at(l, "haproxy.socket", format!("invalid value {s:?}: {e}")))?;
+        }
+        let backend = self.word(&r.backend, "haproxy.backend")?;
+        if platform != PlatformKind::Haproxy {
+            return Ok(None);
+        }
+        let Some((socket, _)) = socket else {
+            return Err(self.missing(
+                "haproxy",
+                &leaves,
+                "haproxy.socket",
+                "platform \"haproxy\" needs the Runtime API socket, e.g. socket = \"/run/haproxy/admin.sock\"",
+            ));
+        };
+        let Some(backend) = backend else {
+            return Err(self.missing(
+                "haproxy",
+                &leaves,
+                "haproxy.backend",
+                "platform \"haproxy\" needs the backend, e.g. backend = \"app\"",
+            ));
+        };
+        Ok(Some(HaproxyConfig {
+            socket: socket.to_string(),
+            backend,
+            stable: self.word(&r.stable, "haproxy.stable")?,
+            canary: self.word(&r.canary, "haproxy.canary")?,
+            timeout: self
+                .duration(&r.timeout, "haproxy.timeout")?
+                .unwrap_or(Duration::from_secs(5)),
+        }))
+    }
+
+    fn prometheus(&self, r: &raw::RawPrometheus) -> Result<Option<PrometheusConfig>, ConfigError> {
+        let url = self.url(&r.url, "prometheus.url", false)?;
+        let template = |leaf: &Leaf, key: &str| -> Result<Option<String>, ConfigError> {
+            let Some((s, l)) = self.string(leaf, key)? else {
+                return Ok(None);
+            };
+            crate::metrics::prometheus::expand(s, "r", Duration::from_secs(60))
+                .map_err(|e| self.at(l, key, format!("invalid value {s:?}: {e}")))?;
+            Ok(Some(s.to_string()))
+        };
+        let cfg = PrometheusConfig {
+            url: url.clone().unwrap_or_default(),
+            rate_window: self
+                .duration(&r.rate_window, "prometheus.rate_window")?
+                .unwrap_or(Duration::from_secs(60)),
+            bearer_token_env: self.word(&r.bearer_token_env, "prometheus.bearer_token_env")?,
+            request_rate: template(&r.request_rate, "prometheus.request_rate")?,
+            error_percent: template(&r.error_percent, "prometheus.error_percent")?,
+            p95_latency_ms: template(&r.p95_latency_ms, "prometheus.p95_latency_ms")?,
+        };
+        if url.is_none() {
+            let leaves = [
+                &r.rate_window,
+                &r.bearer_token_env,
+                &r.request_rate,
+                &r.error_percent,
+                &r.p95_latency_ms,
+            ];
+            if leaves.iter().any(|l| l.is_some()) {
+                return Err(self.missing(
+                    "prometheus",
+                    &leaves,
+                    "prometheus.url",
+                    "the [prometheus] section needs url, e.g. url = \"http://127.0.0.1:9090\"",
+                ));
+            }
+            return Ok(None);
+        }
+        Ok(Some(cfg))
     }
 
     fn checks(&self, list: &[Spanned<raw::RawCheck>]) -> Result<Vec<CheckSpec>, ConfigError> {
@@ -883,7 +988,28 @@ impl Cx<'_> {
             Some((s, l)) => Severity::parse(s)
                 .ok_or_else(|| self.wrong_value(l, "logs.min_severity", format!("{s:?}")))?,
         };
+        let mut files = BTreeMap::new();
+        for (revision, leaf) in &r.files {
+            let key = format!("logs.files.{revision}");
+            match leaf.get_ref() {
+                Value::String(p) if !p.trim().is_empty() => {
+                    files.insert(revision.clone(), expand_home(p));
+                }
+                _ => {
+                    return Err(self.at(
+                        leaf,
+                        &key,
+                        format!(
+                            "invalid value {}, expected {}",
+                            found(leaf.get_ref()),
+                            expected("logs.files")
+                        ),
+                    ))
+                }
+            }
+        }
         Ok(LogsConfig {
+            files,
             buffer_lines: self
                 .int(&r.buffer_lines, "logs.buffer_lines", 100..=1_000_000)?
                 .unwrap_or(d.buffer_lines),
@@ -1129,6 +1255,8 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let journal = cx.journal(&raw.journal)?;
     let notify = cx.notify(&raw.notify)?;
     let cloud_run = cx.cloud_run(&raw.cloud_run)?;
+    let haproxy = cx.haproxy(&raw.haproxy, service.platform)?;
+    let prometheus = cx.prometheus(&raw.prometheus)?;
     let logs = cx.logs(&raw.logs)?;
     let ui = cx.ui(&raw.ui)?;
     let demo = cx.demo(&raw.demo)?;
@@ -1146,6 +1274,8 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         journal,
         notify,
         cloud_run,
+        haproxy,
+        prometheus,
         logs,
         ui,
         demo,

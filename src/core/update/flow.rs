@@ -656,7 +656,10 @@ pub(super) fn check_finished(
         say(
             state,
             level,
-            format!("checks done: {pass} passed, {warn} warnings, {fail} failed"),
+            format!(
+                "checks done: {pass} passed, {warn} {}, {fail} failed",
+                if warn == 1 { "warning" } else { "warnings" }
+            ),
         );
     }
     judge(state, fx);
