@@ -52,10 +52,17 @@ pub fn demo_plan() -> PlanSpec {
 
 /// The demo's checks: the team's battery from `config.example.toml`, run
 /// against the simulator's HTTP front. The logs check only warns: the
-/// simulated revisions answer ~0.2 % 5xx even when healthy.
+/// simulated revisions answer ~0.2 % 5xx even when healthy. PromQL checks
+/// are left out: the simulator is not a Prometheus API.
 pub fn demo_checks() -> Vec<CheckSpec> {
     let example = Config::parse(EXAMPLE_CONFIG, std::path::Path::new("config.example.toml"));
     let mut checks = example.map(|c| c.checks).unwrap_or_default();
+    checks.retain(|c| {
+        !matches!(
+            &c.kind,
+            CheckKind::Query(q) if matches!(q.metric, crate::checks::QueryMetric::PromQl(_))
+        )
+    });
     for c in &mut checks {
         if matches!(c.kind, CheckKind::Logs(_)) {
             c.blocking = false;

@@ -744,7 +744,8 @@ fn example_holds_the_teams_checks_and_plan() {
             "assets",
             "static-bundle",
             "no-errors-in-logs",
-            "5xx-vs-stable"
+            "5xx-vs-stable",
+            "memory"
         ]
     );
     let kinds: Vec<&str> = c.checks.iter().map(|c| c.kind.name()).collect();

@@ -104,7 +104,7 @@ fn start(s: &mut State) -> Vec<Effect> {
         panic!("start asks first")
     };
     assert!(
-        c.note.as_deref().unwrap_or("").contains("10 % for 1 min"),
+        c.note.as_deref().unwrap_or("").contains("10 % for 1m"),
         "{:?}",
         c.note
     );

@@ -131,7 +131,7 @@ impl CheckSpec {
                     return Err("a query check needs max, min or compare_to_stable = true".into());
                 }
                 if let QueryMetric::PromQl(t) = &q.metric {
-                    validate_template(t)?;
+                    crate::metrics::prometheus::expand(t, "r", Duration::from_secs(60))?;
                 }
                 Ok(())
             }

@@ -3,7 +3,9 @@
 //! `logs` over the entries the log tail has seen.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::Utc;
 
@@ -139,49 +141,26 @@ impl Runner {
     }
 
     async fn query(&self, q: &QueryCheck, target: &CheckTarget) -> Verdict {
-        let kind = match &q.metric {
-            QueryMetric::ErrorPercent => MetricKind::ErrorPercent,
-            QueryMetric::P95LatencyMs => MetricKind::LatencyP95,
-            QueryMetric::RequestsPerSecond => MetricKind::RequestRate,
-            QueryMetric::PromQl(_) => {
-                return Verdict::fail(
-                    "PromQL queries need a Prometheus-API metrics source; \
-                     use metric = \"error_percent\", \"p95_latency_ms\" or \"requests_per_second\"",
-                )
-            }
-        };
-        let mut revisions = vec![target.revision.clone()];
-        if q.compare_to_stable {
-            match &target.stable {
-                Some(s) => revisions.push(s.clone()),
-                None => return Verdict::fail("no stable revision to compare with"),
-            }
-        }
-        let window = MetricsWindow {
-            end: Utc::now(),
-            span: q.window,
-            step: (q.window / 30).max(Duration::from_secs(1)),
-        };
-        let batch = match self.metrics.fetch(&revisions, window).await {
-            Ok(b) => b,
-            Err(e) => return Verdict::fail(format!("cannot read the metrics: {e}")),
-        };
         let label = q.metric.label();
-        let Some(value) = window_value(&batch, &target.revision, kind) else {
+        let over = super::human_duration(q.window);
+        let (value, stable_value) = match self.measure(q, target).await {
+            Ok(v) => v,
+            Err(verdict) => return verdict,
+        };
+        let Some(value) = value else {
             return Verdict {
                 passed: false,
                 measured: Some(NO_DATA.into()),
                 expected: threshold_text(q, None),
                 reason: format!(
-                    "no {label} data for {} in the last {}: it may get no traffic",
-                    target.revision,
-                    super::human_duration(q.window)
+                    "no {label} data for {} in the last {over}: it may get no traffic",
+                    target.revision
                 ),
             };
         };
         let stable_value = if q.compare_to_stable {
             let stable = target.stable.as_deref().unwrap_or_default();
-            match window_value(&batch, stable, kind) {
+            match stable_value {
                 Some(v) => Some(v),
                 None => {
                     return Verdict {
@@ -216,7 +195,6 @@ impl Runner {
                 ));
             }
         }
-        let over = super::human_duration(q.window);
         Verdict {
             passed: failures.is_empty(),
             measured: Some(fmt_num(value)),
@@ -227,6 +205,59 @@ impl Runner {
                 format!("{label} over {over}: {}", failures.join("; "))
             },
         }
+    }
+
+    /// The canary's value and (when compared) the stable's; `Err` is a
+    /// verdict already (the source failed).
+    async fn measure(
+        &self,
+        q: &QueryCheck,
+        target: &CheckTarget,
+    ) -> Result<(Option<f64>, Option<f64>), Verdict> {
+        let stable = if q.compare_to_stable {
+            match &target.stable {
+                Some(s) => Some(s.clone()),
+                None => return Err(Verdict::fail("no stable revision to compare with")),
+            }
+        } else {
+            None
+        };
+        let kind = match &q.metric {
+            QueryMetric::ErrorPercent => MetricKind::ErrorPercent,
+            QueryMetric::P95LatencyMs => MetricKind::LatencyP95,
+            QueryMetric::RequestsPerSecond => MetricKind::RequestRate,
+            QueryMetric::PromQl(template) => {
+                let fail = |e: crate::core::error::BackendError| {
+                    Verdict::fail(format!("cannot run the query: {e}"))
+                };
+                let canary = self
+                    .metrics
+                    .instant(template, &target.revision)
+                    .await
+                    .map_err(fail)?;
+                let stable = match &stable {
+                    Some(s) => self.metrics.instant(template, s).await.map_err(fail)?,
+                    None => None,
+                };
+                return Ok((canary, stable));
+            }
+        };
+        let mut revisions = vec![target.revision.clone()];
+        revisions.extend(stable.clone());
+        let window = MetricsWindow {
+            end: Utc::now(),
+            span: q.window,
+            step: (q.window / 30).max(Duration::from_secs(1)),
+        };
+        let batch = self
+            .metrics
+            .fetch(&revisions, window)
+            .await
+            .map_err(|e| Verdict::fail(format!("cannot read the metrics: {e}")))?;
+        Ok((
+            window_value(&batch, &target.revision, kind),
+            stable.and_then(|s| window_value(&batch, &s, kind)),
+        ))
     }
 
     fn logs(&self, min: Severity, window: Duration, target: &CheckTarget) -> Verdict {

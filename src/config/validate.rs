@@ -86,6 +86,7 @@ fn expected(key: &str) -> &'static str {
         "checks.body_regex" => "a regular expression",
         "checks.retries" => "a number of retries between 0 and 100",
         "checks.condition" => "a condition such as \"memory_analysis_failure_total <= 2\"",
+        "checks.promql" => "a PromQL expression giving one number, using {revision} and {rate_window}",
         "checks.metric" => "one of: \"error_percent\", \"p95_latency_ms\", \"requests_per_second\"",
         "checks.max" | "checks.min" | "checks.margin" => "a number",
         "checks.compare_to_stable" => "true or false",
@@ -800,6 +801,7 @@ impl Cx<'_> {
             "ready" => &[],
             "query" => &[
                 "metric",
+                "promql",
                 "max",
                 "min",
                 "compare_to_stable",
@@ -809,7 +811,8 @@ impl Cx<'_> {
             "logs" => &["severity", "window"],
             _ => return Err(self.wrong_value(kind_leaf, "checks.kind", format!("{kind_name:?}"))),
         };
-        let specific: [(&str, &Leaf); 15] = [
+        let specific: [(&str, &Leaf); 16] = [
+            ("promql", &c.promql),
             ("method", &c.method),
             ("url", &c.url),
             ("expect_status", &c.expect_status),
@@ -925,17 +928,36 @@ impl Cx<'_> {
             }
             "ready" => CheckKind::Ready,
             "query" => {
-                let Some((m, l)) = self.string(&c.metric, "checks.metric")? else {
-                    return Err(missing(
-                        "metric",
-                        &format!(
-                            "check {name:?} (query) needs a metric: {}",
-                            expected("checks.metric")
-                        ),
-                    ));
+                let metric = match (
+                    self.string(&c.metric, "checks.metric")?,
+                    self.string(&c.promql, "checks.promql")?,
+                ) {
+                    (Some((m, l)), None) => QueryMetric::parse(m)
+                        .ok_or_else(|| self.wrong_value(l, "checks.metric", format!("{m:?}")))?,
+                    (None, Some((q, l))) => {
+                        crate::metrics::prometheus::expand(q, "r", Duration::from_secs(60))
+                            .map_err(|e| {
+                                self.at(l, "checks.promql", format!("invalid value {q:?}: {e}"))
+                            })?;
+                        QueryMetric::PromQl(q.to_string())
+                    }
+                    (Some(_), Some((_, l))) => {
+                        return Err(self.at(
+                            l,
+                            "checks.promql",
+                            "a query check takes metric or promql, not both".into(),
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(missing(
+                            "metric",
+                            &format!(
+                                "check {name:?} (query) needs a metric ({}) or promql",
+                                expected("checks.metric")
+                            ),
+                        ))
+                    }
                 };
-                let metric = QueryMetric::parse(m)
-                    .ok_or_else(|| self.wrong_value(l, "checks.metric", format!("{m:?}")))?;
                 let q = QueryCheck {
                     metric,
                     max: self.float(&c.max, "checks.max", |_| true)?,

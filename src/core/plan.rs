@@ -69,6 +69,39 @@ impl PlanSpec {
         }
     }
 
+    /// `10 % for 15m → 25 % for 30m → 50 % for 1h → 100 %`.
+    pub fn describe(&self) -> String {
+        self.steps
+            .iter()
+            .map(|s| {
+                if s.observe.is_zero() {
+                    format!("{} %", s.percent)
+                } else {
+                    format!(
+                        "{} % for {}",
+                        s.percent,
+                        crate::config::format_duration(s.observe)
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
+
+    /// `manual mode, on a red gate: rollback`.
+    pub fn policy(&self) -> String {
+        let mode = match self.mode {
+            PlanMode::Manual => "manual",
+            PlanMode::Auto => "auto",
+        };
+        let on = match self.on_failure {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Pause => "pause",
+            OnFailure::StepDown => "step-down",
+        };
+        format!("{mode} mode, on a red gate: {on}")
+    }
+
     /// Steps must rise strictly and end at 100.
     pub fn validate(&self) -> Result<(), String> {
         if self.steps.is_empty() {

@@ -65,14 +65,9 @@ pub fn history_line(r: &Record) -> String {
             spec,
             ..
         } => format!(
-            "plan started: {canary} over {stable}, steps {} ({:?}, on failure {:?})",
-            spec.steps
-                .iter()
-                .map(|s| format!("{}%", s.percent))
-                .collect::<Vec<_>>()
-                .join("/"),
-            spec.mode,
-            spec.on_failure
+            "plan started: {canary} over {stable}: {} ({})",
+            spec.describe(),
+            spec.policy()
         ),
         Event::PlanTransition { from, to, why } => {
             format!("plan: {} → {} ({why})", from.label(), to.label())
@@ -138,14 +133,9 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             let _ = writeln!(md, "- Stable revision: `{stable}`");
             let _ = writeln!(
                 md,
-                "- Plan: {} ({:?} mode, on failure: {:?}), started by {}",
-                spec.steps
-                    .iter()
-                    .map(|s| format!("{} % for {} min", s.percent, s.observe.as_secs() / 60))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                spec.mode,
-                spec.on_failure,
+                "- Plan: {} ({}), started by {}",
+                spec.describe(),
+                spec.policy(),
                 who(&recs[i])
             );
         }

@@ -27,6 +27,16 @@ pub trait MetricsSource: Send + Sync {
         revisions: &[String],
         window: MetricsWindow,
     ) -> Result<MetricsBatch, BackendError>;
+
+    /// One PromQL template (`{revision}`, `{rate_window}`) for `revision`,
+    /// evaluated now, for the `query` checks: one number, `None` when it has
+    /// no data. Sources without PromQL say so.
+    async fn instant(&self, template: &str, revision: &str) -> Result<Option<f64>, BackendError> {
+        let _ = (template, revision);
+        Err(BackendError::Other(
+            "this metrics source cannot run PromQL: use metric = \"error_percent\", \"p95_latency_ms\" or \"requests_per_second\"".into(),
+        ))
+    }
 }
 
 /// A metrics source that is not available: every fetch says why, so the

@@ -371,6 +371,21 @@ impl PrometheusMetrics {
 
 #[async_trait]
 impl MetricsSource for PrometheusMetrics {
+    async fn instant(&self, template: &str, revision: &str) -> Result<Option<f64>, BackendError> {
+        let query = expand(template, revision, self.settings.rate_window)
+            .map_err(|e| BackendError::Other(format!("query `{template}`: {e}")))?;
+        let rows = self.query_instant(&query).await?;
+        match rows.as_slice() {
+            [] => Ok(None),
+            [(_, v)] if v.is_finite() => Ok(Some(*v)),
+            [(_, _)] => Ok(None),
+            many => Err(BackendError::Other(format!(
+                "query `{query}` returned {} series: aggregate it to one, e.g. sum(...)",
+                many.len()
+            ))),
+        }
+    }
+
     async fn fetch(
         &self,
         revisions: &[String],

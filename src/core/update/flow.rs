@@ -274,23 +274,6 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
     });
 }
 
-fn describe(spec: &PlanSpec) -> String {
-    spec.steps
-        .iter()
-        .map(|s| {
-            let m = s.observe.as_secs();
-            if m == 0 {
-                format!("{} %", s.percent)
-            } else if m % 60 == 0 {
-                format!("{} % for {} min", s.percent, m / 60)
-            } else {
-                format!("{} % for {} s", s.percent, m)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" → ")
-}
-
 /// `p`: start a plan, or advance the running one.
 pub(super) fn advance_key(state: &mut State) {
     let Some(plan) = state.plan.as_ref().filter(|p| !p.phase.is_finished()) else {
@@ -313,10 +296,9 @@ pub(super) fn advance_key(state: &mut State) {
             return;
         };
         let note = format!(
-            "start the promotion plan for {canary} (stable {stable}): {} — {:?} mode, on a red gate: {:?}",
-            describe(&spec),
-            spec.mode,
-            spec.on_failure
+            "start the promotion plan for {canary} (stable {stable}): {} — {}",
+            spec.describe(),
+            spec.policy()
         );
         ask(state, PlanAction::Start, after, note);
         return;
