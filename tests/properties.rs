@@ -1,8 +1,10 @@
-//! Property tests: whatever the operator presses, every split sent sums to 100
-//! and never raises the share of a revision that is not ready.
+//! Property tests: whatever the operator presses (the promotion plan's keys
+//! included), whatever the time, the metrics and the readiness do, every split
+//! sent sums to 100, never raises the share of a revision that is not ready,
+//! and a plan's split never gives the canary more than the plan's step.
 
-use canary::core::action::{Action, Effect};
-use canary::core::model::{TrafficSplit, Version};
+use canary::core::action::{Action, ChangeKind, Effect};
+use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit, Version};
 use canary::core::state::State;
 use canary::core::traffic;
 use canary::core::update::update;
@@ -14,6 +16,7 @@ fn key(c: char) -> Action {
     let code = match c {
         '\n' => KeyCode::Enter,
         '\x1b' => KeyCode::Esc,
+        ' ' => KeyCode::Char(' '),
         c => KeyCode::Char(c),
     };
     Action::Key(KeyEvent {
@@ -31,12 +34,20 @@ enum Step {
     Land,
     Fail,
     FlipReady(usize),
+    /// Time passes (seconds).
+    Tick(i64),
+    /// A metrics poll: the canary healthy (or not) with enough traffic.
+    Metrics {
+        canary_err: f64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => prop::sample::select(vec!['+', '-', 'j', 'k', 'P', 'r', 'y', 'n', '=', '\n', '\x1b', 'y'])
+        6 => prop::sample::select(vec!['+', '-', 'j', 'k', 'P', 'r', 'y', 'n', '=', '\n', '\x1b', 'y', 'p', 'p', ' ', 'a', 'c'])
             .prop_map(Step::Key),
+        2 => (1i64..1200).prop_map(Step::Tick),
+        2 => prop::sample::select(vec![0.0, 0.2, 5.0]).prop_map(|canary_err| Step::Metrics { canary_err }),
         2 => (prop::sample::select(vec!["canary", "emergence-app-00041-rol", "emergence-app-00042-xuv", "x"]),
               0u32..130)
             .prop_map(|(n, p)| Step::Type(format!("{n}={p}"))),
@@ -46,9 +57,41 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn check_sent(state_before: &State, fx: &[Effect]) -> Result<(), TestCaseError> {
+/// Canary and stable metrics over the minute before `now`.
+fn metrics(now: chrono::DateTime<chrono::Utc>, canary_err: f64) -> Action {
+    let mut b = MetricsBatch::default();
+    for (rev, err, rps) in [
+        (testing::CANARY, canary_err, 10.0),
+        (testing::STABLE, 0.2, 45.0),
+    ] {
+        for (kind, v) in [
+            (MetricKind::RequestRate, rps),
+            (MetricKind::ErrorPercent, err),
+            (MetricKind::LatencyP95, 200.0),
+        ] {
+            let points = (0..6)
+                .map(|i| (now - chrono::Duration::seconds(50 - i * 10), v))
+                .collect();
+            b.series.insert((rev.to_string(), kind), Series { points });
+        }
+    }
+    Action::MetricsLoaded(b)
+}
+
+fn check_sent(state_before: &State, after: &State, fx: &[Effect]) -> Result<(), TestCaseError> {
     for e in fx {
-        if let Effect::SetTraffic { split, .. } = e {
+        if let Effect::SetTraffic { split, kind, .. } = e {
+            if let ChangeKind::Plan(step) = kind {
+                // The plan may have started in this very update.
+                let plan = after.plan.as_ref().expect("a plan step needs a plan");
+                let allowed = plan.spec.steps[*step].percent;
+                prop_assert!(
+                    split.percent_of(&plan.canary) <= allowed,
+                    "plan step {} sent {} % to the canary",
+                    step,
+                    split.percent_of(&plan.canary)
+                );
+            }
             let sum: u32 = split.entries().iter().map(|a| u32::from(a.percent)).sum();
             prop_assert_eq!(sum, 100);
             let snap = state_before.snapshot.as_ref().expect("snapshot");
@@ -75,14 +118,20 @@ proptest! {
     fn splits_sent_are_always_valid(steps in prop::collection::vec(step(), 1..60)) {
         let mut s = testing::state();
         let mut version = 1u64;
+        let mut now = t0();
         for st in steps {
             let before = s.clone();
             let fx = match st {
-                Step::Key(c) => update(&mut s, key(c), t0()),
+                Step::Tick(secs) => {
+                    now += chrono::Duration::seconds(secs);
+                    update(&mut s, Action::Tick, now)
+                }
+                Step::Metrics { canary_err } => update(&mut s, metrics(now, canary_err), now),
+                Step::Key(c) => update(&mut s, key(c), now),
                 Step::Type(text) => {
                     let mut all = Vec::new();
                     for c in text.chars() {
-                        all.extend(update(&mut s, key(c), t0()));
+                        all.extend(update(&mut s, key(c), now));
                     }
                     all
                 }
@@ -92,7 +141,7 @@ proptest! {
                         snap.traffic = c.split.clone();
                         version += 1;
                         snap.version = Version(format!("v{version}"));
-                        update(&mut s, Action::TrafficApplied { id: c.id, snapshot: snap }, t0())
+                        update(&mut s, Action::TrafficApplied { id: c.id, snapshot: snap }, now)
                     }
                     None => vec![],
                 },
@@ -100,17 +149,17 @@ proptest! {
                     Some(c) => update(&mut s, Action::TrafficFailed {
                         id: c.id,
                         error: canary::core::error::BackendError::Other("boom".into()),
-                    }, t0()),
+                    }, now),
                     None => vec![],
                 },
                 Step::FlipReady(i) => {
                     let mut snap = s.snapshot.clone().expect("snapshot");
                     let r = &mut snap.revisions[i];
                     r.ready = !r.ready;
-                    update(&mut s, Action::ServiceLoaded { snapshot: snap, requested_at: t0() }, t0())
+                    update(&mut s, Action::ServiceLoaded { snapshot: snap, requested_at: now }, now)
                 }
             };
-            check_sent(&before, &fx)?;
+            check_sent(&before, &s, &fx)?;
             // The split the operator builds on is always valid too.
             if let Some(d) = s.desired() {
                 let sum: u32 = d.entries().iter().map(|a| u32::from(a.percent)).sum();
