@@ -351,7 +351,7 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
     let (tx, rx) = runtime::channel();
     spawn_signal_handlers(tx.clone())?;
     let mut term = terminal::setup().context("cannot set up the terminal")?;
-    let events = crossterm::event::EventStream::new();
+    let events = terminal::input_events();
     let result = runtime::run(&mut term, state, backends, timing, events, tx, rx).await;
     terminal::restore();
     let _ = recorder.record(journal::Event::SessionEnd).await;

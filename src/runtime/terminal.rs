@@ -66,3 +66,28 @@ fn install_panic_hook() {
         previous(info);
     }));
 }
+
+/// Terminal input as a stream, read by one dedicated thread with crossterm's
+/// blocking `read()` and handed over through a channel.
+///
+/// crossterm's own `EventStream` was seen to leave a key unreported until the
+/// next byte arrived (its wake-up thread and the stream race for the input
+/// lock); a lost `r` is not acceptable in a cockpit. A blocking reader has no
+/// such race: every event read is sent, in order.
+pub fn input_events() -> impl futures::Stream<Item = io::Result<crossterm::event::Event>> + Unpin
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let spawned = std::thread::Builder::new()
+        .name("terminal-input".into())
+        .spawn(move || loop {
+            let ev = crossterm::event::read();
+            let failed = ev.is_err();
+            if tx.blocking_send(ev).is_err() || failed {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the terminal input thread");
+    }
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
