@@ -607,3 +607,118 @@ async fn logging_requests_and_answers_follow_the_discovery_document() {
         .unwrap();
     assert_eq!(err["error"]["status"], "INVALID_ARGUMENT", "{err}");
 }
+
+/// The cockpit's metrics requests to Cloud Monitoring's Prometheus API hit a
+/// documented method of `monitoring.v1` (path shape), with only the
+/// parameters of `QueryRangeRequest`; the fake answers them, the same query
+/// as a JSON body (the discovery document's POST form), and refuses a query
+/// it does not know with Prometheus' `bad_data`.
+#[tokio::test]
+async fn promql_requests_follow_the_monitoring_discovery_document() {
+    use canary::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTemplates};
+    use canary::metrics::{MetricsSource, MetricsWindow};
+
+    let d = Discovery::load_file("monitoring.v1.discovery.json");
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    let base = fake.monitoring_endpoint(&at.project);
+    let source = PrometheusMetrics::new(PrometheusSettings::new(
+        &base,
+        QueryTemplates::cloud_run(&at.service),
+    ))
+    .unwrap();
+    let window = MetricsWindow {
+        end: chrono::Utc::now(),
+        span: Duration::from_secs(300),
+        step: Duration::from_secs(10),
+    };
+    let revs = [DEMO_STABLE.to_string(), DEMO_CANARY.to_string()];
+    let batch = source.fetch(&revs, window).await.unwrap();
+    assert!(!batch.series.is_empty());
+
+    let allowed: BTreeSet<String> = d.doc["schemas"]["QueryRangeRequest"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let methods = d.methods();
+    let requests: Vec<RecordedRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::PromQueryRange)
+        .collect();
+    assert_eq!(requests.len(), 6, "3 signals × 2 revisions");
+    for r in &requests {
+        let (id, _, _, _) = methods
+            .iter()
+            .find(|(_, _, re, _)| re.is_match(&r.path))
+            .unwrap_or_else(|| panic!("{} is not a path of monitoring.v1", r.path));
+        assert_eq!(
+            id,
+            "monitoring.projects.location.prometheus.api.v1.query_range"
+        );
+        let params: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x/?{}", r.query))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        for (k, _) in &params {
+            assert!(allowed.contains(k), "{k} is not in QueryRangeRequest");
+        }
+        // The same request as the discovery document's POST with a JSON body.
+        let body: serde_json::Map<String, Value> = params
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{url}{}", r.path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "success", "{answer}");
+        assert_eq!(answer["data"]["resultType"], "matrix");
+    }
+    // The stable serves 100 %: 50 req/s; the canary at 0 % has no series.
+    let q = |rev: &str| {
+        canary::metrics::prometheus::expand(
+            &QueryTemplates::cloud_run(&at.service).request_rate,
+            rev,
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let get = |query: String| {
+        let url = format!("{base}/api/v1/query_range");
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .query(&[
+                    ("query", query),
+                    ("start", (now - 60).to_string()),
+                    ("end", now.to_string()),
+                    ("step", "30s".to_string()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, stable) = get(q(DEMO_STABLE)).await;
+    assert_eq!(status, 200);
+    let values = stable["data"]["result"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3);
+    assert_eq!(values[0][1], "50");
+    let (_, canary) = get(q(DEMO_CANARY)).await;
+    assert_eq!(canary["data"]["result"], json!([]));
+    let (status, err) = get("up".into()).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["status"], "error");
+    assert_eq!(err["errorType"], "bad_data");
+}

@@ -17,11 +17,19 @@
 //! cursor page tokens: point a [`crate::logs::cloud_logging::CloudLogging`]
 //! at the same base URL.
 //!
+//! And Cloud Monitoring's Prometheus API (`GET|POST v1/projects/P/location/
+//! global/prometheus/api/v1/query_range` and `/query`) for the three queries
+//! the cockpit sends for Cloud Run, answered from synthetic traffic that
+//! follows the served split ([`FakeCloudRun::set_request_rate`],
+//! [`FakeCloudRun::set_revision_behaviour`]): point `monitoring_endpoint` at
+//! `BASE/v1/projects/P/location/global/prometheus`.
+//!
 //! It lives in the library (not under `tests/`) so that integration tests, the
 //! lead's bench scripts and end-to-end tests of the binary can all start it.
 //! It is small and only listens when started.
 
 mod logging;
+mod monitoring;
 mod patch;
 mod server;
 mod state;
@@ -38,6 +46,7 @@ use server::{lock, SharedState};
 use state::{push_revision, FakeState};
 
 pub use logging::FakeLogEntry;
+pub use monitoring::RevisionBehaviour;
 pub use patch::ApiError;
 
 /// The demo service's revisions (as in the simulator's scenarios).
@@ -122,6 +131,10 @@ pub enum Route {
     GetOperation,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
+    /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.
+    PromQueryRange,
+    /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query`.
+    PromQuery,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -389,6 +402,32 @@ impl FakeCloudRun {
     /// answers what it found (maybe nothing) with a page token.
     pub fn set_log_scan_limit(&self, limit: Option<usize>) {
         self.state().logs.scan_limit = limit;
+    }
+
+    /// The whole service's synthetic request rate (requests/s, default 50),
+    /// spread over the revisions by their served percent.
+    pub fn set_request_rate(&self, per_second: f64) {
+        self.state().monitoring.request_rate = per_second;
+    }
+
+    /// How `revision` (short name) behaves in the PromQL answers: its 5xx
+    /// share in percent and its p95 latency in ms (default 0 % and 120 ms).
+    pub fn set_revision_behaviour(&self, revision: &str, error_percent: f64, p95_ms: f64) {
+        self.state().monitoring.behaviour.insert(
+            revision.to_string(),
+            RevisionBehaviour {
+                error_percent,
+                p95_ms,
+            },
+        );
+    }
+
+    /// The URL to configure as `[cloud_run] monitoring_endpoint` for `project`.
+    pub fn monitoring_endpoint(&self, project: &str) -> String {
+        format!(
+            "{}/v1/projects/{project}/location/global/prometheus",
+            self.base_url()
+        )
     }
 
     /// How many log entries the fake holds.

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::monitoring;
 use super::patch::{self, ApiError};
 use super::state::{normalise, FakeState};
 use super::{Fault, RecordedRequest, Route};
@@ -98,6 +99,21 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
     if *method == Method::POST && path == "/v2/entries:list" {
         return (Route::ListLogEntries, String::new());
     }
+    if let Some(rest) = path.strip_prefix("/v1/") {
+        // projects/P/location/L/prometheus/api/v1/query(_range): the name is P.
+        let parts: Vec<&str> = rest.split('/').collect();
+        if let (["projects", project, "location", _, "prometheus", "api", "v1", endpoint], true) = (
+            parts.as_slice(),
+            *method == Method::GET || *method == Method::POST,
+        ) {
+            let route = match *endpoint {
+                "query_range" => Route::PromQueryRange,
+                "query" => Route::PromQuery,
+                _ => Route::Unknown,
+            };
+            return (route, (*project).to_string());
+        }
+    }
     let Some(name) = path.strip_prefix("/v2/") else {
         return (Route::Unknown, String::new());
     };
@@ -141,6 +157,7 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
                         Route::ListRevisions => "run.revisions.list",
                         Route::GetOperation => "run.operations.get",
                         Route::ListLogEntries => "logging.logEntries.list",
+                        Route::PromQuery | Route::PromQueryRange => "monitoring.timeSeries.list",
                         _ => "run.services.get",
                     };
                     format!("Permission '{perm}' denied on resource '{name}' (or resource may not exist).")
@@ -236,6 +253,18 @@ fn dispatch(
             Ok(v) => Reply::json(&v),
             Err(e) => Reply::error(&e),
         },
+        Route::PromQuery | Route::PromQueryRange => {
+            let params = monitoring::params(query, body);
+            let range = route == Route::PromQueryRange;
+            match state.promql(name, range, &params, chrono::Utc::now()) {
+                Ok(v) => Reply::json(&v),
+                Err(e) => Reply {
+                    status: e.status,
+                    retry_after: None,
+                    body: e.body(),
+                },
+            }
+        }
         Route::Any | Route::Unknown => {
             Reply::error(&ApiError::new(404, "NOT_FOUND", "Method not found."))
         }
@@ -339,6 +368,23 @@ mod tests {
             Route::ListLogEntries
         );
         assert_eq!(classify(&Method::GET, "/v1/x").0, Route::Unknown);
+        let prom = "/v1/projects/p1/location/global/prometheus/api/v1";
+        assert_eq!(
+            classify(&Method::GET, &format!("{prom}/query_range")),
+            (Route::PromQueryRange, "p1".into())
+        );
+        assert_eq!(
+            classify(&Method::POST, &format!("{prom}/query")).0,
+            Route::PromQuery
+        );
+        assert_eq!(
+            classify(&Method::DELETE, &format!("{prom}/query")).0,
+            Route::Unknown
+        );
+        assert_eq!(
+            classify(&Method::GET, &format!("{prom}/series")).0,
+            Route::Unknown
+        );
         assert_eq!(parse_page_token(&page_token(300)), Some(300));
     }
 }

@@ -158,6 +158,8 @@ pub struct FakeState {
     pub counter: u64,
     /// Cloud Logging entries (`entries:list`).
     pub logs: super::logging::FakeLogs,
+    /// Synthetic traffic behind the PromQL answers.
+    pub monitoring: super::monitoring::FakeMonitoring,
 }
 
 impl FakeState {
