@@ -417,10 +417,25 @@ fn q_quits_but_asks_twice_during_a_change() {
     press(&mut s, ch('+'));
     let fx = press(&mut s, ch('q'));
     assert!(!fx.contains(&Effect::Quit));
-    assert!(message(&s).contains("press q again"));
+    assert!(message(&s).contains("quitting when it lands"));
     let fx = press(&mut s, ch('q'));
     assert!(fx.contains(&Effect::Quit));
     assert!(s.quit);
+
+    // One `q` during a change: the cockpit quits once the change has landed.
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    assert!(!press(&mut s, ch('q')).contains(&Effect::Quit));
+    assert!(land(&mut s).contains(&Effect::Quit));
+    assert!(s.quit);
+
+    // ...unless another key changed the operator's mind.
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    press(&mut s, ch('q'));
+    press(&mut s, ch('j'));
+    assert!(!land(&mut s).contains(&Effect::Quit));
+    assert!(!s.quit);
 
     let mut s = testing::state();
     let fx = press(&mut s, ch('q'));

@@ -190,6 +190,9 @@ where
             }
         }
         for action in batch {
+            if let Action::Key(k) = &action {
+                tracing::trace!(key = ?k.code, mode = state.mode.name(), "key");
+            }
             dirty |= needs_redraw(&action);
             let effects = update(&mut state, action, Utc::now());
             for effect in effects {

@@ -68,14 +68,9 @@ fn install_panic_hook() {
 }
 
 /// Terminal input as a stream, read by one dedicated thread with crossterm's
-/// blocking `read()` and handed over through a channel.
-///
-/// crossterm's own `EventStream` was seen to leave a key unreported until the
-/// next byte arrived (its wake-up thread and the stream race for the input
-/// lock); a lost `r` is not acceptable in a cockpit. A blocking reader has no
-/// such race: every event read is sent, in order.
-pub fn input_events() -> impl futures::Stream<Item = io::Result<crossterm::event::Event>> + Unpin
-{
+/// blocking `read()` and handed over through a channel: every event read is
+/// sent, in order, and the event loop never polls the terminal itself.
+pub fn input_events() -> impl futures::Stream<Item = io::Result<crossterm::event::Event>> + Unpin {
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let spawned = std::thread::Builder::new()
         .name("terminal-input".into())

@@ -125,8 +125,17 @@ impl Tty {
                 return st;
             }
             if Instant::now() > deadline {
+                let screen = self.text();
+                let pid = self.child.process_id();
+                let log = std::fs::read_to_string(self.home.join("state/canary/canary.log"))
+                    .unwrap_or_default();
                 let _ = self.child.kill();
-                panic!("canary did not exit; screen:\n{}", self.text());
+                let raw = self.raw.lock().expect("lock").clone();
+                let tail =
+                    String::from_utf8_lossy(&raw[raw.len().saturating_sub(400)..]).into_owned();
+                panic!(
+                    "canary (pid {pid:?}) did not exit; screen:\n{screen}\n--- last output bytes: {tail:?}\n--- its log:\n{log}"
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -135,7 +135,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 say(
                     state,
                     Level::Warn,
-                    "a traffic change is still being applied: press q again to quit anyway",
+                    "a traffic change is still being applied: quitting when it lands (q again: quit now)",
                 );
             } else {
                 state.quit = true;

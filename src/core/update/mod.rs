@@ -72,6 +72,12 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             fx.push(Effect::Quit);
         }
     }
+    // `q` while a change was in flight: quit once it has landed (its result
+    // is then known and journaled), unless another key changed the mind.
+    if state.quit_armed && !state.quit && state.change.is_none() && state.queued.is_none() {
+        state.quit = true;
+        fx.push(Effect::Quit);
+    }
     fx.append(&mut state.pending_effects);
     fx
 }
