@@ -9,6 +9,9 @@
 //!    (gates.sustain + metrics refresh + margin) of Prometheus seeing the errors.
 //! 3. Prometheus killed while a step is observed: the gates say "no data" and
 //!    the plan pauses; HAProxy's weights do not advance.
+//! 4. Prometheus hung (SIGSTOP: no answer, no error until the request times
+//!    out) during a window shorter than the gate window: the last batch is
+//!    stale, the plan pauses instead of promoting on it.
 //!
 //! The tests run one at a time (a lock): each starts a whole stack, and the
 //! rollback latency is measured, which two stacks on two cores would blur.
@@ -439,6 +442,57 @@ fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
     eprintln!(
         "prometheus gone: paused {:.1}s after the kill; test {:.1}s",
         paused_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn prometheus_hung_mid_step_does_not_promote_on_stale_metrics() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !tools() {
+        return;
+    }
+    let started = Instant::now();
+    let stack = LiveStack::start(&[("CANARY_ERROR_RATE", "0"), ("LOAD_RATE", LOAD_RATE)]);
+    // Step 2's window (5 s) is shorter than the gate window (10 s): at its end
+    // the points fetched before the hang are still "in the window".
+    let config = variant(&stack, [10, 5, 6], Some(&QUIET_CHECKS));
+    let mut t = cockpit_with_plan(&config);
+    let p = wait_journal(
+        &stack,
+        &t,
+        Duration::from_secs(40),
+        "step 2 observed",
+        |p| has(p, "observing 2") || has(p, "paused 1"),
+    );
+    assert!(has(&p, "observing 2"), "step 1 did not pass: {p:?}");
+    stack.signal_prometheus(libc::SIGSTOP);
+
+    let p = wait_journal(
+        &stack,
+        &t,
+        Duration::from_secs(30),
+        "the plan paused or moved on",
+        |p| has(p, "paused 2") || has(p, "applying 3"),
+    );
+    // Killed (not continued): the stack's cleanup would wait on it.
+    stack.signal_prometheus(libc::SIGKILL);
+    assert!(
+        !has(&p, "applying 3"),
+        "promoted on stale metrics while prometheus hung: {p:?}"
+    );
+    let (_, why) = p.iter().find(|(n, _)| n == "paused 2").expect("paused");
+    assert!(why.contains("no data"), "paused for no data: {why}");
+    assert_eq!(
+        stack.canary_share().expect("share"),
+        25,
+        "haproxy's weights did not advance"
+    );
+    t.wait_for("the Plan panel says paused", |s| s.contains("PAUSED"));
+    t.press("q");
+    t.wait_exit();
+    eprintln!(
+        "prometheus hung: test {:.1}s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -136,6 +136,16 @@ impl LiveStack {
         }
     }
 
+    /// Sends `signal` to the stack's Prometheus (SIGSTOP: it hangs, its port
+    /// still accepts connections).
+    pub fn signal_prometheus(&self, signal: libc::c_int) {
+        let pid = self
+            .prometheus_pid()
+            .expect("the stack's prometheus is running");
+        // SAFETY: a signal to a process of the stack this test started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
     /// The runtime weight of a server of the backend.
     pub fn weight(&self, server: &str) -> std::io::Result<u32> {
         let out = runtime_api(&self.socket, &format!("get weight {BACKEND}/{server}"))?;
