@@ -82,6 +82,8 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
         window: config.gates.window,
         sustain: config.gates.sustain,
         min_requests: config.gates.min_requests as f64,
+        // Three refreshes missed: the numbers no longer describe the present.
+        max_metrics_age: config.refresh.metrics * 3,
     };
     if demo && config.source.is_none() {
         plan = demo_plan();

@@ -204,6 +204,27 @@ fn no_data_never_promotes_blind() {
 }
 
 #[test]
+fn stale_metrics_never_promote() {
+    // Green numbers at 40 s, then the source hangs (no answer, no error yet):
+    // at the window's end the last batch is 30 s old, still within the gate
+    // window, but it no longer says how the canary is doing now.
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    update(&mut s, metrics(40, 0.2, 5.0), at(40));
+    let fx = update(&mut s, Action::Tick, at(70));
+    assert!(sent(&fx).is_none(), "promoted on 30 s old metrics");
+    let Verdict::NoData(why) = &s.verdict else {
+        panic!("{:?}", s.verdict)
+    };
+    assert!(why.contains("old"), "{why}");
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Paused { step: 0, .. })
+    ));
+}
+
+#[test]
 fn manual_p_on_a_red_gate_needs_an_override_reason() {
     let mut s = state(PlanMode::Manual);
     start(&mut s);

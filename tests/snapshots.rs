@@ -446,7 +446,14 @@ fn plan_waiting_approval() -> State {
         "{:?}",
         phase(&s)
     );
-    later(&mut s, 15 * 60 + 40);
+    // Fresh metrics (green gates need them; stale ones are "no data"), the
+    // service last read 36 s ago.
+    let now = at(15 * 60 + 40);
+    update(
+        &mut s,
+        Action::MetricsLoaded(metrics_at(now, 0.3, 6.0)),
+        now,
+    );
     s
 }
 

@@ -26,6 +26,9 @@ pub struct Gates {
     pub sustain: std::time::Duration,
     /// Fewer canary requests than this in the window is "no data".
     pub min_requests: f64,
+    /// Metrics older than this never make the gates green: a source that
+    /// hangs says nothing until its request times out.
+    pub max_metrics_age: std::time::Duration,
 }
 
 impl Default for Gates {
@@ -36,6 +39,7 @@ impl Default for Gates {
             window: std::time::Duration::from_secs(60),
             sustain: std::time::Duration::from_secs(20),
             min_requests: 50.0,
+            max_metrics_age: std::time::Duration::from_secs(15),
         }
     }
 }

@@ -180,6 +180,19 @@ pub fn evaluate_gates(state: &State) -> Verdict {
             ));
         }
     }
+    // Green needs fresh numbers: a hung source reports no error until its
+    // request times out, and the last batch would pass for the present.
+    if let Some(age) = state
+        .metrics_health
+        .last_ok
+        .and_then(|t| (state.now - t).to_std().ok())
+        .filter(|age| *age > g.max_metrics_age)
+    {
+        return Verdict::NoData(format!(
+            "the latest metrics are {}s old (no answer from the source)",
+            age.as_secs()
+        ));
+    }
     if let Some(b) = state.battery.as_ref().filter(|b| b.revision == canary) {
         if b.finished.is_none() {
             return Verdict::NoData("verification checks still running".into());
