@@ -300,6 +300,7 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
                         at: state.now,
                     });
                 }
+                state.last_applied = replay.last_split().cloned();
                 if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
                     resume_interrupted_plan(&mut state, canary, stable, spec, phase, started);
                 }

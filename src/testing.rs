@@ -52,6 +52,7 @@ pub fn snapshot() -> ServiceSnapshot {
         version: Version("etag-1".into()),
         reconciling: false,
         message: None,
+        runtime_state_lost: false,
     }
 }
 

@@ -621,3 +621,55 @@ fn esc_in_the_reason_box_cancels_the_rollback() {
     assert!(matches!(s.mode, Mode::Normal));
     assert!(message(&s).contains("cancelled"));
 }
+
+/// HAProxy forgot its runtime weights in a restart: the cockpit offers, once,
+/// to re-apply the last split the platform confirmed, through the usual
+/// confirmation; declining leaves everything as it is.
+#[test]
+fn a_platform_restart_offers_to_reapply_the_last_split() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    land(&mut s);
+    let applied = s.snapshot.clone().expect("snapshot").traffic;
+    assert_eq!(s.last_applied.as_ref(), Some(&applied));
+
+    // The restart: back to the configured weights, the platform says so.
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = TrafficSplit::all_to(STABLE);
+    snap.actual = Some(TrafficSplit::all_to(STABLE));
+    snap.version = Version("after-restart".into());
+    snap.runtime_state_lost = true;
+    let load = |snap: &canary::core::model::ServiceSnapshot| Action::ServiceLoaded {
+        snapshot: snap.clone(),
+        requested_at: t0() + Duration::seconds(5),
+    };
+    update(&mut s, load(&snap), t0() + Duration::seconds(5));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("an offer to re-apply: {:?}", s.mode.name());
+    };
+    assert_eq!(c.after, applied);
+    assert_eq!(c.expect, Version("after-restart".into()));
+    assert!(c.note.as_deref().unwrap_or("").contains("restarted"));
+
+    // Declined: not asked again for the same restart.
+    press(&mut s, ch('n'));
+    update(&mut s, load(&snap), t0() + Duration::seconds(7));
+    assert!(matches!(s.mode, Mode::Normal));
+
+    // Accepted after the next restart: the split goes out with the new version.
+    snap.runtime_state_lost = false;
+    update(&mut s, load(&snap), t0() + Duration::seconds(8));
+    snap.runtime_state_lost = true;
+    snap.version = Version("after-second-restart".into());
+    update(&mut s, load(&snap), t0() + Duration::seconds(9));
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    let fx = press(&mut s, ch('y'));
+    let sent = fx.iter().find_map(|e| match e {
+        Effect::SetTraffic { split, expect, .. } => Some((split.clone(), expect.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        sent,
+        Some((applied, Version("after-second-restart".into())))
+    );
+}

@@ -178,6 +178,10 @@ pub struct ServiceSnapshot {
     pub reconciling: bool,
     /// A platform-level problem (e.g. a failed terminal condition).
     pub message: Option<String>,
+    /// The platform restarted and forgot traffic set at runtime (HAProxy's
+    /// `set server … weight`): the split shown is its configured one.
+    #[serde(default)]
+    pub runtime_state_lost: bool,
 }
 
 impl ServiceSnapshot {

@@ -389,6 +389,10 @@ pub struct State {
     pub red_since: Option<DateTime<Utc>>,
     /// The latest verification battery.
     pub battery: Option<Battery>,
+    /// The last split a platform confirmed (this session, or the journal's).
+    pub last_applied: Option<TrafficSplit>,
+    /// The re-apply offer after a platform restart was made (once per restart).
+    pub restart_offered: bool,
     pub next_battery_id: u64,
     /// What the journal replay found at start (shown once).
     pub journal_error: Option<String>,
@@ -436,6 +440,8 @@ impl State {
             verdict: Verdict::NoData("no metrics yet".into()),
             red_since: None,
             battery: None,
+            last_applied: None,
+            restart_offered: false,
             next_battery_id: 1,
             journal_error: None,
             notify_error: None,

@@ -189,6 +189,7 @@ mod tests {
             version: Version("1".into()),
             reconciling: false,
             message: None,
+            runtime_state_lost: false,
         }
     }
 

@@ -9,9 +9,9 @@ mod logs;
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEventKind;
 
-use super::action::{Action, Effect};
+use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
-use super::state::{Level, Message, State};
+use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use flow::{evaluate_gates, resume_interrupted_plan};
 pub use logs::LOG_PAGE;
@@ -40,6 +40,9 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),
         Action::TrafficApplied { id, snapshot } => {
+            if state.change.as_ref().is_some_and(|c| c.id == id) {
+                state.last_applied = Some(snapshot.traffic.clone());
+            }
             changes::on_applied(state, id, snapshot, &mut fx)
         }
         Action::TrafficFailed { id, error } => changes::on_failed(state, id, error, &mut fx),
@@ -95,6 +98,42 @@ pub(crate) fn say(state: &mut State, level: Level, text: impl Into<String>) {
     });
 }
 
+/// The platform restarted and forgot the split set at runtime (HAProxy):
+/// offer, once, to re-apply the last split it confirmed (this session's or
+/// the journal's), through the usual confirmation with the exact calls.
+fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
+    if !snapshot.runtime_state_lost {
+        state.restart_offered = false;
+        return;
+    }
+    if state.restart_offered || !matches!(state.mode, Mode::Normal) || state.change.is_some() {
+        return;
+    }
+    let Some(last) = state.last_applied.clone() else {
+        return;
+    };
+    let known = last
+        .entries()
+        .iter()
+        .all(|a| snapshot.revision(&a.revision).is_some());
+    if last == snapshot.traffic || !known {
+        return;
+    }
+    state.restart_offered = true;
+    state.mode = Mode::Confirm(Confirmation {
+        kind: ChangeKind::Set,
+        before: snapshot.traffic.clone(),
+        preview: (state.previewer.0)(&last),
+        after: last,
+        expect: snapshot.version.clone(),
+        note: Some(
+            "the platform restarted and lost the split set at runtime: re-apply the last split it confirmed?"
+                .into(),
+        ),
+        plan_action: None,
+    });
+}
+
 pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &mut Vec<Effect>) {
     let names = |s: &ServiceSnapshot| {
         s.revisions
@@ -102,6 +141,7 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
             .map(|r| r.name.clone())
             .collect::<Vec<_>>()
     };
+    offer_reapply(state, &snapshot);
     let changed = state.snapshot.as_ref().map(names) != Some(names(&snapshot));
     if changed {
         fx.push(Effect::WatchRevisions(names(&snapshot)));

@@ -65,6 +65,7 @@ pub fn snapshot(
         version: Version(service.etag.clone().unwrap_or_default()),
         reconciling: service.reconciling,
         message,
+        runtime_state_lost: false,
     })
 }
 

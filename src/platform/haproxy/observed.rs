@@ -186,5 +186,6 @@ pub(super) fn snapshot(s: &HaproxySettings, obs: &Observed, memory: &Memory) -> 
         version: obs.version(),
         reconciling: false,
         message: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        runtime_state_lost: memory.restart.is_some(),
     }
 }

@@ -239,6 +239,7 @@ impl World {
             version: self.version(),
             reconciling: self.converge_at.is_some(),
             message: None,
+            runtime_state_lost: false,
         }
     }
 
