@@ -71,14 +71,17 @@ pub(crate) fn plan(ctx: &Ctx, width: u16, rest: u16) -> (u16, Shape) {
 
 /// Stable, canary, then any other revision that has data.
 fn shown<'a>(ctx: &Ctx<'a>) -> Vec<(&'a str, Role)> {
-    let m = &ctx.state.metrics;
-    let has_data = |name: &str| {
-        MetricKind::ALL.iter().any(|k| {
-            m.series
-                .get(&(name.to_string(), *k))
-                .is_some_and(|s| !s.points.is_empty())
-        })
-    };
+    // The few revisions with data, gathered once: a lookup per revision
+    // allocated a key each time (500 revisions, every frame).
+    let with_data: std::collections::HashSet<&str> = ctx
+        .state
+        .metrics
+        .series
+        .iter()
+        .filter(|(_, s)| !s.points.is_empty())
+        .map(|((name, _), _)| name.as_str())
+        .collect();
+    let has_data = |name: &str| with_data.contains(name);
     let mut v: Vec<(&str, Role)> = ctx
         .roles()
         .filter(|(name, role)| matches!(role, Role::Stable | Role::Canary) || has_data(name))

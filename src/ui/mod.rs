@@ -30,6 +30,7 @@ pub mod theme;
 mod traffic;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -280,6 +281,9 @@ pub(crate) struct Ctx<'a> {
     pub theme: Theme,
     /// Revision name → role, in table order, plus revisions only seen in a split.
     roles: Vec<(&'a str, Role)>,
+    /// The same, indexed: `role()` is called per row and per split entry, and
+    /// a linear search made a frame quadratic in the number of revisions.
+    role_of: HashMap<&'a str, Role>,
     /// Prefix stripped from revision names to shorten them (`service-`).
     prefix: String,
     /// The plan runs but has no panel on screen: the footer says its phase.
@@ -309,9 +313,10 @@ impl<'a> Ctx<'a> {
             })
             .map(|r| r.name.as_str());
         let mut roles: Vec<(&str, Role)> = Vec::with_capacity(revs.len() + 2);
+        let mut role_of: HashMap<&str, Role> = HashMap::with_capacity(revs.len() + 2);
         let mut others = 0;
         let mut push = |name: &'a str| {
-            if roles.iter().any(|(n, _)| *n == name) {
+            if role_of.contains_key(name) {
                 return;
             }
             let role = if Some(name) == stable {
@@ -323,6 +328,7 @@ impl<'a> Ctx<'a> {
                 Role::Other(others - 1)
             };
             roles.push((name, role));
+            role_of.insert(name, role);
         };
         for r in revs {
             push(&r.name);
@@ -349,16 +355,14 @@ impl<'a> Ctx<'a> {
             state,
             theme,
             roles,
+            role_of,
             prefix: format!("{service}-"),
             plan_in_footer: false,
         }
     }
 
     pub fn role(&self, name: &str) -> Role {
-        self.roles
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(Role::Other(0), |(_, r)| *r)
+        self.role_of.get(name).copied().unwrap_or(Role::Other(0))
     }
 
     /// Revisions in table order with their roles.

@@ -166,6 +166,9 @@ pub struct RecordedRequest {
     pub body: String,
     pub authorization: Option<String>,
     pub route: Route,
+    /// When the whole request (headers and body) had arrived: latency benches
+    /// compare it with the moment a key was pressed.
+    pub received: std::time::Instant,
 }
 
 /// A `traffic[]` entry pinned to a revision.

@@ -290,6 +290,7 @@ async fn handle(
     let query: Vec<(String, String)> = reqwest::Url::parse(&format!("http://fake/?{raw_query}"))
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default();
+    let received = std::time::Instant::now();
     let (route, name) = classify(&method, &path);
     let early = {
         let mut st = lock(&state);
@@ -300,6 +301,7 @@ async fn handle(
             body: body.clone(),
             authorization: authorization.clone(),
             route,
+            received,
         });
         let expected = st.required_token.as_ref().map(|t| format!("Bearer {t}"));
         if expected.is_some() && expected != authorization {
