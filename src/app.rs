@@ -11,6 +11,7 @@ use crate::config::{self, Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
 use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
+use crate::logs::command::CommandLogs;
 use crate::logs::file::FileLogs;
 use crate::logs::{LogSource, RecentLogs, Tee};
 use crate::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTemplates};
@@ -158,24 +159,24 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
         }
         PlatformKind::CloudRun => {
             let platform: Arc<dyn Platform> = Arc::new(cloud_run_platform(config)?);
-            let logs: Box<dyn LogSource> = if config.logs.files.is_empty() {
+            let logs: Box<dyn LogSource> = if config.logs.has_own_sources() {
+                own_log_sources(config)
+            } else {
                 match cloud_logging(config) {
                     Ok(l) => Box::new(l),
                     Err(e) => Box::new(crate::logs::Unavailable::new(e.to_string())),
                 }
-            } else {
-                Box::new(FileLogs::new(config.logs.files.clone()))
             };
             (platform, metrics_source(config)?, logs, None)
         }
         PlatformKind::Haproxy => {
             let platform: Arc<dyn Platform> = Arc::new(haproxy_platform(config)?);
-            let logs: Box<dyn LogSource> = if config.logs.files.is_empty() {
-                Box::new(crate::logs::Unavailable::new(
-                    "no log files configured ([logs.files] revision = \"path\")",
-                ))
+            let logs: Box<dyn LogSource> = if config.logs.has_own_sources() {
+                own_log_sources(config)
             } else {
-                Box::new(FileLogs::new(config.logs.files.clone()))
+                Box::new(crate::logs::Unavailable::new(
+                    "no log sources configured ([logs] files or commands)",
+                ))
             };
             (platform, metrics_source(config)?, logs, None)
         }
@@ -239,6 +240,21 @@ pub fn cloud_logging(config: &Config) -> anyhow::Result<CloudLogging> {
         settings = settings.with_endpoint(e.clone());
     }
     CloudLogging::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `[logs] files` and `commands`, tailed together.
+fn own_log_sources(config: &Config) -> Box<dyn LogSource> {
+    let mut sources: Vec<Box<dyn LogSource>> = Vec::new();
+    if !config.logs.files.is_empty() {
+        sources.push(Box::new(FileLogs::new(config.logs.files.clone())));
+    }
+    if !config.logs.commands.is_empty() {
+        sources.push(Box::new(CommandLogs::start(config.logs.commands.clone())));
+    }
+    match sources.len() {
+        1 => sources.remove(0),
+        _ => Box::new(crate::logs::Merged(sources)),
+    }
 }
 
 /// Only the platform (for the scripting commands).

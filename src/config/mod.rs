@@ -358,6 +358,15 @@ pub struct LogsConfig {
     pub follow: bool,
     /// Revision → log file, tailed (the HAProxy stack's apps write one each).
     pub files: BTreeMap<String, PathBuf>,
+    /// Revision → shell command whose output is tailed (`kubectl logs -f …`).
+    pub commands: BTreeMap<String, String>,
+}
+
+impl LogsConfig {
+    /// Whether the file sets its own log sources (files or commands).
+    pub fn has_own_sources(&self) -> bool {
+        !self.files.is_empty() || !self.commands.is_empty()
+    }
 }
 
 impl Default for LogsConfig {
@@ -367,6 +376,7 @@ impl Default for LogsConfig {
             min_severity: Severity::Default,
             follow: true,
             files: BTreeMap::new(),
+            commands: BTreeMap::new(),
         }
     }
 }

@@ -67,7 +67,16 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "p95_latency_ms",
         ],
     ),
-    ("logs", &["buffer_lines", "min_severity", "follow", "files"]),
+    (
+        "logs",
+        &[
+            "buffer_lines",
+            "min_severity",
+            "follow",
+            "files",
+            "commands",
+        ],
+    ),
     ("ui", &["max_fps", "color"]),
     ("demo", &["scenario", "seed"]),
     ("diagnostics", &["log_level", "log_dir"]),
@@ -263,6 +272,8 @@ pub(super) struct RawLogs {
     pub follow: Leaf,
     #[serde(default)]
     pub files: BTreeMap<String, Spanned<Value>>,
+    #[serde(default)]
+    pub commands: BTreeMap<String, Spanned<Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

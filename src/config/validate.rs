@@ -73,6 +73,7 @@ fn expected(key: &str) -> &'static str {
             "a PromQL template using {revision} and {rate_window}"
         }
         "logs.files" => "a table of revision = \"path/to/file.log\"",
+        "logs.commands" => "a table of revision = \"shell command\", e.g. \"kubectl logs -f deploy/app-v2\"",
         "cloud_run.logging_endpoint" => "an http:// or https:// URL such as \"https://logging.googleapis.com\"",
         "cloud_run.endpoint" => "an http:// or https:// URL such as \"https://run.googleapis.com\" or \"http://127.0.0.1:8080\"",
         "cloud_run.auth" => "one of: \"adc\", \"gcloud\", \"none\"",
@@ -1030,8 +1031,29 @@ impl Cx<'_> {
                 }
             }
         }
+        let mut commands = BTreeMap::new();
+        for (revision, leaf) in &r.commands {
+            let key = format!("logs.commands.{revision}");
+            match leaf.get_ref() {
+                Value::String(c) if !c.trim().is_empty() => {
+                    commands.insert(revision.clone(), c.clone());
+                }
+                _ => {
+                    return Err(self.at(
+                        leaf,
+                        &key,
+                        format!(
+                            "invalid value {}, expected {}",
+                            found(leaf.get_ref()),
+                            expected("logs.commands")
+                        ),
+                    ))
+                }
+            }
+        }
         Ok(LogsConfig {
             files,
+            commands,
             buffer_lines: self
                 .int(&r.buffer_lines, "logs.buffer_lines", 100..=1_000_000)?
                 .unwrap_or(d.buffer_lines),

@@ -1,6 +1,7 @@
 //! Sources of log entries, tailed by polling.
 
 pub mod cloud_logging;
+pub mod command;
 pub mod file;
 
 use async_trait::async_trait;
@@ -135,5 +136,31 @@ impl Unavailable {
 impl LogSource for Unavailable {
     async fn poll(&mut self) -> Result<Vec<LogEntry>, BackendError> {
         Err(BackendError::Other(self.why.clone()))
+    }
+}
+
+/// Several sources as one tail (log files and commands side by side).
+pub struct Merged(pub Vec<Box<dyn LogSource>>);
+
+#[async_trait]
+impl LogSource for Merged {
+    async fn poll(&mut self) -> Result<Vec<LogEntry>, BackendError> {
+        let mut out = Vec::new();
+        let mut first_error = None;
+        for source in &mut self.0 {
+            match source.poll().await {
+                Ok(batch) => out.extend(batch),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if out.is_empty() => Err(e),
+            _ => {
+                out.sort_by_key(|e| e.timestamp);
+                Ok(out)
+            }
+        }
     }
 }

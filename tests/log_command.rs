@@ -1,0 +1,87 @@
+//! The command log source: real `sh` processes, their stdout and stderr
+//! parsed like log files, restarted when they end, memory bounded.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use canary::core::model::{LogEntry, Severity};
+use canary::logs::command::CommandLogs;
+use canary::logs::LogSource;
+
+async fn collect_until(
+    src: &mut CommandLogs,
+    what: &str,
+    done: impl Fn(&[LogEntry]) -> bool,
+) -> Vec<LogEntry> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut all = Vec::new();
+    loop {
+        all.extend(src.poll().await.expect("poll"));
+        if done(&all) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn tails_stdout_and_stderr_per_revision_and_restarts_an_ended_command() {
+    let mut commands = BTreeMap::new();
+    commands.insert(
+        "app-v2".to_string(),
+        r#"echo '{"severity":"ERROR","message":"db down","status":503}'; echo plain line; echo oops >&2"#
+            .to_string(),
+    );
+    commands.insert("app-v1".to_string(), "echo from v1; sleep 30".to_string());
+    let mut src = CommandLogs::start(commands);
+    let all = collect_until(&mut src, "every line and the restart", |all| {
+        all.iter().filter(|e| e.message.contains("db down")).count() >= 2
+    })
+    .await;
+    let v2 = |m: &str| {
+        all.iter()
+            .find(|e| e.message.contains(m) && e.revision.as_deref() == Some("app-v2"))
+            .unwrap_or_else(|| panic!("{m} from app-v2 in {all:?}"))
+            .clone()
+    };
+    assert_eq!(v2("db down").severity, Severity::Error);
+    assert_eq!(v2("db down").status, Some(503));
+    v2("plain line");
+    v2("oops");
+    // The command ended: said, then started again (the lines came twice).
+    let ended = v2("ended");
+    assert_eq!(ended.severity, Severity::Warning);
+    assert!(all
+        .iter()
+        .any(|e| e.message.contains("from v1") && e.revision.as_deref() == Some("app-v1")));
+    // No line twice within one run of the command: exactly one `plain line` per run.
+    let runs = all.iter().filter(|e| e.message.contains("ended")).count();
+    let plains = all.iter().filter(|e| e.message == "plain line").count();
+    assert!(plains <= runs + 1, "{plains} plain lines for {runs} runs");
+}
+
+#[tokio::test]
+async fn a_flood_is_bounded_and_the_loss_is_said() {
+    let mut commands = BTreeMap::new();
+    commands.insert(
+        "noisy".to_string(),
+        "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); done; sleep 30".to_string(),
+    );
+    let mut src = CommandLogs::start(commands);
+    // Do not read while the command writes: the buffer must stay bounded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let batch = src.poll().await.expect("poll");
+    assert_eq!(
+        batch.len(),
+        canary::logs::command::MAX_PENDING + 1,
+        "bounded"
+    );
+    assert!(
+        batch[0].message.contains("10000 log lines dropped"),
+        "{:?}",
+        batch[0]
+    );
+    assert_eq!(batch[1].message, "line 10000", "the oldest went first");
+    assert_eq!(batch.last().map(|e| e.message.as_str()), Some("line 29999"));
+}
