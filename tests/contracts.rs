@@ -1,6 +1,6 @@
 //! Keeps the fake Cloud Run and the cockpit honest against Google's discovery
-//! documents (`../shared/contracts/run.v2.discovery.json`,
-//! `../shared/contracts/logging.v2.discovery.json`): every field the fake
+//! documents (`tests/contracts/run.v2.discovery.json`,
+//! `tests/contracts/logging.v2.discovery.json`, copies of `../shared/contracts/`): every field the fake
 //! returns and every field the cockpit sends must exist in the schema, with the
 //! right JSON type and enum value; every URL path and method used must be a
 //! method of the API.
@@ -31,11 +31,17 @@ impl Discovery {
     }
 
     fn load_file(name: &str) -> Discovery {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/contracts")
-            .join(name);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("tests/contracts").join(name);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        // The copies in the repository must be the team's shared ones, verbatim.
+        if let Ok(shared) = std::fs::read_to_string(root.join("../shared/contracts").join(name)) {
+            assert!(
+                shared == text,
+                "tests/contracts/{name} differs from ../shared/contracts/{name}: copy it again"
+            );
+        }
         Discovery {
             doc: serde_json::from_str(&text).unwrap(),
         }
