@@ -72,13 +72,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A TCP port on 127.0.0.1 that nothing listens on.
+# Sets REPLY to a TCP port on 127.0.0.1 that nothing listens on, below the kernel's
+# ephemeral range (so no client connection or bind(0) takes it meanwhile),
+# and not handed out before by this script.
+given_ports=" "
 free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % 12000))
+    case "$given_ports" in *" $port "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
+      given_ports="$given_ports$port "
+      REPLY=$port
       return 0
     fi
   done
@@ -110,6 +115,9 @@ wait_http() {
     sleep 0.1
   done
   echo "stack.sh: $what did not answer on $url" >&2
+  for log in "$dir/haproxy.log" "$dir/prometheus.log" "$dir/v1.err" "$dir/v2.err"; do
+    [ -s "$log" ] && { echo "--- $log (last lines):" >&2; tail -n 15 "$log" >&2; }
+  done
   return 1
 }
 
@@ -138,8 +146,8 @@ v1=$(first_line "$dir/v1.out" emergence-app-v1)
 v2=$(first_line "$dir/v2.out" emergence-app-v2)
 
 echo "==> haproxy"
-fe_port=$(free_port)
-stats_port=$(free_port)
+free_port; fe_port=$REPLY
+free_port; stats_port=$REPLY
 cat >"$dir/haproxy.cfg" <<EOF
 global
   stats socket $dir/haproxy.sock mode 600 level admin
@@ -174,7 +182,7 @@ pids+=($!)
 wait_http "http://127.0.0.1:$fe_port/api/health" "haproxy"
 
 echo "==> prometheus"
-prom_port=$(free_port)
+free_port; prom_port=$REPLY
 cat >"$dir/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s

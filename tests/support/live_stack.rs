@@ -40,6 +40,18 @@ impl LiveStack {
     /// Starts the stack with `env` (e.g. `CANARY_ERROR_RATE`, `LOAD_RATE`) and
     /// waits for `READY`. The sample app is the test build's `canary-sample`.
     pub fn start(env: &[(&str, &str)]) -> LiveStack {
+        // A stack that did not come up (a port taken meanwhile, a slow
+        // start) is started once more, saying why; a second failure fails.
+        match LiveStack::try_start(env) {
+            Ok(s) => s,
+            Err(why) => {
+                eprintln!("live_stack: first start failed ({why}); starting again");
+                LiveStack::try_start(env).unwrap_or_else(|why| panic!("{why}"))
+            }
+        }
+    }
+
+    fn try_start(env: &[(&str, &str)]) -> Result<LiveStack, String> {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("stack");
         let mut cmd = Command::new("bash");
@@ -77,7 +89,8 @@ impl LiveStack {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
-                panic!("stack.sh did not say READY within 60 s");
+                // Dropping `stack` stops whatever did start.
+                return Err("stack.sh did not say READY within 60 s (its stderr is above)".into());
             };
             if let Some(u) = after(&line, "service (through haproxy)") {
                 stack.frontend = u.trim_end_matches('/').to_string();
@@ -92,7 +105,7 @@ impl LiveStack {
         }
         assert!(!stack.frontend.is_empty(), "stack.sh printed the frontend");
         assert!(!stack.prometheus.is_empty(), "stack.sh printed prometheus");
-        stack
+        Ok(stack)
     }
 
     /// The stack's journal file (the cockpit writes it under `DIR/journal`).
