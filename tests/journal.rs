@@ -169,3 +169,48 @@ fn missing_journal_is_empty_not_an_error() {
     assert!(replay.records.is_empty());
     assert!(report::markdown("svc", &replay).contains("empty"));
 }
+
+/// Records submitted one after another land in that order, fsynced, however
+/// the tasks that wait for them are scheduled (the replay relies on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recorder_keeps_the_submission_order() {
+    use canary::runtime::record::Recorder;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = journal::path_for(dir.path(), "svc");
+    let who = Who {
+        user: "alice".into(),
+        from: None,
+    };
+    let recorder = Recorder::new(Some(Journal::open(&path).expect("open")), who, "svc".into());
+    let pending: Vec<_> = (0..200)
+        .map(|i| {
+            recorder.submit(Event::Note {
+                message: format!("n{i}"),
+            })
+        })
+        .collect();
+    // Waited for in reverse, from tasks: the order on disk must not care.
+    let mut tasks = Vec::new();
+    for p in pending.into_iter().rev() {
+        tasks.push(tokio::spawn(p.done()));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("written");
+    }
+    let replay = journal::replay(&path).expect("replay");
+    let notes: Vec<String> = replay
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Note { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    let wanted: Vec<String> = (0..200).map(|i| format!("n{i}")).collect();
+    assert_eq!(notes, wanted);
+    // A disabled recorder accepts and writes nothing.
+    assert!(Recorder::disabled("svc")
+        .record(Event::SessionEnd)
+        .await
+        .is_ok());
+}

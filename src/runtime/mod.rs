@@ -253,18 +253,19 @@ fn execute(
             tracing::info!(id, kind = %kind.verb(), split = %split, "traffic change sent");
             let p = platform.clone();
             let rec = ex.recorder.clone();
+            // Queued now, so it lands in the journal in the order `update` asked.
+            let requested = rec.submit(Journaled::TrafficRequested {
+                id,
+                kind: kind.verb(),
+                before: before.clone(),
+                after: split.clone(),
+                reason: reason.clone(),
+            });
             tokio::spawn(async move {
                 let started = Instant::now();
-                let requested = Journaled::TrafficRequested {
-                    id,
-                    kind: kind.verb(),
-                    before: before.clone(),
-                    after: split.clone(),
-                    reason: reason.clone(),
-                };
                 // The request is journaled before it goes out, but a failing
                 // journal never holds back a traffic change (it is shown loudly).
-                if let Err(e) = rec.record(requested).await {
+                if let Err(e) = requested.done().await {
                     let _ = tx.send(Action::JournalFailed(e)).await;
                 }
                 let result = p.set_traffic(&split, &expect).await;
@@ -303,9 +304,9 @@ fn execute(
             });
         }
         Effect::Journal(event) => {
-            let rec = ex.recorder.clone();
+            let written = ex.recorder.submit(event);
             tokio::spawn(async move {
-                if let Err(e) = rec.record(event).await {
+                if let Err(e) = written.done().await {
                     let _ = tx.send(Action::JournalFailed(e)).await;
                 }
             });

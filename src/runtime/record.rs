@@ -1,25 +1,64 @@
 //! The runtime's side of the audit journal and of notifications.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::journal::{Event, Journal, Record, Who};
 
-/// Appends records to the journal on a blocking thread, fsynced, in order
-/// per caller. Without a journal (tests, `--no-journal`) it does nothing.
+/// Appends records to the journal, fsynced, **in the order they were
+/// submitted**: one writer thread owns the file and takes records from a
+/// queue, so two effects produced by one `update` can never land swapped
+/// (the replay after a crash relies on the order). Without a journal (tests,
+/// `enabled = false`) it does nothing.
 #[derive(Clone)]
 pub struct Recorder {
-    journal: Option<Arc<Mutex<Journal>>>,
+    queue: Option<std::sync::mpsc::Sender<(Record, Ack)>>,
     who: Who,
     service: String,
 }
 
+type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// A submitted record; awaiting it returns once it is on disk (or failed).
+pub struct Pending(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>);
+
+impl Pending {
+    pub async fn done(self) -> Result<(), String> {
+        match self.0 {
+            None => Ok(()),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("the journal writer stopped".to_string())),
+        }
+    }
+}
+
 impl Recorder {
     pub fn new(journal: Option<Journal>, who: Who, service: String) -> Recorder {
+        let queue = journal.and_then(|mut j| {
+            let (tx, rx) = std::sync::mpsc::channel::<(Record, Ack)>();
+            let spawned = std::thread::Builder::new()
+                .name("journal-writer".into())
+                .spawn(move || {
+                    for (record, ack) in rx {
+                        let result = j
+                            .append(&record)
+                            .map_err(|e| format!("{}: {e}", j.path().display()));
+                        let _ = ack.send(result);
+                    }
+                });
+            match spawned {
+                Ok(_) => Some(tx),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the journal writer");
+                    None
+                }
+            }
+        });
         Recorder {
-            journal: journal.map(|j| Arc::new(Mutex::new(j))),
+            queue,
             who,
             service,
         }
@@ -36,10 +75,10 @@ impl Recorder {
         )
     }
 
-    /// Writes one record and returns once it is on disk.
-    pub async fn record(&self, event: Event) -> Result<(), String> {
-        let Some(j) = self.journal.clone() else {
-            return Ok(());
+    /// Queues one record now (its place in the journal is fixed by this call).
+    pub fn submit(&self, event: Event) -> Pending {
+        let Some(queue) = &self.queue else {
+            return Pending(None);
         };
         let record = Record {
             at: Utc::now(),
@@ -47,13 +86,16 @@ impl Recorder {
             service: self.service.clone(),
             event,
         };
-        tokio::task::spawn_blocking(move || {
-            let mut j = j.lock().map_err(|_| "journal lock poisoned".to_string())?;
-            j.append(&record)
-                .map_err(|e| format!("{}: {e}", j.path().display()))
-        })
-        .await
-        .map_err(|e| format!("journal task failed: {e}"))?
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        if let Err(std::sync::mpsc::SendError((_, ack))) = queue.send((record, ack)) {
+            let _ = ack.send(Err("the journal writer stopped".into()));
+        }
+        Pending(Some(rx))
+    }
+
+    /// Writes one record and returns once it is on disk.
+    pub async fn record(&self, event: Event) -> Result<(), String> {
+        self.submit(event).done().await
     }
 }
 
