@@ -673,3 +673,20 @@ fn a_platform_restart_offers_to_reapply_the_last_split() {
         Some((applied, Version("after-second-restart".into())))
     );
 }
+
+/// Idle costs nothing: an empty log poll and a key release do not redraw.
+#[test]
+fn only_actions_that_change_the_screen_redraw() {
+    use canary::core::update::needs_redraw;
+    assert!(!needs_redraw(&Action::LogBatch(Vec::new())));
+    assert!(needs_redraw(&Action::LogBatch(testing::logs(1))));
+    assert!(needs_redraw(&ch('j')));
+    let release = Action::Key(KeyEvent {
+        code: KeyCode::Char('j'),
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Release,
+        state: KeyEventState::NONE,
+    });
+    assert!(!needs_redraw(&release));
+    assert!(needs_redraw(&Action::Tick));
+}

@@ -87,7 +87,13 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
 
 /// Whether an action can change what is on screen.
 pub fn needs_redraw(action: &Action) -> bool {
-    !matches!(action, Action::Key(k) if k.kind == KeyEventKind::Release)
+    match action {
+        Action::Key(k) => k.kind != KeyEventKind::Release,
+        // A log poll that found nothing new changes nothing on screen but a
+        // cleared log error, which the next tick (1 s) draws.
+        Action::LogBatch(entries) => !entries.is_empty(),
+        _ => true,
+    }
 }
 
 pub(crate) fn say(state: &mut State, level: Level, text: impl Into<String>) {
