@@ -417,36 +417,21 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                 let r = ops::status(platform.as_ref(), &ctx).await?;
                 Ok((r.to_json(), r.render_text()))
             }
-            Sub::Set {
-                assignments,
-                yes,
-                reason,
-                ..
-            } => {
+            Sub::Set { yes, reason, .. } | Sub::Rollback { yes, reason, .. } => {
                 let mut ctx = Context::new(options, journal.as_mut()).with_reason(reason.clone());
                 let mut yes = *yes;
+                // On a terminal without --yes: show the exact call, ask, then apply.
                 loop {
-                    match ops::set(platform.as_ref(), assignments, yes, &mut ctx).await {
-                        Err(CliError::NotConfirmed(report)) if interactive && !yes => {
-                            if !ask(&report.render_text()) {
-                                return Err(CliError::NotConfirmed(report));
-                            }
-                            yes = true;
+                    let outcome = match cmd {
+                        Sub::Set { assignments, .. } => {
+                            ops::set(platform.as_ref(), assignments, yes, &mut ctx).await
                         }
-                        other => {
-                            let r = other?;
-                            break Ok((r.to_json(), r.render_text()));
+                        Sub::Rollback { to, .. } => {
+                            ops::rollback(platform.as_ref(), to.as_deref(), yes, &mut ctx).await
                         }
-                    }
-                }
-            }
-            Sub::Rollback {
-                to, yes, reason, ..
-            } => {
-                let mut ctx = Context::new(options, journal.as_mut()).with_reason(reason.clone());
-                let mut yes = *yes;
-                loop {
-                    match ops::rollback(platform.as_ref(), to.as_deref(), yes, &mut ctx).await {
+                        _ => unreachable!("matched above"),
+                    };
+                    match outcome {
                         Err(CliError::NotConfirmed(report)) if interactive && !yes => {
                             if !ask(&report.render_text()) {
                                 return Err(CliError::NotConfirmed(report));

@@ -955,3 +955,26 @@ fn journal_and_cloud_run_sections() {
         "\"adc\", \"gcloud\", \"none\"",
     );
 }
+
+#[test]
+fn log_files_and_commands_name_the_revision_in_errors() {
+    fails(
+        &format!("{SERVICE}[logs.files]\n\"v1\" = 3\n"),
+        Some(6),
+        Some("logs.files.v1"),
+        "invalid value integer 3, expected a table of revision",
+    );
+    fails(
+        &format!("{SERVICE}[logs.commands]\n\"v2\" = \"  \"\n"),
+        Some(6),
+        Some("logs.commands.v2"),
+        "expected a table of revision = \"shell command\"",
+    );
+    let c = ok(&format!(
+        "{SERVICE}[logs]\ncommands = {{ \"v2\" = \"kubectl logs -f deploy/v2\" }}\n"
+    ));
+    assert_eq!(
+        c.logs.commands.get("v2").map(String::as_str),
+        Some("kubectl logs -f deploy/v2")
+    );
+}

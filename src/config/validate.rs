@@ -661,6 +661,28 @@ impl Cx<'_> {
         })
     }
 
+    /// A `revision = "non-empty string"` table such as `[logs] files`.
+    fn revision_table(
+        &self,
+        table: &BTreeMap<String, Spanned<Value>>,
+        key: &str,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for (revision, leaf) in table {
+            match leaf.get_ref() {
+                Value::String(v) if !v.trim().is_empty() => {
+                    out.insert(revision.clone(), v.clone());
+                }
+                other => {
+                    let message =
+                        format!("invalid value {}, expected {}", found(other), expected(key));
+                    return Err(self.at(leaf, &format!("{key}.{revision}"), message));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn haproxy(
         &self,
         r: &raw::RawHaproxy,
@@ -1011,46 +1033,12 @@ impl Cx<'_> {
             Some((s, l)) => Severity::parse(s)
                 .ok_or_else(|| self.wrong_value(l, "logs.min_severity", format!("{s:?}")))?,
         };
-        let mut files = BTreeMap::new();
-        for (revision, leaf) in &r.files {
-            let key = format!("logs.files.{revision}");
-            match leaf.get_ref() {
-                Value::String(p) if !p.trim().is_empty() => {
-                    files.insert(revision.clone(), expand_home(p));
-                }
-                _ => {
-                    return Err(self.at(
-                        leaf,
-                        &key,
-                        format!(
-                            "invalid value {}, expected {}",
-                            found(leaf.get_ref()),
-                            expected("logs.files")
-                        ),
-                    ))
-                }
-            }
-        }
-        let mut commands = BTreeMap::new();
-        for (revision, leaf) in &r.commands {
-            let key = format!("logs.commands.{revision}");
-            match leaf.get_ref() {
-                Value::String(c) if !c.trim().is_empty() => {
-                    commands.insert(revision.clone(), c.clone());
-                }
-                _ => {
-                    return Err(self.at(
-                        leaf,
-                        &key,
-                        format!(
-                            "invalid value {}, expected {}",
-                            found(leaf.get_ref()),
-                            expected("logs.commands")
-                        ),
-                    ))
-                }
-            }
-        }
+        let files = self
+            .revision_table(&r.files, "logs.files")?
+            .into_iter()
+            .map(|(rev, path)| (rev, expand_home(&path)))
+            .collect();
+        let commands = self.revision_table(&r.commands, "logs.commands")?;
         Ok(LogsConfig {
             files,
             commands,
