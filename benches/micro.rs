@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -38,22 +38,7 @@ const RING: usize = 100_000;
 /// Lines per batch in the ingestion benches (one Cloud Logging page is up to 1 000).
 const BATCH: usize = 1_000;
 
-fn key(c: char) -> Action {
-    key_code(KeyCode::Char(c))
-}
-
-fn key_code(code: KeyCode) -> Action {
-    let modifiers = match code {
-        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
-        _ => KeyModifiers::NONE,
-    };
-    Action::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
-}
+use canary::testing::{ch as key, key as key_code};
 
 /// A state with a 100 000-line ring, full, and the demo's snapshot and metrics.
 fn full_state(revisions: usize) -> State {

@@ -154,3 +154,28 @@ pub fn busy_state() -> State {
     update(&mut s, Action::MetricsLoaded(metrics()), t0());
     s
 }
+
+/// A key press as the terminal reports it (Shift for upper case, `+`, `?`).
+pub fn key(code: crossterm::event::KeyCode) -> crate::core::action::Action {
+    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    crate::core::action::Action::Key(KeyEvent {
+        code,
+        modifiers,
+        kind: KeyEventKind::Press,
+        state: KeyEventState::NONE,
+    })
+}
+
+/// A character key press; `'\n'` is Enter and `'\x1b'` is Esc.
+pub fn ch(c: char) -> crate::core::action::Action {
+    use crossterm::event::KeyCode;
+    key(match c {
+        '\n' => KeyCode::Enter,
+        '\x1b' => KeyCode::Esc,
+        c => KeyCode::Char(c),
+    })
+}

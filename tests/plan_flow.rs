@@ -12,25 +12,12 @@ use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, STABLE};
 use chrono::DateTime;
 use chrono::Utc;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
 fn at(s: i64) -> DateTime<Utc> {
     t0() + chrono::Duration::seconds(s)
 }
 
-fn key(c: char) -> Action {
-    let code = match c {
-        '\n' => KeyCode::Enter,
-        ' ' => KeyCode::Char(' '),
-        c => KeyCode::Char(c),
-    };
-    Action::Key(KeyEvent {
-        code,
-        modifiers: KeyModifiers::NONE,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
-}
+use canary::testing::ch as key;
 
 fn state(mode: PlanMode) -> State {
     let settings = Settings {

@@ -9,23 +9,9 @@ use canary::core::state::State;
 use canary::core::traffic;
 use canary::core::update::update;
 use canary::testing::{self, t0};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use proptest::prelude::*;
 
-fn key(c: char) -> Action {
-    let code = match c {
-        '\n' => KeyCode::Enter,
-        '\x1b' => KeyCode::Esc,
-        ' ' => KeyCode::Char(' '),
-        c => KeyCode::Char(c),
-    };
-    Action::Key(KeyEvent {
-        code,
-        modifiers: KeyModifiers::NONE,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
-}
+use canary::testing::ch as key;
 
 #[derive(Clone, Debug)]
 enum Step {

@@ -15,7 +15,7 @@ use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, S
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::testing::{self, t0, CANARY, STABLE};
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
@@ -23,18 +23,7 @@ use ratatui::Terminal;
 
 // ------------------------------------------------------------------ helpers
 
-fn key(code: KeyCode) -> Action {
-    let modifiers = match code {
-        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
-        _ => KeyModifiers::NONE,
-    };
-    Action::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
-}
+use canary::testing::key;
 
 fn press(s: &mut State, code: KeyCode) {
     update(s, key(code), s.now);

@@ -9,22 +9,7 @@ use canary::testing::{self, t0, CANARY, OLD, STABLE};
 use chrono::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
-fn key(code: KeyCode) -> Action {
-    let modifiers = match code {
-        KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
-        _ => KeyModifiers::NONE,
-    };
-    Action::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
-}
-
-fn ch(c: char) -> Action {
-    key(KeyCode::Char(c))
-}
+use canary::testing::{ch, key};
 
 fn press(s: &mut State, a: Action) -> Vec<Effect> {
     update(s, a, t0())
