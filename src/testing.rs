@@ -107,17 +107,30 @@ pub fn logs(n: usize) -> Vec<LogEntry> {
         .collect()
 }
 
-/// Ten minutes of metrics at 10 s steps; the canary has data for the last 3 minutes.
+/// Ten minutes of metrics at 10 s steps ending 10 s before `t0()`; the
+/// canary has data for the last 3 minutes.
 pub fn metrics() -> MetricsBatch {
+    metrics_at(t0() - Duration::seconds(10), 42, 1.5, 5.0)
+}
+
+/// Sixty points at 10 s steps, the last at `end`: the stable throughout
+/// (45 req/s, 0.2 % 5xx, p95 190 ms), the canary from point `canary_from`
+/// with its own error rate and request rate (p95 260 ms); a small wobble.
+pub fn metrics_at(
+    end: DateTime<Utc>,
+    canary_from: usize,
+    canary_err: f64,
+    canary_rps: f64,
+) -> MetricsBatch {
     let mut batch = MetricsBatch::default();
     for (rev, from, rps, err, p95) in [
         (STABLE, 0usize, 45.0, 0.2, 190.0),
-        (CANARY, 42, 5.0, 1.5, 260.0),
+        (CANARY, canary_from, canary_rps, canary_err, 260.0),
     ] {
         for kind in MetricKind::ALL {
             let points = (from..60)
                 .map(|i| {
-                    let t = t0() - Duration::seconds(600 - 10 * i as i64);
+                    let t = end - Duration::seconds(590 - 10 * i as i64);
                     let wobble = ((i * 7919) % 13) as f64 / 13.0;
                     let v = match kind {
                         MetricKind::RequestRate => rps * (0.9 + 0.2 * wobble),

@@ -9,7 +9,7 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
-use canary::core::model::{MetricKind, MetricsBatch, Series, Severity, TrafficSplit, Version};
+use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit, Version};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
@@ -271,30 +271,7 @@ fn plan_settings(mode: PlanMode) -> Settings {
 
 /// Ten minutes of metrics ending at `now`; the canary has the last five.
 fn metrics_at(now: DateTime<Utc>, canary_err: f64, canary_rps: f64) -> MetricsBatch {
-    let mut batch = MetricsBatch::default();
-    for (rev, from, rps, err, p95) in [
-        (STABLE, 0usize, 45.0, 0.2, 190.0),
-        (CANARY, 30, canary_rps, canary_err, 260.0),
-    ] {
-        for kind in MetricKind::ALL {
-            let points = (from..60)
-                .map(|i| {
-                    let t = now - Duration::seconds(590 - 10 * i as i64);
-                    let wobble = ((i * 7919) % 13) as f64 / 13.0;
-                    let v = match kind {
-                        MetricKind::RequestRate => rps * (0.9 + 0.2 * wobble),
-                        MetricKind::ErrorPercent => err * (0.5 + wobble),
-                        MetricKind::LatencyP95 => p95 * (0.9 + 0.2 * wobble),
-                    };
-                    (t, v)
-                })
-                .collect();
-            batch
-                .series
-                .insert((rev.to_string(), kind), Series { points });
-        }
-    }
-    batch
+    testing::metrics_at(now, 30, canary_err, canary_rps)
 }
 
 /// The periodic reads: the service (unchanged) and fresh metrics.
