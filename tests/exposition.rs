@@ -6,39 +6,8 @@ use canary::metrics::exposition::{self, format_value, Exposition, Family, Metric
 use proptest::prelude::*;
 
 /// A comparable form: NaN compared as NaN, everything else bit for bit.
-type Canon = Vec<(
-    String,
-    Option<String>,
-    MetricType,
-    Vec<(String, Vec<(String, String)>, u64, Option<i64>)>,
-)>;
-
-fn canon(e: &Exposition) -> Canon {
-    let bits = |v: f64| {
-        if v.is_nan() {
-            f64::NAN.to_bits()
-        } else {
-            v.to_bits()
-        }
-    };
-    e.families
-        .iter()
-        .map(|f| {
-            let samples = f
-                .samples
-                .iter()
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        s.labels.clone(),
-                        bits(s.value),
-                        s.timestamp_ms,
-                    )
-                })
-                .collect();
-            (f.name.clone(), f.help.clone(), f.kind, samples)
-        })
-        .collect()
+fn canon(e: &Exposition) -> exposition::Canonical {
+    e.canonical()
 }
 
 /// Family names without `_`, so that no name is another's `_sum`/`_count`/`_bucket`.

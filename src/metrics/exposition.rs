@@ -121,6 +121,46 @@ pub struct Exposition {
     pub families: Vec<Family>,
 }
 
+/// An exposition in a form that compares exactly: every value by its bits,
+/// every NaN as one NaN (for round-trip tests and the fuzz target).
+pub type Canonical = Vec<(
+    String,
+    Option<String>,
+    MetricType,
+    Vec<(String, Vec<(String, String)>, u64, Option<i64>)>,
+)>;
+
+impl Exposition {
+    /// See [`Canonical`].
+    pub fn canonical(&self) -> Canonical {
+        let bits = |v: f64| {
+            if v.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        };
+        self.families
+            .iter()
+            .map(|f| {
+                let samples = f
+                    .samples
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.name.clone(),
+                            s.labels.clone(),
+                            bits(s.value),
+                            s.timestamp_ms,
+                        )
+                    })
+                    .collect();
+                (f.name.clone(), f.help.clone(), f.kind, samples)
+            })
+            .collect()
+    }
+}
+
 /// Why an exposition could not be parsed, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
