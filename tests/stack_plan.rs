@@ -388,19 +388,13 @@ fn a_bad_canary_is_rolled_back_soon_after_prometheus_sees_its_errors() {
     eprintln!("bad canary test: {:.1}s", started.elapsed().as_secs_f64());
 }
 
-#[test]
-fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !tools() {
-        return;
-    }
-    let started = Instant::now();
+/// A healthy stack under an auto plan with these windows, once step 2 (25 %)
+/// is being observed. Step 1 is long enough for the gate window to see
+/// `min_requests` canary requests (fewer: "no data", the plan pauses at 1).
+fn observing_step_two(windows: [u64; 3]) -> (LiveStack, Tty) {
     let stack = LiveStack::start(&[("CANARY_ERROR_RATE", "0"), ("LOAD_RATE", LOAD_RATE)]);
-    // Step 1 long enough for the gate window to see `min_requests` canary
-    // requests (fewer after the window: "no data", the plan pauses at step 1).
-    let config = variant(&stack, [10, 10, 6], Some(&QUIET_CHECKS));
-    let mut t = cockpit_with_plan(&config);
-    // Step 1 observed with green gates: the plan advances to 25 %.
+    let config = variant(&stack, windows, Some(&QUIET_CHECKS));
+    let t = cockpit_with_plan(&config);
     let p = wait_journal(
         &stack,
         &t,
@@ -410,6 +404,17 @@ fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
     );
     assert!(has(&p, "observing 2"), "step 1 did not pass: {p:?}");
     assert_eq!(stack.canary_share().expect("share"), 25);
+    (stack, t)
+}
+
+#[test]
+fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !tools() {
+        return;
+    }
+    let started = Instant::now();
+    let (stack, mut t) = observing_step_two([10, 10, 6]);
     let killed = Instant::now();
     stack.kill_prometheus();
 
@@ -453,19 +458,9 @@ fn prometheus_hung_mid_step_does_not_promote_on_stale_metrics() {
         return;
     }
     let started = Instant::now();
-    let stack = LiveStack::start(&[("CANARY_ERROR_RATE", "0"), ("LOAD_RATE", LOAD_RATE)]);
     // Step 2's window (5 s) is shorter than the gate window (10 s): at its end
     // the points fetched before the hang are still "in the window".
-    let config = variant(&stack, [10, 5, 6], Some(&QUIET_CHECKS));
-    let mut t = cockpit_with_plan(&config);
-    let p = wait_journal(
-        &stack,
-        &t,
-        Duration::from_secs(40),
-        "step 2 observed",
-        |p| has(p, "observing 2") || has(p, "paused 1"),
-    );
-    assert!(has(&p, "observing 2"), "step 1 did not pass: {p:?}");
+    let (stack, mut t) = observing_step_two([10, 5, 6]);
     stack.signal_prometheus(libc::SIGSTOP);
 
     let p = wait_journal(
