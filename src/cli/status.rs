@@ -3,41 +3,24 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{find_canary, find_stable, CliError, Context, StableFrom};
-use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit};
+use crate::core::model::{Allocation, PlatformInfo, Revision, ServiceSnapshot, TrafficSplit};
 use crate::platform::Platform;
 
-/// One revision's share.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Share {
-    pub revision: String,
-    pub percent: u8,
-}
+/// One revision's share (the model's allocation, `{revision, percent}`).
+pub type Share = Allocation;
 
 fn shares(split: &TrafficSplit) -> Vec<Share> {
-    split
-        .entries()
-        .iter()
-        .map(|a| Share {
-            revision: a.revision.clone(),
-            percent: a.percent,
-        })
-        .collect()
+    split.entries().to_vec()
 }
 
-/// One revision, newest first.
+/// One revision, newest first: the platform's view plus its place in the split.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RevisionStatus {
-    pub name: String,
-    pub tag: Option<String>,
-    pub tag_url: Option<String>,
-    pub image: String,
-    pub created: DateTime<Utc>,
-    pub ready: bool,
-    pub status_message: Option<String>,
+    #[serde(flatten)]
+    pub revision: Revision,
     /// Share asked for (Cloud Run `traffic`).
     pub percent: u8,
     /// Share actually serving (Cloud Run `trafficStatuses`), when reported.
@@ -79,13 +62,7 @@ impl StatusReport {
             .revisions
             .iter()
             .map(|r| RevisionStatus {
-                name: r.name.clone(),
-                tag: r.tag.clone(),
-                tag_url: r.tag_url.clone(),
-                image: r.image.clone(),
-                created: r.created,
-                ready: r.ready,
-                status_message: r.status_message.clone(),
+                revision: r.clone(),
                 percent: snapshot.traffic.percent_of(&r.name),
                 serving_percent: snapshot.actual.as_ref().map(|a| a.percent_of(&r.name)),
                 stable: stable_name.as_deref() == Some(r.name.as_str()),
@@ -142,7 +119,7 @@ impl StatusReport {
         let name_w = self
             .revisions
             .iter()
-            .map(|r| r.name.chars().count())
+            .map(|r| r.revision.name.chars().count())
             .max()
             .unwrap_or(8)
             .max(8);
@@ -151,8 +128,9 @@ impl StatusReport {
             "\n{:<name_w$}  {:>7}  {:<5}  {:<10}  {:<16}  ROLE",
             "REVISION", "TRAFFIC", "READY", "TAG", "CREATED"
         );
-        for r in &self.revisions {
-            let role = match (r.stable, r.canary) {
+        for status in &self.revisions {
+            let r = &status.revision;
+            let role = match (status.stable, status.canary) {
                 (true, _) => "stable",
                 (_, true) => "canary",
                 _ => "",
@@ -161,7 +139,7 @@ impl StatusReport {
                 out,
                 "{:<name_w$}  {:>6}%  {:<5}  {:<10}  {:<16}  {role}",
                 r.name,
-                r.percent,
+                status.percent,
                 if r.ready { "yes" } else { "NO" },
                 r.tag.as_deref().unwrap_or("-"),
                 r.created.format("%Y-%m-%d %H:%M"),
