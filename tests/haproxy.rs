@@ -393,3 +393,73 @@ async fn server_states_are_readiness_with_a_reason() {
         "{msg}"
     );
 }
+
+/// A runtime-API proxy that refuses the `fail_at`-th `set server` command and
+/// forwards everything else to the real socket.
+async fn refusing_proxy(
+    real: std::path::PathBuf,
+    dir: &std::path::Path,
+    fail_at: usize,
+) -> std::path::PathBuf {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let path = dir.join("proxy.sock");
+    let listener = tokio::net::UnixListener::bind(&path).expect("bind proxy");
+    let sets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let real = real.clone();
+            let sets = sets.clone();
+            tokio::spawn(async move {
+                let mut conn = BufReader::new(conn);
+                let mut line = String::new();
+                if conn.read_line(&mut line).await.is_err() {
+                    return;
+                }
+                if line.starts_with("set server")
+                    && sets.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == fail_at
+                {
+                    let _ = conn.get_mut().write_all(b"Permission denied.\n\n").await;
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::UnixStream::connect(&real).await else {
+                    return;
+                };
+                let _ = upstream.write_all(line.as_bytes()).await;
+                let _ = tokio::io::copy(&mut upstream, conn.get_mut()).await;
+            });
+        }
+    });
+    path
+}
+
+/// A command refused halfway through a change: the weights already changed
+/// are put back, so HAProxy never runs half of a split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_fails_halfway_is_put_back() {
+    let Some(stack) = stack() else { return };
+    let real = stack.haproxy.admin_socket.clone();
+    let direct = HaproxyPlatform::connect(settings(Socket::Unix(real.clone())))
+        .await
+        .expect("connect");
+    let before = ready_snapshot(&direct).await;
+    assert_eq!(before.traffic.percent_of(V1), 100, "{:?}", before.traffic);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy = refusing_proxy(real, dir.path(), 2).await;
+    let p = HaproxyPlatform::connect(settings(Socket::Unix(proxy)))
+        .await
+        .expect("connect through the proxy");
+    let snap = p.snapshot().await.expect("snapshot");
+    let split = TrafficSplit::new([(V1, 80), (V2, 20)]).expect("split");
+    let e = p
+        .set_traffic(&split, &snap.version)
+        .await
+        .expect_err("the second command is refused");
+    assert!(
+        matches!(&e, BackendError::Failed(m) if m.contains("put back")),
+        "{e:?}"
+    );
+    let after = direct.snapshot().await.expect("snapshot");
+    assert_eq!(after.traffic.percent_of(V1), 100, "{:?}", after.traffic);
+    assert_eq!(after.traffic.percent_of(V2), 0, "{:?}", after.traffic);
+}

@@ -282,6 +282,7 @@ impl Platform for HaproxyPlatform {
         let commands = self.commands(&current, &wanted);
         tracing::info!(backend = %s.backend, split = %split.to_flag(), commands = commands.len(), "haproxy: set weights");
         let mut done: Vec<String> = Vec::new();
+        let mut applied = current.clone();
         for (server, cmd) in &commands {
             let result = match self.api.send(cmd).await {
                 Ok(reply) if reply.trim().is_empty() => Ok(()),
@@ -298,11 +299,31 @@ impl Platform for HaproxyPlatform {
                 if done.is_empty() {
                     return Err(e);
                 }
-                return Err(BackendError::Failed(format!(
-                    "HAProxy applied `{}` but then `{cmd}` failed ({e}): the backend runs a partial \
-                     split; re-read, then retry or roll back",
-                    done.join("`, `")
-                )));
+                // Never leave a half-applied split: put back what was changed.
+                let undo = self.commands(&applied, &current);
+                let mut undone = true;
+                for (_, back) in &undo {
+                    if !matches!(self.api.send(back).await, Ok(r) if r.trim().is_empty()) {
+                        undone = false;
+                        break;
+                    }
+                }
+                return Err(BackendError::Failed(if undone {
+                    format!(
+                        "`{cmd}` failed ({e}); the weights already changed were put back: \
+                         the split is as before"
+                    )
+                } else {
+                    format!(
+                        "HAProxy applied `{}` but then `{cmd}` failed ({e}), and putting the \
+                         weights back failed too: the backend runs a partial split; re-read, \
+                         then retry or roll back",
+                        done.join("`, `")
+                    )
+                }));
+            }
+            if let Some(w) = wanted.get(server) {
+                applied.insert(server.clone(), *w);
             }
             done.push(cmd.clone());
         }
