@@ -39,5 +39,5 @@ echo "==> cargo clippy (warnings denied)"
 cargo clippy --locked --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --locked --all-targets
+cargo test --locked --all-targets --no-fail-fast
 cargo test --locked --doc
