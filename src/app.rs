@@ -231,6 +231,15 @@ pub fn cloud_logging(config: &Config) -> anyhow::Result<CloudLogging> {
     };
     let mut settings = CloudLoggingSettings::new(project, s.name.clone(), google_auth(config));
     settings.poll_interval = config.refresh.logs;
+    // A tail narrowed to one revision still reads what the `logs` checks count.
+    settings.keep_severity = config
+        .checks
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CheckKind::Logs(l) => Some(l.severity),
+            _ => None,
+        })
+        .min();
     if let Some(e) = config
         .cloud_run
         .logging_endpoint

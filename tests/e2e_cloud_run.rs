@@ -131,10 +131,6 @@ fn spawn(f: &Fake) -> Tty {
     Tty::spawn_in(home, &["--config", &config], &[])
 }
 
-/// `q`, and the binary ends with status 0. Now and then (about one run in
-/// ten under load) the `q` written to the pty is not seen by the cockpit's
-/// input stream until another byte arrives (the cockpit is not stuck: it keeps
-/// redrawing); a second `q` then quits. Said on stderr, so it stays visible.
 /// `q` quits at once: a key is never lost (no second press).
 fn quit(t: &mut Tty) {
     t.press("q");
@@ -144,6 +140,85 @@ fn quit(t: &mut Tty) {
 
 fn settled(s: &str, revision: &str, pct: &str) -> bool {
     row(s, revision).is_some_and(|r| r.contains(pct) && !r.contains('→'))
+}
+
+/// The filters of the `entries:list` calls the fake received, oldest first.
+fn log_filters(f: &Fake) -> Vec<String> {
+    f.fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListLogEntries)
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            Some(body["filter"].as_str()?.to_string())
+        })
+        .collect()
+}
+
+/// `l` narrows the tail to the selected revision: only its lines on screen,
+/// and Cloud Logging asked for that revision (plus the severities the `logs`
+/// check counts, from every revision); the focus follows the cursor; `l`
+/// again reads the whole service, the other revisions' lines back in time order.
+#[test]
+fn l_narrows_the_log_tail_to_the_selected_revision() {
+    let f = Fake::start();
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = write_config(home.path(), &f);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(
+        "\n[[checks]]\nname = \"no-errors-in-logs\"\nkind = \"logs\"\nseverity = \"ERROR\"\n",
+    );
+    std::fs::write(&config, text).expect("config");
+    f.log(DEMO_STABLE, "e2e: stable one");
+    f.log(DEMO_CANARY, "e2e: canary one");
+    let mut t = Tty::spawn_in(home, &["--config", &config], &[]);
+    t.wait_for("both revisions' lines", |s| {
+        s.contains("e2e: stable one") && s.contains("e2e: canary one")
+    });
+
+    // The cursor starts on the tagged canary.
+    f.fake.clear_requests();
+    t.press("l");
+    t.wait_for("the canary's lines only", |s| {
+        s.contains("canary 00043")
+            && s.contains(" only ")
+            && s.contains("e2e: canary one")
+            && !s.contains("e2e: stable one")
+    });
+    let narrowed =
+        format!(r#"AND (resource.labels.revision_name="{DEMO_CANARY}" OR severity>=ERROR) AND"#);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !log_filters(&f).iter().any(|q| q.contains(&narrowed)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            log_filters(&f)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.log(DEMO_STABLE, "e2e: stable two");
+    f.log(DEMO_CANARY, "e2e: canary two");
+    t.wait_for("the canary's new line", |s| s.contains("e2e: canary two"));
+
+    // j: the stable is selected, and its lines follow.
+    t.press("j");
+    t.wait_for("the stable's lines only", |s| {
+        s.contains("stable 00042") && s.contains("e2e: stable two") && !s.contains("e2e: canary")
+    });
+
+    // l: everyone again, in time order.
+    t.press("l");
+    let s = t.wait_for("all revisions", |s| {
+        !s.contains(" only ") && s.contains("e2e: canary two") && s.contains("e2e: stable two")
+    });
+    let order: Vec<usize> = ["stable one", "canary one", "stable two", "canary two"]
+        .iter()
+        .map(|m| s.find(&format!("e2e: {m}")).expect(m))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "in time order: {s}");
+    let last = log_filters(&f).pop().expect("a read");
+    assert!(!last.contains("revision_name"), "{last}");
+    quit(&mut t);
 }
 
 /// The demo as an operator sees it: the service, its revisions and tag, the

@@ -640,6 +640,14 @@ fn logs_paused_and_filtered_by_severity() {
 }
 
 #[test]
+fn logs_of_the_canary_only() {
+    let mut s = busy();
+    press(&mut s, KeyCode::Char('l'));
+    assert_eq!(s.log_view.revision.as_deref(), Some(testing::CANARY));
+    snap("logs_canary_only", &s);
+}
+
+#[test]
 fn converging_with_a_revision_not_ready() {
     snap("converging_not_ready", &converging_not_ready());
 }

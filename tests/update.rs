@@ -385,6 +385,72 @@ fn f_s_and_paging_change_the_log_view() {
     assert!(s.log_view.follow, "paging back to the bottom follows again");
 }
 
+fn focus_effect(fx: &[Effect]) -> Option<Option<String>> {
+    fx.iter().find_map(|e| match e {
+        Effect::FocusLogs(r) => Some(r.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn l_narrows_the_tail_to_the_selected_revision_and_follows_the_cursor() {
+    let mut s = testing::busy_state();
+    assert_eq!(s.selected.as_deref(), Some(CANARY));
+    let all = s.logs.iter().filter(|e| s.log_view.matches(e)).count();
+    assert_eq!(all, 200);
+    press(&mut s, ch('f'));
+    assert!(!s.log_view.follow);
+
+    let fx = press(&mut s, ch('l'));
+    assert_eq!(focus_effect(&fx), Some(Some(CANARY.to_string())));
+    assert_eq!(s.log_view.revision.as_deref(), Some(CANARY));
+    assert!(s.log_view.follow, "a new view starts at the newest lines");
+    let shown: Vec<_> = s.logs.iter().filter(|e| s.log_view.matches(e)).collect();
+    assert_eq!(
+        shown.len(),
+        40,
+        "every 10th is a canary 503, every 10th a canary info"
+    );
+    assert!(shown.iter().all(|e| e.revision.as_deref() == Some(CANARY)));
+
+    // The focus follows the cursor; moving without a focus sends nothing.
+    let fx = press(&mut s, ch('j'));
+    assert_eq!(focus_effect(&fx), Some(Some(STABLE.to_string())));
+    assert_eq!(s.log_view.revision.as_deref(), Some(STABLE));
+    let fx = press(&mut s, ch('j'));
+    assert_eq!(focus_effect(&fx), Some(Some(OLD.to_string())));
+    assert_eq!(
+        s.logs.iter().filter(|e| s.log_view.matches(e)).count(),
+        0,
+        "the old revision wrote nothing"
+    );
+
+    let fx = press(&mut s, ch('l'));
+    assert_eq!(focus_effect(&fx), Some(None));
+    assert_eq!(s.log_view.revision, None);
+    let fx = press(&mut s, ch('k'));
+    assert_eq!(focus_effect(&fx), None, "unfocused: the cursor moves alone");
+    assert_eq!(s.logs.iter().filter(|e| s.log_view.matches(e)).count(), 200);
+}
+
+#[test]
+fn late_log_entries_slot_in_by_time() {
+    let mut s = testing::busy_state();
+    let newest = s.logs.iter().last().expect("lines").timestamp;
+    let mut late = testing::logs(1).remove(0);
+    late.timestamp = newest - Duration::seconds(50);
+    late.message = "late".into();
+    press(&mut s, Action::LogBatch(vec![late]));
+    let times: Vec<_> = s.logs.iter().map(|e| e.timestamp).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    let pos = s
+        .logs
+        .iter()
+        .position(|e| e.message == "late")
+        .expect("kept");
+    assert_eq!(pos, 200 - 50, "after the line written at the same second");
+}
+
 #[test]
 fn help_opens_and_closes() {
     let mut s = testing::state();

@@ -113,6 +113,9 @@ pub enum Effect {
     Notify(String),
     /// The set of revisions changed: metrics pollers should ask for these.
     WatchRevisions(Vec<String>),
+    /// The log tail shows one revision (`None`: all): sources that can read
+    /// less should.
+    FocusLogs(Option<String>),
     /// Leave the event loop and restore the terminal.
     Quit,
 }

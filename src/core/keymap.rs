@@ -26,6 +26,7 @@ pub enum Command {
     FilterLogs,
     ToggleFollow,
     CycleSeverity,
+    FocusLogs,
     ScrollLogsUp,
     ScrollLogsDown,
     Help,
@@ -35,7 +36,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 21] = [
+    pub const ALL: [Command; 22] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::ShiftUp,
@@ -51,6 +52,7 @@ impl Command {
         Command::FilterLogs,
         Command::ToggleFollow,
         Command::CycleSeverity,
+        Command::FocusLogs,
         Command::ScrollLogsUp,
         Command::ScrollLogsDown,
         Command::Help,
@@ -77,6 +79,7 @@ impl Command {
             Command::FilterLogs => "filter_logs",
             Command::ToggleFollow => "toggle_follow",
             Command::CycleSeverity => "cycle_severity",
+            Command::FocusLogs => "focus_logs",
             Command::ScrollLogsUp => "scroll_logs_up",
             Command::ScrollLogsDown => "scroll_logs_down",
             Command::Help => "help",
@@ -114,6 +117,7 @@ impl Command {
             Command::FilterLogs => "filter the log tail by text",
             Command::ToggleFollow => "follow the log tail on/off",
             Command::CycleSeverity => "cycle the minimum log severity",
+            Command::FocusLogs => "log tail: the selected revision only / all revisions",
             Command::ScrollLogsUp => "scroll the log tail up (stops following)",
             Command::ScrollLogsDown => "scroll the log tail down",
             Command::Help => "show / hide this help",

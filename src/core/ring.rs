@@ -28,6 +28,37 @@ impl<T> Ring<T> {
         self.items.push_back(item);
     }
 
+    /// Adds `batch`, keeping the ring ordered by `key`: items older than the
+    /// newest kept slot in where they belong (equal keys keep arrival order).
+    /// Linear in the batch plus the part of the ring newer than its oldest
+    /// item, so the usual newest-last batch is a plain append. Past capacity
+    /// the oldest items go, whichever side they came from.
+    pub fn extend_sorted<K: Ord>(&mut self, mut batch: Vec<T>, key: impl Fn(&T) -> K) {
+        batch.sort_by(|a, b| key(a).cmp(&key(b)));
+        let Some(first) = batch.first() else { return };
+        let k = key(first);
+        let at = self
+            .items
+            .iter()
+            .rposition(|x| key(x) <= k)
+            .map_or(0, |i| i + 1);
+        let tail: Vec<T> = self.items.drain(at..).collect();
+        let mut tail = tail.into_iter().peekable();
+        let mut batch = batch.into_iter().peekable();
+        loop {
+            let take_tail = match (tail.peek(), batch.peek()) {
+                (Some(t), Some(b)) => key(t) <= key(b),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_tail { tail.next() } else { batch.next() };
+            if let Some(item) = next {
+                self.push(item);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -66,5 +97,37 @@ mod tests {
         assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![2, 3, 4]);
         assert_eq!(r.dropped(), 2);
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn late_items_slot_in_by_key() {
+        let mut r = Ring::new(5);
+        r.extend_sorted(vec![10, 20, 30], |x| *x);
+        r.extend_sorted(vec![25], |x| *x);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![10, 20, 25, 30]);
+        // An unsorted batch reaching back, past capacity: the oldest go.
+        r.extend_sorted(vec![40, 15, 35], |x| *x);
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![20, 25, 30, 35, 40]
+        );
+        // Older than everything kept: in, then out first.
+        r.extend_sorted(vec![5], |x| *x);
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![20, 25, 30, 35, 40]
+        );
+        r.extend_sorted(Vec::new(), |x| *x);
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.dropped(), 3);
+        // Equal keys keep arrival order.
+        let mut r = Ring::new(4);
+        r.extend_sorted(vec![(1, 'a'), (2, 'b')], |x| x.0);
+        r.extend_sorted(vec![(1, 'c'), (2, 'd')], |x| x.0);
+        assert_eq!(
+            r.iter().map(|x| x.1).collect::<String>(),
+            "acbd",
+            "each key's items in the order they came"
+        );
     }
 }

@@ -318,12 +318,19 @@ pub struct LogView {
     pub follow: bool,
     /// When not following: sequence number of the bottom line shown.
     pub anchor: Option<u64>,
+    /// Only this revision's entries (follows the selection); `None`: all.
+    pub revision: Option<String>,
 }
 
 impl LogView {
     pub fn matches(&self, e: &LogEntry) -> bool {
         if e.severity < self.min_severity {
             return false;
+        }
+        if let Some(r) = &self.revision {
+            if e.revision.as_deref() != Some(r.as_str()) {
+                return false;
+            }
         }
         if self.filter.is_empty() {
             return true;
@@ -414,6 +421,7 @@ impl State {
             min_severity: settings.min_severity,
             follow: settings.follow,
             anchor: None,
+            revision: None,
         };
         State {
             settings,

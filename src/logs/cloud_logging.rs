@@ -37,7 +37,7 @@ pub use limiter::RateLimiter;
 use self::api::{ListLogEntriesRequest, ListLogEntriesResponse};
 use super::LogSource;
 use crate::core::error::BackendError;
-use crate::core::model::LogEntry;
+use crate::core::model::{LogEntry, Severity};
 use crate::platform::cloud_run::client::Http;
 use crate::platform::cloud_run::Auth;
 
@@ -73,6 +73,10 @@ pub struct CloudLoggingSettings {
     pub dedupe_capacity: usize,
     /// The per-project call budget; share one between sources of a project.
     pub limiter: Arc<RateLimiter>,
+    /// While the tail is narrowed to one revision, entries at or above this
+    /// severity are still read from every revision, so that the `logs`
+    /// checks (which look for them) never miss one. `None`: narrow fully.
+    pub keep_severity: Option<Severity>,
 }
 
 impl CloudLoggingSettings {
@@ -93,6 +97,7 @@ impl CloudLoggingSettings {
             max_pages_per_poll: 5,
             dedupe_capacity: 50_000,
             limiter: RateLimiter::per_minute(60),
+            keep_severity: None,
         }
     }
 
@@ -230,8 +235,16 @@ impl CloudLogging {
             "resource.type=\"cloud_run_revision\" AND resource.labels.service_name={}",
             quote(&self.settings.service)
         );
-        if let Some(r) = &self.revision {
-            f.push_str(&format!(" AND resource.labels.revision_name={}", quote(r)));
+        match (&self.revision, self.settings.keep_severity) {
+            (None, _) => {}
+            (Some(r), None) => {
+                f.push_str(&format!(" AND resource.labels.revision_name={}", quote(r)));
+            }
+            (Some(r), Some(keep)) => f.push_str(&format!(
+                " AND (resource.labels.revision_name={} OR severity>={})",
+                quote(r),
+                keep.as_str()
+            )),
         }
         f.push_str(&format!(" AND timestamp>={}", quote(&stamp(floor))));
         f
@@ -343,6 +356,10 @@ impl CloudLogging {
 
 #[async_trait]
 impl LogSource for CloudLogging {
+    fn focus(&mut self, revision: Option<&str>) {
+        self.revision_filter().set(revision.map(str::to_owned));
+    }
+
     async fn poll(&mut self) -> Result<Vec<LogEntry>, BackendError> {
         let now = Utc::now();
         self.follow_selection(now);
@@ -448,6 +465,11 @@ mod tests {
         assert!(src
             .filter_for(t)
             .contains(r#"AND resource.labels.revision_name="svc-00042-xuv" AND"#));
+        // With `logs` checks configured, their severities still come from all.
+        src.settings.keep_severity = Some(Severity::Warning);
+        assert!(src.filter_for(t).contains(
+            r#"AND (resource.labels.revision_name="svc-00042-xuv" OR severity>=WARNING) AND"#
+        ));
         assert!(CloudLogging::new(CloudLoggingSettings::new("p", "a\"b", Auth::None)).is_err());
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }

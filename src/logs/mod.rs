@@ -14,6 +14,11 @@ use crate::core::model::LogEntry;
 #[async_trait]
 pub trait LogSource: Send {
     async fn poll(&mut self) -> Result<Vec<LogEntry>, BackendError>;
+
+    /// Narrow the tail to one revision (`None`: the whole service), from the
+    /// next poll on. A hint: the log view filters by revision itself, so a
+    /// source that cannot narrow its reads ignores it.
+    fn focus(&mut self, _revision: Option<&str>) {}
 }
 
 /// The last entries seen, shared with the checks that look at recent logs.
@@ -118,6 +123,10 @@ impl LogSource for Tee {
         self.recent.push(&batch, chrono::Utc::now());
         Ok(batch)
     }
+
+    fn focus(&mut self, revision: Option<&str>) {
+        self.inner.focus(revision);
+    }
 }
 
 /// A log source that is not available: every poll says why (shown in the
@@ -161,6 +170,12 @@ impl LogSource for Merged {
                 out.sort_by_key(|e| e.timestamp);
                 Ok(out)
             }
+        }
+    }
+
+    fn focus(&mut self, revision: Option<&str>) {
+        for source in &mut self.0 {
+            source.focus(revision);
         }
     }
 }

@@ -124,6 +124,7 @@ where
     }
     let refresh = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
+    let (focus_tx, focus_rx) = watch::channel(None::<String>);
     let pollers = [
         tasks::spawn_service_poller(
             platform.clone(),
@@ -139,7 +140,7 @@ where
             watch_rx,
             tx.clone(),
         ),
-        tasks::spawn_log_poller(backends.logs, timing.logs, tx.clone()),
+        tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
     ];
 
     let frame_gap = Duration::from_secs(1) / timing.max_fps.max(1);
@@ -202,6 +203,9 @@ where
                     Effect::WatchRevisions(revs) => {
                         let _ = watch_tx.send(revs);
                     }
+                    Effect::FocusLogs(revision) => {
+                        let _ = focus_tx.send(revision);
+                    }
                     other => execute(other, &platform, &backends_rt, &timing, &tx),
                 }
             }
@@ -241,7 +245,10 @@ fn execute(
 ) {
     let tx = tx.clone();
     match effect {
-        Effect::Quit | Effect::RefreshService | Effect::WatchRevisions(_) => {}
+        Effect::Quit
+        | Effect::RefreshService
+        | Effect::WatchRevisions(_)
+        | Effect::FocusLogs(_) => {}
         Effect::SetTraffic {
             id,
             split,

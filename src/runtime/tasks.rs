@@ -113,14 +113,17 @@ pub fn spawn_metrics_poller(
     })
 }
 
-/// Tails logs every `interval`.
+/// Tails logs every `interval`; a new focus (one revision or all) is passed
+/// to the source and read at once.
 pub fn spawn_log_poller(
     mut source: Box<dyn LogSource>,
     interval: Duration,
+    mut focus: watch::Receiver<Option<String>>,
     tx: mpsc::Sender<Action>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failures = 0u32;
+        let mut focus_open = true;
         loop {
             let (action, wait) = match source.poll().await {
                 Ok(entries) => {
@@ -137,7 +140,16 @@ pub fn spawn_log_poller(
             if tx.send(action).await.is_err() {
                 return;
             }
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                changed = focus.changed(), if focus_open => match changed {
+                    Ok(()) => {
+                        let revision = focus.borrow_and_update().clone();
+                        source.focus(revision.as_deref());
+                    }
+                    Err(_) => focus_open = false,
+                },
+            }
         }
     })
 }

@@ -156,6 +156,7 @@ const NORMAL: &[Hint] = &[
     hint(&[Command::FilterLogs], "filter"),
     hint(&[Command::ToggleFollow], "follow"),
     hint(&[Command::CycleSeverity], "severity"),
+    hint(&[Command::FocusLogs], "revision logs"),
     hint(&[Command::ScrollLogsUp, Command::ScrollLogsDown], "scroll"),
     hint(&[Command::Refresh], "refresh"),
 ];

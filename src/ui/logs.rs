@@ -65,6 +65,14 @@ fn title(ctx: &Ctx) -> Line<'static> {
     let t = &ctx.theme;
     let v = &state.log_view;
     let mut spans = vec![Span::styled(" Logs ", t.title)];
+    if let Some(r) = &v.revision {
+        spans.push(ctx.swatch(r));
+        let who = match ctx.role(r).label() {
+            "" => ctx.short(r).to_string(),
+            role => format!("{role} {}", ctx.short(r)),
+        };
+        spans.push(Span::styled(format!(" {who} only "), t.warn));
+    }
     if !v.filter.is_empty() {
         spans.push(Span::styled(
             format!(" filter “{}” ", ellipsize(&v.filter, 24)),
@@ -128,6 +136,8 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     if entries.is_empty() {
         let msg = if state.logs.is_empty() {
             "waiting for log lines…"
+        } else if state.log_view.revision.is_some() {
+            "no log line of this revision matches (l: all revisions)"
         } else {
             "no log line matches the filter and severity"
         };

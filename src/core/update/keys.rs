@@ -70,8 +70,8 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         return;
     }
     match cmd {
-        Command::SelectNext => move_selection(state, 1),
-        Command::SelectPrev => move_selection(state, -1),
+        Command::SelectNext => move_selection(state, 1, fx),
+        Command::SelectPrev => move_selection(state, -1, fx),
         Command::ShiftUp => shift(state, i32::from(state.settings.step), fx),
         Command::ShiftDown => shift(state, -i32::from(state.settings.step), fx),
         Command::SetSplit => {
@@ -123,6 +123,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             open_input(state, InputKind::Filter, ta, previous);
         }
         Command::ToggleFollow => logs::toggle_follow(state),
+        Command::FocusLogs => logs::toggle_focus(state, fx),
         Command::CycleSeverity => {
             state.log_view.min_severity = state.log_view.min_severity.cycle_min();
         }
@@ -160,7 +161,7 @@ pub(super) fn open_input(
     }));
 }
 
-fn move_selection(state: &mut State, delta: i64) {
+fn move_selection(state: &mut State, delta: i64, fx: &mut Vec<Effect>) {
     let n = state.revisions().len();
     if n == 0 {
         return;
@@ -168,6 +169,7 @@ fn move_selection(state: &mut State, delta: i64) {
     let cur = state.selected_index().unwrap_or(0) as i64;
     let next = (cur + delta).clamp(0, n as i64 - 1) as usize;
     state.selected = Some(state.revisions()[next].name.clone());
+    logs::follow_selection(state, fx);
 }
 
 fn shift(state: &mut State, delta: i32, fx: &mut Vec<Effect>) {

@@ -1,22 +1,53 @@
 //! The log tail: ingestion into the ring and paging through it.
 
+use crate::core::action::Effect;
 use crate::core::model::LogEntry;
-use crate::core::state::State;
+use crate::core::state::{Level, State};
 
 /// Lines moved by one PageUp / PageDown in the log tail.
 pub const LOG_PAGE: usize = 10;
 
 pub(super) fn on_logs(state: &mut State, entries: Vec<LogEntry>) {
     state.logs_health.ok(state.now);
-    for e in entries {
-        state.logs.push(e);
-    }
+    // In time order: late entries (Cloud Logging's overlap window, the
+    // history read when the tail is narrowed to a revision) slot in.
+    state.logs.extend_sorted(entries, |x| x.timestamp);
     // A paused view whose anchor fell out of the ring sticks to the oldest line.
     if let Some(a) = state.log_view.anchor {
         if a < state.first_log_seq() {
             state.log_view.anchor = Some(state.first_log_seq());
         }
     }
+}
+
+/// `l`: the selected revision's entries only, or all revisions again.
+pub(super) fn toggle_focus(state: &mut State, fx: &mut Vec<Effect>) {
+    let next = match state.log_view.revision {
+        Some(_) => None,
+        None => match state.selected.clone() {
+            Some(r) => Some(r),
+            None => {
+                super::say(state, Level::Warn, "select a revision to focus the logs on");
+                return;
+            }
+        },
+    };
+    set_focus(state, next, fx);
+}
+
+/// A focused tail follows the selection.
+pub(super) fn follow_selection(state: &mut State, fx: &mut Vec<Effect>) {
+    if state.log_view.revision.is_some() && state.log_view.revision != state.selected {
+        set_focus(state, state.selected.clone(), fx);
+    }
+}
+
+fn set_focus(state: &mut State, revision: Option<String>, fx: &mut Vec<Effect>) {
+    state.log_view.revision = revision.clone();
+    // The view changed under a paused tail: back to the newest lines.
+    state.log_view.follow = true;
+    state.log_view.anchor = None;
+    fx.push(Effect::FocusLogs(revision));
 }
 
 pub(super) fn toggle_follow(state: &mut State) {

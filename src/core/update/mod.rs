@@ -192,6 +192,7 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
             })
             .or(snapshot.revisions.first())
             .map(|r| r.name.clone());
+        logs::follow_selection(state, fx);
     }
     state.snapshot = Some(snapshot);
 }

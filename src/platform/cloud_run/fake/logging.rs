@@ -375,9 +375,12 @@ struct Term {
     value: String,
 }
 
-/// The filter subset: comparisons joined by `AND` (or blanks).
+/// The filter subset: comparisons joined by `AND` (or blanks), and
+/// parenthesised alternatives `(a OR b ...)` of single comparisons.
 struct Filter {
     terms: Vec<Term>,
+    /// Each group holds when one of its comparisons does.
+    any_of: Vec<Vec<Term>>,
     has_timestamp: bool,
 }
 
@@ -385,78 +388,110 @@ fn unsupported(filter: &str, why: &str) -> ApiError {
     ApiError::invalid(format!("Unparseable filter '{filter}': {why}"))
 }
 
+/// One comparison at the start of `rest`, and what follows it.
+fn parse_term<'a>(filter: &str, rest: &'a str) -> Result<(Term, &'a str), ApiError> {
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let (field, r) = rest.split_at(end);
+    if field.is_empty() {
+        return Err(unsupported(filter, "expected a field name"));
+    }
+    let r = r.trim_start();
+    let (op, r) = [
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("!=", Op::Ne),
+        ("=", Op::Eq),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+        (":", Op::Has),
+    ]
+    .iter()
+    .find_map(|(s, op)| r.strip_prefix(s).map(|r| (*op, r.trim_start())))
+    .ok_or_else(|| unsupported(filter, &format!("no comparison after `{field}`")))?;
+    let (value, r) = if let Some(q) = r.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = q.char_indices();
+        let mut close = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                '"' => {
+                    close = Some(i);
+                    break;
+                }
+                c => out.push(c),
+            }
+        }
+        let close = close.ok_or_else(|| unsupported(filter, "unterminated string"))?;
+        (out, &q[close + 1..])
+    } else {
+        let end = r
+            .find(|c: char| c.is_whitespace() || c == ')')
+            .unwrap_or(r.len());
+        (r[..end].to_string(), &r[end..])
+    };
+    let term = Term {
+        path: field.split('.').map(str::to_owned).collect(),
+        op,
+        value,
+    };
+    Ok((term, r.trim_start()))
+}
+
 impl Filter {
     fn parse(filter: &str) -> Result<Filter, ApiError> {
         let mut terms = Vec::new();
+        let mut any_of = Vec::new();
         let mut rest = filter.trim();
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix("AND ") {
                 rest = r.trim_start();
                 continue;
             }
-            if rest.starts_with(['(', ')', '-'])
-                || rest.starts_with("OR ")
-                || rest.starts_with("NOT ")
-            {
+            if let Some(r) = rest.strip_prefix('(') {
+                let mut group = Vec::new();
+                let mut r = r.trim_start();
+                loop {
+                    let (term, after) = parse_term(filter, r)?;
+                    group.push(term);
+                    if let Some(after) = after.strip_prefix(')') {
+                        r = after.trim_start();
+                        break;
+                    }
+                    r = after
+                        .strip_prefix("OR ")
+                        .map(str::trim_start)
+                        .ok_or_else(|| {
+                            unsupported(
+                                filter,
+                                "the fake understands only `(a OR b ...)` groups of comparisons",
+                            )
+                        })?;
+                }
+                any_of.push(group);
+                rest = r;
+                continue;
+            }
+            if rest.starts_with([')', '-']) || rest.starts_with("OR ") || rest.starts_with("NOT ") {
                 return Err(unsupported(
                     filter,
-                    "the fake understands only comparisons joined by AND",
+                    "the fake understands only comparisons joined by AND, and (a OR b) groups",
                 ));
             }
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .unwrap_or(rest.len());
-            let (field, r) = rest.split_at(end);
-            if field.is_empty() {
-                return Err(unsupported(filter, "expected a field name"));
-            }
-            let r = r.trim_start();
-            let (op, r) = [
-                (">=", Op::Ge),
-                ("<=", Op::Le),
-                ("!=", Op::Ne),
-                ("=", Op::Eq),
-                (">", Op::Gt),
-                ("<", Op::Lt),
-                (":", Op::Has),
-            ]
-            .iter()
-            .find_map(|(s, op)| r.strip_prefix(s).map(|r| (*op, r.trim_start())))
-            .ok_or_else(|| unsupported(filter, &format!("no comparison after `{field}`")))?;
-            let (value, r) = if let Some(q) = r.strip_prefix('"') {
-                let mut out = String::new();
-                let mut chars = q.char_indices();
-                let mut close = None;
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, n)) = chars.next() {
-                                out.push(n);
-                            }
-                        }
-                        '"' => {
-                            close = Some(i);
-                            break;
-                        }
-                        c => out.push(c),
-                    }
-                }
-                let close = close.ok_or_else(|| unsupported(filter, "unterminated string"))?;
-                (out, &q[close + 1..])
-            } else {
-                let end = r.find(char::is_whitespace).unwrap_or(r.len());
-                (r[..end].to_string(), &r[end..])
-            };
-            terms.push(Term {
-                path: field.split('.').map(str::to_owned).collect(),
-                op,
-                value,
-            });
-            rest = r.trim_start();
+            let (term, r) = parse_term(filter, rest)?;
+            terms.push(term);
+            rest = r;
         }
         let has_timestamp = terms.iter().any(|t| t.path == ["timestamp"]);
         Ok(Filter {
             terms,
+            any_of,
             has_timestamp,
         })
     }
@@ -473,19 +508,16 @@ impl Filter {
 
     fn matches(&self, entry: &Value) -> Result<bool, ApiError> {
         for t in &self.terms {
-            let mut v = entry;
-            for p in &t.path {
-                match v.get(p) {
-                    Some(next) => v = next,
-                    None => {
-                        if t.op == Op::Ne {
-                            break;
-                        }
-                        return Ok(false);
-                    }
-                }
+            if !t.holds(entry)? {
+                return Ok(false);
             }
-            if !t.compare(v)? {
+        }
+        for group in &self.any_of {
+            let mut any = false;
+            for t in group {
+                any |= t.holds(entry)?;
+            }
+            if !any {
                 return Ok(false);
             }
         }
@@ -494,6 +526,19 @@ impl Filter {
 }
 
 impl Term {
+    /// Whether `entry` satisfies this comparison.
+    fn holds(&self, entry: &Value) -> Result<bool, ApiError> {
+        let mut v = entry;
+        for p in &self.path {
+            match v.get(p) {
+                Some(next) => v = next,
+                // A missing field is unequal to everything, and nothing else.
+                None => return Ok(self.op == Op::Ne),
+            }
+        }
+        self.compare(v)
+    }
+
     fn compare(&self, v: &Value) -> Result<bool, ApiError> {
         let ord: Option<Ordering> = match self.path.as_slice() {
             [f] if f == "timestamp" => {
@@ -571,7 +616,23 @@ mod tests {
         assert_eq!(n("severity>=ERROR AND httpRequest.status>=500"), 1);
         assert_eq!(n(r#"textPayload:"BOOM""#), 1);
         assert_eq!(n(r#"timestamp>="2099-01-01T00:00:00Z""#), 0);
+        assert_eq!(
+            n(
+                r#"(resource.labels.revision_name="r1" OR severity>=ERROR) AND httpRequest.status>=500"#
+            ),
+            1
+        );
+        assert_eq!(
+            n(r#"(resource.labels.revision_name="r1" OR severity>=WARNING)"#),
+            2
+        );
+        assert_eq!(
+            n(r#"(resource.labels.revision_name="r3" OR severity>=CRITICAL)"#),
+            0
+        );
         assert!(list("a=1 OR b=2").is_err());
+        assert!(list("(a=1 AND b=2)").is_err());
+        assert!(list("(a=1 OR b=2").is_err());
         assert!(list("timestamp>=yesterday").is_err());
     }
 }
