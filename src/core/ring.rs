@@ -34,7 +34,7 @@ impl<T> Ring<T> {
     /// item, so the usual newest-last batch is a plain append. Past capacity
     /// the oldest items go, whichever side they came from.
     pub fn extend_sorted<K: Ord>(&mut self, mut batch: Vec<T>, key: impl Fn(&T) -> K) {
-        batch.sort_by(|a, b| key(a).cmp(&key(b)));
+        batch.sort_by_key(&key);
         let Some(first) = batch.first() else { return };
         let k = key(first);
         let at = self
