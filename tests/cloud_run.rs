@@ -223,7 +223,37 @@ async fn every_tag_survives_and_rollback_pins_stable_by_name() {
 }
 
 #[tokio::test]
-async fn a_change_behind_our_back_is_a_conflict_and_nothing_is_sent() {
+async fn a_change_behind_our_back_is_refused_by_its_etag_and_not_overwritten() {
+    let (fake, cr, at) = demo().await;
+    let s = cr.snapshot().await.unwrap();
+    let before = fake.service(&at).unwrap().etag;
+    fake.change_traffic(
+        &at,
+        vec![
+            to_revision(DEMO_OLD, 100, None),
+            to_revision(DEMO_CANARY, 0, Some("canary")),
+        ],
+    )
+    .unwrap();
+    // The last read is still the version the operator saw: the PATCH goes out
+    // without a second read, with that etag, and the API refuses it.
+    let err = cr
+        .set_traffic(&split(&[(DEMO_STABLE, 90), (DEMO_CANARY, 10)]), &s.version)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Conflict(m) if m.contains("409")),
+        "{err:?}"
+    );
+    let sent = patches(&fake);
+    assert_eq!(sent.len(), 1, "one PATCH, not retried");
+    assert_eq!(sent[0]["etag"].as_str(), before.as_deref(), "the etag read");
+    let now = cr.snapshot().await.unwrap();
+    assert_eq!(now.traffic, TrafficSplit::all_to(DEMO_OLD));
+}
+
+#[tokio::test]
+async fn a_change_seen_by_a_later_read_sends_nothing() {
     let (fake, cr, at) = demo().await;
     let s = cr.snapshot().await.unwrap();
     fake.change_traffic(
@@ -234,14 +264,21 @@ async fn a_change_behind_our_back_is_a_conflict_and_nothing_is_sent() {
         ],
     )
     .unwrap();
+    // A poll read the new version before the operator's change went out.
+    cr.snapshot().await.unwrap();
     let err = cr
         .set_traffic(&split(&[(DEMO_STABLE, 90), (DEMO_CANARY, 10)]), &s.version)
         .await
         .unwrap_err();
-    assert!(matches!(err, BackendError::Conflict(_)), "{err:?}");
+    assert!(
+        matches!(&err, BackendError::Conflict(m) if m.contains("nothing was sent")),
+        "{err:?}"
+    );
     assert!(patches(&fake).is_empty(), "no PATCH after a stale read");
-    let now = cr.snapshot().await.unwrap();
-    assert_eq!(now.traffic, TrafficSplit::all_to(DEMO_OLD));
+    assert_eq!(
+        cr.snapshot().await.unwrap().traffic,
+        TrafficSplit::all_to(DEMO_OLD)
+    );
 }
 
 #[tokio::test]

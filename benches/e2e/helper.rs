@@ -235,10 +235,13 @@ fn latency(bin: &str, tries: usize) {
         format!(
             "[service]\nname = \"{}\"\nproject = \"{}\"\nregion = \"{}\"\n\n\
              [cloud_run]\nendpoint = \"{url}\"\nmonitoring_endpoint = \"{url}\"\nauth = \"none\"\n\n\
-             [journal]\ndir = \"{}\"\n\n[diagnostics]\nlog_dir = \"{}\"\n",
+             [journal]\nenabled = {}\ndir = \"{}\"\n\n[diagnostics]\nlog_dir = \"{}\"\n",
             at.service,
             at.project,
             at.region,
+            // BENCH_NO_JOURNAL=1: the same path without the fsynced journal
+            // write, to see what the durable write costs.
+            std::env::var_os("BENCH_NO_JOURNAL").is_none(),
             home.path().join("journal").display(),
             home.path().join("log").display(),
         ),
