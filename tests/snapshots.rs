@@ -647,6 +647,47 @@ fn logs_of_the_canary_only() {
     snap("logs_canary_only", &s);
 }
 
+/// A service that keeps 40 revisions, the cursor far down: the table shows
+/// the rows that fit, scrolled just enough to keep the cursor on screen.
+#[test]
+fn many_revisions_scroll_with_the_cursor() {
+    let mut s = busy();
+    let mut service = testing::snapshot();
+    for i in 0..37 {
+        service.revisions.push(testing::revision(
+            &format!("emergence-app-{:05}-old", 40 - i),
+            None,
+            (10 + i) * 24 * 60,
+            true,
+        ));
+    }
+    service.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
+    service.actual = Some(service.traffic.clone());
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: service,
+            requested_at: t0(),
+        },
+        t0(),
+    );
+    for _ in 0..30 {
+        press(&mut s, KeyCode::Char('j'));
+    }
+    let selected = s.selected.clone().expect("a selection");
+    assert_eq!(selected, "emergence-app-00013-old");
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = text(&draw(&s, w, h));
+        let cursor_row = text
+            .lines()
+            .find(|l| l.contains('▶'))
+            .unwrap_or_else(|| panic!("no cursor at {w}x{h}:\n{text}"));
+        assert!(cursor_row.contains(&selected), "{w}x{h}:\n{text}");
+        assert!(!text.contains(CANARY), "scrolled past the first rows: {w}x{h}:\n{text}");
+    }
+    snap("many_revisions", &s);
+}
+
 #[test]
 fn converging_with_a_revision_not_ready() {
     snap("converging_not_ready", &converging_not_ready());

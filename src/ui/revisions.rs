@@ -221,10 +221,18 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
             .map(|(_, c)| Cell::from(c.header)),
     )
     .style(t.column_header);
+    // Only the rows that fit are built (a service may keep hundreds of
+    // revisions); the window scrolls just enough to show the cursor, as
+    // ratatui's own scrolling from offset 0 would.
+    let fit = area.height.saturating_sub(1).max(1) as usize;
+    let selected = state.selected_index();
+    let first = selected.map_or(0, |i| (i + 1).saturating_sub(fit));
     let rows = revs
         .iter()
         .zip(&cells)
         .zip(roles)
+        .skip(first)
+        .take(fit)
         .map(|((r, (traffic, moving)), role_tag)| {
             let role = ctx.role(&r.name);
             let (ready, ready_style) = if r.ready {
@@ -274,7 +282,7 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
         .highlight_symbol(CURSOR)
         .highlight_spacing(HighlightSpacing::Always)
         .row_highlight_style(t.selected);
-    let mut ts = TableState::default().with_selected(state.selected_index());
+    let mut ts = TableState::default().with_selected(selected.map(|i| i - first));
     frame.render_stateful_widget(table, area, &mut ts);
 }
 
