@@ -683,7 +683,10 @@ fn many_revisions_scroll_with_the_cursor() {
             .find(|l| l.contains('▶'))
             .unwrap_or_else(|| panic!("no cursor at {w}x{h}:\n{text}"));
         assert!(cursor_row.contains(&selected), "{w}x{h}:\n{text}");
-        assert!(!text.contains(CANARY), "scrolled past the first rows: {w}x{h}:\n{text}");
+        assert!(
+            !text.contains(CANARY),
+            "scrolled past the first rows: {w}x{h}:\n{text}"
+        );
     }
     snap("many_revisions", &s);
 }

@@ -63,7 +63,10 @@ pub fn render(frame: &mut Frame, state: &State) {
     let band = band(&ctx, area);
     ctx.plan_in_footer = band.plan_folded;
     let body = area.height.saturating_sub(fixed + traffic_h + band.height);
-    let rev_h = revisions::height(&ctx, body.saturating_sub(3 + logs::MIN_HEIGHT));
+    // A service that keeps many revisions must not squeeze the metrics and
+    // logs: the table gets at most a third of the body (it scrolls).
+    let rev_h =
+        revisions::height(&ctx, body.saturating_sub(3 + logs::MIN_HEIGHT)).min((body / 3).max(7));
     let rest = body.saturating_sub(rev_h);
     let (metrics_h, metrics_shape) = metrics::plan(&ctx, area.width, rest);
 
