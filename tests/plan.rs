@@ -147,9 +147,16 @@ fn manual_plan_observes_waits_for_approval_and_promotes() {
         at(194),
     );
     assert_eq!(applies(&c), vec![3]);
+    assert_eq!(
+        p.finished, None,
+        "not finished while applying the last step"
+    );
     applied(&mut p, 3, 195);
     assert_eq!(p.phase, Phase::Promoted);
     assert_eq!(p.ceiling(), 100);
+    assert_eq!(p.finished, Some(at(195)), "when it was promoted");
+    p.handle(PlanEvent::Tick, at(300));
+    assert_eq!(p.finished, Some(at(195)), "kept");
 }
 
 #[test]
@@ -182,7 +189,9 @@ fn red_gate_rolls_back_by_default() {
     assert!(rolls_back(&c));
     assert!(matches!(p.phase, Phase::RollingBack { .. }));
     assert_eq!(p.ceiling(), 0);
+    assert_eq!(p.finished, None, "rolling back is not the end yet");
     p.handle(PlanEvent::RolledBack, at(41));
+    assert_eq!(p.finished, Some(at(41)));
     let Phase::RolledBack { reason } = &p.phase else {
         panic!("{:?}", p.phase)
     };

@@ -231,6 +231,9 @@ pub struct Plan {
     pub stable: String,
     pub phase: Phase,
     pub started: DateTime<Utc>,
+    /// When it was promoted, rolled back or failed.
+    #[serde(default)]
+    pub finished: Option<DateTime<Utc>>,
 }
 
 /// Operator and platform events the plan reacts to.
@@ -288,6 +291,7 @@ impl Plan {
             stable,
             phase: Phase::Idle,
             started: now,
+            finished: None,
         };
         let mut out = Vec::new();
         plan.go_to_step(0, "plan started".into(), &mut out);
@@ -548,6 +552,9 @@ impl Plan {
                 );
             }
             _ => {}
+        }
+        if self.phase.is_finished() && self.finished.is_none() {
+            self.finished = Some(now);
         }
         out
     }

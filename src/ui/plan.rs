@@ -92,12 +92,20 @@ fn finished(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         Phase::Failed { reason } => ("✗ failed", t.error, Some(reason.as_str())),
         _ => ("idle", t.dim, None),
     };
-    // The plan keeps when it started, not when it ended: say when it started.
-    let started = format!(
-        "started {} ({} ago)",
-        plan.started.format("%H:%M:%S"),
-        hms(ctx.secs_since(plan.started))
-    );
+    let started = match plan.finished {
+        Some(end) => format!(
+            "{} → {} · took {} · ended {} ago",
+            plan.started.format("%H:%M:%S"),
+            end.format("%H:%M:%S"),
+            hms((end - plan.started).num_seconds()),
+            hms(ctx.secs_since(end))
+        ),
+        None => format!(
+            "started {} ({} ago)",
+            plan.started.format("%H:%M:%S"),
+            hms(ctx.secs_since(plan.started))
+        ),
+    };
     let outcome = match &plan.phase {
         Phase::Promoted => format!("{} has 100 %", ctx.short(&plan.canary)),
         Phase::RolledBack { .. } => format!("all traffic on {}", ctx.short(&plan.stable)),

@@ -519,6 +519,7 @@ pub fn resume_interrupted_plan(
         stable,
         phase,
         started,
+        finished: None,
     });
     say(
         state,
