@@ -87,14 +87,22 @@ fn notification(state: &State, to: &Phase, why: &str) -> String {
     let Some(plan) = state.plan.as_ref() else {
         return format!("{}: {}", state.info.service, to.label());
     };
-    let mins = (state.now - plan.started).num_minutes();
+    let secs = (state.now - plan.started).num_seconds().max(0) as u64;
+    let took = if secs == 0 {
+        String::new()
+    } else {
+        format!(
+            " — {} since the plan started",
+            crate::checks::human_duration(std::time::Duration::from_secs(secs))
+        )
+    };
     let split = match to {
         Phase::Applying { step } => plan.split_for(*step).to_flag(),
         Phase::Promoted => TrafficSplit::all_to(plan.canary.clone()).to_flag(),
         _ => TrafficSplit::all_to(plan.stable.clone()).to_flag(),
     };
     format!(
-        "{}: {} — canary {} (stable {}) — split {split} — {mins} min since start — {why}",
+        "{}: {} — canary {} (stable {}) — split {split}{took} — {why}",
         state.info.service,
         to.label(),
         plan.canary,
