@@ -126,7 +126,7 @@ fn a_torn_last_line_is_reported_skipped_and_fenced_off() {
 fn a_finished_plan_is_not_resumed() {
     let mut recs = story();
     recs.push(rec(
-        3,
+        93,
         Event::PlanTransition {
             from: Phase::Observing {
                 step: 0,
@@ -138,6 +138,18 @@ fn a_finished_plan_is_not_resumed() {
             why: "rolled back".into(),
         },
     ));
+    // Later, by hand: not part of the plan's duration.
+    recs.push(rec(
+        900,
+        Event::TrafficApplied {
+            id: 2,
+            kind: "shift".into(),
+            before: split(0),
+            after: split(5),
+            reason: None,
+            took_ms: 700,
+        },
+    ));
     let replay = journal::Replay {
         records: recs,
         skipped: vec![],
@@ -145,7 +157,10 @@ fn a_finished_plan_is_not_resumed() {
     assert!(replay.interrupted_plan().is_none());
     let md = report::markdown("emergence-app", &replay);
     assert!(md.contains("# Deployment report: emergence-app"), "{md}");
-    assert!(md.contains("Outcome: **rolled back**"), "{md}");
+    assert!(
+        md.contains("Outcome: **rolled back** after 1 min 33 s"),
+        "{md}"
+    );
     assert!(
         md.contains("Rollback reason: gate failed: canary 5xx 8.2 % > 1 %"),
         "{md}"

@@ -140,11 +140,12 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             );
         }
         let outcome = recs[i..].iter().rev().find_map(|r| match &r.event {
-            Event::PlanTransition { to, .. } => Some(to.clone()),
+            Event::PlanTransition { to, .. } => Some((r.at, to.clone())),
             _ => None,
         });
-        if let Some(o) = outcome {
-            let dur = last.at - recs[i].at;
+        if let Some((at, o)) = outcome {
+            // Up to the plan's last transition, not whatever was journaled after.
+            let dur = at - recs[i].at;
             let _ = writeln!(
                 md,
                 "- Outcome: **{}** after {} min {} s",
