@@ -93,7 +93,8 @@ fn metrics() -> MetricsBatch {
 /// One simulated second of a busy cockpit, as actions.
 fn second_of_actions(k: usize) -> Vec<Action> {
     let mut out = vec![Action::Tick];
-    // ~10 log lines a second come in a batch every 2 s (the log poll).
+    // ~10 log lines a second come in a batch every 2 s (the log poll);
+    // `drive` dates them just before its clock, as a poll would.
     if k % 2 == 0 {
         out.push(Action::LogBatch(testing::logs(20)));
     }
@@ -126,8 +127,15 @@ fn second_of_actions(k: usize) -> Vec<Action> {
 /// Runs `actions`; a traffic change is answered at once by the platform.
 fn drive(state: &mut State, actions: Vec<Action>, now: &mut DateTime<Utc>) -> usize {
     let mut n = 0;
-    for a in actions {
+    for mut a in actions {
         *now += Span::milliseconds(100);
+        if let Action::LogBatch(batch) = &mut a {
+            // The last two seconds' lines, newer than the previous batch's.
+            let n = batch.len() as i64;
+            for (i, e) in batch.iter_mut().enumerate() {
+                e.timestamp = *now - Span::milliseconds(2000 * (n - i as i64) / n.max(1));
+            }
+        }
         let fx = update(state, a, *now);
         n += 1;
         for e in fx {

@@ -2,6 +2,9 @@
 
 use std::collections::VecDeque;
 
+/// How far back [`Ring::extend_sorted`] lets a late item slot in.
+pub const MERGE_REACH: usize = 4096;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ring<T> {
     items: VecDeque<T>,
@@ -29,19 +32,21 @@ impl<T> Ring<T> {
     }
 
     /// Adds `batch`, keeping the ring ordered by `key`: items older than the
-    /// newest kept slot in where they belong (equal keys keep arrival order).
-    /// Linear in the batch plus the part of the ring newer than its oldest
-    /// item, so the usual newest-last batch is a plain append. Past capacity
-    /// the oldest items go, whichever side they came from.
+    /// newest kept slot in where they belong (equal keys keep arrival order),
+    /// reaching back at most [`MERGE_REACH`] items; anything older lands
+    /// there. So a batch costs at most its length plus `MERGE_REACH` moves,
+    /// and the usual newest-last batch is a plain append. Past capacity the
+    /// oldest items go, whichever side they came from.
     pub fn extend_sorted<K: Ord>(&mut self, mut batch: Vec<T>, key: impl Fn(&T) -> K) {
         batch.sort_by_key(&key);
         let Some(first) = batch.first() else { return };
         let k = key(first);
+        let floor = self.items.len().saturating_sub(MERGE_REACH);
         let at = self
             .items
-            .iter()
+            .range(floor..)
             .rposition(|x| key(x) <= k)
-            .map_or(0, |i| i + 1);
+            .map_or(floor, |i| floor + i + 1);
         let tail: Vec<T> = self.items.drain(at..).collect();
         let mut tail = tail.into_iter().peekable();
         let mut batch = batch.into_iter().peekable();
@@ -120,6 +125,13 @@ mod tests {
         r.extend_sorted(Vec::new(), |x| *x);
         assert_eq!(r.len(), 5);
         assert_eq!(r.dropped(), 3);
+        // A late item reaches back at most MERGE_REACH places.
+        let mut r = Ring::new(MERGE_REACH + 10);
+        r.extend_sorted((1..=MERGE_REACH as u32 + 5).collect(), |x| *x);
+        r.extend_sorted(vec![0], |x| *x);
+        assert_eq!(r.get(5).copied(), Some(0), "at the reach's edge");
+        assert_eq!(r.get(4).copied(), Some(5));
+        assert_eq!(r.iter().last().copied(), Some(MERGE_REACH as u32 + 5));
         // Equal keys keep arrival order.
         let mut r = Ring::new(4);
         r.extend_sorted(vec![(1, 'a'), (2, 'b')], |x| x.0);
