@@ -25,7 +25,7 @@ use ratatui::Terminal;
 
 use canary::core::action::{Action, Effect};
 use canary::core::model::{
-    LogEntry, MetricKind, MetricsBatch, Series, ServiceSnapshot, Severity, TrafficSplit, Version,
+    LogEntry, MetricKind, MetricsBatch, Series, ServiceSnapshot, Severity, Version,
 };
 use canary::core::state::{Settings, State};
 use canary::core::update::update;
@@ -46,7 +46,7 @@ fn full_state(revisions: usize) -> State {
         log_capacity: RING,
         ..Settings::default()
     });
-    let mut snap = testing::snapshot();
+    let mut snap = testing::busy_snapshot();
     for i in 0..revisions.saturating_sub(snap.revisions.len()) {
         let name = format!("emergence-app-old-{i:03}");
         snap.revisions.push(testing::revision(
@@ -56,19 +56,7 @@ fn full_state(revisions: usize) -> State {
             true,
         ));
     }
-    snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
-    snap.actual = Some(snap.traffic.clone());
-    snap.version = Version("etag-2".into());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            requested_at: t0(),
-        },
-        t0(),
-    );
-    update(&mut s, Action::LogBatch(testing::logs(RING)), t0());
-    update(&mut s, Action::MetricsLoaded(metrics()), t0());
+    testing::load(&mut s, snap, testing::logs(RING), metrics());
     s
 }
 

@@ -71,14 +71,7 @@ pub fn state() -> State {
 
 pub fn state_with(settings: Settings) -> State {
     let mut s = State::new(settings, info(), t0());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snapshot(),
-            requested_at: t0(),
-        },
-        t0(),
-    );
+    update(&mut s, service_loaded(snapshot()), t0());
     s
 }
 
@@ -148,23 +141,39 @@ pub fn metrics_at(
     batch
 }
 
-/// A busy, realistic state: logs and metrics loaded, canary at 10 %.
-pub fn busy_state() -> State {
-    let mut s = state();
+/// The service as read: `snapshot`, at `t0`.
+pub fn service_loaded(snapshot: ServiceSnapshot) -> Action {
+    Action::ServiceLoaded {
+        snapshot,
+        requested_at: t0(),
+    }
+}
+
+/// The demo's shape with the canary at 10 % (version `etag-2`).
+pub fn busy_snapshot() -> ServiceSnapshot {
     let mut snap = snapshot();
     snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
     snap.actual = Some(snap.traffic.clone());
     snap.version = Version("etag-2".into());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            requested_at: t0(),
-        },
-        t0(),
-    );
-    update(&mut s, Action::LogBatch(logs(200)), t0());
-    update(&mut s, Action::MetricsLoaded(metrics()), t0());
+    snap
+}
+
+/// Loads a service, log lines and metrics into `s` at `t0`.
+pub fn load(s: &mut State, snapshot: ServiceSnapshot, logs: Vec<LogEntry>, metrics: MetricsBatch) {
+    update(s, service_loaded(snapshot), t0());
+    update(s, Action::LogBatch(logs), t0());
+    update(s, Action::MetricsLoaded(metrics), t0());
+}
+
+/// A busy, realistic state: logs and metrics loaded, canary at 10 %.
+pub fn busy_state() -> State {
+    busy_state_with(Settings::default())
+}
+
+/// [`busy_state`] with other settings.
+pub fn busy_state_with(settings: Settings) -> State {
+    let mut s = state_with(settings);
+    load(&mut s, busy_snapshot(), logs(200), metrics());
     s
 }
 

@@ -67,26 +67,6 @@ fn snap(name: &str, state: &State) {
     }
 }
 
-/// Like `testing::busy_state`, with other settings.
-fn busy_with(settings: Settings) -> State {
-    let mut s = testing::state_with(settings);
-    let mut snap = testing::snapshot();
-    snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
-    snap.actual = Some(snap.traffic.clone());
-    snap.version = Version("etag-2".into());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            requested_at: t0(),
-        },
-        t0(),
-    );
-    update(&mut s, Action::LogBatch(testing::logs(200)), t0());
-    update(&mut s, Action::MetricsLoaded(testing::metrics()), t0());
-    s
-}
-
 fn busy() -> State {
     let mut s = testing::busy_state();
     later(&mut s, 2);
@@ -142,7 +122,7 @@ fn filter() -> State {
 }
 
 fn demo_read_only() -> State {
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         read_only: true,
         demo: true,
         scenario: Some("bad-canary".into()),
@@ -197,7 +177,7 @@ fn no_data() -> State {
 }
 
 fn no_color() -> State {
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         color: false,
         ..Settings::default()
     });
@@ -478,7 +458,7 @@ fn plan_rolled_back() -> State {
 
 /// The cockpit restarted while step 2 was being observed: back PAUSED.
 fn plan_paused_after_restart() -> State {
-    let mut s = busy_with(plan_settings(PlanMode::Manual));
+    let mut s = testing::busy_state_with(plan_settings(PlanMode::Manual));
     let spec = s.settings.plan.clone();
     resume_interrupted_plan(
         &mut s,
@@ -497,7 +477,7 @@ fn plan_paused_after_restart() -> State {
 
 /// `c` on the canary: two checks done, one running, three pending.
 fn battery_running() -> State {
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         checks: domain_checks(),
         ..Settings::default()
     });
@@ -518,7 +498,7 @@ fn battery_running() -> State {
 
 /// Every check done: a blocking failure, a warning with measured vs expected.
 fn battery_failed() -> State {
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         checks: domain_checks(),
         ..Settings::default()
     });
@@ -663,14 +643,7 @@ fn many_revisions_scroll_with_the_cursor() {
     }
     service.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
     service.actual = Some(service.traffic.clone());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: service,
-            requested_at: t0(),
-        },
-        t0(),
-    );
+    update(&mut s, testing::service_loaded(service), t0());
     for _ in 0..30 {
         press(&mut s, KeyCode::Char('j'));
     }
@@ -791,21 +764,21 @@ fn no_color_means_no_colour_at_all() {
     };
     let mut states = vec![no_color()];
     for keys in ["?", "r", "=", "/"] {
-        let mut s = busy_with(settings());
+        let mut s = testing::busy_state_with(settings());
         type_str(&mut s, keys);
         states.push(s);
     }
-    let mut s = busy_with(settings());
+    let mut s = testing::busy_state_with(settings());
     type_str(&mut s, "=canary=25");
     states.push(s);
-    let mut s = busy_with(settings());
+    let mut s = testing::busy_state_with(settings());
     type_str(&mut s, "+");
     states.push(s);
     states.push(plan_observing_with(Settings {
         color: false,
         ..plan_settings(PlanMode::Manual)
     }));
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         color: false,
         checks: domain_checks(),
         ..Settings::default()
@@ -829,7 +802,7 @@ fn no_color_means_no_colour_at_all() {
     }
     // Meaning survives without colour: the stable and canary fills differ,
     // the badges are reversed.
-    let mut s = busy_with(Settings {
+    let mut s = testing::busy_state_with(Settings {
         demo: true,
         ..settings()
     });

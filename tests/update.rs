@@ -69,14 +69,7 @@ fn first_load_picks_stable_and_selects_the_tagged_canary() {
 #[test]
 fn first_load_asks_metrics_for_the_revisions() {
     let mut s = State::new(Settings::default(), testing::info(), t0());
-    let fx = update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: testing::snapshot(),
-            requested_at: t0(),
-        },
-        t0(),
-    );
+    let fx = update(&mut s, testing::service_loaded(testing::snapshot()), t0());
     assert_eq!(
         fx,
         vec![Effect::WatchRevisions(vec![
@@ -179,14 +172,7 @@ fn no_traffic_to_an_unready_revision() {
     let mut snap = testing::snapshot();
     snap.revisions[0].ready = false;
     snap.revisions[0].status_message = Some("Container failed to start".into());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            requested_at: t0(),
-        },
-        t0(),
-    );
+    update(&mut s, testing::service_loaded(snap), t0());
     let fx = press(&mut s, ch('+'));
     assert!(fx.is_empty());
     assert!(s.change.is_none());
@@ -561,14 +547,7 @@ fn confirming_after_the_service_moved_asks_again() {
     let mut snap = testing::snapshot();
     snap.traffic = split(&[(STABLE, 50), (CANARY, 50)]);
     snap.version = Version("etag-7".into());
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            requested_at: t0(),
-        },
-        t0(),
-    );
+    update(&mut s, testing::service_loaded(snap), t0());
     press(&mut s, ch('y'));
     let fx = press(&mut s, key(KeyCode::Enter));
     assert!(
@@ -594,10 +573,7 @@ fn a_stale_read_does_not_undo_a_landed_change() {
     // a read requested before the change landed arrives late
     update(
         &mut s,
-        Action::ServiceLoaded {
-            snapshot: testing::snapshot(),
-            requested_at: t0(),
-        },
+        testing::service_loaded(testing::snapshot()),
         t0() + Duration::seconds(2),
     );
     assert_eq!(
