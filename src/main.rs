@@ -70,31 +70,31 @@ enum Sub {
         /// NAME=PERCENT, one or more.
         #[arg(required = true, value_name = "NAME=PERCENT")]
         assignments: Vec<String>,
-        /// Apply without asking (required without a terminal).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Why, for the audit journal.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
     /// All traffic to the stable revision (or --to REVISION).
     Rollback {
         /// Revision name or tag to send all traffic to.
         #[arg(long, value_name = "REVISION")]
         to: Option<String>,
-        /// Apply without asking (required without a terminal).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Why, for the audit journal.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
+}
+
+/// What `set` and `rollback` share.
+#[derive(clap::Args, Debug)]
+struct ChangeArgs {
+    /// Apply without asking (required without a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Why, for the audit journal.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -417,9 +417,10 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                 let r = ops::status(platform.as_ref(), &ctx).await?;
                 Ok((r.to_json(), r.render_text()))
             }
-            Sub::Set { yes, reason, .. } | Sub::Rollback { yes, reason, .. } => {
-                let mut ctx = Context::new(options, journal.as_mut()).with_reason(reason.clone());
-                let mut yes = *yes;
+            Sub::Set { change, .. } | Sub::Rollback { change, .. } => {
+                let mut ctx =
+                    Context::new(options, journal.as_mut()).with_reason(change.reason.clone());
+                let mut yes = change.yes;
                 // On a terminal without --yes: show the exact call, ask, then apply.
                 loop {
                     let outcome = match cmd {
@@ -450,7 +451,15 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
     });
     let json = matches!(
         cmd,
-        Sub::Status { json: true } | Sub::Set { json: true, .. } | Sub::Rollback { json: true, .. }
+        Sub::Status { json: true }
+            | Sub::Set {
+                change: ChangeArgs { json: true, .. },
+                ..
+            }
+            | Sub::Rollback {
+                change: ChangeArgs { json: true, .. },
+                ..
+            }
     );
     match result {
         Ok((j, text)) => {
