@@ -394,14 +394,24 @@ async fn server_states_are_readiness_with_a_reason() {
     );
 }
 
-/// A runtime-API proxy that refuses the `fail_at`-th `set server` command and
-/// forwards everything else to the real socket.
+/// What the proxy does with the `fail_at`-th `set server` command.
+#[derive(Clone, Copy)]
+enum Misstep {
+    /// Answers `Permission denied.` without passing it on.
+    Refuse,
+    /// Passes it on (HAProxy carries it out), then never answers.
+    ApplyThenHang,
+}
+
+/// A runtime-API proxy that misbehaves on the `fail_at`-th `set server`
+/// command and forwards everything else to the real socket.
 async fn refusing_proxy(
     real: std::path::PathBuf,
     dir: &std::path::Path,
     fail_at: usize,
+    misstep: Misstep,
 ) -> std::path::PathBuf {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let path = dir.join("proxy.sock");
     let listener = tokio::net::UnixListener::bind(&path).expect("bind proxy");
     let sets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -415,9 +425,9 @@ async fn refusing_proxy(
                 if conn.read_line(&mut line).await.is_err() {
                     return;
                 }
-                if line.starts_with("set server")
-                    && sets.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == fail_at
-                {
+                let misbehave = line.starts_with("set server")
+                    && sets.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == fail_at;
+                if misbehave && matches!(misstep, Misstep::Refuse) {
                     let _ = conn.get_mut().write_all(b"Permission denied.\n\n").await;
                     return;
                 }
@@ -425,6 +435,13 @@ async fn refusing_proxy(
                     return;
                 };
                 let _ = upstream.write_all(line.as_bytes()).await;
+                if misbehave {
+                    let mut reply = Vec::new();
+                    let _ = upstream.read_to_end(&mut reply).await;
+                    // Carried out; the answer never comes.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    return;
+                }
                 let _ = tokio::io::copy(&mut upstream, conn.get_mut()).await;
             });
         }
@@ -445,7 +462,7 @@ async fn a_change_that_fails_halfway_is_put_back() {
     assert_eq!(before.traffic.percent_of(V1), 100, "{:?}", before.traffic);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let proxy = refusing_proxy(real, dir.path(), 2).await;
+    let proxy = refusing_proxy(real, dir.path(), 2, Misstep::Refuse).await;
     let p = HaproxyPlatform::connect(settings(Socket::Unix(proxy)))
         .await
         .expect("connect through the proxy");
@@ -455,6 +472,41 @@ async fn a_change_that_fails_halfway_is_put_back() {
         .set_traffic(&split, &snap.version)
         .await
         .expect_err("the second command is refused");
+    assert!(
+        matches!(&e, BackendError::Failed(m) if m.contains("put back")),
+        "{e:?}"
+    );
+    let after = direct.snapshot().await.expect("snapshot");
+    assert_eq!(after.traffic.percent_of(V1), 100, "{:?}", after.traffic);
+    assert_eq!(after.traffic.percent_of(V2), 0, "{:?}", after.traffic);
+}
+
+/// The first command of a change is carried out but its answer never comes
+/// (timeout): it may have landed, so it is put back too, and the error says
+/// the split is as before instead of passing for "nothing sent".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_times_out_is_put_back_too() {
+    let Some(stack) = stack() else { return };
+    let real = stack.haproxy.admin_socket.clone();
+    let direct = HaproxyPlatform::connect(settings(Socket::Unix(real.clone())))
+        .await
+        .expect("connect");
+    let before = ready_snapshot(&direct).await;
+    assert_eq!(before.traffic.percent_of(V1), 100, "{:?}", before.traffic);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy = refusing_proxy(real, dir.path(), 1, Misstep::ApplyThenHang).await;
+    let mut via_proxy = settings(Socket::Unix(proxy));
+    via_proxy.request_timeout = Duration::from_millis(500);
+    let p = HaproxyPlatform::connect(via_proxy)
+        .await
+        .expect("connect through the proxy");
+    let snap = p.snapshot().await.expect("snapshot");
+    let split = TrafficSplit::new([(V1, 80), (V2, 20)]).expect("split");
+    let e = p
+        .set_traffic(&split, &snap.version)
+        .await
+        .expect_err("the first command times out");
     assert!(
         matches!(&e, BackendError::Failed(m) if m.contains("put back")),
         "{e:?}"

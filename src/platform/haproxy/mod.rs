@@ -296,10 +296,19 @@ impl Platform for HaproxyPlatform {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                if done.is_empty() {
+                // A command that timed out or broke midway may have landed.
+                let mut changed: Vec<String> = done.iter().map(|c| format!("`{c}`")).collect();
+                if runtime::maybe_carried_out(&e) {
+                    if let Some(w) = wanted.get(server) {
+                        applied.insert(server.clone(), *w);
+                    }
+                    changed.push(format!("perhaps `{cmd}`"));
+                }
+                if applied == current {
                     return Err(e);
                 }
-                // Never leave a half-applied split: put back what was changed.
+                // Never leave a half-applied split: put back what was (or may
+                // have been) changed.
                 let undo = self.commands(&applied, &current);
                 let mut undone = true;
                 for (_, back) in &undo {
@@ -310,15 +319,15 @@ impl Platform for HaproxyPlatform {
                 }
                 return Err(BackendError::Failed(if undone {
                     format!(
-                        "`{cmd}` failed ({e}); the weights already changed were put back: \
-                         the split is as before"
+                        "`{cmd}` failed ({e}); the weights changed (or perhaps changed) were \
+                         put back: the split is as before"
                     )
                 } else {
                     format!(
-                        "HAProxy applied `{}` but then `{cmd}` failed ({e}), and putting the \
+                        "HAProxy applied {} but then `{cmd}` failed ({e}), and putting the \
                          weights back failed too: the backend runs a partial split; re-read, \
                          then retry or roll back",
-                        done.join("`, `")
+                        changed.join(", ")
                     )
                 }));
             }

@@ -90,6 +90,20 @@ pub struct RuntimeApi {
     pub timeout: Duration,
 }
 
+/// Said of a command whose connection broke after it was written: HAProxy
+/// may or may not have carried it out.
+pub(super) const MIDWAY: &str = "failed midway";
+
+/// Whether `e`, from [`RuntimeApi::send`], leaves open that the command was
+/// carried out (it timed out, or the connection broke after it was written).
+pub(super) fn maybe_carried_out(e: &BackendError) -> bool {
+    match e {
+        BackendError::Timeout(_) => true,
+        BackendError::Unavailable { message, .. } => message.contains(MIDWAY),
+        _ => false,
+    }
+}
+
 impl RuntimeApi {
     /// Sends one command and returns the whole reply. Never retries: a command
     /// that changes something is sent at most once.
@@ -131,10 +145,7 @@ impl RuntimeApi {
         command: &str,
     ) -> Result<String, BackendError> {
         let io_err = |e: io::Error| BackendError::Unavailable {
-            message: format!(
-                "HAProxy socket {}: `{command}` failed midway: {e}",
-                self.socket
-            ),
+            message: format!("HAProxy socket {}: `{command}` {MIDWAY}: {e}", self.socket),
             retry_after: None,
         };
         stream
