@@ -142,6 +142,43 @@ fn settled(s: &str, revision: &str, pct: &str) -> bool {
     row(s, revision).is_some_and(|r| r.contains(pct) && !r.contains('→'))
 }
 
+/// SIGTERM (an SSH drop) while a change is in flight: the cockpit lets the
+/// change land and journals its outcome before the session ends, instead of
+/// cutting it off with the runtime.
+#[test]
+fn a_signal_during_a_change_lets_it_land_and_journal_it() {
+    let f = Fake::start();
+    f.fake.set_operation_delay(Duration::from_millis(1500));
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = write_config(home.path(), &f);
+    let mut t = Tty::spawn_at(home.path(), &["--config", &config], &[]);
+    t.wait_for("the service", |s| settled(s, DEMO_STABLE, "100%"));
+    t.press("+");
+    t.wait_for_up_to(Duration::from_secs(10), "the change pending", |s| {
+        row(s, DEMO_CANARY).is_some_and(|r| r.contains('→'))
+    });
+    let pid = t.child.process_id().expect("pid");
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    t.wait_exit();
+    assert_eq!(f.target(DEMO_CANARY).0, 5, "the change landed");
+    let dir = home.path().join("state/canary/journal");
+    let journal = std::fs::read_dir(&dir)
+        .expect("journal dir")
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).expect("journal"))
+        .find(|j| j.contains("emergence-app"))
+        .expect("the service's journal");
+    let applied = journal
+        .find("traffic-applied")
+        .expect("the outcome journaled");
+    let ended = journal.rfind("session-end").expect("the session's end");
+    assert!(
+        applied < ended,
+        "outcome before the session end:\n{journal}"
+    );
+}
+
 /// The filters of the `entries:list` calls the fake received, oldest first.
 fn log_filters(f: &Fake) -> Vec<String> {
     f.fake

@@ -150,6 +150,8 @@ where
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
     let mut input_open = true;
+    // Traffic-change tasks: quitting waits for them (`settle_changes`).
+    let mut changes = tokio::task::JoinSet::new();
 
     'main: loop {
         // Draw when something changed and the frame gap has passed.
@@ -196,9 +198,10 @@ where
             }
             dirty |= needs_redraw(&action);
             let effects = update(&mut state, action, Utc::now());
+            // Every effect runs, those queued after a quit too (journal records).
             for effect in effects {
                 match effect {
-                    Effect::Quit => break 'main,
+                    Effect::Quit => {}
                     Effect::RefreshService => refresh.notify_one(),
                     Effect::WatchRevisions(revs) => {
                         let _ = watch_tx.send(revs);
@@ -206,18 +209,54 @@ where
                     Effect::FocusLogs(revision) => {
                         let _ = focus_tx.send(revision);
                     }
-                    other => execute(other, &platform, &backends_rt, &timing, &tx),
+                    other => execute(other, &platform, &backends_rt, &timing, &tx, &mut changes),
                 }
             }
+            if state.quit {
+                break 'main;
+            }
         }
-        if state.quit {
-            break;
-        }
+        while changes.try_join_next().is_some() {}
     }
     for p in pollers {
         p.abort();
     }
+    settle_changes(terminal, &mut state, &mut changes).await;
     Ok(state)
+}
+
+/// How long quitting waits for a traffic change already sent.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// A traffic change already sent is never cut off by quitting (a second `q`,
+/// SIGTERM, SIGHUP): its task runs to the platform's answer and journals the
+/// outcome, within [`SETTLE`]. Dropping the runtime instead would cancel it
+/// between two HAProxy commands, or between the request and its record.
+async fn settle_changes<B: Backend>(
+    terminal: &mut Terminal<B>,
+    state: &mut State,
+    changes: &mut tokio::task::JoinSet<()>,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    crate::core::update::say(
+        state,
+        crate::core::state::Level::Warn,
+        "quitting: waiting for the traffic change in flight to land and be journaled…",
+    );
+    // The terminal may be gone (SIGHUP): nothing to show then, and no harm.
+    let _ = terminal.draw(|f| crate::ui::render(f, state));
+    let drained = tokio::time::timeout(SETTLE, async {
+        while changes.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            waited_s = SETTLE.as_secs(),
+            "a traffic change was still in flight at exit"
+        );
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -242,6 +281,7 @@ fn execute(
     ex: &Executors,
     timing: &Timing,
     tx: &mpsc::Sender<Action>,
+    changes: &mut tokio::task::JoinSet<()>,
 ) {
     let tx = tx.clone();
     match effect {
@@ -268,7 +308,7 @@ fn execute(
                 after: split.clone(),
                 reason: reason.clone(),
             });
-            tokio::spawn(async move {
+            changes.spawn(async move {
                 let started = Instant::now();
                 // The request is journaled before it goes out, but a failing
                 // journal never holds back a traffic change (it is shown loudly).
