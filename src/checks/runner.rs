@@ -17,6 +17,9 @@ use crate::metrics::{MetricsSource, MetricsWindow};
 use crate::platform::Platform;
 use crate::runtime::{CheckRunner, CheckTarget};
 
+/// How much later than a check's own timeout the runner gives up on it.
+const BACKSTOP: Duration = Duration::from_secs(1);
+
 const NO_DATA: &str = "no data";
 /// How long a `query` check waits before asking again when there is no data.
 const NO_DATA_RETRY: Duration = Duration::from_secs(5);
@@ -103,7 +106,13 @@ impl Runner {
                 ),
             }
         };
-        match tokio::time::timeout(spec.timeout, fut).await {
+        // http and metrics-endpoint keep their own timeout and say what the
+        // attempts met; this one is the backstop, a moment later.
+        let limit = match spec.kind {
+            CheckKind::Http(_) | CheckKind::MetricsEndpoint(_) => spec.timeout + BACKSTOP,
+            _ => spec.timeout,
+        };
+        match tokio::time::timeout(limit, fut).await {
             Ok(o) => o,
             Err(_) => Verdict::fail(format!(
                 "no answer within the check's timeout ({})",
