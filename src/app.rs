@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::checks::runner::Runner;
 use crate::checks::{CheckKind, CheckSpec};
-use crate::config::{self, Config, GoogleAuth, PlatformKind};
+use crate::config::{Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
 use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
@@ -351,14 +351,4 @@ pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
             .path_for(&format!("demo-{}", config.service.name)),
         _ => config.journal.path_for(&config.service.name),
     }
-}
-
-/// Whether `config` was loaded from a file (not the built-in demo defaults).
-pub fn has_file(config: &Config) -> bool {
-    config.source.is_some()
-}
-
-/// Re-exported for the binary's `--demo` without a file.
-pub fn demo_config() -> Config {
-    config::Config::demo()
 }

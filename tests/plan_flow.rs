@@ -309,3 +309,30 @@ fn an_interrupted_plan_comes_back_paused() {
     assert_eq!(kind, ChangeKind::Plan(1));
     assert_eq!(split.percent_of(CANARY), 50);
 }
+
+#[test]
+fn a_journaled_plan_that_does_not_hold_up_is_not_resumed() {
+    let mut s = state(PlanMode::Auto);
+    let mut spec = s.settings.plan.clone();
+    spec.steps[1].percent = 150; // a hand-edited journal
+    resume_interrupted_plan(
+        &mut s,
+        CANARY.into(),
+        STABLE.into(),
+        spec,
+        Phase::Observing {
+            step: 1,
+            since: at(-100),
+        },
+        at(-200),
+    );
+    assert!(s.plan.is_none(), "{:?}", s.plan);
+    let msg = s
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("not resumed"), "{msg}");
+    let fx = update(&mut s, key(' '), at(11));
+    assert!(sent(&fx).is_none(), "nothing to re-apply");
+}

@@ -299,7 +299,7 @@ impl Plan {
     }
 
     pub fn split_for(&self, step: usize) -> TrafficSplit {
-        let pct = u32::from(self.spec.steps.get(step).map_or(0, |s| s.percent));
+        let pct = u32::from(self.spec.steps.get(step).map_or(0, |s| s.percent)).min(100);
         TrafficSplit::new([(self.canary.clone(), pct), (self.stable.clone(), 100 - pct)])
             .unwrap_or_else(|_| TrafficSplit::all_to(self.stable.clone()))
     }

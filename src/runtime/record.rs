@@ -137,10 +137,6 @@ impl Notifier {
         self
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.url.is_some()
-    }
-
     /// Posts `{"text": ...}`, retrying a few times with backoff. Runs in its
     /// own task: it never delays a traffic change.
     pub async fn send(&self, text: &str) -> Result<(), String> {

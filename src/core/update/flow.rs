@@ -492,6 +492,16 @@ pub fn resume_interrupted_plan(
     last: Phase,
     started: DateTime<Utc>,
 ) {
+    // The journal is a file someone may have edited: a plan that does not
+    // hold up is not resumed.
+    if let Err(e) = spec.validate() {
+        say(
+            state,
+            Level::Warn,
+            format!("an interrupted plan was found in the journal but not resumed: {e}"),
+        );
+        return;
+    }
     let step = last.step().unwrap_or(0);
     let what = match &last {
         Phase::RollingBack { reason } => {

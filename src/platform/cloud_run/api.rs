@@ -23,7 +23,6 @@ pub const TYPE_LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
 pub const CONDITION_SUCCEEDED: &str = "CONDITION_SUCCEEDED";
 pub const CONDITION_FAILED: &str = "CONDITION_FAILED";
 pub const CONDITION_RECONCILING: &str = "CONDITION_RECONCILING";
-pub const CONDITION_PENDING: &str = "CONDITION_PENDING";
 
 /// The `@type` of a Service inside an Operation's `metadata` / `response`.
 pub const SERVICE_TYPE_URL: &str = "type.googleapis.com/google.cloud.run.v2.Service";

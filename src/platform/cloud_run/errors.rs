@@ -138,7 +138,7 @@ fn retry_delay(details: &[Value]) -> Option<Duration> {
             .strip_suffix('s')?
             .parse()
             .ok()?;
-        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+        Duration::try_from_secs_f64(secs).ok()
     })
 }
 
@@ -229,6 +229,18 @@ mod tests {
                 assert_eq!(retry_after, Some(Duration::from_millis(2500)))
             }
             other => panic!("{other:?}"),
+        }
+        // A delay too large (or negative) for a Duration is no delay, not a panic.
+        for delay in ["1e30s", "-1s", "NaNs"] {
+            let b = format!(
+                r#"{{"error":{{"code":503,"message":"m","status":"UNAVAILABLE","details":[{{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{delay}"}}]}}}}"#
+            );
+            match from_response(503, None, &b, "x", now()) {
+                BackendError::Unavailable { retry_after, .. } => {
+                    assert_eq!(retry_after, None, "{delay}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 
