@@ -177,6 +177,24 @@ pub fn busy_state_with(settings: Settings) -> State {
     s
 }
 
+/// Lands the change in flight as the platform would: the split it asked
+/// for, served, at version `etag-after-ID`; returns the effects.
+pub fn land(s: &mut State, now: DateTime<Utc>) -> Vec<crate::core::action::Effect> {
+    let c = s.change.clone().expect("a change in flight");
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = c.split.clone();
+    snap.actual = Some(c.split);
+    snap.version = Version(format!("etag-after-{}", c.id));
+    update(
+        s,
+        Action::TrafficApplied {
+            id: c.id,
+            snapshot: snap,
+        },
+        now,
+    )
+}
+
 /// A key press as the terminal reports it (Shift for upper case, `+`, `?`).
 pub fn key(code: crossterm::event::KeyCode) -> crate::core::action::Action {
     use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};

@@ -324,15 +324,7 @@ fn shows_shifts_rolls_back_and_tails_logs_against_the_fake() {
 
     // r, y, Enter (no reason): all back on the stable, the tag kept.
     etags.push(f.etag());
-    t.press("r");
-    t.wait_for("the rollback confirmation", |s| {
-        s.to_lowercase().contains("roll")
-    });
-    t.press("y");
-    t.wait_for("the optional reason box", |s| {
-        s.to_lowercase().contains("reason")
-    });
-    t.press("\r");
+    t.roll_back_with_keys();
     t.wait_for("all traffic back on the stable", |s| {
         settled(s, DEMO_STABLE, "100%") && settled(s, DEMO_CANARY, " 0%")
     });

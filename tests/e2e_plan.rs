@@ -69,8 +69,18 @@ fn a_plan_killed_with_sigkill_comes_back_paused() {
     let mut t = Tty::spawn_at(home.path(), &["--demo", "--seed", "5"], &[]);
     start_plan(&mut t);
     wait_first_step(&t);
-    // "observing" is journaled once the step landed.
-    std::thread::sleep(Duration::from_millis(1500));
+    // "observing" is journaled once the step landed: kill after that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(journal_file(home.path()))
+        .unwrap_or_default()
+        .contains("observing")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "observing never journaled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let pid = t.child.process_id().expect("pid");
     // SAFETY: killing our own child, as a crash or `kill -9` would.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
@@ -307,10 +317,10 @@ fn the_webhook_hears_of_the_plan_and_never_leaks_its_url() {
     assert!(text.contains("10"), "the split: {text}");
     t.press("a");
     t.wait_for("the abort confirmation", |s| {
-        s.to_lowercase().contains("abort")
+        s.contains("ABORT PLAN") && s.contains("Exact call")
     });
     t.press("y");
-    t.wait_for("the reason box", |s| s.to_lowercase().contains("reason"));
+    t.wait_for("the reason box", |s| s.contains("goes to the journal"));
     for c in "demo over".chars() {
         t.press(&c.to_string());
     }
@@ -338,7 +348,11 @@ fn the_webhook_hears_of_the_plan_and_never_leaks_its_url() {
     let journal = std::fs::read_to_string(journal_file(home.path())).expect("journal");
     assert!(journal.contains("demo over"), "the reason is journaled");
     assert!(!journal.contains("SECRETTOKEN"), "{journal}");
-    let log =
-        std::fs::read_to_string(home.path().join("state/canary/canary.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(home.path().join("state/canary/canary.log"))
+        .expect("the diagnostic log");
+    assert!(
+        log.contains("cockpit starting"),
+        "the log is the one written: {log}"
+    );
     assert!(!log.contains("SECRETTOKEN"), "{log}");
 }

@@ -36,15 +36,7 @@ fn shift_then_roll_back_with_the_keys() {
         row(s, CANARY).is_some_and(|r| r.contains("10%") && !r.contains('→'))
     });
 
-    t.press("r");
-    t.wait_for("the rollback confirmation", |s| {
-        s.to_lowercase().contains("roll")
-    });
-    t.press("y");
-    t.wait_for("the optional reason box", |s| {
-        s.to_lowercase().contains("reason")
-    });
-    t.press("\r");
+    t.roll_back_with_keys();
     t.wait_for("all traffic back on the stable", |s| {
         row(s, STABLE).is_some_and(|r| r.contains("100%") && !r.contains('→'))
             && row(s, CANARY).is_some_and(|r| r.contains(" 0%") && !r.contains('→'))

@@ -63,14 +63,29 @@ async fn tails_stdout_and_stderr_per_revision_and_restarts_an_ended_command() {
 
 #[tokio::test]
 async fn a_flood_is_bounded_and_the_loss_is_said() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let done = dir.path().join("done");
     let mut commands = BTreeMap::new();
     commands.insert(
         "noisy".to_string(),
-        "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); done; sleep 30".to_string(),
+        format!(
+            "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); done; touch {}; sleep 30",
+            done.display()
+        ),
     );
     let mut src = CommandLogs::start(commands);
     // Do not read while the command writes: the buffer must stay bounded.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait until it has written everything (a slow machine takes longer),
+    // then a moment for the reader to take in the last lines.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let batch = src.poll().await.expect("poll");
     assert_eq!(
         batch.len(),

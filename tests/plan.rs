@@ -351,8 +351,8 @@ proptest! {
         let (mut p, first) = Plan::start(spec(mode, on_failure), "canary".into(), "stable".into(), at(0)).expect("valid");
         let mut t = 0;
         let mut cmds = first;
-        for (ev, dt) in events {
-            for c in &cmds {
+        let check = |p: &Plan, cmds: &[PlanCommand]| -> Result<(), TestCaseError> {
+            for c in cmds {
                 if let PlanCommand::Apply { step, split } = c {
                     let pct = split.percent_of("canary");
                     prop_assert_eq!(pct, p.spec.steps[*step].percent);
@@ -362,6 +362,10 @@ proptest! {
                     prop_assert_eq!(sum, 100);
                 }
             }
+            Ok(())
+        };
+        for (ev, dt) in events {
+            check(&p, &cmds)?;
             t += dt;
             cmds = p.handle(ev.clone(), at(t));
             if let PlanEvent::Gates(v) = &ev {
@@ -372,5 +376,7 @@ proptest! {
                 prop_assert_eq!(p.ceiling(), 100);
             }
         }
+        // The last event's commands too.
+        check(&p, &cmds)?;
     }
 }

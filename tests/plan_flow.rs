@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use canary::core::action::{Action, ChangeKind, Effect};
-use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit, Version};
+use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit};
 use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict};
 use canary::core::state::{Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
@@ -54,19 +54,7 @@ fn sent(fx: &[Effect]) -> Option<(u64, TrafficSplit, ChangeKind)> {
 }
 
 fn land(s: &mut State, t: i64) -> Vec<Effect> {
-    let c = s.change.clone().expect("in flight");
-    let mut snap = s.snapshot.clone().expect("snapshot");
-    snap.traffic = c.split.clone();
-    snap.actual = Some(c.split.clone());
-    snap.version = Version(format!("v{}", c.id));
-    update(
-        s,
-        Action::TrafficApplied {
-            id: c.id,
-            snapshot: snap,
-        },
-        at(t),
-    )
+    testing::land(s, at(t))
 }
 
 /// Canary and stable metrics over the last minute before `t`.

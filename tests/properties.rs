@@ -157,12 +157,19 @@ proptest! {
     #[test]
     fn shift_preserves_the_sum(a in 0u32..=100, delta in -120i32..120) {
         let basis = TrafficSplit::new([("stable", 100 - a), ("canary", a)]).expect("valid");
-        if let Ok(s) = traffic::shift(&basis, "canary", "stable", delta) {
-            let sum: u32 = s.entries().iter().map(|x| u32::from(x.percent)).sum();
-            prop_assert_eq!(sum, 100);
-            let moved = i64::from(s.percent_of("canary")) - i64::from(a);
-            prop_assert!(moved.abs() <= i64::from(delta.unsigned_abs()));
-            prop_assert!(moved.signum() == i64::from(delta.signum()));
+        match traffic::shift(&basis, "canary", "stable", delta) {
+            Ok(s) => {
+                let sum: u32 = s.entries().iter().map(|x| u32::from(x.percent)).sum();
+                prop_assert_eq!(sum, 100);
+                let moved = i64::from(s.percent_of("canary")) - i64::from(a);
+                prop_assert!(moved.abs() <= i64::from(delta.unsigned_abs()));
+                prop_assert!(moved.signum() == i64::from(delta.signum()));
+            }
+            // Refused only when there is nothing to move.
+            Err(e) => prop_assert!(
+                delta == 0 || (delta > 0 && a == 100) || (delta < 0 && a == 0),
+                "shift by {} from {} % refused: {}", delta, a, e
+            ),
         }
     }
 }

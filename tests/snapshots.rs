@@ -9,7 +9,7 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
-use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit, Version};
+use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
@@ -274,19 +274,7 @@ fn metrics(s: &mut State, secs: i64, canary_err: f64) {
 
 /// The platform confirms the change in flight.
 fn land(s: &mut State, secs: i64) {
-    let c = s.change.clone().expect("a change in flight");
-    let mut snap = s.snapshot.clone().expect("snapshot");
-    snap.traffic = c.split.clone();
-    snap.actual = Some(c.split.clone());
-    snap.version = Version(format!("etag-{}", c.id + 10));
-    update(
-        s,
-        Action::TrafficApplied {
-            id: c.id,
-            snapshot: snap,
-        },
-        at(secs),
-    );
+    testing::land(s, at(secs));
 }
 
 type Outcome = (

@@ -423,7 +423,14 @@ fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
     });
     let paused_after = killed.elapsed();
     assert!(s.contains("no data"), "the gates say no data:\n{s}");
-    let p = phases(&journal_of(&stack));
+    // The journal's fsync may land a moment after the screen.
+    let p = wait_journal(
+        &stack,
+        &t,
+        Duration::from_secs(10),
+        "paused at step 2",
+        |p| p.iter().any(|(n, _)| n == "paused 2"),
+    );
     let (_, why) = p
         .iter()
         .find(|(n, _)| n == "paused 2")

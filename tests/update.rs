@@ -43,19 +43,7 @@ fn message(s: &State) -> String {
 
 /// Lands the change in flight as the platform would.
 fn land(s: &mut State) -> Vec<Effect> {
-    let c = s.change.clone().expect("a change in flight");
-    let mut snap = s.snapshot.clone().expect("snapshot");
-    snap.traffic = c.split.clone();
-    snap.actual = Some(c.split.clone());
-    snap.version = Version(format!("etag-after-{}", c.id));
-    update(
-        s,
-        Action::TrafficApplied {
-            id: c.id,
-            snapshot: snap,
-        },
-        t0() + Duration::seconds(1),
-    )
+    testing::land(s, t0() + Duration::seconds(1))
 }
 
 #[test]

@@ -118,6 +118,21 @@ impl Tty {
         std::thread::sleep(Duration::from_millis(150));
     }
 
+    /// `r`, then `y` in the rollback confirmation, then Enter in the
+    /// optional reason box (left empty); each step waits for its dialog.
+    #[allow(dead_code)] // not every test binary that includes this rolls back
+    pub fn roll_back_with_keys(&mut self) {
+        self.press("r");
+        self.wait_for("the rollback confirmation", |s| {
+            s.contains("ROLLBACK") && s.contains("Exact call")
+        });
+        self.press("y");
+        self.wait_for("the optional reason box", |s| {
+            s.contains("Why rollback? Optional")
+        });
+        self.press("\r");
+    }
+
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
