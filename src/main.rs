@@ -410,12 +410,13 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
         stable_pin: config.service.stable_revision.clone(),
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let result: Result<(String, String), CliError> = rt.block_on(async {
+    // (JSON, text, the journal warning of an applied change)
+    let result: Result<(String, String, Option<String>), CliError> = rt.block_on(async {
         match cmd {
             Sub::Status { .. } => {
                 let ctx = Context::new(options, None);
                 let r = ops::status(platform.as_ref(), &ctx).await?;
-                Ok((r.to_json(), r.render_text()))
+                Ok((r.to_json(), r.render_text(), None))
             }
             Sub::Set { change, .. } | Sub::Rollback { change, .. } => {
                 let mut ctx =
@@ -441,7 +442,8 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                         }
                         other => {
                             let r = other?;
-                            break Ok((r.to_json(), r.render_text()));
+                            let warning = r.journal_warning.clone();
+                            break Ok((r.to_json(), r.render_text(), warning));
                         }
                     }
                 }
@@ -462,13 +464,22 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
             }
     );
     match result {
-        Ok((j, text)) => {
+        Ok((j, text, journal_warning)) => {
             if json {
                 println!("{j}");
             } else {
                 print!("{text}");
             }
-            ExitCode::SUCCESS
+            match journal_warning {
+                // Applied, but not on record: a script must not take it as done.
+                Some(w) => {
+                    eprintln!(
+                        "canary: the change was applied, but the audit journal could not record it: {w}"
+                    );
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(CliError::NotConfirmed(report)) => {
             if json {
