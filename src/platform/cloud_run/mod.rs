@@ -260,6 +260,25 @@ impl CloudRun {
     }
 }
 
+/// An error once the PATCH may have been sent: say that the change may or
+/// may not have been applied (a timeout included: it is not "nothing done").
+fn unconfirmed(e: BackendError) -> BackendError {
+    const MAYBE: &str = "the change may or may not have been applied: re-read before trying again";
+    match e {
+        BackendError::Unavailable {
+            message,
+            retry_after,
+        } => BackendError::Unavailable {
+            message: format!("{message} ({MAYBE})"),
+            retry_after,
+        },
+        BackendError::Timeout(d) => {
+            BackendError::Failed(format!("no confirmation within {}s ({MAYBE})", d.as_secs()))
+        }
+        other => other,
+    }
+}
+
 #[async_trait]
 impl Platform for CloudRun {
     fn info(&self) -> PlatformInfo {
@@ -317,19 +336,8 @@ impl Platform for CloudRun {
                 &self.what(),
             )
             .await
-            .map_err(|e| match e {
-                BackendError::Unavailable {
-                    message,
-                    retry_after,
-                } => BackendError::Unavailable {
-                    message: format!(
-                        "{message} (the change may or may not have been applied: re-read before trying again)"
-                    ),
-                    retry_after,
-                },
-                other => other,
-            })?;
-        let op = self.wait(op, deadline).await?;
+            .map_err(unconfirmed)?;
+        let op = self.wait(op, deadline).await.map_err(unconfirmed)?;
         if let Some(err) = op.error {
             tracing::warn!(operation = %op.name, code = err.code, message = %err.message, "traffic change failed");
             return Err(BackendError::Failed(if err.message.is_empty() {
