@@ -272,9 +272,10 @@ fn unconfirmed(e: BackendError) -> BackendError {
             message: format!("{message} ({MAYBE})"),
             retry_after,
         },
-        BackendError::Timeout(d) => {
-            BackendError::Failed(format!("no confirmation within {}s ({MAYBE})", d.as_secs()))
-        }
+        BackendError::Timeout(d) => BackendError::Failed(format!(
+            "no confirmation within {} ({MAYBE})",
+            crate::checks::human_duration(d)
+        )),
         other => other,
     }
 }
