@@ -266,25 +266,13 @@ impl PrometheusMetrics {
     ) -> Result<api::Data, BackendError> {
         let req = self.request(endpoint, params).await?;
         let base = self.base();
+        let endpoint_name = format!("Prometheus at {base}");
         let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
-                return BackendError::Timeout(self.settings.request_timeout);
-            }
-            let mut chain = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                chain.push_str(": ");
-                chain.push_str(&s.to_string());
-                source = s.source();
-            }
-            BackendError::Unavailable {
-                message: if e.is_connect() {
-                    format!("cannot reach Prometheus at {base}: {chain}")
-                } else {
-                    format!("request to Prometheus at {base} failed: {chain}")
-                },
-                retry_after: None,
-            }
+            crate::platform::cloud_run::errors::from_transport(
+                &e,
+                &endpoint_name,
+                self.settings.request_timeout,
+            )
         };
         let resp = self.client.execute(req).await.map_err(transport)?;
         let status = resp.status().as_u16();
