@@ -107,6 +107,40 @@ pub const CHECK_KEYS: &[&str] = &[
     "severity",
 ];
 
+/// Keys every check takes.
+pub const COMMON_CHECK_KEYS: &[&str] = &["name", "kind", "blocking", "timeout"];
+
+/// Each check kind and the keys it takes besides [`COMMON_CHECK_KEYS`].
+pub const CHECK_KIND_KEYS: &[(&str, &[&str])] = &[
+    (
+        "http",
+        &[
+            "method",
+            "url",
+            "expect_status",
+            "json",
+            "body_regex",
+            "retries",
+            "interval",
+        ],
+    ),
+    ("metrics-endpoint", &["url", "condition"]),
+    ("ready", &[]),
+    (
+        "query",
+        &[
+            "metric",
+            "promql",
+            "max",
+            "min",
+            "compare_to_stable",
+            "margin",
+            "window",
+        ],
+    ),
+    ("logs", &["severity", "window"]),
+];
+
 /// Keys of one `[[plan.steps]]` entry.
 pub const STEP_KEYS: &[&str] = &["percent", "observe"];
 
@@ -240,6 +274,31 @@ pub(super) struct RawCheck {
     pub severity: Leaf,
 }
 
+impl RawCheck {
+    /// The kind-specific keys and their values, to refuse a key the kind
+    /// does not take.
+    pub(super) fn specific(&self) -> [(&'static str, &Leaf); 16] {
+        [
+            ("promql", &self.promql),
+            ("method", &self.method),
+            ("url", &self.url),
+            ("expect_status", &self.expect_status),
+            ("json", &self.json),
+            ("body_regex", &self.body_regex),
+            ("retries", &self.retries),
+            ("interval", &self.interval),
+            ("condition", &self.condition),
+            ("metric", &self.metric),
+            ("max", &self.max),
+            ("min", &self.min),
+            ("compare_to_stable", &self.compare_to_stable),
+            ("margin", &self.margin),
+            ("window", &self.window),
+            ("severity", &self.severity),
+        ]
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawJournal {
@@ -316,4 +375,32 @@ pub(super) struct RawDemo {
 pub(super) struct RawDiagnostics {
     pub log_level: Leaf,
     pub log_dir: Leaf,
+}
+
+#[cfg(test)]
+mod check_key_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The three lists of check keys cannot drift apart: `CHECK_KEYS` (the
+    /// table's known keys), the per-kind lists, and `RawCheck::specific`.
+    #[test]
+    fn check_key_lists_agree() {
+        let all: BTreeSet<&str> = CHECK_KEYS.iter().copied().collect();
+        let mut from_kinds: BTreeSet<&str> = COMMON_CHECK_KEYS.iter().copied().collect();
+        for (_, keys) in CHECK_KIND_KEYS {
+            from_kinds.extend(keys.iter().copied());
+        }
+        assert_eq!(all, from_kinds);
+        let specific: BTreeSet<&str> = RawCheck::default()
+            .specific()
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        let expected: BTreeSet<&str> = all
+            .difference(&COMMON_CHECK_KEYS.iter().copied().collect())
+            .copied()
+            .collect();
+        assert_eq!(specific, expected);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_path_to_error::Segment;
 use toml::{Spanned, Value};
 
-use super::raw::{self, Leaf, RawConfig, KNOWN_KEYS};
+use super::raw::{self, Leaf, RawConfig, CHECK_KIND_KEYS, COMMON_CHECK_KEYS, KNOWN_KEYS};
 use super::{
     format_duration, parse_duration, CloudRunConfig, ColorChoice, Config, ConfigError, DemoConfig,
     DiagnosticsConfig, GatesConfig, GoogleAuth, HaproxyConfig, JournalConfig, LogsConfig,
@@ -810,55 +810,20 @@ impl Cx<'_> {
             ));
         };
         // Keys that belong to other kinds are mistakes, not silently ignored.
-        let allowed: &[&str] = match kind_name {
-            "http" => &[
-                "method",
-                "url",
-                "expect_status",
-                "json",
-                "body_regex",
-                "retries",
-                "interval",
-            ],
-            "metrics-endpoint" => &["url", "condition"],
-            "ready" => &[],
-            "query" => &[
-                "metric",
-                "promql",
-                "max",
-                "min",
-                "compare_to_stable",
-                "margin",
-                "window",
-            ],
-            "logs" => &["severity", "window"],
-            _ => return Err(self.wrong_value(kind_leaf, "checks.kind", format!("{kind_name:?}"))),
+        let Some(&(_, allowed)) = CHECK_KIND_KEYS.iter().find(|(k, _)| *k == kind_name) else {
+            return Err(self.wrong_value(kind_leaf, "checks.kind", format!("{kind_name:?}")));
         };
-        let specific: [(&str, &Leaf); 16] = [
-            ("promql", &c.promql),
-            ("method", &c.method),
-            ("url", &c.url),
-            ("expect_status", &c.expect_status),
-            ("json", &c.json),
-            ("body_regex", &c.body_regex),
-            ("retries", &c.retries),
-            ("interval", &c.interval),
-            ("condition", &c.condition),
-            ("metric", &c.metric),
-            ("max", &c.max),
-            ("min", &c.min),
-            ("compare_to_stable", &c.compare_to_stable),
-            ("margin", &c.margin),
-            ("window", &c.window),
-            ("severity", &c.severity),
-        ];
-        for (key, leaf) in specific {
+        for (key, leaf) in c.specific() {
             if let (Some(l), false) = (leaf, allowed.contains(&key)) {
                 let message = if allowed.is_empty() {
-                    format!("unknown key for a {kind_name} check, which takes only name, kind, blocking and timeout")
+                    format!(
+                        "unknown key for a {kind_name} check, which takes only {}",
+                        COMMON_CHECK_KEYS.join(", ")
+                    )
                 } else {
                     format!(
-                        "unknown key for a {kind_name} check; expected one of: name, kind, blocking, timeout, {}",
+                        "unknown key for a {kind_name} check; expected one of: {}, {}",
+                        COMMON_CHECK_KEYS.join(", "),
                         allowed.join(", ")
                     )
                 };
