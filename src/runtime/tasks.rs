@@ -82,28 +82,33 @@ pub fn spawn_metrics_poller(
         let mut failures = 0u32;
         loop {
             let revs = revisions.borrow_and_update().clone();
-            let mut wait = interval;
-            if !revs.is_empty() {
-                let window = MetricsWindow {
-                    end: Utc::now(),
-                    span,
-                    step,
-                };
-                let action = match source.fetch(&revs, window).await {
-                    Ok(batch) => {
-                        failures = 0;
-                        Action::MetricsLoaded(batch)
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics fetch failed");
-                        wait = backoff(interval, failures, &e);
-                        failures += 1;
-                        Action::MetricsFailed(e)
-                    }
-                };
-                if tx.send(action).await.is_err() {
+            if revs.is_empty() {
+                // Nothing to ask for: sleep until there is.
+                if revisions.changed().await.is_err() {
                     return;
                 }
+                continue;
+            }
+            let mut wait = interval;
+            let window = MetricsWindow {
+                end: Utc::now(),
+                span,
+                step,
+            };
+            let action = match source.fetch(&revs, window).await {
+                Ok(batch) => {
+                    failures = 0;
+                    Action::MetricsLoaded(batch)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics fetch failed");
+                    wait = backoff(interval, failures, &e);
+                    failures += 1;
+                    Action::MetricsFailed(e)
+                }
+            };
+            if tx.send(action).await.is_err() {
+                return;
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -29,13 +29,13 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             snapshot,
             requested_at,
         } => {
-            if state.snapshot_watermark.is_some_and(|w| requested_at < w) {
-                return fx; // older than a change we already saw land
-            }
-            state.service_health.ok(now);
-            load_snapshot(state, snapshot, &mut fx);
-            if let Some(c) = state.conflicted.take() {
-                changes::reask_after_conflict(state, c);
+            // A read older than a change we already saw land is dropped.
+            if !state.snapshot_watermark.is_some_and(|w| requested_at < w) {
+                state.service_health.ok(now);
+                load_snapshot(state, snapshot, &mut fx);
+                if let Some(c) = state.conflicted.take() {
+                    changes::reask_after_conflict(state, c);
+                }
             }
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),
