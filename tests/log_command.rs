@@ -100,3 +100,39 @@ async fn a_flood_is_bounded_and_the_loss_is_said() {
     assert_eq!(batch[1].message, "line 10000", "the oldest went first");
     assert_eq!(batch.last().map(|e| e.message.as_str()), Some("line 29999"));
 }
+
+/// Bytes that are not UTF-8 and a line far longer than the cap: both are
+/// shown (replaced, cut), and the reader goes on (no restart of the command).
+#[tokio::test]
+async fn bad_bytes_and_endless_lines_do_not_stop_the_tail() {
+    let mut commands = BTreeMap::new();
+    commands.insert(
+        "odd".to_string(),
+        "printf 'first\\n\\377\\376 bad bytes\\n'; head -c 200000 /dev/zero | tr '\\0' x; \
+         printf '\\nafter the long one\\n'; sleep 30"
+            .to_string(),
+    );
+    let mut src = CommandLogs::start(commands);
+    let all = collect_until(&mut src, "the line after the long one", |all| {
+        all.iter().any(|e| e.message == "after the long one")
+    })
+    .await;
+    let messages: Vec<&str> = all.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages[0], "first", "{messages:?}");
+    assert!(
+        messages[1].ends_with(" bad bytes") && messages[1].contains('\u{FFFD}'),
+        "{messages:?}"
+    );
+    let long = messages[2];
+    assert!(
+        long.len() <= 16 * 1024 && long.len() > 1000,
+        "cut: {} bytes",
+        long.len()
+    );
+    assert!(long.chars().all(|c| c == 'x'), "only the x's");
+    assert_eq!(messages[3], "after the long one");
+    assert!(
+        !messages.iter().any(|m| m.contains("ended")),
+        "the command was not restarted: {messages:?}"
+    );
+}

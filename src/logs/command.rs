@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
@@ -139,23 +139,46 @@ async fn run(revision: String, command: String, pending: Arc<Mutex<Pending>>) {
 }
 
 async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
-    reader: BufReader<R>,
+    mut reader: BufReader<R>,
     revision: String,
     pending: Arc<Mutex<Pending>>,
 ) {
-    let mut lines = reader.lines();
-    while let Ok(Some(mut line)) = lines.next_line().await {
+    // Bytes, not `lines()`: a line is cut at MAX_LINE (memory stays bounded
+    // even without a newline) and bytes that are not UTF-8 are replaced
+    // instead of ending the reader (and restarting the command).
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        match (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.last() != Some(&b'\n') && buf.len() == MAX_LINE && !skip_line(&mut reader).await {
+            return;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
-        if line.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
+        push(&pending, parse_line(line, &revision, Utc::now()));
+    }
+}
+
+/// Drops the rest of an over-long line; false when the output ended.
+async fn skip_line<R: tokio::io::AsyncRead + Unpin>(reader: &mut BufReader<R>) -> bool {
+    let mut skip = Vec::new();
+    loop {
+        skip.clear();
+        match reader.take(64 * 1024).read_until(b'\n', &mut skip).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if skip.last() == Some(&b'\n') => return true,
+            Ok(_) => {}
         }
-        push(&pending, parse_line(&line, &revision, Utc::now()));
     }
 }
 
