@@ -30,7 +30,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             requested_at,
         } => {
             // A read older than a change we already saw land is dropped.
-            if !state.snapshot_watermark.is_some_and(|w| requested_at < w) {
+            if state.snapshot_watermark.is_none_or(|w| requested_at >= w) {
                 state.service_health.ok(now);
                 load_snapshot(state, snapshot, &mut fx);
                 if let Some(c) = state.conflicted.take() {
