@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -67,7 +68,9 @@ struct Tail {
 /// Tails of several files, one per revision.
 #[derive(Debug)]
 pub struct FileLogs {
-    tails: Vec<Tail>,
+    /// Shared with the blocking reader, so that a failed read never loses
+    /// the tails (their offsets) for the polls after it.
+    tails: Arc<Mutex<Vec<Tail>>>,
     options: FileLogOptions,
 }
 
@@ -92,42 +95,37 @@ impl FileLogs {
                 missing_reported: false,
             })
             .collect();
-        FileLogs { tails, options }
+        FileLogs {
+            tails: Arc::new(Mutex::new(tails)),
+            options,
+        }
     }
 
     /// Everything appended since the previous call, oldest first (blocking I/O).
     pub fn poll_now(&mut self) -> Vec<LogEntry> {
-        let now = Utc::now();
-        let mut out = Vec::new();
-        for t in &mut self.tails {
-            t.poll(&self.options, now, &mut out);
-        }
-        out.sort_by_key(|e| e.timestamp);
-        out
+        read_tails(&self.tails, &self.options)
     }
+}
+
+fn read_tails(tails: &Mutex<Vec<Tail>>, options: &FileLogOptions) -> Vec<LogEntry> {
+    let now = Utc::now();
+    let mut out = Vec::new();
+    let mut tails = tails.lock().unwrap_or_else(PoisonError::into_inner);
+    for t in tails.iter_mut() {
+        t.poll(options, now, &mut out);
+    }
+    out.sort_by_key(|e| e.timestamp);
+    out
 }
 
 #[async_trait]
 impl LogSource for FileLogs {
     async fn poll(&mut self) -> Result<Vec<LogEntry>, BackendError> {
-        let mut me = FileLogs {
-            tails: std::mem::take(&mut self.tails),
-            options: self.options,
-        };
-        let joined = tokio::task::spawn_blocking(move || {
-            let out = me.poll_now();
-            (me, out)
-        })
-        .await;
-        match joined {
-            Ok((me, out)) => {
-                self.tails = me.tails;
-                Ok(out)
-            }
-            Err(e) => Err(BackendError::Other(format!(
-                "reading log files failed: {e}"
-            ))),
-        }
+        let tails = Arc::clone(&self.tails);
+        let options = self.options;
+        tokio::task::spawn_blocking(move || read_tails(&tails, &options))
+            .await
+            .map_err(|e| BackendError::Other(format!("reading log files failed: {e}")))
     }
 }
 
