@@ -2,13 +2,13 @@
 //! writes drives the HAProxy platform, the Prometheus client and the file logs,
 //! and SIGTERM stops everything it started.
 
+#[path = "support/live_stack.rs"]
+mod live_stack;
 #[path = "support/local_stack.rs"]
 mod local_stack;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use canary::core::model::{MetricKind, TrafficSplit};
@@ -18,6 +18,7 @@ use canary::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTe
 use canary::metrics::{MetricsSource, MetricsWindow};
 use canary::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use canary::platform::Platform;
+use live_stack::LiveStack;
 use local_stack::{eventually, require};
 
 fn string(v: &toml::Value, path: &[&str]) -> String {
@@ -36,36 +37,10 @@ async fn the_stack_comes_up_drives_the_sources_and_stops() {
     {
         return;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("stack");
-    let mut child = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack.sh"))
-        .arg("--no-cockpit")
-        .arg("--dir")
-        .arg(&dir)
-        .env("CANARY_SAMPLE", env!("CARGO_BIN_EXE_canary-sample"))
-        .env("CANARY_ERROR_RATE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start stack.sh");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let config_path = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("stack.sh said READY in time");
-        if let Some(path) = line.strip_prefix("READY ") {
-            break PathBuf::from(path);
-        }
-    };
+    // Stopped (the whole process group) even when an assertion fails.
+    let mut stack = LiveStack::start(&[("CANARY_ERROR_RATE", "0")]);
+    let dir = stack.dir.clone();
+    let config_path = stack.config.clone();
 
     let config: toml::Value =
         toml::from_str(&std::fs::read_to_string(&config_path).expect("config"))
@@ -148,20 +123,7 @@ async fn the_stack_comes_up_drives_the_sources_and_stops() {
     }
 
     // SIGTERM stops everything and removes the directory.
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: sends a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stack.sh did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(stack.terminate(), "stack.sh did not stop on SIGTERM");
     assert!(!dir.exists(), "the stack's directory is removed");
     let gone = HaproxyPlatform::connect(HaproxySettings::new(socket, &backend, "s")).await;
     assert!(gone.is_err(), "haproxy is stopped");

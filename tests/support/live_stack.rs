@@ -178,6 +178,26 @@ impl LiveStack {
     }
 }
 
+impl LiveStack {
+    /// SIGTERM to the script alone (it must stop what it started); whether
+    /// it ended within 15 s.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: a signal to the script this test started.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return false;
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
 impl Drop for LiveStack {
     fn drop(&mut self) {
         let pgid = self.child.id() as libc::pid_t;
