@@ -3,8 +3,10 @@
 //! with `endpoint` and `auth = "none"`: exit codes, output, the fake's state
 //! and the audit journal.
 
+#[path = "support/run.rs"]
+mod run;
+
 use std::path::Path;
-use std::process::Command;
 
 use canary::platform::cloud_run::fake::{FakeCloudRun, ServiceRef};
 
@@ -31,20 +33,8 @@ async fn canary(home: &Path, args: &[&str]) -> (i32, String, String) {
     let home = home.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_canary"))
-            .args(&args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("USER", "alice")
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .expect("run canary");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run::canary(&home, &args, &[("USER", "alice")])
     })
     .await
     .expect("join")

@@ -3,13 +3,14 @@
 //! SIGKILL, notifications reach a real (local) webhook receiver, and
 //! `canary journal` / `canary report` tell the story afterwards.
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/tty.rs"]
 mod tty;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,20 +32,7 @@ fn journal_file(home: &Path) -> PathBuf {
 
 /// Runs `canary ARGS` (not in a terminal) with the test HOME.
 fn canary(home: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("run canary");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run::canary(home, args, &[])
 }
 
 /// `p` then `y`: the plan starts with the canary at 10 %.
