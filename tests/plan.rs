@@ -159,6 +159,37 @@ fn manual_plan_observes_waits_for_approval_and_promotes() {
     assert_eq!(p.finished, Some(at(195)), "kept");
 }
 
+/// A metric that turns red just as the window ends is being confirmed: the
+/// auto plan neither advances nor pauses (a pause would stop the rollback);
+/// once it holds, the plan rolls back.
+#[test]
+fn auto_plan_waits_out_a_confirming_gate_at_the_window_end() {
+    let mut p = start(PlanMode::Auto, OnFailure::Rollback);
+    applied(&mut p, 0, 0);
+    let confirming = Verdict::Confirming("canary 5xx 2.1 % > gate 1 %".into());
+    let c = p.handle(PlanEvent::Gates(confirming.clone()), at(61));
+    assert!(applies(&c).is_empty() && !rolls_back(&c));
+    assert!(applies(&p.advance_if_green(&confirming, at(61))).is_empty());
+    assert!(
+        matches!(p.phase, Phase::Observing { step: 0, .. }),
+        "still observing: {:?}",
+        p.phase
+    );
+    let c = p.handle(
+        PlanEvent::Gates(Verdict::Red("canary 5xx 2.1 % > gate 1 %".into())),
+        at(91),
+    );
+    assert!(rolls_back(&c), "{c:?}");
+    // No data at the window's end still pauses.
+    let mut q = start(PlanMode::Auto, OnFailure::Rollback);
+    applied(&mut q, 0, 0);
+    q.handle(
+        PlanEvent::Gates(Verdict::NoData("no series".into())),
+        at(61),
+    );
+    assert!(matches!(q.phase, Phase::Paused { .. }), "{:?}", q.phase);
+}
+
 #[test]
 fn auto_plan_advances_only_on_green_after_the_window() {
     let mut p = start(PlanMode::Auto, OnFailure::Rollback);
@@ -331,6 +362,7 @@ fn event() -> impl Strategy<Value = (PlanEvent, i64)> {
         Just(PlanEvent::RolledBack),
         Just(PlanEvent::Gates(Verdict::Green)),
         Just(PlanEvent::Gates(Verdict::NoData("n".into()))),
+        Just(PlanEvent::Gates(Verdict::Confirming("c".into()))),
         Just(PlanEvent::Gates(Verdict::Red("r".into()))),
         Just(PlanEvent::Tick),
     ];

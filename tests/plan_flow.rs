@@ -121,7 +121,7 @@ fn a_red_gate_sends_the_rollback_in_the_same_update() {
     // errors climb: red, but held for the sustain period first
     let fx = update(&mut s, metrics(20, 8.0, 5.0), at(20));
     assert!(sent(&fx).is_none(), "one bad sample is not enough");
-    assert!(matches!(s.verdict, Verdict::NoData(ref w) if w.contains("confirming")));
+    assert!(matches!(s.verdict, Verdict::Confirming(ref w) if w.contains("5xx")));
     let fx = update(&mut s, metrics(41, 8.0, 5.0), at(41));
     let (_, split, kind) = sent(&fx).expect("rollback goes out at once");
     assert_eq!(kind, ChangeKind::Rollback);

@@ -139,6 +139,9 @@ pub enum Verdict {
     Green,
     /// Not enough data to judge: never promote blind.
     NoData(String),
+    /// A metric gate is red but not yet for `gates.sustain`: not green, and
+    /// not a reason to pause either; it becomes `Red` or clears.
+    Confirming(String),
     /// A blocking gate failed.
     Red(String),
 }
@@ -461,6 +464,7 @@ impl Plan {
                             &mut out,
                         ),
                         // Never promote blind: no data after the window pauses.
+                        // (`Confirming` waits: it turns red or clears.)
                         PlanMode::Auto => {
                             if let PlanEvent::Gates(Verdict::NoData(why)) = &event {
                                 self.set(

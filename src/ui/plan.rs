@@ -496,13 +496,17 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         (Verdict::Green, _) => ("✓ green".to_string(), t.ok, String::new()),
         (Verdict::Red(why), Some(h)) => (format!("✗ red for {}", hms(h)), t.error, why.clone()),
         (Verdict::Red(why), None) => ("✗ red".to_string(), t.error, why.clone()),
-        // Red but not yet for `sustain`: the update names it "no data … confirming".
-        (Verdict::NoData(why), Some(h)) => (
-            format!("! red for {} of {} sustain", hms(h), hms(sustain as i64)),
+        // Red but not yet for `sustain`.
+        (Verdict::Confirming(why), h) => (
+            format!(
+                "! red for {} of {} sustain",
+                hms(h.unwrap_or(0)),
+                hms(sustain as i64)
+            ),
             t.warn,
-            strip_confirming(why).to_string(),
+            why.clone(),
         ),
-        (Verdict::NoData(why), None) => ("? no data".to_string(), t.no_data, why.clone()),
+        (Verdict::NoData(why), _) => ("? no data".to_string(), t.no_data, why.clone()),
     };
     let mut v = vec![
         Span::styled("gates ", t.dim),
@@ -516,11 +520,6 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         ));
     }
     v
-}
-
-/// `canary 5xx 2.10 % > gate 1 % — confirming (14s)` → the part before the dash.
-fn strip_confirming(why: &str) -> &str {
-    why.rsplit_once(" — confirming (").map_or(why, |(w, _)| w)
 }
 
 /// What the operator can do now, with the keys from the keymap.
@@ -723,14 +722,5 @@ mod tests {
         assert_eq!(hms(3600), "1h");
         assert_eq!(hms(5400), "1h30m");
         assert_eq!(hms(-3), "0s");
-    }
-
-    #[test]
-    fn the_confirming_suffix_is_dropped() {
-        assert_eq!(
-            strip_confirming("canary 5xx 2.10 % > gate 1 % — confirming (14s)"),
-            "canary 5xx 2.10 % > gate 1 %"
-        );
-        assert_eq!(strip_confirming("plain"), "plain");
     }
 }

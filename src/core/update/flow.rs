@@ -220,7 +220,7 @@ pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
             if held >= state.settings.gates.sustain {
                 raw.clone()
             } else {
-                Verdict::NoData(format!("{why} — confirming ({}s)", held.as_secs()))
+                Verdict::Confirming(why.clone())
             }
         }
         _ => {
@@ -385,10 +385,11 @@ pub(super) fn advance_key(state: &mut State) {
     }
 }
 
-pub fn verdict_text(v: &Verdict) -> String {
+fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Green => "green".into(),
         Verdict::NoData(w) => format!("no data: {w}"),
+        Verdict::Confirming(w) => format!("red, confirming: {w}"),
         Verdict::Red(w) => format!("red: {w}"),
     }
 }
