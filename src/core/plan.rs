@@ -332,6 +332,16 @@ impl Plan {
         Some((frac, total.saturating_sub(elapsed)))
     }
 
+    /// Whether step `step`'s observation window, begun at `since`, is over.
+    fn window_over(&self, step: usize, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let observe = self
+            .spec
+            .steps
+            .get(step)
+            .map_or(Duration::ZERO, |s| s.observe);
+        (now - since).to_std().unwrap_or_default() >= observe
+    }
+
     fn set(&mut self, to: Phase, why: String, out: &mut Vec<PlanCommand>) {
         let from = std::mem::replace(&mut self.phase, to.clone());
         out.push(PlanCommand::Transition { from, to, why });
@@ -450,13 +460,7 @@ impl Plan {
                 PlanEvent::Gates(Verdict::Red(r)),
             ) => self.on_red(step, r, &mut out),
             (Phase::Observing { step, since }, event @ (PlanEvent::Tick | PlanEvent::Gates(_))) => {
-                let observe = self
-                    .spec
-                    .steps
-                    .get(step)
-                    .map_or(Duration::ZERO, |s| s.observe);
-                let elapsed = (now - since).to_std().unwrap_or_default();
-                if elapsed >= observe {
+                if self.window_over(step, since, now) {
                     match self.spec.mode {
                         PlanMode::Manual => self.set(
                             Phase::WaitingApproval { step },
@@ -482,19 +486,13 @@ impl Plan {
                 }
             }
             (Phase::Observing { step, since }, PlanEvent::Advance { override_reason }) => {
-                let observe = self
-                    .spec
-                    .steps
-                    .get(step)
-                    .map_or(Duration::ZERO, |s| s.observe);
-                let elapsed = (now - since).to_std().unwrap_or_default();
                 match override_reason {
                     Some(r) => self.go_to_step(
                         step + 1,
                         format!("advanced early by override: {r}"),
                         &mut out,
                     ),
-                    None if elapsed >= observe => {
+                    None if self.window_over(step, since, now) => {
                         self.go_to_step(step + 1, "advanced".into(), &mut out)
                     }
                     None => {}
@@ -570,12 +568,7 @@ impl Plan {
             return out;
         }
         if let Phase::Observing { step, since } = self.phase {
-            let observe = self
-                .spec
-                .steps
-                .get(step)
-                .map_or(Duration::ZERO, |s| s.observe);
-            if (now - since).to_std().unwrap_or_default() >= observe {
+            if self.window_over(step, since, now) {
                 self.go_to_step(step + 1, "window elapsed, gates green".into(), &mut out);
             }
         }
