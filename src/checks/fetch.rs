@@ -56,14 +56,7 @@ pub(crate) async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Ve
 
 /// A short, printable excerpt of a body: one line, at most `max` characters.
 pub(crate) fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > max {
-        let cut: String = one_line.chars().take(max).collect();
-        format!("{cut}…")
-    } else {
-        one_line
-    }
+    crate::core::error::excerpt(&String::from_utf8_lossy(body), max)
 }
 
 /// What went wrong with a request, in a few words: `connection refused`,

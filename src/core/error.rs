@@ -45,3 +45,38 @@ impl BackendError {
         )
     }
 }
+
+/// The start of a peer's answer for an error message: one line (control
+/// characters and runs of blanks become one space), at most `max` characters
+/// then `…`, `(empty)` when there is nothing to show.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let one_line = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if one_line.is_empty() {
+        return "(empty)".into();
+    }
+    if one_line.chars().count() > max {
+        let mut cut: String = one_line.chars().take(max).collect();
+        cut.push('…');
+        cut
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::excerpt;
+
+    #[test]
+    fn one_line_no_control_characters_cut_with_an_ellipsis() {
+        assert_eq!(excerpt("  internal\n  error ", 50), "internal error");
+        // An escape sequence from a peer never reaches the terminal.
+        assert_eq!(excerpt("a\u{1b}[2Jb\u{7}c", 50), "a [2Jb c");
+        assert_eq!(excerpt("ééééé", 3), "ééé…");
+        assert_eq!(excerpt(" \n\t", 5), "(empty)");
+    }
+}

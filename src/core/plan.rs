@@ -459,28 +459,28 @@ impl Plan {
                 Phase::Observing { step, .. } | Phase::WaitingApproval { step },
                 PlanEvent::Gates(Verdict::Red(r)),
             ) => self.on_red(step, r, &mut out),
-            (Phase::Observing { step, since }, event @ (PlanEvent::Tick | PlanEvent::Gates(_))) => {
-                if self.window_over(step, since, now) {
-                    match self.spec.mode {
-                        PlanMode::Manual => self.set(
-                            Phase::WaitingApproval { step },
-                            "observation window elapsed".into(),
-                            &mut out,
-                        ),
-                        // Never promote blind: no data after the window pauses.
-                        // (`Confirming` waits: it turns red or clears.)
-                        PlanMode::Auto => {
-                            if let PlanEvent::Gates(Verdict::NoData(why)) = &event {
-                                self.set(
-                                    Phase::Paused {
-                                        step,
-                                        reason: format!("no data to judge the step: {why}"),
-                                        was_observing: true,
-                                    },
-                                    format!("no data: {why}"),
-                                    &mut out,
-                                );
-                            }
+            (Phase::Observing { step, since }, event @ (PlanEvent::Tick | PlanEvent::Gates(_)))
+                if self.window_over(step, since, now) =>
+            {
+                match self.spec.mode {
+                    PlanMode::Manual => self.set(
+                        Phase::WaitingApproval { step },
+                        "observation window elapsed".into(),
+                        &mut out,
+                    ),
+                    // Never promote blind: no data after the window pauses.
+                    // (`Confirming` waits: it turns red or clears.)
+                    PlanMode::Auto => {
+                        if let PlanEvent::Gates(Verdict::NoData(why)) = &event {
+                            self.set(
+                                Phase::Paused {
+                                    step,
+                                    reason: format!("no data to judge the step: {why}"),
+                                    was_observing: true,
+                                },
+                                format!("no data: {why}"),
+                                &mut out,
+                            );
                         }
                     }
                 }

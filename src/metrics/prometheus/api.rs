@@ -134,15 +134,7 @@ pub fn instant(data: Data, what: &str) -> Result<Vec<(Labels, f64)>, BackendErro
 
 /// The start of a body on one line, for error messages.
 pub fn excerpt(body: &str) -> String {
-    let one: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.is_empty() {
-        return "(empty body)".into();
-    }
-    let mut out: String = one.chars().take(200).collect();
-    if one.chars().count() > 200 {
-        out.push('…');
-    }
-    out
+    crate::core::error::excerpt(body, 200)
 }
 
 /// Classifies an answer that is not a success. `base` names the server (never

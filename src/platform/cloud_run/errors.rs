@@ -96,19 +96,7 @@ pub fn malformed(what: &str, err: &serde_json::Error, body: &str) -> BackendErro
 
 /// The start of `body` on one line, for error messages.
 pub fn excerpt(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let trimmed = one_line.trim();
-    if trimmed.is_empty() {
-        return "(empty)".into();
-    }
-    let mut out: String = trimmed.chars().take(EXCERPT_CHARS).collect();
-    if trimmed.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    out
+    crate::core::error::excerpt(body, EXCERPT_CHARS)
 }
 
 /// `Retry-After`: delay in seconds, or an HTTP date.
