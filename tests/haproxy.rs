@@ -449,10 +449,10 @@ async fn refusing_proxy(
     path
 }
 
-/// A command refused halfway through a change: the weights already changed
-/// are put back, so HAProxy never runs half of a split.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_that_fails_halfway_is_put_back() {
+/// Changes 100/0 to 80/20 through a proxy that misbehaves on the `fail_at`-th
+/// `set server`: the change fails saying the weights were put back, and
+/// HAProxy (read directly) still runs 100/0.
+async fn misstep_is_put_back(fail_at: usize, misstep: Misstep, timeout: Option<Duration>) {
     let Some(stack) = stack() else { return };
     let real = stack.haproxy.admin_socket.clone();
     let direct = HaproxyPlatform::connect(settings(Socket::Unix(real.clone())))
@@ -462,8 +462,12 @@ async fn a_change_that_fails_halfway_is_put_back() {
     assert_eq!(before.traffic.percent_of(V1), 100, "{:?}", before.traffic);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let proxy = refusing_proxy(real, dir.path(), 2, Misstep::Refuse).await;
-    let p = HaproxyPlatform::connect(settings(Socket::Unix(proxy)))
+    let proxy = refusing_proxy(real, dir.path(), fail_at, misstep).await;
+    let mut via_proxy = settings(Socket::Unix(proxy));
+    if let Some(t) = timeout {
+        via_proxy.request_timeout = t;
+    }
+    let p = HaproxyPlatform::connect(via_proxy)
         .await
         .expect("connect through the proxy");
     let snap = p.snapshot().await.expect("snapshot");
@@ -471,7 +475,7 @@ async fn a_change_that_fails_halfway_is_put_back() {
     let e = p
         .set_traffic(&split, &snap.version)
         .await
-        .expect_err("the second command is refused");
+        .expect_err("the misstep fails the change");
     assert!(
         matches!(&e, BackendError::Failed(m) if m.contains("put back")),
         "{e:?}"
@@ -481,37 +485,17 @@ async fn a_change_that_fails_halfway_is_put_back() {
     assert_eq!(after.traffic.percent_of(V2), 0, "{:?}", after.traffic);
 }
 
+/// A command refused halfway through a change: the weights already changed
+/// are put back, so HAProxy never runs half of a split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_fails_halfway_is_put_back() {
+    misstep_is_put_back(2, Misstep::Refuse, None).await;
+}
+
 /// The first command of a change is carried out but its answer never comes
 /// (timeout): it may have landed, so it is put back too, and the error says
 /// the split is as before instead of passing for "nothing sent".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_times_out_is_put_back_too() {
-    let Some(stack) = stack() else { return };
-    let real = stack.haproxy.admin_socket.clone();
-    let direct = HaproxyPlatform::connect(settings(Socket::Unix(real.clone())))
-        .await
-        .expect("connect");
-    let before = ready_snapshot(&direct).await;
-    assert_eq!(before.traffic.percent_of(V1), 100, "{:?}", before.traffic);
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let proxy = refusing_proxy(real, dir.path(), 1, Misstep::ApplyThenHang).await;
-    let mut via_proxy = settings(Socket::Unix(proxy));
-    via_proxy.request_timeout = Duration::from_millis(500);
-    let p = HaproxyPlatform::connect(via_proxy)
-        .await
-        .expect("connect through the proxy");
-    let snap = p.snapshot().await.expect("snapshot");
-    let split = TrafficSplit::new([(V1, 80), (V2, 20)]).expect("split");
-    let e = p
-        .set_traffic(&split, &snap.version)
-        .await
-        .expect_err("the first command times out");
-    assert!(
-        matches!(&e, BackendError::Failed(m) if m.contains("put back")),
-        "{e:?}"
-    );
-    let after = direct.snapshot().await.expect("snapshot");
-    assert_eq!(after.traffic.percent_of(V1), 100, "{:?}", after.traffic);
-    assert_eq!(after.traffic.percent_of(V2), 0, "{:?}", after.traffic);
+    misstep_is_put_back(1, Misstep::ApplyThenHang, Some(Duration::from_millis(500))).await;
 }
