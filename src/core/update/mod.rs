@@ -141,16 +141,18 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
 }
 
 pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &mut Vec<Effect>) {
-    let names = |s: &ServiceSnapshot| {
-        s.revisions
-            .iter()
-            .map(|r| r.name.clone())
-            .collect::<Vec<_>>()
-    };
     offer_reapply(state, &snapshot);
-    let changed = state.snapshot.as_ref().map(names) != Some(names(&snapshot));
-    if changed {
-        fx.push(Effect::WatchRevisions(names(&snapshot)));
+    // Compared without copying: a poll every few seconds usually finds the same list.
+    let same = state.snapshot.as_ref().is_some_and(|old| {
+        old.revisions
+            .iter()
+            .map(|r| &r.name)
+            .eq(snapshot.revisions.iter().map(|r| &r.name))
+    });
+    if !same {
+        fx.push(Effect::WatchRevisions(
+            snapshot.revisions.iter().map(|r| r.name.clone()).collect(),
+        ));
     }
     // Stable: pinned, else the revision that serves 100 %, else the one that
     // served the most when we first saw the service.
