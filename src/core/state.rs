@@ -409,7 +409,8 @@ pub struct State {
     /// `q` pressed once while a change is in flight.
     pub quit_armed: bool,
     pub quit: bool,
-    /// Effects produced outside an `fx` list (drained by `update`).
+    /// Effects produced outside `update` (the journaled resume of an
+    /// interrupted plan), sent with the first `update`.
     pub pending_effects: Vec<super::action::Effect>,
 }
 

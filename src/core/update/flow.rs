@@ -296,7 +296,7 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
 }
 
 /// `p`: start a plan, or advance the running one.
-pub(super) fn advance_key(state: &mut State) {
+pub(super) fn advance_key(state: &mut State, fx: &mut Vec<Effect>) {
     let Some(plan) = state.plan.as_ref().filter(|p| !p.phase.is_finished()) else {
         let (Some(canary), Some(stable)) = (state.selected.clone(), state.stable.clone()) else {
             say(state, Level::Warn, "the service has not been read yet");
@@ -339,7 +339,6 @@ pub(super) fn advance_key(state: &mut State) {
                 ),
                 Verdict::Green => {
                     let now = state.now;
-                    let mut fx = Vec::new();
                     if let Some(p) = state.plan.as_mut() {
                         let cmds = p.handle(
                             PlanEvent::Advance {
@@ -347,9 +346,8 @@ pub(super) fn advance_key(state: &mut State) {
                             },
                             now,
                         );
-                        carry_out(state, cmds, &mut fx);
+                        carry_out(state, cmds, fx);
                     }
-                    state.pending_effects.extend(fx);
                 }
                 v => ask(
                     state,

@@ -102,7 +102,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
-        Command::Advance => flow::advance_key(state),
+        Command::Advance => flow::advance_key(state, fx),
         Command::TogglePause => flow::toggle_pause(state, fx),
         Command::Abort => flow::abort_key(state),
         Command::RunChecks => {
