@@ -6,7 +6,7 @@ use std::time::Duration;
 use canary::core::action::{Action, ChangeKind, Effect};
 use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit};
 use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict};
-use canary::core::state::{Mode, Settings, State};
+use canary::core::state::{InputKind, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, STABLE};
@@ -157,7 +157,7 @@ fn healthy_auto_plan_promotes_step_by_step() {
         s.plan.as_ref().map(|p| p.phase.clone()),
         Some(Phase::Promoted)
     );
-    assert_eq!(s.stable.as_deref(), Some(CANARY));
+    assert_eq!(s.stable(), Some(CANARY));
 }
 
 #[test]
@@ -244,8 +244,25 @@ fn space_pauses_and_a_manual_shift_pauses_too() {
         s.plan.as_ref().map(|p| &p.phase),
         Some(Phase::Observing { .. })
     ));
+    // A manual change during a plan asks first, saying it pauses the plan.
     let fx = update(&mut s, key('+'), at(7));
-    assert!(sent(&fx).is_some(), "the manual change still goes out");
+    assert!(sent(&fx).is_none(), "nothing is sent before the answer");
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
+    assert!(
+        c.note.as_deref().is_some_and(|n| n.contains("PAUSES")),
+        "{c:?}"
+    );
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { .. })
+    ));
+    let fx = update(&mut s, key('y'), at(7));
+    assert!(
+        sent(&fx).is_some(),
+        "the manual change goes out once confirmed"
+    );
     let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
         panic!()
     };
@@ -259,13 +276,24 @@ fn a_aborts_with_confirmation_and_rolls_back() {
     land(&mut s, 1);
     update(&mut s, key('a'), at(5));
     assert!(matches!(s.mode, Mode::Confirm(_)));
-    update(&mut s, key('y'), at(5));
-    let fx = update(&mut s, key('\n'), at(5));
-    let (_, split, kind) = sent(&fx).expect("rollback");
+    // `a` `y` sends the rollback at once; the reason is asked afterwards.
+    let fx = update(&mut s, key('y'), at(5));
+    let (id, split, kind) = sent(&fx).expect("rollback at the first confirmation");
     assert_eq!(
         (split, kind),
         (TrafficSplit::all_to(STABLE), ChangeKind::Rollback)
     );
+    assert!(matches!(
+        &s.mode,
+        Mode::Input(i) if matches!(i.kind, InputKind::Annotate { id: a, .. } if a == id)
+    ));
+    for c in "bad canary".chars() {
+        update(&mut s, key(c), at(6));
+    }
+    let fx = update(&mut s, key('\n'), at(6));
+    assert!(sent(&fx).is_none(), "the reason sends nothing more");
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Journal(Event::TrafficReason { id: a, reason, .. }) if *a == id && reason == "bad canary")));
 }
 
 #[test]

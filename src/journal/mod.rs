@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::model::TrafficSplit;
 use crate::core::plan::{Phase, PlanSpec};
+use crate::core::roles::RoleHistory;
 
 /// Who did it: the login and, over SSH, the client address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,13 @@ pub enum Event {
         after: TrafficSplit,
         error: String,
     },
+    /// Why change `id` was made, given after it was sent (a rollback goes
+    /// out at the first confirmation; its reason follows).
+    TrafficReason {
+        id: u64,
+        kind: String,
+        reason: String,
+    },
     PlanStarted {
         canary: String,
         stable: String,
@@ -168,6 +176,18 @@ impl Replay {
             }
         }
         current.filter(|c| !c.3.is_finished())
+    }
+
+    /// What the history tells [`crate::core::roles`]: every applied change's
+    /// `before` and `after`, in order.
+    pub fn role_history(&self) -> RoleHistory {
+        let mut h = RoleHistory::default();
+        for r in &self.records {
+            if let Event::TrafficApplied { before, after, .. } = &r.event {
+                h.observe_change(before, after);
+            }
+        }
+        h
     }
 
     /// The last split the platform confirmed.
