@@ -352,3 +352,84 @@ fn a_journaled_plan_that_does_not_hold_up_is_not_resumed() {
     let fx = update(&mut s, key(' '), at(11));
     assert!(sent(&fx).is_none(), "nothing to re-apply");
 }
+
+#[test]
+fn quitting_during_a_plan_asks_then_pauses_it_and_quits() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    // The first `q` says what quitting means and quits nothing.
+    let fx = update(&mut s, key('q'), at(5));
+    assert!(!fx.contains(&Effect::Quit), "{fx:?}");
+    assert!(!s.quit);
+    let msg = s
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("PAUSES"), "{msg}");
+    // Any other key: stay, the plan goes on.
+    update(&mut s, key('j'), at(6));
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { .. })
+    ));
+    update(&mut s, key('q'), at(7));
+    assert!(!s.quit, "asked again after the other key");
+    // The second `q`: the plan pauses (journaled) and the cockpit quits.
+    let fx = update(&mut s, key('q'), at(8));
+    assert!(fx.contains(&Effect::Quit), "{fx:?}");
+    let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!("{:?}", s.plan)
+    };
+    assert!(reason.contains("quit"), "{reason}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Journal(Event::PlanTransition {
+            to: Phase::Paused { .. },
+            ..
+        })
+    )));
+}
+
+#[test]
+fn a_confirmation_opened_before_the_plan_moved_is_closed() {
+    let mut s = state(PlanMode::Manual);
+    start(&mut s);
+    land(&mut s, 1);
+    // `p` during the window: an override dialog for step 1 → 2.
+    update(&mut s, key('p'), at(5));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode.name())
+    };
+    assert!(
+        c.note.as_deref().is_some_and(|n| n.contains("step 1 → 2")),
+        "{c:?}"
+    );
+    // Meanwhile the plan pauses (here: Space from another path, the engine).
+    update(&mut s, Action::Tick, at(6));
+    let now = at(7);
+    if let Some(p) = s.plan.as_mut() {
+        p.handle(
+            canary::core::plan::PlanEvent::Pause {
+                reason: "elsewhere".into(),
+            },
+            now,
+        );
+    }
+    update(&mut s, Action::Tick, now);
+    assert!(
+        matches!(s.mode, Mode::Normal),
+        "closed: {:?}",
+        s.mode.name()
+    );
+    let msg = s
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("dialog closed"), "{msg}");
+    // A `y` now does nothing to the plan.
+    let fx = update(&mut s, key('y'), at(8));
+    assert!(sent(&fx).is_none());
+}

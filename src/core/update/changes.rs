@@ -231,6 +231,11 @@ pub(super) fn annotated(
     if let Some(c) = state.change.as_mut().filter(|c| c.id == id) {
         c.reason = Some(reason.clone());
     }
+    fx.push(Effect::Notify(format!(
+        "{}: the reason for {} #{id}: {reason}",
+        state.info.service,
+        kind.verb()
+    )));
     fx.push(Effect::Journal(Event::TrafficReason {
         id,
         kind: kind.verb(),

@@ -7,6 +7,7 @@ use super::{changes, flow, logs, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::keymap::Command;
 use crate::core::model::TrafficSplit;
+use crate::core::plan::Phase;
 use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
 use crate::core::traffic;
 
@@ -141,7 +142,10 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         },
         Command::Help => state.mode = Mode::Help,
         Command::Quit => {
-            if flow::plan_active(state) {
+            // A plan that drives (not one already paused) is paused first.
+            if flow::plan_active(state)
+                && !matches!(state.active_phase(), Some(Phase::Paused { .. }))
+            {
                 if !state.quit_plan_asked {
                     state.quit_plan_asked = true;
                     let what = flow::quit_consequence(state);
