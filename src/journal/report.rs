@@ -176,10 +176,18 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
         let requested = recs[..at]
             .iter()
             .rposition(|r| matches!(r.event, Event::TrafficRequested { id: i, .. } if i == id))?;
-        recs[requested + 1..].iter().find_map(|r| match &r.event {
-            Event::TrafficReason { id: i, reason, .. } if *i == id => Some(reason.as_str()),
-            _ => None,
-        })
+        // Until the id is used again (an older session counted from 1 too)
+        // or another session starts.
+        recs[requested + 1..]
+            .iter()
+            .take_while(|r| {
+                !matches!(r.event, Event::SessionStart { .. })
+                    && !matches!(r.event, Event::TrafficRequested { id: i, .. } if i == id)
+            })
+            .find_map(|r| match &r.event {
+                Event::TrafficReason { id: i, reason, .. } if *i == id => Some(reason.as_str()),
+                _ => None,
+            })
     };
     for (at, r) in recs.iter().enumerate() {
         match &r.event {

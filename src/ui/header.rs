@@ -33,8 +33,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             .settings
             .keymap
             .label(crate::core::keymap::Command::Acknowledge);
+        // It wins over the platform and location; the service name stays.
         let used: usize = right.iter().map(Span::width).sum();
-        let room = (area.width as usize * 2 / 3).saturating_sub(used + 3);
+        let service = 6 + 3 + state.info.service.chars().count().min(24);
+        let room = (area.width as usize).saturating_sub(used + service + 6);
         if room >= 12 {
             let text = format!("[{ack}] {}", a.text);
             right.insert(

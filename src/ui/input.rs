@@ -17,8 +17,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
     if area.height < h || area.width < 10 {
         return;
     }
-    // Just above the footer's last line (the hints stay visible).
-    let bottom = area.bottom().saturating_sub(1);
+    // Just above the footer's last line (the hints stay visible); the reason
+    // of a change already sent also leaves the status line, which shows it
+    // in flight and then done.
+    let keep = if matches!(input.kind, InputKind::Annotate { .. }) {
+        2
+    } else {
+        1
+    };
+    let bottom = area.bottom().saturating_sub(keep);
     let rect = Rect {
         x: area.x,
         y: bottom.saturating_sub(h).max(area.y),
