@@ -324,6 +324,13 @@ fn read_only_refuses_every_write_and_says_why() {
             s.mode.name()
         );
         assert!(message(&s).contains("read-only"), "{c}: {}", message(&s));
+        // In the user's words: the key and what it does, no internal names.
+        assert!(!message(&s).contains('_'), "{c}: {}", message(&s));
+        assert!(
+            message(&s).contains(&format!("{c} changes traffic")),
+            "{}",
+            message(&s)
+        );
     }
     // reading still works
     press(&mut s, ch('j'));
@@ -750,4 +757,77 @@ fn only_actions_that_change_the_screen_redraw() {
     });
     assert!(!needs_redraw(&release));
     assert!(needs_redraw(&Action::Tick));
+}
+
+/// `=` takes what the screen prints: short names, roles and tags.
+#[test]
+fn set_split_accepts_the_names_the_screen_shows() {
+    for (input, want) in [
+        ("00043-kap=25", split(&[(STABLE, 75), (CANARY, 25)])),
+        ("canary=30", split(&[(STABLE, 70), (CANARY, 30)])),
+        ("stable=60 canary=40", split(&[(STABLE, 60), (CANARY, 40)])),
+        ("00041-rol=10", split(&[(STABLE, 90), (OLD, 10)])),
+    ] {
+        let mut s = testing::state();
+        press(&mut s, ch('='));
+        type_str(&mut s, input);
+        let Mode::Input(i) = &s.mode else { panic!() };
+        assert_eq!(i.feedback.clone(), Some(Ok(want)), "{input}");
+    }
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    type_str(&mut s, "00099-zzz=10");
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert!(
+        matches!(&i.feedback, Some(Err(e)) if e.contains("short name")),
+        "{:?}",
+        i.feedback
+    );
+}
+
+#[test]
+fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
+    let mut s = testing::state();
+    press(&mut s, ch('G'));
+    assert_eq!(s.selected.as_deref(), Some(OLD), "G: the last revision");
+    press(&mut s, key(KeyCode::Home));
+    assert_eq!(s.selected.as_deref(), Some(CANARY), "Home: the first");
+    press(&mut s, key(KeyCode::End));
+    assert_eq!(s.selected.as_deref(), Some(OLD), "End: the last");
+    press(&mut s, ch('g'));
+    assert_eq!(s.selected.as_deref(), Some(CANARY), "g: the first");
+
+    // Esc clears an active log filter.
+    press(&mut s, ch('/'));
+    type_str(&mut s, "503");
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.log_view.filter, "503");
+    press(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.log_view.filter, "", "{}", message(&s));
+    assert!(message(&s).contains("cleared"));
+
+    // Ctrl-U clears an input box.
+    press(&mut s, ch('='));
+    type_str(&mut s, "canary=25");
+    update(
+        &mut s,
+        Action::Key(KeyEvent {
+            code: KeyCode::Char('u'),
+            modifiers: KeyModifiers::CONTROL,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        t0(),
+    );
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert_eq!(i.textarea.lines().join(""), "");
+    press(&mut s, key(KeyCode::Esc));
+
+    // A key that does nothing says so.
+    press(&mut s, ch('z'));
+    assert!(
+        message(&s).contains("z does nothing here"),
+        "{}",
+        message(&s)
+    );
 }

@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub enum Command {
     SelectNext,
     SelectPrev,
+    SelectFirst,
+    SelectLast,
     ShiftUp,
     ShiftDown,
     SetSplit,
@@ -24,6 +26,7 @@ pub enum Command {
     RunChecks,
     Refresh,
     FilterLogs,
+    ClearFilter,
     ToggleFollow,
     CycleSeverity,
     FocusLogs,
@@ -37,9 +40,11 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 23] = [
+    pub const ALL: [Command; 26] = [
         Command::SelectNext,
         Command::SelectPrev,
+        Command::SelectFirst,
+        Command::SelectLast,
         Command::ShiftUp,
         Command::ShiftDown,
         Command::SetSplit,
@@ -51,6 +56,7 @@ impl Command {
         Command::RunChecks,
         Command::Refresh,
         Command::FilterLogs,
+        Command::ClearFilter,
         Command::ToggleFollow,
         Command::CycleSeverity,
         Command::FocusLogs,
@@ -68,6 +74,8 @@ impl Command {
         match self {
             Command::SelectNext => "select_next",
             Command::SelectPrev => "select_prev",
+            Command::SelectFirst => "select_first",
+            Command::SelectLast => "select_last",
             Command::ShiftUp => "shift_up",
             Command::ShiftDown => "shift_down",
             Command::SetSplit => "set_split",
@@ -79,6 +87,7 @@ impl Command {
             Command::RunChecks => "run_checks",
             Command::Refresh => "refresh",
             Command::FilterLogs => "filter_logs",
+            Command::ClearFilter => "clear_filter",
             Command::ToggleFollow => "toggle_follow",
             Command::CycleSeverity => "cycle_severity",
             Command::FocusLogs => "focus_logs",
@@ -101,6 +110,8 @@ impl Command {
         match self {
             Command::SelectNext => "select the next revision",
             Command::SelectPrev => "select the previous revision",
+            Command::SelectFirst => "select the first revision",
+            Command::SelectLast => "select the last revision",
             Command::ShiftUp => {
                 "shift one step of traffic from the stable to the selected revision"
             }
@@ -118,6 +129,7 @@ impl Command {
             Command::RunChecks => "run the verification checks against the selected revision",
             Command::Refresh => "re-read the service now",
             Command::FilterLogs => "filter the log tail by text",
+            Command::ClearFilter => "clear the log filter",
             Command::ToggleFollow => "follow the log tail on/off",
             Command::CycleSeverity => "cycle the minimum log severity",
             Command::FocusLogs => "log tail: the selected revision only / all revisions",
@@ -424,6 +436,11 @@ impl Keymap {
         self.bindings.get(&cmd).map_or(&[], Vec::as_slice)
     }
 
+    /// A key as the help names it (`z`, `Ctrl-x`, `F5`), for "does nothing here".
+    pub fn key_name(ev: &KeyEvent) -> Option<String> {
+        Key::from_event(ev).map(|k| k.to_string())
+    }
+
     /// `j/Down`: the keys of a command as the footer and help show them.
     pub fn label(&self, cmd: Command) -> String {
         self.keys(cmd)
@@ -436,7 +453,22 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Pairs share a row, so that every key fits an 80x24 terminal.
-        const PAIRS: [(Command, Command, &str); 2] = [
+        const PAIRS: [(Command, Command, &str); 5] = [
+            (
+                Command::SelectNext,
+                Command::SelectPrev,
+                "select the next / previous revision",
+            ),
+            (
+                Command::SelectFirst,
+                Command::SelectLast,
+                "select the first / last revision",
+            ),
+            (
+                Command::FilterLogs,
+                Command::ClearFilter,
+                "filter the log tail by text / clear the filter",
+            ),
             (
                 Command::ScrollLogsUp,
                 Command::ScrollLogsDown,

@@ -1,11 +1,11 @@
 //! Keys, per mode: normal commands, confirmations, input boxes.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
 use super::{changes, flow, logs, say};
 use crate::core::action::{ChangeKind, Effect};
-use crate::core::keymap::Command;
+use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
 use crate::core::plan::Phase;
 use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
@@ -21,6 +21,13 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             None => {
                 if std::mem::take(&mut state.quit_plan_asked) {
                     say(state, Level::Info, "not quitting: the plan goes on");
+                } else if let Some(name) = Keymap::key_name(&key) {
+                    let help = state.settings.keymap.label(Command::Help);
+                    say(
+                        state,
+                        Level::Info,
+                        format!("{name} does nothing here ({help} lists the keys)"),
+                    );
                 }
             }
         },
@@ -70,8 +77,9 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             state,
             Level::Warn,
             format!(
-                "read-only mode (--read-only): `{}` would change traffic, so it is disabled",
-                cmd.name()
+                "read-only mode (--read-only): {} changes traffic, so it is disabled ({})",
+                state.settings.keymap.label(cmd),
+                cmd.describe()
             ),
         );
         return;
@@ -79,6 +87,16 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     match cmd {
         Command::SelectNext => move_selection(state, 1, fx),
         Command::SelectPrev => move_selection(state, -1, fx),
+        Command::SelectFirst => move_selection(state, i64::MIN / 2, fx),
+        Command::SelectLast => move_selection(state, i64::MAX / 2, fx),
+        Command::ClearFilter => {
+            if state.log_view.filter.is_empty() {
+                say(state, Level::Info, "no log filter to clear");
+            } else {
+                state.log_view.filter.clear();
+                say(state, Level::Info, "log filter cleared");
+            }
+        }
         Command::ShiftUp => shift(state, i32::from(state.settings.step), fx),
         Command::ShiftDown => shift(state, -i32::from(state.settings.step), fx),
         Command::SetSplit => {
@@ -214,6 +232,13 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     let Mode::Input(input) = &mut state.mode else {
         return;
     };
+    if key.code == KeyCode::Char('u') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        // Ctrl-U clears the line, as in a shell.
+        input.textarea.select_all();
+        input.textarea.cut();
+        after_edit(state);
+        return;
+    }
     match key.code {
         KeyCode::Esc => {
             let Mode::Input(input) = std::mem::replace(&mut state.mode, Mode::Normal) else {
@@ -319,7 +344,7 @@ fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
     else {
         return Err("the service has not been read yet".into());
     };
-    let split = traffic::parse_assignment(text, snapshot, basis, stable)?;
+    let split = traffic::parse_assignment(text, snapshot, basis, stable, state.canary())?;
     traffic::check_ready(snapshot, basis, &split)?;
     Ok(split)
 }
