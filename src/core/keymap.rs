@@ -15,6 +15,7 @@ pub enum Command {
     SelectPrev,
     SelectFirst,
     SelectLast,
+    Details,
     ShiftUp,
     ShiftDown,
     SetSplit,
@@ -40,11 +41,12 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 26] = [
+    pub const ALL: [Command; 27] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::SelectFirst,
         Command::SelectLast,
+        Command::Details,
         Command::ShiftUp,
         Command::ShiftDown,
         Command::SetSplit,
@@ -76,6 +78,7 @@ impl Command {
             Command::SelectPrev => "select_prev",
             Command::SelectFirst => "select_first",
             Command::SelectLast => "select_last",
+            Command::Details => "details",
             Command::ShiftUp => "shift_up",
             Command::ShiftDown => "shift_down",
             Command::SetSplit => "set_split",
@@ -112,6 +115,9 @@ impl Command {
             Command::SelectPrev => "select the previous revision",
             Command::SelectFirst => "select the first revision",
             Command::SelectLast => "select the last revision",
+            Command::Details => {
+                "details of the selected revision: image, conditions, URLs, checks in full"
+            }
             Command::ShiftUp => {
                 "shift one step of traffic from the stable to the selected revision"
             }
@@ -453,7 +459,7 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Pairs share a row, so that every key fits an 80x24 terminal.
-        const PAIRS: [(Command, Command, &str); 5] = [
+        const PAIRS: [(Command, Command, &str); 6] = [
             (
                 Command::SelectNext,
                 Command::SelectPrev,
@@ -463,6 +469,11 @@ impl Keymap {
                 Command::SelectFirst,
                 Command::SelectLast,
                 "select the first / last revision",
+            ),
+            (
+                Command::ToggleFollow,
+                Command::CycleSeverity,
+                "log tail: follow on/off / cycle the minimum severity",
             ),
             (
                 Command::FilterLogs,

@@ -246,6 +246,13 @@ pub struct Input {
 pub enum Mode {
     Normal,
     Help,
+    /// Everything known about one revision (Enter): full image, conditions,
+    /// tag URL, traffic target vs serving, metrics, and its checks in full.
+    Detail {
+        revision: String,
+        /// Lines scrolled off the top.
+        scroll: u16,
+    },
     Confirm(Confirmation),
     Input(Box<Input>),
 }
@@ -255,6 +262,7 @@ impl Mode {
         match self {
             Mode::Normal => "normal",
             Mode::Help => "help",
+            Mode::Detail { .. } => "detail",
             Mode::Confirm(_) => "confirm",
             Mode::Input(i) => match i.kind {
                 InputKind::Filter => "filter",

@@ -284,6 +284,10 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             v.extend(ALWAYS.iter().map(|h| (h.cmds.to_vec(), h.what.to_string())));
             return fit(ctx, &v, width);
         }
+        Mode::Detail { .. } => vec![
+            ("j/k".into(), "scroll".into()),
+            ("Esc".into(), "close the details".into()),
+        ],
         Mode::Help => vec![(
             format!("{}/Esc", keys(km, &[Command::Help], false)),
             "close help".into(),

@@ -17,6 +17,7 @@
 
 mod checks;
 mod confirm;
+mod detail;
 mod footer;
 mod header;
 mod help;
@@ -92,6 +93,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     match &state.mode {
         Mode::Normal => {}
         Mode::Help => help::render(frame, area, &ctx),
+        Mode::Detail { revision, scroll } => detail::render(frame, area, &ctx, revision, *scroll),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
         Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),
     }

@@ -31,6 +31,26 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 }
             }
         },
+        Mode::Detail { .. } => {
+            let km = &state.settings.keymap;
+            let cmd = km.normal(&key);
+            let delta: i32 = match (cmd, key.code) {
+                (Some(Command::SelectNext), _) => 1,
+                (Some(Command::SelectPrev), _) => -1,
+                (Some(Command::ScrollLogsDown), _) | (_, KeyCode::PageDown) => 10,
+                (Some(Command::ScrollLogsUp), _) | (_, KeyCode::PageUp) => -10,
+                (Some(Command::SelectFirst), _) => -10_000,
+                (Some(Command::SelectLast), _) => 10_000,
+                _ => {
+                    // Anything else closes the view (Esc, Enter, q, ?).
+                    state.mode = Mode::Normal;
+                    return;
+                }
+            };
+            if let Mode::Detail { scroll, .. } = &mut state.mode {
+                *scroll = (i32::from(*scroll) + delta).clamp(0, 2_000) as u16;
+            }
+        }
         Mode::Help => {
             let km = &state.settings.keymap;
             let cmd = km.normal(&key).or_else(|| km.confirm(&key));
@@ -89,6 +109,15 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         Command::SelectPrev => move_selection(state, -1, fx),
         Command::SelectFirst => move_selection(state, i64::MIN / 2, fx),
         Command::SelectLast => move_selection(state, i64::MAX / 2, fx),
+        Command::Details => match state.selected.clone() {
+            Some(revision) => {
+                state.mode = Mode::Detail {
+                    revision,
+                    scroll: 0,
+                }
+            }
+            None => say(state, Level::Info, "no revision selected"),
+        },
         Command::ClearFilter => {
             if state.log_view.filter.is_empty() {
                 say(state, Level::Info, "no log filter to clear");
