@@ -303,7 +303,7 @@ fn a_bad_split_keeps_the_input_open_with_the_reason() {
         panic!("still editing")
     };
     let err = i.feedback.clone().expect("feedback").expect_err("error");
-    assert!(err.contains("neither a revision nor a tag"), "{err}");
+    assert!(err.contains("neither a revision, a tag"), "{err}");
     press(&mut s, key(KeyCode::Esc));
     assert!(matches!(s.mode, Mode::Normal));
 }
@@ -830,4 +830,16 @@ fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
         "{}",
         message(&s)
     );
+}
+
+#[test]
+fn c_in_a_confirmation_copies_the_exact_call_and_keeps_the_dialog() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    let Mode::Confirm(c) = &s.mode else { panic!() };
+    let preview = c.preview.join("\n");
+    let fx = press(&mut s, ch('c'));
+    assert_eq!(fx, vec![Effect::Copy(preview)]);
+    assert!(matches!(s.mode, Mode::Confirm(_)), "still asking");
+    assert!(message(&s).contains("copied"), "{}", message(&s));
 }

@@ -38,10 +38,11 @@ pub enum Command {
     Quit,
     Confirm,
     Cancel,
+    CopyCall,
 }
 
 impl Command {
-    pub const ALL: [Command; 27] = [
+    pub const ALL: [Command; 28] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::SelectFirst,
@@ -69,6 +70,7 @@ impl Command {
         Command::Quit,
         Command::Confirm,
         Command::Cancel,
+        Command::CopyCall,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -101,6 +103,7 @@ impl Command {
             Command::Quit => "quit",
             Command::Confirm => "confirm",
             Command::Cancel => "cancel",
+            Command::CopyCall => "copy_call",
         }
     }
 
@@ -146,7 +149,15 @@ impl Command {
             Command::Quit => "quit",
             Command::Confirm => "confirm (in a confirmation)",
             Command::Cancel => "cancel (in a confirmation or input)",
+            Command::CopyCall => {
+                "copy the exact call (in a confirmation; OSC 52, and the diagnostic log)"
+            }
         }
+    }
+
+    /// Commands of the confirmation dialog (their keys may repeat normal ones).
+    pub fn in_confirmation(self) -> bool {
+        matches!(self, Command::Confirm | Command::Cancel | Command::CopyCall)
     }
 
     /// Commands that write to the platform (refused in read-only mode).
@@ -405,7 +416,7 @@ impl Keymap {
     fn check_conflicts(&self) -> Result<(), KeymapError> {
         let mut seen: BTreeMap<Key, Command> = BTreeMap::new();
         for (cmd, keys) in &self.bindings {
-            if matches!(cmd, Command::Confirm | Command::Cancel) {
+            if cmd.in_confirmation() {
                 continue;
             }
             for k in keys {
@@ -425,15 +436,15 @@ impl Keymap {
         let key = Key::from_event(ev)?;
         self.bindings
             .iter()
-            .filter(|(c, _)| !matches!(c, Command::Confirm | Command::Cancel))
+            .filter(|(c, _)| !c.in_confirmation())
             .find(|(_, ks)| ks.contains(&key))
             .map(|(c, _)| *c)
     }
 
-    /// `Confirm`, `Cancel` or nothing, in a confirmation.
+    /// `Confirm`, `Cancel`, `CopyCall` or nothing, in a confirmation.
     pub fn confirm(&self, ev: &KeyEvent) -> Option<Command> {
         let key = Key::from_event(ev)?;
-        [Command::Confirm, Command::Cancel]
+        [Command::Confirm, Command::Cancel, Command::CopyCall]
             .into_iter()
             .find(|c| self.keys(*c).contains(&key))
     }
@@ -458,51 +469,47 @@ impl Keymap {
 
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
-        // Pairs share a row, so that every key fits an 80x24 terminal.
-        const PAIRS: [(Command, Command, &str); 6] = [
+        // Related keys share a row, so that every key fits an 80x24 terminal.
+        const GROUPS: [(&[Command], &str); 6] = [
             (
-                Command::SelectNext,
-                Command::SelectPrev,
+                &[Command::SelectNext, Command::SelectPrev],
                 "select the next / previous revision",
             ),
             (
-                Command::SelectFirst,
-                Command::SelectLast,
+                &[Command::SelectFirst, Command::SelectLast],
                 "select the first / last revision",
             ),
             (
-                Command::ToggleFollow,
-                Command::CycleSeverity,
+                &[Command::ToggleFollow, Command::CycleSeverity],
                 "log tail: follow on/off / cycle the minimum severity",
             ),
             (
-                Command::FilterLogs,
-                Command::ClearFilter,
+                &[Command::FilterLogs, Command::ClearFilter],
                 "filter the log tail by text / clear the filter",
             ),
             (
-                Command::ScrollLogsUp,
-                Command::ScrollLogsDown,
+                &[Command::ScrollLogsUp, Command::ScrollLogsDown],
                 "scroll the log tail up (stops following) / down",
             ),
             (
-                Command::Confirm,
-                Command::Cancel,
-                "confirm / cancel (in a confirmation or input)",
+                &[Command::Confirm, Command::Cancel, Command::CopyCall],
+                "in a confirmation: confirm / cancel / copy the exact call",
             ),
         ];
         let mut rows = Vec::with_capacity(Command::ALL.len());
         for c in Command::ALL {
-            if let Some((a, b, what)) = PAIRS.iter().find(|p| p.0 == c) {
-                let (a, b) = (self.label(*a), self.label(*b));
-                let sep = if a.contains('/') || b.contains('/') {
-                    " · "
-                } else {
-                    "/"
-                };
-                rows.push((format!("{a}{sep}{b}"), *what));
-            } else if !PAIRS.iter().any(|p| p.1 == c) {
-                rows.push((self.label(c), c.describe()));
+            match GROUPS.iter().find(|(cmds, _)| cmds.contains(&c)) {
+                Some((cmds, what)) if cmds[0] == c => {
+                    let labels: Vec<String> = cmds.iter().map(|c| self.label(*c)).collect();
+                    let sep = if labels.iter().any(|l| l.contains('/')) {
+                        " · "
+                    } else {
+                        "/"
+                    };
+                    rows.push((labels.join(sep), *what));
+                }
+                Some(_) => {}
+                None => rows.push((self.label(c), c.describe())),
             }
         }
         rows

@@ -60,7 +60,17 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 state.mode = Mode::Normal;
             }
         }
-        Mode::Confirm(_) => match state.settings.keymap.confirm(&key) {
+        Mode::Confirm(c) => match state.settings.keymap.confirm(&key) {
+            Some(Command::CopyCall) => {
+                let text = c.preview.join("\n");
+                fx.push(Effect::Copy(text));
+                say(
+                    state,
+                    Level::Info,
+                    "exact call copied (to the terminal's clipboard where it allows OSC 52; \
+                     also in the diagnostic log)",
+                );
+            }
             Some(Command::Confirm) => {
                 if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
                     changes::confirmed(state, c, None, fx);
@@ -213,7 +223,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx.push(Effect::Quit);
             }
         }
-        Command::Confirm | Command::Cancel => {}
+        Command::Confirm | Command::Cancel | Command::CopyCall => {}
     }
 }
 
