@@ -843,3 +843,90 @@ fn c_in_a_confirmation_copies_the_exact_call_and_keeps_the_dialog() {
     assert!(matches!(s.mode, Mode::Confirm(_)), "still asking");
     assert!(message(&s).contains("copied"), "{}", message(&s));
 }
+
+fn input_line(s: &State) -> String {
+    match &s.mode {
+        Mode::Input(i) => i.textarea.lines().join(" "),
+        m => panic!("not an input: {}", m.name()),
+    }
+}
+
+fn hint(s: &State) -> String {
+    match &s.mode {
+        Mode::Input(i) => i.hint.clone().unwrap_or_default(),
+        m => panic!("not an input: {}", m.name()),
+    }
+}
+
+#[test]
+fn the_command_line_runs_the_same_commands_as_the_keys() {
+    // :set with the screen's names goes through the same guardrails.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    assert_eq!(s.mode.name(), "command");
+    type_str(&mut s, "set canary=10");
+    assert!(hint(&s).contains("set split"), "{}", hint(&s));
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("sent");
+    assert_eq!(sp, split(&[(STABLE, 90), (CANARY, 10)]));
+
+    // :rollback opens the same confirmation as r.
+    let mut s = testing::busy_state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "rollback");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{}", s.mode.name())
+    };
+    assert_eq!(c.kind, ChangeKind::Rollback);
+
+    // :plan start asks like p; an unknown word says so and stays open.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "plan start");
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.mode.name(), "confirm");
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "launch");
+    press(&mut s, key(KeyCode::Enter));
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert!(matches!(&i.feedback, Some(Err(e)) if e.contains("not a command")));
+
+    // :q quits.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "q");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn tab_completes_commands_and_revision_names() {
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "ro");
+    press(&mut s, key(KeyCode::Tab));
+    assert_eq!(input_line(&s), "rollback ");
+    // Several candidates: the common part, and the list.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "plan ");
+    press(&mut s, key(KeyCode::Tab));
+    assert!(
+        hint(&s).contains("start") && hint(&s).contains("abort"),
+        "{}",
+        hint(&s)
+    );
+    // Revision names as the screen shows them, with `=`.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "set 00043");
+    press(&mut s, key(KeyCode::Tab));
+    assert_eq!(input_line(&s), "set 00043-kap=");
+    type_str(&mut s, "20");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("sent");
+    assert_eq!(sp, split(&[(STABLE, 80), (CANARY, 20)]));
+}

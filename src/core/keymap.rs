@@ -16,6 +16,7 @@ pub enum Command {
     SelectFirst,
     SelectLast,
     Details,
+    CommandLine,
     ShiftUp,
     ShiftDown,
     SetSplit,
@@ -42,12 +43,13 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 28] = [
+    pub const ALL: [Command; 29] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::SelectFirst,
         Command::SelectLast,
         Command::Details,
+        Command::CommandLine,
         Command::ShiftUp,
         Command::ShiftDown,
         Command::SetSplit,
@@ -81,6 +83,7 @@ impl Command {
             Command::SelectFirst => "select_first",
             Command::SelectLast => "select_last",
             Command::Details => "details",
+            Command::CommandLine => "command_line",
             Command::ShiftUp => "shift_up",
             Command::ShiftDown => "shift_down",
             Command::SetSplit => "set_split",
@@ -118,6 +121,9 @@ impl Command {
             Command::SelectPrev => "select the previous revision",
             Command::SelectFirst => "select the first revision",
             Command::SelectLast => "select the last revision",
+            Command::CommandLine => {
+                "command line: set canary=25, rollback, promote, plan start|pause|abort, q (Tab completes)"
+            }
             Command::Details => {
                 "details of the selected revision: image, conditions, URLs, checks in full"
             }
@@ -470,7 +476,7 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Related keys share a row, so that every key fits an 80x24 terminal.
-        const GROUPS: [(&[Command], &str); 6] = [
+        const GROUPS: [(&[Command], &str); 7] = [
             (
                 &[Command::SelectNext, Command::SelectPrev],
                 "select the next / previous revision",
@@ -491,6 +497,7 @@ impl Keymap {
                 &[Command::ScrollLogsUp, Command::ScrollLogsDown],
                 "scroll the log tail up (stops following) / down",
             ),
+            (&[Command::Help, Command::Quit], "show / hide this help / quit"),
             (
                 &[Command::Confirm, Command::Cancel, Command::CopyCall],
                 "in a confirmation: confirm / cancel / copy the exact call",

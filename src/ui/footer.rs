@@ -304,6 +304,11 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
                 ("Enter".into(), "apply (large jumps ask to confirm)".into()),
                 ("Esc".into(), "cancel".into()),
             ],
+            InputKind::Command => vec![
+                ("Enter".into(), "run".into()),
+                ("Tab".into(), "complete".into()),
+                ("Esc".into(), "close".into()),
+            ],
             InputKind::Filter => vec![
                 ("Enter".into(), "keep the filter".into()),
                 ("Esc".into(), "restore the previous filter".into()),

@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
-use super::{changes, flow, logs, say};
+use super::{changes, cmdline, flow, logs, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
@@ -95,7 +95,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     }
 }
 
-fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
+pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     if cmd != Command::Quit {
         state.quit_armed = false;
         if std::mem::take(&mut state.quit_plan_asked) {
@@ -119,6 +119,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         Command::SelectPrev => move_selection(state, -1, fx),
         Command::SelectFirst => move_selection(state, i64::MIN / 2, fx),
         Command::SelectLast => move_selection(state, i64::MAX / 2, fx),
+        Command::CommandLine => cmdline::open(state),
         Command::Details => match state.selected.clone() {
             Some(revision) => {
                 state.mode = Mode::Detail {
@@ -237,6 +238,7 @@ pub(super) fn open_input(
         kind,
         textarea,
         feedback: None,
+        hint: None,
         previous,
     }));
 }
@@ -278,6 +280,20 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         after_edit(state);
         return;
     }
+    if key.code == KeyCode::Tab && input.kind == InputKind::Command {
+        let line = input.textarea.lines().join(" ");
+        let (text, hint) = cmdline::complete(state, &line);
+        if let Mode::Input(input) = &mut state.mode {
+            input.textarea = TextArea::new(vec![text]);
+            input.textarea.move_cursor(tui_textarea::CursorMove::End);
+        }
+        after_edit(state);
+        if let (Some(h), Mode::Input(input)) = (hint, &mut state.mode) {
+            input.hint = Some(h);
+            input.feedback = None;
+        }
+        return;
+    }
     match key.code {
         KeyCode::Esc => {
             let Mode::Input(input) = std::mem::replace(&mut state.mode, Mode::Normal) else {
@@ -291,7 +307,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     Level::Info,
                     format!("{} #{id} goes on; no reason recorded", kind.verb()),
                 ),
-                InputKind::SetSplit => {}
+                InputKind::SetSplit | InputKind::Command => {}
             }
         }
         KeyCode::Enter => {
@@ -301,6 +317,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     state.log_view.filter = text;
                     state.mode = Mode::Normal;
                 }
+                InputKind::Command => cmdline::enter(state, &text, fx),
                 InputKind::SetSplit => match parse_split(state, &text) {
                     Ok(split) => {
                         state.mode = Mode::Normal;
@@ -374,10 +391,29 @@ fn after_edit(state: &mut State) {
                 input.feedback = None;
             }
         }
+        InputKind::Command => {
+            let preview = (!text.trim().is_empty()).then(|| cmdline::preview(state, &text));
+            if let Mode::Input(input) = &mut state.mode {
+                match preview {
+                    Some(Ok(what)) => {
+                        input.hint = Some(what);
+                        input.feedback = None;
+                    }
+                    Some(Err(e)) => {
+                        input.hint = None;
+                        input.feedback = Some(Err(e));
+                    }
+                    None => {
+                        input.hint = None;
+                        input.feedback = None;
+                    }
+                }
+            }
+        }
     }
 }
 
-fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
+pub(super) fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
     let (Some(snapshot), Some(basis), Some(stable)) =
         (state.snapshot.as_ref(), state.desired(), state.stable())
     else {

@@ -2,6 +2,7 @@
 //! Pure: no I/O, no clock (time comes in as `now`).
 
 mod changes;
+mod cmdline;
 mod flow;
 mod keys;
 mod logs;
