@@ -15,6 +15,8 @@ use crate::journal::{Event, Journal, Record, Who};
 #[derive(Clone)]
 pub struct Recorder {
     queue: Option<std::sync::mpsc::Sender<(Record, Ack)>>,
+    /// The journal file, for the history view and the report.
+    path: Option<std::path::PathBuf>,
     who: Who,
     service: String,
 }
@@ -37,6 +39,7 @@ impl Pending {
 
 impl Recorder {
     pub fn new(journal: Option<Journal>, who: Who, service: String) -> Recorder {
+        let path = journal.as_ref().map(|j| j.path().to_path_buf());
         let queue = journal.and_then(|mut j| {
             let (tx, rx) = std::sync::mpsc::channel::<(Record, Ack)>();
             let spawned = std::thread::Builder::new()
@@ -59,9 +62,19 @@ impl Recorder {
         });
         Recorder {
             queue,
+            path,
             who,
             service,
         }
+    }
+
+    /// The journal file, when there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     pub fn disabled(service: &str) -> Recorder {
