@@ -149,7 +149,8 @@ impl Content {
 struct Band {
     plan: Option<Content>,
     checks: Option<Content>,
-    side_by_side: bool,
+    /// Plan and checks next to each other (the plan column's width), else stacked.
+    side_by_side: Option<u16>,
     height: u16,
     /// The plan runs but its panel is not on screen.
     plan_folded: bool,
@@ -167,14 +168,23 @@ fn band(ctx: &Ctx, area: Rect) -> Band {
     let max_rows = (area.height / 5).clamp(4, 12) as usize;
     if area.height >= 34 {
         if w >= 150 && (state.plan.is_some() || state.battery.is_some()) {
-            let plan_w = side_plan_width(w);
+            // The plan column takes what its lines need (down to 48), the
+            // checks the rest: on a wide screen their reasons are not cut
+            // next to a half-empty plan column.
+            let widest = plan::content(ctx, side_plan_width(w), Fold::Full)
+                .body
+                .iter()
+                .map(Line::width)
+                .max()
+                .unwrap_or(0) as u16;
+            let plan_w = (widest + 2).clamp(48, side_plan_width(w));
             let plan = plan::content(ctx, plan_w, Fold::Full);
             let checks = checks::content(ctx, w - plan_w - 1, Fold::Full, max_rows);
             let rows = plan.body.len().max(checks.body.len()).min(max_rows) as u16;
             return Band {
                 plan: Some(plan),
                 checks: Some(checks),
-                side_by_side: true,
+                side_by_side: Some(plan_w),
                 height: 1 + rows,
                 plan_folded: false,
             };
@@ -190,7 +200,7 @@ fn band(ctx: &Ctx, area: Rect) -> Band {
             height: plan.height() + checks.height(),
             plan: Some(plan),
             checks: Some(checks),
-            side_by_side: false,
+            side_by_side: None,
             plan_folded: false,
         };
     }
@@ -204,14 +214,14 @@ fn band(ctx: &Ctx, area: Rect) -> Band {
             height: plan.height() + checks.as_ref().map_or(0, Content::height),
             plan: Some(plan),
             checks,
-            side_by_side: false,
+            side_by_side: None,
             plan_folded: false,
         };
     }
     Band {
         plan: None,
         checks: None,
-        side_by_side: false,
+        side_by_side: None,
         height: 0,
         plan_folded: active,
     }
@@ -220,8 +230,7 @@ fn band(ctx: &Ctx, area: Rect) -> Band {
 impl Band {
     fn render(self, frame: &mut Frame, area: Rect, ctx: &Ctx) {
         let t = &ctx.theme;
-        if self.side_by_side {
-            let plan_w = side_plan_width(area.width);
+        if let Some(plan_w) = self.side_by_side {
             let [plan_a, _, checks_a] = Layout::horizontal([
                 Constraint::Length(plan_w),
                 Constraint::Length(1),
