@@ -200,7 +200,7 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         // window, or why the plan is paused / rolling back.
         let with_d = timeline(ctx, &plan.spec, &marks, w, true);
         let d_w: usize = with_d.iter().map(Span::width).sum();
-        let mut l1 = if w.saturating_sub(d_w) >= 60 {
+        let mut l1 = if w.saturating_sub(d_w) >= 30 {
             with_d
         } else {
             timeline(ctx, &plan.spec, &marks, w, false)
