@@ -78,7 +78,7 @@ fn busy() -> State {
 fn help() -> State {
     let mut s = busy();
     press(&mut s, KeyCode::Char('?'));
-    assert!(matches!(s.mode, Mode::Help));
+    assert!(matches!(s.mode, Mode::Help { .. }));
     s
 }
 
@@ -1215,4 +1215,27 @@ fn history_view_lists_filters_and_writes_the_report() {
     assert_eq!(s.mode.name(), "journal");
     update(&mut s, testing::key(KeyCode::Esc), now);
     assert_eq!(s.mode.name(), "normal");
+}
+
+/// On a short terminal the help scrolls, and says so: no key is out of reach.
+#[test]
+fn help_scrolls_where_the_terminal_is_short() {
+    let mut s = help();
+    let t = text(&draw(&s, 80, 18));
+    assert!(t.contains("j/k scroll (0/"), "{t}");
+    assert!(
+        !t.contains("copy the exact"),
+        "the last rows are below: {t}"
+    );
+    for _ in 0..3 {
+        press(&mut s, KeyCode::PageDown);
+    }
+    let t = text(&draw(&s, 80, 18));
+    assert!(t.contains("copy the exact"), "scrolled to the end: {t}");
+    assert!(
+        matches!(s.mode, Mode::Help { .. }),
+        "scrolling keeps the help open"
+    );
+    press(&mut s, KeyCode::Esc);
+    assert!(matches!(s.mode, Mode::Normal));
 }

@@ -445,7 +445,7 @@ fn late_log_entries_slot_in_by_time() {
 fn help_opens_and_closes() {
     let mut s = testing::state();
     press(&mut s, ch('?'));
-    assert!(matches!(s.mode, Mode::Help));
+    assert!(matches!(s.mode, Mode::Help { .. }));
     let fx = press(&mut s, ch('+'));
     assert!(fx.is_empty(), "keys do nothing under help");
     press(&mut s, key(KeyCode::Esc));

@@ -312,7 +312,10 @@ pub struct JournalView {
 #[derive(Clone, Debug)]
 pub enum Mode {
     Normal,
-    Help,
+    /// The key list (scrolls where the terminal is short).
+    Help {
+        scroll: u16,
+    },
     /// The audit journal's history inside the cockpit (`J`, `:journal`).
     Journal(Box<JournalView>),
     /// Everything known about one revision (Enter): full image, conditions,
@@ -330,7 +333,7 @@ impl Mode {
     pub fn name(&self) -> &'static str {
         match self {
             Mode::Normal => "normal",
-            Mode::Help => "help",
+            Mode::Help { .. } => "help",
             Mode::Detail { .. } => "detail",
             Mode::Journal(_) => "journal",
             Mode::Confirm(_) => "confirm",

@@ -298,7 +298,7 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             ("j/k".into(), "scroll".into()),
             ("Esc".into(), "close the details".into()),
         ],
-        Mode::Help => vec![(
+        Mode::Help { .. } => vec![(
             format!("{}/Esc", keys(km, &[Command::Help], false)),
             "close help".into(),
         )],

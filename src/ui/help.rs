@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::{centered, ellipsize, Ctx};
 use crate::core::keymap::Command;
 
-pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: u16) {
     let t = &ctx.theme;
     let km = &ctx.state.settings.keymap;
     let rows = km.help_rows();
@@ -53,11 +53,26 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     }
     let h = (lines.len() as u16 + 2).min(area.height);
     let popup = centered(area, w, h);
-    let close = format!(" {}/Esc: close ", km.label(Command::Help));
+    // Where the terminal is short the list scrolls (j/k, PageUp/PageDown).
+    let hidden = (lines.len() as u16).saturating_sub(h.saturating_sub(2));
+    let scroll = scroll.min(hidden);
+    let close = if hidden > 0 {
+        format!(
+            " j/k scroll ({}/{}) · {}/Esc: close ",
+            scroll,
+            hidden,
+            km.label(Command::Help)
+        )
+    } else {
+        format!(" {}/Esc: close ", km.label(Command::Help))
+    };
     let block = Block::bordered()
         .border_style(t.bold)
         .title(Span::styled(" Keys ", t.title))
         .title_bottom(Line::styled(close, t.dim).right_aligned());
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).scroll((scroll, 0)),
+        popup,
+    );
 }

@@ -93,7 +93,7 @@ pub fn render(frame: &mut Frame, state: &State) {
 
     match &state.mode {
         Mode::Normal => {}
-        Mode::Help => help::render(frame, area, &ctx),
+        Mode::Help { scroll } => help::render(frame, area, &ctx, *scroll),
         Mode::Journal(v) => history::render(frame, area, &ctx, v),
         Mode::Detail { revision, scroll } => detail::render(frame, area, &ctx, revision, *scroll),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),

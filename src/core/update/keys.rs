@@ -32,35 +32,31 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
         },
         Mode::Journal(_) => super::history::on_key(state, key, fx),
-        Mode::Detail { .. } => {
-            let km = &state.settings.keymap;
-            let cmd = km.normal(&key);
-            let delta: i32 = match (cmd, key.code) {
-                (Some(Command::SelectNext), _) => 1,
-                (Some(Command::SelectPrev), _) => -1,
-                (Some(Command::ScrollLogsDown), _) | (_, KeyCode::PageDown) => 10,
-                (Some(Command::ScrollLogsUp), _) | (_, KeyCode::PageUp) => -10,
-                (Some(Command::SelectFirst), _) => -10_000,
-                (Some(Command::SelectLast), _) => 10_000,
-                _ => {
-                    // Anything else closes the view (Esc, Enter, q, ?).
-                    state.mode = Mode::Normal;
-                    return;
+        Mode::Detail { .. } => match scroll_delta(state, &key) {
+            Some(delta) => {
+                if let Mode::Detail { scroll, .. } = &mut state.mode {
+                    *scroll = scrolled(*scroll, delta);
                 }
-            };
-            if let Mode::Detail { scroll, .. } = &mut state.mode {
-                *scroll = (i32::from(*scroll) + delta).clamp(0, 2_000) as u16;
             }
-        }
-        Mode::Help => {
-            let km = &state.settings.keymap;
-            let cmd = km.normal(&key).or_else(|| km.confirm(&key));
-            if matches!(cmd, Some(Command::Help | Command::Cancel | Command::Quit))
-                || key.code == KeyCode::Esc
-            {
-                state.mode = Mode::Normal;
+            // Anything else closes the view (Esc, Enter, q, ?).
+            None => state.mode = Mode::Normal,
+        },
+        Mode::Help { .. } => match scroll_delta(state, &key) {
+            Some(delta) => {
+                if let Mode::Help { scroll } = &mut state.mode {
+                    *scroll = scrolled(*scroll, delta);
+                }
             }
-        }
+            None => {
+                let km = &state.settings.keymap;
+                let cmd = km.normal(&key).or_else(|| km.confirm(&key));
+                if matches!(cmd, Some(Command::Help | Command::Cancel | Command::Quit))
+                    || key.code == KeyCode::Esc
+                {
+                    state.mode = Mode::Normal;
+                }
+            }
+        },
         Mode::Confirm(c) => match state.settings.keymap.confirm(&key) {
             Some(Command::CopyCall) => {
                 let text = c.preview.join("\n");
@@ -200,7 +196,7 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             Some(a) => say(state, Level::Info, format!("acknowledged: {}", a.text)),
             None => say(state, Level::Info, "no alarm to acknowledge"),
         },
-        Command::Help => state.mode = Mode::Help,
+        Command::Help => state.mode = Mode::Help { scroll: 0 },
         Command::Quit => {
             // A plan that drives (not one already paused) is paused first.
             if flow::plan_active(state)
@@ -228,6 +224,23 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         }
         Command::Confirm | Command::Cancel | Command::CopyCall => {}
     }
+}
+
+/// j/k, PageUp/PageDown, g/G in a scrolling view; `None` for other keys.
+fn scroll_delta(state: &State, key: &KeyEvent) -> Option<i32> {
+    match (state.settings.keymap.normal(key), key.code) {
+        (Some(Command::SelectNext), _) => Some(1),
+        (Some(Command::SelectPrev), _) => Some(-1),
+        (Some(Command::ScrollLogsDown), _) | (_, KeyCode::PageDown) => Some(10),
+        (Some(Command::ScrollLogsUp), _) | (_, KeyCode::PageUp) => Some(-10),
+        (Some(Command::SelectFirst), _) => Some(-10_000),
+        (Some(Command::SelectLast), _) => Some(10_000),
+        _ => None,
+    }
+}
+
+fn scrolled(scroll: u16, delta: i32) -> u16 {
+    (i32::from(scroll) + delta).clamp(0, 2_000) as u16
 }
 
 pub(super) fn open_input(
