@@ -31,9 +31,12 @@ struct Cli {
     /// Config file (default: $CANARY_CONFIG, then the XDG config dir).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Disable every action that changes traffic.
-    #[arg(long)]
+    /// Disable every action that changes traffic (anywhere on the line).
+    #[arg(long, global = true)]
     read_only: bool,
+    /// Scripts: how long a failing call is retried, in seconds (default 60).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    timeout: u64,
     /// Level of the program's own log file: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -290,6 +293,8 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
     // The audit journal: replay what happened, then append.
     let who = Who::from_env();
     let mut journal = None;
+    let mut unresolved = None;
+    state.next_change_id = journal::fresh_change_id();
     if let Some(path) = app::journal_path(&config) {
         match journal::replay(&path) {
             Ok(replay) => {
@@ -301,9 +306,11 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
                     });
                 }
                 state.last_applied = replay.last_split().cloned();
+                state.next_change_id = replay.fresh_change_id();
                 if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
                     resume_interrupted_plan(&mut state, canary, stable, spec, phase, started);
                 }
+                unresolved = Some(replay);
             }
             Err(e) => state.journal_error = Some(format!("cannot read the journal: {e}")),
         }
@@ -351,6 +358,26 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
 
     let (tx, rx) = runtime::channel();
     spawn_signal_handlers(tx.clone())?;
+    if let Some(replay) = unresolved.filter(|r| !r.unresolved().is_empty()) {
+        // Changes a crash left without an outcome: read the platform, record
+        // what is true, say it once.
+        let (platform, recorder, tx) = (backends.platform.clone(), recorder.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut lines = Vec::new();
+            for (event, line) in canary::cli::reconcile::reconcile(platform.as_ref(), &replay).await
+            {
+                if let Err(e) = recorder.record(event).await {
+                    let _ = tx
+                        .send(canary::core::action::Action::JournalFailed(e))
+                        .await;
+                }
+                lines.push(line);
+            }
+            let _ = tx
+                .send(canary::core::action::Action::Reconciled(lines))
+                .await;
+        });
+    }
     let mut term = terminal::setup().context("cannot set up the terminal")?;
     let events = terminal::input_events();
     let result = runtime::run(&mut term, state, backends, timing, events, tx, rx).await;
@@ -378,13 +405,16 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let platform = match app::platform_only(config) {
+    let timeout = std::time::Duration::from_secs(cli.timeout.max(1));
+    let platform = match app::platform_for_script(config, Some(timeout)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("canary: {e:#}");
             return ExitCode::from(2);
         }
     };
+    // Say what a script is waiting for.
+    platform.observe_retries(std::sync::Arc::new(|r| eprintln!("canary: {r}")));
     let writes = !matches!(cmd, Sub::Status { .. });
     if writes && cli.read_only {
         eprintln!("canary: refused: --read-only");
@@ -404,6 +434,9 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                 }
             }
         }
+    }
+    if let Err(code) = rt.block_on(reconcile_on_start(platform.as_ref(), config, &mut journal)) {
+        return code;
     }
     let options = CliOptions {
         canary_tag: config.service.canary_tag.clone(),
@@ -495,6 +528,57 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A change a crash left without an outcome is reconciled against the
+/// platform before anything else, and said on stderr.
+async fn reconcile_on_start(
+    platform: &dyn canary::platform::Platform,
+    config: &Config,
+    journal: &mut Option<Journal>,
+) -> Result<(), ExitCode> {
+    let Some(path) = app::journal_path(config) else {
+        return Ok(());
+    };
+    let Ok(replay) = journal::replay(&path) else {
+        return Ok(());
+    };
+    if replay.unresolved().is_empty() {
+        return Ok(());
+    }
+    let mut opened = None;
+    let j = match journal {
+        Some(j) => j,
+        None => match Journal::open(&path) {
+            Ok(j) => opened.insert(j),
+            Err(e) => {
+                eprintln!(
+                    "canary: the journal {} holds a change without an outcome, and cannot be \
+                     written to reconcile it: {e}",
+                    path.display()
+                );
+                return Ok(());
+            }
+        },
+    };
+    let who = Who::from_env();
+    for (event, line) in canary::cli::reconcile::reconcile(platform, &replay).await {
+        eprintln!("canary: interrupted change reconciled with the platform: {line}");
+        let record = journal::Record {
+            at: chrono::Utc::now(),
+            who: who.clone(),
+            service: config.service.name.clone(),
+            event,
+        };
+        if let Err(e) = j.append(&record) {
+            eprintln!(
+                "canary: refused: the audit journal {} cannot be written: {e}",
+                path.display()
+            );
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    Ok(())
 }
 
 /// Shows what would be done and asks on the terminal.

@@ -152,7 +152,7 @@ async fn change(
         return Err(CliError::NotConfirmed(Box::new(report)));
     }
     // Journaled before it goes out; without a record, nothing is sent.
-    let id = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let id = crate::journal::fresh_change_id();
     ctx.record(
         &snapshot.service,
         Event::TrafficRequested {
@@ -167,29 +167,15 @@ async fn change(
     let started = Instant::now();
     let result = platform.set_traffic(&after, &snapshot.version).await;
     let took_ms = started.elapsed().as_millis() as u64;
-    let (event, result) = match result {
-        Ok(s) => (
-            Event::TrafficApplied {
-                id,
-                kind: kind.verb(),
-                before,
-                after,
-                reason: ctx.reason.clone(),
-                took_ms: took_ms as i64,
-            },
-            Ok(s),
-        ),
-        Err(e) => (
-            Event::TrafficFailed {
-                id,
-                kind: kind.verb(),
-                before,
-                after,
-                error: e.to_string(),
-            },
-            Err(e),
-        ),
-    };
+    let event = crate::journal::outcome_record(
+        id,
+        kind.verb(),
+        before,
+        after,
+        ctx.reason.clone(),
+        took_ms as i64,
+        result.as_ref().map(|_| ()),
+    );
     let journaled = ctx.record(&snapshot.service, event);
     let applied = match result {
         Ok(s) => s,

@@ -4,7 +4,7 @@
 use super::keys::{open_input, reason_needed};
 use super::{flow, load_snapshot, say};
 use crate::core::action::{ChangeKind, Effect};
-use crate::core::error::BackendError;
+use crate::core::error::{BackendError, Retrying};
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, QueuedChange, State,
@@ -18,6 +18,9 @@ pub(super) fn request_change(
     kind: ChangeKind,
     fx: &mut Vec<Effect>,
 ) {
+    if refused_without_journal(state, kind) {
+        return;
+    }
     let (Some(snapshot), Some(basis)) = (state.snapshot.as_ref(), state.desired()) else {
         say(state, Level::Warn, "the service has not been read yet");
         return;
@@ -182,6 +185,17 @@ pub(super) fn submit(
         });
         return;
     }
+    if refused_without_journal(state, kind) {
+        if let ChangeKind::Plan(step) = kind {
+            flow::plan_step_failed(
+                state,
+                step,
+                "the audit journal cannot be written".into(),
+                fx,
+            );
+        }
+        return;
+    }
     let Some(snapshot) = state.snapshot.as_ref() else {
         return;
     };
@@ -216,6 +230,92 @@ pub(super) fn submit(
         started: state.now,
         reason,
     });
+}
+
+/// No change goes out that the journal cannot record, except a rollback
+/// (safety before audit: it goes out, said loudly, its record kept in memory).
+fn refused_without_journal(state: &mut State, kind: ChangeKind) -> bool {
+    let Some(why) = state.journal_broken.clone() else {
+        return false;
+    };
+    if kind == ChangeKind::Rollback {
+        say(
+            state,
+            Level::Error,
+            format!(
+                "the audit journal cannot be written ({why}): the rollback goes out anyway; \
+                 its record is kept in memory until the journal is writable"
+            ),
+        );
+        return false;
+    }
+    say(
+        state,
+        Level::Error,
+        format!(
+            "refused: the audit journal cannot be written ({why}); only a rollback goes out \
+             without it"
+        ),
+    );
+    true
+}
+
+/// The journal broke, or is writable again.
+pub(super) fn journal_health(state: &mut State, health: Option<String>) {
+    match health {
+        Some(why) => {
+            state.journal_error = Some(format!("AUDIT JOURNAL WRITE FAILED: {why}"));
+            state.journal_broken = Some(why);
+        }
+        None if state.journal_broken.is_some() => {
+            state.journal_broken = None;
+            if state
+                .journal_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("AUDIT JOURNAL WRITE FAILED"))
+            {
+                state.journal_error = None;
+            }
+            say(
+                state,
+                Level::Info,
+                "the audit journal is writable again: the records kept meanwhile were appended",
+            );
+        }
+        None => {}
+    }
+}
+
+/// A call is being tried again: the change in flight says so.
+pub(super) fn on_retrying(state: &mut State, r: &Retrying) {
+    let Some(change) = state.change.as_ref() else {
+        return;
+    };
+    let text = format!(
+        "{} {} in flight, retrying ({}/{}) in {}: {}",
+        change.kind.verb(),
+        change.split,
+        r.attempt,
+        r.of,
+        crate::checks::human_duration(r.wait),
+        r.why
+    );
+    say(state, Level::Warn, text);
+}
+
+/// Changes a crash interrupted, reconciled on start: said once.
+pub(super) fn on_reconciled(state: &mut State, lines: Vec<String>) {
+    if lines.is_empty() {
+        return;
+    }
+    say(
+        state,
+        Level::Warn,
+        format!(
+            "interrupted change(s) reconciled with the platform: {}",
+            lines.join("; ")
+        ),
+    );
 }
 
 pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {
@@ -297,13 +397,20 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     } else {
         ""
     };
-    say(
-        state,
-        Level::Error,
-        format!(
+    let text = match &error {
+        BackendError::Unconfirmed { message, read_back } => format!(
+            "{}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
+            change.kind.verb(),
+            read_back
+                .as_ref()
+                .map_or("nothing readable yet (re-reading)".to_string(), |s| s
+                    .to_string())
+        ),
+        _ => format!(
             "{} failed: {error}{tail}; the split stays as the platform reports it",
             change.kind.verb()
         ),
-    );
+    };
+    say(state, Level::Error, text);
     flow::change_failed(state, change.kind, error.to_string(), fx);
 }

@@ -66,8 +66,12 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::JournalFailed(e) => {
             let text = format!("AUDIT JOURNAL WRITE FAILED: {e}");
             state.journal_error = Some(text.clone());
+            state.journal_broken = Some(e);
             say(state, Level::Error, text);
         }
+        Action::JournalHealth(h) => changes::journal_health(state, h),
+        Action::Retrying(r) => changes::on_retrying(state, &r),
+        Action::Reconciled(lines) => changes::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
         Action::Terminate(why) => {
             state.quit = true;
