@@ -475,6 +475,9 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                         }
                         other => {
                             let r = other?;
+                            if r.outcome == ops::ChangeOutcome::Applied {
+                                notify_team(config, &r, change.reason.as_deref()).await;
+                            }
                             let warning = r.journal_warning.clone();
                             break Ok((r.to_json(), r.render_text(), warning));
                         }
@@ -526,6 +529,30 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
         Err(e) => {
             eprintln!("canary: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The team hears of every change a script made (Slack-compatible webhook;
+/// the URL never shown). Bounded: a dead webhook delays the exit a little,
+/// never the change, and never fails the command.
+async fn notify_team(config: &Config, r: &canary::cli::ChangeReport, reason: Option<&str>) {
+    let notifier = Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries);
+    let text = canary::core::update::manual_notification(
+        &r.service,
+        &r.kind,
+        "done",
+        &r.before_flag(),
+        &r.after_flag(),
+        reason,
+    );
+    let budget = config.notify.timeout.saturating_mul(2) + std::time::Duration::from_secs(1);
+    match tokio::time::timeout(budget, notifier.send(&text)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("canary: the team was not notified: {e}"),
+        Err(_) => {
+            eprintln!("canary: the team was not notified: the webhook did not answer in time")
         }
     }
 }

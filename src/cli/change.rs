@@ -27,6 +27,13 @@ pub enum ChangeOutcome {
     NotConfirmed,
 }
 
+fn flag(m: &BTreeMap<String, u8>) -> String {
+    m.iter()
+        .map(|(r, p)| format!("{r}={p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What `canary set` / `canary rollback` report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChangeReport {
@@ -53,11 +60,11 @@ pub struct ChangeReport {
 impl ChangeReport {
     /// `rev-a=90,rev-b=10`.
     pub fn after_flag(&self) -> String {
-        self.after
-            .iter()
-            .map(|(r, p)| format!("{r}={p}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        flag(&self.after)
+    }
+
+    pub fn before_flag(&self) -> String {
+        flag(&self.before)
     }
 
     pub fn to_json(&self) -> String {

@@ -232,6 +232,41 @@ pub(super) fn submit(
     });
 }
 
+/// The team hears of every rollback, promotion and set split made by hand
+/// (a plan's own changes are told by its transitions).
+fn notify_manual(state: &State, change: &PendingChange, what: &str, fx: &mut Vec<Effect>) {
+    if !matches!(
+        change.kind,
+        ChangeKind::Rollback | ChangeKind::Promote | ChangeKind::Set
+    ) || flow::plan_active(state)
+    {
+        return;
+    }
+    fx.push(Effect::Notify(manual_notification(
+        &state.info.service,
+        &change.kind.verb(),
+        what,
+        &change.before.to_flag(),
+        &change.split.to_flag(),
+        change.reason.as_deref(),
+    )));
+}
+
+/// The text the team gets for a change made by hand (screen or script).
+pub fn manual_notification(
+    service: &str,
+    verb: &str,
+    what: &str,
+    before: &str,
+    after: &str,
+    reason: Option<&str>,
+) -> String {
+    format!(
+        "{service}: {verb} {what} by hand — {before} → {after}{}",
+        reason.map(|r| format!(" — “{r}”")).unwrap_or_default()
+    )
+}
+
 /// No change goes out that the journal cannot record, except a rollback
 /// (safety before audit: it goes out, said loudly, its record kept in memory).
 fn refused_without_journal(state: &mut State, kind: ChangeKind) -> bool {
@@ -364,6 +399,7 @@ pub(super) fn on_applied(
         Level::Info,
         format!("{} done in {took} ms: {}", change.kind.verb(), change.split),
     );
+    notify_manual(state, &change, "done", fx);
     flow::change_landed(state, change.kind, fx);
     if let Some(q) = state.queued.take() {
         if state.snapshot.as_ref().map(|s| &s.traffic) != Some(&q.split) {
@@ -412,5 +448,10 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
         ),
     };
     say(state, Level::Error, text);
+    let what = match &error {
+        BackendError::Unconfirmed { .. } => "NOT KNOWN whether it was applied",
+        _ => "FAILED",
+    };
+    notify_manual(state, &change, what, fx);
     flow::change_failed(state, change.kind, error.to_string(), fx);
 }

@@ -13,6 +13,7 @@ use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
+pub use changes::manual_notification;
 pub use flow::{evaluate_gates, resume_interrupted_plan};
 pub use logs::LOG_PAGE;
 
