@@ -378,6 +378,11 @@ impl FakeCloudRun {
         });
     }
 
+    /// Disarms every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
     /// Forgets every operation, as a server that restarted would: polls get
     /// 404. The changes they carried land (the service settles) all the same.
     pub fn forget_operations(&self) {
