@@ -118,6 +118,17 @@ fn main() -> ExitCode {
         Some(cmd) => return scripting(cmd, &cli, &config),
         None => {}
     }
+    // A variable the config names but the environment lacks is bad usage (2),
+    // said before the terminal is taken.
+    if let Some(var) = config
+        .prometheus
+        .as_ref()
+        .and_then(|p| p.bearer_token_env.as_ref())
+        .filter(|v| std::env::var_os(v).is_none())
+    {
+        eprintln!("canary: config: prometheus.bearer_token_env: ${var} is not set");
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

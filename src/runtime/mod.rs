@@ -128,6 +128,7 @@ where
         }));
     }
     let refresh = Arc::new(Notify::new());
+    let service_back = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
     let (focus_tx, focus_rx) = watch::channel(None::<String>);
     let pollers = [
@@ -135,6 +136,7 @@ where
             platform.clone(),
             timing.service,
             refresh.clone(),
+            service_back.clone(),
             tx.clone(),
         ),
         tasks::spawn_metrics_poller(
@@ -143,6 +145,7 @@ where
             timing.metrics_window,
             timing.metrics_step,
             watch_rx,
+            service_back.clone(),
             tx.clone(),
         ),
         tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
