@@ -393,3 +393,56 @@ async fn after_any_sequence_of_faults_the_journal_agrees_with_the_platform() {
         let _ = DEMO_STABLE;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_tail_rides_out_every_fault_without_a_gap_or_a_duplicate() {
+    use canary::core::model::Severity;
+    use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings, RateLimiter};
+    use canary::logs::LogSource;
+    use canary::platform::cloud_run::fake::FakeLogEntry;
+    let mut rows = Vec::new();
+    for (name, fault) in bodies() {
+        let (fake, url) = FakeCloudRun::start().await.unwrap();
+        let at = fake.seed_demo();
+        let mut s =
+            CloudLoggingSettings::new(&at.project, &at.service, Auth::None).with_endpoint(&url);
+        s.request_timeout = Duration::from_millis(500);
+        s.limiter = RateLimiter::per_minute(10_000);
+        let mut src = CloudLogging::new(s).unwrap();
+        let at_secs = |n: i64| chrono::Utc::now() - chrono::Duration::seconds(n);
+        fake.append_log(
+            FakeLogEntry::text(&at, DEMO_STABLE, Severity::Info, "one").at(at_secs(20)),
+        );
+        fake.append_log(
+            FakeLogEntry::text(&at, DEMO_STABLE, Severity::Info, "two").at(at_secs(10)),
+        );
+        fake.inject(Route::ListLogEntries, fault, 1);
+        let mut seen = Vec::new();
+        let mut failures = 0;
+        for _ in 0..5 {
+            match src.poll().await {
+                Ok(batch) => seen.extend(batch.into_iter().map(|e| e.message)),
+                Err(e) => {
+                    failures += 1;
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+            if seen.len() >= 2 {
+                break;
+            }
+        }
+        fake.append_log(
+            FakeLogEntry::text(&at, DEMO_STABLE, Severity::Info, "three").at(at_secs(1)),
+        );
+        seen.extend(src.poll().await.unwrap().into_iter().map(|e| e.message));
+        assert_eq!(seen, ["one", "two", "three"], "{name}");
+        rows.push(format!(
+            "| logs: {name} x1 | {} | no gap, no duplicate ({failures} failed poll) |",
+            fake.requests()
+                .iter()
+                .filter(|r| r.route == Route::ListLogEntries)
+                .count()
+        ));
+    }
+    println!("{}", rows.join("\n"));
+}
