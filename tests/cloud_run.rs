@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use canary::core::error::BackendError;
+use canary::core::error::{BackendError, Progress};
 use canary::core::model::{ServiceSnapshot, TrafficSplit, Version};
 use canary::platform::cloud_run::api::{TYPE_LATEST, TYPE_REVISION};
 use canary::platform::cloud_run::fake::{
@@ -497,9 +497,8 @@ async fn transient_failures_while_polling_and_on_the_patch_are_ridden_out() {
     );
     let notes = notes.lock().unwrap().clone();
     assert!(
-        notes
-            .iter()
-            .any(|n| n.call.contains("changing the traffic") && n.attempt == 2 && n.of == 5),
+        notes.iter().any(|n| matches!(n, Progress::Retrying(r)
+            if r.call.contains("changing the traffic") && r.attempt == 2 && r.of == 5)),
         "{notes:?}"
     );
     assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canary::core::action::{Action, ChangeKind, Effect};
-use canary::core::error::Retrying;
+use canary::core::error::{Progress, Retrying};
 use canary::core::state::{Settings, State};
 use canary::core::update::update;
 use canary::journal::{self, Event, Journal, Who};
@@ -112,17 +112,31 @@ fn a_retry_shows_on_the_change_in_flight() {
     assert!(s.change.is_some());
     update(
         &mut s,
-        Action::Retrying(Retrying {
+        Action::Progress(Progress::Retrying(Retrying {
             call: "changing the traffic of emergence-app".into(),
             attempt: 2,
             of: 5,
             wait: Duration::from_millis(400),
             why: "unavailable: HTTP 503".into(),
-        }),
+        })),
         t0(),
     );
     let m = message(&s);
     assert!(m.contains("in flight, retrying (2/5)"), "{m}");
+    update(
+        &mut s,
+        Action::Progress(Progress::ReadBack {
+            call: "changing the traffic of emergence-app".into(),
+            answer: "unavailable: HTTP 503".into(),
+            outcome: "applied".into(),
+        }),
+        t0(),
+    );
+    let m = message(&s);
+    assert!(
+        m.contains("unclear") && m.contains("shows it applied"),
+        "{m}"
+    );
 }
 
 /// A journal path that always answers "No space left on device".

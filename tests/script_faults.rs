@@ -230,6 +230,10 @@ async fn a_patch_applied_but_answered_badly_is_journaled_as_applied() {
         )
         .await;
         assert_eq!(code, 0, "applied then {name}: {out}{err}");
+        assert!(
+            err.contains("the answer was unclear") && err.contains("shows it applied"),
+            "{name}: stderr says which: {err}"
+        );
         assert_eq!(
             tries(&fake, Route::PatchService),
             1,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use super::error::{BackendError, Retrying};
+use super::error::{BackendError, Progress};
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
 use super::state::CheckResult;
 use crate::journal::Event;
@@ -55,8 +55,8 @@ pub enum Action {
     JournalFailed(String),
     /// The journal's state changed: `Some(why)` broken, `None` writable again.
     JournalHealth(Option<String>),
-    /// A backend call failed and is being tried again.
-    Retrying(Retrying),
+    /// A backend call is being tried again, or an unclear answer was resolved.
+    Progress(Progress),
     /// Changes a crash left without an outcome were reconciled against the
     /// platform on start: one line each, shown once.
     Reconciled(Vec<String>),

@@ -76,6 +76,37 @@ impl std::fmt::Display for Retrying {
     }
 }
 
+/// What a backend tells while a call is under way: a retry, or how an
+/// unclear answer to a change was resolved by reading the platform again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Retrying(Retrying),
+    /// `answer` was neither a clean success nor a clean refusal; reading the
+    /// platform again showed the change `outcome` ("applied", "not applied").
+    ReadBack {
+        call: String,
+        answer: String,
+        outcome: String,
+    },
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Retrying(r) => r.fmt(f),
+            Progress::ReadBack {
+                call,
+                answer,
+                outcome,
+            } => write!(
+                f,
+                "{call}: the answer was unclear ({answer}); reading the service again shows \
+                 it {outcome}"
+            ),
+        }
+    }
+}
+
 impl BackendError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, BackendError::Conflict(_))

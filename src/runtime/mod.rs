@@ -124,7 +124,7 @@ where
         state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
-            let _ = tx.try_send(Action::Retrying(r.clone()));
+            let _ = tx.try_send(Action::Progress(r.clone()));
         }));
     }
     let refresh = Arc::new(Notify::new());

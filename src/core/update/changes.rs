@@ -4,7 +4,7 @@
 use super::keys::{open_input, reason_needed};
 use super::{flow, load_snapshot, say};
 use crate::core::action::{ChangeKind, Effect};
-use crate::core::error::{BackendError, Retrying};
+use crate::core::error::{BackendError, Progress};
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, QueuedChange, State,
@@ -321,20 +321,30 @@ pub(super) fn journal_health(state: &mut State, health: Option<String>) {
     }
 }
 
-/// A call is being tried again: the change in flight says so.
-pub(super) fn on_retrying(state: &mut State, r: &Retrying) {
+/// A call is being tried again, or an unclear answer was resolved: the
+/// change in flight says so.
+pub(super) fn on_progress(state: &mut State, p: &Progress) {
     let Some(change) = state.change.as_ref() else {
         return;
     };
-    let text = format!(
-        "{} {} in flight, retrying ({}/{}) in {}: {}",
-        change.kind.verb(),
-        change.split,
-        r.attempt,
-        r.of,
-        crate::checks::human_duration(r.wait),
-        r.why
-    );
+    let text = match p {
+        Progress::Retrying(r) => format!(
+            "{} {} in flight, retrying ({}/{}) in {}: {}",
+            change.kind.verb(),
+            change.split,
+            r.attempt,
+            r.of,
+            crate::checks::human_duration(r.wait),
+            r.why
+        ),
+        Progress::ReadBack {
+            answer, outcome, ..
+        } => format!(
+            "{} {}: the answer was unclear ({answer}); the service read again shows it {outcome}",
+            change.kind.verb(),
+            change.split
+        ),
+    };
     say(state, Level::Warn, text);
 }
 

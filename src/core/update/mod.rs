@@ -71,7 +71,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             say(state, Level::Error, text);
         }
         Action::JournalHealth(h) => changes::journal_health(state, h),
-        Action::Retrying(r) => changes::on_retrying(state, &r),
+        Action::Progress(p) => changes::on_progress(state, &p),
         Action::Reconciled(lines) => changes::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
         Action::Terminate(why) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::core::error::{BackendError, Retrying};
+use crate::core::error::{BackendError, Progress, Retrying};
 use crate::platform::RetryObserver;
 
 /// How long and how often a failing call is tried again.
@@ -124,10 +124,22 @@ impl<'a> Tries<'a> {
         };
         tracing::warn!(call = %note.call, attempt = note.attempt, of = note.of, wait_ms = wait.as_millis() as u64, why = %note.why, "retrying");
         if let Some(o) = &self.observer {
-            o(&note);
+            o(&Progress::Retrying(note));
         }
         tokio::time::sleep(wait).await;
         true
+    }
+
+    /// Tells the observer how an unclear answer was resolved.
+    pub fn read_back(&self, answer: &BackendError, outcome: &str) {
+        tracing::info!(call = %self.call, answer = %answer, outcome, "unclear answer resolved by a re-read");
+        if let Some(o) = &self.observer {
+            o(&Progress::ReadBack {
+                call: self.call.clone(),
+                answer: answer.to_string(),
+                outcome: outcome.to_string(),
+            });
+        }
     }
 
     /// `err`, saying how many tries it took.

@@ -122,7 +122,7 @@ pub(super) async fn set_traffic(
             )
             .await;
         let err = match sent {
-            Ok(op) => return follow(cr, op, split, expect, deadline).await,
+            Ok(op) => return follow(cr, op, split, expect, deadline, &tries).await,
             // A 409 on a retry may be our own earlier PATCH having landed.
             Err(e) if clean_refusal(&e) && !(tries.count() > 0 && e.is_conflict()) => {
                 return Err(e)
@@ -132,11 +132,12 @@ pub(super) async fn set_traffic(
         tracing::warn!(error = %err, "the PATCH's answer is not clean; re-reading the service");
         match read_back(cr, split, expect).await {
             ReadBack::Applied => {
-                tracing::info!(after = %err, "re-read: the change was applied");
+                tries.read_back(&err, "applied");
                 return settled(cr, deadline).await;
             }
             ReadBack::NotApplied(svc) => {
                 if err.is_conflict() || !tries.again(&err).await {
+                    tries.read_back(&err, "not applied");
                     return Err(not_applied(tries.gave_up(err)));
                 }
                 current = *svc;
@@ -170,6 +171,7 @@ async fn follow(
     split: &TrafficSplit,
     expect: &Version,
     deadline: Instant,
+    tries: &Tries<'_>,
 ) -> Result<ServiceSnapshot, BackendError> {
     let op = match cr.wait(op, deadline).await {
         Ok(op) => op,
@@ -182,10 +184,16 @@ async fn follow(
                 other => other,
             };
             return match read_back(cr, split, expect).await {
-                ReadBack::Applied => settled(cr, deadline).await,
-                ReadBack::NotApplied(_) => Err(BackendError::Failed(format!(
-                    "{e}; not applied: the service was read back unchanged"
-                ))),
+                ReadBack::Applied => {
+                    tries.read_back(&e, "applied");
+                    settled(cr, deadline).await
+                }
+                ReadBack::NotApplied(_) => {
+                    tries.read_back(&e, "not applied");
+                    Err(BackendError::Failed(format!(
+                        "{e}; not applied: the service was read back unchanged"
+                    )))
+                }
                 ReadBack::Other(now) => Err(third_split(&e, now)),
                 ReadBack::Unreadable(r) => Err(unreadable(&e, r)),
             };
