@@ -578,45 +578,26 @@ async fn reconcile_on_start(
     let Some(path) = app::journal_path(config) else {
         return Ok(());
     };
-    let Ok(replay) = journal::replay(&path) else {
-        return Ok(());
-    };
-    if replay.unresolved().is_empty() {
-        return Ok(());
-    }
-    let mut opened = None;
-    let j = match journal {
-        Some(j) => j,
-        None => match Journal::open(&path) {
-            Ok(j) => opened.insert(j),
-            Err(e) => {
-                eprintln!(
-                    "canary: the journal {} holds a change without an outcome, and cannot be \
-                     written to reconcile it: {e}",
-                    path.display()
-                );
-                return Ok(());
+    let said = canary::cli::reconcile::on_start(
+        platform,
+        &path,
+        journal.as_mut(),
+        &Who::from_env(),
+        &config.service.name,
+    )
+    .await;
+    match said {
+        Ok(lines) => {
+            for line in lines {
+                eprintln!("canary: {line}");
             }
-        },
-    };
-    let who = Who::from_env();
-    for (event, line) in canary::cli::reconcile::reconcile(platform, &replay).await {
-        eprintln!("canary: interrupted change reconciled with the platform: {line}");
-        let record = journal::Record {
-            at: chrono::Utc::now(),
-            who: who.clone(),
-            service: config.service.name.clone(),
-            event,
-        };
-        if let Err(e) = j.append(&record) {
-            eprintln!(
-                "canary: refused: the audit journal {} cannot be written: {e}",
-                path.display()
-            );
-            return Err(ExitCode::FAILURE);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("canary: refused: {e}");
+            Err(ExitCode::FAILURE)
         }
     }
-    Ok(())
 }
 
 /// Shows what would be done and asks on the terminal.

@@ -2,9 +2,11 @@
 //! crash left without an outcome record is reconciled against the platform,
 //! and a `traffic-reconciled` record says what is true.
 
+use std::path::Path;
+
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
-use crate::journal::{Event, Outcome, Replay};
+use crate::journal::{self, Event, Journal, Outcome, Record, Replay, Who};
 use crate::platform::Platform;
 
 /// What the platform's split says of a change from `before` to `after`.
@@ -77,4 +79,55 @@ pub async fn reconcile(platform: &dyn Platform, replay: &Replay) -> Vec<(Event, 
             )
         })
         .collect()
+}
+
+/// A script's start: reconciles the journal at `path` (appending through
+/// `journal` when it is open already), and returns one line per change for
+/// stderr. `Err` when a record cannot be written: the script must not go on.
+pub async fn on_start(
+    platform: &dyn Platform,
+    path: &Path,
+    journal: Option<&mut Journal>,
+    who: &Who,
+    service: &str,
+) -> Result<Vec<String>, String> {
+    let Ok(replay) = journal::replay(path) else {
+        return Ok(Vec::new());
+    };
+    if replay.unresolved().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut opened = None;
+    let j = match journal {
+        Some(j) => j,
+        None => match Journal::open(path) {
+            Ok(j) => opened.insert(j),
+            Err(e) => {
+                return Ok(vec![format!(
+                    "the journal {} holds a change without an outcome, and cannot be written \
+                     to reconcile it: {e}",
+                    path.display()
+                )])
+            }
+        },
+    };
+    let mut lines = Vec::new();
+    for (event, line) in reconcile(platform, &replay).await {
+        let record = Record {
+            at: chrono::Utc::now(),
+            who: who.clone(),
+            service: service.to_string(),
+            event,
+        };
+        j.append(&record).map_err(|e| {
+            format!(
+                "the audit journal {} cannot be written: {e}",
+                path.display()
+            )
+        })?;
+        lines.push(format!(
+            "interrupted change reconciled with the platform: {line}"
+        ));
+    }
+    Ok(lines)
 }

@@ -1,10 +1,11 @@
 //! Traffic changes: guardrails, confirmation, one in flight at a time,
 //! queueing, conflicts, results.
 
+use super::audit::{notify_manual, refused_without_journal};
 use super::keys::{open_input, reason_needed};
 use super::{flow, load_snapshot, say};
 use crate::core::action::{ChangeKind, Effect};
-use crate::core::error::{BackendError, Progress};
+use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, QueuedChange, State,
@@ -230,137 +231,6 @@ pub(super) fn submit(
         started: state.now,
         reason,
     });
-}
-
-/// The team hears of every rollback, promotion and set split made by hand
-/// (a plan's own changes are told by its transitions).
-fn notify_manual(state: &State, change: &PendingChange, what: &str, fx: &mut Vec<Effect>) {
-    if !matches!(
-        change.kind,
-        ChangeKind::Rollback | ChangeKind::Promote | ChangeKind::Set
-    ) || flow::plan_active(state)
-    {
-        return;
-    }
-    fx.push(Effect::Notify(manual_notification(
-        &state.info.service,
-        &change.kind.verb(),
-        what,
-        &change.before.to_flag(),
-        &change.split.to_flag(),
-        change.reason.as_deref(),
-    )));
-}
-
-/// The text the team gets for a change made by hand (screen or script).
-pub fn manual_notification(
-    service: &str,
-    verb: &str,
-    what: &str,
-    before: &str,
-    after: &str,
-    reason: Option<&str>,
-) -> String {
-    format!(
-        "{service}: {verb} {what} by hand — {before} → {after}{}",
-        reason.map(|r| format!(" — “{r}”")).unwrap_or_default()
-    )
-}
-
-/// No change goes out that the journal cannot record, except a rollback
-/// (safety before audit: it goes out, said loudly, its record kept in memory).
-fn refused_without_journal(state: &mut State, kind: ChangeKind) -> bool {
-    let Some(why) = state.journal_broken.clone() else {
-        return false;
-    };
-    if kind == ChangeKind::Rollback {
-        say(
-            state,
-            Level::Error,
-            format!(
-                "the audit journal cannot be written ({why}): the rollback goes out anyway; \
-                 its record is kept in memory until the journal is writable"
-            ),
-        );
-        return false;
-    }
-    say(
-        state,
-        Level::Error,
-        format!(
-            "refused: the audit journal cannot be written ({why}); only a rollback goes out \
-             without it"
-        ),
-    );
-    true
-}
-
-/// The journal broke, or is writable again.
-pub(super) fn journal_health(state: &mut State, health: Option<String>) {
-    match health {
-        Some(why) => {
-            state.journal_error = Some(format!("AUDIT JOURNAL WRITE FAILED: {why}"));
-            state.journal_broken = Some(why);
-        }
-        None if state.journal_broken.is_some() => {
-            state.journal_broken = None;
-            if state
-                .journal_error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("AUDIT JOURNAL WRITE FAILED"))
-            {
-                state.journal_error = None;
-            }
-            say(
-                state,
-                Level::Info,
-                "the audit journal is writable again: the records kept meanwhile were appended",
-            );
-        }
-        None => {}
-    }
-}
-
-/// A call is being tried again, or an unclear answer was resolved: the
-/// change in flight says so.
-pub(super) fn on_progress(state: &mut State, p: &Progress) {
-    let Some(change) = state.change.as_ref() else {
-        return;
-    };
-    let text = match p {
-        Progress::Retrying(r) => format!(
-            "{} {} in flight, retrying ({}/{}) in {}: {}",
-            change.kind.verb(),
-            change.split,
-            r.attempt,
-            r.of,
-            crate::checks::human_duration(r.wait),
-            r.why
-        ),
-        Progress::ReadBack {
-            answer, outcome, ..
-        } => format!(
-            "{} {}: the answer was unclear ({answer}); the service read again shows it {outcome}",
-            change.kind.verb(),
-            change.split
-        ),
-    };
-    say(state, Level::Warn, text);
-}
-
-/// Changes a crash interrupted, reconciled on start: said once.
-pub(super) fn on_reconciled(state: &mut State, lines: Vec<String>) {
-    if lines.is_empty() {
-        return;
-    }
-    say(
-        state,
-        Level::Warn,
-        format!(
-            "interrupted change(s) reconciled with the platform: {}",
-            lines.join("; ")
-        ),
-    );
 }
 
 pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {

@@ -1,6 +1,7 @@
 //! `update(state, action, now) -> effects`: the only place state changes.
 //! Pure: no I/O, no clock (time comes in as `now`).
 
+mod audit;
 mod changes;
 mod flow;
 mod keys;
@@ -13,7 +14,7 @@ use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
-pub use changes::manual_notification;
+pub use audit::manual_notification;
 pub use flow::{evaluate_gates, resume_interrupted_plan};
 pub use logs::LOG_PAGE;
 
@@ -70,9 +71,9 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             state.journal_broken = Some(e);
             say(state, Level::Error, text);
         }
-        Action::JournalHealth(h) => changes::journal_health(state, h),
-        Action::Progress(p) => changes::on_progress(state, &p),
-        Action::Reconciled(lines) => changes::on_reconciled(state, lines),
+        Action::JournalHealth(h) => audit::journal_health(state, h),
+        Action::Progress(p) => audit::on_progress(state, &p),
+        Action::Reconciled(lines) => audit::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
         Action::Terminate(why) => {
             state.quit = true;
