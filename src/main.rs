@@ -318,6 +318,7 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
                 }
                 state.last_applied = replay.last_split().cloned();
                 state.next_change_id = replay.fresh_change_id();
+                state.role_history = replay.role_history();
                 if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
                     resume_interrupted_plan(&mut state, canary, stable, spec, phase, started);
                 }

@@ -236,13 +236,22 @@ async fn rollback_finds_the_stable_revision_or_refuses_to_guess() {
     cli::set(&cr, &args(&["canary=25"]), true, &mut ctx(Some(&mut j)))
         .await
         .unwrap();
-    // The only revision with traffic that is not the canary.
+    // The journal saw the stable at 100 % in the `before` of that change.
     let r = cli::rollback(&cr, None, true, &mut ctx(Some(&mut j)))
         .await
         .unwrap();
     assert_eq!(r.outcome, ChangeOutcome::Applied);
     assert_eq!(r.stable.as_deref(), Some(DEMO_STABLE));
+    assert_eq!(r.stable_from, Some(StableFrom::Journal));
+    // Without a journal: the only revision with traffic that is not the canary.
+    cli::set(&cr, &args(&["canary=25"]), true, &mut ctx(None))
+        .await
+        .unwrap();
+    let r = cli::rollback(&cr, None, true, &mut ctx(None))
+        .await
+        .unwrap();
     assert_eq!(r.stable_from, Some(StableFrom::OnlyNonCanary));
+    assert_eq!(share(&fake, &at, DEMO_STABLE), 100);
     assert_eq!(share(&fake, &at, DEMO_STABLE), 100);
     assert!(
         matches!(events(&path).last(), Some(Event::TrafficApplied { kind, .. }) if kind == "rollback")

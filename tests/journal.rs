@@ -229,3 +229,88 @@ async fn the_recorder_keeps_the_submission_order() {
         .await
         .is_ok());
 }
+
+/// A rollback goes out at the first `y`; its reason follows in its own
+/// record. The report joins it to that change only, even when an older
+/// session used the same change number.
+#[test]
+fn a_late_reason_joins_its_own_change_in_the_report() {
+    let requested = |secs, id, kind: &str, before, after| {
+        rec(
+            secs,
+            Event::TrafficRequested {
+                id,
+                kind: kind.into(),
+                before,
+                after,
+                reason: None,
+            },
+        )
+    };
+    let applied = |secs, id, kind: &str, before, after| {
+        rec(
+            secs,
+            Event::TrafficApplied {
+                id,
+                kind: kind.into(),
+                before,
+                after,
+                reason: None,
+                took_ms: 800,
+            },
+        )
+    };
+    let start = |secs| {
+        rec(
+            secs,
+            Event::SessionStart {
+                platform: "simulator".into(),
+                read_only: false,
+            },
+        )
+    };
+    let all = TrafficSplit::all_to(STABLE);
+    let records = vec![
+        start(0),
+        requested(1, 2, "shift", split(5), split(10)),
+        applied(2, 2, "shift", split(5), split(10)),
+        start(10),
+        requested(11, 2, "rollback", split(10), all.clone()),
+        rec(
+            12,
+            Event::TrafficReason {
+                id: 2,
+                kind: "rollback".into(),
+                reason: "5xx on the canary".into(),
+            },
+        ),
+        applied(13, 2, "rollback", split(10), all),
+    ];
+    let md = report::markdown(
+        "emergence-app",
+        &journal::Replay {
+            records,
+            skipped: vec![],
+        },
+    );
+    let rows: Vec<&str> = md.lines().filter(|l| l.contains("| alice")).collect();
+    let shift = rows
+        .iter()
+        .find(|l| l.contains("| shift |"))
+        .expect("shift row");
+    let rollback = rows
+        .iter()
+        .find(|l| l.contains("| rollback |"))
+        .expect("rollback row");
+    assert!(!shift.contains("5xx on the canary"), "{md}");
+    assert!(rollback.contains("5xx on the canary"), "{md}");
+    let line = report::history_line(&rec(
+        12,
+        Event::TrafficReason {
+            id: 2,
+            kind: "rollback".into(),
+            reason: "5xx on the canary".into(),
+        },
+    ));
+    assert!(line.contains("rollback #2 reason"), "{line}");
+}

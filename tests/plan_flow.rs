@@ -6,7 +6,7 @@ use std::time::Duration;
 use canary::core::action::{Action, ChangeKind, Effect};
 use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit};
 use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict};
-use canary::core::state::{Mode, Settings, State};
+use canary::core::state::{InputKind, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, STABLE};
@@ -157,7 +157,7 @@ fn healthy_auto_plan_promotes_step_by_step() {
         s.plan.as_ref().map(|p| p.phase.clone()),
         Some(Phase::Promoted)
     );
-    assert_eq!(s.stable.as_deref(), Some(CANARY));
+    assert_eq!(s.stable(), Some(CANARY));
 }
 
 #[test]
@@ -244,8 +244,25 @@ fn space_pauses_and_a_manual_shift_pauses_too() {
         s.plan.as_ref().map(|p| &p.phase),
         Some(Phase::Observing { .. })
     ));
+    // A manual change during a plan asks first, saying it pauses the plan.
     let fx = update(&mut s, key('+'), at(7));
-    assert!(sent(&fx).is_some(), "the manual change still goes out");
+    assert!(sent(&fx).is_none(), "nothing is sent before the answer");
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode)
+    };
+    assert!(
+        c.note.as_deref().is_some_and(|n| n.contains("PAUSES")),
+        "{c:?}"
+    );
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { .. })
+    ));
+    let fx = update(&mut s, key('y'), at(7));
+    assert!(
+        sent(&fx).is_some(),
+        "the manual change goes out once confirmed"
+    );
     let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
         panic!()
     };
@@ -259,13 +276,24 @@ fn a_aborts_with_confirmation_and_rolls_back() {
     land(&mut s, 1);
     update(&mut s, key('a'), at(5));
     assert!(matches!(s.mode, Mode::Confirm(_)));
-    update(&mut s, key('y'), at(5));
-    let fx = update(&mut s, key('\n'), at(5));
-    let (_, split, kind) = sent(&fx).expect("rollback");
+    // `a` `y` sends the rollback at once; the reason is asked afterwards.
+    let fx = update(&mut s, key('y'), at(5));
+    let (id, split, kind) = sent(&fx).expect("rollback at the first confirmation");
     assert_eq!(
         (split, kind),
         (TrafficSplit::all_to(STABLE), ChangeKind::Rollback)
     );
+    assert!(matches!(
+        &s.mode,
+        Mode::Input(i) if matches!(i.kind, InputKind::Annotate { id: a, .. } if a == id)
+    ));
+    for c in "bad canary".chars() {
+        update(&mut s, key(c), at(6));
+    }
+    let fx = update(&mut s, key('\n'), at(6));
+    assert!(sent(&fx).is_none(), "the reason sends nothing more");
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Journal(Event::TrafficReason { id: a, reason, .. }) if *a == id && reason == "bad canary")));
 }
 
 #[test]
@@ -323,4 +351,85 @@ fn a_journaled_plan_that_does_not_hold_up_is_not_resumed() {
     assert!(msg.contains("not resumed"), "{msg}");
     let fx = update(&mut s, key(' '), at(11));
     assert!(sent(&fx).is_none(), "nothing to re-apply");
+}
+
+#[test]
+fn quitting_during_a_plan_asks_then_pauses_it_and_quits() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    // The first `q` says what quitting means and quits nothing.
+    let fx = update(&mut s, key('q'), at(5));
+    assert!(!fx.contains(&Effect::Quit), "{fx:?}");
+    assert!(!s.quit);
+    let msg = s
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("PAUSES"), "{msg}");
+    // Any other key: stay, the plan goes on.
+    update(&mut s, key('j'), at(6));
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::Observing { .. })
+    ));
+    update(&mut s, key('q'), at(7));
+    assert!(!s.quit, "asked again after the other key");
+    // The second `q`: the plan pauses (journaled) and the cockpit quits.
+    let fx = update(&mut s, key('q'), at(8));
+    assert!(fx.contains(&Effect::Quit), "{fx:?}");
+    let Some(Phase::Paused { reason, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!("{:?}", s.plan)
+    };
+    assert!(reason.contains("quit"), "{reason}");
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Journal(Event::PlanTransition {
+            to: Phase::Paused { .. },
+            ..
+        })
+    )));
+}
+
+#[test]
+fn a_confirmation_opened_before_the_plan_moved_is_closed() {
+    let mut s = state(PlanMode::Manual);
+    start(&mut s);
+    land(&mut s, 1);
+    // `p` during the window: an override dialog for step 1 → 2.
+    update(&mut s, key('p'), at(5));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{:?}", s.mode.name())
+    };
+    assert!(
+        c.note.as_deref().is_some_and(|n| n.contains("step 1 → 2")),
+        "{c:?}"
+    );
+    // Meanwhile the plan pauses (here: Space from another path, the engine).
+    update(&mut s, Action::Tick, at(6));
+    let now = at(7);
+    if let Some(p) = s.plan.as_mut() {
+        p.handle(
+            canary::core::plan::PlanEvent::Pause {
+                reason: "elsewhere".into(),
+            },
+            now,
+        );
+    }
+    update(&mut s, Action::Tick, now);
+    assert!(
+        matches!(s.mode, Mode::Normal),
+        "closed: {:?}",
+        s.mode.name()
+    );
+    let msg = s
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("dialog closed"), "{msg}");
+    // A `y` now does nothing to the plan.
+    let fx = update(&mut s, key('y'), at(8));
+    assert!(sent(&fx).is_none());
 }

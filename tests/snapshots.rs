@@ -864,9 +864,45 @@ fn failed_checks_and_red_gates_are_red() {
     assert_eq!(buf[(x, y)].fg, Color::LightRed);
     let (x, y) = find(&buf, "! warn").expect("warning row");
     assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    // Red while the sustain counts down: what will happen and when, in red,
+    // and no "advance early" on offer.
     let buf = draw(&plan_red_sustain(), 120, 40);
-    let (x, y) = find(&buf, "! red for 14s of 20s sustain").expect("sustain");
-    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    let (x, y) = find(&buf, "✗ RED: auto-rollback in 6s").expect("countdown");
+    assert_eq!(buf[(x, y)].fg, Color::LightRed);
+    let t = text(&buf);
+    assert!(!t.contains("advance early"), "{t}");
+    assert!(t.contains("abort: roll back now"), "{t}");
+}
+
+#[test]
+fn gate_labels_are_not_red_unless_over() {
+    // Next to 0.00 % the `gate 1.0%` label is plain; over it, it is red.
+    let buf = draw(&busy(), 120, 40);
+    let (x, y) = find(&buf, "gate 1.0%").expect("gate label");
+    assert_ne!(buf[(x + 1, y)].fg, Color::LightRed);
+    assert_ne!(buf[(x + 1, y)].fg, Color::Red);
+}
+
+#[test]
+fn after_an_automatic_rollback_the_header_carries_an_alarm_until_acknowledged() {
+    let mut s = plan_rolled_back();
+    let buf = draw(&s, 120, 40);
+    let (x, y) = find(&buf, "⚠ [x] ROLLED BACK").expect("alarm in the header");
+    assert_eq!(y, 0, "in the header");
+    assert_eq!(buf[(x, y)].bg, Color::Red);
+    let t = text(&buf);
+    assert!(t.contains("x acknowledge alarm"), "{t}");
+    // The checks of before the rollback do not say all is well.
+    assert!(!t.contains("✓ all pass"), "{t}");
+    let now = s.now;
+    update(&mut s, testing::ch('x'), now);
+    let t = text(&draw(&s, 120, 40));
+    let header = t.lines().next().unwrap_or_default();
+    assert!(!header.contains("ROLLED BACK"), "{t}");
+    assert!(
+        header.contains("demo-project"),
+        "the header has its room back: {t}"
+    );
 }
 
 // ------------------------------------------------------------------ plan in small places

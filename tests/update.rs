@@ -5,6 +5,7 @@ use canary::core::error::BackendError;
 use canary::core::model::{Severity, TrafficSplit, Version};
 use canary::core::state::{InputKind, Level, Mode, Settings, State};
 use canary::core::update::update;
+use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, OLD, STABLE};
 use chrono::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
@@ -49,7 +50,7 @@ fn land(s: &mut State) -> Vec<Effect> {
 #[test]
 fn first_load_picks_stable_and_selects_the_tagged_canary() {
     let s = testing::state();
-    assert_eq!(s.stable.as_deref(), Some(STABLE));
+    assert_eq!(s.stable(), Some(STABLE));
     assert_eq!(s.selected.as_deref(), Some(CANARY));
     assert!(s.service_health.last_ok.is_some());
 }
@@ -184,22 +185,30 @@ fn r_asks_then_y_rolls_back_to_the_stable() {
     assert_eq!(c.after, TrafficSplit::all_to(STABLE));
     assert_eq!(c.before, split(&[(STABLE, 90), (CANARY, 10)]));
     assert!(!c.preview.is_empty());
+    // `y` sends it at once: an engineer who turns to the incident channel
+    // after `r` `y` has rolled back.
     let fx = press(&mut s, ch('y'));
-    assert!(fx.is_empty(), "asks why first");
+    let (_, sp, _) = set_traffic(&fx).expect("rollback sent at the first confirmation");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    let id = s.change.as_ref().expect("in flight").id;
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::SetTraffic { reason: None, .. })),
+        "{fx:?}"
+    );
+    // The footer says so from the first moment, with the change's number.
+    assert!(message(&s).contains("rollback #"), "{}", message(&s));
+    // The optional reason is asked while it is in flight, for that change.
     assert_eq!(s.mode.name(), "reason");
     type_str(&mut s, "5xx on canary");
     let fx = press(&mut s, key(KeyCode::Enter));
-    let (_, sp, _) = set_traffic(&fx).expect("rollback sent");
-    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    assert!(set_traffic(&fx).is_none(), "the reason sends nothing");
     assert!(matches!(s.mode, Mode::Normal));
-    let reason = fx.iter().find_map(|e| match e {
-        Effect::SetTraffic { reason, .. } => reason.clone(),
-        _ => None,
-    });
-    assert_eq!(
-        reason.as_deref(),
-        Some("5xx on canary"),
-        "the reason goes to the journal"
+    assert!(
+        fx.iter().any(|e| matches!(e,
+            Effect::Journal(Event::TrafficReason { id: i, reason, kind })
+                if *i == id && reason == "5xx on canary" && kind == "rollback")),
+        "the reason goes to the journal, naming the change: {fx:?}"
     );
 }
 
@@ -236,7 +245,7 @@ fn promote_asks_and_sends_100_to_the_selected() {
     assert_eq!(sp, TrafficSplit::all_to(CANARY));
     land(&mut s);
     assert_eq!(
-        s.stable.as_deref(),
+        s.stable(),
         Some(CANARY),
         "the promoted revision is the new stable"
     );
@@ -529,28 +538,64 @@ fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
 }
 
 #[test]
-fn confirming_after_the_service_moved_asks_again() {
+fn a_dialog_open_while_the_service_moved_is_asked_again_with_the_new_before() {
     let mut s = testing::busy_state();
     press(&mut s, ch('r'));
     let mut snap = testing::snapshot();
     snap.traffic = split(&[(STABLE, 50), (CANARY, 50)]);
     snap.version = Version("etag-7".into());
     update(&mut s, testing::service_loaded(snap), t0());
-    press(&mut s, ch('y'));
-    let fx = press(&mut s, key(KeyCode::Enter));
-    assert!(
-        set_traffic(&fx).is_none(),
-        "decision was made on an old read"
-    );
+    // Re-asked at once with the new before: never a decision on an old read.
     let Mode::Confirm(c) = &s.mode else {
         panic!("asks again")
     };
     assert_eq!(c.before, split(&[(STABLE, 50), (CANARY, 50)]));
-    press(&mut s, ch('y'));
-    let fx = press(&mut s, key(KeyCode::Enter));
-    let (_, sp, expect) = set_traffic(&fx).expect("sent after the second yes");
+    assert_eq!(c.expect, Version("etag-7".into()));
+    assert!(c
+        .note
+        .as_deref()
+        .unwrap_or("")
+        .contains("changed while you were deciding"));
+    let fx = press(&mut s, ch('y'));
+    let (_, sp, expect) = set_traffic(&fx).expect("sent after the yes to the new dialog");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
     assert_eq!(expect, Version("etag-7".into()));
+}
+
+#[test]
+fn a_rollback_is_not_held_up_by_a_new_version_with_the_same_split() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    let mut snap = testing::snapshot();
+    snap.traffic = split(&[(STABLE, 90), (CANARY, 10)]);
+    snap.version = Version("etag-8".into());
+    update(&mut s, testing::service_loaded(snap), t0());
+    let fx = press(&mut s, ch('y'));
+    let (_, sp, expect) = set_traffic(&fx).expect("rollback goes out");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    assert_eq!(
+        expect,
+        Version("etag-8".into()),
+        "with the version just read"
+    );
+}
+
+#[test]
+fn a_promotion_confirmed_on_an_old_version_is_asked_again() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('P'));
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    let mut snap = testing::snapshot();
+    snap.traffic = split(&[(STABLE, 90), (CANARY, 10)]);
+    snap.version = Version("etag-9".into());
+    update(&mut s, testing::service_loaded(snap), t0());
+    press(&mut s, ch('y'));
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(set_traffic(&fx).is_none(), "decided on an old version");
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("asks again")
+    };
+    assert_eq!(c.expect, Version("etag-9".into()));
 }
 
 #[test]
@@ -626,15 +671,16 @@ fn paste_goes_into_the_input_box() {
 }
 
 #[test]
-fn esc_in_the_reason_box_cancels_the_rollback() {
+fn esc_in_the_reason_box_only_skips_the_reason() {
     let mut s = testing::busy_state();
     press(&mut s, ch('r'));
-    press(&mut s, ch('y'));
+    let fx = press(&mut s, ch('y'));
+    assert!(set_traffic(&fx).is_some(), "sent at the first confirmation");
     let fx = press(&mut s, key(KeyCode::Esc));
-    assert!(fx.is_empty());
-    assert!(s.change.is_none());
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(s.change.is_some(), "the rollback goes on");
     assert!(matches!(s.mode, Mode::Normal));
-    assert!(message(&s).contains("cancelled"));
+    assert!(message(&s).contains("goes on"), "{}", message(&s));
 }
 
 /// HAProxy forgot its runtime weights in a restart: the cockpit offers, once,

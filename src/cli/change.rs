@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{find_stable, CliError, Context, StableFrom};
+use super::{roles, CliError, Context, StableFrom};
 use crate::core::action::ChangeKind;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::traffic;
@@ -216,7 +216,8 @@ pub async fn set(
         ));
     }
     let snapshot = platform.snapshot().await?;
-    let stable = find_stable(&snapshot, &ctx.options, ctx.journal_path())?;
+    let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
+    let stable = roles.stable.zip(roles.stable_from);
     let stable_name = stable
         .as_ref()
         .map(|s| s.0.clone())
@@ -227,8 +228,8 @@ pub async fn set(
 }
 
 /// `canary rollback [--to REV]`: 100 % to `to` (a revision or tag), or to the
-/// stable revision (pinned, at 100 % in the journal's history, or the only
-/// non-canary revision with traffic). It refuses to guess between several.
+/// stable revision by the screen's rule ([`crate::core::roles`]). It refuses
+/// to guess between several.
 pub async fn rollback(
     platform: &dyn Platform,
     to: Option<&str>,
@@ -246,9 +247,12 @@ pub async fn rollback(
             })?;
             Some((rev.name.clone(), StableFrom::Pin))
         }
-        None => find_stable(&snapshot, &ctx.options, ctx.journal_path())?,
+        None => {
+            let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
+            roles.stable.zip(roles.stable_from)
+        }
     };
-    let Some(target) = target.filter(|t| to.is_some() || t.1 != StableFrom::LargestShare) else {
+    let Some(target) = target.filter(|t| to.is_some() || !t.1.is_guess()) else {
         return Err(CliError::Refused(format!(
             "cannot tell which revision is stable (traffic: {}): name it with --to, \
              or pin it in the config",

@@ -24,6 +24,8 @@ pub use status::{status, RevisionStatus, Share, StatusReport};
 
 use crate::core::error::BackendError;
 use crate::core::model::ServiceSnapshot;
+pub use crate::core::roles::StableFrom;
+use crate::core::roles::{decide, RoleInputs, Roles};
 use crate::journal::{self, Event, Journal, Who};
 
 /// What the screen's settings would say: which tag marks the canary, and a
@@ -121,88 +123,34 @@ impl CliError {
     }
 }
 
-/// How the stable revision was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StableFrom {
-    /// `stable_pin` in the config.
-    Pin,
-    /// It serves 100 %.
-    AllTraffic,
-    /// The last split the journal saw confirmed with 100 % on one revision.
-    Journal,
-    /// The only revision with traffic that is not the canary.
-    OnlyNonCanary,
-    /// The largest share (a guess; rollback refuses to act on it).
-    LargestShare,
-}
-
-/// The stable revision, as the screen finds it (pin, then the revision at
-/// 100 %), then from the journal's history, then from the split.
-fn find_stable(
+/// Who is stable and who is the canary, by the screen's rule
+/// ([`crate::core::roles::decide`]): the pin, a plan the journal shows
+/// running, the revision at 100 %, the journal's last revision at 100 %, the
+/// only non-canary revision with traffic, else the largest share (a guess).
+fn roles(
     snapshot: &ServiceSnapshot,
     opts: &CliOptions,
     journal: Option<&Path>,
-) -> Result<Option<(String, StableFrom)>, CliError> {
+) -> Result<Roles, CliError> {
     if let Some(pin) = opts.stable_pin.as_deref() {
-        let rev = snapshot.resolve(pin).ok_or_else(|| {
-            CliError::Usage(format!(
+        if snapshot.resolve(pin).is_none() {
+            return Err(CliError::Usage(format!(
                 "the pinned stable revision `{pin}` is neither a revision nor a tag of {}",
                 snapshot.service
-            ))
-        })?;
-        return Ok(Some((rev.name.clone(), StableFrom::Pin)));
-    }
-    let traffic = &snapshot.traffic;
-    if traffic.entries().len() == 1 {
-        return Ok(traffic
-            .largest()
-            .map(|r| (r.to_string(), StableFrom::AllTraffic)));
-    }
-    if let Some(path) = journal.filter(|p| p.is_file()) {
-        if let Ok(replay) = journal::replay(path) {
-            let from_history = replay.records.iter().rev().find_map(|r| match &r.event {
-                Event::TrafficApplied { after, .. } if after.entries().len() == 1 => {
-                    after.largest().map(str::to_owned)
-                }
-                _ => None,
-            });
-            if let Some(rev) =
-                from_history.filter(|r| snapshot.revision(r).is_some_and(|rev| rev.ready))
-            {
-                return Ok(Some((rev, StableFrom::Journal)));
-            }
+            )));
         }
     }
-    let tag = opts.canary_tag.as_str();
-    let non_canary: Vec<&str> = traffic
-        .revisions()
-        .filter(|r| snapshot.revision(r).and_then(|x| x.tag.as_deref()) != Some(tag))
-        .collect();
-    if let [only] = non_canary.as_slice() {
-        return Ok(Some((only.to_string(), StableFrom::OnlyNonCanary)));
-    }
-    Ok(traffic
-        .largest()
-        .map(|r| (r.to_string(), StableFrom::LargestShare)))
-}
-
-/// The canary: the revision carrying the canary tag, else the newest
-/// revision that is not the stable one.
-fn find_canary(
-    snapshot: &ServiceSnapshot,
-    opts: &CliOptions,
-    stable: Option<&str>,
-) -> Option<String> {
-    snapshot
-        .revisions
-        .iter()
-        .find(|r| r.tag.as_deref() == Some(opts.canary_tag.as_str()))
-        .or_else(|| {
-            snapshot
-                .revisions
-                .iter()
-                .find(|r| Some(r.name.as_str()) != stable)
-        })
-        .map(|r| r.name.clone())
+    let replay = journal
+        .filter(|p| p.is_file())
+        .and_then(|p| journal::replay(p).ok())
+        .unwrap_or_default();
+    let plan = replay.interrupted_plan();
+    Ok(decide(RoleInputs {
+        snapshot,
+        pin: opts.stable_pin.as_deref(),
+        canary_tag: &opts.canary_tag,
+        history: &replay.role_history(),
+        plan: plan.as_ref().map(|p| (p.0.as_str(), p.1.as_str())),
+        pending: None,
+    }))
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{find_canary, find_stable, CliError, Context, StableFrom};
+use super::{roles, CliError, Context, StableFrom};
 use crate::core::model::{Allocation, PlatformInfo, Revision, ServiceSnapshot, TrafficSplit};
 use crate::platform::Platform;
 
@@ -168,16 +168,12 @@ impl StatusReport {
 /// Reads the service once and reports it.
 pub async fn status(platform: &dyn Platform, ctx: &Context<'_>) -> Result<StatusReport, CliError> {
     let snapshot = platform.snapshot().await?;
-    let stable = find_stable(&snapshot, &ctx.options, ctx.journal_path())?;
-    let canary = find_canary(
-        &snapshot,
-        &ctx.options,
-        stable.as_ref().map(|s| s.0.as_str()),
-    );
+    let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
+    let stable = roles.stable.zip(roles.stable_from);
     Ok(StatusReport::build(
         platform.info(),
         &snapshot,
         stable,
-        canary,
+        roles.canary,
     ))
 }

@@ -29,6 +29,7 @@ pub enum Command {
     FocusLogs,
     ScrollLogsUp,
     ScrollLogsDown,
+    Acknowledge,
     Help,
     Quit,
     Confirm,
@@ -36,7 +37,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 22] = [
+    pub const ALL: [Command; 23] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::ShiftUp,
@@ -55,6 +56,7 @@ impl Command {
         Command::FocusLogs,
         Command::ScrollLogsUp,
         Command::ScrollLogsDown,
+        Command::Acknowledge,
         Command::Help,
         Command::Quit,
         Command::Confirm,
@@ -82,6 +84,7 @@ impl Command {
             Command::FocusLogs => "focus_logs",
             Command::ScrollLogsUp => "scroll_logs_up",
             Command::ScrollLogsDown => "scroll_logs_down",
+            Command::Acknowledge => "acknowledge",
             Command::Help => "help",
             Command::Quit => "quit",
             Command::Confirm => "confirm",
@@ -120,6 +123,7 @@ impl Command {
             Command::FocusLogs => "log tail: the selected revision only / all revisions",
             Command::ScrollLogsUp => "scroll the log tail up (stops following)",
             Command::ScrollLogsDown => "scroll the log tail down",
+            Command::Acknowledge => "acknowledge the alarm after an automatic rollback",
             Command::Help => "show / hide this help",
             Command::Quit => "quit",
             Command::Confirm => "confirm (in a confirmation)",
@@ -431,10 +435,34 @@ impl Keymap {
 
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
-        Command::ALL
-            .into_iter()
-            .map(|c| (self.label(c), c.describe()))
-            .collect()
+        // Pairs share a row, so that every key fits an 80x24 terminal.
+        const PAIRS: [(Command, Command, &str); 2] = [
+            (
+                Command::ScrollLogsUp,
+                Command::ScrollLogsDown,
+                "scroll the log tail up (stops following) / down",
+            ),
+            (
+                Command::Confirm,
+                Command::Cancel,
+                "confirm / cancel (in a confirmation or input)",
+            ),
+        ];
+        let mut rows = Vec::with_capacity(Command::ALL.len());
+        for c in Command::ALL {
+            if let Some((a, b, what)) = PAIRS.iter().find(|p| p.0 == c) {
+                let (a, b) = (self.label(*a), self.label(*b));
+                let sep = if a.contains('/') || b.contains('/') {
+                    " · "
+                } else {
+                    "/"
+                };
+                rows.push((format!("{a}{sep}{b}"), *what));
+            } else if !PAIRS.iter().any(|p| p.1 == c) {
+                rows.push((self.label(c), c.describe()));
+            }
+        }
+        rows
     }
 }
 

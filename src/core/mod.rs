@@ -6,6 +6,7 @@ pub mod keymap;
 pub mod model;
 pub mod plan;
 pub mod ring;
+pub mod roles;
 pub mod state;
 pub mod traffic;
 pub mod update;

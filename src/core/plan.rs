@@ -248,6 +248,10 @@ pub enum PlanEvent {
     },
     /// `space`.
     TogglePause,
+    /// Pause (never resume), saying why: the operator quit the cockpit.
+    Pause {
+        reason: String,
+    },
     /// `a` confirmed, or a manual traffic change took over.
     Abort {
         reason: String,
@@ -508,13 +512,17 @@ impl Plan {
                 Phase::Observing { step, .. }
                 | Phase::WaitingApproval { step }
                 | Phase::Applying { step },
-                PlanEvent::TogglePause,
+                e @ (PlanEvent::TogglePause | PlanEvent::Pause { .. }),
             ) => {
                 let was_observing = !matches!(self.phase, Phase::Applying { .. });
+                let reason = match e {
+                    PlanEvent::Pause { reason } => reason,
+                    _ => "paused by the operator".into(),
+                };
                 self.set(
                     Phase::Paused {
                         step,
-                        reason: "paused by the operator".into(),
+                        reason,
                         was_observing,
                     },
                     "paused".into(),

@@ -12,8 +12,9 @@ use super::model::{
     LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
     Version,
 };
-use super::plan::{Plan, PlanSpec, Verdict};
+use super::plan::{Phase, Plan, PlanSpec, Verdict};
 use super::ring::Ring;
+use super::roles::{RoleHistory, RoleInputs, Roles};
 
 /// Thresholds drawn on the metric panels.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,6 +193,9 @@ pub struct Confirmation {
     pub note: Option<String>,
     /// What confirming does besides (or instead of) a plain traffic change.
     pub plan_action: Option<PlanAction>,
+    /// The plan's phase when the dialog opened: a dialog never acts on a
+    /// world that moved under it (closed or asked again, see `update`).
+    pub plan_phase: Option<Phase>,
 }
 
 /// Plan operations that go through a confirmation.
@@ -211,10 +215,18 @@ pub enum PlanAction {
 pub enum InputKind {
     SetSplit,
     Filter,
-    /// Why: asked after a rollback / promotion / override / abort was confirmed.
+    /// Why: asked after a promotion / override / plan start was confirmed,
+    /// before it is carried out.
     Reason {
         then: Box<Confirmation>,
         required: bool,
+    },
+    /// Why, asked after change `id` was already sent (a rollback goes out at
+    /// the first confirmation): Enter journals it, Esc only skips it.
+    Annotate {
+        id: u64,
+        kind: ChangeKind,
+        after: TrafficSplit,
     },
 }
 
@@ -247,7 +259,7 @@ impl Mode {
             Mode::Input(i) => match i.kind {
                 InputKind::Filter => "filter",
                 InputKind::SetSplit => "set-split",
-                InputKind::Reason { .. } => "reason",
+                InputKind::Reason { .. } | InputKind::Annotate { .. } => "reason",
             },
         }
     }
@@ -264,9 +276,11 @@ pub struct PendingChange {
     pub reason: Option<String>,
 }
 
-/// A change asked for while another was in flight; sent when that one lands.
+/// A change asked for while another was in flight; sent when that one lands
+/// (with the id it was given when asked for).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueuedChange {
+    pub id: u64,
     pub kind: ChangeKind,
     pub split: TrafficSplit,
     pub reason: Option<String>,
@@ -300,6 +314,14 @@ pub enum Level {
     Info,
     Warn,
     Error,
+}
+
+/// Something that went wrong by itself (an automatic rollback, a failed
+/// one): the header carries it until the operator acknowledges it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alarm {
+    pub text: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The footer's last result.
@@ -372,8 +394,12 @@ pub struct State {
     /// Snapshots requested before this instant are stale and ignored.
     pub snapshot_watermark: Option<DateTime<Utc>>,
     pub service_health: SourceHealth,
-    /// The rollback target: the last revision that served 100 %.
-    pub stable: Option<String>,
+    /// Who is stable (the rollback target) and who is the canary: decided
+    /// by [`super::roles::decide`] after every action, nowhere else.
+    pub roles: Roles,
+    /// The last revision seen at 100 % (this session's reads and changes,
+    /// and the journal's), for [`Self::roles`].
+    pub role_history: RoleHistory,
     pub selected: Option<String>,
 
     pub change: Option<PendingChange>,
@@ -409,8 +435,12 @@ pub struct State {
     pub notify_error: Option<(String, DateTime<Utc>)>,
 
     pub message: Option<Message>,
+    /// Shown in the header until acknowledged.
+    pub alarm: Option<Alarm>,
     /// `q` pressed once while a change is in flight.
     pub quit_armed: bool,
+    /// `q` pressed once while a plan runs: the next `q` pauses it and quits.
+    pub quit_plan_asked: bool,
     pub quit: bool,
     /// Effects produced outside `update` (the journaled resume of an
     /// interrupted plan), sent with the first `update`.
@@ -437,7 +467,8 @@ impl State {
             snapshot: None,
             snapshot_watermark: None,
             service_health: SourceHealth::default(),
-            stable: None,
+            roles: Roles::default(),
+            role_history: RoleHistory::default(),
             selected: None,
             change: None,
             queued: None,
@@ -459,10 +490,50 @@ impl State {
             journal_broken: None,
             notify_error: None,
             message: None,
+            alarm: None,
             quit_armed: false,
+            quit_plan_asked: false,
             quit: false,
             pending_effects: Vec::new(),
         }
+    }
+
+    /// The phase of a plan that is running.
+    pub fn active_phase(&self) -> Option<Phase> {
+        self.plan
+            .as_ref()
+            .filter(|p| !p.phase.is_finished())
+            .map(|p| p.phase.clone())
+    }
+
+    /// The stable revision (the rollback target), if known.
+    pub fn stable(&self) -> Option<&str> {
+        self.roles.stable.as_deref()
+    }
+
+    /// The canary, if any.
+    pub fn canary(&self) -> Option<&str> {
+        self.roles.canary.as_deref()
+    }
+
+    /// Applies the one rule of [`super::roles`] to the current state.
+    pub fn decide_roles(&self) -> Roles {
+        let Some(snapshot) = self.snapshot.as_ref() else {
+            return Roles::default();
+        };
+        let plan = self
+            .plan
+            .as_ref()
+            .filter(|p| !p.phase.is_finished())
+            .map(|p| (p.canary.as_str(), p.stable.as_str()));
+        super::roles::decide(RoleInputs {
+            snapshot,
+            pin: self.settings.stable_pin.as_deref(),
+            canary_tag: &self.settings.canary_tag,
+            history: &self.role_history,
+            plan,
+            pending: self.desired(),
+        })
     }
 
     pub fn revisions(&self) -> &[Revision] {

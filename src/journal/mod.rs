@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::model::TrafficSplit;
 use crate::core::plan::{Phase, PlanSpec};
+use crate::core::roles::RoleHistory;
 
 /// Who did it: the login and, over SSH, the client address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +132,13 @@ pub enum Event {
         read_back: Option<TrafficSplit>,
         why: String,
     },
+    /// Why change `id` was made, given after it was sent (a rollback goes
+    /// out at the first confirmation; its reason follows).
+    TrafficReason {
+        id: u64,
+        kind: String,
+        reason: String,
+    },
     PlanStarted {
         canary: String,
         stable: String,
@@ -207,6 +215,25 @@ impl Replay {
         current.filter(|c| !c.3.is_finished())
     }
 
+    /// What the history tells [`crate::core::roles`]: every applied change's
+    /// `before` and `after` (reconciled as applied included), in order.
+    pub fn role_history(&self) -> RoleHistory {
+        let mut h = RoleHistory::default();
+        for r in &self.records {
+            match &r.event {
+                Event::TrafficApplied { before, after, .. }
+                | Event::TrafficReconciled {
+                    outcome: Outcome::Applied,
+                    before,
+                    after,
+                    ..
+                } => h.observe_change(before, after),
+                _ => {}
+            }
+        }
+        h
+    }
+
     /// The last split the platform confirmed (or was read back at).
     pub fn last_split(&self) -> Option<&TrafficSplit> {
         self.records.iter().rev().find_map(|r| match &r.event {
@@ -237,9 +264,15 @@ impl Replay {
                     after,
                     ..
                 } => open.push((*id, kind.clone(), before.clone(), after.clone())),
+                // The latest request with that id (older sessions counted
+                // from 1: ids may repeat in old journals).
                 Event::TrafficApplied { id, .. }
                 | Event::TrafficFailed { id, .. }
-                | Event::TrafficReconciled { id, .. } => open.retain(|o| o.0 != *id),
+                | Event::TrafficReconciled { id, .. } => {
+                    if let Some(i) = open.iter().rposition(|o| o.0 == *id) {
+                        open.remove(i);
+                    }
+                }
                 _ => {}
             }
         }

@@ -77,6 +77,9 @@ pub fn history_line(r: &Record) -> String {
             outcome.label().to_uppercase(),
             read_back.as_ref().map_or("nothing".into(), |s| s.to_flag())
         ),
+        Event::TrafficReason { kind, reason, id } => {
+            format!("{kind} #{id} reason: “{reason}”")
+        }
         Event::PlanStarted {
             canary,
             stable,
@@ -185,16 +188,37 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
         "| time (UTC) | who | change | before | after | took | reason |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-    for r in recs {
+    // A reason given after the change went out (rollback) joins its row: the
+    // first one naming the change after its request (ids may repeat across
+    // older sessions, so the search starts at the request).
+    let late_reason = |at: usize, id: u64| {
+        let requested = recs[..at]
+            .iter()
+            .rposition(|r| matches!(r.event, Event::TrafficRequested { id: i, .. } if i == id))?;
+        // Until the id is used again (an older session counted from 1 too)
+        // or another session starts.
+        recs[requested + 1..]
+            .iter()
+            .take_while(|r| {
+                !matches!(r.event, Event::SessionStart { .. })
+                    && !matches!(r.event, Event::TrafficRequested { id: i, .. } if i == id)
+            })
+            .find_map(|r| match &r.event {
+                Event::TrafficReason { id: i, reason, .. } if *i == id => Some(reason.as_str()),
+                _ => None,
+            })
+    };
+    for (at, r) in recs.iter().enumerate() {
         match &r.event {
             Event::TrafficApplied {
+                id,
                 kind,
                 before,
                 after,
                 reason,
                 took_ms,
-                ..
             } => {
+                let reason = reason.as_deref().or_else(|| late_reason(at, *id));
                 let _ = writeln!(
                     md,
                     "| {} | {} | {kind} | {} | {} | {took_ms} ms | {} |",
@@ -202,7 +226,7 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                     who(r),
                     split_or_dash(Some(before)),
                     split_or_dash(Some(after)),
-                    reason.as_deref().unwrap_or("")
+                    reason.unwrap_or("")
                 );
             }
             Event::TrafficFailed {

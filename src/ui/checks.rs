@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 use super::plan::hms;
 use super::{ellipsize, Content, Ctx, Fold};
 use crate::core::keymap::Command;
+use crate::core::plan::Phase;
 use crate::core::state::{Battery, CheckRow, CheckStatus};
 
 /// `✓ pass`, `✗ fail`, ..., `… running`: at most 9 columns.
@@ -131,6 +132,30 @@ fn title(ctx: &Ctx, b: &Battery, w: usize) -> Line<'static> {
         )
     } else {
         ("✓ all pass".to_string(), t.ok)
+    };
+    // A battery that passed before the plan rolled back (or failed) on its
+    // gates must not read as "all is well" now.
+    let overtaken = ctx
+        .state
+        .plan
+        .as_ref()
+        .and_then(|p| match (&p.phase, p.finished) {
+            (Phase::RolledBack { .. } | Phase::Failed { .. }, Some(end))
+                if b.revision == p.canary && b.finished.is_some_and(|f| f <= end) =>
+            {
+                Some(p.phase.label())
+            }
+            _ => None,
+        });
+    let (summary, style) = match overtaken {
+        Some(what) if blocking.is_empty() && done == total => (
+            format!(
+                "{} before the plan {what}: not a verdict on now",
+                summary.trim_start_matches(['✓', '!', ' '])
+            ),
+            t.dim,
+        ),
+        _ => (summary, style),
     };
     let rev = format!(" {} ", ctx.short(&b.revision));
     let progress = format!(" {done}/{total} done ");

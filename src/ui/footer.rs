@@ -117,7 +117,11 @@ fn status(ctx: &Ctx, width: u16) -> Line<'static> {
         } else {
             String::new()
         };
+        // Its time: a message is never mistaken for an older one.
+        let stamp = m.at.format("%H:%M:%S ").to_string();
+        let room = room.saturating_sub(stamp.chars().count());
         let text = super::ellipsize(&m.text, room.saturating_sub(suffix.chars().count()));
+        left.push(Span::styled(stamp, t.dim));
         left.push(Span::styled(text.into_owned(), t.message(m.level)));
         left.push(Span::styled(suffix, t.dim));
     }
@@ -173,6 +177,12 @@ fn plan_hints(state: &State) -> Vec<(Command, String)> {
     match state.plan.as_ref().map(|p| &p.phase) {
         None => v.push((Command::Advance, "plan".to_string())),
         Some(p) if p.is_finished() => v.push((Command::Advance, "new plan".to_string())),
+        Some(Phase::Observing { .. } | Phase::WaitingApproval { .. })
+            if matches!(state.verdict, Verdict::Red(_) | Verdict::Confirming(_)) =>
+        {
+            v.push((Command::Abort, "abort: roll back now".to_string()));
+            v.push((Command::TogglePause, "pause".to_string()));
+        }
         Some(Phase::Observing { .. }) => {
             v.push((Command::Advance, "advance early".to_string()));
             v.push((Command::TogglePause, "pause".to_string()));
@@ -267,6 +277,10 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
                 let at = rollback.map_or(v.len(), |i| i + 1);
                 v.splice(at..at, plan);
             }
+            // An alarm is acknowledged first of all.
+            if state.alarm.is_some() {
+                v.insert(0, (vec![Command::Acknowledge], "acknowledge alarm".into()));
+            }
             v.extend(ALWAYS.iter().map(|h| (h.cmds.to_vec(), h.what.to_string())));
             return fit(ctx, &v, width);
         }
@@ -300,6 +314,10 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
                     },
                 ),
                 ("Esc".into(), "cancel: change nothing".into()),
+            ],
+            InputKind::Annotate { .. } => vec![
+                ("Enter".into(), "record this reason with the change".into()),
+                ("Esc".into(), "skip: it goes on anyway".into()),
             ],
         },
     };

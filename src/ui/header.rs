@@ -26,6 +26,26 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         right.push(Span::raw(" "));
     }
     right.push(freshness(ctx));
+    // An alarm (automatic rollback) until acknowledged: it takes what room
+    // the badges leave, down to a third of the line for the service name.
+    if let Some(a) = &state.alarm {
+        let ack = state
+            .settings
+            .keymap
+            .label(crate::core::keymap::Command::Acknowledge);
+        // It wins over the platform and location; the service name stays.
+        let used: usize = right.iter().map(Span::width).sum();
+        let service = 6 + 3 + state.info.service.chars().count().min(24);
+        let room = (area.width as usize).saturating_sub(used + service + 6);
+        if room >= 12 {
+            let text = format!("[{ack}] {}", a.text);
+            right.insert(
+                0,
+                Span::styled(format!(" ⚠ {} ", ellipsize(&text, room)), t.badge_alarm),
+            );
+            right.insert(1, Span::raw(" "));
+        }
+    }
     let right_w: usize = right.iter().map(Span::width).sum();
 
     // Left: whole segments while they fit; only the location may be cut.

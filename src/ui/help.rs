@@ -34,7 +34,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             Span::raw(ellipsize(desc, room).into_owned()),
         ]));
     }
-    lines.push(Line::raw(""));
+    // The spacer only where there is room: every key fits 80x24.
+    if rows.len() + 5 < area.height as usize {
+        lines.push(Line::raw(""));
+    }
     lines.push(Line::from(vec![
         Span::styled(" In input boxes: ", t.dim),
         Span::styled("Enter", t.key),

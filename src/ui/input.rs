@@ -17,8 +17,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
     if area.height < h || area.width < 10 {
         return;
     }
-    // Just above the footer's last line (the hints stay visible).
-    let bottom = area.bottom().saturating_sub(1);
+    // Just above the footer's last line (the hints stay visible); the reason
+    // of a change already sent also leaves the status line, which shows it
+    // in flight and then done.
+    let keep = if matches!(input.kind, InputKind::Annotate { .. }) {
+        2
+    } else {
+        1
+    };
+    let bottom = area.bottom().saturating_sub(keep);
     let rect = Rect {
         x: area.x,
         y: bottom.saturating_sub(h).max(area.y),
@@ -34,6 +41,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
             " Why {}? {}: goes to the journal and the team ",
             then.kind.verb(),
             if *required { "Required" } else { "Optional" }
+        ),
+        InputKind::Annotate { id, kind, .. } => format!(
+            " {} #{id} is already on its way. Why? Optional, for the journal ",
+            capitalized(&kind.verb())
         ),
     };
     let block = Block::bordered()
@@ -65,6 +76,27 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
         };
         let room = fb.width as usize;
         let line = match (&input.kind, &input.feedback) {
+            (InputKind::Reason { .. } | InputKind::Annotate { .. }, Some(Err(msg))) => {
+                Line::styled(
+                    format!("✗ {}", ellipsize(msg, room.saturating_sub(2))),
+                    t.error,
+                )
+            }
+            (InputKind::Annotate { kind, after, .. }, _) => Line::from(vec![
+                Span::styled("→ sent: ", t.warn),
+                Span::styled(
+                    ellipsize(
+                        &format!(
+                            "{} to {} (see the footer for its progress)",
+                            kind.verb(),
+                            ctx.split_text(after)
+                        ),
+                        room.saturating_sub(8),
+                    )
+                    .into_owned(),
+                    t.bold,
+                ),
+            ]),
             (InputKind::Reason { then, .. }, _) => Line::from(vec![
                 Span::styled("→ on Enter: ", t.dim),
                 Span::styled(
@@ -88,4 +120,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
         };
         frame.render_widget(Paragraph::new(line), fb);
     }
+}
+
+/// `rollback` → `Rollback`.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

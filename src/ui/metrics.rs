@@ -372,8 +372,8 @@ fn metric(buf: &mut Buffer, area: Rect, ctx: &Ctx, rev: &str, kind: MetricKind, 
     };
     let role = ctx.role(rev);
     sparkline::draw(buf, spark, &ctx.theme, series, gate, t.revision(role));
+    let over = series.last().is_some_and(|v| gate.is_some_and(|g| v > g));
     if let Some(v) = series.last() {
-        let over = gate.is_some_and(|g| v > g);
         let text = format!("{}{}", fmt_value(kind, v), if over { "▲" } else { "" });
         let style = if over { t.over_gate } else { t.bold };
         let room = (area.right()).saturating_sub(value_x) as usize;
@@ -382,7 +382,9 @@ fn metric(buf: &mut Buffer, area: Rect, ctx: &Ctx, rev: &str, kind: MetricKind, 
     if gate_w > 0 {
         if let Some(g) = gate_text {
             let gx = area.right().saturating_sub(gate_w);
-            buf.set_stringn(gx, mid, g, gate_w as usize, t.gate);
+            // Red is kept for what is over its gate, not for static labels.
+            let style = if over { t.over_gate } else { t.dim };
+            buf.set_stringn(gx, mid, g, gate_w as usize, style);
         }
     }
 }

@@ -297,24 +297,9 @@ impl<'a> Ctx<'a> {
     fn new(state: &'a State) -> Ctx<'a> {
         let theme = Theme::from_settings(&state.settings);
         let revs = state.revisions();
-        let stable = state.stable.as_deref();
-        let tag = state.settings.canary_tag.as_str();
-        let canary = revs
-            .iter()
-            .find(|r| r.tag.as_deref() == Some(tag) && Some(r.name.as_str()) != stable)
-            .or_else(|| {
-                // No tagged canary: the newest other revision that has or gets traffic.
-                let in_split = |n: &str| {
-                    state.desired().is_some_and(|s| s.percent_of(n) > 0)
-                        || state
-                            .snapshot
-                            .as_ref()
-                            .is_some_and(|s| s.serving().percent_of(n) > 0)
-                };
-                revs.iter()
-                    .find(|r| Some(r.name.as_str()) != stable && in_split(&r.name))
-            })
-            .map(|r| r.name.as_str());
+        // One rule for who is who (core::roles), decided in `update`.
+        let stable = state.stable();
+        let canary = state.canary();
         let mut roles: Vec<(&str, Role)> = Vec::with_capacity(revs.len() + 2);
         let mut role_of: HashMap<&str, Role> = HashMap::with_capacity(revs.len() + 2);
         let mut others = 0;

@@ -113,15 +113,22 @@ fn finished(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
     };
     if fold != Fold::Full {
         let mut rest = vec![Span::styled(format!(" {word} "), style)];
-        let used = 8 + word.chars().count() + 2;
+        let mut used = 8 + word.chars().count() + 2;
+        // The reason in the phase's colour (it is why the plan ended), the
+        // times dim.
+        if let Some(r) = reason {
+            let r = ellipsize(r, w.saturating_sub(used + 2)).into_owned();
+            used += r.chars().count() + 2;
+            rest.push(Span::styled(format!(" {r}"), style));
+        }
         let tail = match reason {
-            Some(r) => format!("{r} · {started}"),
-            None => format!("{outcome} · {started}"),
+            Some(_) => format!(" · {started} "),
+            None => format!(" {outcome} · {started} "),
         };
-        rest.push(Span::styled(
-            format!(" {} ", ellipsize(&tail, w.saturating_sub(used + 2))),
-            t.dim,
-        ));
+        let room = w.saturating_sub(used + 2);
+        if room >= 8 {
+            rest.push(Span::styled(ellipsize(&tail, room).into_owned(), t.dim));
+        }
         return Content {
             title: title(ctx, rest),
             body: vec![],
@@ -133,7 +140,7 @@ fn finished(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
     };
     let mut body = vec![Line::from(timeline(ctx, &plan.spec, &marks, w, true))];
     if let Some(r) = reason {
-        body.extend(wrapped("why ", r, w, 2, t.text, t.dim));
+        body.extend(wrapped("why ", r, w, 2, t.dim, style));
     }
     if !outcome.is_empty() {
         body.push(Line::styled(outcome, t.text));
@@ -496,16 +503,30 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         (Verdict::Green, _) => ("✓ green".to_string(), t.ok, String::new()),
         (Verdict::Red(why), Some(h)) => (format!("✗ red for {}", hms(h)), t.error, why.clone()),
         (Verdict::Red(why), None) => ("✗ red".to_string(), t.error, why.clone()),
-        // Red but not yet for `sustain`.
-        (Verdict::Confirming(why), h) => (
-            format!(
-                "! red for {} of {} sustain",
-                hms(h.unwrap_or(0)),
-                hms(sustain as i64)
-            ),
-            t.warn,
-            why.clone(),
-        ),
+        // Red but not yet for `sustain`: say what happens, and when.
+        (Verdict::Confirming(why), h) => {
+            let left = hms(sustain as i64 - h.unwrap_or(0));
+            let mark = match ctx.state.plan.as_ref().filter(|p| !p.phase.is_finished()) {
+                Some(p)
+                    if matches!(
+                        p.phase,
+                        Phase::Observing { .. } | Phase::WaitingApproval { .. }
+                    ) =>
+                {
+                    match p.spec.on_failure {
+                        OnFailure::Rollback => format!("✗ RED: auto-rollback in {left}"),
+                        OnFailure::Pause => format!("✗ RED: the plan pauses in {left}"),
+                        OnFailure::StepDown => format!("✗ RED: steps down in {left}"),
+                    }
+                }
+                _ => format!(
+                    "✗ red for {} (counts after {})",
+                    hms(h.unwrap_or(0)),
+                    hms(sustain as i64)
+                ),
+            };
+            (mark, t.error, why.clone())
+        }
         (Verdict::NoData(why), _) => ("? no data".to_string(), t.no_data, why.clone()),
     };
     let mut v = vec![
@@ -537,8 +558,14 @@ fn actions(ctx: &Ctx, plan: &Plan) -> Vec<Span<'static>> {
             .map_or(String::new(), |s| format!(" ({} %)", s.percent))
     };
     let green = state.verdict == Verdict::Green;
+    // While red, advancing is not offered: roll back or abort is.
+    let red = matches!(state.verdict, Verdict::Red(_) | Verdict::Confirming(_));
     let mut items: Vec<(Command, String)> = Vec::new();
     match &plan.phase {
+        Phase::Observing { .. } | Phase::WaitingApproval { .. } if red => {
+            items.push((Command::Abort, "abort: roll back now".into()));
+            items.push((Command::TogglePause, "pause".into()));
+        }
         Phase::Observing { step, .. } => {
             items.push((Command::Advance, format!("advance early{}", next(*step))));
             items.push((Command::TogglePause, "pause".into()));

@@ -58,6 +58,8 @@ pub struct Theme {
     pub app_name: Style,
     pub badge_demo: Style,
     pub badge_read_only: Style,
+    /// The header's alarm after an automatic rollback.
+    pub badge_alarm: Style,
     /// Good news: ready ✓, fresh data.
     pub ok: Style,
     pub warn: Style,
@@ -113,6 +115,7 @@ impl Theme {
             app_name: bold.fg(Color::LightGreen),
             badge_demo: bold.fg(Color::Black).bg(Color::LightMagenta),
             badge_read_only: bold.fg(Color::Black).bg(Color::LightYellow),
+            badge_alarm: bold.fg(Color::White).bg(Color::Red),
             ok: s.fg(Color::Green),
             warn: s.fg(Color::Yellow),
             error: bold.fg(Color::LightRed),
@@ -152,6 +155,7 @@ impl Theme {
             app_name: bold,
             badge_demo: rev,
             badge_read_only: rev,
+            badge_alarm: rev,
             ok: s,
             warn: bold,
             error: rev,
@@ -249,6 +253,7 @@ mod tests {
             t.dim,
             t.badge_demo,
             t.badge_read_only,
+            t.badge_alarm,
             t.error,
             t.over_gate,
             t.key,

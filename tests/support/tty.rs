@@ -118,19 +118,29 @@ impl Tty {
         std::thread::sleep(Duration::from_millis(150));
     }
 
-    /// `r`, then `y` in the rollback confirmation, then Enter in the
-    /// optional reason box (left empty); each step waits for its dialog.
+    /// `r`, then `y` in the rollback confirmation (which sends it), then
+    /// waits for the optional reason box; each step waits for its dialog.
     #[allow(dead_code)] // not every test binary that includes this rolls back
     pub fn roll_back_with_keys(&mut self) {
         self.press("r");
         self.wait_for("the rollback confirmation", |s| {
             s.contains("ROLLBACK") && s.contains("Exact call")
         });
+        // `y` alone sends it; the optional reason is asked while it is in
+        // flight (the caller answers or skips it with Esc).
         self.press("y");
-        self.wait_for("the optional reason box", |s| {
-            s.contains("Why rollback? Optional")
+        self.wait_for("the reason box of the rollback already sent", |s| {
+            s.contains("is already on its way. Why?")
         });
-        self.press("\r");
+    }
+
+    /// Esc on the reason box of a change already sent: only the reason is skipped.
+    #[allow(dead_code)]
+    pub fn skip_reason(&mut self) {
+        self.press("\x1b");
+        self.wait_for("the reason box closed", |s| {
+            !s.contains("is already on its way. Why?")
+        });
     }
 
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {

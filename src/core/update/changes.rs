@@ -8,9 +8,10 @@ use crate::core::action::{ChangeKind, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::state::{
-    Confirmation, InputKind, Level, Mode, PendingChange, QueuedChange, State,
+    Confirmation, InputKind, Level, Mode, PendingChange, PlanAction, QueuedChange, State,
 };
 use crate::core::traffic;
+use crate::journal::Event;
 
 /// Guardrails, then confirmation when needed, then submission.
 pub(super) fn request_change(
@@ -43,13 +44,30 @@ pub(super) fn request_change(
     }
     let jump = traffic::largest_move(&basis, &split);
     let large = jump > state.settings.max_step;
-    if matches!(kind, ChangeKind::Promote | ChangeKind::Rollback) || large {
-        let note = large.then(|| {
-            format!(
+    // A manual change takes over from a running plan: never silently.
+    let pauses_plan = flow::plan_active(state) && kind != ChangeKind::Rollback;
+    let guess = (kind == ChangeKind::Rollback
+        && state.roles.stable_from.is_some_and(|f| f.is_guess()))
+    .then(|| {
+        "which revision is stable is a guess (the largest share): check the target".to_string()
+    });
+    if matches!(kind, ChangeKind::Promote | ChangeKind::Rollback) || large || pauses_plan {
+        let mut notes: Vec<String> = Vec::new();
+        if pauses_plan {
+            notes.push(
+                "a plan is running: this manual change PAUSES it — nothing advances and \
+                 the gates roll nothing back until Space resumes it"
+                    .into(),
+            );
+        }
+        if large {
+            notes.push(format!(
                 "a jump of {jump} points, more than max_step = {}",
                 state.settings.max_step
-            )
-        });
+            ));
+        }
+        notes.extend(guess);
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
         state.mode = Mode::Confirm(Confirmation {
             kind,
             preview: (state.previewer.0)(&split),
@@ -58,6 +76,7 @@ pub(super) fn request_change(
             expect: snapshot.version.clone(),
             note,
             plan_action: None,
+            plan_phase: state.active_phase(),
         });
         return;
     }
@@ -86,6 +105,12 @@ fn manual(
     submit(state, split, kind, reason, fx);
 }
 
+/// Whether confirming sends a rollback: those go out at the first `y`, and
+/// their reason is asked while they are in flight.
+fn rolls_back(c: &Confirmation) -> bool {
+    c.kind == ChangeKind::Rollback && matches!(c.plan_action, None | Some(PlanAction::Abort))
+}
+
 /// `y` on a confirmation; `reason` is `None` until the reason box was shown.
 pub(super) fn confirmed(
     state: &mut State,
@@ -93,8 +118,11 @@ pub(super) fn confirmed(
     reason: Option<Option<String>>,
     fx: &mut Vec<Effect>,
 ) {
+    let rollback = rolls_back(&c);
+    let ask_after = reason.is_none() && rollback;
     let reason = match reason {
         Some(r) => r,
+        None if rollback => None,
         None => match reason_needed(c.kind, c.plan_action.as_ref()) {
             Some(required) => {
                 let mut ta = tui_textarea::TextArea::default();
@@ -117,6 +145,19 @@ pub(super) fn confirmed(
             None => None,
         },
     };
+    let first_id = state.next_change_id;
+    carry_out_confirmed(state, c, reason, fx);
+    if ask_after {
+        ask_reason_after(state, first_id);
+    }
+}
+
+fn carry_out_confirmed(
+    state: &mut State,
+    c: Confirmation,
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
     if let Some(action) = &c.plan_action {
         flow::plan_confirmed(state, action.clone(), reason, fx);
         return;
@@ -130,11 +171,14 @@ pub(super) fn confirmed(
         say(state, Level::Error, format!("refused: {e}"));
         return;
     }
-    if snapshot.version != c.expect && state.change.is_none() {
+    // A rollback means "all to the stable" whatever moved meanwhile: it goes
+    // out with the version just read instead of being asked again.
+    if snapshot.version != c.expect && state.change.is_none() && c.kind != ChangeKind::Rollback {
         // Someone else changed the service meanwhile: show it and ask again.
         reask_after_conflict(
             state,
             QueuedChange {
+                id: 0,
                 kind: c.kind,
                 split: c.after,
                 reason,
@@ -147,6 +191,65 @@ pub(super) fn confirmed(
     } else {
         manual(state, c.after, c.kind, reason, fx);
     }
+}
+
+/// After a rollback went out (or was queued behind the change in flight):
+/// the optional reason box, naming the change it will be attached to.
+fn ask_reason_after(state: &mut State, first_id: u64) {
+    if !matches!(state.mode, Mode::Normal) {
+        return;
+    }
+    let sent = state
+        .change
+        .as_ref()
+        .map(|c| (c.id, c.kind, &c.split))
+        .into_iter()
+        .chain(state.queued.as_ref().map(|q| (q.id, q.kind, &q.split)))
+        .find(|(id, kind, _)| *id >= first_id && *kind == ChangeKind::Rollback)
+        .map(|(id, kind, split)| (id, kind, split.clone()));
+    let Some((id, kind, after)) = sent else {
+        return;
+    };
+    let mut ta = tui_textarea::TextArea::default();
+    ta.set_placeholder_text("why (optional, kept in the audit journal; Esc skips)");
+    open_input(
+        state,
+        InputKind::Annotate { id, kind, after },
+        ta,
+        String::new(),
+    );
+}
+
+/// Enter on the reason of a change already sent: a journal record naming
+/// it (and, while it waits in the queue, the change's own reason).
+pub(super) fn annotated(
+    state: &mut State,
+    id: u64,
+    kind: ChangeKind,
+    reason: String,
+    fx: &mut Vec<Effect>,
+) {
+    if let Some(q) = state.queued.as_mut().filter(|q| q.id == id) {
+        q.reason = Some(reason.clone());
+    }
+    if let Some(c) = state.change.as_mut().filter(|c| c.id == id) {
+        c.reason = Some(reason.clone());
+    }
+    fx.push(Effect::Notify(format!(
+        "{}: the reason for {} #{id}: {reason}",
+        state.info.service,
+        kind.verb()
+    )));
+    fx.push(Effect::Journal(Event::TrafficReason {
+        id,
+        kind: kind.verb(),
+        reason,
+    }));
+    say(
+        state,
+        Level::Info,
+        format!("reason recorded with {} #{id}", kind.verb()),
+    );
 }
 
 /// `n` / Esc on a confirmation or its reason box.
@@ -162,14 +265,17 @@ pub(super) fn cancelled(state: &mut State, c: &Confirmation, fx: &mut Vec<Effect
     say(state, Level::Info, "cancelled: nothing was changed");
 }
 
-/// Sends a change, or queues it behind the one in flight.
+/// Sends a change, or queues it behind the one in flight. The id it was
+/// given, unless it was refused.
 pub(super) fn submit(
     state: &mut State,
     split: TrafficSplit,
     kind: ChangeKind,
     reason: Option<String>,
     fx: &mut Vec<Effect>,
-) {
+) -> Option<u64> {
+    let id = state.next_change_id;
+    state.next_change_id += 1;
     if state.change.is_some() {
         say(
             state,
@@ -180,12 +286,24 @@ pub(super) fn submit(
             ),
         );
         state.queued = Some(QueuedChange {
+            id,
             kind,
             split,
             reason,
         });
-        return;
+        return Some(id);
     }
+    send(state, id, split, kind, reason, fx)
+}
+
+fn send(
+    state: &mut State,
+    id: u64,
+    split: TrafficSplit,
+    kind: ChangeKind,
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) -> Option<u64> {
     if refused_without_journal(state, kind) {
         if let ChangeKind::Plan(step) = kind {
             flow::plan_step_failed(
@@ -195,20 +313,16 @@ pub(super) fn submit(
                 fx,
             );
         }
-        return;
+        return None;
     }
-    let Some(snapshot) = state.snapshot.as_ref() else {
-        return;
-    };
+    let snapshot = state.snapshot.as_ref()?;
     if let Err(e) = traffic::check_ready(snapshot, &snapshot.traffic, &split) {
         say(state, Level::Error, format!("refused: {e}"));
         if let ChangeKind::Plan(step) = kind {
             flow::plan_step_failed(state, step, e, fx);
         }
-        return;
+        return None;
     }
-    let id = state.next_change_id;
-    state.next_change_id += 1;
     let before = snapshot.traffic.clone();
     fx.push(Effect::SetTraffic {
         id,
@@ -221,7 +335,7 @@ pub(super) fn submit(
     say(
         state,
         Level::Info,
-        format!("{}: applying {split}…", kind.verb()),
+        format!("{} #{id}: applying {split}…", kind.verb()),
     );
     state.change = Some(PendingChange {
         id,
@@ -231,6 +345,7 @@ pub(super) fn submit(
         started: state.now,
         reason,
     });
+    Some(id)
 }
 
 pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {
@@ -257,6 +372,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {
             snapshot.traffic
         )),
         plan_action: None,
+        plan_phase: state.active_phase(),
     });
 }
 
@@ -277,13 +393,18 @@ pub(super) fn on_applied(
     say(
         state,
         Level::Info,
-        format!("{} done in {took} ms: {}", change.kind.verb(), change.split),
+        format!(
+            "{} #{} done in {took} ms: {}",
+            change.kind.verb(),
+            change.id,
+            change.split
+        ),
     );
     notify_manual(state, &change, "done", fx);
     flow::change_landed(state, change.kind, fx);
     if let Some(q) = state.queued.take() {
         if state.snapshot.as_ref().map(|s| &s.traffic) != Some(&q.split) {
-            submit(state, q.split, q.kind, q.reason, fx);
+            send(state, q.id, q.split, q.kind, q.reason, fx);
         }
     }
 }
@@ -297,6 +418,7 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     if let BackendError::Conflict(_) = error {
         // Re-read, then show what changed and ask again.
         state.conflicted = Some(dropped.unwrap_or(QueuedChange {
+            id: change.id,
             kind: change.kind,
             split: change.split,
             reason: change.reason,
@@ -315,16 +437,18 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     };
     let text = match &error {
         BackendError::Unconfirmed { message, read_back } => format!(
-            "{}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
+            "{} #{}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
             change.kind.verb(),
+            change.id,
             read_back
                 .as_ref()
                 .map_or("nothing readable yet (re-reading)".to_string(), |s| s
                     .to_string())
         ),
         _ => format!(
-            "{} failed: {error}{tail}; the split stays as the platform reports it",
-            change.kind.verb()
+            "{} #{} failed: {error}{tail}; the split stays as the platform reports it",
+            change.kind.verb(),
+            change.id
         ),
     };
     say(state, Level::Error, text);
@@ -334,4 +458,75 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     };
     notify_manual(state, &change, what, fx);
     flow::change_failed(state, change.kind, error.to_string(), fx);
+}
+
+/// A dialog never acts on a world that moved under it: when the split it
+/// was computed on or the plan's phase changed, it is asked again with the
+/// new before/after, or closed when there is nothing left to decide.
+pub(super) fn revalidate_dialog(state: &mut State) {
+    let c = match &state.mode {
+        Mode::Confirm(c) => c,
+        Mode::Input(i) => match &i.kind {
+            InputKind::Reason { then, .. } => &**then,
+            _ => return,
+        },
+        _ => return,
+    };
+    let phase = state.active_phase();
+    let basis = state.desired().cloned();
+    let plan_moved = c.plan_phase != phase;
+    if !plan_moved && basis.as_ref() == Some(&c.before) {
+        return;
+    }
+    let c = c.clone();
+    let (Some(basis), Some(version)) = (basis, state.snapshot.as_ref().map(|s| s.version.clone()))
+    else {
+        return;
+    };
+    let what = c.plan_action.as_ref().map_or_else(
+        || c.kind.verb(),
+        |a| match a {
+            PlanAction::Start => "start the plan".into(),
+            PlanAction::Advance | PlanAction::Override => "advance the plan".into(),
+            PlanAction::Abort => "abort the plan".into(),
+        },
+    );
+    let close = |state: &mut State, why: String| {
+        state.mode = Mode::Normal;
+        say(state, Level::Warn, format!("dialog closed ({what}): {why}"));
+    };
+    match &c.plan_action {
+        Some(PlanAction::Abort) | None if basis == c.after => close(
+            state,
+            format!("nothing left to do, the split already is {basis}"),
+        ),
+        Some(PlanAction::Abort) if phase.is_none() => {
+            let label = state
+                .plan
+                .as_ref()
+                .map_or("over".into(), |p| p.phase.label());
+            close(state, format!("the plan is already {label}"));
+        }
+        Some(PlanAction::Start | PlanAction::Advance | PlanAction::Override) => {
+            let now = phase.map_or("finished".into(), |p| p.label());
+            close(
+                state,
+                format!("the plan moved on while you were deciding (now {now}); nothing was done"),
+            );
+        }
+        _ => {
+            let note = format!(
+                "the split changed while you were deciding: it is now {basis}; confirm again"
+            );
+            say(state, Level::Warn, note.clone());
+            state.mode = Mode::Confirm(Confirmation {
+                preview: (state.previewer.0)(&c.after),
+                before: basis,
+                expect: version,
+                note: Some(note),
+                plan_phase: phase,
+                ..c
+            });
+        }
+    }
 }

@@ -9,7 +9,8 @@ use crate::core::action::{ChangeKind, Effect};
 use crate::core::model::{MetricKind, TrafficSplit};
 use crate::core::plan::{Phase, Plan, PlanCommand, PlanEvent, PlanSpec, Verdict};
 use crate::core::state::{
-    Battery, CheckResult, CheckRow, CheckStatus, Confirmation, Level, Mode, PlanAction, State,
+    Alarm, Battery, CheckResult, CheckRow, CheckStatus, Confirmation, Level, Mode, PlanAction,
+    State,
 };
 use crate::journal::{CheckRecord, Event, MetricSummary};
 
@@ -19,15 +20,26 @@ pub(crate) fn plan_active(state: &State) -> bool {
 
 fn feed(state: &mut State, event: PlanEvent, fx: &mut Vec<Effect>) {
     let now = state.now;
+    // What the operator asked for raises no alarm; what the plan did by
+    // itself (gates, checks, a failed apply or rollback) does.
+    let by_operator = matches!(
+        event,
+        PlanEvent::Abort { .. }
+            | PlanEvent::ManualChange
+            | PlanEvent::TogglePause
+            | PlanEvent::Pause { .. }
+            | PlanEvent::Advance { .. }
+    );
     let Some(plan) = state.plan.as_mut() else {
         return;
     };
     let cmds = plan.handle(event, now);
-    carry_out(state, cmds, fx);
+    carry_out(state, cmds, !by_operator, fx);
 }
 
-/// Turns the engine's commands into effects.
-fn carry_out(state: &mut State, cmds: Vec<PlanCommand>, fx: &mut Vec<Effect>) {
+/// Turns the engine's commands into effects; `automatic`: the plan acted by
+/// itself (an alarm is raised on a rollback or a failure).
+fn carry_out(state: &mut State, cmds: Vec<PlanCommand>, automatic: bool, fx: &mut Vec<Effect>) {
     for cmd in cmds {
         match cmd {
             PlanCommand::Apply { step, split } => {
@@ -56,6 +68,7 @@ fn carry_out(state: &mut State, cmds: Vec<PlanCommand>, fx: &mut Vec<Effect>) {
                         revisions: summaries(state),
                     }));
                 }
+                raise_alarm(state, &to, automatic);
                 let level = match &to {
                     Phase::RollingBack { .. } | Phase::Failed { .. } | Phase::Paused { .. } => {
                         Level::Warn
@@ -70,6 +83,26 @@ fn carry_out(state: &mut State, cmds: Vec<PlanCommand>, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// The header's alarm: raised when the plan rolls back or fails by itself,
+/// kept (and brought up to date) until the operator acknowledges it.
+fn raise_alarm(state: &mut State, to: &Phase, automatic: bool) {
+    let at = state.now.format("%H:%M:%S");
+    let text = match to {
+        Phase::RollingBack { reason } if automatic => {
+            format!("AUTO-ROLLBACK {at}: {reason}")
+        }
+        Phase::RolledBack { reason } if state.alarm.is_some() => {
+            format!("ROLLED BACK {at} (automatic): {reason}")
+        }
+        Phase::Failed { reason } => format!("PLAN FAILED {at}: {reason}"),
+        _ => return,
+    };
+    state.alarm = Some(Alarm {
+        text,
+        at: state.now,
+    });
 }
 
 fn notable(p: &Phase) -> bool {
@@ -137,15 +170,13 @@ fn summaries(state: &State) -> Vec<MetricSummary> {
         .collect()
 }
 
-/// The revision the gates judge: the plan's canary, else the selected one.
+/// The revision the gates judge: the plan's canary (also once it finished,
+/// for the story on screen), else the canary of [`crate::core::roles`].
 fn judged(state: &State) -> Option<String> {
     if let Some(p) = &state.plan {
         return Some(p.canary.clone());
     }
-    state
-        .selected
-        .clone()
-        .filter(|s| Some(s.as_str()) != state.stable.as_deref())
+    state.canary().map(str::to_string)
 }
 
 /// What the metric gates say about the canary right now (before the
@@ -234,7 +265,7 @@ pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
         let now = state.now;
         if let Some(plan) = state.plan.as_mut() {
             let cmds = plan.advance_if_green(&verdict, now);
-            carry_out(state, cmds, fx);
+            carry_out(state, cmds, true, fx);
         }
     }
 }
@@ -292,13 +323,16 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
         after,
         note: Some(note),
         plan_action: Some(action),
+        plan_phase: state.active_phase(),
     });
 }
 
 /// `p`: start a plan, or advance the running one.
 pub(super) fn advance_key(state: &mut State, fx: &mut Vec<Effect>) {
     let Some(plan) = state.plan.as_ref().filter(|p| !p.phase.is_finished()) else {
-        let (Some(canary), Some(stable)) = (state.selected.clone(), state.stable.clone()) else {
+        let (Some(canary), Some(stable)) =
+            (state.selected.clone(), state.stable().map(str::to_string))
+        else {
             say(state, Level::Warn, "the service has not been read yet");
             return;
         };
@@ -316,11 +350,22 @@ pub(super) fn advance_key(state: &mut State, fx: &mut Vec<Effect>) {
         else {
             return;
         };
-        let note = format!(
+        let mut note = format!(
             "start the promotion plan for {canary} (stable {stable}): {} — {}",
             spec.describe(),
             spec.policy()
         );
+        let unready = state
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.revision(&canary))
+            .filter(|r| !r.ready);
+        if let Some(r) = unready {
+            note = format!(
+                "WARNING: {canary} is NOT READY ({}): its first step will be refused until it is. {note}",
+                r.status_message.as_deref().unwrap_or("no reason given")
+            );
+        }
         ask(state, PlanAction::Start, after, note);
         return;
     };
@@ -346,25 +391,42 @@ pub(super) fn advance_key(state: &mut State, fx: &mut Vec<Effect>) {
                             },
                             now,
                         );
-                        carry_out(state, cmds, fx);
+                        carry_out(state, cmds, false, fx);
                     }
                 }
                 v => ask(
                     state,
                     PlanAction::Override,
                     after,
-                    format!("the gates are not green ({}): override?", verdict_text(&v)),
+                    format!(
+                        "step {} → {}: the gates are not green ({}): override?",
+                        step + 1,
+                        step + 2,
+                        verdict_text(&v)
+                    ),
                 ),
             }
         }
-        (Phase::Observing { .. }, Some(after)) => {
+        (Phase::Observing { step, .. }, Some(after)) => {
+            let step = *step;
             let left = plan.window(state.now).map_or(0, |(_, l)| l.as_secs());
+            if matches!(state.verdict, Verdict::Red(_) | Verdict::Confirming(_)) {
+                let v = verdict_text(&state.verdict);
+                say(
+                    state,
+                    Level::Warn,
+                    format!("not advancing while the gates are red ({v}): abort or wait"),
+                );
+                return;
+            }
             ask(
                 state,
                 PlanAction::Override,
                 after,
                 format!(
-                    "the observation window is not over ({}m{:02}s left): advance anyway?",
+                    "step {} → {}: the observation window is not over ({}m{:02}s left): advance anyway?",
+                    step + 1,
+                    step + 2,
                     left / 60,
                     left % 60
                 ),
@@ -412,6 +474,34 @@ pub(super) fn abort_key(state: &mut State) {
     );
 }
 
+/// What quitting does to the running plan, said before it happens.
+pub(super) fn quit_consequence(state: &State) -> String {
+    let km = &state.settings.keymap;
+    let q = km.label(crate::core::keymap::Command::Quit);
+    let share = state
+        .plan
+        .as_ref()
+        .zip(state.snapshot.as_ref())
+        .map(|(p, s)| s.traffic.percent_of(&p.canary))
+        .unwrap_or(0);
+    format!(
+        "a plan is running: quitting PAUSES it — the canary keeps its {share} %, nothing \
+         advances and the gates roll nothing back until the plan is resumed; \
+         {q} again to pause and quit, any other key to stay"
+    )
+}
+
+/// The second `q` during a plan: pause it (journaled), then quit.
+pub(super) fn pause_for_quit(state: &mut State, fx: &mut Vec<Effect>) {
+    feed(
+        state,
+        PlanEvent::Pause {
+            reason: "the operator quit the cockpit".into(),
+        },
+        fx,
+    );
+}
+
 pub(super) fn toggle_pause(state: &mut State, fx: &mut Vec<Effect>) {
     if !plan_active(state) {
         say(state, Level::Info, "no plan is running (p starts one)");
@@ -453,7 +543,8 @@ pub(super) fn plan_confirmed(
 }
 
 fn start_plan(state: &mut State, fx: &mut Vec<Effect>) {
-    let (Some(canary), Some(stable)) = (state.selected.clone(), state.stable.clone()) else {
+    let (Some(canary), Some(stable)) = (state.selected.clone(), state.stable().map(str::to_string))
+    else {
         return;
     };
     match Plan::start(
@@ -476,7 +567,7 @@ fn start_plan(state: &mut State, fx: &mut Vec<Effect>) {
             }));
             state.plan = Some(plan);
             state.red_since = None;
-            carry_out(state, cmds, fx);
+            carry_out(state, cmds, false, fx);
         }
         Err(e) => say(state, Level::Error, format!("cannot start the plan: {e}")),
     }
@@ -586,7 +677,7 @@ pub(crate) fn start_battery(state: &mut State, revision: &str, fx: &mut Vec<Effe
         revision: revision.to_string(),
         tag_url,
         service_url,
-        stable: state.stable.clone().filter(|s| s != revision),
+        stable: state.stable().map(str::to_string).filter(|s| s != revision),
     });
     say(
         state,

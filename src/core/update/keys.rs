@@ -7,6 +7,7 @@ use super::{changes, flow, logs, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::keymap::Command;
 use crate::core::model::TrafficSplit;
+use crate::core::plan::Phase;
 use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
 use crate::core::traffic;
 
@@ -15,11 +16,14 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         return;
     }
     match &state.mode {
-        Mode::Normal => {
-            if let Some(cmd) = state.settings.keymap.normal(&key) {
-                command(state, cmd, fx);
+        Mode::Normal => match state.settings.keymap.normal(&key) {
+            Some(cmd) => command(state, cmd, fx),
+            None => {
+                if std::mem::take(&mut state.quit_plan_asked) {
+                    say(state, Level::Info, "not quitting: the plan goes on");
+                }
             }
-        }
+        },
         Mode::Help => {
             let km = &state.settings.keymap;
             let cmd = km.normal(&key).or_else(|| km.confirm(&key));
@@ -57,6 +61,9 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
 fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     if cmd != Command::Quit {
         state.quit_armed = false;
+        if std::mem::take(&mut state.quit_plan_asked) {
+            say(state, Level::Info, "not quitting: the plan goes on");
+        }
     }
     if cmd.writes() && state.settings.read_only {
         say(
@@ -91,7 +98,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             changes::request_change(state, TrafficSplit::all_to(rev), ChangeKind::Promote, fx);
         }
         Command::Rollback => {
-            let Some(stable) = state.stable.clone() else {
+            let Some(stable) = state.stable().map(str::to_string) else {
                 say(state, Level::Warn, "no stable revision known yet");
                 return;
             };
@@ -129,8 +136,24 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         }
         Command::ScrollLogsUp => logs::scroll_logs(state, -(logs::LOG_PAGE as i64)),
         Command::ScrollLogsDown => logs::scroll_logs(state, logs::LOG_PAGE as i64),
+        Command::Acknowledge => match state.alarm.take() {
+            Some(a) => say(state, Level::Info, format!("acknowledged: {}", a.text)),
+            None => say(state, Level::Info, "no alarm to acknowledge"),
+        },
         Command::Help => state.mode = Mode::Help,
         Command::Quit => {
+            // A plan that drives (not one already paused) is paused first.
+            if flow::plan_active(state)
+                && !matches!(state.active_phase(), Some(Phase::Paused { .. }))
+            {
+                if !state.quit_plan_asked {
+                    state.quit_plan_asked = true;
+                    let what = flow::quit_consequence(state);
+                    say(state, Level::Warn, what);
+                    return;
+                }
+                flow::pause_for_quit(state, fx);
+            }
             if state.change.is_some() && !state.quit_armed {
                 state.quit_armed = true;
                 say(
@@ -175,7 +198,7 @@ fn move_selection(state: &mut State, delta: i64, fx: &mut Vec<Effect>) {
 fn shift(state: &mut State, delta: i32, fx: &mut Vec<Effect>) {
     let (Some(sel), Some(stable), Some(basis)) = (
         state.selected.clone(),
-        state.stable.clone(),
+        state.stable().map(str::to_string),
         state.desired().cloned(),
     ) else {
         say(state, Level::Warn, "the service has not been read yet");
@@ -199,6 +222,11 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             match input.kind {
                 InputKind::Filter => state.log_view.filter = input.previous,
                 InputKind::Reason { then, .. } => changes::cancelled(state, &then, fx),
+                InputKind::Annotate { id, kind, .. } => say(
+                    state,
+                    Level::Info,
+                    format!("{} #{id} goes on; no reason recorded", kind.verb()),
+                ),
                 InputKind::SetSplit => {}
             }
         }
@@ -220,11 +248,26 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         }
                     }
                 },
+                InputKind::Annotate { id, kind, .. } => {
+                    state.mode = Mode::Normal;
+                    if text.is_empty() {
+                        say(
+                            state,
+                            Level::Info,
+                            format!("{} #{id} goes on; no reason recorded", kind.verb()),
+                        );
+                    } else {
+                        changes::annotated(state, id, kind, text, fx);
+                    }
+                }
                 InputKind::Reason { then, required } => {
                     if required && text.is_empty() {
                         if let Mode::Input(input) = &mut state.mode {
-                            input.feedback =
-                                Some(Err("a reason is required for an override".into()));
+                            input.feedback = Some(Err(
+                                "nothing was done: a reason is required for an override \
+                                 (type one, or Esc to cancel)"
+                                    .into(),
+                            ));
                         }
                         return;
                     }
@@ -262,7 +305,7 @@ fn after_edit(state: &mut State) {
                 input.feedback = fb;
             }
         }
-        InputKind::Reason { .. } => {
+        InputKind::Reason { .. } | InputKind::Annotate { .. } => {
             if let Mode::Input(input) = &mut state.mode {
                 input.feedback = None;
             }
@@ -271,11 +314,9 @@ fn after_edit(state: &mut State) {
 }
 
 fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
-    let (Some(snapshot), Some(basis), Some(stable)) = (
-        state.snapshot.as_ref(),
-        state.desired(),
-        state.stable.as_deref(),
-    ) else {
+    let (Some(snapshot), Some(basis), Some(stable)) =
+        (state.snapshot.as_ref(), state.desired(), state.stable())
+    else {
         return Err("the service has not been read yet".into());
     };
     let split = traffic::parse_assignment(text, snapshot, basis, stable)?;

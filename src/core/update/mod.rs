@@ -88,6 +88,10 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         fx.push(Effect::Quit);
     }
     fx.append(&mut state.pending_effects);
+    changes::revalidate_dialog(state);
+    // Roles follow the plan, the change in flight and the reads: decided once
+    // here, after everything else moved.
+    state.roles = state.decide_roles();
     fx
 }
 
@@ -143,6 +147,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
                 .into(),
         ),
         plan_action: None,
+        plan_phase: state.active_phase(),
     });
 }
 
@@ -160,47 +165,21 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
             snapshot.revisions.iter().map(|r| r.name.clone()).collect(),
         ));
     }
-    // Stable: pinned, else the revision that serves 100 %, else the one that
-    // served the most when we first saw the service.
-    let pinned = state
-        .settings
-        .stable_pin
-        .as_deref()
-        .and_then(|p| snapshot.resolve(p))
-        .map(|r| r.name.clone());
-    let all_to_one = (snapshot.traffic.entries().len() == 1)
-        .then(|| snapshot.traffic.largest().map(str::to_string))
-        .flatten();
-    let still_there = state
-        .stable
-        .as_deref()
-        .is_some_and(|s| snapshot.revision(s).is_some());
-    state.stable = pinned.or(all_to_one).or_else(|| {
-        if still_there {
-            state.stable.clone()
-        } else {
-            snapshot.traffic.largest().map(str::to_string)
-        }
-    });
+    state.role_history.observe(&snapshot.traffic);
+    state.snapshot = Some(snapshot);
+    state.roles = state.decide_roles();
     let sel_ok = state
         .selected
         .as_deref()
-        .is_some_and(|s| snapshot.revision(s).is_some());
+        .is_some_and(|s| state.revisions().iter().any(|r| r.name == s));
     if !sel_ok {
-        let tag = state.settings.canary_tag.as_str();
-        state.selected = snapshot
-            .revisions
-            .iter()
-            .find(|r| r.tag.as_deref() == Some(tag))
-            .or_else(|| {
-                snapshot
-                    .revisions
-                    .iter()
-                    .find(|r| Some(r.name.as_str()) != state.stable.as_deref())
-            })
-            .or(snapshot.revisions.first())
-            .map(|r| r.name.clone());
+        let revs = state.revisions();
+        state.selected = state.canary().map(str::to_string).or_else(|| {
+            revs.iter()
+                .find(|r| Some(r.name.as_str()) != state.stable())
+                .or(revs.first())
+                .map(|r| r.name.clone())
+        });
         logs::follow_selection(state, fx);
     }
-    state.snapshot = Some(snapshot);
 }
