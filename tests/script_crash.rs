@@ -222,3 +222,47 @@ async fn the_team_hears_of_every_set_and_rollback_a_script_makes() {
         assert!(!text.contains("SECRETTOKEN"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_flight_in_another_canary_is_left_to_it() {
+    let (fake, url) = FakeCloudRun::start().await.expect("fake");
+    fake.seed_demo();
+    fake.set_operation_delay(Duration::from_secs(2));
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = config(home.path(), &url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(["--config", &cfg, "set", "canary=25", "--yes"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("USER", "alice")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..500 {
+        if fake
+            .requests()
+            .iter()
+            .any(|r| r.route == Route::PatchService)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Another command meanwhile: the change is in flight, not interrupted.
+    let (code, _, err) = canary(home.path(), &["--config", &cfg, "status"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("reconciled"), "{err}");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success());
+    let text = journal_text(home.path());
+    assert_eq!(text.matches("traffic-applied").count(), 1, "{text}");
+    assert!(
+        !text.contains("traffic-reconciled"),
+        "one outcome only: {text}"
+    );
+}

@@ -163,6 +163,7 @@ async fn change(
     ctx.record(
         &snapshot.service,
         Event::TrafficRequested {
+            pid: Some(std::process::id()),
             id,
             kind: kind.verb(),
             before: before.clone(),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
-use crate::journal::{self, Event, Journal, Outcome, Record, Replay, Who};
+use crate::journal::{self, Event, Journal, Outcome, Record, Replay, Unresolved, Who};
 use crate::platform::Platform;
 
 /// What the platform's split says of a change from `before` to `after`.
@@ -45,39 +45,52 @@ pub fn decide(
 }
 
 /// The `traffic-reconciled` records for every change of `replay` without an
-/// outcome (none: no read at all), and one line each for people.
+/// outcome (none: no read at all), and one line each for people. A change
+/// still in flight in another running canary is left to it.
 pub async fn reconcile(platform: &dyn Platform, replay: &Replay) -> Vec<(Event, String)> {
-    let open = replay.unresolved();
+    let open: Vec<_> = replay
+        .unresolved()
+        .into_iter()
+        .filter(|u| !u.in_flight_elsewhere())
+        .collect();
     if open.is_empty() {
         return Vec::new();
     }
     let read = platform.snapshot().await;
     open.into_iter()
-        .map(|(id, kind, before, after)| {
-            let (outcome, read_back, why) = decide(&before, &after, &read);
-            let line = format!(
-                "{kind} {} → {}: {}{}",
-                before,
-                after,
-                outcome.label(),
-                read_back
-                    .as_ref()
-                    .map(|s| format!(" (the platform serves {s})"))
-                    .unwrap_or_else(|| format!(" ({why})"))
-            );
-            (
-                Event::TrafficReconciled {
-                    id,
-                    kind,
+        .map(
+            |Unresolved {
+                 id,
+                 kind,
+                 before,
+                 after,
+                 ..
+             }| {
+                let (outcome, read_back, why) = decide(&before, &after, &read);
+                let line = format!(
+                    "{kind} {} → {}: {}{}",
                     before,
                     after,
-                    outcome,
-                    read_back,
-                    why,
-                },
-                line,
-            )
-        })
+                    outcome.label(),
+                    read_back
+                        .as_ref()
+                        .map(|s| format!(" (the platform serves {s})"))
+                        .unwrap_or_else(|| format!(" ({why})"))
+                );
+                (
+                    Event::TrafficReconciled {
+                        id,
+                        kind,
+                        before,
+                        after,
+                        outcome,
+                        read_back,
+                        why,
+                    },
+                    line,
+                )
+            },
+        )
         .collect()
 }
 

@@ -100,6 +100,10 @@ pub enum Event {
         after: TrafficSplit,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The process that sent it: while it lives, the change is in
+        /// flight there, not interrupted (another canary does not reconcile it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
     },
     /// The platform confirmed it.
     TrafficApplied {
@@ -173,6 +177,42 @@ pub struct Record {
     pub service: String,
     #[serde(flatten)]
     pub event: Event,
+}
+
+/// A change requested without an outcome record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unresolved {
+    pub id: u64,
+    pub kind: String,
+    pub before: TrafficSplit,
+    pub after: TrafficSplit,
+    /// The process that sent it, when recorded.
+    pub pid: Option<u32>,
+}
+
+impl Unresolved {
+    /// Sent by another canary process that is still running: in flight
+    /// there, its outcome is that process's to write.
+    pub fn in_flight_elsewhere(&self) -> bool {
+        self.pid
+            .is_some_and(|p| p != std::process::id() && canary_alive(p))
+    }
+}
+
+/// Whether `pid` is a running `canary` (Linux: its command line; elsewhere
+/// any live process).
+fn canary_alive(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => cmd
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|arg0| String::from_utf8_lossy(arg0).contains("canary")),
+        Err(_) if cfg!(target_os = "linux") => false,
+        Err(_) => {
+            // SAFETY: signal 0 only checks that the process exists.
+            i32::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0)
+        }
+    }
 }
 
 /// What replaying a journal found.
@@ -251,10 +291,10 @@ impl Replay {
         })
     }
 
-    /// Changes requested without an outcome record (a crash in between),
-    /// oldest first: `(id, kind, before, after)`.
-    pub fn unresolved(&self) -> Vec<(u64, String, TrafficSplit, TrafficSplit)> {
-        let mut open: Vec<(u64, String, TrafficSplit, TrafficSplit)> = Vec::new();
+    /// Changes requested without an outcome record (a crash in between,
+    /// or still in flight in another process), oldest first.
+    pub fn unresolved(&self) -> Vec<Unresolved> {
+        let mut open: Vec<Unresolved> = Vec::new();
         for r in &self.records {
             match &r.event {
                 Event::TrafficRequested {
@@ -262,14 +302,21 @@ impl Replay {
                     kind,
                     before,
                     after,
+                    pid,
                     ..
-                } => open.push((*id, kind.clone(), before.clone(), after.clone())),
+                } => open.push(Unresolved {
+                    id: *id,
+                    kind: kind.clone(),
+                    before: before.clone(),
+                    after: after.clone(),
+                    pid: *pid,
+                }),
                 // The latest request with that id (older sessions counted
                 // from 1: ids may repeat in old journals).
                 Event::TrafficApplied { id, .. }
                 | Event::TrafficFailed { id, .. }
                 | Event::TrafficReconciled { id, .. } => {
-                    if let Some(i) = open.iter().rposition(|o| o.0 == *id) {
+                    if let Some(i) = open.iter().rposition(|o| o.id == *id) {
                         open.remove(i);
                     }
                 }

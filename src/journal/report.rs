@@ -181,7 +181,7 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             }
         }
     }
-    let unresolved: Vec<u64> = replay.unresolved().iter().map(|u| u.0).collect();
+    let unresolved: Vec<u64> = replay.unresolved().iter().map(|u| u.id).collect();
     let _ = writeln!(md, "\n## Traffic timeline\n");
     let _ = writeln!(
         md,
@@ -284,6 +284,7 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                 before,
                 after,
                 reason,
+                ..
             } if unresolved.contains(id) => {
                 let _ = writeln!(
                     md,

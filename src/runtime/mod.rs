@@ -345,6 +345,7 @@ fn execute(
             let rec = ex.recorder.clone();
             // Queued now, so it lands in the journal in the order `update` asked.
             let requested = rec.submit(Journaled::TrafficRequested {
+                pid: Some(std::process::id()),
                 id,
                 kind: kind.verb(),
                 before: before.clone(),
