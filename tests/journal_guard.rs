@@ -106,6 +106,27 @@ fn a_rollback_and_a_promotion_by_hand_tell_the_team() {
 }
 
 #[test]
+fn a_read_being_retried_shows_on_the_service_health_naming_the_call() {
+    let mut s = testing::state();
+    update(
+        &mut s,
+        Action::Progress(Progress::Retrying(Retrying {
+            call: "reading service emergence-app in project p, region r".into(),
+            attempt: 2,
+            of: 5,
+            wait: Duration::from_millis(250),
+            why: "unavailable: reading service emergence-app: no answer within 10s".into(),
+        })),
+        t0(),
+    );
+    let (e, _) = s.service_health.error.clone().expect("shown at once");
+    assert!(
+        e.contains("no answer within 10s") && e.contains("retrying (2/5)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_retry_shows_on_the_change_in_flight() {
     let mut s = testing::state();
     update(&mut s, ch('+'), t0());

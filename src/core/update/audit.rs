@@ -105,6 +105,14 @@ pub(super) fn journal_health(state: &mut State, health: Option<String>) {
 /// A call is being tried again, or an unclear answer was resolved: the
 /// change in flight says so.
 pub(super) fn on_progress(state: &mut State, p: &Progress) {
+    if let Progress::Retrying(r) = p {
+        if r.call.starts_with("reading") {
+            // A read being retried shows on the service's health at once,
+            // naming the call (the data's age keeps counting meanwhile).
+            let now = state.now;
+            state.service_health.failed(r.to_string(), now);
+        }
+    }
     let Some(change) = state.change.as_ref() else {
         return;
     };
