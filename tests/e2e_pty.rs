@@ -116,3 +116,33 @@ fn bad_config_names_file_line_key_and_exits_2() {
     assert!(out.contains("traffic.step"), "{out}");
     assert!(!contains(&raw, b"\x1b[?1049h"), "terminal untouched");
 }
+
+/// `:` opens the command line; Tab completes; Enter runs what the key does.
+#[test]
+fn the_command_line_completes_and_runs() {
+    let mut t = Tty::spawn(&["--demo", "--seed", "7"], &[]);
+    t.wait_for("the demo to load", |s| {
+        s.contains("DEMO") && s.contains(CANARY)
+    });
+    t.press(":");
+    t.wait_for("the command line", |s| s.contains(": command"));
+    t.press("se");
+    t.press("\t");
+    t.wait_for("`set ` completed", |s| s.contains("set an exact split"));
+    t.press("00043");
+    t.press("\t");
+    t.wait_for("the short name completed", |s| s.contains("set 00043-kaw="));
+    t.press("5\r");
+    t.wait_for("the canary at 5 %", |s| {
+        row(s, CANARY).is_some_and(|r| r.contains(" 5%") && !r.contains('→'))
+    });
+    t.press(":");
+    t.press("rollb\t\r");
+    t.wait_for("the rollback confirmation", |s| {
+        s.contains("ROLLBACK") && s.contains("Exact call")
+    });
+    t.press("n");
+    t.press("q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st:?}");
+}

@@ -220,6 +220,15 @@ fn manual_p_on_a_red_gate_needs_an_override_reason() {
     assert_eq!(s.mode.name(), "reason");
     let fx = update(&mut s, key('\n'), at(62));
     assert!(sent(&fx).is_none(), "an empty reason is refused");
+    // ... and the box says why nothing happened.
+    let Mode::Input(i) = &s.mode else {
+        panic!("still asking")
+    };
+    assert!(
+        matches!(&i.feedback, Some(Err(e)) if e.contains("nothing was done")),
+        "{:?}",
+        i.feedback
+    );
     for c in "load test owner agreed".chars() {
         update(&mut s, key(c), at(62));
     }
@@ -432,4 +441,25 @@ fn a_confirmation_opened_before_the_plan_moved_is_closed() {
     // A `y` now does nothing to the plan.
     let fx = update(&mut s, key('y'), at(8));
     assert!(sent(&fx).is_none());
+}
+
+#[test]
+fn starting_a_plan_on_a_canary_that_is_not_ready_warns_in_the_dialog() {
+    let mut s = state(PlanMode::Manual);
+    let mut snap = testing::snapshot();
+    if let Some(r) = snap.revisions.iter_mut().find(|r| r.name == CANARY) {
+        r.ready = false;
+        r.status_message = Some("Container failed to start".into());
+    }
+    update(&mut s, testing::service_loaded(snap), at(0));
+    s.selected = Some(CANARY.into());
+    update(&mut s, key('p'), at(0));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("start asks first")
+    };
+    let note = c.note.as_deref().unwrap_or("");
+    assert!(
+        note.contains("NOT READY") && note.contains("Container failed to start"),
+        "{note}"
+    );
 }

@@ -1077,3 +1077,34 @@ fn metric_kinds_cover_the_panel() {
         assert!(t.contains(k.label()), "{} missing:\n{t}", k.label());
     }
 }
+
+// ------------------------------------------------------------------ details
+
+/// Enter on the canary: everything known about it, the checks' reasons whole.
+#[test]
+fn details_of_a_revision_with_its_checks_in_full() {
+    let mut s = battery_failed();
+    s.selected = Some(CANARY.into());
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.mode.name(), "detail");
+    snap("detail", &s);
+    let wide = text(&draw(&s, 200, 60));
+    insta::assert_snapshot!("detail_200x60", wide);
+    // No reason is only available cut: the long one is there in full.
+    let reasons: Vec<String> = s
+        .battery
+        .as_ref()
+        .expect("battery")
+        .rows
+        .iter()
+        .filter_map(|r| r.result.as_ref().map(|x| x.reason.clone()))
+        .collect();
+    let flat: String = wide.split_whitespace().collect::<Vec<_>>().join(" ");
+    for r in reasons {
+        let r: String = r.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&r), "missing in full: {r}\n{wide}");
+    }
+    // Any other key closes it.
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.mode.name(), "normal");
+}

@@ -303,7 +303,7 @@ fn a_bad_split_keeps_the_input_open_with_the_reason() {
         panic!("still editing")
     };
     let err = i.feedback.clone().expect("feedback").expect_err("error");
-    assert!(err.contains("neither a revision nor a tag"), "{err}");
+    assert!(err.contains("neither a revision, a tag"), "{err}");
     press(&mut s, key(KeyCode::Esc));
     assert!(matches!(s.mode, Mode::Normal));
 }
@@ -324,6 +324,13 @@ fn read_only_refuses_every_write_and_says_why() {
             s.mode.name()
         );
         assert!(message(&s).contains("read-only"), "{c}: {}", message(&s));
+        // In the user's words: the key and what it does, no internal names.
+        assert!(!message(&s).contains('_'), "{c}: {}", message(&s));
+        assert!(
+            message(&s).contains(&format!("{c} changes traffic")),
+            "{}",
+            message(&s)
+        );
     }
     // reading still works
     press(&mut s, ch('j'));
@@ -750,4 +757,176 @@ fn only_actions_that_change_the_screen_redraw() {
     });
     assert!(!needs_redraw(&release));
     assert!(needs_redraw(&Action::Tick));
+}
+
+/// `=` takes what the screen prints: short names, roles and tags.
+#[test]
+fn set_split_accepts_the_names_the_screen_shows() {
+    for (input, want) in [
+        ("00043-kap=25", split(&[(STABLE, 75), (CANARY, 25)])),
+        ("canary=30", split(&[(STABLE, 70), (CANARY, 30)])),
+        ("stable=60 canary=40", split(&[(STABLE, 60), (CANARY, 40)])),
+        ("00041-rol=10", split(&[(STABLE, 90), (OLD, 10)])),
+    ] {
+        let mut s = testing::state();
+        press(&mut s, ch('='));
+        type_str(&mut s, input);
+        let Mode::Input(i) = &s.mode else { panic!() };
+        assert_eq!(i.feedback.clone(), Some(Ok(want)), "{input}");
+    }
+    let mut s = testing::state();
+    press(&mut s, ch('='));
+    type_str(&mut s, "00099-zzz=10");
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert!(
+        matches!(&i.feedback, Some(Err(e)) if e.contains("short name")),
+        "{:?}",
+        i.feedback
+    );
+}
+
+#[test]
+fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
+    let mut s = testing::state();
+    press(&mut s, ch('G'));
+    assert_eq!(s.selected.as_deref(), Some(OLD), "G: the last revision");
+    press(&mut s, key(KeyCode::Home));
+    assert_eq!(s.selected.as_deref(), Some(CANARY), "Home: the first");
+    press(&mut s, key(KeyCode::End));
+    assert_eq!(s.selected.as_deref(), Some(OLD), "End: the last");
+    press(&mut s, ch('g'));
+    assert_eq!(s.selected.as_deref(), Some(CANARY), "g: the first");
+
+    // Esc clears an active log filter.
+    press(&mut s, ch('/'));
+    type_str(&mut s, "503");
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.log_view.filter, "503");
+    press(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.log_view.filter, "", "{}", message(&s));
+    assert!(message(&s).contains("cleared"));
+
+    // Ctrl-U clears an input box.
+    press(&mut s, ch('='));
+    type_str(&mut s, "canary=25");
+    update(
+        &mut s,
+        Action::Key(KeyEvent {
+            code: KeyCode::Char('u'),
+            modifiers: KeyModifiers::CONTROL,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }),
+        t0(),
+    );
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert_eq!(i.textarea.lines().join(""), "");
+    press(&mut s, key(KeyCode::Esc));
+
+    // A key that does nothing says so.
+    press(&mut s, ch('z'));
+    assert!(
+        message(&s).contains("z does nothing here"),
+        "{}",
+        message(&s)
+    );
+}
+
+#[test]
+fn c_in_a_confirmation_copies_the_exact_call_and_keeps_the_dialog() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    let Mode::Confirm(c) = &s.mode else { panic!() };
+    let preview = c.preview.join("\n");
+    let fx = press(&mut s, ch('c'));
+    assert_eq!(fx, vec![Effect::Copy(preview)]);
+    assert!(matches!(s.mode, Mode::Confirm(_)), "still asking");
+    assert!(message(&s).contains("copied"), "{}", message(&s));
+}
+
+fn input_line(s: &State) -> String {
+    match &s.mode {
+        Mode::Input(i) => i.textarea.lines().join(" "),
+        m => panic!("not an input: {}", m.name()),
+    }
+}
+
+fn hint(s: &State) -> String {
+    match &s.mode {
+        Mode::Input(i) => i.hint.clone().unwrap_or_default(),
+        m => panic!("not an input: {}", m.name()),
+    }
+}
+
+#[test]
+fn the_command_line_runs_the_same_commands_as_the_keys() {
+    // :set with the screen's names goes through the same guardrails.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    assert_eq!(s.mode.name(), "command");
+    type_str(&mut s, "set canary=10");
+    assert!(hint(&s).contains("set split"), "{}", hint(&s));
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("sent");
+    assert_eq!(sp, split(&[(STABLE, 90), (CANARY, 10)]));
+
+    // :rollback opens the same confirmation as r.
+    let mut s = testing::busy_state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "rollback");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("{}", s.mode.name())
+    };
+    assert_eq!(c.kind, ChangeKind::Rollback);
+
+    // :plan start asks like p; an unknown word says so and stays open.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "plan start");
+    press(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.mode.name(), "confirm");
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "launch");
+    press(&mut s, key(KeyCode::Enter));
+    let Mode::Input(i) = &s.mode else { panic!() };
+    assert!(matches!(&i.feedback, Some(Err(e)) if e.contains("not a command")));
+
+    // :q quits.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "q");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::Quit));
+}
+
+#[test]
+fn tab_completes_commands_and_revision_names() {
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "ro");
+    press(&mut s, key(KeyCode::Tab));
+    assert_eq!(input_line(&s), "rollback ");
+    // Several candidates: the common part, and the list.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "plan ");
+    press(&mut s, key(KeyCode::Tab));
+    assert!(
+        hint(&s).contains("start") && hint(&s).contains("abort"),
+        "{}",
+        hint(&s)
+    );
+    // Revision names as the screen shows them, with `=`.
+    let mut s = testing::state();
+    press(&mut s, ch(':'));
+    type_str(&mut s, "set 00043");
+    press(&mut s, key(KeyCode::Tab));
+    assert_eq!(input_line(&s), "set 00043-kap=");
+    type_str(&mut s, "20");
+    let fx = press(&mut s, key(KeyCode::Enter));
+    let (_, sp, _) = set_traffic(&fx).expect("sent");
+    assert_eq!(sp, split(&[(STABLE, 80), (CANARY, 20)]));
 }

@@ -218,13 +218,20 @@ pub async fn set(
     }
     let snapshot = platform.snapshot().await?;
     let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
+    let canary = roles.canary.clone();
     let stable = roles.stable.zip(roles.stable_from);
     let stable_name = stable
         .as_ref()
         .map(|s| s.0.clone())
         .ok_or_else(|| CliError::Refused("no revision has traffic: nothing to split".into()))?;
-    let after = traffic::parse_assignment(&input, &snapshot, &snapshot.traffic, &stable_name)
-        .map_err(CliError::Usage)?;
+    let after = traffic::parse_assignment(
+        &input,
+        &snapshot,
+        &snapshot.traffic,
+        &stable_name,
+        canary.as_deref(),
+    )
+    .map_err(CliError::Usage)?;
     change(platform, snapshot, ChangeKind::Set, after, stable, yes, ctx).await
 }
 

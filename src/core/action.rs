@@ -123,6 +123,9 @@ pub enum Effect {
     /// The log tail shows one revision (`None`: all): sources that can read
     /// less should.
     FocusLogs(Option<String>),
+    /// Put text on the terminal's clipboard (OSC 52) and in the diagnostic
+    /// log (terminals that refuse OSC 52 still leave a copy there).
+    Copy(String),
     /// Leave the event loop and restore the terminal.
     Quit,
 }

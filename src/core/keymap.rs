@@ -13,6 +13,10 @@ use serde::Deserialize;
 pub enum Command {
     SelectNext,
     SelectPrev,
+    SelectFirst,
+    SelectLast,
+    Details,
+    CommandLine,
     ShiftUp,
     ShiftDown,
     SetSplit,
@@ -24,6 +28,7 @@ pub enum Command {
     RunChecks,
     Refresh,
     FilterLogs,
+    ClearFilter,
     ToggleFollow,
     CycleSeverity,
     FocusLogs,
@@ -34,12 +39,17 @@ pub enum Command {
     Quit,
     Confirm,
     Cancel,
+    CopyCall,
 }
 
 impl Command {
-    pub const ALL: [Command; 23] = [
+    pub const ALL: [Command; 29] = [
         Command::SelectNext,
         Command::SelectPrev,
+        Command::SelectFirst,
+        Command::SelectLast,
+        Command::Details,
+        Command::CommandLine,
         Command::ShiftUp,
         Command::ShiftDown,
         Command::SetSplit,
@@ -51,6 +61,7 @@ impl Command {
         Command::RunChecks,
         Command::Refresh,
         Command::FilterLogs,
+        Command::ClearFilter,
         Command::ToggleFollow,
         Command::CycleSeverity,
         Command::FocusLogs,
@@ -61,6 +72,7 @@ impl Command {
         Command::Quit,
         Command::Confirm,
         Command::Cancel,
+        Command::CopyCall,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -68,6 +80,10 @@ impl Command {
         match self {
             Command::SelectNext => "select_next",
             Command::SelectPrev => "select_prev",
+            Command::SelectFirst => "select_first",
+            Command::SelectLast => "select_last",
+            Command::Details => "details",
+            Command::CommandLine => "command_line",
             Command::ShiftUp => "shift_up",
             Command::ShiftDown => "shift_down",
             Command::SetSplit => "set_split",
@@ -79,6 +95,7 @@ impl Command {
             Command::RunChecks => "run_checks",
             Command::Refresh => "refresh",
             Command::FilterLogs => "filter_logs",
+            Command::ClearFilter => "clear_filter",
             Command::ToggleFollow => "toggle_follow",
             Command::CycleSeverity => "cycle_severity",
             Command::FocusLogs => "focus_logs",
@@ -89,6 +106,7 @@ impl Command {
             Command::Quit => "quit",
             Command::Confirm => "confirm",
             Command::Cancel => "cancel",
+            Command::CopyCall => "copy_call",
         }
     }
 
@@ -101,6 +119,14 @@ impl Command {
         match self {
             Command::SelectNext => "select the next revision",
             Command::SelectPrev => "select the previous revision",
+            Command::SelectFirst => "select the first revision",
+            Command::SelectLast => "select the last revision",
+            Command::CommandLine => {
+                "command line: set canary=25, rollback, promote, plan start|pause|abort, q (Tab completes)"
+            }
+            Command::Details => {
+                "details of the selected revision: image, conditions, URLs, checks in full"
+            }
             Command::ShiftUp => {
                 "shift one step of traffic from the stable to the selected revision"
             }
@@ -118,6 +144,7 @@ impl Command {
             Command::RunChecks => "run the verification checks against the selected revision",
             Command::Refresh => "re-read the service now",
             Command::FilterLogs => "filter the log tail by text",
+            Command::ClearFilter => "clear the log filter",
             Command::ToggleFollow => "follow the log tail on/off",
             Command::CycleSeverity => "cycle the minimum log severity",
             Command::FocusLogs => "log tail: the selected revision only / all revisions",
@@ -128,7 +155,15 @@ impl Command {
             Command::Quit => "quit",
             Command::Confirm => "confirm (in a confirmation)",
             Command::Cancel => "cancel (in a confirmation or input)",
+            Command::CopyCall => {
+                "copy the exact call (in a confirmation; OSC 52, and the diagnostic log)"
+            }
         }
+    }
+
+    /// Commands of the confirmation dialog (their keys may repeat normal ones).
+    pub fn in_confirmation(self) -> bool {
+        matches!(self, Command::Confirm | Command::Cancel | Command::CopyCall)
     }
 
     /// Commands that write to the platform (refused in read-only mode).
@@ -387,7 +422,7 @@ impl Keymap {
     fn check_conflicts(&self) -> Result<(), KeymapError> {
         let mut seen: BTreeMap<Key, Command> = BTreeMap::new();
         for (cmd, keys) in &self.bindings {
-            if matches!(cmd, Command::Confirm | Command::Cancel) {
+            if cmd.in_confirmation() {
                 continue;
             }
             for k in keys {
@@ -407,21 +442,26 @@ impl Keymap {
         let key = Key::from_event(ev)?;
         self.bindings
             .iter()
-            .filter(|(c, _)| !matches!(c, Command::Confirm | Command::Cancel))
+            .filter(|(c, _)| !c.in_confirmation())
             .find(|(_, ks)| ks.contains(&key))
             .map(|(c, _)| *c)
     }
 
-    /// `Confirm`, `Cancel` or nothing, in a confirmation.
+    /// `Confirm`, `Cancel`, `CopyCall` or nothing, in a confirmation.
     pub fn confirm(&self, ev: &KeyEvent) -> Option<Command> {
         let key = Key::from_event(ev)?;
-        [Command::Confirm, Command::Cancel]
+        [Command::Confirm, Command::Cancel, Command::CopyCall]
             .into_iter()
             .find(|c| self.keys(*c).contains(&key))
     }
 
     pub fn keys(&self, cmd: Command) -> &[Key] {
         self.bindings.get(&cmd).map_or(&[], Vec::as_slice)
+    }
+
+    /// A key as the help names it (`z`, `Ctrl-x`, `F5`), for "does nothing here".
+    pub fn key_name(ev: &KeyEvent) -> Option<String> {
+        Key::from_event(ev).map(|k| k.to_string())
     }
 
     /// `j/Down`: the keys of a command as the footer and help show them.
@@ -435,31 +475,48 @@ impl Keymap {
 
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
-        // Pairs share a row, so that every key fits an 80x24 terminal.
-        const PAIRS: [(Command, Command, &str); 2] = [
+        // Related keys share a row, so that every key fits an 80x24 terminal.
+        const GROUPS: [(&[Command], &str); 7] = [
             (
-                Command::ScrollLogsUp,
-                Command::ScrollLogsDown,
-                "scroll the log tail up (stops following) / down",
+                &[Command::SelectNext, Command::SelectPrev],
+                "select the next / previous revision",
             ),
             (
-                Command::Confirm,
-                Command::Cancel,
-                "confirm / cancel (in a confirmation or input)",
+                &[Command::SelectFirst, Command::SelectLast],
+                "select the first / last revision",
+            ),
+            (
+                &[Command::ToggleFollow, Command::CycleSeverity],
+                "log tail: follow on/off / cycle the minimum severity",
+            ),
+            (
+                &[Command::FilterLogs, Command::ClearFilter],
+                "filter the log tail by text / clear the filter",
+            ),
+            (
+                &[Command::ScrollLogsUp, Command::ScrollLogsDown],
+                "scroll the log tail up (stops following) / down",
+            ),
+            (&[Command::Help, Command::Quit], "show / hide this help / quit"),
+            (
+                &[Command::Confirm, Command::Cancel, Command::CopyCall],
+                "in a confirmation: confirm / cancel / copy the exact call",
             ),
         ];
         let mut rows = Vec::with_capacity(Command::ALL.len());
         for c in Command::ALL {
-            if let Some((a, b, what)) = PAIRS.iter().find(|p| p.0 == c) {
-                let (a, b) = (self.label(*a), self.label(*b));
-                let sep = if a.contains('/') || b.contains('/') {
-                    " · "
-                } else {
-                    "/"
-                };
-                rows.push((format!("{a}{sep}{b}"), *what));
-            } else if !PAIRS.iter().any(|p| p.1 == c) {
-                rows.push((self.label(c), c.describe()));
+            match GROUPS.iter().find(|(cmds, _)| cmds.contains(&c)) {
+                Some((cmds, what)) if cmds[0] == c => {
+                    let labels: Vec<String> = cmds.iter().map(|c| self.label(*c)).collect();
+                    let sep = if labels.iter().any(|l| l.contains('/')) {
+                        " · "
+                    } else {
+                        "/"
+                    };
+                    rows.push((labels.join(sep), *what));
+                }
+                Some(_) => {}
+                None => rows.push((self.label(c), c.describe())),
             }
         }
         rows

@@ -215,6 +215,8 @@ pub enum PlanAction {
 pub enum InputKind {
     SetSplit,
     Filter,
+    /// The `:` command line.
+    Command,
     /// Why: asked after a promotion / override / plan start was confirmed,
     /// before it is carried out.
     Reason {
@@ -237,6 +239,8 @@ pub struct Input {
     pub textarea: TextArea<'static>,
     /// Live feedback: the split that Enter would ask for, or why not.
     pub feedback: Option<Result<TrafficSplit, String>>,
+    /// What Enter would do, or the completions Tab found (command line).
+    pub hint: Option<String>,
     /// The filter before editing, restored by Esc.
     pub previous: String,
 }
@@ -246,6 +250,13 @@ pub struct Input {
 pub enum Mode {
     Normal,
     Help,
+    /// Everything known about one revision (Enter): full image, conditions,
+    /// tag URL, traffic target vs serving, metrics, and its checks in full.
+    Detail {
+        revision: String,
+        /// Lines scrolled off the top.
+        scroll: u16,
+    },
     Confirm(Confirmation),
     Input(Box<Input>),
 }
@@ -255,10 +266,12 @@ impl Mode {
         match self {
             Mode::Normal => "normal",
             Mode::Help => "help",
+            Mode::Detail { .. } => "detail",
             Mode::Confirm(_) => "confirm",
             Mode::Input(i) => match i.kind {
                 InputKind::Filter => "filter",
                 InputKind::SetSplit => "set-split",
+                InputKind::Command => "command",
                 InputKind::Reason { .. } | InputKind::Annotate { .. } => "reason",
             },
         }

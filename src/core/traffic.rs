@@ -53,11 +53,32 @@ pub fn shift(
 /// Names may be revision names or tags. Revisions not named keep their share,
 /// except the stable revision, which takes whatever remains; naming every
 /// share explicitly must sum to 100.
+/// A revision named the way the screen shows it: its full name, a tag, a
+/// role (`stable`, `canary`) or its short name (`00043-kaw`, the service
+/// prefix left out).
+pub fn resolve_as_shown<'a>(
+    snapshot: &'a ServiceSnapshot,
+    name: &str,
+    stable: &str,
+    canary: Option<&str>,
+) -> Option<&'a crate::core::model::Revision> {
+    let role = match name {
+        "stable" => Some(stable),
+        "canary" => canary,
+        _ => None,
+    };
+    snapshot
+        .resolve(name)
+        .or_else(|| role.and_then(|r| snapshot.revision(r)))
+        .or_else(|| snapshot.revision(&format!("{}-{name}", snapshot.service)))
+}
+
 pub fn parse_assignment(
     input: &str,
     snapshot: &ServiceSnapshot,
     basis: &TrafficSplit,
     stable: &str,
+    canary: Option<&str>,
 ) -> Result<TrafficSplit, String> {
     let mut named: BTreeMap<String, u32> = BTreeMap::new();
     let tokens: Vec<&str> = input
@@ -78,9 +99,12 @@ pub fn parse_assignment(
         if pct > 100 {
             return Err(format!("`{tok}`: {pct} is more than 100"));
         }
-        let rev = snapshot
-            .resolve(name)
-            .ok_or_else(|| format!("`{name}` is neither a revision nor a tag of this service"))?;
+        let rev = resolve_as_shown(snapshot, name, stable, canary).ok_or_else(|| {
+            format!(
+                "`{name}` is neither a revision, a tag, a role (stable, canary) \
+                 nor a short name of this service"
+            )
+        })?;
         if named.insert(rev.name.clone(), pct).is_some() {
             return Err(format!("{} is named twice", rev.name));
         }
@@ -213,11 +237,11 @@ mod tests {
     #[test]
     fn assignment_by_tag_gives_rest_to_stable() {
         let s = snap();
-        let r = parse_assignment("canary=25", &s, &s.traffic, "old").expect("ok");
+        let r = parse_assignment("canary=25", &s, &s.traffic, "old", None).expect("ok");
         assert_eq!(r, split(&[("old", 75), ("new", 25)]));
-        let r = parse_assignment("new=40, old=60", &s, &s.traffic, "old").expect("ok");
+        let r = parse_assignment("new=40, old=60", &s, &s.traffic, "old", None).expect("ok");
         assert_eq!(r, split(&[("old", 60), ("new", 40)]));
-        let r = parse_assignment("canary=100%", &s, &s.traffic, "old").expect("ok");
+        let r = parse_assignment("canary=100%", &s, &s.traffic, "old", None).expect("ok");
         assert_eq!(r, TrafficSplit::all_to("new"));
     }
 
@@ -229,11 +253,11 @@ mod tests {
             ("canary", "expected REVISION=PERCENT"),
             ("canary=abc", "not a whole percentage"),
             ("canary=120", "more than 100"),
-            ("nope=10", "neither a revision nor a tag"),
+            ("nope=10", "neither a revision, a tag, a role"),
             ("new=10 canary=20", "named twice"),
             ("new=40 old=50", "sum to 90"),
         ] {
-            let err = parse_assignment(input, &s, &s.traffic, "old").expect_err(input);
+            let err = parse_assignment(input, &s, &s.traffic, "old", None).expect_err(input);
             assert!(err.contains(fragment), "{input}: {err}");
         }
     }

@@ -19,6 +19,22 @@ pub struct MetricsWindow {
     pub step: Duration,
 }
 
+impl MetricsWindow {
+    /// The window's start put on a fixed grid (a multiple of the step since
+    /// the epoch), as dashboards do: the points of two polls a few seconds
+    /// apart then fall on the same instants and the same values, instead of
+    /// cutting the same seconds differently at every refresh.
+    pub fn grid_start(&self) -> DateTime<Utc> {
+        let span = chrono::Duration::from_std(self.span).unwrap_or(chrono::Duration::zero());
+        let start = self.end - span;
+        let step_ms = i64::try_from(self.step.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let grid = start.timestamp_millis().div_euclid(step_ms) * step_ms;
+        DateTime::<Utc>::from_timestamp_millis(grid).unwrap_or(start)
+    }
+}
+
 /// Requests/s, 5xx % and p95 latency per revision over a window.
 #[async_trait]
 pub trait MetricsSource: Send + Sync {

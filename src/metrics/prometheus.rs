@@ -342,9 +342,8 @@ impl PrometheusMetrics {
             self.settings.rate_window,
         )
         .map_err(BackendError::Other)?;
-        let span = chrono::Duration::from_std(window.span).unwrap_or(chrono::Duration::zero());
         let mut found = self
-            .query_range(&promql, window.end - span, window.end, window.step)
+            .query_range(&promql, window.grid_start(), window.end, window.step)
             .await?;
         match found.len() {
             0 => Ok(Series::default()),

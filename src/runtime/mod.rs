@@ -332,6 +332,7 @@ fn execute(
         | Effect::RefreshService
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
+        Effect::Copy(text) => terminal::copy_to_clipboard(&text),
         Effect::SetTraffic {
             id,
             split,

@@ -86,3 +86,56 @@ pub fn input_events() -> impl futures::Stream<Item = io::Result<crossterm::event
     }
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// Puts `text` on the clipboard of the terminal (and of the machine the SSH
+/// client runs on) with OSC 52, when stdout is a terminal; always writes it
+/// to the diagnostic log too, for terminals that ignore OSC 52.
+pub fn copy_to_clipboard(text: &str) {
+    use std::io::{IsTerminal, Write};
+    tracing::info!(text = %text, "copied (OSC 52)");
+    let mut out = std::io::stdout();
+    if out.is_terminal() {
+        let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+        let _ = out.flush();
+    }
+}
+
+/// Standard base64 with padding (OSC 52's payload); small enough to own.
+pub fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), enc, "{plain}");
+        }
+    }
+}

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::{centered, ellipsize, hard_wrap, traffic, Ctx};
+use super::{centered, ellipsize, token_wrap, traffic, Ctx};
 use crate::core::action::ChangeKind;
 use crate::core::keymap::Command;
 use crate::core::state::{Confirmation, PlanAction};
@@ -106,7 +106,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
 
     if let Some(note) = &c.note {
         lines.push(Line::raw(""));
-        for (i, chunk) in hard_wrap(note, inner_w.saturating_sub(2))
+        for (i, chunk) in token_wrap(note, inner_w.saturating_sub(2))
             .into_iter()
             .enumerate()
         {
@@ -123,7 +123,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
         t.bold,
     ));
     for call in &c.preview {
-        for (i, chunk) in hard_wrap(call, inner_w.saturating_sub(4))
+        for (i, chunk) in token_wrap(call, inner_w.saturating_sub(4))
             .into_iter()
             .enumerate()
         {
@@ -142,7 +142,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
         Span::styled(km.label(Command::Confirm), t.key),
         Span::raw(" confirm    "),
         Span::styled(km.label(Command::Cancel), t.key),
-        Span::raw(" cancel"),
+        Span::raw(" cancel    "),
+        Span::styled(km.label(Command::CopyCall), t.key),
+        Span::raw(" copy the call"),
     ]));
 
     let h = (lines.len() as u16 + 2).min(area.height);

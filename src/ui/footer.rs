@@ -284,6 +284,10 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             v.extend(ALWAYS.iter().map(|h| (h.cmds.to_vec(), h.what.to_string())));
             return fit(ctx, &v, width);
         }
+        Mode::Detail { .. } => vec![
+            ("j/k".into(), "scroll".into()),
+            ("Esc".into(), "close the details".into()),
+        ],
         Mode::Help => vec![(
             format!("{}/Esc", keys(km, &[Command::Help], false)),
             "close help".into(),
@@ -299,6 +303,11 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             InputKind::SetSplit => vec![
                 ("Enter".into(), "apply (large jumps ask to confirm)".into()),
                 ("Esc".into(), "cancel".into()),
+            ],
+            InputKind::Command => vec![
+                ("Enter".into(), "run".into()),
+                ("Tab".into(), "complete".into()),
+                ("Esc".into(), "close".into()),
             ],
             InputKind::Filter => vec![
                 ("Enter".into(), "keep the filter".into()),

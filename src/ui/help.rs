@@ -18,7 +18,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(4)
-        .min(16);
+        .min(20);
     let desc_w = rows
         .iter()
         .map(|(_, d)| d.chars().count())

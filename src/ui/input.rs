@@ -37,6 +37,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
             " Set split: REVISION=PERCENT, by name or tag; the stable takes the rest ".to_string()
         }
         InputKind::Filter => " Filter logs: text in message or revision (live) ".to_string(),
+        InputKind::Command => " : command (Tab completes, Enter runs, Esc closes) ".to_string(),
         InputKind::Reason { then, required } => format!(
             " Why {}? {}: goes to the journal and the team ",
             then.kind.verb(),
@@ -108,6 +109,16 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
                     t.bold,
                 ),
             ]),
+            (InputKind::Command, None) => match &input.hint {
+                Some(h) => Line::from(vec![
+                    Span::styled("→ ", t.ok),
+                    Span::styled(ellipsize(h, room.saturating_sub(2)).into_owned(), t.text),
+                ]),
+                None => Line::styled(
+                    "set canary=25 · rollback · promote · plan start|pause|abort · checks · q",
+                    t.dim,
+                ),
+            },
             (_, Some(Ok(split))) => Line::from(vec![
                 Span::styled("→ ", t.ok),
                 Span::styled(ellipsize(&ctx.split_text(split), room).into_owned(), t.bold),

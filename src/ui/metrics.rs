@@ -148,6 +148,15 @@ fn title(ctx: &Ctx) -> Line<'static> {
         }
         (None, Some(_)) => {}
     }
+    // What the figures cover: they are the newest point, the gates judge a
+    // mean, so the two may differ and the title says so.
+    spans.push(Span::styled(
+        format!(
+            " shown: newest point · gates: {} mean ",
+            crate::ui::plan::hms(g.window.as_secs() as i64)
+        ),
+        t.dim,
+    ));
     Line::from(spans)
 }
 

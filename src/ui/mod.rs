@@ -17,6 +17,7 @@
 
 mod checks;
 mod confirm;
+mod detail;
 mod footer;
 mod header;
 mod help;
@@ -92,6 +93,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     match &state.mode {
         Mode::Normal => {}
         Mode::Help => help::render(frame, area, &ctx),
+        Mode::Detail { revision, scroll } => detail::render(frame, area, &ctx, revision, *scroll),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
         Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),
     }
@@ -440,15 +442,61 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-/// Splits a line of text into chunks of at most `width` characters (for
-/// exact API calls, which must be shown whole, never cut).
-pub(crate) fn hard_wrap(s: &str, width: usize) -> Vec<String> {
+/// Wraps at token boundaries: spaces first, then after the commas of a long
+/// token (`--to-revisions=a=90,b=10`), and only a piece still wider than the
+/// line is cut. A copied call then reads whole, and no revision or region
+/// name is split across two lines.
+pub(crate) fn token_wrap(s: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
-    let chars: Vec<char> = s.chars().collect();
-    if chars.is_empty() {
-        return vec![String::new()];
+    // (piece, glued to the next: the pieces of one long token join without a space)
+    let mut pieces: Vec<(String, bool)> = Vec::new();
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        if word.chars().count() <= width {
+            pieces.push((word.to_string(), false));
+            continue;
+        }
+        // A long token: break after its flag's `=` and its commas, glued
+        // back while they fit.
+        let (flag, value) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (format!("{f}="), v),
+            _ => (String::new(), word),
+        };
+        let mut cur = flag;
+        for part in value.split_inclusive(',') {
+            if !cur.is_empty() && cur.chars().count() + part.chars().count() > width {
+                pieces.push((std::mem::take(&mut cur), true));
+            }
+            cur.push_str(part);
+        }
+        if !cur.is_empty() {
+            pieces.push((cur, false));
+        }
     }
-    chars.chunks(width).map(|c| c.iter().collect()).collect()
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut glue = false;
+    for (p, glued) in pieces {
+        // Pieces of one token join without a space; words with one.
+        let sep = if glue || line.is_empty() { "" } else { " " };
+        glue = glued;
+        if !line.is_empty() && line.chars().count() + sep.len() + p.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+            line.push_str(&p);
+        } else {
+            line.push_str(sep);
+            line.push_str(&p);
+        }
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            let rest: String = line.chars().skip(width).collect();
+            lines.push(head);
+            line = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -464,6 +512,42 @@ mod tests {
         assert_eq!(ellipsize("abcdef", 4), "abc…");
         assert_eq!(ellipsize("abcd", 4), "abcd");
         assert_eq!(ellipsize("abcd", 0), "");
-        assert_eq!(hard_wrap("abcdefg", 3), vec!["abc", "def", "g"]);
+    }
+
+    #[test]
+    fn calls_wrap_at_tokens_never_inside_a_name() {
+        let call = "gcloud run services update-traffic emergence-app \
+                    --to-revisions=emergence-app-00042-xuv=90,emergence-app-00043-kaw=10 \
+                    --region=europe-west1 --project=demo-project";
+        for width in [30, 40, 50, 72, 100] {
+            let lines = token_wrap(call, width);
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= width),
+                "{lines:?}"
+            );
+            // Joined back (a space between words, none after a comma) it is the call.
+            let mut back = String::new();
+            for l in &lines {
+                let flag = back
+                    .rsplit(' ')
+                    .next()
+                    .is_some_and(|w| w.starts_with("--") && w.ends_with('='));
+                if !back.is_empty() && !back.ends_with(',') && !flag {
+                    back.push(' ');
+                }
+                back.push_str(l);
+            }
+            assert_eq!(back, call, "{width}: {lines:?}");
+            for name in [
+                "emergence-app-00042-xuv=90,",
+                "emergence-app-00043-kaw=10",
+                "--region=europe-west1",
+            ] {
+                assert!(
+                    lines.iter().any(|l| l.contains(name)),
+                    "{width}: {name} cut: {lines:?}"
+                );
+            }
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! Keys, per mode: normal commands, confirmations, input boxes.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
-use super::{changes, flow, logs, say};
+use super::{changes, cmdline, flow, logs, say};
 use crate::core::action::{ChangeKind, Effect};
-use crate::core::keymap::Command;
+use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
 use crate::core::plan::Phase;
 use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
@@ -21,9 +21,36 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             None => {
                 if std::mem::take(&mut state.quit_plan_asked) {
                     say(state, Level::Info, "not quitting: the plan goes on");
+                } else if let Some(name) = Keymap::key_name(&key) {
+                    let help = state.settings.keymap.label(Command::Help);
+                    say(
+                        state,
+                        Level::Info,
+                        format!("{name} does nothing here ({help} lists the keys)"),
+                    );
                 }
             }
         },
+        Mode::Detail { .. } => {
+            let km = &state.settings.keymap;
+            let cmd = km.normal(&key);
+            let delta: i32 = match (cmd, key.code) {
+                (Some(Command::SelectNext), _) => 1,
+                (Some(Command::SelectPrev), _) => -1,
+                (Some(Command::ScrollLogsDown), _) | (_, KeyCode::PageDown) => 10,
+                (Some(Command::ScrollLogsUp), _) | (_, KeyCode::PageUp) => -10,
+                (Some(Command::SelectFirst), _) => -10_000,
+                (Some(Command::SelectLast), _) => 10_000,
+                _ => {
+                    // Anything else closes the view (Esc, Enter, q, ?).
+                    state.mode = Mode::Normal;
+                    return;
+                }
+            };
+            if let Mode::Detail { scroll, .. } = &mut state.mode {
+                *scroll = (i32::from(*scroll) + delta).clamp(0, 2_000) as u16;
+            }
+        }
         Mode::Help => {
             let km = &state.settings.keymap;
             let cmd = km.normal(&key).or_else(|| km.confirm(&key));
@@ -33,7 +60,17 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 state.mode = Mode::Normal;
             }
         }
-        Mode::Confirm(_) => match state.settings.keymap.confirm(&key) {
+        Mode::Confirm(c) => match state.settings.keymap.confirm(&key) {
+            Some(Command::CopyCall) => {
+                let text = c.preview.join("\n");
+                fx.push(Effect::Copy(text));
+                say(
+                    state,
+                    Level::Info,
+                    "exact call copied (to the terminal's clipboard where it allows OSC 52; \
+                     also in the diagnostic log)",
+                );
+            }
             Some(Command::Confirm) => {
                 if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
                     changes::confirmed(state, c, None, fx);
@@ -58,7 +95,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     }
 }
 
-fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
+pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     if cmd != Command::Quit {
         state.quit_armed = false;
         if std::mem::take(&mut state.quit_plan_asked) {
@@ -70,8 +107,9 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             state,
             Level::Warn,
             format!(
-                "read-only mode (--read-only): `{}` would change traffic, so it is disabled",
-                cmd.name()
+                "read-only mode (--read-only): {} changes traffic, so it is disabled ({})",
+                state.settings.keymap.label(cmd),
+                cmd.describe()
             ),
         );
         return;
@@ -79,6 +117,26 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     match cmd {
         Command::SelectNext => move_selection(state, 1, fx),
         Command::SelectPrev => move_selection(state, -1, fx),
+        Command::SelectFirst => move_selection(state, i64::MIN / 2, fx),
+        Command::SelectLast => move_selection(state, i64::MAX / 2, fx),
+        Command::CommandLine => cmdline::open(state),
+        Command::Details => match state.selected.clone() {
+            Some(revision) => {
+                state.mode = Mode::Detail {
+                    revision,
+                    scroll: 0,
+                }
+            }
+            None => say(state, Level::Info, "no revision selected"),
+        },
+        Command::ClearFilter => {
+            if state.log_view.filter.is_empty() {
+                say(state, Level::Info, "no log filter to clear");
+            } else {
+                state.log_view.filter.clear();
+                say(state, Level::Info, "log filter cleared");
+            }
+        }
         Command::ShiftUp => shift(state, i32::from(state.settings.step), fx),
         Command::ShiftDown => shift(state, -i32::from(state.settings.step), fx),
         Command::SetSplit => {
@@ -166,7 +224,7 @@ fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx.push(Effect::Quit);
             }
         }
-        Command::Confirm | Command::Cancel => {}
+        Command::Confirm | Command::Cancel | Command::CopyCall => {}
     }
 }
 
@@ -180,6 +238,7 @@ pub(super) fn open_input(
         kind,
         textarea,
         feedback: None,
+        hint: None,
         previous,
     }));
 }
@@ -214,6 +273,27 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     let Mode::Input(input) = &mut state.mode else {
         return;
     };
+    if key.code == KeyCode::Char('u') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        // Ctrl-U clears the line, as in a shell.
+        input.textarea.select_all();
+        input.textarea.cut();
+        after_edit(state);
+        return;
+    }
+    if key.code == KeyCode::Tab && input.kind == InputKind::Command {
+        let line = input.textarea.lines().join(" ");
+        let (text, hint) = cmdline::complete(state, &line);
+        if let Mode::Input(input) = &mut state.mode {
+            input.textarea = TextArea::new(vec![text]);
+            input.textarea.move_cursor(tui_textarea::CursorMove::End);
+        }
+        after_edit(state);
+        if let (Some(h), Mode::Input(input)) = (hint, &mut state.mode) {
+            input.hint = Some(h);
+            input.feedback = None;
+        }
+        return;
+    }
     match key.code {
         KeyCode::Esc => {
             let Mode::Input(input) = std::mem::replace(&mut state.mode, Mode::Normal) else {
@@ -227,7 +307,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     Level::Info,
                     format!("{} #{id} goes on; no reason recorded", kind.verb()),
                 ),
-                InputKind::SetSplit => {}
+                InputKind::SetSplit | InputKind::Command => {}
             }
         }
         KeyCode::Enter => {
@@ -237,6 +317,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     state.log_view.filter = text;
                     state.mode = Mode::Normal;
                 }
+                InputKind::Command => cmdline::enter(state, &text, fx),
                 InputKind::SetSplit => match parse_split(state, &text) {
                     Ok(split) => {
                         state.mode = Mode::Normal;
@@ -310,16 +391,35 @@ fn after_edit(state: &mut State) {
                 input.feedback = None;
             }
         }
+        InputKind::Command => {
+            let preview = (!text.trim().is_empty()).then(|| cmdline::preview(state, &text));
+            if let Mode::Input(input) = &mut state.mode {
+                match preview {
+                    Some(Ok(what)) => {
+                        input.hint = Some(what);
+                        input.feedback = None;
+                    }
+                    Some(Err(e)) => {
+                        input.hint = None;
+                        input.feedback = Some(Err(e));
+                    }
+                    None => {
+                        input.hint = None;
+                        input.feedback = None;
+                    }
+                }
+            }
+        }
     }
 }
 
-fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
+pub(super) fn parse_split(state: &State, text: &str) -> Result<TrafficSplit, String> {
     let (Some(snapshot), Some(basis), Some(stable)) =
         (state.snapshot.as_ref(), state.desired(), state.stable())
     else {
         return Err("the service has not been read yet".into());
     };
-    let split = traffic::parse_assignment(text, snapshot, basis, stable)?;
+    let split = traffic::parse_assignment(text, snapshot, basis, stable, state.canary())?;
     traffic::check_ready(snapshot, basis, &split)?;
     Ok(split)
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod changes;
+mod cmdline;
 mod flow;
 mod keys;
 mod logs;

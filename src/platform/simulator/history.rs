@@ -122,15 +122,19 @@ impl History {
     ) -> MetricsBatch {
         let step = window.step.max(Duration::from_secs(1));
         let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        let span = chrono::Duration::from_std(window.span).unwrap_or(chrono::Duration::zero());
-        let start = window.end - span;
+        // Buckets sit on a fixed grid (multiples of the step since the epoch),
+        // as Prometheus evaluates a range query: a grid that moved with each
+        // poll's `end` cut the same seconds differently every time, and a
+        // revision whose traffic had stopped showed a last point that jumped
+        // between two values on every refresh.
+        let grid_start = MetricsWindow { step, ..window }.grid_start();
         // bucket index -> (seconds recorded, per revision index accumulators)
         let mut buckets: BTreeMap<i64, (u64, BTreeMap<usize, Acc>)> = BTreeMap::new();
         for rec in &self.records {
-            if rec.at <= start || rec.at > window.end {
+            if rec.at <= grid_start || rec.at > window.end {
                 continue;
             }
-            let offset_ms = (rec.at - start).num_milliseconds();
+            let offset_ms = (rec.at - grid_start).num_milliseconds();
             let idx = (offset_ms - 1).max(0) / step_ms;
             let entry = buckets.entry(idx).or_default();
             entry.0 += 1;
@@ -149,8 +153,9 @@ impl History {
                     let Some(acc) = accs.get(&rev).filter(|a| a.requests > 0) else {
                         continue;
                     };
-                    let at =
-                        start + chrono::Duration::milliseconds(step_ms.saturating_mul(idx + 1));
+                    let at = (grid_start
+                        + chrono::Duration::milliseconds(step_ms.saturating_mul(idx + 1)))
+                    .min(window.end);
                     let rps = acc.requests as f64 / (*seconds).max(1) as f64;
                     let err = acc.errors as f64 * 100.0 / acc.requests as f64;
                     let values = [
@@ -188,6 +193,51 @@ mod tests {
         let p95 = acc.p95().expect("data");
         assert!((p95 - 950.0).abs() < 950.0 * 0.02, "{p95}");
         assert_eq!(acc.errors, 2);
+    }
+
+    /// Traffic that stopped (a rollback) must not make the last point jump
+    /// between two values as the polls' ends move (seen in the demo:
+    /// `req/s 11.6` ↔ `4.9` on every refresh).
+    #[test]
+    fn a_finished_revision_keeps_its_numbers_from_poll_to_poll() {
+        let mut h = History::default();
+        let t0 = DateTime::<Utc>::from_timestamp(1_000_000, 0).expect("valid");
+        // 60 s of canary traffic (10 req/s, 1 error each second), then none.
+        for i in 1..=120 {
+            let mut revs = vec![];
+            if i <= 60 {
+                let mut r = RevSecond::default();
+                for n in 0..10 {
+                    r.record(100.0, n == 0);
+                }
+                revs.push((0, r));
+            }
+            h.push(SecondRecord {
+                at: t0 + chrono::Duration::seconds(i),
+                revs,
+            });
+        }
+        let last = |end_s: i64, end_ms: i64| {
+            let batch = h.aggregate(
+                &["canary".to_string()],
+                MetricsWindow {
+                    end: t0
+                        + chrono::Duration::seconds(end_s)
+                        + chrono::Duration::milliseconds(end_ms),
+                    span: Duration::from_secs(100),
+                    step: Duration::from_secs(10),
+                },
+                |_| Some(0),
+            );
+            batch
+                .series
+                .get(&("canary".to_string(), MetricKind::RequestRate))
+                .and_then(|s| s.points.last().copied())
+        };
+        let first = last(100, 0).expect("a point");
+        for (s, ms) in [(102, 0), (103, 500), (105, 0), (107, 300), (109, 900)] {
+            assert_eq!(last(s, ms), Some(first), "poll ending at +{s}.{ms}s");
+        }
     }
 
     #[test]

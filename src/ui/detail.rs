@@ -1,0 +1,210 @@
+//! The detail view (Enter on a revision): everything the cockpit knows about
+//! it, nothing cut — long values wrap, the view scrolls (j/k, PageUp/Down).
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{age, Ctx};
+use crate::core::model::MetricKind;
+use crate::core::state::CheckStatus;
+
+pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, revision: &str, scroll: u16) {
+    let t = &ctx.theme;
+    let lines = lines(ctx, revision);
+    let w = area.width.saturating_sub(4).max(20);
+    let h = area.height.saturating_sub(2).max(5);
+    let popup = super::centered(area, w, h);
+    let block = Block::bordered()
+        .border_style(t.bold)
+        .title(Span::styled(format!(" {} ", ctx.short(revision)), t.title))
+        .title_bottom(
+            Line::styled(
+                " j/k, PageUp/PageDown scroll · any other key closes ",
+                t.dim,
+            )
+            .right_aligned(),
+        );
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        popup,
+    );
+}
+
+fn field(ctx: &Ctx, name: &str, value: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<12} "), ctx.theme.dim),
+        Span::styled(value, ctx.theme.text),
+    ])
+}
+
+fn heading(ctx: &Ctx, text: &str) -> Line<'static> {
+    Line::styled(text.to_string(), ctx.theme.bold)
+}
+
+fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
+    let state = ctx.state;
+    let mut out = Vec::new();
+    let Some(snap) = state.snapshot.as_ref() else {
+        return vec![Line::raw("the service has not been read yet")];
+    };
+    let Some(r) = snap.revision(name) else {
+        return vec![Line::raw(format!("{name} is no longer in the service"))];
+    };
+    let role = match ctx.role(name).label() {
+        "stable" => format!(
+            "stable ({})",
+            state.roles.stable_from.map_or("", |f| f.describe())
+        ),
+        "" => "—".to_string(),
+        other => other.to_string(),
+    };
+    out.push(field(ctx, "revision", r.name.clone()));
+    out.push(field(ctx, "role", role));
+    out.push(field(ctx, "image", r.image.clone()));
+    out.push(field(
+        ctx,
+        "created",
+        format!(
+            "{} ({} ago)",
+            r.created.format("%Y-%m-%d %H:%M:%S UTC"),
+            age(ctx.secs_since(r.created))
+        ),
+    ));
+    let ready = if r.ready { "yes" } else { "NO" };
+    out.push(Line::from(vec![
+        Span::styled(format!("{:<12} ", "ready"), ctx.theme.dim),
+        Span::styled(
+            ready.to_string(),
+            if r.ready {
+                ctx.theme.ok
+            } else {
+                ctx.theme.error
+            },
+        ),
+    ]));
+    if let Some(m) = &r.status_message {
+        out.push(field(ctx, "condition", m.clone()));
+    }
+    out.push(field(
+        ctx,
+        "tag",
+        r.tag.clone().unwrap_or_else(|| "—".into()),
+    ));
+    if let Some(u) = &r.tag_url {
+        out.push(field(ctx, "tag URL", u.clone()));
+    }
+
+    out.push(Line::raw(""));
+    out.push(heading(ctx, "Traffic"));
+    out.push(field(
+        ctx,
+        "target",
+        format!("{} %", snap.traffic.percent_of(name)),
+    ));
+    if let Some(a) = &snap.actual {
+        out.push(field(ctx, "serving", format!("{} %", a.percent_of(name))));
+    }
+    if let Some(c) = &state.change {
+        out.push(field(
+            ctx,
+            "in flight",
+            format!(
+                "{} #{} → {} % ({} ago)",
+                c.kind.verb(),
+                c.id,
+                c.split.percent_of(name),
+                age(ctx.secs_since(c.started))
+            ),
+        ));
+    }
+
+    out.push(Line::raw(""));
+    out.push(heading(
+        ctx,
+        "Metrics (newest point · mean over the gates' window)",
+    ));
+    let window = state.settings.gates.window;
+    let since = chrono::Duration::from_std(window)
+        .ok()
+        .map(|w| state.now - w);
+    for kind in MetricKind::ALL {
+        let series = state.metrics.series.get(&(name.to_string(), kind));
+        let newest = series.and_then(|s| s.last());
+        let recent: Vec<f64> = series
+            .map(|s| {
+                s.points
+                    .iter()
+                    .filter(|(t, v)| since.is_none_or(|x| *t >= x) && v.is_finite())
+                    .map(|(_, v)| *v)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mean = (!recent.is_empty()).then(|| recent.iter().sum::<f64>() / recent.len() as f64);
+        let fmt = |v: Option<f64>| v.map_or("no data".to_string(), |v| format!("{v:.2}"));
+        out.push(field(
+            ctx,
+            kind.label(),
+            format!(
+                "{} · mean {} over {} points",
+                fmt(newest),
+                fmt(mean),
+                recent.len()
+            ),
+        ));
+    }
+
+    out.push(Line::raw(""));
+    match state.battery.as_ref().filter(|b| b.revision == name) {
+        None => out.push(heading(ctx, "Checks: none run on this revision yet")),
+        Some(b) => {
+            let when = match b.finished {
+                Some(f) => format!(
+                    "started {}, finished {} ({} ago)",
+                    b.started.format("%H:%M:%S"),
+                    f.format("%H:%M:%S"),
+                    age(ctx.secs_since(f))
+                ),
+                None => format!("started {}, running", b.started.format("%H:%M:%S")),
+            };
+            out.push(heading(ctx, &format!("Checks ({when})")));
+            for row in &b.rows {
+                let style = match row.status {
+                    CheckStatus::Pass => ctx.theme.ok,
+                    CheckStatus::Fail if row.info.blocking => ctx.theme.error,
+                    CheckStatus::Fail | CheckStatus::Warn => ctx.theme.warn,
+                    _ => ctx.theme.dim,
+                };
+                let what = if row.info.blocking {
+                    "blocking"
+                } else {
+                    "warning only"
+                };
+                out.push(Line::from(vec![
+                    Span::styled(format!("{:<8}", row.status.as_str()), style),
+                    Span::styled(
+                        format!("{} ({}, {what})", row.info.name, row.info.kind),
+                        ctx.theme.bold,
+                    ),
+                ]));
+                if let Some(res) = &row.result {
+                    let measured = match (&res.measured, &res.expected) {
+                        (Some(m), Some(e)) => format!("{m} (expected {e})"),
+                        (Some(m), None) => m.clone(),
+                        (None, Some(e)) => format!("nothing measured; expected {e}"),
+                        (None, None) => "—".into(),
+                    };
+                    out.push(field(ctx, "  measured", measured));
+                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms)));
+                    out.push(field(ctx, "  reason", res.reason.clone()));
+                }
+            }
+        }
+    }
+    out
+}
