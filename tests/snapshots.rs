@@ -1108,3 +1108,111 @@ fn details_of_a_revision_with_its_checks_in_full() {
     press(&mut s, KeyCode::Esc);
     assert_eq!(s.mode.name(), "normal");
 }
+
+// ------------------------------------------------------------------ history
+
+fn history_records() -> Vec<canary::journal::Record> {
+    use canary::journal::{Event, Record, Who};
+    let who = |u: &str| Who {
+        user: u.into(),
+        from: Some("10.0.0.7".into()),
+    };
+    let split = |c: u32| {
+        canary::core::model::TrafficSplit::new([(CANARY, c), (STABLE, 100 - c)]).expect("valid")
+    };
+    let at = |s: i64| testing::t0() + chrono::Duration::seconds(s);
+    vec![
+        Record {
+            at: at(0),
+            who: who("alice"),
+            service: "emergence-app".into(),
+            event: Event::TrafficApplied {
+                id: 1,
+                kind: "shift".into(),
+                before: split(0),
+                after: split(10),
+                reason: None,
+                took_ms: 806,
+            },
+        },
+        Record {
+            at: at(60),
+            who: who("bob"),
+            service: "emergence-app".into(),
+            event: Event::TrafficApplied {
+                id: 2,
+                kind: "rollback".into(),
+                before: split(10),
+                after: canary::core::model::TrafficSplit::all_to(STABLE),
+                reason: None,
+                took_ms: 790,
+            },
+        },
+        Record {
+            at: at(62),
+            who: who("bob"),
+            service: "emergence-app".into(),
+            event: Event::TrafficReason {
+                id: 2,
+                kind: "rollback".into(),
+                reason: "5xx on the canary".into(),
+            },
+        },
+        Record {
+            at: at(70),
+            who: who("bob"),
+            service: "emergence-app".into(),
+            event: Event::Note {
+                message: "called the owner".into(),
+            },
+        },
+    ]
+}
+
+#[test]
+fn history_view_lists_filters_and_writes_the_report() {
+    let mut s = busy();
+    let now = s.now;
+    let fx = update(&mut s, testing::ch('J'), now);
+    assert_eq!(fx, vec![canary::core::action::Effect::LoadJournal]);
+    assert_eq!(s.mode.name(), "journal");
+    update(&mut s, Action::JournalLoaded(Ok(history_records())), now);
+    snap("history", &s);
+    let t = text(&draw(&s, 120, 40));
+    assert!(
+        t.contains("5xx on the canary") && t.contains("alice"),
+        "{t}"
+    );
+    // Tab: traffic only (the note goes); `/` then text: only bob's lines.
+    update(&mut s, testing::key(KeyCode::Tab), now);
+    let t = text(&draw(&s, 120, 40));
+    assert!(
+        !t.contains("called the owner") && t.contains("History · traffic"),
+        "{t}"
+    );
+    update(&mut s, testing::ch('/'), now);
+    for c in "bob".chars() {
+        update(&mut s, testing::ch(c), now);
+    }
+    update(&mut s, testing::key(KeyCode::Enter), now);
+    let t = text(&draw(&s, 120, 40));
+    assert!(!t.contains("alice") && t.contains("rollback"), "{t}");
+    // `w` writes the report; the answer says where.
+    let fx = update(&mut s, testing::ch('w'), now);
+    assert_eq!(fx, vec![canary::core::action::Effect::WriteReport]);
+    update(
+        &mut s,
+        Action::ReportWritten(Ok("/tmp/x/emergence-app-report.md".into())),
+        now,
+    );
+    let t = text(&draw(&s, 120, 40));
+    assert!(
+        t.contains("report written: /tmp/x/emergence-app-report.md"),
+        "{t}"
+    );
+    // Esc clears the filter, then closes.
+    update(&mut s, testing::key(KeyCode::Esc), now);
+    assert_eq!(s.mode.name(), "journal");
+    update(&mut s, testing::key(KeyCode::Esc), now);
+    assert_eq!(s.mode.name(), "normal");
+}

@@ -62,6 +62,10 @@ pub enum Action {
     Reconciled(Vec<String>),
     /// A webhook notification gave up after its retries.
     NotifyFailed(String),
+    /// The journal was read for the history view (newest last).
+    JournalLoaded(Result<Vec<crate::journal::Record>, String>),
+    /// The Markdown report was written (its path), or why not.
+    ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
 }
@@ -123,6 +127,10 @@ pub enum Effect {
     /// The log tail shows one revision (`None`: all): sources that can read
     /// less should.
     FocusLogs(Option<String>),
+    /// Read the audit journal for the history view.
+    LoadJournal,
+    /// Write the Markdown deployment report next to the journal.
+    WriteReport,
     /// Put text on the terminal's clipboard (OSC 52) and in the diagnostic
     /// log (terminals that refuse OSC 52 still leave a copy there).
     Copy(String),

@@ -17,6 +17,7 @@ pub enum Command {
     SelectLast,
     Details,
     CommandLine,
+    Journal,
     ShiftUp,
     ShiftDown,
     SetSplit,
@@ -43,13 +44,14 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 29] = [
+    pub const ALL: [Command; 30] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::SelectFirst,
         Command::SelectLast,
         Command::Details,
         Command::CommandLine,
+        Command::Journal,
         Command::ShiftUp,
         Command::ShiftDown,
         Command::SetSplit,
@@ -84,6 +86,7 @@ impl Command {
             Command::SelectLast => "select_last",
             Command::Details => "details",
             Command::CommandLine => "command_line",
+            Command::Journal => "journal",
             Command::ShiftUp => "shift_up",
             Command::ShiftDown => "shift_down",
             Command::SetSplit => "set_split",
@@ -121,6 +124,9 @@ impl Command {
             Command::SelectPrev => "select the previous revision",
             Command::SelectFirst => "select the first revision",
             Command::SelectLast => "select the last revision",
+            Command::Journal => {
+                "history: the journal's traffic changes, plan and checks (w writes the report)"
+            }
             Command::CommandLine => {
                 "command line: set canary=25, rollback, promote, plan start|pause|abort, q (Tab completes)"
             }
@@ -476,7 +482,7 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Related keys share a row, so that every key fits an 80x24 terminal.
-        const GROUPS: [(&[Command], &str); 7] = [
+        const GROUPS: [(&[Command], &str); 8] = [
             (
                 &[Command::SelectNext, Command::SelectPrev],
                 "select the next / previous revision",
@@ -497,7 +503,14 @@ impl Keymap {
                 &[Command::ScrollLogsUp, Command::ScrollLogsDown],
                 "scroll the log tail up (stops following) / down",
             ),
-            (&[Command::Help, Command::Quit], "show / hide this help / quit"),
+            (
+                &[Command::Help, Command::Quit],
+                "show / hide this help / quit",
+            ),
+            (
+                &[Command::Details, Command::Journal],
+                "details of the selected revision / history from the journal",
+            ),
             (
                 &[Command::Confirm, Command::Cancel, Command::CopyCall],
                 "in a confirmation: confirm / cancel / copy the exact call",

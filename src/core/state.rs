@@ -245,11 +245,77 @@ pub struct Input {
     pub previous: String,
 }
 
+/// Which records the history view lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HistoryKind {
+    #[default]
+    All,
+    Traffic,
+    Plan,
+    Checks,
+}
+
+impl HistoryKind {
+    pub fn next(self) -> HistoryKind {
+        match self {
+            HistoryKind::All => HistoryKind::Traffic,
+            HistoryKind::Traffic => HistoryKind::Plan,
+            HistoryKind::Plan => HistoryKind::Checks,
+            HistoryKind::Checks => HistoryKind::All,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            HistoryKind::All => "all",
+            HistoryKind::Traffic => "traffic",
+            HistoryKind::Plan => "plan",
+            HistoryKind::Checks => "checks",
+        }
+    }
+
+    pub fn matches(self, e: &crate::journal::Event) -> bool {
+        use crate::journal::Event as E;
+        match self {
+            HistoryKind::All => true,
+            HistoryKind::Traffic => matches!(
+                e,
+                E::TrafficRequested { .. }
+                    | E::TrafficApplied { .. }
+                    | E::TrafficFailed { .. }
+                    | E::TrafficReconciled { .. }
+                    | E::TrafficReason { .. }
+            ),
+            HistoryKind::Plan => matches!(
+                e,
+                E::PlanStarted { .. } | E::PlanTransition { .. } | E::PhaseMetrics { .. }
+            ),
+            HistoryKind::Checks => matches!(e, E::Checks { .. }),
+        }
+    }
+}
+
+/// The history view: the journal's records, filtered.
+#[derive(Clone, Debug, Default)]
+pub struct JournalView {
+    /// `None` while the journal is being read.
+    pub records: Option<Result<Vec<crate::journal::Record>, String>>,
+    pub kind: HistoryKind,
+    /// Text to match (who, what, why).
+    pub filter: String,
+    /// Typing goes into the filter.
+    pub editing: bool,
+    /// Lines scrolled up from the newest.
+    pub scroll: usize,
+}
+
 /// Modes are an enum, not a set of booleans.
 #[derive(Clone, Debug)]
 pub enum Mode {
     Normal,
     Help,
+    /// The audit journal's history inside the cockpit (`J`, `:journal`).
+    Journal(Box<JournalView>),
     /// Everything known about one revision (Enter): full image, conditions,
     /// tag URL, traffic target vs serving, metrics, and its checks in full.
     Detail {
@@ -267,6 +333,7 @@ impl Mode {
             Mode::Normal => "normal",
             Mode::Help => "help",
             Mode::Detail { .. } => "detail",
+            Mode::Journal(_) => "journal",
             Mode::Confirm(_) => "confirm",
             Mode::Input(i) => match i.kind {
                 InputKind::Filter => "filter",

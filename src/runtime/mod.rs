@@ -7,6 +7,7 @@ pub mod tasks;
 pub mod terminal;
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -333,6 +334,25 @@ fn execute(
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
         Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+        Effect::LoadJournal => {
+            let path = ex.recorder.path().map(Path::to_path_buf);
+            tokio::spawn(async move {
+                let read = tokio::task::spawn_blocking(move || history(path.as_deref())).await;
+                let records = read.unwrap_or_else(|e| Err(e.to_string()));
+                let _ = tx.send(Action::JournalLoaded(records)).await;
+            });
+        }
+        Effect::WriteReport => {
+            let path = ex.recorder.path().map(Path::to_path_buf);
+            let service = ex.recorder.service().to_string();
+            tokio::spawn(async move {
+                let written =
+                    tokio::task::spawn_blocking(move || write_report(path.as_deref(), &service))
+                        .await;
+                let result = written.unwrap_or_else(|e| Err(e.to_string()));
+                let _ = tx.send(Action::ReportWritten(result)).await;
+            });
+        }
         Effect::SetTraffic {
             id,
             split,
@@ -457,4 +477,32 @@ fn execute(
             }
         }
     }
+}
+
+/// The history view keeps the newest records (the file may be long).
+const HISTORY_RECORDS: usize = 5_000;
+
+fn history(path: Option<&Path>) -> Result<Vec<crate::journal::Record>, String> {
+    let path = path.ok_or("the audit journal is turned off ([journal] enabled = false)")?;
+    let replay = crate::journal::replay(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut records = replay.records;
+    let skip = records.len().saturating_sub(HISTORY_RECORDS);
+    records.drain(..skip);
+    Ok(records)
+}
+
+/// `SERVICE-report-YYYYmmdd-HHMMSS.md` next to the journal; its path.
+fn write_report(path: Option<&Path>, service: &str) -> Result<String, String> {
+    let path = path.ok_or("the audit journal is turned off ([journal] enabled = false)")?;
+    let replay = crate::journal::replay(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let md = crate::journal::report::markdown(service, &replay);
+    let stem = path
+        .file_stem()
+        .map_or("canary".into(), |s| s.to_string_lossy().into_owned());
+    let out = path.with_file_name(format!(
+        "{stem}-report-{}.md",
+        Utc::now().format("%Y%m%d-%H%M%S")
+    ));
+    std::fs::write(&out, md).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out.display().to_string())
 }

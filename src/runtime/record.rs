@@ -21,6 +21,8 @@ use crate::journal::{Event, Journal, Record, Who};
 #[derive(Clone)]
 pub struct Recorder {
     queue: Option<std::sync::mpsc::Sender<(Record, Ack)>>,
+    /// The journal file, for the history view and the report.
+    path: Option<std::path::PathBuf>,
     who: Who,
     service: String,
     health: Arc<Mutex<Option<String>>>,
@@ -162,6 +164,7 @@ impl Writer {
 impl Recorder {
     pub fn new(journal: Option<Journal>, who: Who, service: String) -> Recorder {
         let health = Arc::new(Mutex::new(None));
+        let path = journal.as_ref().map(|j| j.path().to_path_buf());
         let queue = journal.and_then(|journal| {
             let (tx, rx) = std::sync::mpsc::channel::<(Record, Ack)>();
             let writer = Writer {
@@ -184,6 +187,7 @@ impl Recorder {
         });
         Recorder {
             queue,
+            path,
             who,
             service,
             health,
@@ -196,6 +200,15 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The journal file, when there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     pub fn disabled(service: &str) -> Recorder {

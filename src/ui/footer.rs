@@ -284,6 +284,16 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             v.extend(ALWAYS.iter().map(|h| (h.cmds.to_vec(), h.what.to_string())));
             return fit(ctx, &v, width);
         }
+        Mode::Journal(v) if v.editing => vec![
+            ("Enter".into(), "keep the filter".into()),
+            ("Esc".into(), "clear it".into()),
+        ],
+        Mode::Journal(_) => vec![
+            ("/".into(), "filter".into()),
+            ("Tab".into(), "kind".into()),
+            ("w".into(), "write the report".into()),
+            ("Esc".into(), "close".into()),
+        ],
         Mode::Detail { .. } => vec![
             ("j/k".into(), "scroll".into()),
             ("Esc".into(), "close the details".into()),

@@ -21,6 +21,7 @@ mod detail;
 mod footer;
 mod header;
 mod help;
+mod history;
 mod input;
 mod logs;
 mod metrics;
@@ -93,6 +94,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     match &state.mode {
         Mode::Normal => {}
         Mode::Help => help::render(frame, area, &ctx),
+        Mode::Journal(v) => history::render(frame, area, &ctx, v),
         Mode::Detail { revision, scroll } => detail::render(frame, area, &ctx, revision, *scroll),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
         Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),

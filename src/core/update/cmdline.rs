@@ -24,6 +24,8 @@ const WORDS: &[(&str, Command)] = &[
     ("refresh", Command::Refresh),
     ("details", Command::Details),
     ("ack", Command::Acknowledge),
+    ("journal", Command::Journal),
+    ("history", Command::Journal),
     ("help", Command::Help),
     ("q", Command::Quit),
     ("quit", Command::Quit),
@@ -58,6 +60,11 @@ fn parse(line: &str) -> Result<(Command, String), String> {
 
 /// Enter on the command line.
 pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
+    if line.trim().trim_start_matches(':').trim() == "report" {
+        state.mode = Mode::Normal;
+        super::history::write_report(state, fx);
+        return Ok(());
+    }
     let (cmd, args) = parse(line)?;
     match cmd {
         Command::SetSplit if !args.is_empty() => {
@@ -83,6 +90,9 @@ pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result
 
 /// What the line would do, for the feedback line as you type.
 pub(super) fn preview(state: &State, line: &str) -> Result<String, String> {
+    if line.trim().trim_start_matches(':').trim() == "report" {
+        return Ok("write the Markdown deployment report next to the journal".into());
+    }
     let (cmd, args) = parse(line)?;
     if cmd == Command::SetSplit && !args.is_empty() {
         return keys::parse_split(state, &args).map(|s| format!("set split {s}"));
@@ -138,6 +148,7 @@ pub(super) fn complete(state: &State, line: &str) -> (String, Option<String>) {
         let words: Vec<&str> = WORDS
             .iter()
             .map(|(w, _)| *w)
+            .chain(["report"])
             .filter(|w| w.starts_with(typed.as_str()))
             .collect();
         let all: Vec<&str> = if words.is_empty() {

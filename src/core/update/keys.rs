@@ -31,6 +31,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 }
             }
         },
+        Mode::Journal(_) => super::history::on_key(state, key, fx),
         Mode::Detail { .. } => {
             let km = &state.settings.keymap;
             let cmd = km.normal(&key);
@@ -120,6 +121,7 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         Command::SelectFirst => move_selection(state, i64::MIN / 2, fx),
         Command::SelectLast => move_selection(state, i64::MAX / 2, fx),
         Command::CommandLine => cmdline::open(state),
+        Command::Journal => super::history::open(state, fx),
         Command::Details => match state.selected.clone() {
             Some(revision) => {
                 state.mode = Mode::Detail {

@@ -5,6 +5,7 @@ mod audit;
 mod changes;
 mod cmdline;
 mod flow;
+mod history;
 mod keys;
 mod logs;
 
@@ -76,6 +77,17 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::Progress(p) => audit::on_progress(state, &p),
         Action::Reconciled(lines) => audit::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
+        Action::JournalLoaded(records) => history::loaded(state, records),
+        Action::ReportWritten(Ok(path)) => {
+            say(state, Level::Info, format!("report written: {path}"));
+        }
+        Action::ReportWritten(Err(e)) => {
+            say(
+                state,
+                Level::Error,
+                format!("the report could not be written: {e}"),
+            );
+        }
         Action::Terminate(why) => {
             state.quit = true;
             say(state, Level::Warn, format!("{why}: leaving"));
