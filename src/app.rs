@@ -212,6 +212,22 @@ fn google_auth(config: &Config) -> cloud_run::Auth {
 
 /// The Cloud Run client a config describes.
 pub fn cloud_run_platform(config: &Config) -> anyhow::Result<CloudRun> {
+    cloud_run_with(config, None)
+}
+
+/// The retries of a script: a failing call is tried again until `timeout`
+/// (backoff up to 4 s between tries).
+pub fn script_retry_policy(timeout: Duration) -> cloud_run::RetryPolicy {
+    let policy = cloud_run::RetryPolicy::default();
+    let per_try = policy.max_delay.as_secs().max(1);
+    cloud_run::RetryPolicy {
+        attempts: (timeout.as_secs() / per_try).clamp(1, 100) as u32 + 1,
+        budget: timeout,
+        ..policy
+    }
+}
+
+fn cloud_run_with(config: &Config, timeout: Option<Duration>) -> anyhow::Result<CloudRun> {
     let s = &config.service;
     let (Some(project), Some(region)) = (s.project.clone(), s.region.clone()) else {
         anyhow::bail!("platform cloud-run needs service.project and service.region");
@@ -219,6 +235,10 @@ pub fn cloud_run_platform(config: &Config) -> anyhow::Result<CloudRun> {
     let mut settings = CloudRunSettings::new(project, region, s.name.clone(), google_auth(config));
     if let Some(e) = &config.cloud_run.endpoint {
         settings = settings.with_endpoint(e.clone());
+    }
+    if let Some(t) = timeout {
+        settings.retry = script_retry_policy(t);
+        settings.operation_timeout = settings.operation_timeout.max(t);
     }
     CloudRun::new(settings).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -268,12 +288,21 @@ fn own_log_sources(config: &Config) -> Box<dyn LogSource> {
 
 /// Only the platform (for the scripting commands).
 pub fn platform_only(config: &Config) -> anyhow::Result<Arc<dyn Platform>> {
+    platform_for_script(config, None)
+}
+
+/// The platform for `canary status` / `set` / `rollback`: failing calls are
+/// retried until `timeout` (`--timeout`).
+pub fn platform_for_script(
+    config: &Config,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Arc<dyn Platform>> {
     Ok(match config.service.platform {
         PlatformKind::Simulator => {
             let scenario = Scenario::load(&config.demo.scenario).map_err(anyhow::Error::msg)?;
             Arc::new(Simulator::new(scenario, config.demo.seed))
         }
-        PlatformKind::CloudRun => Arc::new(cloud_run_platform(config)?),
+        PlatformKind::CloudRun => Arc::new(cloud_run_with(config, timeout)?),
         PlatformKind::Haproxy => Arc::new(haproxy_platform(config)?),
     })
 }

@@ -31,9 +31,12 @@ struct Cli {
     /// Config file (default: $CANARY_CONFIG, then the XDG config dir).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Disable every action that changes traffic.
-    #[arg(long)]
+    /// Disable every action that changes traffic (anywhere on the line).
+    #[arg(long, global = true)]
     read_only: bool,
+    /// Scripts: how long a failing call is retried, in seconds (default 60).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    timeout: u64,
     /// Level of the program's own log file: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -114,6 +117,17 @@ fn main() -> ExitCode {
         Some(cmd @ (Sub::Journal { .. } | Sub::Report { .. })) => return history(cmd, &config),
         Some(cmd) => return scripting(cmd, &cli, &config),
         None => {}
+    }
+    // A variable the config names but the environment lacks is bad usage (2),
+    // said before the terminal is taken.
+    if let Some(var) = config
+        .prometheus
+        .as_ref()
+        .and_then(|p| p.bearer_token_env.as_ref())
+        .filter(|v| std::env::var_os(v).is_none())
+    {
+        eprintln!("canary: config: prometheus.bearer_token_env: ${var} is not set");
+        return ExitCode::from(2);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -290,6 +304,8 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
     // The audit journal: replay what happened, then append.
     let who = Who::from_env();
     let mut journal = None;
+    let mut unresolved = None;
+    state.next_change_id = journal::fresh_change_id();
     if let Some(path) = app::journal_path(&config) {
         match journal::replay(&path) {
             Ok(replay) => {
@@ -301,10 +317,12 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
                     });
                 }
                 state.last_applied = replay.last_split().cloned();
+                state.next_change_id = replay.fresh_change_id();
                 state.role_history = replay.role_history();
                 if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
                     resume_interrupted_plan(&mut state, canary, stable, spec, phase, started);
                 }
+                unresolved = Some(replay);
             }
             Err(e) => state.journal_error = Some(format!("cannot read the journal: {e}")),
         }
@@ -352,6 +370,26 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
 
     let (tx, rx) = runtime::channel();
     spawn_signal_handlers(tx.clone())?;
+    if let Some(replay) = unresolved.filter(|r| !r.unresolved().is_empty()) {
+        // Changes a crash left without an outcome: read the platform, record
+        // what is true, say it once.
+        let (platform, recorder, tx) = (backends.platform.clone(), recorder.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut lines = Vec::new();
+            for (event, line) in canary::cli::reconcile::reconcile(platform.as_ref(), &replay).await
+            {
+                if let Err(e) = recorder.record(event).await {
+                    let _ = tx
+                        .send(canary::core::action::Action::JournalFailed(e))
+                        .await;
+                }
+                lines.push(line);
+            }
+            let _ = tx
+                .send(canary::core::action::Action::Reconciled(lines))
+                .await;
+        });
+    }
     let mut term = terminal::setup().context("cannot set up the terminal")?;
     let events = terminal::input_events();
     let result = runtime::run(&mut term, state, backends, timing, events, tx, rx).await;
@@ -379,13 +417,16 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let platform = match app::platform_only(config) {
+    let timeout = std::time::Duration::from_secs(cli.timeout.max(1));
+    let platform = match app::platform_for_script(config, Some(timeout)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("canary: {e:#}");
             return ExitCode::from(2);
         }
     };
+    // Say what a script is waiting for.
+    platform.observe_retries(std::sync::Arc::new(|r| eprintln!("canary: {r}")));
     let writes = !matches!(cmd, Sub::Status { .. });
     if writes && cli.read_only {
         eprintln!("canary: refused: --read-only");
@@ -405,6 +446,9 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                 }
             }
         }
+    }
+    if let Err(code) = rt.block_on(reconcile_on_start(platform.as_ref(), config, &mut journal)) {
+        return code;
     }
     let options = CliOptions {
         canary_tag: config.service.canary_tag.clone(),
@@ -443,6 +487,9 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
                         }
                         other => {
                             let r = other?;
+                            if r.outcome == ops::ChangeOutcome::Applied {
+                                notify_team(config, &r, change.reason.as_deref()).await;
+                            }
                             let warning = r.journal_warning.clone();
                             break Ok((r.to_json(), r.render_text(), warning));
                         }
@@ -494,6 +541,62 @@ fn scripting(cmd: &Sub, cli: &Cli, config: &Config) -> ExitCode {
         Err(e) => {
             eprintln!("canary: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The team hears of every change a script made (Slack-compatible webhook;
+/// the URL never shown). Bounded: a dead webhook delays the exit a little,
+/// never the change, and never fails the command.
+async fn notify_team(config: &Config, r: &canary::cli::ChangeReport, reason: Option<&str>) {
+    let notifier = Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries);
+    let text = canary::core::update::manual_notification(
+        &r.service,
+        &r.kind,
+        "done",
+        &r.before_flag(),
+        &r.after_flag(),
+        reason,
+    );
+    let budget = config.notify.timeout.saturating_mul(2) + std::time::Duration::from_secs(1);
+    match tokio::time::timeout(budget, notifier.send(&text)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("canary: the team was not notified: {e}"),
+        Err(_) => {
+            eprintln!("canary: the team was not notified: the webhook did not answer in time")
+        }
+    }
+}
+
+/// A change a crash left without an outcome is reconciled against the
+/// platform before anything else, and said on stderr.
+async fn reconcile_on_start(
+    platform: &dyn canary::platform::Platform,
+    config: &Config,
+    journal: &mut Option<Journal>,
+) -> Result<(), ExitCode> {
+    let Some(path) = app::journal_path(config) else {
+        return Ok(());
+    };
+    let said = canary::cli::reconcile::on_start(
+        platform,
+        &path,
+        journal.as_mut(),
+        &Who::from_env(),
+        &config.service.name,
+    )
+    .await;
+    match said {
+        Ok(lines) => {
+            for line in lines {
+                eprintln!("canary: {line}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("canary: refused: {e}");
+            Err(ExitCode::FAILURE)
         }
     }
 }

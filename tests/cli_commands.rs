@@ -149,7 +149,11 @@ async fn an_unreachable_endpoint_fails_with_exit_1_and_a_reason() {
     fake.stop();
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = config(home.path(), &url);
-    let (code, _, err) = canary(home.path(), &["--config", &cfg, "status"]).await;
+    let started = std::time::Instant::now();
+    let (code, _, err) = canary(home.path(), &["--config", &cfg, "status", "--timeout", "3"]).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("canary:"), "{err}");
+    // It said what it was waiting for, and gave up within --timeout.
+    assert!(err.contains("retrying (2/"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use canary::core::error::BackendError;
+use canary::core::error::{BackendError, Progress};
 use canary::core::model::{ServiceSnapshot, TrafficSplit, Version};
 use canary::platform::cloud_run::api::{TYPE_LATEST, TYPE_REVISION};
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, Fault, RevisionSpec, Route, ServiceRef, DEMO_CANARY,
     DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken};
+use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken, RetryPolicy};
 use canary::platform::Platform;
 use chrono::Utc;
 
@@ -25,6 +25,13 @@ fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
     s.poll_max = Duration::from_millis(100);
     s.operation_timeout = Duration::from_secs(10);
     s.request_timeout = Duration::from_secs(5);
+    s.read_timeout = Duration::from_secs(5);
+    s.retry = RetryPolicy {
+        attempts: 5,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        budget: Duration::from_secs(5),
+    };
     s
 }
 
@@ -313,7 +320,11 @@ async fn a_concurrent_change_gets_409_and_is_not_overwritten() {
 
 #[tokio::test]
 async fn api_errors_are_classified() {
-    let (fake, cr, at) = demo().await;
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    let mut once = settings(&url, &at);
+    once.retry = RetryPolicy::none();
+    let cr = CloudRun::new(once).unwrap();
     fake.inject(Route::GetService, Fault::Status(500), 1);
     let err = cr.snapshot().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
@@ -353,6 +364,7 @@ async fn api_errors_are_classified() {
 
     let missing = ServiceRef::new(&at.project, "us-central1", "nope");
     let other = CloudRun::new(settings(&fake.base_url(), &missing)).unwrap();
+    fake.clear_requests();
     match other.snapshot().await.unwrap_err() {
         BackendError::NotFound(m) => {
             assert!(
@@ -362,6 +374,12 @@ async fn api_errors_are_classified() {
         }
         other => panic!("expected NotFound, got {other:?}"),
     }
+    let gets = fake
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::GetService)
+        .count();
+    assert_eq!(gets, 1, "a 404 is not retried");
     cr.snapshot().await.unwrap();
 }
 
@@ -449,8 +467,13 @@ async fn an_unready_revision_cannot_take_traffic() {
 }
 
 #[tokio::test]
-async fn transient_failures_while_polling_are_retried_but_a_patch_is_not() {
-    let (fake, cr, _at) = demo().await;
+async fn transient_failures_while_polling_and_on_the_patch_are_ridden_out() {
+    let (fake, cr, at) = demo().await;
+    let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let notes = Arc::clone(&notes);
+        cr.observe_retries(Arc::new(move |r| notes.lock().unwrap().push(r.clone())));
+    }
     fake.set_operation_delay(Duration::from_millis(200));
     fake.inject(Route::GetOperation, Fault::Status(503), 2);
     let s = cr.snapshot().await.unwrap();
@@ -458,24 +481,30 @@ async fn transient_failures_while_polling_are_retried_but_a_patch_is_not() {
     let s = cr.set_traffic(&target, &s.version).await.unwrap();
     assert_eq!(s.actual, Some(target));
 
+    // A 500 on the PATCH: re-read (unchanged: not applied), sent again with
+    // the same etag, applied once.
     fake.inject(Route::PatchService, Fault::Status(500), 1);
-    let err = cr
+    let s = cr
         .set_traffic(&TrafficSplit::all_to(DEMO_STABLE), &s.version)
         .await
-        .unwrap_err();
-    match &err {
-        BackendError::Unavailable { message, .. } => {
-            assert!(
-                message.contains("may or may not have been applied"),
-                "{message}"
-            )
-        }
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
+        .unwrap();
+    assert_eq!(s.actual, Some(TrafficSplit::all_to(DEMO_STABLE)));
+    let sent = patches(&fake);
+    assert_eq!(sent.len(), 3, "one PATCH, then two for the retried change");
     assert_eq!(
-        patches(&fake).len(),
+        sent[1]["etag"], sent[2]["etag"],
+        "the retry carries the same etag"
+    );
+    let notes = notes.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| matches!(n, Progress::Retrying(r)
+            if r.call.contains("changing the traffic") && r.attempt == 2 && r.of == 5)),
+        "{notes:?}"
+    );
+    assert_eq!(
+        fake.service(&at).unwrap().traffic.len(),
         2,
-        "one PATCH per set_traffic, never retried"
+        "the tag survives the retry"
     );
 }
 
@@ -488,17 +517,14 @@ async fn an_operation_that_never_finishes_times_out() {
     st.operation_timeout = Duration::from_millis(500);
     let cr = CloudRun::new(st).unwrap();
     let s = cr.snapshot().await.unwrap();
-    let err = cr
+    // The PATCH was accepted, the operation never says done: the service is
+    // read back, shows the change asked for, still converging.
+    let after = cr
         .set_traffic(&TrafficSplit::all_to(DEMO_CANARY), &s.version)
         .await
-        .unwrap_err();
-    // The PATCH was accepted: a timeout now is not "nothing happened".
-    assert!(
-        matches!(&err, BackendError::Failed(m)
-            if m.contains("no confirmation within 500ms") && m.contains("may or may not have been applied")),
-        "{err:?}"
-    );
-    assert!(!err.is_transient(), "not to be retried blindly");
+        .unwrap();
+    assert_eq!(after.traffic, TrafficSplit::all_to(DEMO_CANARY));
+    assert!(after.reconciling, "shown pending, not done");
 }
 
 #[tokio::test]
@@ -599,21 +625,34 @@ async fn set_traffic_waits_until_the_status_catches_up() {
 }
 
 #[tokio::test]
-async fn a_slow_answer_is_a_timeout() {
+async fn a_hung_read_is_cut_short_names_the_call_and_is_retried() {
     let (fake, url) = FakeCloudRun::start().await.unwrap();
     let at = fake.seed_demo();
     let mut st = settings(&url, &at);
-    st.request_timeout = Duration::from_millis(300);
-    let cr = CloudRun::new(st).unwrap();
-    fake.inject(Route::GetService, Fault::Delay(Duration::from_secs(2)), 1);
-    let err = cr.snapshot().await.unwrap_err();
-    assert_eq!(err, BackendError::Timeout(Duration::from_millis(300)));
-    assert!(err.is_transient());
+    st.read_timeout = Duration::from_millis(300);
+    let cr = CloudRun::new(st.clone()).unwrap();
+    fake.inject(Route::GetService, Fault::Hang, 1);
+    let started = std::time::Instant::now();
     cr.snapshot().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    st.retry = RetryPolicy::none();
+    let once = CloudRun::new(st).unwrap();
+    fake.inject(Route::GetService, Fault::Hang, 1);
+    let err = once.snapshot().await.unwrap_err();
+    assert!(err.is_transient());
+    let text = err.to_string();
+    assert!(
+        text.contains("reading service emergence-app") && text.contains("no answer within 300ms"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
-async fn a_rate_limited_patch_is_not_retried_and_says_when_to_try_again() {
+async fn a_rate_limited_patch_beyond_the_budget_is_not_retried_and_says_when_to_try_again() {
     let (fake, cr, at) = demo().await;
     let s = cr.snapshot().await.unwrap();
     fake.inject(
@@ -634,10 +673,15 @@ async fn a_rate_limited_patch_is_not_retried_and_says_when_to_try_again() {
         } => {
             assert_eq!(*retry_after, Some(Duration::from_secs(12)));
             assert!(message.contains("429 RESOURCE_EXHAUSTED"), "{message}");
+            assert!(message.contains("not applied"), "{message}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    assert_eq!(patches(&fake).len(), 1, "never retried by the client");
+    assert_eq!(
+        patches(&fake).len(),
+        1,
+        "12 s asked for, beyond the 5 s budget: not retried"
+    );
     assert_eq!(
         fake.service(&at).unwrap().etag.as_deref(),
         Some(s.version.0.as_str()),
@@ -660,16 +704,14 @@ async fn rate_limits_and_garbage_while_polling_an_operation_are_ridden_out() {
     let target = split(&[(DEMO_STABLE, 80), (DEMO_CANARY, 20)]);
     let after = cr.set_traffic(&target, &s.version).await.unwrap();
     assert_eq!(after.actual, Some(target));
-    // A malformed operation is not transient: it is reported, not looped on.
+    // A malformed operation: the service is read back, and shows the change.
     fake.inject(Route::GetOperation, Fault::MalformedJson, 1);
-    let err = cr
+    let after = cr
         .set_traffic(&TrafficSplit::all_to(DEMO_STABLE), &after.version)
         .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, BackendError::Other(m) if m.contains("malformed response for operation")),
-        "{err:?}"
-    );
+        .unwrap();
+    assert_eq!(after.traffic, TrafficSplit::all_to(DEMO_STABLE));
+    assert_eq!(patches(&fake).len(), 2, "not sent twice");
 }
 
 #[tokio::test]

@@ -244,6 +244,7 @@ fn a_late_reason_joins_its_own_change_in_the_report() {
                 before,
                 after,
                 reason: None,
+                pid: None,
             },
         )
     };

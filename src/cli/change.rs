@@ -27,6 +27,13 @@ pub enum ChangeOutcome {
     NotConfirmed,
 }
 
+fn flag(m: &BTreeMap<String, u8>) -> String {
+    m.iter()
+        .map(|(r, p)| format!("{r}={p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What `canary set` / `canary rollback` report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChangeReport {
@@ -53,11 +60,11 @@ pub struct ChangeReport {
 impl ChangeReport {
     /// `rev-a=90,rev-b=10`.
     pub fn after_flag(&self) -> String {
-        self.after
-            .iter()
-            .map(|(r, p)| format!("{r}={p}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        flag(&self.after)
+    }
+
+    pub fn before_flag(&self) -> String {
+        flag(&self.before)
     }
 
     pub fn to_json(&self) -> String {
@@ -152,10 +159,11 @@ async fn change(
         return Err(CliError::NotConfirmed(Box::new(report)));
     }
     // Journaled before it goes out; without a record, nothing is sent.
-    let id = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let id = crate::journal::fresh_change_id();
     ctx.record(
         &snapshot.service,
         Event::TrafficRequested {
+            pid: Some(std::process::id()),
             id,
             kind: kind.verb(),
             before: before.clone(),
@@ -167,29 +175,15 @@ async fn change(
     let started = Instant::now();
     let result = platform.set_traffic(&after, &snapshot.version).await;
     let took_ms = started.elapsed().as_millis() as u64;
-    let (event, result) = match result {
-        Ok(s) => (
-            Event::TrafficApplied {
-                id,
-                kind: kind.verb(),
-                before,
-                after,
-                reason: ctx.reason.clone(),
-                took_ms: took_ms as i64,
-            },
-            Ok(s),
-        ),
-        Err(e) => (
-            Event::TrafficFailed {
-                id,
-                kind: kind.verb(),
-                before,
-                after,
-                error: e.to_string(),
-            },
-            Err(e),
-        ),
-    };
+    let event = crate::journal::outcome_record(
+        id,
+        kind.verb(),
+        before,
+        after,
+        ctx.reason.clone(),
+        took_ms as i64,
+        result.as_ref().map(|_| ()),
+    );
     let journaled = ctx.record(&snapshot.service, event);
     let applied = match result {
         Ok(s) => s,

@@ -14,6 +14,7 @@
 //! or failed, 2 bad usage.
 
 mod change;
+pub mod reconcile;
 mod status;
 
 use std::path::Path;

@@ -41,6 +41,9 @@ pub struct StatusReport {
     pub reconciling: bool,
     /// A platform-level problem (failed terminal condition).
     pub message: Option<String>,
+    /// The platform restarted and forgot the split set at runtime (HAProxy
+    /// weights): it serves its configured split.
+    pub runtime_state_lost: bool,
     pub stable: Option<String>,
     pub stable_from: Option<StableFrom>,
     pub canary: Option<String>,
@@ -76,6 +79,7 @@ impl StatusReport {
             version: snapshot.version.0.clone(),
             reconciling: snapshot.reconciling,
             message: snapshot.message.clone(),
+            runtime_state_lost: snapshot.runtime_state_lost,
             stable: stable_name,
             stable_from: stable.map(|s| s.1),
             canary,
@@ -115,6 +119,15 @@ impl StatusReport {
         }
         if let Some(m) = &self.message {
             let _ = writeln!(out, "problem  {m}");
+        }
+        if self.runtime_state_lost {
+            let _ = writeln!(
+                out,
+                "problem  {} restarted and lost the split set at runtime: it serves its \
+                 configured weights; re-apply the last confirmed split (`canary set …`, or \
+                 the screen's offer)",
+                self.platform.kind
+            );
         }
         let name_w = self
             .revisions

@@ -1148,6 +1148,33 @@ impl Cx<'_> {
         }
     }
 
+    /// The dotted key written on the line holding `offset` (`ui.max_fps`).
+    fn key_on_line(&self, offset: usize) -> Option<String> {
+        let before = self.text.get(..offset.min(self.text.len()))?;
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text.get(start..)?.lines().next()?;
+        let (name, _) = line.split_once('=')?;
+        let name = name.trim();
+        if name.is_empty() || name.starts_with(['[', '#']) {
+            return None;
+        }
+        let section = before.get(..start)?.lines().rev().find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[').then(|| {
+                l.trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+        });
+        Some(match section.filter(|s| !s.is_empty()) {
+            Some(s) => format!("{s}.{name}"),
+            None => name.to_string(),
+        })
+    }
+
     /// Maps a structural error (syntax, unknown key, a section that is not a table).
     fn structural(&self, err: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
         let path: Vec<String> = err
@@ -1169,6 +1196,12 @@ impl Cx<'_> {
             .join(": ");
         let key = path.join(".");
         match path.as_slice() {
+            // A value the TOML parser itself rejects (an integer beyond 64
+            // bits): name the key written on that line.
+            [] if message.contains("number") || message.contains("integer") => {
+                let key = span.as_ref().and_then(|s| self.key_on_line(s.start));
+                self.error(span, key.as_deref(), message)
+            }
             [] => self.error(span, None, message),
             [.., name] if message.starts_with("unknown field") => {
                 let joined = path[..path.len() - 1].join(".");

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use super::error::BackendError;
+use super::error::{BackendError, Progress};
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
 use super::state::CheckResult;
 use crate::journal::Event;
@@ -53,6 +53,13 @@ pub enum Action {
     },
     /// Writing the audit journal failed: shown loudly, never silent.
     JournalFailed(String),
+    /// The journal's state changed: `Some(why)` broken, `None` writable again.
+    JournalHealth(Option<String>),
+    /// A backend call is being tried again, or an unclear answer was resolved.
+    Progress(Progress),
+    /// Changes a crash left without an outcome were reconciled against the
+    /// platform on start: one line each, shown once.
+    Reconciled(Vec<String>),
     /// A webhook notification gave up after its retries.
     NotifyFailed(String),
     /// The journal was read for the history view (newest last).

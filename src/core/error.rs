@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::model::TrafficSplit;
+
 /// A backend failure, classified so the cockpit can say what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum BackendError {
@@ -31,12 +33,85 @@ pub enum BackendError {
     /// The platform accepted the change but it failed while being applied.
     #[error("the change failed: {0}")]
     Failed(String),
+    /// A change was sent but whether it was applied is not known: the answer
+    /// was lost and re-reading the service failed, or the service now shows
+    /// a third split. `read_back` is that split, when it could be read.
+    #[error("not known whether the change was applied: {message}")]
+    Unconfirmed {
+        message: String,
+        read_back: Option<TrafficSplit>,
+    },
     /// Anything else (malformed response, I/O error...).
     #[error("{0}")]
     Other(String),
 }
 
+/// A call that failed and is tried again: what the screen shows ("retrying
+/// (2/5)") and what a script says on stderr while it waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retrying {
+    /// Which call, e.g. "PATCH service emergence-app".
+    pub call: String,
+    /// The try about to be made (2 for the first retry).
+    pub attempt: u32,
+    /// Tries in all.
+    pub of: u32,
+    /// The wait before it.
+    pub wait: Duration,
+    /// Why the last try failed.
+    pub why: String,
+}
+
+impl std::fmt::Display for Retrying {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}; retrying ({}/{}) in {}",
+            self.call,
+            self.why,
+            self.attempt,
+            self.of,
+            crate::checks::human_duration(self.wait)
+        )
+    }
+}
+
+/// What a backend tells while a call is under way: a retry, or how an
+/// unclear answer to a change was resolved by reading the platform again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Retrying(Retrying),
+    /// `answer` was neither a clean success nor a clean refusal; reading the
+    /// platform again showed the change `outcome` ("applied", "not applied").
+    ReadBack {
+        call: String,
+        answer: String,
+        outcome: String,
+    },
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Retrying(r) => r.fmt(f),
+            Progress::ReadBack {
+                call,
+                answer,
+                outcome,
+            } => write!(
+                f,
+                "{call}: the answer was unclear ({answer}); reading the service again shows \
+                 it {outcome}"
+            ),
+        }
+    }
+}
+
 impl BackendError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, BackendError::Conflict(_))
+    }
+
     /// Worth retrying without asking the operator.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -283,6 +283,7 @@ impl HistoryKind {
                 E::TrafficRequested { .. }
                     | E::TrafficApplied { .. }
                     | E::TrafficFailed { .. }
+                    | E::TrafficReconciled { .. }
                     | E::TrafficReason { .. }
             ),
             HistoryKind::Plan => matches!(
@@ -511,6 +512,9 @@ pub struct State {
     pub next_battery_id: u64,
     /// What the journal replay found at start (shown once).
     pub journal_error: Option<String>,
+    /// The journal cannot be written now (why): every change but a rollback
+    /// is refused until it can.
+    pub journal_broken: Option<String>,
     pub notify_error: Option<(String, DateTime<Utc>)>,
 
     pub message: Option<Message>,
@@ -566,6 +570,7 @@ impl State {
             restart_offered: false,
             next_battery_id: 1,
             journal_error: None,
+            journal_broken: None,
             notify_error: None,
             message: None,
             alarm: None,

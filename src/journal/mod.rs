@@ -60,6 +60,29 @@ pub struct MetricSummary {
     pub p95_ms: Option<f64>,
 }
 
+/// What became of a traffic change whose answer was not clean, or that a
+/// crash interrupted, once the platform was read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The platform serves the split asked for.
+    Applied,
+    /// The platform still serves the split before.
+    NotApplied,
+    /// Neither can be told (the platform could not be read, or shows a third split).
+    Unknown,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::NotApplied => "not applied",
+            Outcome::Unknown => "outcome unknown",
+        }
+    }
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -77,6 +100,10 @@ pub enum Event {
         after: TrafficSplit,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The process that sent it: while it lives, the change is in
+        /// flight there, not interrupted (another canary does not reconcile it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
     },
     /// The platform confirmed it.
     TrafficApplied {
@@ -94,6 +121,20 @@ pub enum Event {
         before: TrafficSplit,
         after: TrafficSplit,
         error: String,
+    },
+    /// The outcome of change `id`, found by reading the platform: after an
+    /// answer that was neither a clean success nor a clean refusal, or on
+    /// the next start after a crash left it without an outcome.
+    TrafficReconciled {
+        id: u64,
+        kind: String,
+        before: TrafficSplit,
+        after: TrafficSplit,
+        outcome: Outcome,
+        /// The split the platform reported when reconciling.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_back: Option<TrafficSplit>,
+        why: String,
     },
     /// Why change `id` was made, given after it was sent (a rollback goes
     /// out at the first confirmation; its reason follows).
@@ -138,6 +179,42 @@ pub struct Record {
     pub event: Event,
 }
 
+/// A change requested without an outcome record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unresolved {
+    pub id: u64,
+    pub kind: String,
+    pub before: TrafficSplit,
+    pub after: TrafficSplit,
+    /// The process that sent it, when recorded.
+    pub pid: Option<u32>,
+}
+
+impl Unresolved {
+    /// Sent by another canary process that is still running: in flight
+    /// there, its outcome is that process's to write.
+    pub fn in_flight_elsewhere(&self) -> bool {
+        self.pid
+            .is_some_and(|p| p != std::process::id() && canary_alive(p))
+    }
+}
+
+/// Whether `pid` is a running `canary` (Linux: its command line; elsewhere
+/// any live process).
+fn canary_alive(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => cmd
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|arg0| String::from_utf8_lossy(arg0).contains("canary")),
+        Err(_) if cfg!(target_os = "linux") => false,
+        Err(_) => {
+            // SAFETY: signal 0 only checks that the process exists.
+            i32::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0)
+        }
+    }
+}
+
 /// What replaying a journal found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Replay {
@@ -179,24 +256,138 @@ impl Replay {
     }
 
     /// What the history tells [`crate::core::roles`]: every applied change's
-    /// `before` and `after`, in order.
+    /// `before` and `after` (reconciled as applied included), in order.
     pub fn role_history(&self) -> RoleHistory {
         let mut h = RoleHistory::default();
         for r in &self.records {
-            if let Event::TrafficApplied { before, after, .. } = &r.event {
-                h.observe_change(before, after);
+            match &r.event {
+                Event::TrafficApplied { before, after, .. }
+                | Event::TrafficReconciled {
+                    outcome: Outcome::Applied,
+                    before,
+                    after,
+                    ..
+                } => h.observe_change(before, after),
+                _ => {}
             }
         }
         h
     }
 
-    /// The last split the platform confirmed.
+    /// The last split the platform confirmed (or was read back at).
     pub fn last_split(&self) -> Option<&TrafficSplit> {
         self.records.iter().rev().find_map(|r| match &r.event {
             Event::TrafficApplied { after, .. } => Some(after),
+            Event::TrafficReconciled {
+                outcome: Outcome::Applied,
+                after,
+                read_back,
+                ..
+            } => Some(read_back.as_ref().unwrap_or(after)),
+            Event::TrafficReconciled {
+                read_back: Some(s), ..
+            } => Some(s),
             _ => None,
         })
     }
+
+    /// Changes requested without an outcome record (a crash in between,
+    /// or still in flight in another process), oldest first.
+    pub fn unresolved(&self) -> Vec<Unresolved> {
+        let mut open: Vec<Unresolved> = Vec::new();
+        for r in &self.records {
+            match &r.event {
+                Event::TrafficRequested {
+                    id,
+                    kind,
+                    before,
+                    after,
+                    pid,
+                    ..
+                } => open.push(Unresolved {
+                    id: *id,
+                    kind: kind.clone(),
+                    before: before.clone(),
+                    after: after.clone(),
+                    pid: *pid,
+                }),
+                // The latest request with that id (older sessions counted
+                // from 1: ids may repeat in old journals).
+                Event::TrafficApplied { id, .. }
+                | Event::TrafficFailed { id, .. }
+                | Event::TrafficReconciled { id, .. } => {
+                    if let Some(i) = open.iter().rposition(|o| o.id == *id) {
+                        open.remove(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        open
+    }
+
+    /// A change id no record uses yet: ids stay unique across sessions
+    /// (and across a screen and a script), so requests pair with outcomes.
+    pub fn fresh_change_id(&self) -> u64 {
+        let used = self
+            .records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::TrafficRequested { id, .. }
+                | Event::TrafficApplied { id, .. }
+                | Event::TrafficFailed { id, .. }
+                | Event::TrafficReconciled { id, .. } => Some(*id),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        fresh_change_id().max(used + 1)
+    }
+}
+
+/// The record of a change's result: applied, failed (nothing applied), or
+/// reconciled as unknown (the split read back, and why).
+pub fn outcome_record(
+    id: u64,
+    kind: String,
+    before: TrafficSplit,
+    after: TrafficSplit,
+    reason: Option<String>,
+    took_ms: i64,
+    result: Result<(), &crate::core::error::BackendError>,
+) -> Event {
+    use crate::core::error::BackendError;
+    match result {
+        Ok(()) => Event::TrafficApplied {
+            id,
+            kind,
+            before,
+            after,
+            reason,
+            took_ms,
+        },
+        Err(BackendError::Unconfirmed { message, read_back }) => Event::TrafficReconciled {
+            id,
+            kind,
+            before,
+            after,
+            outcome: Outcome::Unknown,
+            read_back: read_back.clone(),
+            why: message.clone(),
+        },
+        Err(e) => Event::TrafficFailed {
+            id,
+            kind,
+            before,
+            after,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// A change id from the clock (microseconds): unique across sessions.
+pub fn fresh_change_id() -> u64 {
+    Utc::now().timestamp_micros().max(1) as u64
 }
 
 /// Reads a journal. Never fails on content: bad lines are skipped and listed.
@@ -227,10 +418,13 @@ pub fn replay(path: &Path) -> io::Result<Replay> {
             Ok(r) => out.records.push(r),
             Err(e) => {
                 let why = if !complete {
-                    "torn last line (the writer was killed mid-write); skipped".to_string()
+                    "torn last line (the writer was killed, or the disk filled up, mid-write); \
+                     skipped"
+                        .to_string()
                 } else if e.is_eof() {
-                    // Torn by a kill, then closed off by the next start.
-                    "torn record (the writer was killed mid-write); skipped".to_string()
+                    // Torn by a kill (or a full disk), then closed off by the next start.
+                    "torn record (the writer was killed, or the disk filled up, mid-write); skipped"
+                        .to_string()
                 } else {
                     format!("unreadable record: {e}; skipped")
                 };
@@ -246,6 +440,9 @@ pub fn replay(path: &Path) -> io::Result<Replay> {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// The last append failed: the next one reopens the file first (the
+    /// disk may have been freed, the file replaced).
+    failed: bool,
 }
 
 impl Journal {
@@ -276,6 +473,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file,
+            failed: false,
         })
     }
 
@@ -283,12 +481,34 @@ impl Journal {
         &self.path
     }
 
-    /// Writes one record as one line and waits until it is on disk.
+    /// Writes one record as one line and waits until it is on disk. When
+    /// that fails (a full disk), what was written of the line is cut off
+    /// again, so no fragment is left behind.
     pub fn append(&mut self, record: &Record) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
+        if self.failed {
+            *self = Journal::open(&self.path)?;
+            self.failed = true;
+        }
+        let len = self.file.metadata().map(|m| m.len()).ok();
+        let written = self
+            .file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.failed = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                if let Some(len) = len.filter(|_| self.file.metadata().is_ok_and(|m| m.is_file())) {
+                    let _ = self.file.set_len(len);
+                }
+                Err(e)
+            }
+        }
     }
 }
 

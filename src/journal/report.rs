@@ -2,7 +2,12 @@
 
 use std::fmt::Write as _;
 
-use super::{Event, Record, Replay};
+use super::{Event, Outcome, Record, Replay};
+
+/// Text for a table cell: one line, no column breaks.
+fn cell(text: &str) -> String {
+    crate::core::error::excerpt(text, 300).replace('|', "\\|")
+}
 
 fn split_or_dash(s: Option<&crate::core::model::TrafficSplit>) -> String {
     s.map_or("–".into(), |s| s.to_flag().replace(',', ", "))
@@ -59,6 +64,19 @@ pub fn history_line(r: &Record) -> String {
         Event::TrafficFailed {
             kind, after, error, ..
         } => format!("{kind} FAILED ({}): {error}", after.to_flag()),
+        Event::TrafficReconciled {
+            kind,
+            after,
+            outcome,
+            read_back,
+            why,
+            ..
+        } => format!(
+            "{kind} → {}: {} (the platform read {}): {why}",
+            after.to_flag(),
+            outcome.label().to_uppercase(),
+            read_back.as_ref().map_or("nothing".into(), |s| s.to_flag())
+        ),
         Event::TrafficReason { kind, reason, id } => {
             format!("{kind} #{id} reason: “{reason}”")
         }
@@ -163,6 +181,7 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             }
         }
     }
+    let unresolved: Vec<u64> = replay.unresolved().iter().map(|u| u.id).collect();
     let _ = writeln!(md, "\n## Traffic timeline\n");
     let _ = writeln!(
         md,
@@ -211,14 +230,70 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                 );
             }
             Event::TrafficFailed {
-                kind, after, error, ..
+                kind,
+                before,
+                after,
+                error,
+                ..
             } => {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {kind} **failed** | | {} | | {error} |",
+                    "| {} | {} | {kind} **failed** (asked {}) | {} | {} | | {} |",
                     r.at.format("%H:%M:%S"),
                     who(r),
-                    split_or_dash(Some(after))
+                    split_or_dash(Some(after)),
+                    split_or_dash(Some(before)),
+                    split_or_dash(Some(before)),
+                    cell(error)
+                );
+            }
+            Event::TrafficReconciled {
+                kind,
+                before,
+                after,
+                outcome,
+                read_back,
+                why,
+                ..
+            } => {
+                // What the platform was read at is the split after.
+                let now = match outcome {
+                    Outcome::Applied => read_back.as_ref().unwrap_or(after),
+                    Outcome::NotApplied => read_back.as_ref().unwrap_or(before),
+                    Outcome::Unknown => read_back.as_ref().unwrap_or(after),
+                };
+                let shown = if *outcome == Outcome::Unknown && read_back.is_none() {
+                    "unknown".to_string()
+                } else {
+                    split_or_dash(Some(now))
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {kind} **{}** (asked {}) | {} | {shown} | | {} |",
+                    r.at.format("%H:%M:%S"),
+                    who(r),
+                    outcome.label(),
+                    split_or_dash(Some(after)),
+                    split_or_dash(Some(before)),
+                    cell(why)
+                );
+            }
+            Event::TrafficRequested {
+                id,
+                kind,
+                before,
+                after,
+                reason,
+                ..
+            } if unresolved.contains(id) => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {kind} requested, **no outcome recorded** (interrupted) | {} | {} | | {} |",
+                    r.at.format("%H:%M:%S"),
+                    who(r),
+                    split_or_dash(Some(before)),
+                    split_or_dash(Some(after)),
+                    reason.as_deref().map(cell).unwrap_or_default()
                 );
             }
             _ => {}

@@ -272,6 +272,7 @@ impl PrometheusMetrics {
                 &e,
                 &endpoint_name,
                 self.settings.request_timeout,
+                &format!("{endpoint_name} ({endpoint})"),
             )
         };
         let resp = self.client.execute(req).await.map_err(transport)?;

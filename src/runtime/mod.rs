@@ -19,7 +19,8 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
-use crate::core::action::{Action, Effect};
+use crate::core::action::{Action, ChangeKind, Effect};
+use crate::core::error::BackendError;
 use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
 use crate::core::update::{needs_redraw, update};
 use crate::journal::Event as Journaled;
@@ -122,8 +123,13 @@ where
     {
         let p = platform.clone();
         state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
+        let tx = tx.clone();
+        platform.observe_retries(Arc::new(move |r| {
+            let _ = tx.try_send(Action::Progress(r.clone()));
+        }));
     }
     let refresh = Arc::new(Notify::new());
+    let service_back = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
     let (focus_tx, focus_rx) = watch::channel(None::<String>);
     let pollers = [
@@ -131,6 +137,7 @@ where
             platform.clone(),
             timing.service,
             refresh.clone(),
+            service_back.clone(),
             tx.clone(),
         ),
         tasks::spawn_metrics_poller(
@@ -139,6 +146,7 @@ where
             timing.metrics_window,
             timing.metrics_step,
             watch_rx,
+            service_back.clone(),
             tx.clone(),
         ),
         tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
@@ -187,6 +195,12 @@ where
 
         // Handle this action and whatever else is already waiting, as one frame.
         let mut batch = vec![action];
+        if matches!(batch[0], Action::Tick) {
+            let broken = backends_rt.recorder.broken();
+            if broken.is_some() != state.journal_broken.is_some() {
+                batch.push(Action::JournalHealth(broken));
+            }
+        }
         while batch.len() < 256 {
             match rx.try_recv() {
                 Ok(a) => batch.push(a),
@@ -267,6 +281,35 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
+/// The journal record and the action for a change's result.
+fn outcome(
+    id: u64,
+    kind: ChangeKind,
+    before: crate::core::model::TrafficSplit,
+    after: crate::core::model::TrafficSplit,
+    reason: Option<String>,
+    took_ms: i64,
+    result: Result<crate::core::model::ServiceSnapshot, BackendError>,
+) -> (Journaled, Action) {
+    let event = crate::journal::outcome_record(
+        id,
+        kind.verb(),
+        before,
+        after,
+        reason,
+        took_ms,
+        result.as_ref().map(|_| ()),
+    );
+    let action = match result {
+        Ok(snapshot) => Action::TrafficApplied { id, snapshot },
+        Err(error) => {
+            tracing::warn!(id, %error, "traffic change failed");
+            Action::TrafficFailed { id, error }
+        }
+    };
+    (event, action)
+}
+
 /// What effects need besides the platform.
 #[derive(Clone)]
 struct Executors {
@@ -323,6 +366,7 @@ fn execute(
             let rec = ex.recorder.clone();
             // Queued now, so it lands in the journal in the order `update` asked.
             let requested = rec.submit(Journaled::TrafficRequested {
+                pid: Some(std::process::id()),
                 id,
                 kind: kind.verb(),
                 before: before.clone(),
@@ -331,39 +375,37 @@ fn execute(
             });
             changes.spawn(async move {
                 let started = Instant::now();
-                // The request is journaled before it goes out, but a failing
-                // journal never holds back a traffic change (it is shown loudly).
+                // The request is journaled before it goes out. Without that
+                // record nothing is sent, except a rollback (safety before
+                // audit): its records are kept in memory and in the
+                // diagnostic log until the journal is writable again.
                 if let Err(e) = requested.done().await {
-                    let _ = tx.send(Action::JournalFailed(e)).await;
-                }
-                let result = p.set_traffic(&split, &expect).await;
-                let took_ms = started.elapsed().as_millis() as i64;
-                let (event, action) = match result {
-                    Ok(snapshot) => (
-                        Journaled::TrafficApplied {
+                    if kind != ChangeKind::Rollback {
+                        let error = BackendError::Refused(format!(
+                            "not sent: the audit journal cannot be written ({e})"
+                        ));
+                        // Kept with the request, so the pair lands together later.
+                        let _ = rec.submit(Journaled::TrafficFailed {
                             id,
                             kind: kind.verb(),
                             before,
                             after: split,
-                            reason,
-                            took_ms,
-                        },
-                        Action::TrafficApplied { id, snapshot },
-                    ),
-                    Err(error) => {
-                        tracing::warn!(id, %error, "traffic change failed");
-                        (
-                            Journaled::TrafficFailed {
-                                id,
-                                kind: kind.verb(),
-                                before,
-                                after: split,
-                                error: error.to_string(),
-                            },
-                            Action::TrafficFailed { id, error },
-                        )
+                            error: error.to_string(),
+                        });
+                        let _ = tx.send(Action::JournalFailed(e)).await;
+                        let _ = tx.send(Action::TrafficFailed { id, error }).await;
+                        return;
                     }
-                };
+                    tracing::error!(id, error = %e, "rollback sent although the journal cannot record it");
+                    let _ = tx
+                        .send(Action::JournalFailed(format!(
+                            "{e}; the rollback goes out anyway, its record kept in memory"
+                        )))
+                        .await;
+                }
+                let result = p.set_traffic(&split, &expect).await;
+                let took_ms = started.elapsed().as_millis() as i64;
+                let (event, action) = outcome(id, kind, before, split, reason, took_ms, result);
                 // Journaled (fsynced) before the cockpit reports it done.
                 if let Err(e) = rec.record(event).await {
                     let _ = tx.send(Action::JournalFailed(e)).await;

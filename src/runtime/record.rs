@@ -1,6 +1,7 @@
 //! The runtime's side of the audit journal and of notifications.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,6 +13,11 @@ use crate::journal::{Event, Journal, Record, Who};
 /// queue, so two effects produced by one `update` can never land swapped
 /// (the replay after a crash relies on the order). Without a journal (tests,
 /// `enabled = false`) it does nothing.
+///
+/// A record that cannot be written (a full disk) is kept in memory, written
+/// to the diagnostic log, and appended (in order, before any newer one) as
+/// soon as the journal is writable again; the writer tries every few
+/// seconds. [`Recorder::broken`] says why it is not, meanwhile.
 #[derive(Clone)]
 pub struct Recorder {
     queue: Option<std::sync::mpsc::Sender<(Record, Ack)>>,
@@ -19,9 +25,15 @@ pub struct Recorder {
     path: Option<std::path::PathBuf>,
     who: Who,
     service: String,
+    health: Arc<Mutex<Option<String>>>,
 }
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// How often a broken journal is tried again.
+const RETRY_BROKEN: Duration = Duration::from_secs(2);
+/// Records kept in memory at most while the journal is broken.
+const BACKLOG_MAX: usize = 10_000;
 
 /// A submitted record; awaiting it returns once it is on disk (or failed).
 pub struct Pending(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>);
@@ -37,21 +49,134 @@ impl Pending {
     }
 }
 
+/// The writer thread's side: the file, and what it could not write yet.
+struct Writer {
+    journal: Journal,
+    backlog: VecDeque<Record>,
+    health: Arc<Mutex<Option<String>>>,
+    broken_since: Option<chrono::DateTime<Utc>>,
+    service: String,
+}
+
+impl Writer {
+    fn set_health(&self, h: Option<String>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = h;
+    }
+
+    fn fail(&mut self, record: Record, e: &std::io::Error) -> String {
+        let why = format!("{}: {e}", self.journal.path().display());
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        tracing::error!(error = %why, record = %line, "journal write failed; record kept in memory");
+        if self.backlog.len() < BACKLOG_MAX {
+            self.backlog.push_back(record);
+        } else {
+            tracing::error!(record = %line, "journal backlog full; this record is only in this log");
+        }
+        self.broken_since.get_or_insert_with(Utc::now);
+        self.set_health(Some(why.clone()));
+        why
+    }
+
+    /// Appends what was kept, oldest first; `Err` when still broken.
+    fn flush(&mut self) -> Result<(), String> {
+        let late = self.backlog.len();
+        while let Some(r) = self.backlog.front() {
+            if let Err(e) = self.journal.append(r) {
+                let why = format!("{}: {e}", self.journal.path().display());
+                self.set_health(Some(why.clone()));
+                return Err(why);
+            }
+            self.backlog.pop_front();
+        }
+        if let Some(since) = self.broken_since.take() {
+            let note = Record {
+                at: Utc::now(),
+                who: Who {
+                    user: "canary".into(),
+                    from: None,
+                },
+                service: self.service.clone(),
+                event: Event::Note {
+                    message: format!(
+                        "the journal was not writable from {} UTC; {late} record(s) kept in \
+                         memory meanwhile were appended late (their `at` is when they happened)",
+                        since.format("%H:%M:%S")
+                    ),
+                },
+            };
+            let _ = self.journal.append(&note);
+            tracing::warn!(late, "the journal is writable again");
+        }
+        self.set_health(None);
+        Ok(())
+    }
+
+    fn run(mut self, rx: std::sync::mpsc::Receiver<(Record, Ack)>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            let next = if self.backlog.is_empty() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(RETRY_BROKEN)
+            };
+            let msg = match next {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    if self.flush().is_err() {
+                        for r in &self.backlog {
+                            let line = serde_json::to_string(r).unwrap_or_default();
+                            tracing::error!(record = %line, "never journaled (the journal stayed broken)");
+                        }
+                    }
+                    return;
+                }
+            };
+            // What was kept goes first, in order.
+            let flushed = if self.backlog.is_empty() {
+                Ok(())
+            } else {
+                self.flush()
+            };
+            let Some((record, ack)) = msg else { continue };
+            let result = match flushed {
+                Err(why) => {
+                    let line = serde_json::to_string(&record).unwrap_or_default();
+                    tracing::error!(error = %why, record = %line, "journal still broken; record kept in memory");
+                    self.backlog.push_back(record);
+                    Err(why)
+                }
+                Ok(()) => match self.journal.append(&record) {
+                    Ok(()) => {
+                        if self.broken_since.take().is_some() {
+                            self.set_health(None);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(self.fail(record, &e)),
+                },
+            };
+            let _ = ack.send(result);
+        }
+    }
+}
+
 impl Recorder {
     pub fn new(journal: Option<Journal>, who: Who, service: String) -> Recorder {
+        let health = Arc::new(Mutex::new(None));
         let path = journal.as_ref().map(|j| j.path().to_path_buf());
-        let queue = journal.and_then(|mut j| {
+        let queue = journal.and_then(|journal| {
             let (tx, rx) = std::sync::mpsc::channel::<(Record, Ack)>();
+            let writer = Writer {
+                journal,
+                backlog: VecDeque::new(),
+                health: Arc::clone(&health),
+                broken_since: None,
+                service: service.clone(),
+            };
             let spawned = std::thread::Builder::new()
                 .name("journal-writer".into())
-                .spawn(move || {
-                    for (record, ack) in rx {
-                        let result = j
-                            .append(&record)
-                            .map_err(|e| format!("{}: {e}", j.path().display()));
-                        let _ = ack.send(result);
-                    }
-                });
+                .spawn(move || writer.run(rx));
             match spawned {
                 Ok(_) => Some(tx),
                 Err(e) => {
@@ -65,7 +190,16 @@ impl Recorder {
             path,
             who,
             service,
+            health,
         }
+    }
+
+    /// Why the journal cannot be written now (`None`: it can, or none is kept).
+    pub fn broken(&self) -> Option<String> {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The journal file, when there is one.

@@ -29,10 +29,13 @@ pub fn backoff(interval: Duration, failures: u32, err: &BackendError) -> Duratio
 }
 
 /// Reads the service every `interval`, and at once when `now` is notified.
+/// When it answers again after failing, `back` wakes the other pollers
+/// waiting out a backoff (an outage is over: ask them again now).
 pub fn spawn_service_poller(
     platform: Arc<dyn Platform>,
     interval: Duration,
     now: Arc<Notify>,
+    back: Arc<Notify>,
     tx: mpsc::Sender<Action>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -41,6 +44,9 @@ pub fn spawn_service_poller(
             let requested_at = Utc::now();
             let (action, wait) = match platform.snapshot().await {
                 Ok(snapshot) => {
+                    if failures > 0 {
+                        back.notify_waiters();
+                    }
                     failures = 0;
                     (
                         Action::ServiceLoaded {
@@ -69,13 +75,15 @@ pub fn spawn_service_poller(
 }
 
 /// Fetches the metrics window for the watched revisions every `interval`, and
-/// at once when the set of revisions changes.
+/// at once when the set of revisions changes, or when the service answers
+/// again (`back`) while the metrics are waiting out a failure.
 pub fn spawn_metrics_poller(
     source: Arc<dyn MetricsSource>,
     interval: Duration,
     span: Duration,
     step: Duration,
     mut revisions: watch::Receiver<Vec<String>>,
+    back: Arc<Notify>,
     tx: mpsc::Sender<Action>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -113,6 +121,7 @@ pub fn spawn_metrics_poller(
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = revisions.changed() => if changed.is_err() { return },
+                _ = back.notified(), if failures > 0 => {}
             }
         }
     })
@@ -162,6 +171,65 @@ pub fn spawn_log_poller(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::MetricsBatch;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails while `down`, counting its calls.
+    struct Flaky {
+        calls: AtomicU32,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl MetricsSource for Flaky {
+        async fn fetch(
+            &self,
+            _: &[String],
+            _: MetricsWindow,
+        ) -> Result<MetricsBatch, BackendError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                Err(BackendError::Other("down".into()))
+            } else {
+                Ok(MetricsBatch::default())
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_are_asked_again_as_soon_as_the_service_answers() {
+        let source = Arc::new(Flaky {
+            calls: AtomicU32::new(0),
+            down: std::sync::atomic::AtomicBool::new(true),
+        });
+        let back = Arc::new(Notify::new());
+        let (_wtx, wrx) = watch::channel(vec!["r".to_string()]);
+        let (tx, mut rx) = mpsc::channel(64);
+        let task = spawn_metrics_poller(
+            source.clone(),
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            wrx,
+            back.clone(),
+            tx,
+        );
+        // Four failures: the wait has grown to 40 s.
+        for _ in 0..4 {
+            assert!(matches!(rx.recv().await, Some(Action::MetricsFailed(_))));
+        }
+        source.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = source.calls.load(Ordering::SeqCst);
+        back.notify_waiters();
+        let got = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(Action::MetricsLoaded(_)))),
+            "asked again at once, not after the backoff"
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), before + 1);
+        task.abort();
+    }
 
     #[test]
     fn backoff_grows_caps_and_honours_retry_after() {

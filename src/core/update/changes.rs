@@ -1,6 +1,7 @@
 //! Traffic changes: guardrails, confirmation, one in flight at a time,
 //! queueing, conflicts, results.
 
+use super::audit::{notify_manual, refused_without_journal};
 use super::keys::{open_input, reason_needed};
 use super::{flow, load_snapshot, say};
 use crate::core::action::{ChangeKind, Effect};
@@ -19,6 +20,9 @@ pub(super) fn request_change(
     kind: ChangeKind,
     fx: &mut Vec<Effect>,
 ) {
+    if refused_without_journal(state, kind) {
+        return;
+    }
     let (Some(snapshot), Some(basis)) = (state.snapshot.as_ref(), state.desired()) else {
         say(state, Level::Warn, "the service has not been read yet");
         return;
@@ -300,6 +304,17 @@ fn send(
     reason: Option<String>,
     fx: &mut Vec<Effect>,
 ) -> Option<u64> {
+    if refused_without_journal(state, kind) {
+        if let ChangeKind::Plan(step) = kind {
+            flow::plan_step_failed(
+                state,
+                step,
+                "the audit journal cannot be written".into(),
+                fx,
+            );
+        }
+        return None;
+    }
     let snapshot = state.snapshot.as_ref()?;
     if let Err(e) = traffic::check_ready(snapshot, &snapshot.traffic, &split) {
         say(state, Level::Error, format!("refused: {e}"));
@@ -385,6 +400,7 @@ pub(super) fn on_applied(
             change.split
         ),
     );
+    notify_manual(state, &change, "done", fx);
     flow::change_landed(state, change.kind, fx);
     if let Some(q) = state.queued.take() {
         if state.snapshot.as_ref().map(|s| &s.traffic) != Some(&q.split) {
@@ -419,15 +435,28 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     } else {
         ""
     };
-    say(
-        state,
-        Level::Error,
-        format!(
+    let text = match &error {
+        BackendError::Unconfirmed { message, read_back } => format!(
+            "{} #{}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
+            change.kind.verb(),
+            change.id,
+            read_back
+                .as_ref()
+                .map_or("nothing readable yet (re-reading)".to_string(), |s| s
+                    .to_string())
+        ),
+        _ => format!(
             "{} #{} failed: {error}{tail}; the split stays as the platform reports it",
             change.kind.verb(),
             change.id
         ),
-    );
+    };
+    say(state, Level::Error, text);
+    let what = match &error {
+        BackendError::Unconfirmed { .. } => "NOT KNOWN whether it was applied",
+        _ => "FAILED",
+    };
+    notify_manual(state, &change, what, fx);
     flow::change_failed(state, change.kind, error.to_string(), fx);
 }
 

@@ -1,6 +1,7 @@
 //! `update(state, action, now) -> effects`: the only place state changes.
 //! Pure: no I/O, no clock (time comes in as `now`).
 
+mod audit;
 mod changes;
 mod cmdline;
 mod flow;
@@ -15,6 +16,7 @@ use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
+pub use audit::manual_notification;
 pub use flow::{evaluate_gates, resume_interrupted_plan};
 pub use logs::LOG_PAGE;
 
@@ -68,8 +70,12 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::JournalFailed(e) => {
             let text = format!("AUDIT JOURNAL WRITE FAILED: {e}");
             state.journal_error = Some(text.clone());
+            state.journal_broken = Some(e);
             say(state, Level::Error, text);
         }
+        Action::JournalHealth(h) => audit::journal_health(state, h),
+        Action::Progress(p) => audit::on_progress(state, &p),
+        Action::Reconciled(lines) => audit::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
         Action::JournalLoaded(records) => history::loaded(state, records),
         Action::ReportWritten(Ok(path)) => {

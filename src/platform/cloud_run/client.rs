@@ -13,6 +13,25 @@ use super::auth::Auth;
 use super::errors;
 use crate::core::error::BackendError;
 
+/// The largest answer read (a thousand revisions are well under 2 MiB).
+const MAX_BODY: usize = 8 << 20;
+
+/// The body as text, or `None` when it is larger than `limit` bytes (the
+/// rest is not read).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Option<String>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// A small JSON client for one API endpoint.
 pub struct Http {
     client: reqwest::Client,
@@ -115,7 +134,7 @@ impl Http {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| errors::from_transport(&e, &self.endpoint, self.timeout))?;
+                .map_err(|e| errors::from_transport(&e, &self.endpoint, self.timeout, what))?;
             let status = resp.status().as_u16();
             tracing::debug!(%method, %url, status, elapsed_ms = started.elapsed().as_millis() as u64, "google api");
             let retry_after = resp
@@ -123,10 +142,18 @@ impl Http {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| errors::from_transport(&e, &self.endpoint, self.timeout))?;
+            let text = match read_capped(resp, MAX_BODY).await {
+                Ok(Some(t)) => t,
+                Ok(None) => return Err(errors::too_large(what, MAX_BODY)),
+                Err(e) => {
+                    return Err(errors::from_transport(
+                        &e,
+                        &self.endpoint,
+                        self.timeout,
+                        what,
+                    ))
+                }
+            };
             if (200..300).contains(&status) {
                 return serde_json::from_str(&text).map_err(|e| errors::malformed(what, &e, &text));
             }

@@ -63,10 +63,22 @@ pub fn from_response(
     }
 }
 
-/// Classifies a transport failure (no HTTP response).
-pub fn from_transport(err: &reqwest::Error, endpoint: &str, timeout: Duration) -> BackendError {
+/// Classifies a transport failure (no HTTP response). A timeout names the
+/// call (`what`) that got no answer.
+pub fn from_transport(
+    err: &reqwest::Error,
+    endpoint: &str,
+    timeout: Duration,
+    what: &str,
+) -> BackendError {
     if err.is_timeout() {
-        return BackendError::Timeout(timeout);
+        return BackendError::Unavailable {
+            message: format!(
+                "{what}: no answer within {}",
+                crate::checks::human_duration(timeout)
+            ),
+            retry_after: None,
+        };
     }
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(err);
@@ -86,10 +98,26 @@ pub fn from_transport(err: &reqwest::Error, endpoint: &str, timeout: Duration) -
     }
 }
 
+/// Whether `e` came from [`malformed`] or [`too_large`]: a garbage answer,
+/// worth another read (and, after a write, a re-read before deciding).
+pub fn is_malformed(e: &BackendError) -> bool {
+    matches!(e, BackendError::Other(m) if m.starts_with(MALFORMED))
+}
+
+const MALFORMED: &str = "malformed response for ";
+
+/// A 2xx response whose body is larger than the client reads.
+pub fn too_large(what: &str, limit: usize) -> BackendError {
+    BackendError::Other(format!(
+        "{MALFORMED}{what}: the answer is larger than {} MiB; not read",
+        limit >> 20
+    ))
+}
+
 /// A 2xx response whose body is not the expected JSON.
 pub fn malformed(what: &str, err: &serde_json::Error, body: &str) -> BackendError {
     BackendError::Other(format!(
-        "malformed response for {what}: {err}; body starts with: {}",
+        "{MALFORMED}{what}: {err}; body starts with: {}",
         excerpt(body)
     ))
 }

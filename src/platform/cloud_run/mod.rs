@@ -1,14 +1,19 @@
 //! Cloud Run through the Admin API v2 (`run.googleapis.com/v2`).
 //!
 //! - [`CloudRun::snapshot`]: `GET …/services/S` and every page of
-//!   `GET …/services/S/revisions`, read concurrently.
+//!   `GET …/services/S/revisions`, read concurrently. Every read is retried
+//!   on 429 / 5xx / connection errors / timeouts / garbage, with jittered
+//!   backoff within [`RetryPolicy`], honouring `Retry-After`.
 //! - [`CloudRun::set_traffic`]: re-reads the service (a changed etag is a
 //!   [`BackendError::Conflict`] before anything is sent), then
 //!   `PATCH …/services/S?updateMask=traffic` with `{traffic, etag}`: the split
 //!   pinned by revision name, every existing tag kept as a 0 % entry. Then polls
-//!   the long-running operation until `done` and re-reads. A PATCH is never
-//!   retried: the etag makes a retry by the caller safe (it gets a Conflict if
-//!   the first one went through).
+//!   the long-running operation until `done` and re-reads. An answer that is
+//!   neither a clean success nor a clean refusal (5xx, 429, a closed
+//!   connection, a timeout, a garbage or truncated body) is resolved by
+//!   re-reading the service ([`write`]): applied, not applied (then the PATCH
+//!   is sent again, with the same etag: it can never overwrite someone
+//!   else's change), or [`BackendError::Unconfirmed`] with the split read back.
 //! - [`fake`]: a small HTTP server speaking the same API, for tests and demos.
 //!
 //! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
@@ -21,6 +26,8 @@ pub(crate) mod client;
 mod convert;
 pub(crate) mod errors;
 pub mod fake;
+pub mod retry;
+mod write;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,10 +38,13 @@ use tokio::time::Instant;
 pub use adc::{AdcOrigin, AdcToken, CredentialKind};
 pub use auth::{Auth, GcloudToken, StaticToken, TokenSource, CREDENTIALS_HINT};
 
+pub use retry::RetryPolicy;
+
 use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
-use crate::platform::Platform;
+use crate::platform::{Platform, RetryObserver};
 use client::Http;
+use retry::Tries;
 
 /// The public endpoint of the Cloud Run Admin API.
 pub const DEFAULT_ENDPOINT: &str = "https://run.googleapis.com";
@@ -50,6 +60,10 @@ pub struct CloudRunSettings {
     pub auth: Auth,
     /// Per HTTP request, including reading the body.
     pub request_timeout: Duration,
+    /// Per read (a GET): a hung read is cut short and retried sooner.
+    pub read_timeout: Duration,
+    /// How failing calls are tried again (reads and writes).
+    pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     /// How long a traffic change may take, from PATCH to operation done.
     pub operation_timeout: Duration,
@@ -75,6 +89,8 @@ impl CloudRunSettings {
             service: service.into(),
             auth,
             request_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(120),
             poll_initial: Duration::from_millis(250),
@@ -96,6 +112,7 @@ pub struct CloudRun {
     http: Http,
     /// The service as last read, for previews (which do no I/O).
     last: Mutex<Option<api::Service>>,
+    observer: Mutex<Option<RetryObserver>>,
 }
 
 impl std::fmt::Debug for CloudRun {
@@ -139,6 +156,7 @@ impl CloudRun {
             settings,
             http,
             last: Mutex::new(None),
+            observer: Mutex::new(None),
         })
     }
 
@@ -148,6 +166,49 @@ impl CloudRun {
 
     fn last(&self) -> MutexGuard<'_, Option<api::Service>> {
         self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn observer(&self) -> Option<RetryObserver> {
+        self.observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A GET, within `read_timeout`, retried on transient faults and garbage.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<T, BackendError> {
+        let limit = self.settings.read_timeout;
+        let mut tries = Tries::new(
+            &self.settings.retry,
+            self.observer(),
+            &format!("reading {what}"),
+        );
+        loop {
+            let got = match tokio::time::timeout(limit, self.http.get(path, query, what)).await {
+                Ok(r) => r,
+                Err(_) => Err(BackendError::Unavailable {
+                    message: format!(
+                        "reading {what}: no answer within {}",
+                        crate::checks::human_duration(limit)
+                    ),
+                    retry_after: None,
+                }),
+            };
+            match got {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() || errors::is_malformed(&e) => {
+                    if !tries.again(&e).await {
+                        return Err(tries.gave_up(e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// `v2/projects/P/locations/R/services/S`.
@@ -170,7 +231,7 @@ impl CloudRun {
 
     /// The raw service resource.
     pub async fn read_service(&self) -> Result<api::Service, BackendError> {
-        self.http.get(&self.service_path(), &[], &self.what()).await
+        self.read(&self.service_path(), &[], &self.what()).await
     }
 
     /// Every revision of the service, all pages.
@@ -185,7 +246,7 @@ impl CloudRun {
             if let Some(t) = token.as_deref() {
                 query.push(("pageToken", t));
             }
-            let page: api::ListRevisionsResponse = self.http.get(&path, &query, &what).await?;
+            let page: api::ListRevisionsResponse = self.read(&path, &query, &what).await?;
             out.extend(page.revisions);
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 None => return Ok(out),
@@ -228,6 +289,14 @@ impl CloudRun {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, operation = %op.name, "operation poll failed; retrying");
                 }
+                // The operation is gone (the API lost it): the service, project
+                // and region are fine; what became of the change is read next.
+                Err(BackendError::NotFound(_)) => {
+                    return Err(BackendError::Other(format!(
+                        "the API no longer knows operation {}",
+                        op.name
+                    )))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -260,26 +329,6 @@ impl CloudRun {
     }
 }
 
-/// An error once the PATCH may have been sent: say that the change may or
-/// may not have been applied (a timeout included: it is not "nothing done").
-fn unconfirmed(e: BackendError) -> BackendError {
-    const MAYBE: &str = "the change may or may not have been applied: re-read before trying again";
-    match e {
-        BackendError::Unavailable {
-            message,
-            retry_after,
-        } => BackendError::Unavailable {
-            message: format!("{message} ({MAYBE})"),
-            retry_after,
-        },
-        BackendError::Timeout(d) => BackendError::Failed(format!(
-            "no confirmation within {} ({MAYBE})",
-            crate::checks::human_duration(d)
-        )),
-        other => other,
-    }
-}
-
 #[async_trait]
 impl Platform for CloudRun {
     fn info(&self) -> PlatformInfo {
@@ -302,61 +351,11 @@ impl Platform for CloudRun {
         split: &TrafficSplit,
         expect: &Version,
     ) -> Result<ServiceSnapshot, BackendError> {
-        let deadline = Instant::now() + self.settings.operation_timeout;
-        // The service as last read, when that is the version the operator saw:
-        // no second read, one round trip less (a rollback goes out at once).
-        // The PATCH carries its etag, so the API refuses it (409 ABORTED) if
-        // someone changed the service since; otherwise read it again first.
-        let cached = self
-            .last()
-            .clone()
-            .filter(|svc| svc.etag.as_deref().is_some_and(|e| e == expect.0));
-        let current = match cached {
-            Some(svc) => svc,
-            None => {
-                let current = self.read_service().await?;
-                let now_at = current.etag.clone().unwrap_or_default();
-                if now_at != expect.0 {
-                    *self.last() = Some(current);
-                    return Err(BackendError::Conflict(format!(
-                        "{} changed since it was read (etag {} is now {now_at}): nothing was sent",
-                        self.settings.service, expect.0
-                    )));
-                }
-                current
-            }
-        };
-        let body = convert::traffic_patch(split, &current.traffic, current.etag.as_deref());
-        tracing::info!(split = %split.to_flag(), service = %self.settings.service, "PATCH traffic");
-        let op: api::Operation = self
-            .http
-            .patch(
-                &self.service_path(),
-                &[("updateMask", "traffic")],
-                &body,
-                &self.what(),
-            )
-            .await
-            .map_err(unconfirmed)?;
-        let op = self.wait(op, deadline).await.map_err(unconfirmed)?;
-        if let Some(err) = op.error {
-            tracing::warn!(operation = %op.name, code = err.code, message = %err.message, "traffic change failed");
-            return Err(BackendError::Failed(if err.message.is_empty() {
-                format!("operation {} failed with code {}", op.name, err.code)
-            } else {
-                err.message
-            }));
-        }
-        self.settled_snapshot(deadline).await.map_err(|e| match e {
-            BackendError::Unavailable {
-                message,
-                retry_after,
-            } => BackendError::Unavailable {
-                message: format!("the change was applied, but re-reading failed: {message}"),
-                retry_after,
-            },
-            other => other,
-        })
+        write::set_traffic(self, split, expect).await
+    }
+
+    fn observe_retries(&self, observer: RetryObserver) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     /// The `gcloud` command that does the same, then the exact API call: the

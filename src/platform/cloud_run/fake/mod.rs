@@ -149,8 +149,19 @@ pub enum Fault {
     RateLimited { retry_after_secs: u64 },
     /// 200 with a truncated JSON body.
     MalformedJson,
+    /// 200 with a body that is not JSON at all (an HTML error page).
+    Garbage,
+    /// 200 with a 10 MB body.
+    Oversize,
+    /// Close the connection without an answer; nothing is done.
+    Close,
+    /// Never answer (an hour); nothing is done.
+    Hang,
     /// Wait, then answer normally.
     Delay(Duration),
+    /// Do the request (a PATCH is applied), then answer with this fault
+    /// instead of the real answer: an outcome the client cannot see.
+    AfterApply(Box<Fault>),
     /// Someone else sets this traffic (new etag) just before the request is
     /// handled: with a PATCH, it provokes a 409 ABORTED etag mismatch.
     ConcurrentChange(Vec<TrafficTarget>),
@@ -365,6 +376,19 @@ impl FakeCloudRun {
             fault,
             remaining: times,
         });
+    }
+
+    /// Disarms every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// Forgets every operation, as a server that restarted would: polls get
+    /// 404. The changes they carried land (the service settles) all the same.
+    pub fn forget_operations(&self) {
+        let mut st = self.state();
+        st.advance(tokio::time::Instant::now() + Duration::from_secs(86_400));
+        st.operations.clear();
     }
 
     /// Requires `Authorization: Bearer TOKEN` (401 otherwise); `None` accepts anything.

@@ -1,6 +1,5 @@
 //! The fake's HTTP side (hyper 1, HTTP/1.1): routing, auth, faults, recording.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -183,7 +182,18 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
             retry_after: None,
             body: format!("{{\"name\": \"{name}\", \"traffic\": [{{\"revision\": "),
         }),
-        Fault::Delay(_) | Fault::ConcurrentChange(_) => None,
+        Fault::Garbage => Some(Reply {
+            status: 200,
+            retry_after: None,
+            body: "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
+        }),
+        Fault::Oversize => Some(Reply {
+            status: 200,
+            retry_after: None,
+            body: format!("{{\"name\": \"{name}\", \"padding\": \"{}", "x".repeat(10 << 20)),
+        }),
+        Fault::AfterApply(inner) => fault_reply(inner, route, name),
+        Fault::Close | Fault::Hang | Fault::Delay(_) | Fault::ConcurrentChange(_) => None,
     }
 }
 
@@ -271,10 +281,30 @@ fn dispatch(
     }
 }
 
+/// Returned by the handler to make hyper drop the connection unanswered.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// Close and Hang: no answer at all (after applying, for `AfterApply`).
+async fn unanswered(fault: &Fault) -> Dropped {
+    if matches!(fault, Fault::Hang) {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    Dropped
+}
+
 async fn handle(
     state: SharedState,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
@@ -320,16 +350,40 @@ async fn handle(
             if let Some(Fault::Delay(d)) = &fault {
                 tokio::time::sleep(*d).await;
             }
-            let mut st = lock(&state);
-            st.advance(Instant::now());
-            match fault.as_ref().and_then(|f| fault_reply(f, route, &name)) {
-                Some(reply) => reply,
-                None => {
-                    if let Some(Fault::ConcurrentChange(traffic)) = fault {
-                        let _ = super::change_traffic_locked(&mut st, &name, normalise(traffic));
+            if let Some(f @ (Fault::Close | Fault::Hang)) = &fault {
+                return Err(unanswered(f).await);
+            }
+            let applied_then = {
+                let mut st = lock(&state);
+                st.advance(Instant::now());
+                match fault {
+                    Some(Fault::AfterApply(inner)) => {
+                        let _ = dispatch(&mut st, route, &name, &query, &body);
+                        Err(inner)
                     }
-                    dispatch(&mut st, route, &name, &query, &body)
+                    fault => Ok(
+                        match fault.as_ref().and_then(|f| fault_reply(f, route, &name)) {
+                            Some(reply) => reply,
+                            None => {
+                                if let Some(Fault::ConcurrentChange(traffic)) = fault {
+                                    let _ = super::change_traffic_locked(
+                                        &mut st,
+                                        &name,
+                                        normalise(traffic),
+                                    );
+                                }
+                                dispatch(&mut st, route, &name, &query, &body)
+                            }
+                        },
+                    ),
                 }
+            };
+            match applied_then {
+                Ok(reply) => reply,
+                Err(inner) => match fault_reply(&inner, route, &name) {
+                    Some(reply) => reply,
+                    None => return Err(unanswered(&inner).await),
+                },
             }
         }
     };
