@@ -463,3 +463,43 @@ fn starting_a_plan_on_a_canary_that_is_not_ready_warns_in_the_dialog() {
         "{note}"
     );
 }
+
+/// A reason box is never turned into a y/n question under the operator's
+/// fingers: when the plan rolls back while they type why they promote, the
+/// box closes and nothing is sent.
+#[test]
+fn a_reason_box_closes_when_the_plan_falls_back() {
+    let mut s = state(PlanMode::Manual);
+    start(&mut s);
+    land(&mut s, 1);
+    s.selected = Some(CANARY.into());
+    update(&mut s, key('P'), at(5));
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    update(&mut s, key('y'), at(5));
+    assert_eq!(s.mode.name(), "reason");
+    for c in "all good".chars() {
+        update(&mut s, key(c), at(6));
+    }
+    // The plan rolls back by itself meanwhile.
+    let now = at(7);
+    let cmds = s
+        .plan
+        .as_mut()
+        .map(|p| {
+            p.handle(
+                canary::core::plan::PlanEvent::Abort {
+                    reason: "gate failed".into(),
+                },
+                now,
+            )
+        })
+        .unwrap_or_default();
+    assert!(!cmds.is_empty());
+    update(&mut s, Action::Tick, now);
+    assert!(matches!(s.mode, Mode::Normal), "{}", s.mode.name());
+    // What the operator goes on typing sends nothing.
+    for c in "yy\n\n".chars() {
+        let fx = update(&mut s, key(c), at(8));
+        assert!(sent(&fx).is_none(), "{fx:?}");
+    }
+}

@@ -930,3 +930,68 @@ fn tab_completes_commands_and_revision_names() {
     let (_, sp, _) = set_traffic(&fx).expect("sent");
     assert_eq!(sp, split(&[(STABLE, 80), (CANARY, 20)]));
 }
+
+/// A 409 on a rollback: it is sent again on the version just read, not
+/// asked again, and the reason box the operator is typing in stays.
+#[test]
+fn a_rollback_that_meets_a_conflict_goes_out_again_by_itself() {
+    let mut s = testing::busy_state();
+    press(&mut s, ch('r'));
+    let fx = press(&mut s, ch('y'));
+    let (id, _, _) = set_traffic(&fx).expect("sent");
+    assert_eq!(s.mode.name(), "reason");
+    type_str(&mut s, "5xx");
+    update(
+        &mut s,
+        Action::TrafficFailed {
+            id,
+            error: BackendError::Conflict("etag".into()),
+        },
+        t0(),
+    );
+    let mut snap = testing::snapshot();
+    snap.traffic = split(&[(STABLE, 80), (CANARY, 20)]);
+    snap.version = Version("etag-after-deploy".into());
+    let fx = update(&mut s, testing::service_loaded(snap), t0());
+    let (again, sp, expect) = set_traffic(&fx).expect("sent again without asking");
+    assert_eq!(again, id, "the same change, so its reason still names it");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+    assert_eq!(expect, Version("etag-after-deploy".into()));
+    assert_eq!(s.mode.name(), "reason", "the box being typed in stays");
+    assert_eq!(input_line(&s), "5xx");
+}
+
+/// A rollback queued behind a change that fails still goes out; and while a
+/// rollback is on its way, a manual change is refused, never queued over it.
+#[test]
+fn a_queued_rollback_is_never_dropped_or_replaced() {
+    let mut s = testing::busy_state();
+    let fx = press(&mut s, ch('+'));
+    let (shift, _, _) = set_traffic(&fx).expect("shift sent");
+    press(&mut s, ch('r'));
+    let fx = press(&mut s, ch('y'));
+    assert!(set_traffic(&fx).is_none(), "queued behind the shift");
+    press(&mut s, key(KeyCode::Esc)); // skip the reason
+                                      // A manual change now is refused, not queued over the rollback.
+    press(&mut s, ch('+'));
+    assert_eq!(
+        s.queued.as_ref().map(|q| q.kind),
+        Some(ChangeKind::Rollback)
+    );
+    assert!(
+        message(&s).contains("rollback is on its way"),
+        "{}",
+        message(&s)
+    );
+    // The shift fails: the rollback goes out anyway.
+    let fx = update(
+        &mut s,
+        Action::TrafficFailed {
+            id: shift,
+            error: BackendError::Failed("boom".into()),
+        },
+        t0(),
+    );
+    let (_, sp, _) = set_traffic(&fx).expect("the rollback goes out");
+    assert_eq!(sp, TrafficSplit::all_to(STABLE));
+}

@@ -7,6 +7,7 @@ use super::{flow, load_snapshot, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
+use crate::core::plan::Phase;
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, PlanAction, QueuedChange, State,
 };
@@ -183,6 +184,7 @@ fn carry_out_confirmed(
                 split: c.after,
                 reason,
             },
+            fx,
         );
         return;
     }
@@ -274,6 +276,23 @@ pub(super) fn submit(
     reason: Option<String>,
     fx: &mut Vec<Effect>,
 ) -> Option<u64> {
+    // A rollback on its way is never replaced or held up by another change.
+    let rolling_back = state.change.as_ref().map(|c| c.kind) == Some(ChangeKind::Rollback)
+        || state.queued.as_ref().map(|q| q.kind) == Some(ChangeKind::Rollback);
+    if rolling_back && kind != ChangeKind::Rollback {
+        say(
+            state,
+            Level::Warn,
+            format!(
+                "refused: a rollback is on its way; {} {split} waits until it has landed",
+                kind.verb()
+            ),
+        );
+        if let ChangeKind::Plan(step) = kind {
+            flow::plan_step_failed(state, step, "a rollback is on its way".into(), fx);
+        }
+        return None;
+    }
     let id = state.next_change_id;
     state.next_change_id += 1;
     if state.change.is_some() {
@@ -318,8 +337,10 @@ fn send(
     let snapshot = state.snapshot.as_ref()?;
     if let Err(e) = traffic::check_ready(snapshot, &snapshot.traffic, &split) {
         say(state, Level::Error, format!("refused: {e}"));
-        if let ChangeKind::Plan(step) = kind {
-            flow::plan_step_failed(state, step, e, fx);
+        match kind {
+            ChangeKind::Plan(step) => flow::plan_step_failed(state, step, e, fx),
+            ChangeKind::Rollback => flow::change_failed(state, kind, e, fx),
+            _ => {}
         }
         return None;
     }
@@ -348,7 +369,7 @@ fn send(
     Some(id)
 }
 
-pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {
+pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut Vec<Effect>) {
     let Some(snapshot) = state.snapshot.as_ref() else {
         state.conflicted = Some(c);
         return;
@@ -359,6 +380,27 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange) {
             Level::Info,
             "someone else already set this split; nothing to do",
         );
+        flow::change_landed(state, c.kind, fx);
+        return;
+    }
+    // "All to the stable" means the same whatever moved: sent again at once
+    // with the version just read (keeping its number and its reason).
+    if c.kind == ChangeKind::Rollback {
+        say(
+            state,
+            Level::Warn,
+            "someone else changed the service: rollback sent again on the new version",
+        );
+        if state.change.is_some() {
+            state.queued = Some(c);
+        } else {
+            send(state, c.id, c.split, c.kind, c.reason, fx);
+        }
+        return;
+    }
+    // Never over a dialog or box the operator is using: asked when it closes.
+    if !matches!(state.mode, Mode::Normal) {
+        state.conflicted = Some(c);
         return;
     }
     state.mode = Mode::Confirm(Confirmation {
@@ -405,6 +447,9 @@ pub(super) fn on_applied(
     if let Some(q) = state.queued.take() {
         if state.snapshot.as_ref().map(|s| &s.traffic) != Some(&q.split) {
             send(state, q.id, q.split, q.kind, q.reason, fx);
+        } else {
+            // Already in effect: nothing to send, but the plan hears it landed.
+            flow::change_landed(state, q.kind, fx);
         }
     }
 }
@@ -413,8 +458,24 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     let Some(change) = state.change.take_if(|c| c.id == id) else {
         return;
     };
-    let dropped = state.queued.take();
+    let mut dropped = state.queued.take();
     fx.push(Effect::RefreshService);
+    // A rollback waiting behind the failed change goes out anyway, and the
+    // failed change is not asked again (the rollback supersedes it).
+    if let Some(q) = dropped.take_if(|q| q.kind == ChangeKind::Rollback) {
+        say(
+            state,
+            Level::Error,
+            format!(
+                "{} #{} failed: {error}; the queued rollback goes out now",
+                change.kind.verb(),
+                change.id
+            ),
+        );
+        flow::change_failed(state, change.kind, error.to_string(), fx);
+        send(state, q.id, q.split, q.kind, q.reason, fx);
+        return;
+    }
     if let BackendError::Conflict(_) = error {
         // Re-read, then show what changed and ask again.
         state.conflicted = Some(dropped.unwrap_or(QueuedChange {
@@ -463,7 +524,7 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
 /// A dialog never acts on a world that moved under it: when the split it
 /// was computed on or the plan's phase changed, it is asked again with the
 /// new before/after, or closed when there is nothing left to decide.
-pub(super) fn revalidate_dialog(state: &mut State) {
+pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
     let c = match &state.mode {
         Mode::Confirm(c) => c,
         Mode::Input(i) => match &i.kind {
@@ -495,11 +556,27 @@ pub(super) fn revalidate_dialog(state: &mut State) {
         state.mode = Mode::Normal;
         say(state, Level::Warn, format!("dialog closed ({what}): {why}"));
     };
+    // A text box is never turned into a y/n question: the next letter typed
+    // would answer it.
+    let in_box = matches!(state.mode, Mode::Input(_));
+    let plan_falls_back = plan_moved
+        && state.plan.as_ref().is_some_and(|p| {
+            matches!(
+                p.phase,
+                Phase::RollingBack { .. } | Phase::RolledBack { .. } | Phase::Failed { .. }
+            )
+        });
     match &c.plan_action {
-        Some(PlanAction::Abort) | None if basis == c.after => close(
-            state,
-            format!("nothing left to do, the split already is {basis}"),
-        ),
+        Some(PlanAction::Abort) | None if basis == c.after => {
+            close(
+                state,
+                format!("nothing left to do, the split already is {basis}"),
+            );
+            // A plan step or rollback that is already in effect has landed.
+            if matches!(c.kind, ChangeKind::Plan(_) | ChangeKind::Rollback) {
+                flow::change_landed(state, c.kind, fx);
+            }
+        }
         Some(PlanAction::Abort) if phase.is_none() => {
             let label = state
                 .plan
@@ -514,10 +591,21 @@ pub(super) fn revalidate_dialog(state: &mut State) {
                 format!("the plan moved on while you were deciding (now {now}); nothing was done"),
             );
         }
+        None if plan_falls_back && c.kind != ChangeKind::Rollback => {
+            let label = state.plan.as_ref().map_or(String::new(), |p| p.phase.label());
+            close(state, format!("the plan is {label}; nothing was done"));
+        }
+        _ if in_box => close(
+            state,
+            format!("the split changed while you were typing (now {basis}); nothing was done, ask again"),
+        ),
         _ => {
-            let note = format!(
-                "the split changed while you were deciding: it is now {basis}; confirm again"
-            );
+            let note = if basis == c.before {
+                let now = phase.as_ref().map_or("finished".into(), |p| p.label());
+                format!("the plan moved while you were deciding (now {now}); confirm again")
+            } else {
+                format!("the split changed while you were deciding: it is now {basis}; confirm again")
+            };
             say(state, Level::Warn, note.clone());
             state.mode = Mode::Confirm(Confirmation {
                 preview: (state.previewer.0)(&c.after),

@@ -38,7 +38,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 state.service_health.ok(now);
                 load_snapshot(state, snapshot, &mut fx);
                 if let Some(c) = state.conflicted.take() {
-                    changes::reask_after_conflict(state, c);
+                    changes::reask_after_conflict(state, c, &mut fx);
                 }
             }
         }
@@ -101,7 +101,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         fx.push(Effect::Quit);
     }
     fx.append(&mut state.pending_effects);
-    changes::revalidate_dialog(state);
+    changes::revalidate_dialog(state, &mut fx);
     // Roles follow the plan, the change in flight and the reads: decided once
     // here, after everything else moved.
     state.roles = state.decide_roles();
