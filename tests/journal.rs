@@ -315,3 +315,53 @@ fn a_late_reason_joins_its_own_change_in_the_report() {
     ));
     assert!(line.contains("rollback #2 reason"), "{line}");
 }
+
+/// A rollback made during a plan carries the plan's words; the operator's,
+/// given after it went out, are added, not dropped.
+#[test]
+fn a_late_reason_adds_to_the_plans_words() {
+    let all = TrafficSplit::all_to(STABLE);
+    let records = vec![
+        rec(
+            1,
+            Event::TrafficRequested {
+                id: 7,
+                kind: "rollback".into(),
+                before: split(10),
+                after: all.clone(),
+                reason: Some("rolled back by the operator".into()),
+                pid: None,
+            },
+        ),
+        rec(
+            2,
+            Event::TrafficReason {
+                id: 7,
+                kind: "rollback".into(),
+                reason: "5xx on the canary".into(),
+            },
+        ),
+        rec(
+            3,
+            Event::TrafficApplied {
+                id: 7,
+                kind: "rollback".into(),
+                before: split(10),
+                after: all,
+                reason: Some("rolled back by the operator".into()),
+                took_ms: 800,
+            },
+        ),
+    ];
+    let md = report::markdown(
+        "emergence-app",
+        &journal::Replay {
+            records,
+            skipped: vec![],
+        },
+    );
+    assert!(
+        md.contains("rolled back by the operator: 5xx on the canary"),
+        "{md}"
+    );
+}

@@ -837,7 +837,8 @@ fn c_in_a_confirmation_copies_the_exact_call_and_keeps_the_dialog() {
     let mut s = testing::busy_state();
     press(&mut s, ch('r'));
     let Mode::Confirm(c) = &s.mode else { panic!() };
-    let preview = c.preview.join("\n");
+    // The shell line only (several lines pasted into a shell would run).
+    let preview = c.preview[0].clone();
     let fx = press(&mut s, ch('c'));
     assert_eq!(fx, vec![Effect::Copy(preview)]);
     assert!(matches!(s.mode, Mode::Confirm(_)), "still asking");
@@ -994,4 +995,74 @@ fn a_queued_rollback_is_never_dropped_or_replaced() {
     );
     let (_, sp, _) = set_traffic(&fx).expect("the rollback goes out");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
+}
+
+#[test]
+fn plan_words_on_the_command_line_say_what_they_mean() {
+    let mut s = testing::state();
+    for (line, err) in [
+        ("plan pause", "no plan is running"),
+        ("plan advance", "no plan is running"),
+    ] {
+        press(&mut s, ch(':'));
+        type_str(&mut s, line);
+        let fx = press(&mut s, key(KeyCode::Enter));
+        assert!(fx.is_empty(), "{line}");
+        let Mode::Input(i) = &s.mode else {
+            panic!("{line}")
+        };
+        assert!(
+            matches!(&i.feedback, Some(Err(e)) if e.contains(err)),
+            "{line}: {:?}",
+            i.feedback
+        );
+        press(&mut s, key(KeyCode::Esc));
+    }
+}
+
+/// In the details or history view, r still rolls back: it closes the view.
+#[test]
+fn r_in_a_view_closes_it_and_asks_for_the_rollback() {
+    for open in ['\n', 'J', '?'] {
+        let mut s = testing::busy_state();
+        press(&mut s, ch(open));
+        assert_ne!(s.mode.name(), "normal", "{open:?}");
+        press(&mut s, ch('r'));
+        let Mode::Confirm(c) = &s.mode else {
+            panic!("{open:?}: {}", s.mode.name())
+        };
+        assert_eq!(c.kind, ChangeKind::Rollback);
+    }
+}
+
+/// A question the cockpit opened by itself takes y, not an Enter that was
+/// meant to open the details.
+#[test]
+fn enter_does_not_answer_a_question_that_opened_by_itself() {
+    let mut s = testing::state();
+    press(&mut s, ch('+'));
+    land(&mut s);
+    // The platform restarts and forgets the split: the cockpit offers to re-apply.
+    let mut snap = s.snapshot.clone().expect("snapshot");
+    snap.traffic = TrafficSplit::all_to(STABLE);
+    snap.actual = Some(TrafficSplit::all_to(STABLE));
+    snap.version = Version("after-restart".into());
+    snap.runtime_state_lost = true;
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: snap,
+            requested_at: t0() + Duration::seconds(5),
+        },
+        t0() + Duration::seconds(5),
+    );
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("offered: {}", s.mode.name())
+    };
+    assert!(c.unprompted);
+    let fx = press(&mut s, key(KeyCode::Enter));
+    assert!(set_traffic(&fx).is_none(), "Enter does not answer it");
+    assert!(matches!(s.mode, Mode::Confirm(_)));
+    let fx = press(&mut s, ch('y'));
+    assert!(set_traffic(&fx).is_some(), "y does");
 }

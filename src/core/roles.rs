@@ -2,9 +2,10 @@
 //! screen, the plan, the gates and the scripting commands alike.
 //!
 //! The stable revision (the rollback target), in order:
-//! 1. the revision pinned in the config (`stable = "…"`, a name or a tag);
-//! 2. the stable of a plan that is running (or that the journal shows
-//!    interrupted): a plan's roles do not change under it;
+//! 1. the stable of a plan that is running (or that the journal shows
+//!    interrupted): a plan's roles do not change under it, and its
+//!    automatic rollback goes there;
+//! 2. the revision pinned in the config (`stable = "…"`, a name or a tag);
 //! 3. the revision that serves 100 %;
 //! 4. the last revision the history saw at 100 % (the journal's records of
 //!    applied changes, before and after, and every read of the service while
@@ -170,11 +171,13 @@ fn stable_of(
 ) -> (Option<String>, Option<StableFrom>) {
     let snap = i.snapshot;
     let found = |name: &str, from: StableFrom| (Some(name.to_string()), Some(from));
-    if let Some(rev) = i.pin.and_then(|p| snap.resolve(p)) {
-        return found(&rev.name, StableFrom::Pin);
-    }
+    // A running plan rolls back to its own stable (chosen, pin included,
+    // when it started): its roles do not change under it.
     if let Some((_, s)) = i.plan.filter(|(_, s)| exists(s)) {
         return found(s, StableFrom::Plan);
+    }
+    if let Some(rev) = i.pin.and_then(|p| snap.resolve(p)) {
+        return found(&rev.name, StableFrom::Pin);
     }
     let traffic = &snap.traffic;
     if let [only] = traffic.entries() {

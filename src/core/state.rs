@@ -196,6 +196,9 @@ pub struct Confirmation {
     /// The plan's phase when the dialog opened: a dialog never acts on a
     /// world that moved under it (closed or asked again, see `update`).
     pub plan_phase: Option<Phase>,
+    /// Opened by the cockpit, not by a key (a restart, a conflict, a world
+    /// that moved): only `y` answers it, not an Enter meant for something else.
+    pub unprompted: bool,
 }
 
 /// Plan operations that go through a confirmation.

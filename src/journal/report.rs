@@ -177,7 +177,21 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             if let crate::core::plan::Phase::RolledBack { reason }
             | crate::core::plan::Phase::Failed { reason } = &o
             {
-                let _ = writeln!(md, "- Rollback reason: {reason}");
+                // The operator's own words, given after the rollback went out.
+                let said: Vec<&str> = recs[i..]
+                    .iter()
+                    .filter_map(|r| match &r.event {
+                        Event::TrafficReason { kind, reason, .. } if kind == "rollback" => {
+                            Some(reason.as_str())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if said.is_empty() {
+                    let _ = writeln!(md, "- Rollback reason: {reason}");
+                } else {
+                    let _ = writeln!(md, "- Rollback reason: {reason}: {}", said.join("; "));
+                }
             }
         }
     }
@@ -218,7 +232,10 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                 reason,
                 took_ms,
             } => {
-                let reason = reason.as_deref().or_else(|| late_reason(at, *id));
+                let reason = match (reason.as_deref(), late_reason(at, *id)) {
+                    (Some(a), Some(b)) => Some(format!("{a}: {b}")),
+                    (a, b) => a.or(b).map(str::to_string),
+                };
                 let _ = writeln!(
                     md,
                     "| {} | {} | {kind} | {} | {} | {took_ms} ms | {} |",
@@ -226,7 +243,7 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                     who(r),
                     split_or_dash(Some(before)),
                     split_or_dash(Some(after)),
-                    reason.unwrap_or("")
+                    reason.as_deref().unwrap_or("")
                 );
             }
             Event::TrafficFailed {

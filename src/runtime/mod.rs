@@ -503,6 +503,18 @@ fn write_report(path: Option<&Path>, service: &str) -> Result<String, String> {
         "{stem}-report-{}.md",
         Utc::now().format("%Y%m%d-%H%M%S")
     ));
-    std::fs::write(&out, md).map_err(|e| format!("{}: {e}", out.display()))?;
+    // Who, from where and why: as private as the journal (0600).
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts
+        .open(&out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    std::io::Write::write_all(&mut file, md.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out.display().to_string())
 }

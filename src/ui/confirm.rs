@@ -138,8 +138,19 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
         lines.push(Line::styled("  (the backend gave no preview)", t.dim));
     }
     lines.push(Line::raw(""));
+    // A question the cockpit opened by itself takes `y`, not an Enter that
+    // was meant for something else.
+    let confirm_keys = if c.unprompted {
+        km.label(Command::Confirm)
+            .split('/')
+            .filter(|k| *k != "Enter")
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        km.label(Command::Confirm)
+    };
     lines.push(Line::from(vec![
-        Span::styled(km.label(Command::Confirm), t.key),
+        Span::styled(confirm_keys, t.key),
         Span::raw(" confirm    "),
         Span::styled(km.label(Command::Cancel), t.key),
         Span::raw(" cancel    "),

@@ -78,6 +78,7 @@ pub(super) fn request_change(
             note,
             plan_action: None,
             plan_phase: state.active_phase(),
+            unprompted: false,
         });
         return;
     }
@@ -415,6 +416,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
         )),
         plan_action: None,
         plan_phase: state.active_phase(),
+        unprompted: true,
     });
 }
 
@@ -613,6 +615,7 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
                 expect: version,
                 note: Some(note),
                 plan_phase: phase,
+                unprompted: true,
                 ..c
             });
         }

@@ -7,6 +7,7 @@
 use super::{keys, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::keymap::Command;
+use crate::core::plan::Phase;
 use crate::core::state::{InputKind, Level, Mode, State};
 
 /// Short words for the commands people type; every `Command::name()` is
@@ -66,6 +67,12 @@ pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result
         return Ok(());
     }
     let (cmd, args) = parse(line)?;
+    let words = line
+        .trim()
+        .trim_start_matches(':')
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    refuse_wrong_direction(state, words.get(1).copied().filter(|_| words[0] == "plan"))?;
     match cmd {
         Command::SetSplit if !args.is_empty() => {
             if state.settings.read_only {
@@ -86,6 +93,24 @@ pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result
         }
     }
     Ok(())
+}
+
+/// `:plan start|pause|resume` say what they mean: the keys behind them
+/// toggle, the words do not (`:plan pause` never resumes a paused plan).
+fn refuse_wrong_direction(state: &State, word: Option<&str>) -> Result<(), String> {
+    let phase = state.active_phase();
+    let paused = matches!(phase, Some(Phase::Paused { .. }));
+    match (word, &phase) {
+        (Some("start"), Some(p)) => Err(format!(
+            "a plan is already running ({}): :plan advance moves it on",
+            p.label()
+        )),
+        (Some("advance"), None) => Err("no plan is running: :plan start starts one".into()),
+        (Some("pause"), None) | (Some("resume"), None) => Err("no plan is running".into()),
+        (Some("pause"), Some(_)) if paused => Err("the plan is already paused".into()),
+        (Some("resume"), Some(_)) if !paused => Err("the plan is not paused".into()),
+        _ => Ok(()),
+    }
 }
 
 /// What the line would do, for the feedback line as you type.
@@ -112,7 +137,7 @@ pub(super) fn complete(state: &State, line: &str) -> (String, Option<String>) {
     };
     let candidates: Vec<String> = if done.first() == Some(&"set") {
         // After `set`: NAME= for every revision, as the screen names them.
-        let (name_part, _) = last.split_once('=').unwrap_or((last, ""));
+        let (name_part, value) = last.split_once('=').unwrap_or((last, ""));
         let mut names = vec!["stable".to_string(), "canary".to_string()];
         let prefix = state
             .snapshot
@@ -135,7 +160,7 @@ pub(super) fn complete(state: &State, line: &str) -> (String, Option<String>) {
         names
             .into_iter()
             .filter(|n| n.starts_with(name_part))
-            .map(|n| format!("{n}="))
+            .map(|n| format!("{n}={value}"))
             .collect()
     } else {
         let typed = done
@@ -188,7 +213,7 @@ pub(super) fn complete(state: &State, line: &str) -> (String, Option<String>) {
     match uniq.as_slice() {
         [] => (line.to_string(), Some("no completion".into())),
         [one] => {
-            let sep = if one.ends_with('=') { "" } else { " " };
+            let sep = if one.contains('=') { "" } else { " " };
             (format!("{}{sep}", join(one)), None)
         }
         many => {

@@ -324,6 +324,7 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
         note: Some(note),
         plan_action: Some(action),
         plan_phase: state.active_phase(),
+        unprompted: false,
     });
 }
 

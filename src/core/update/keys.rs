@@ -31,6 +31,19 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 }
             }
         },
+        // In a view (details, history, help), the keys that must never be
+        // more than two presses away still work: they close it and act.
+        Mode::Journal(_) | Mode::Detail { .. } | Mode::Help { .. }
+            if matches!(
+                state.settings.keymap.normal(&key),
+                Some(Command::Rollback | Command::Abort)
+            ) && !matches!(&state.mode, Mode::Journal(v) if v.editing) =>
+        {
+            state.mode = Mode::Normal;
+            if let Some(cmd) = state.settings.keymap.normal(&key) {
+                command(state, cmd, fx);
+            }
+        }
         Mode::Journal(_) => super::history::on_key(state, key, fx),
         Mode::Detail { .. } => match scroll_delta(state, &key) {
             Some(delta) => {
@@ -59,13 +72,22 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         },
         Mode::Confirm(c) => match state.settings.keymap.confirm(&key) {
             Some(Command::CopyCall) => {
-                let text = c.preview.join("\n");
+                // The shell line only: several lines pasted into a shell
+                // would run the first at once (the API request is in the log).
+                let text = c.preview.first().cloned().unwrap_or_default();
                 fx.push(Effect::Copy(text));
                 say(
                     state,
                     Level::Info,
                     "exact call copied (to the terminal's clipboard where it allows OSC 52; \
                      also in the diagnostic log)",
+                );
+            }
+            Some(Command::Confirm) if c.unprompted && key.code == KeyCode::Enter => {
+                say(
+                    state,
+                    Level::Warn,
+                    "this question opened by itself: press y to confirm (Enter does not)",
                 );
             }
             Some(Command::Confirm) => {
@@ -199,9 +221,14 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
         Command::Help => state.mode = Mode::Help { scroll: 0 },
         Command::Quit => {
             // A plan that drives (not one already paused) is paused first.
-            if flow::plan_active(state)
-                && !matches!(state.active_phase(), Some(Phase::Paused { .. }))
-            {
+            if matches!(
+                state.active_phase(),
+                Some(
+                    Phase::Observing { .. }
+                        | Phase::WaitingApproval { .. }
+                        | Phase::Applying { .. }
+                )
+            ) {
                 if !state.quit_plan_asked {
                     state.quit_plan_asked = true;
                     let what = flow::quit_consequence(state);

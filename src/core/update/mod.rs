@@ -135,7 +135,11 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
         state.restart_offered = false;
         return;
     }
-    if state.restart_offered || !matches!(state.mode, Mode::Normal) || state.change.is_some() {
+    if state.restart_offered
+        || state.settings.read_only
+        || !matches!(state.mode, Mode::Normal)
+        || state.change.is_some()
+    {
         return;
     }
     let Some(last) = state.last_applied.clone() else {
@@ -161,6 +165,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
         ),
         plan_action: None,
         plan_phase: state.active_phase(),
+        unprompted: true,
     });
 }
 
