@@ -61,12 +61,22 @@ fn first_load_asks_metrics_for_the_revisions() {
     let fx = update(&mut s, testing::service_loaded(testing::snapshot()), t0());
     assert_eq!(
         fx,
-        vec![Effect::WatchRevisions(vec![
-            CANARY.to_string(),
-            STABLE.to_string(),
-            OLD.to_string()
-        ])]
+        vec![
+            Effect::WatchRevisions(vec![
+                CANARY.to_string(),
+                STABLE.to_string(),
+                OLD.to_string()
+            ]),
+            // The stable at 100 %, new to the (empty) history: journaled, so
+            // that the scripting commands decide roles as the screen does.
+            Effect::Journal(Event::ServiceObserved {
+                traffic: TrafficSplit::all_to(STABLE)
+            }),
+        ]
     );
+    // Seen again: nothing new to journal.
+    let fx = update(&mut s, testing::service_loaded(testing::snapshot()), t0());
+    assert!(fx.is_empty(), "{fx:?}");
 }
 
 #[test]

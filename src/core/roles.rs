@@ -66,12 +66,15 @@ pub struct RoleHistory {
 impl RoleHistory {
     /// A split that was in effect (read from the platform, or a change's
     /// `before` / `after` in the journal), in time order.
-    pub fn observe(&mut self, split: &TrafficSplit) {
+    /// Whether it taught the history something new.
+    pub fn observe(&mut self, split: &TrafficSplit) -> bool {
         if let [only] = split.entries() {
             if self.last_full.as_deref() != Some(only.revision.as_str()) {
                 self.last_full = Some(only.revision.clone());
+                return true;
             }
         }
+        false
     }
 
     /// An applied change: its `before` was in effect, then its `after`.

@@ -288,6 +288,7 @@ impl HistoryKind {
                     | E::TrafficFailed { .. }
                     | E::TrafficReconciled { .. }
                     | E::TrafficReason { .. }
+                    | E::ServiceObserved { .. }
             ),
             HistoryKind::Plan => matches!(
                 e,

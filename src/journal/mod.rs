@@ -136,6 +136,13 @@ pub enum Event {
         read_back: Option<TrafficSplit>,
         why: String,
     },
+    /// A read of the service found one revision at 100 % that the history
+    /// did not know as such (changed outside the cockpit): kept so that the
+    /// screen and the scripting commands, which both replay the journal,
+    /// agree on the stable revision.
+    ServiceObserved {
+        traffic: TrafficSplit,
+    },
     /// Why change `id` was made, given after it was sent (a rollback goes
     /// out at the first confirmation; its reason follows).
     TrafficReason {
@@ -268,6 +275,9 @@ impl Replay {
                     after,
                     ..
                 } => h.observe_change(before, after),
+                Event::ServiceObserved { traffic } => {
+                    h.observe(traffic);
+                }
                 _ => {}
             }
         }

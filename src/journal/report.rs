@@ -77,6 +77,12 @@ pub fn history_line(r: &Record) -> String {
             outcome.label().to_uppercase(),
             read_back.as_ref().map_or("nothing".into(), |s| s.to_flag())
         ),
+        Event::ServiceObserved { traffic } => {
+            format!(
+                "observed: {} (changed outside the cockpit)",
+                traffic.to_flag()
+            )
+        }
         Event::TrafficReason { kind, reason, id } => {
             format!("{kind} #{id} reason: “{reason}”")
         }

@@ -16,6 +16,8 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, revision: &str, s
     let w = area.width.saturating_sub(4).max(20);
     let h = area.height.saturating_sub(2).max(5);
     let popup = super::centered(area, w, h);
+    // Never scrolled past the end (long values wrap, so this is a floor).
+    let scroll = scroll.min(lines.len().saturating_sub(1) as u16);
     let block = Block::bordered()
         .border_style(t.bold)
         .title(Span::styled(format!(" {} ", ctx.short(revision)), t.title))

@@ -432,6 +432,11 @@ pub(super) fn on_applied(
     let now = state.now;
     state.snapshot_watermark = Some(now);
     state.service_health.ok(now);
+    // Our own change: the history learns it from the change (journaled as
+    // applied), not as something observed from outside.
+    state
+        .role_history
+        .observe_change(&change.before, &change.split);
     load_snapshot(state, snapshot, fx);
     let took = (now - change.started).num_milliseconds();
     say(
@@ -475,6 +480,21 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
             ),
         );
         flow::change_failed(state, change.kind, error.to_string(), fx);
+        let Some(snapshot) = state.snapshot.as_ref() else {
+            return;
+        };
+        if snapshot.traffic == q.split {
+            // Already in effect (the failed change did not land): nothing to send.
+            flow::change_landed(state, q.kind, fx);
+            return;
+        }
+        // The failed change may have landed after all: no unready revision
+        // gains relative to it either.
+        if let Err(e) = traffic::check_ready(snapshot, &change.split, &q.split) {
+            say(state, Level::Error, format!("rollback refused: {e}"));
+            flow::change_failed(state, q.kind, e, fx);
+            return;
+        }
         send(state, q.id, q.split, q.kind, q.reason, fx);
         return;
     }

@@ -361,6 +361,12 @@ pub(super) fn advance_key(state: &mut State, fx: &mut Vec<Effect>) {
             .as_ref()
             .and_then(|s| s.revision(&canary))
             .filter(|r| !r.ready);
+        if state.roles.stable_from.is_some_and(|f| f.is_guess()) {
+            note = format!(
+                "WARNING: which revision is stable is a guess (the largest share, {stable}): \
+                 the plan would roll back there; pin `stable` in the config if it is not. {note}"
+            );
+        }
         if let Some(r) = unready {
             note = format!(
                 "WARNING: {canary} is NOT READY ({}): its first step will be refused until it is. {note}",

@@ -41,11 +41,11 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             v.kind = v.kind.next();
             v.scroll = 0;
         }
-        KeyCode::Char('k') | KeyCode::Up => v.scroll = v.scroll.saturating_add(1),
+        KeyCode::Char('k') | KeyCode::Up => v.scroll = (v.scroll + 1).min(max_scroll(v)),
         KeyCode::Char('j') | KeyCode::Down => v.scroll = v.scroll.saturating_sub(1),
-        KeyCode::PageUp => v.scroll = v.scroll.saturating_add(10),
+        KeyCode::PageUp => v.scroll = (v.scroll + 10).min(max_scroll(v)),
         KeyCode::PageDown => v.scroll = v.scroll.saturating_sub(10),
-        KeyCode::Char('g') | KeyCode::Home => v.scroll = usize::MAX / 2,
+        KeyCode::Char('g') | KeyCode::Home => v.scroll = max_scroll(v),
         KeyCode::Char('G') | KeyCode::End => v.scroll = 0,
         KeyCode::Char('R') => {
             v.records = None;
@@ -72,4 +72,16 @@ fn edit_filter(v: &mut JournalView, key: KeyEvent) {
         _ => {}
     }
     v.scroll = 0;
+}
+
+/// Scrolling up stops at the oldest record (the view shows at least one).
+fn max_scroll(v: &JournalView) -> usize {
+    match &v.records {
+        Some(Ok(records)) => records
+            .iter()
+            .filter(|r| v.kind.matches(&r.event))
+            .count()
+            .saturating_sub(1),
+        _ => 0,
+    }
 }

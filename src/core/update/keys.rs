@@ -47,8 +47,10 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         Mode::Journal(_) => super::history::on_key(state, key, fx),
         Mode::Detail { .. } => match scroll_delta(state, &key) {
             Some(delta) => {
+                // The details: a dozen lines, four per check.
+                let max = 24 + 4 * state.battery.as_ref().map_or(0, |b| b.rows.len()) as u16;
                 if let Mode::Detail { scroll, .. } = &mut state.mode {
-                    *scroll = scrolled(*scroll, delta);
+                    *scroll = scrolled(*scroll, delta, max);
                 }
             }
             // Anything else closes the view (Esc, Enter, q, ?).
@@ -56,8 +58,9 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         },
         Mode::Help { .. } => match scroll_delta(state, &key) {
             Some(delta) => {
+                let max = state.settings.keymap.help_rows().len() as u16;
                 if let Mode::Help { scroll } = &mut state.mode {
-                    *scroll = scrolled(*scroll, delta);
+                    *scroll = scrolled(*scroll, delta, max);
                 }
             }
             None => {
@@ -266,8 +269,11 @@ fn scroll_delta(state: &State, key: &KeyEvent) -> Option<i32> {
     }
 }
 
-fn scrolled(scroll: u16, delta: i32) -> u16 {
-    (i32::from(scroll) + delta).clamp(0, 2_000) as u16
+/// Scroll positions stay within what a view can hold (a help list, a
+/// revision's details: at most a few hundred lines), so that `k` after `G`
+/// moves at once.
+fn scrolled(scroll: u16, delta: i32, max: u16) -> u16 {
+    (i32::from(scroll) + delta).clamp(0, i32::from(max)) as u16
 }
 
 pub(super) fn open_input(

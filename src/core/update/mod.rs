@@ -183,7 +183,14 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
             snapshot.revisions.iter().map(|r| r.name.clone()).collect(),
         ));
     }
-    state.role_history.observe(&snapshot.traffic);
+    // A revision at 100 % the history did not know (set outside the
+    // cockpit, or before its journal): journaled, so that the scripting
+    // commands, which read the journal, decide the stable as the screen does.
+    if state.role_history.observe(&snapshot.traffic) {
+        fx.push(Effect::Journal(crate::journal::Event::ServiceObserved {
+            traffic: snapshot.traffic.clone(),
+        }));
+    }
     state.snapshot = Some(snapshot);
     state.roles = state.decide_roles();
     let sel_ok = state
