@@ -70,6 +70,34 @@ pub enum Action {
     Terminate(&'static str),
 }
 
+/// A change's number as the screen shows it: `#4821`, the last four digits
+/// of its id (ids are unique across sessions, hence long; the journal keeps
+/// them whole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeNo(pub u64);
+
+impl std::fmt::Display for ChangeNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= 100_000 {
+            write!(f, "#{:04}", self.0 % 10_000)
+        } else {
+            write!(f, "#{}", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod change_no_tests {
+    use super::ChangeNo;
+
+    #[test]
+    fn long_ids_show_their_last_four_digits() {
+        assert_eq!(ChangeNo(7).to_string(), "#7");
+        assert_eq!(ChangeNo(1_764_491_234_567_890).to_string(), "#7890");
+        assert_eq!(ChangeNo(1_764_491_234_560_012).to_string(), "#0012");
+    }
+}
+
 /// What a change is, for confirmations, messages and (later) the journal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeKind {

@@ -117,9 +117,9 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
             ctx,
             "in flight",
             format!(
-                "{} #{} → {} % ({} ago)",
+                "{} {} → {} % ({} ago)",
                 c.kind.verb(),
-                c.id,
+                crate::core::action::ChangeNo(c.id),
                 c.split.percent_of(name),
                 age(ctx.secs_since(c.started))
             ),

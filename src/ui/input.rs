@@ -44,8 +44,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
             if *required { "Required" } else { "Optional" }
         ),
         InputKind::Annotate { id, kind, .. } => format!(
-            " {} #{id} is already on its way. Why? Optional, for the journal ",
-            capitalized(&kind.verb())
+            " {} {} is already on its way. Why? Optional, for the journal ",
+            capitalized(&kind.verb()),
+            crate::core::action::ChangeNo(*id)
         ),
     };
     let block = Block::bordered()

@@ -4,7 +4,7 @@
 use super::audit::{notify_manual, refused_without_journal};
 use super::keys::{open_input, reason_needed};
 use super::{flow, load_snapshot, say};
-use crate::core::action::{ChangeKind, Effect};
+use crate::core::action::{ChangeKind, ChangeNo, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::plan::Phase;
@@ -239,9 +239,10 @@ pub(super) fn annotated(
         c.reason = Some(reason.clone());
     }
     fx.push(Effect::Notify(format!(
-        "{}: the reason for {} #{id}: {reason}",
+        "{}: the reason for {} {}: {reason}",
         state.info.service,
-        kind.verb()
+        kind.verb(),
+        ChangeNo(id)
     )));
     fx.push(Effect::Journal(Event::TrafficReason {
         id,
@@ -251,7 +252,7 @@ pub(super) fn annotated(
     say(
         state,
         Level::Info,
-        format!("reason recorded with {} #{id}", kind.verb()),
+        format!("reason recorded with {} {}", kind.verb(), ChangeNo(id)),
     );
 }
 
@@ -357,7 +358,7 @@ fn send(
     say(
         state,
         Level::Info,
-        format!("{} #{id}: applying {split}…", kind.verb()),
+        format!("{} {}: applying {split}…", kind.verb(), ChangeNo(id)),
     );
     state.change = Some(PendingChange {
         id,
@@ -443,9 +444,9 @@ pub(super) fn on_applied(
         state,
         Level::Info,
         format!(
-            "{} #{} done in {took} ms: {}",
+            "{} {} done in {took} ms: {}",
             change.kind.verb(),
-            change.id,
+            ChangeNo(change.id),
             change.split
         ),
     );
@@ -474,9 +475,9 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
             state,
             Level::Error,
             format!(
-                "{} #{} failed: {error}; the queued rollback goes out now",
+                "{} {} failed: {error}; the queued rollback goes out now",
                 change.kind.verb(),
-                change.id
+                ChangeNo(change.id)
             ),
         );
         flow::change_failed(state, change.kind, error.to_string(), fx);
@@ -520,18 +521,18 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
     };
     let text = match &error {
         BackendError::Unconfirmed { message, read_back } => format!(
-            "{} #{}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
+            "{} {}: NOT KNOWN whether it was applied: {message}{tail}; the platform reports {}",
             change.kind.verb(),
-            change.id,
+            ChangeNo(change.id),
             read_back
                 .as_ref()
                 .map_or("nothing readable yet (re-reading)".to_string(), |s| s
                     .to_string())
         ),
         _ => format!(
-            "{} #{} failed: {error}{tail}; the split stays as the platform reports it",
+            "{} {} failed: {error}{tail}; the split stays as the platform reports it",
             change.kind.verb(),
-            change.id
+            ChangeNo(change.id)
         ),
     };
     say(state, Level::Error, text);

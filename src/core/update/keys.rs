@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
 use super::{changes, cmdline, flow, logs, say};
-use crate::core::action::{ChangeKind, Effect};
+use crate::core::action::{ChangeKind, ChangeNo, Effect};
 use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
 use crate::core::plan::Phase;
@@ -353,7 +353,11 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 InputKind::Annotate { id, kind, .. } => say(
                     state,
                     Level::Info,
-                    format!("{} #{id} goes on; no reason recorded", kind.verb()),
+                    format!(
+                        "{} {} goes on; no reason recorded",
+                        kind.verb(),
+                        ChangeNo(id)
+                    ),
                 ),
                 InputKind::SetSplit | InputKind::Command => {}
             }
@@ -383,7 +387,11 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         say(
                             state,
                             Level::Info,
-                            format!("{} #{id} goes on; no reason recorded", kind.verb()),
+                            format!(
+                                "{} {} goes on; no reason recorded",
+                                kind.verb(),
+                                ChangeNo(id)
+                            ),
                         );
                     } else {
                         changes::annotated(state, id, kind, text, fx);
