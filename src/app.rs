@@ -110,6 +110,7 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
         color,
         plan,
         checks: Runner::infos(&checks_of(config, demo)),
+        judge: config.judge.clone(),
     }
 }
 

@@ -19,6 +19,21 @@ pub struct MetricsWindow {
     pub step: Duration,
 }
 
+impl MetricsWindow {
+    /// `now` rounded down to a multiple of `step`: every poll then asks for
+    /// points on the same grid, so a point read again replaces its older
+    /// reading (the judge counts each interval once) and the newest interval
+    /// is a whole one.
+    pub fn aligned_end(now: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(0);
+        if step_ms <= 0 {
+            return now;
+        }
+        let ms = now.timestamp_millis();
+        DateTime::<Utc>::from_timestamp_millis(ms - ms.rem_euclid(step_ms)).unwrap_or(now)
+    }
+}
+
 /// Requests/s, 5xx % and p95 latency per revision over a window.
 #[async_trait]
 pub trait MetricsSource: Send + Sync {

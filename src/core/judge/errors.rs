@@ -72,7 +72,7 @@ pub(super) fn eta_factor(
     tau: f64,
     cfg: &JudgeSettings,
 ) -> Option<f64> {
-    if !(var > 0.0) {
+    if var.is_nan() || var <= 0.0 {
         return None;
     }
     let bound = (1.0 / cfg.alpha).ln();

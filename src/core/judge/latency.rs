@@ -62,8 +62,8 @@ mod tests {
     /// A log-normal latency histogram (10 % buckets) with the given p95.
     fn lognormal(n: f64, p95: f64) -> Totals {
         use crate::core::judge::stats::norm_cdf;
-        let sigma = 0.35;
-        let median = p95 / (1.645 * sigma as f64).exp();
+        let sigma: f64 = 0.35;
+        let median = p95 / (1.645 * sigma).exp();
         let mut le = vec![];
         let mut b = 1.0f64;
         while b < 60_000.0 {

@@ -13,6 +13,7 @@ pub mod latency;
 pub mod rate;
 pub mod stats;
 pub mod tally;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,9 @@ pub struct JudgeState {
     pub evidence: Option<Evidence>,
     /// The outcome last journaled, so that only changes are.
     pub journaled: Option<Outcome>,
+    /// Totals of both tallies, kept until the next batch (a tick re-judges
+    /// without re-adding every histogram).
+    totals: Option<(tally::Totals, tally::Totals)>,
 }
 
 impl JudgeState {
@@ -217,6 +221,7 @@ impl JudgeState {
         let since = since.unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.canary.merge(batch, &canary, since);
         self.stable.merge(batch, &stable, since);
+        self.totals = None;
     }
 
     /// Judges what was seen. `expected_share`: the canary's percent of the
@@ -230,15 +235,23 @@ impl JudgeState {
         recent_from: DateTime<Utc>,
     ) -> Evidence {
         let (canary, stable, since) = self.key.clone().unwrap_or_default();
-        let c = self.canary.totals(None, None);
-        let s = self.stable.totals(None, None);
+        let (c, s) = match self.totals.take() {
+            Some(t) => t,
+            None => (
+                self.canary.totals(None, None),
+                self.stable.totals(None, None),
+            ),
+        };
         let e = errors::judge(cfg, &c, &s, self.max_errors);
         let l = latency::judge(cfg, &c, &s, self.max_latency);
         self.max_errors = e.max_ln_lr;
         self.max_latency = l.max_ln_lr;
-        let rc = self.canary.totals(Some(recent_from), None);
-        let rs = self.stable.totals(Some(recent_from), None);
-        let r = rate::judge(rc.requests, rs.requests, expected_share);
+        self.totals = Some((c, s));
+        let r = rate::judge(
+            self.canary.requests_since(recent_from),
+            self.stable.requests_since(recent_from),
+            expected_share,
+        );
         let lag_secs = self
             .newest
             .map(|n| ((now - n).num_milliseconds() as f64 / 1000.0).max(0.0));

@@ -93,12 +93,22 @@ pub struct Tally {
 impl Tally {
     /// Takes a revision's points from a batch: its counts when the source
     /// gave them, else counts derived from rate × interval and the 5xx share.
+    /// A batch covers a contiguous range ending now, on a grid that need not
+    /// match the previous poll's: every point already held whose interval
+    /// overlaps the batch's first interval or later is replaced.
     pub fn merge(&mut self, batch: &MetricsBatch, revision: &str, since: DateTime<Utc>) {
         let given = batch.counts.get(revision).filter(|v| !v.is_empty());
         let points = match given {
             Some(v) => v.clone(),
             None => derive(batch, revision),
         };
+        if let Some(first) = points.iter().map(|p| p.0).min() {
+            let cut = first - step_of(batch);
+            drop(
+                self.points
+                    .split_off(&(cut + chrono::Duration::nanoseconds(1))),
+            );
+        }
         for (at, c) in points {
             if at > since && c.requests.is_finite() && c.requests >= 0.0 {
                 self.points.insert(at, c);
@@ -118,6 +128,14 @@ impl Tally {
         t
     }
 
+    /// Requests of the points stamped after `from` (no histograms: cheap).
+    pub fn requests_since(&self, from: DateTime<Utc>) -> f64 {
+        self.points
+            .range((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+            .map(|(_, c)| c.requests)
+            .sum()
+    }
+
     pub fn first(&self) -> Option<DateTime<Utc>> {
         self.points.keys().next().copied()
     }
@@ -129,6 +147,22 @@ impl Tally {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+}
+
+/// The spacing of a batch's points (the median gap over every series).
+pub fn step_of(batch: &MetricsBatch) -> chrono::Duration {
+    let mut gaps: Vec<i64> = batch
+        .series
+        .values()
+        .flat_map(|s| {
+            s.points
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0).num_milliseconds())
+        })
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
+    chrono::Duration::milliseconds(gaps.get(gaps.len() / 2).copied().unwrap_or(1000))
 }
 
 /// Counts from a series of rates: each point covers the time since the
@@ -195,9 +229,17 @@ mod tests {
         batch
             .counts
             .insert("a".into(), vec![(t(10), c(10.0)), (t(20), c(4.0))]);
+        let grid = |b: &mut MetricsBatch, at: &[i64]| {
+            let s = Series {
+                points: at.iter().map(|s| (t(*s), 1.0)).collect(),
+            };
+            b.series.insert(("a".into(), MetricKind::RequestRate), s);
+        };
+        grid(&mut batch, &[10, 20]);
         let mut tally = Tally::default();
         tally.merge(&batch, "a", t(0));
         batch.counts.insert("a".into(), vec![(t(20), c(10.0))]);
+        grid(&mut batch, &[10, 20]);
         tally.merge(&batch, "a", t(0));
         let tot = tally.totals(None, None);
         assert_eq!(tot.requests, 20.0);
@@ -205,6 +247,11 @@ mod tests {
         assert_eq!(tot.count_le(100.0), 10.0);
         assert_eq!(tot.count_le(150.0), 15.0);
         assert_eq!(tot.quantile(0.75), Some(150.0));
+        // The next poll's grid is shifted by 5 s: (15, 25] replaces 20.
+        batch.counts.insert("a".into(), vec![(t(25), c(6.0))]);
+        grid(&mut batch, &[15, 25]);
+        tally.merge(&batch, "a", t(0));
+        assert_eq!(tally.totals(None, None).requests, 16.0);
     }
 
     #[test]

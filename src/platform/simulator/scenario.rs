@@ -29,9 +29,19 @@ const BUILTINS: &[(&str, &str)] = &[
         "unready-canary",
         include_str!("../../../assets/scenarios/unready-canary.toml"),
     ),
+    (
+        "subtle-canary",
+        include_str!("../../../assets/scenarios/subtle-canary.toml"),
+    ),
 ];
 
-const BUILTIN_NAMES: &[&str] = &["healthy", "bad-canary", "slow-canary", "unready-canary"];
+const BUILTIN_NAMES: &[&str] = &[
+    "healthy",
+    "bad-canary",
+    "slow-canary",
+    "unready-canary",
+    "subtle-canary",
+];
 
 /// A whole scenario: the service, its load and its revisions.
 #[derive(Clone, Debug, PartialEq)]
