@@ -29,8 +29,14 @@ pub fn secs(s: f64) -> String {
 
 /// `5xx 0.82 % vs 0.10 % · +0.72 pts [+0.31, +1.13] · Λ 3.2 / 100 · n 1200 / 10800`
 pub fn test_line(t: &TestEvidence) -> String {
-    if !t.available || (t.canary_n <= 0.0 && t.stable_n <= 0.0) {
+    if !t.available {
         return format!("{} {}", t.name, t.note);
+    }
+    if t.canary_n <= 0.0 || t.stable_n <= 0.0 {
+        return format!(
+            "{}: no requests yet to compare (canary {:.0}, stable {:.0})",
+            t.name, t.canary_n, t.stable_n
+        );
     }
     let values = match t.unit.as_str() {
         "%" => format!("{:.2} % vs {:.2} %", t.canary_value, t.stable_value),

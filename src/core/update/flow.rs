@@ -194,6 +194,10 @@ pub fn evaluate_gates(state: &State) -> Verdict {
     if let Some((e, _)) = &state.metrics_health.error {
         return Verdict::NoData(format!("metrics unavailable: {e}"));
     }
+    // The judge's failure (act mode) counts before the thresholds' noise guard.
+    if let Some(v @ Verdict::Red(_)) = super::judging::gate(state) {
+        return v;
+    }
     let g = &state.settings.gates;
     let Some(rps) = mean_recent(state, &canary, MetricKind::RequestRate) else {
         return Verdict::NoData("no metrics for the canary yet".into());
