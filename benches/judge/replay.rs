@@ -14,7 +14,10 @@
 //! - a threshold detection: the gates' verdict turns red (after the sustain);
 //! - a judge detection: its verdict turns fail;
 //! - on a healthy canary, either is a false rollback (counted over 15 min,
-//!   the runbook's first observation window).
+//!   the runbook's first observation window);
+//! - a canary worse by exactly the judge's margins is where its false-alarm
+//!   rate α is decided: every judge failure there is a false alarm (and the
+//!   thresholds have nothing to see either).
 //!
 //! Seeded and deterministic: the same seed prints the same table.
 
@@ -140,7 +143,7 @@ fn cell(detections: &[Option<u64>], healthy: bool) -> String {
     let hits: Vec<u64> = detections.iter().flatten().copied().collect();
     let rate = 100.0 * hits.len() as f64 / n as f64;
     if healthy {
-        return format!("{rate:.1} % false rollbacks ({}/{n})", hits.len());
+        return format!("{rate:.1} % failed ({}/{n})", hits.len());
     }
     let t = |q| quantile(&hits, q).map_or("–".into(), |s| format!("{s} s"));
     format!("{rate:.0} % · {} · {}", t(0.5), t(0.9))
@@ -177,6 +180,15 @@ fn main() {
             label: "healthy",
             err: STABLE_ERR,
             p95: STABLE_P95,
+            share,
+            healthy: true,
+        });
+        // Worse by exactly the judge's margins: the null's boundary, where
+        // its false alarms are decided (any judge failure here is one).
+        cases.push(Case {
+            label: "at the margins (5xx +0.5, p95 +50 ms)",
+            err: STABLE_ERR + settings.judge.error_margin_points,
+            p95: STABLE_P95 + settings.judge.latency_margin_ms,
             share,
             healthy: true,
         });

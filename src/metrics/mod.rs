@@ -20,17 +20,20 @@ pub struct MetricsWindow {
 }
 
 impl MetricsWindow {
-    /// `now` rounded down to a multiple of `step`: every poll then asks for
+    /// `now` rounded up to a multiple of `step`: every poll then asks for
     /// points on the same grid, so a point read again replaces its older
-    /// reading (the judge counts each interval once) and the newest interval
-    /// is a whole one.
+    /// reading (the judge counts each interval once). The newest point is
+    /// the interval still filling (stamped at its end, up to a step ahead),
+    /// so nothing waits for a whole step to be seen.
     pub fn aligned_end(now: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
         let step_ms = i64::try_from(step.as_millis()).unwrap_or(0);
         if step_ms <= 0 {
             return now;
         }
         let ms = now.timestamp_millis();
-        DateTime::<Utc>::from_timestamp_millis(ms - ms.rem_euclid(step_ms)).unwrap_or(now)
+        let rem = ms.rem_euclid(step_ms);
+        let up = if rem == 0 { ms } else { ms - rem + step_ms };
+        DateTime::<Utc>::from_timestamp_millis(up).unwrap_or(now)
     }
 }
 

@@ -30,9 +30,14 @@ pub fn judge(cfg: &JudgeSettings, c: &Totals, s: &Totals, max_ln_lr: f64) -> Tes
     ev.effect = 100.0 * est;
     ev.low = 100.0 * (est - half);
     ev.high = 100.0 * (est + half);
-    ev.ln_lr = msprt_one_sided_ln(est, var, margin, tau);
+    // The test's variance is the one at the null boundary (the canary at
+    // the stable's rate + the margin), as in a score test: calibrated where
+    // the false alarms are decided, and much less wasteful for rare events
+    // than the variance at the canary's own (larger) rate.
+    let var0 = t.var_at_null(margin);
+    ev.ln_lr = msprt_one_sided_ln(est, var0, margin, tau);
     ev.max_ln_lr = ev.ln_lr.max(max_ln_lr);
-    ev.eta_factor = eta_factor(est, var, margin, tau, cfg);
+    ev.eta_factor = eta_factor(est, var0, margin, tau, cfg);
     decide(&mut ev, c.requests, s.requests, cfg, "canary 5xx");
     ev
 }
