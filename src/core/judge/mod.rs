@@ -237,9 +237,10 @@ impl JudgeState {
         let (canary, stable, since) = self.key.clone().unwrap_or_default();
         let (c, s) = match self.totals.take() {
             Some(t) => t,
+            // The stable over the canary's points only: the same time range.
             None => (
                 self.canary.totals(None, None),
-                self.stable.totals(None, None),
+                self.stable.totals_alongside(&self.canary),
             ),
         };
         let e = errors::judge(cfg, &c, &s, self.max_errors);

@@ -128,6 +128,18 @@ impl Tally {
         t
     }
 
+    /// Totals of the points stamped like one of `other`'s: the same time
+    /// range as the other revision, point by point.
+    pub fn totals_alongside(&self, other: &Tally) -> Totals {
+        let mut t = Totals::default();
+        for (at, c) in &self.points {
+            if other.points.contains_key(at) {
+                t.add(c);
+            }
+        }
+        t
+    }
+
     /// Requests of the points stamped after `from` (no histograms: cheap).
     pub fn requests_since(&self, from: DateTime<Utc>) -> f64 {
         self.points
@@ -252,6 +264,26 @@ mod tests {
         grid(&mut batch, &[15, 25]);
         tally.merge(&batch, "a", t(0));
         assert_eq!(tally.totals(None, None).requests, 16.0);
+    }
+
+    #[test]
+    fn the_stable_is_counted_over_the_canarys_points_only() {
+        let c = |n: f64| PointCounts {
+            requests: n,
+            errors: 0.0,
+            latency_le: vec![],
+        };
+        let mut batch = MetricsBatch::default();
+        batch.counts.insert("canary".into(), vec![(t(20), c(5.0))]);
+        batch.counts.insert(
+            "stable".into(),
+            vec![(t(10), c(45.0)), (t(20), c(45.0)), (t(30), c(45.0))],
+        );
+        let (mut canary, mut stable) = (Tally::default(), Tally::default());
+        canary.merge(&batch, "canary", t(0));
+        stable.merge(&batch, "stable", t(0));
+        assert_eq!(stable.totals_alongside(&canary).requests, 45.0);
+        assert_eq!(stable.totals(None, None).requests, 135.0);
     }
 
     #[test]

@@ -12,6 +12,10 @@ use crate::core::plan::{Phase, Verdict};
 use crate::core::state::{Level, State};
 use crate::journal::Event;
 
+/// Seconds after a step starts before the rate check looks (the first
+/// points mix the old split with the new).
+const SETTLE_SECS: i64 = 15;
+
 /// The pair the judge compares and where its data starts: the plan's
 /// canary and stable from the plan's start, else the roles' pair.
 fn aim(state: &State) -> Option<(String, String, Option<DateTime<Utc>>)> {
@@ -51,8 +55,9 @@ pub(super) fn run(state: &mut State, fx: &mut Vec<Effect>) {
         .and_then(|snap| judge::expected_share(snap.serving(), &c, &s));
     let window = chrono::Duration::from_std(state.settings.gates.window).unwrap_or_default();
     let mut recent_from = state.now - window;
+    // Not the points that straddle the step's change of split.
     if let Some(Phase::Observing { since, .. }) = state.active_phase() {
-        recent_from = recent_from.max(since);
+        recent_from = recent_from.max(since + chrono::Duration::seconds(SETTLE_SECS));
     }
     let ev = state.judge.evaluate(&cfg, state.now, expected, recent_from);
     if state.judge.journaled != Some(ev.outcome) {
