@@ -21,7 +21,10 @@
 #    lines/s) and [logs] buffer_lines = 100000, in tmux: VmRSS at the end;
 #  - first frame and latencies: benches/e2e/helper.rs (example bench-e2e),
 #    which runs the binary in its own pty and the Cloud Run fake on loopback
-#    (see its header).
+#    (see its header);
+#  - the judge: benches/judge/replay.rs (example judge-bench), seeded, replays
+#    healthy and bad canaries through the simulator's traffic model and
+#    prints fixed thresholds vs the statistical judge (target/bench/judge.md).
 set -euo pipefail
 
 QUICK=0
@@ -171,6 +174,11 @@ log "first frame: $FRAMES starts"
 "$HELPER" first-frame "$BIN" "$FRAMES" >> "$RESULTS"
 log "latency: $TRIES tries against the Cloud Run fake"
 "$HELPER" latency "$BIN" "$TRIES" >> "$RESULTS"
+
+# --- the judge: thresholds vs the statistical judge on replayed canaries --------
+log "judge: healthy and bad canaries through the simulator's traffic model"
+cargo run --release --quiet --example judge-bench > "$OUT/judge.md"
+put judge_table "$OUT/judge.md"
 
 # --- budgets -----------------------------------------------------------------
 fail=0

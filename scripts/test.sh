@@ -30,6 +30,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# tests/judge_reference.rs checks the judge's statistics against scipy.
+if ! python3 -c "import scipy" >/dev/null 2>&1; then
+  echo "==> installing scipy (tests/judge_reference.rs)"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check scipy \
+    || echo "warning: scipy could not be installed; tests/judge_reference.rs will try again"
+fi
+
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 echo "==> cargo fmt --check"

@@ -86,10 +86,18 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
         // Three refreshes missed: the numbers no longer describe the present.
         max_metrics_age: config.refresh.metrics * 3,
     };
+    let mut judge = config.judge.clone();
     if demo && config.source.is_none() {
         plan = demo_plan();
         gates.window = Duration::from_secs(30);
         gates.sustain = Duration::from_secs(10);
+        // A scenario made to show the judge may ask for it to act.
+        if let Some(mode) = Scenario::load(&config.demo.scenario)
+            .ok()
+            .and_then(|s| s.judge)
+        {
+            judge.mode = mode;
+        }
     }
     if opts.auto {
         plan.mode = PlanMode::Auto;
@@ -110,6 +118,7 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
         color,
         plan,
         checks: Runner::infos(&checks_of(config, demo)),
+        judge,
     }
 }
 

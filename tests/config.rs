@@ -336,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(
@@ -976,5 +976,50 @@ fn log_files_and_commands_name_the_revision_in_errors() {
     assert_eq!(
         c.logs.commands.get("v2").map(String::as_str),
         Some("kubectl logs -f deploy/v2")
+    );
+}
+
+#[test]
+fn judge_keys_are_validated() {
+    use canary::core::judge::JudgeMode;
+    let c = ok(&format!(
+        "{SERVICE}[judge]\nmode = \"act\"\nalpha = 0.05\nerror_margin = 0.25\nlatency_margin_ms = 80\nmin_requests = 300\n"
+    ));
+    assert_eq!(c.judge.mode, JudgeMode::Act);
+    assert_eq!(c.judge.alpha, 0.05);
+    assert_eq!(c.judge.error_margin_points, 0.25);
+    assert_eq!(c.judge.latency_margin_ms, 80.0);
+    assert_eq!(c.judge.min_requests, 300.0);
+    // Defaults: observe only.
+    assert_eq!(ok(SERVICE).judge.mode, JudgeMode::Observe);
+    fails(
+        &format!("{SERVICE}[judge]\nmode = \"maybe\"\n"),
+        Some(6),
+        Some("judge.mode"),
+        "one of: \"off\", \"observe\"",
+    );
+    fails(
+        &format!("{SERVICE}[judge]\nalpha = 0.5\n"),
+        Some(6),
+        Some("judge.alpha"),
+        "between 0.0001 and 0.2",
+    );
+    fails(
+        &format!("{SERVICE}[judge]\nerror_margin = -1\n"),
+        Some(6),
+        Some("judge.error_margin"),
+        "points of 5xx",
+    );
+    fails(
+        &format!("{SERVICE}[judge]\nmin_requests = 0\n"),
+        Some(6),
+        Some("judge.min_requests"),
+        "1 or more",
+    );
+    fails(
+        &format!("{SERVICE}[judge]\nsensitivity = 3\n"),
+        Some(6),
+        Some("judge.sensitivity"),
+        "unknown key",
     );
 }

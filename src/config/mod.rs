@@ -46,6 +46,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub metrics: MetricsConfig,
     pub gates: GatesConfig,
+    /// `[judge]`: the statistical judge.
+    pub judge: crate::core::judge::JudgeSettings,
     pub plan: PlanSpec,
     /// The whole verification battery must finish within this.
     pub verification_timeout: Duration,
@@ -79,6 +81,7 @@ impl Default for Config {
             refresh: RefreshConfig::default(),
             metrics: MetricsConfig::default(),
             gates: GatesConfig::default(),
+            judge: crate::core::judge::JudgeSettings::default(),
             plan: PlanSpec::domain_default(),
             verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
             checks: Vec::new(),

@@ -37,6 +37,16 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "min_requests",
         ],
     ),
+    (
+        "judge",
+        &[
+            "mode",
+            "alpha",
+            "error_margin",
+            "latency_margin_ms",
+            "min_requests",
+        ],
+    ),
     ("plan", &["mode", "on_failure", "steps"]),
     ("plan.steps", STEP_KEYS),
     ("verification", &["timeout"]),
@@ -158,6 +168,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub gates: RawGates,
     #[serde(default)]
+    pub judge: RawJudge,
+    #[serde(default)]
     pub plan: RawPlan,
     #[serde(default)]
     pub verification: RawVerification,
@@ -216,6 +228,16 @@ pub(super) struct RawRefresh {
 pub(super) struct RawMetrics {
     pub window: Leaf,
     pub step: Leaf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawJudge {
+    pub mode: Leaf,
+    pub alpha: Leaf,
+    pub error_margin: Leaf,
+    pub latency_margin_ms: Leaf,
+    pub min_requests: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]

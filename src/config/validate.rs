@@ -19,6 +19,7 @@ use crate::checks::{
     CheckKind, CheckSpec, HttpCheck, JsonExpectation, LogsCheck, MetricsEndpointCheck, QueryCheck,
     QueryMetric,
 };
+use crate::core::judge::{JudgeMode, JudgeSettings};
 use crate::core::keymap::{Command, Key, KeyList, Keymap, KeymapError};
 use crate::core::model::Severity;
 use crate::core::plan::{OnFailure, PlanMode, PlanSpec, PlanStep};
@@ -55,6 +56,11 @@ fn expected(key: &str) -> &'static str {
         }
         "gates.min_requests" => "a number of requests, 0 or more",
         "plan.mode" => "one of: \"manual\", \"auto\"",
+        "judge.mode" => "one of: \"off\", \"observe\" (shown and journaled, never acts), \"act\"",
+        "judge.alpha" => "a false-alarm rate between 0.0001 and 0.2, e.g. 0.01",
+        "judge.error_margin" => "a number of points of 5xx between 0 and 100, e.g. 0.5",
+        "judge.latency_margin_ms" => "a number of milliseconds, 0 or more, e.g. 50",
+        "judge.min_requests" => "a number of requests, 1 or more",
         "plan.on_failure" => "one of: \"rollback\", \"pause\", \"step-down\"",
         "plan.steps" => "a list of steps such as [{ percent = 10, observe = \"15m\" }, { percent = 100, observe = \"0s\" }], rising, ending at 100",
         "plan.steps.percent" => "a percentage between 1 and 100",
@@ -520,6 +526,33 @@ impl Cx<'_> {
             min_requests: self
                 .int(&r.min_requests, "gates.min_requests", 0..=i64::MAX)?
                 .unwrap_or(d.min_requests),
+        })
+    }
+
+    fn judge(&self, r: &raw::RawJudge) -> Result<JudgeSettings, ConfigError> {
+        let d = JudgeSettings::default();
+        let modes = [JudgeMode::Off, JudgeMode::Observe, JudgeMode::Act].map(|m| (m.as_str(), m));
+        Ok(JudgeSettings {
+            mode: self
+                .choice(&r.mode, "judge.mode", &modes)?
+                .unwrap_or(d.mode),
+            alpha: self
+                .float(&r.alpha, "judge.alpha", |x| (0.0001..=0.2).contains(&x))?
+                .unwrap_or(d.alpha),
+            error_margin_points: self
+                .float(&r.error_margin, "judge.error_margin", |x| {
+                    (0.0..=100.0).contains(&x)
+                })?
+                .unwrap_or(d.error_margin_points),
+            latency_margin_ms: self
+                .float(&r.latency_margin_ms, "judge.latency_margin_ms", |x| {
+                    x >= 0.0
+                })?
+                .unwrap_or(d.latency_margin_ms),
+            min_requests: self
+                .int::<i64>(&r.min_requests, "judge.min_requests", 1..=i64::MAX)?
+                .map_or(d.min_requests, |n| n as f64),
+            ..d
         })
     }
 
@@ -1277,6 +1310,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let refresh = cx.refresh(&raw.refresh)?;
     let metrics = cx.metrics(&raw.metrics)?;
     let gates = cx.gates(&raw.gates)?;
+    let judge = cx.judge(&raw.judge)?;
     let plan = cx.plan(&raw.plan)?;
     let verification_timeout = cx
         .duration(&raw.verification.timeout, "verification.timeout")?
@@ -1298,6 +1332,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         refresh,
         metrics,
         gates,
+        judge,
         plan,
         verification_timeout,
         checks,

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod error;
+pub mod judge;
 pub mod keymap;
 pub mod model;
 pub mod plan;

@@ -329,10 +329,28 @@ impl Series {
     }
 }
 
+/// The counts behind one point of a revision's series, when the source has
+/// them (what the statistical judge needs): requests and 5xx answers during
+/// the point's interval, and its latency histogram.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointCounts {
+    pub requests: f64,
+    pub errors: f64,
+    /// Cumulative latency histogram: `(upper bound in ms, requests at or
+    /// under it)`, ascending, Prometheus `le` style. Empty: not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_le: Vec<(f64, f64)>,
+}
+
 /// What one metrics poll returned: the whole window, per revision and signal.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricsBatch {
     pub series: BTreeMap<(String, MetricKind), Series>,
+    /// Per revision, the counts behind each point (stamped like the series'
+    /// points), for sources that have them; the judge derives counts from
+    /// rate × interval for the others.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, Vec<(DateTime<Utc>, PointCounts)>>,
 }
 
 #[cfg(test)]

@@ -135,6 +135,8 @@ pub struct Settings {
     pub color: bool,
     pub plan: PlanSpec,
     pub checks: Vec<CheckInfo>,
+    /// The statistical judge (canary vs stable), `[judge]`.
+    pub judge: super::judge::JudgeSettings,
 }
 
 impl Default for Settings {
@@ -155,6 +157,7 @@ impl Default for Settings {
             color: true,
             plan: PlanSpec::domain_default(),
             checks: Vec::new(),
+            judge: super::judge::JudgeSettings::default(),
         }
     }
 }
@@ -507,6 +510,8 @@ pub struct State {
     /// The gates' latest verdict for the canary, and since when it is red.
     pub verdict: Verdict,
     pub red_since: Option<DateTime<Utc>>,
+    /// The statistical judge's data and latest evidence.
+    pub judge: super::judge::JudgeState,
     /// The latest verification battery.
     pub battery: Option<Battery>,
     /// The last split a platform confirmed (this session, or the journal's).
@@ -569,6 +574,7 @@ impl State {
             plan: None,
             verdict: Verdict::NoData("no metrics yet".into()),
             red_since: None,
+            judge: super::judge::JudgeState::default(),
             battery: None,
             last_applied: None,
             restart_offered: false,

@@ -174,6 +174,10 @@ pub enum Event {
     Note {
         message: String,
     },
+    /// The statistical judge's verdict changed: its whole evidence.
+    Judge {
+        evidence: Box<crate::core::judge::Evidence>,
+    },
 }
 
 /// One line of the journal.

@@ -117,6 +117,7 @@ pub fn history_line(r: &Record) -> String {
                 .join("; ")
         ),
         Event::Note { message } => message.clone(),
+        Event::Judge { evidence } => crate::core::judge::text::summary(evidence),
     };
     format!("{t}  {:<16} {what}", who(r))
 }
@@ -391,6 +392,25 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                     );
                 }
             }
+        }
+    }
+    let judged: Vec<(&Record, &crate::core::judge::Evidence)> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Judge { evidence } => Some((r, evidence.as_ref())),
+            _ => None,
+        })
+        .collect();
+    if !judged.is_empty() {
+        let _ = writeln!(md, "\n## Statistical judge (canary vs stable)\n");
+        let _ = writeln!(md, "{}", crate::core::judge::text::REPORT_HEAD);
+        for (r, ev) in judged {
+            let _ = writeln!(
+                md,
+                "| {} {}",
+                r.at.format("%H:%M:%S"),
+                crate::core::judge::text::report_row(ev)
+            );
         }
     }
     if !replay.skipped.is_empty() {

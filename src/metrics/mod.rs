@@ -33,6 +33,22 @@ impl MetricsWindow {
         let grid = start.timestamp_millis().div_euclid(step_ms) * step_ms;
         DateTime::<Utc>::from_timestamp_millis(grid).unwrap_or(start)
     }
+
+    /// `now` rounded up to a multiple of `step`: every poll then asks for
+    /// points on the same grid, so a point read again replaces its older
+    /// reading (the judge counts each interval once). The newest point is
+    /// the interval still filling (stamped at its end, up to a step ahead),
+    /// so nothing waits for a whole step to be seen.
+    pub fn aligned_end(now: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(0);
+        if step_ms <= 0 {
+            return now;
+        }
+        let ms = now.timestamp_millis();
+        let rem = ms.rem_euclid(step_ms);
+        let up = if rem == 0 { ms } else { ms - rem + step_ms };
+        DateTime::<Utc>::from_timestamp_millis(up).unwrap_or(now)
+    }
 }
 
 /// Requests/s, 5xx % and p95 latency per revision over a window.

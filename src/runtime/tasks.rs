@@ -99,7 +99,7 @@ pub fn spawn_metrics_poller(
             }
             let mut wait = interval;
             let window = MetricsWindow {
-                end: Utc::now(),
+                end: MetricsWindow::aligned_end(Utc::now(), step),
                 span,
                 step,
             };

@@ -8,6 +8,7 @@
 //! revisions   cursor, name, role, tag, image, age, ready, traffic (10% → 25% while applying)
 //! traffic     stacked bar per split: serving / actual vs target / pending
 //! plan+checks the promotion plan and the latest verification battery (see [`band`])
+//! judge       the statistical judge: verdict, evidence per test, lag, ETA
 //! metrics     per revision: req/s, 5xx %, p95 ms sparklines against the gates
 //! logs        the tail, newest at the bottom, filtered, follow or paused
 //! footer      last message, in-flight change, key hints of the current mode
@@ -23,6 +24,7 @@ mod header;
 mod help;
 mod history;
 mod input;
+mod judge;
 mod logs;
 mod metrics;
 mod plan;
@@ -64,7 +66,10 @@ pub fn render(frame: &mut Frame, state: &State) {
     let traffic_h = traffic::height(&ctx);
     let band = band(&ctx, area);
     ctx.plan_in_footer = band.plan_folded;
-    let body = area.height.saturating_sub(fixed + traffic_h + band.height);
+    let judge_h = judge::height(&ctx, area.height);
+    let body = area
+        .height
+        .saturating_sub(fixed + traffic_h + band.height + judge_h);
     // A service that keeps many revisions must not squeeze the metrics and
     // logs: the table gets at most a third of the body (it scrolls).
     let rev_h =
@@ -72,21 +77,24 @@ pub fn render(frame: &mut Frame, state: &State) {
     let rest = body.saturating_sub(rev_h);
     let (metrics_h, metrics_shape) = metrics::plan(&ctx, area.width, rest);
 
-    let [header_a, rev_a, traffic_a, band_a, metrics_a, logs_a, footer_a] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(rev_h),
-        Constraint::Length(traffic_h),
-        Constraint::Length(band.height),
-        Constraint::Length(metrics_h),
-        Constraint::Fill(1),
-        Constraint::Length(footer_h),
-    ])
-    .areas(area);
+    let [header_a, rev_a, traffic_a, band_a, judge_a, metrics_a, logs_a, footer_a] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(rev_h),
+            Constraint::Length(traffic_h),
+            Constraint::Length(band.height),
+            Constraint::Length(judge_h),
+            Constraint::Length(metrics_h),
+            Constraint::Fill(1),
+            Constraint::Length(footer_h),
+        ])
+        .areas(area);
 
     header::render(frame, header_a, &ctx);
     revisions::render(frame, rev_a, &ctx);
     traffic::render(frame, traffic_a, &ctx);
     band.render(frame, band_a, &ctx);
+    judge::render(frame, judge_a, &ctx);
     metrics::render(frame, metrics_a, &ctx, metrics_shape);
     logs::render(frame, logs_a, &ctx);
     footer::render(frame, footer_a, &ctx);

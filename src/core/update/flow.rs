@@ -194,6 +194,10 @@ pub fn evaluate_gates(state: &State) -> Verdict {
     if let Some((e, _)) = &state.metrics_health.error {
         return Verdict::NoData(format!("metrics unavailable: {e}"));
     }
+    // The judge's failure (act mode) counts before the thresholds' noise guard.
+    if let Some(v @ Verdict::Red(_)) = super::judging::gate(state) {
+        return v;
+    }
     let g = &state.settings.gates;
     let Some(rps) = mean_recent(state, &canary, MetricKind::RequestRate) else {
         return Verdict::NoData("no metrics for the canary yet".into());
@@ -232,6 +236,9 @@ pub fn evaluate_gates(state: &State) -> Verdict {
             age.as_secs()
         ));
     }
+    if let Some(v) = super::judging::gate(state) {
+        return v;
+    }
     if let Some(b) = state.battery.as_ref().filter(|b| b.revision == canary) {
         if b.finished.is_none() {
             return Verdict::NoData("verification checks still running".into());
@@ -243,9 +250,10 @@ pub fn evaluate_gates(state: &State) -> Verdict {
 /// Re-judges the gates and lets the plan react. Metric failures must stay
 /// red for `gates.sustain` (noise guard); check failures count at once.
 pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
+    super::judging::run(state, fx);
     let raw = evaluate_gates(state);
     let verdict = match &raw {
-        Verdict::Red(why) if !why.starts_with("check ") => {
+        Verdict::Red(why) if !why.starts_with("check ") && !why.starts_with("judge: ") => {
             let since = *state.red_since.get_or_insert(state.now);
             let held = (state.now - since).to_std().unwrap_or_default();
             if held >= state.settings.gates.sustain {

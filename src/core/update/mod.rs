@@ -6,6 +6,7 @@ mod changes;
 mod cmdline;
 mod flow;
 mod history;
+mod judging;
 mod keys;
 mod logs;
 
@@ -53,6 +54,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::LogBatch(entries) => logs::on_logs(state, entries),
         Action::LogsFailed(err) => state.logs_health.failed(err.to_string(), now),
         Action::MetricsLoaded(batch) => {
+            judging::observe(state, &batch);
             state.metrics = batch;
             state.metrics_health.ok(now);
             flow::judge(state, &mut fx);

@@ -6,13 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::history::{RevSecond, SecondRecord};
 use super::rng::Rng;
+use super::traffic;
 use super::world::World;
 use crate::core::model::{LogEntry, Severity};
-
-/// Spread of the latency distribution (log-normal sigma).
-const SIGMA: f64 = 0.35;
-/// z-score of the 95th percentile.
-const Z95: f64 = 1.645;
 
 const ROUTES: &[(&str, f64)] = &[
     ("GET /api/items", 40.0),
@@ -85,7 +81,6 @@ fn log(
 pub fn generate_second(w: &mut World, k: u64) {
     let start = w.epoch + chrono::Duration::seconds(i64::try_from(k).unwrap_or(i64::MAX) - 1);
     let end = start + chrono::Duration::seconds(1);
-    let kf = k as f64;
     let weights: Vec<f64> = w
         .revs
         .iter()
@@ -116,7 +111,7 @@ pub fn generate_second(w: &mut World, k: u64) {
             .first_traffic
             .map(|f| Duration::from_secs(k.saturating_sub(f)));
         let (err, p95) = r.spec.profile_at(since);
-        let p95 = p95 * (1.0 + 0.04 * (std::f64::consts::TAU * kf / 90.0 + r.wobble_phase).sin());
+        let p95 = traffic::p95_at(p95, k, r.wobble_phase);
         profiles.push((err, r.spec.client_error_percent, p95, r.ready));
         if r.ready && !r.serving_at_start && r.first_traffic.is_some_and(|f| k == f + 6) {
             let at = start + chrono::Duration::milliseconds(500);
@@ -126,10 +121,7 @@ pub fn generate_second(w: &mut World, k: u64) {
     }
 
     // Steady load with a slow swell and a little per-second noise.
-    let rate = w.scenario.requests_per_second
-        * (1.0 + 0.05 * (std::f64::consts::TAU * kf / 300.0).sin())
-        * (1.0 + 0.1 * (w.rng.unit() - 0.5));
-    let n = w.rng.round_stochastic(rate);
+    let n = traffic::arrivals(&mut w.rng, w.scenario.requests_per_second, k);
     let mut offsets: Vec<u64> = (0..n).map(|_| w.rng.below(1000)).collect();
     offsets.sort_unstable();
 
@@ -144,13 +136,11 @@ pub fn generate_second(w: &mut World, k: u64) {
         };
         let at = start + chrono::Duration::milliseconds(i64::try_from(off).unwrap_or(0));
         let path = route(&mut w.rng);
-        let u = w.rng.unit() * 100.0;
-        let z = w.rng.normal();
+        let u = traffic::draw_percent(&mut w.rng);
+        let latency = traffic::latency(&mut w.rng, p95);
         let (status, latency, app) = if !ready {
             (503, 1.0 + w.rng.unit() * 4.0, None)
         } else {
-            let median = p95 / (Z95 * SIGMA).exp();
-            let latency = (median * (SIGMA * z).exp()).clamp(1.0, 60_000.0);
             if u < err {
                 let (code, msg) = pick(&mut w.rng, SERVER_ERRORS)
                     .copied()

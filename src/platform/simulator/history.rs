@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::model::{MetricKind, MetricsBatch, Series};
+use crate::core::model::{MetricKind, MetricsBatch, PointCounts, Series};
 use crate::metrics::MetricsWindow;
 
 /// How many simulated seconds of history are kept (one hour).
@@ -14,6 +14,8 @@ pub const HISTORY_SECONDS: usize = 3600;
 /// Latency buckets grow by 2 %: p95 is exact to about 1 %.
 const BUCKET_RATIO: f64 = 1.02;
 const MAX_LATENCY_MS: f64 = 60_000.0;
+/// Growth of the histogram buckets handed to the judge.
+const LE_RATIO: f64 = 1.1;
 
 fn bucket_of(latency_ms: f64) -> u16 {
     let ms = latency_ms.clamp(1.0, MAX_LATENCY_MS);
@@ -74,6 +76,32 @@ impl Acc {
         }
     }
 
+    /// The cumulative histogram the judge reads, on a coarser grid (10 %
+    /// buckets, like a Prometheus histogram with exponential buckets).
+    fn latency_le(&self) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let mut seen = 0u64;
+        let mut it = self.hist.iter().peekable();
+        let mut bound = 1.0f64;
+        while bound <= MAX_LATENCY_MS * 1.1 {
+            while let Some((b, n)) = it.peek() {
+                if bucket_value(**b) > bound {
+                    break;
+                }
+                seen += **n;
+                it.next();
+            }
+            if seen > 0 {
+                out.push((bound, seen as f64));
+            }
+            if it.peek().is_none() {
+                break;
+            }
+            bound *= LE_RATIO;
+        }
+        out
+    }
+
     fn p95(&self) -> Option<f64> {
         let total: u64 = self.hist.values().sum();
         if total == 0 {
@@ -110,6 +138,11 @@ impl History {
         self.records.len()
     }
 
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
     /// One point per `window.step` bucket (stamped at the bucket's end) for each
     /// requested revision and each kind. A bucket where the revision received no
     /// requests has no point at all ("no data", not zero). `index_of` maps a
@@ -144,6 +177,7 @@ impl History {
         }
         let mut batch = MetricsBatch::default();
         for name in revisions {
+            let mut counts = Vec::new();
             let mut series: BTreeMap<MetricKind, Series> = MetricKind::ALL
                 .iter()
                 .map(|k| (*k, Series::default()))
@@ -168,7 +202,18 @@ impl History {
                             s.points.push((at, v));
                         }
                     }
+                    counts.push((
+                        at,
+                        PointCounts {
+                            requests: acc.requests as f64,
+                            errors: acc.errors as f64,
+                            latency_le: acc.latency_le(),
+                        },
+                    ));
                 }
+            }
+            if !counts.is_empty() {
+                batch.counts.insert(name.clone(), counts);
             }
             for (kind, s) in series {
                 batch.series.insert((name.clone(), kind), s);
@@ -193,6 +238,9 @@ mod tests {
         let p95 = acc.p95().expect("data");
         assert!((p95 - 950.0).abs() < 950.0 * 0.02, "{p95}");
         assert_eq!(acc.errors, 2);
+        let le = acc.latency_le();
+        assert_eq!(le.last().map(|x| x.1), Some(100.0));
+        assert!(le.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
     }
 
     /// Traffic that stopped (a rollback) must not make the last point jump

@@ -17,10 +17,11 @@
 
 mod duration;
 mod gen;
-mod history;
+pub mod history;
 mod http;
-mod rng;
+pub mod rng;
 mod scenario;
+pub mod traffic;
 mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -29,9 +29,19 @@ const BUILTINS: &[(&str, &str)] = &[
         "unready-canary",
         include_str!("../../../assets/scenarios/unready-canary.toml"),
     ),
+    (
+        "subtle-canary",
+        include_str!("../../../assets/scenarios/subtle-canary.toml"),
+    ),
 ];
 
-const BUILTIN_NAMES: &[&str] = &["healthy", "bad-canary", "slow-canary", "unready-canary"];
+const BUILTIN_NAMES: &[&str] = &[
+    "healthy",
+    "bad-canary",
+    "slow-canary",
+    "unready-canary",
+    "subtle-canary",
+];
 
 /// A whole scenario: the service, its load and its revisions.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +58,8 @@ pub struct Scenario {
     pub log_sample: f64,
     /// In file order; the simulator sorts them newest first for snapshots.
     pub revisions: Vec<RevisionSpec>,
+    /// The judge's mode the bare demo uses with this scenario (`judge = "act"`).
+    pub judge: Option<crate::core::judge::JudgeMode>,
 }
 
 /// How one revision looks and behaves.
@@ -186,6 +198,7 @@ struct RawScenario {
     #[serde(default, deserialize_with = "de_opt_duration_option")]
     apply_delay: Option<Duration>,
     log_sample: Option<f64>,
+    judge: Option<String>,
     #[serde(default)]
     revisions: Vec<RawRevision>,
 }
@@ -347,7 +360,23 @@ impl RawScenario {
                 .map(|r| (r.name.clone(), u32::from(r.traffic))),
         )
         .map_err(|e| ("revisions.traffic".to_string(), e.to_string()))?;
+        use crate::core::judge::JudgeMode;
+        let judge = match self.judge.as_deref() {
+            None => None,
+            Some(m) => Some(
+                [JudgeMode::Off, JudgeMode::Observe, JudgeMode::Act]
+                    .into_iter()
+                    .find(|x| x.as_str() == m)
+                    .ok_or_else(|| {
+                        (
+                            "judge".to_string(),
+                            format!("{m:?}: expected one of \"off\", \"observe\", \"act\""),
+                        )
+                    })?,
+            ),
+        };
         Ok(Scenario {
+            judge,
             name: self.name.unwrap_or_else(|| default_name.to_string()),
             description: self.description,
             service: self.service.unwrap_or_else(|| "emergence-app".to_string()),

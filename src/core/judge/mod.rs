@@ -1,0 +1,350 @@
+//! The statistical judge: the canary against the stable over the same time,
+//! sequentially (valid however often it is looked at), in the harmful
+//! direction only, with a practical margin per metric. Pure: no I/O, no
+//! clock; the method and its references are in `docs/judge.md`.
+//!
+//! - [`errors`]: 5xx proportion, one-sided normal-mixture SPRT.
+//! - [`latency`]: p95 from latency histograms, as the share of canary
+//!   requests slower than the stable's p95 + margin.
+//! - [`rate`]: the canary receives about its share.
+
+pub mod errors;
+pub mod latency;
+pub mod rate;
+pub mod stats;
+pub mod tally;
+pub mod text;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::MetricsBatch;
+use rate::RateEvidence;
+use tally::Tally;
+
+/// What the judge's verdict does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeMode {
+    /// Not evaluated.
+    Off,
+    /// Evaluated, shown and journaled; never acts.
+    #[default]
+    Observe,
+    /// A failure is a red gate; inconclusive is "no data" (never promotes).
+    Act,
+}
+
+impl JudgeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeMode::Off => "off",
+            JudgeMode::Observe => "observe",
+            JudgeMode::Act => "act",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeSettings {
+    pub mode: JudgeMode,
+    /// False-alarm rate of each test, over the whole canary, however often it is looked at.
+    pub alpha: f64,
+    /// A canary worse by at most this many points of 5xx is not a failure.
+    pub error_margin_points: f64,
+    /// A canary whose p95 is above the stable's by at most this is not a failure.
+    pub latency_margin_ms: f64,
+    /// Fewer requests than this (canary or stable) never passes.
+    pub min_requests: f64,
+    /// Scale of the mixing distribution: the size of effect the 5xx test is
+    /// quickest to find, in points.
+    pub error_tau_points: f64,
+    /// Same for the latency test, in points of "share slower than T".
+    pub latency_tau_points: f64,
+}
+
+impl Default for JudgeSettings {
+    fn default() -> Self {
+        JudgeSettings {
+            mode: JudgeMode::Observe,
+            alpha: 0.01,
+            error_margin_points: 0.5,
+            latency_margin_ms: 50.0,
+            min_requests: 100.0,
+            error_tau_points: 1.0,
+            latency_tau_points: 5.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    #[default]
+    Inconclusive,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One test's evidence, as shown, journaled and reported.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestEvidence {
+    /// `5xx` or `p95`.
+    pub name: String,
+    pub outcome: Outcome,
+    /// False when the source cannot give what the test needs (no histograms).
+    pub available: bool,
+    pub note: String,
+    /// Requests counted for each side.
+    pub canary_n: f64,
+    pub stable_n: f64,
+    /// The metric itself (5xx %, or p95 ms), in `unit`.
+    pub unit: String,
+    pub canary_value: f64,
+    pub stable_value: f64,
+    /// The tested proportions, percent: 5xx share, or the share of requests
+    /// slower than `slow_threshold_ms`.
+    pub canary_share: f64,
+    pub stable_share: f64,
+    pub slow_threshold_ms: Option<f64>,
+    /// Tested difference (canary − stable), points, with its always-valid
+    /// (1 − α) confidence interval.
+    pub effect: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The tested null: a difference up to `margin` points is harmless.
+    pub margin: f64,
+    pub margin_label: String,
+    /// ln Λ now, its running maximum, and the bound ln(1/α).
+    pub ln_lr: f64,
+    pub max_ln_lr: f64,
+    pub bound: f64,
+    /// The data seen so far would have to grow this many times for a
+    /// verdict, if the estimate held.
+    pub eta_factor: Option<f64>,
+}
+
+impl TestEvidence {
+    fn new(name: &str, unit: &str, cfg: &JudgeSettings, canary_n: f64, stable_n: f64) -> Self {
+        TestEvidence {
+            name: name.into(),
+            unit: unit.into(),
+            available: true,
+            canary_n,
+            stable_n,
+            bound: (1.0 / cfg.alpha).ln(),
+            ..TestEvidence::default()
+        }
+    }
+
+    /// The always-valid p-value: 1 / max Λ.
+    pub fn p_value(&self) -> f64 {
+        (-self.max_ln_lr.max(0.0)).exp()
+    }
+}
+
+/// The judge's whole answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub mode: JudgeMode,
+    pub canary: String,
+    pub stable: String,
+    /// Data counted from (exclusive), when the judge was restarted by a plan.
+    pub since: Option<DateTime<Utc>>,
+    /// Age of the newest point of the metrics source.
+    pub lag_secs: Option<f64>,
+    pub alpha: f64,
+    pub errors: TestEvidence,
+    pub latency: TestEvidence,
+    pub rate: RateEvidence,
+    /// Seconds until a verdict is likely at the current rate, if the
+    /// estimates held.
+    pub eta_secs: Option<f64>,
+}
+
+/// What the judge carries between evaluations (in `State`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JudgeState {
+    /// (canary, stable, since): a new pair or a new plan restarts the tests.
+    pub key: Option<(String, String, Option<DateTime<Utc>>)>,
+    pub canary: Tally,
+    pub stable: Tally,
+    /// Newest point of any series in the latest batch.
+    pub newest: Option<DateTime<Utc>>,
+    /// Running maxima of ln Λ (a crossed bound stays crossed: the test stopped).
+    pub max_errors: f64,
+    pub max_latency: f64,
+    pub evidence: Option<Evidence>,
+    /// The outcome last journaled, so that only changes are.
+    pub journaled: Option<Outcome>,
+    /// Totals of both tallies, kept until the next batch (a tick re-judges
+    /// without re-adding every histogram).
+    totals: Option<(tally::Totals, tally::Totals)>,
+}
+
+impl JudgeState {
+    /// Restarts when the pair or the plan changed.
+    pub fn aim(&mut self, canary: &str, stable: &str, since: Option<DateTime<Utc>>) {
+        let key = (canary.to_string(), stable.to_string(), since);
+        if self.key.as_ref() != Some(&key) {
+            *self = JudgeState {
+                key: Some(key),
+                newest: self.newest,
+                ..JudgeState::default()
+            };
+        }
+    }
+
+    /// Takes a metrics batch.
+    pub fn observe(&mut self, batch: &MetricsBatch) {
+        self.newest = batch
+            .series
+            .values()
+            .filter_map(|s| s.points.last().map(|p| p.0))
+            .max()
+            .or(self.newest);
+        let Some((canary, stable, since)) = self.key.clone() else {
+            return;
+        };
+        let since = since.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.canary.merge(batch, &canary, since);
+        self.stable.merge(batch, &stable, since);
+        self.totals = None;
+    }
+
+    /// Judges what was seen. `expected_share`: the canary's percent of the
+    /// canary + stable traffic now; `recent_from`: where the rate check's
+    /// recent window starts.
+    pub fn evaluate(
+        &mut self,
+        cfg: &JudgeSettings,
+        now: DateTime<Utc>,
+        expected_share: Option<f64>,
+        recent_from: DateTime<Utc>,
+    ) -> Evidence {
+        let (canary, stable, since) = self.key.clone().unwrap_or_default();
+        let (c, s) = match self.totals.take() {
+            Some(t) => t,
+            // The stable over the canary's points only: the same time range.
+            None => (
+                self.canary.totals(None, None),
+                self.stable.totals_alongside(&self.canary),
+            ),
+        };
+        let e = errors::judge(cfg, &c, &s, self.max_errors);
+        let l = latency::judge(cfg, &c, &s, self.max_latency);
+        self.max_errors = e.max_ln_lr;
+        self.max_latency = l.max_ln_lr;
+        self.totals = Some((c, s));
+        let r = rate::judge(
+            self.canary.requests_since(recent_from),
+            self.stable.requests_since(recent_from),
+            expected_share,
+        );
+        let lag_secs = self
+            .newest
+            .map(|n| ((now - n).num_milliseconds() as f64 / 1000.0).max(0.0));
+        let elapsed = match (self.canary.first(), self.canary.newest()) {
+            (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        let (outcome, reason) = combine(&e, &l, &r, self.canary.is_empty());
+        let eta_secs = (outcome == Outcome::Inconclusive && elapsed > 0.0)
+            .then(|| eta(&e, &l, elapsed))
+            .flatten();
+        let ev = Evidence {
+            outcome,
+            reason,
+            mode: cfg.mode,
+            canary,
+            stable,
+            since,
+            lag_secs,
+            alpha: cfg.alpha,
+            errors: e,
+            latency: l,
+            rate: r,
+            eta_secs,
+        };
+        self.evidence = Some(ev.clone());
+        ev
+    }
+}
+
+/// Fail if a test failed; pass if every available test passed and the
+/// canary gets about its share; otherwise inconclusive, with the reason.
+fn combine(
+    e: &TestEvidence,
+    l: &TestEvidence,
+    r: &RateEvidence,
+    no_data: bool,
+) -> (Outcome, String) {
+    if no_data {
+        return (Outcome::Inconclusive, "no canary data yet".into());
+    }
+    for t in [e, l] {
+        if t.outcome == Outcome::Fail {
+            return (Outcome::Fail, t.note.clone());
+        }
+    }
+    if r.outcome == Outcome::Fail {
+        return (Outcome::Inconclusive, r.note.clone());
+    }
+    let pending: Vec<&TestEvidence> = [e, l]
+        .into_iter()
+        .filter(|t| t.available && t.outcome != Outcome::Pass)
+        .collect();
+    match pending.first() {
+        Some(t) => (Outcome::Inconclusive, format!("{}: {}", t.name, t.note)),
+        None => (
+            Outcome::Pass,
+            if l.available {
+                "5xx and p95 not worse than the stable's beyond their margins".into()
+            } else {
+                "5xx not worse than the stable's beyond its margin (p95: no histogram)".into()
+            },
+        ),
+    }
+}
+
+/// Seconds until a verdict is likely: the first test that would fail, else
+/// the last one to pass.
+fn eta(e: &TestEvidence, l: &TestEvidence, elapsed: f64) -> Option<f64> {
+    let tests: Vec<&TestEvidence> = [e, l].into_iter().filter(|t| t.available).collect();
+    let secs = |t: &TestEvidence| t.eta_factor.map(|k| (k - 1.0).max(0.0) * elapsed);
+    let failing: Option<f64> = tests
+        .iter()
+        .filter(|t| t.effect > t.margin)
+        .filter_map(|t| secs(t))
+        .reduce(f64::min);
+    failing.or_else(|| {
+        tests
+            .iter()
+            .map(|t| secs(t))
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|v| v.into_iter().reduce(f64::max))
+    })
+}
+
+/// The canary's percent of (canary + stable) in a split.
+pub fn expected_share(
+    split: &crate::core::model::TrafficSplit,
+    canary: &str,
+    stable: &str,
+) -> Option<f64> {
+    let c = f64::from(split.percent_of(canary));
+    let s = f64::from(split.percent_of(stable));
+    (c + s > 0.0).then(|| 100.0 * c / (c + s))
+}

@@ -1,0 +1,311 @@
+//! The statistics behind the judge: the normal distribution and the normal
+//! mixture sequential probability ratio test (mSPRT) of Robbins (1970), in the
+//! form of Johari, Koomen, Pekelis & Walsh (2017, "Peeking at A/B tests").
+//!
+//! An estimate `est` of an effect `θ` with variance `var` is treated as one
+//! observation of `N(θ, var)`; as data accumulates `var` shrinks like 1/n and
+//! the estimate follows a Brownian motion in "information time" 1/var. The
+//! mixture likelihood ratio against `θ = null` with a mixing distribution of
+//! scale `tau` is then a (super)martingale under the null, so by Ville's
+//! inequality `P(sup_n Λ_n ≥ 1/α) ≤ α`: it may be looked at after every
+//! request without inflating the false-alarm rate. Pure functions, no state.
+
+/// ln erfc(x) for x ≥ 3 by the continued fraction
+/// `erfc x = e^(−x²)/√π · 1/(x + ½/(x + 1/(x + 3⁄2/(x + …))))`.
+fn ln_erfc_tail(x: f64) -> f64 {
+    let mut f = x;
+    for k in (1..=80).rev() {
+        f = x + (f64::from(k) / 2.0) / f;
+    }
+    -x * x - 0.5 * std::f64::consts::PI.ln() - f.ln()
+}
+
+/// erf(x) for |x| < 3 by the series `2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3·…·(2n+1))`
+/// (positive terms, no cancellation).
+fn erf_series(x: f64) -> f64 {
+    let mut term = x;
+    let mut sum = x;
+    let x2 = 2.0 * x * x;
+    for n in 1..200 {
+        term *= x2 / f64::from(2 * n + 1);
+        sum += term;
+        if term.abs() < sum.abs() * 1e-17 {
+            break;
+        }
+    }
+    2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp() * sum
+}
+
+/// The complementary error function (relative error about 1e-14).
+pub fn erfc(x: f64) -> f64 {
+    if x < 0.0 {
+        2.0 - erfc(-x)
+    } else if x < 3.0 {
+        1.0 - erf_series(x)
+    } else {
+        ln_erfc_tail(x).exp()
+    }
+}
+
+/// Standard normal cumulative distribution function Φ(x).
+pub fn norm_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// ln Φ(x), accurate far into the lower tail (where Φ underflows).
+pub fn ln_norm_cdf(x: f64) -> f64 {
+    let z = -x / std::f64::consts::SQRT_2;
+    if z >= 3.0 {
+        ln_erfc_tail(z) - std::f64::consts::LN_2
+    } else {
+        norm_cdf(x).ln()
+    }
+}
+
+/// The quantile function Φ⁻¹(p), by Acklam's rational approximation refined
+/// with one Halley step (relative error about 1e-9 once refined).
+pub fn norm_ppf(p: f64) -> f64 {
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    // One Halley step against our own Φ.
+    let e = norm_cdf(x) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// ln Λ of the **one-sided** normal-mixture SPRT of `H0: θ ≤ null` against
+/// `θ > null`, with a half-normal mixing density of scale `tau` above `null`:
+///
+/// `Λ = 2·sqrt(v/(v+τ²))·exp(τ²d²/(2v(v+τ²)))·Φ(τd/(sqrt(v)·sqrt(v+τ²)))`, `d = est − null`.
+///
+/// Only evidence of harm (`est > null`) makes it large; under any `θ ≤ null`
+/// it is a supermartingale (monotone likelihood ratio), so rejecting when
+/// `ln Λ ≥ ln(1/α)` keeps the false-alarm rate below α at every look.
+pub fn msprt_one_sided_ln(est: f64, var: f64, null: f64, tau: f64) -> f64 {
+    if !(var > 0.0 && tau > 0.0 && est.is_finite()) {
+        return 0.0;
+    }
+    let t2 = tau * tau;
+    let d = est - null;
+    let s = var + t2;
+    std::f64::consts::LN_2
+        + 0.5 * (var / s).ln()
+        + t2 * d * d / (2.0 * var * s)
+        + ln_norm_cdf(tau * d / (var.sqrt() * s.sqrt()))
+}
+
+/// ln Λ of the two-sided normal-mixture SPRT (mixing `N(null, τ²)`).
+pub fn msprt_two_sided_ln(est: f64, var: f64, null: f64, tau: f64) -> f64 {
+    if !(var > 0.0 && tau > 0.0 && est.is_finite()) {
+        return 0.0;
+    }
+    let t2 = tau * tau;
+    let d = est - null;
+    let s = var + t2;
+    0.5 * (var / s).ln() + t2 * d * d / (2.0 * var * s)
+}
+
+/// Half-width of the always-valid (1 − α) confidence sequence that inverts
+/// the two-sided mixture test: every θ with `Λ(θ) < 1/α`.
+/// `sqrt(v(v+τ²)/τ² · (2 ln(1/α) + ln((v+τ²)/v)))`.
+pub fn confidence_half_width(var: f64, tau: f64, alpha: f64) -> f64 {
+    if !(var > 0.0 && tau > 0.0 && alpha > 0.0 && alpha < 1.0) {
+        return f64::INFINITY;
+    }
+    let t2 = tau * tau;
+    let s = var + t2;
+    (var * s / t2 * (2.0 * (1.0 / alpha).ln() + (s / var).ln())).sqrt()
+}
+
+/// A two-proportion comparison: canary `x_c / n_c` against stable `x_s / n_s`.
+/// The variance uses add-½ smoothed proportions so that zero counts do not
+/// make it zero (which would claim certainty from no events).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TwoProportions {
+    pub x_c: f64,
+    pub n_c: f64,
+    pub x_s: f64,
+    pub n_s: f64,
+}
+
+impl TwoProportions {
+    pub fn p_c(&self) -> f64 {
+        self.x_c / self.n_c
+    }
+
+    pub fn p_s(&self) -> f64 {
+        self.x_s / self.n_s
+    }
+
+    /// p̂_c − p̂_s.
+    pub fn diff(&self) -> f64 {
+        self.p_c() - self.p_s()
+    }
+
+    /// Var(p̂_c − p̂_s), unpooled, with smoothed proportions.
+    pub fn var(&self) -> f64 {
+        let sm = |x: f64, n: f64| (x + 0.5) / (n + 1.0);
+        let (a, b) = (sm(self.x_c, self.n_c), sm(self.x_s, self.n_s));
+        a * (1.0 - a) / self.n_c + b * (1.0 - b) / self.n_s
+    }
+
+    /// Var(p̂_c − p̂_s) where `p_c = p_s + margin` (the null's boundary),
+    /// with the stable's smoothed proportion for `p_s`.
+    pub fn var_at_null(&self, margin: f64) -> f64 {
+        let b = (self.x_s + 0.5) / (self.n_s + 1.0);
+        let a = (b + margin).clamp(0.0, 1.0);
+        a * (1.0 - a) / self.n_c + b * (1.0 - b) / self.n_s
+    }
+
+    /// The classical pooled two-proportion z statistic (fixed-sample; for
+    /// the reference tests and the report, never for decisions).
+    pub fn z_pooled(&self) -> f64 {
+        let p = (self.x_c + self.x_s) / (self.n_c + self.n_s);
+        let se = (p * (1.0 - p) * (1.0 / self.n_c + 1.0 / self.n_s)).sqrt();
+        if se > 0.0 {
+            self.diff() / se
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() <= tol, "{a} vs {b} (tolerance {tol})");
+    }
+
+    #[test]
+    fn normal_cdf_matches_the_tables() {
+        // Abramowitz & Stegun, table 26.1.
+        close(norm_cdf(0.0), 0.5, 1e-9);
+        close(norm_cdf(1.0), 0.841_344_746, 1e-7);
+        close(norm_cdf(1.644_853_627), 0.95, 1e-7);
+        close(norm_cdf(1.959_963_985), 0.975, 1e-7);
+        close(norm_cdf(-2.326_347_874), 0.01, 1e-8);
+        close(norm_cdf(3.0), 0.998_650_102, 1e-8);
+        // ln Φ far in the tail: Φ(-10) = 7.6198530241605e-24.
+        close(ln_norm_cdf(-10.0), (7.619_853_024_160_5e-24f64).ln(), 1e-5);
+        assert!(ln_norm_cdf(-40.0).is_finite());
+    }
+
+    #[test]
+    fn quantiles_match_the_tables() {
+        close(norm_ppf(0.95), 1.644_853_627, 1e-7);
+        close(norm_ppf(0.975), 1.959_963_985, 1e-7);
+        close(norm_ppf(0.01), -2.326_347_874, 1e-7);
+        close(norm_ppf(0.5), 0.0, 1e-9);
+    }
+
+    #[test]
+    fn two_proportion_z_matches_a_textbook_example() {
+        // Agresti, "Categorical Data Analysis" style example: 15/100 vs 5/100:
+        // pooled p = 0.1, se = sqrt(0.1·0.9·0.02) = 0.042426, z = 2.357.
+        let t = TwoProportions {
+            x_c: 15.0,
+            n_c: 100.0,
+            x_s: 5.0,
+            n_s: 100.0,
+        };
+        close(t.z_pooled(), 2.357_022_6, 1e-6);
+        close(t.diff(), 0.10, 1e-12);
+    }
+
+    #[test]
+    fn mixture_is_one_at_no_evidence_and_grows_with_it() {
+        // Two-sided: est = null gives Λ = sqrt(v/(v+τ²)) < 1.
+        close(
+            msprt_two_sided_ln(0.0, 1.0, 0.0, 1.0),
+            0.5 * (0.5f64).ln(),
+            1e-12,
+        );
+        // One-sided at est = null: 2·sqrt(1/2)·Φ(0) = sqrt(1/2).
+        close(
+            msprt_one_sided_ln(0.0, 1.0, 0.0, 1.0),
+            0.5 * (0.5f64).ln(),
+            1e-9,
+        );
+        // The harmful direction only.
+        assert!(msprt_one_sided_ln(-3.0, 1.0, 0.0, 1.0) < msprt_one_sided_ln(0.0, 1.0, 0.0, 1.0));
+        assert!(msprt_one_sided_ln(3.0, 1.0, 0.0, 1.0) > (5.0f64).ln());
+        // Hand-computed: est 3, v 1, τ 1: ln2 + ½ln½ + 9/4 + lnΦ(3/√2).
+        let expect =
+            std::f64::consts::LN_2 + 0.5 * (0.5f64).ln() + 2.25 + norm_cdf(3.0 / 2f64.sqrt()).ln();
+        close(msprt_one_sided_ln(3.0, 1.0, 0.0, 1.0), expect, 1e-9);
+    }
+
+    #[test]
+    fn confidence_sequence_inverts_the_two_sided_test() {
+        let (v, tau, alpha) = (0.3, 0.7, 0.05);
+        let h = confidence_half_width(v, tau, alpha);
+        // At the boundary Λ = 1/α exactly.
+        close(
+            msprt_two_sided_ln(h, v, 0.0, tau),
+            (1.0f64 / alpha).ln(),
+            1e-9,
+        );
+        // Wider than the fixed-sample interval (the price of peeking).
+        assert!(h > 1.96 * v.sqrt());
+    }
+
+    #[test]
+    fn zero_counts_do_not_claim_certainty() {
+        let t = TwoProportions {
+            x_c: 0.0,
+            n_c: 50.0,
+            x_s: 0.0,
+            n_s: 500.0,
+        };
+        assert!(t.var() > 0.0);
+    }
+}

@@ -1,0 +1,113 @@
+//! The judge's evidence in words: one vocabulary for the screen, the
+//! journal history and the report.
+
+use super::{Evidence, JudgeMode, Outcome, TestEvidence};
+
+pub fn verdict_label(ev: &Evidence) -> String {
+    let v = match ev.outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Fail => "FAIL",
+        Outcome::Inconclusive => "INCONCLUSIVE",
+    };
+    match ev.mode {
+        JudgeMode::Observe => format!("{v} (observe only)"),
+        _ => v.to_string(),
+    }
+}
+
+/// `1m30s`, `45s`.
+pub fn secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `5xx 0.82 % vs 0.10 % · +0.72 pts [+0.31, +1.13] · Λ 3.2 / 100 · n 1200 / 10800`
+pub fn test_line(t: &TestEvidence) -> String {
+    if !t.available {
+        return format!("{} {}", t.name, t.note);
+    }
+    if t.canary_n <= 0.0 || t.stable_n <= 0.0 {
+        return format!(
+            "{}: no requests yet to compare (canary {:.0}, stable {:.0})",
+            t.name, t.canary_n, t.stable_n
+        );
+    }
+    let values = match t.unit.as_str() {
+        "%" => format!("{:.2} % vs {:.2} %", t.canary_value, t.stable_value),
+        _ => format!("{:.0} vs {:.0} ms", t.canary_value, t.stable_value),
+    };
+    let slow = t.slow_threshold_ms.map_or(String::new(), |ms| {
+        format!(
+            " · >{ms:.0}ms {:.1}% vs {:.1}%",
+            t.canary_share, t.stable_share
+        )
+    });
+    format!(
+        "{} {values}{slow} · Δ {:+.2} pts [{:+.2}, {:+.2}] (null {:+}) · Λ {} / {} · n {:.0}/{:.0}",
+        t.name,
+        t.effect,
+        t.low,
+        t.high,
+        t.margin,
+        lr(t.max_ln_lr),
+        lr(t.bound),
+        t.canary_n,
+        t.stable_n
+    )
+}
+
+fn lr(ln: f64) -> String {
+    let v = ln.exp();
+    if v >= 1e4 {
+        format!("{v:.1e}")
+    } else if v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One line for the journal's history.
+pub fn summary(ev: &Evidence) -> String {
+    format!(
+        "judge {} on {} vs {}: {} — {}; {}",
+        verdict_label(ev),
+        ev.canary,
+        ev.stable,
+        ev.reason,
+        test_line(&ev.errors),
+        test_line(&ev.latency)
+    )
+}
+
+/// What is still missing, for the screen: how long until a verdict is likely.
+pub fn eta(ev: &Evidence) -> Option<String> {
+    (ev.outcome == Outcome::Inconclusive)
+        .then(|| {
+            ev.eta_secs
+                .map(|s| format!("verdict likely in ~{}", secs(s)))
+        })
+        .flatten()
+}
+
+/// The report's table head (`| time ` is written by the caller).
+pub const REPORT_HEAD: &str = "| time | verdict | canary vs stable | 5xx evidence | p95 evidence | lag |\n|---|---|---|---|---|---|";
+
+/// One row of the report's table, after `| time `.
+pub fn report_row(ev: &Evidence) -> String {
+    format!(
+        "| {} | {} vs {} | {} | {} | {} |",
+        verdict_label(ev),
+        ev.canary,
+        ev.stable,
+        test_line(&ev.errors).replace('|', "\\|"),
+        test_line(&ev.latency).replace('|', "\\|"),
+        ev.lag_secs.map_or("–".into(), secs)
+    )
+}
