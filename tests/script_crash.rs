@@ -19,36 +19,11 @@ const CANARY: &str = "emergence-app-00043-kaw";
 const STABLE: &str = "emergence-app-00042-xuv";
 
 fn config(dir: &Path, endpoint: &str) -> String {
-    let path = dir.join("canary.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[service]\nname = \"emergence-app\"\nproject = \"emergence-469005\"\nregion = \"europe-west1\"\n\n\
-             [cloud_run]\nendpoint = \"{endpoint}\"\nauth = \"none\"\n\n\
-             [journal]\ndir = \"{}\"\n",
-            dir.join("journal").display()
-        ),
-    )
-    .expect("config");
-    path.display().to_string()
+    run::cloud_run_config(dir, endpoint)
 }
 
 async fn canary(home: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut env: Vec<(&str, &str)> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        env.push(("USER", "alice"));
-        run::canary(&home, &args, &env)
-    })
-    .await
-    .expect("join")
+    run::canary_async(home, args, env).await
 }
 
 fn journal_text(home: &Path) -> String {

@@ -16,29 +16,11 @@ const CANARY: &str = "emergence-app-00043-kaw";
 const STABLE: &str = "emergence-app-00042-xuv";
 
 fn config(dir: &Path, endpoint: &str) -> String {
-    let path = dir.join("canary.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[service]\nname = \"emergence-app\"\nproject = \"emergence-469005\"\nregion = \"europe-west1\"\n\n\
-             [cloud_run]\nendpoint = \"{endpoint}\"\nauth = \"none\"\n\n\
-             [journal]\ndir = \"{}\"\n",
-            dir.join("journal").display()
-        ),
-    )
-    .expect("config");
-    path.display().to_string()
+    run::cloud_run_config(dir, endpoint)
 }
 
 async fn canary(home: &Path, args: &[&str]) -> (i32, String, String) {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run::canary(&home, &args, &[("USER", "alice")])
-    })
-    .await
-    .expect("join")
+    run::canary_async(home, args, &[]).await
 }
 
 /// `revision -> percent` as the fake serves it.

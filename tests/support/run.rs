@@ -23,3 +23,42 @@ pub fn canary(home: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A config for the Cloud Run fake at `endpoint` (no auth), journal under
+/// `dir`; its path.
+pub fn cloud_run_config(dir: &Path, endpoint: &str) -> String {
+    let path = dir.join("canary.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[service]\nname = \"emergence-app\"\nproject = \"emergence-469005\"\nregion = \"europe-west1\"\n\n\
+             [cloud_run]\nendpoint = \"{endpoint}\"\nauth = \"none\"\n\n\
+             [journal]\ndir = \"{}\"\n",
+            dir.join("journal").display()
+        ),
+    )
+    .expect("config");
+    path.display().to_string()
+}
+
+/// [`canary`] as user `alice`, off the async runtime (a fake serves on it).
+pub async fn canary_async(
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("USER".into(), "alice".into()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        canary(&home, &args, &env)
+    })
+    .await
+    .expect("join")
+}
