@@ -5,12 +5,11 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/webhook.rs"]
+mod webhook;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
@@ -111,53 +110,13 @@ async fn a_change_killed_mid_flight_is_reconciled_on_the_next_start() {
         .any(|t| t.revision.as_deref() == Some(CANARY) && t.percent() == 25));
 }
 
-/// A Slack-compatible webhook receiver: records every body it gets.
-fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "http://{}/services/T000/B000/SECRETTOKEN",
-        listener.local_addr().expect("addr")
-    );
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let l = line.trim_end().to_ascii_lowercase();
-                if let Some(v) = l.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if l.is_empty() {
-                    break;
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_ok() {
-                sink.lock()
-                    .expect("lock")
-                    .push(String::from_utf8_lossy(&body).into_owned());
-            }
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    (url, got)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_team_hears_of_every_set_and_rollback_a_script_makes() {
     let (fake, url) = FakeCloudRun::start().await.expect("fake");
     fake.seed_demo();
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = config(home.path(), &url);
-    let (hook, got) = receiver();
+    let (hook, got) = webhook::receiver();
     let env = [("CANARY_WEBHOOK_URL", hook.as_str())];
     let (code, out1, err1) = canary(
         home.path(),
