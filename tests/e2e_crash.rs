@@ -2,6 +2,8 @@
 //! flight, then started again: it reconciles the change against the
 //! platform, says so once, and journals the outcome it found.
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/tty.rs"]
 mod tty;
 
@@ -82,11 +84,7 @@ fn a_cockpit_killed_mid_change_reconciles_it_on_the_next_start() {
     t.press("q");
     let _ = t.wait_exit();
     let text = journal(home.path());
-    let reconciled: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["event"] == "traffic-reconciled")
-        .collect();
+    let reconciled: Vec<serde_json::Value> = run::records_of(&text, "traffic-reconciled");
     assert_eq!(reconciled.len(), 1, "{text}");
     assert_eq!(reconciled[0]["outcome"], "applied", "{text}");
     drop(fake);

@@ -9,7 +9,6 @@ mod run;
 mod webhook;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
@@ -37,16 +36,11 @@ async fn a_change_killed_mid_flight_is_reconciled_on_the_next_start() {
     fake.set_operation_delay(Duration::from_secs(60));
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = config(home.path(), &url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["--config", &cfg, "set", "canary=25", "--yes"])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "alice")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = run::spawn_canary(
+        home.path(),
+        &["--config", &cfg, "set", "canary=25", "--yes"],
+        &[("USER", "alice")],
+    );
     let mut patched = false;
     for _ in 0..500 {
         if fake
@@ -79,18 +73,10 @@ async fn a_change_killed_mid_flight_is_reconciled_on_the_next_start() {
     assert!(err.contains("reconciled"), "said once: {err}");
     assert!(err.contains("applied"), "{err}");
     let text = journal_text(home.path());
-    let reconciled: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["event"] == "traffic-reconciled")
-        .collect();
+    let reconciled: Vec<serde_json::Value> = run::records_of(&text, "traffic-reconciled");
     assert_eq!(reconciled.len(), 1, "{text}");
     assert_eq!(reconciled[0]["outcome"], "applied");
-    let requested: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["event"] == "traffic-requested")
-        .collect();
+    let requested: Vec<serde_json::Value> = run::records_of(&text, "traffic-requested");
     assert_eq!(reconciled[0]["id"], requested[0]["id"], "paired by id");
     // Once: a second start finds nothing to reconcile.
     let (_, _, err) = canary(home.path(), &["--config", &cfg, "status"], &[]).await;
@@ -164,16 +150,11 @@ async fn a_change_in_flight_in_another_canary_is_left_to_it() {
     fake.set_operation_delay(Duration::from_secs(2));
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = config(home.path(), &url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["--config", &cfg, "set", "canary=25", "--yes"])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("USER", "alice")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = run::spawn_canary(
+        home.path(),
+        &["--config", &cfg, "set", "canary=25", "--yes"],
+        &[("USER", "alice")],
+    );
     for _ in 0..500 {
         if fake
             .requests()

@@ -62,3 +62,29 @@ pub async fn canary_async(
     .await
     .expect("join")
 }
+
+/// Starts the binary in the background (same environment as [`canary`],
+/// output discarded), for tests that kill it mid-change.
+pub fn spawn_canary(home: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn canary")
+}
+
+/// The journal's records of one kind (`traffic-reconciled`, …), as JSON.
+pub fn records_of(journal: &str, event: &str) -> Vec<serde_json::Value> {
+    journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == event)
+        .collect()
+}
