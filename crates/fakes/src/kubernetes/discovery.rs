@@ -1,0 +1,1 @@
+//! Discovery documents, `/version` and `Table` answers for kubectl.

@@ -1,0 +1,1 @@
+//! Merge, strategic merge and JSON patches.
