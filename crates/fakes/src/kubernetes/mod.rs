@@ -360,7 +360,7 @@ impl FakeKube {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared::new());
+        let shared = Shared::new();
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         FakeKube {
             shared,
@@ -407,6 +407,31 @@ impl FakeKube {
     /// cockpit with `KUBECONFIG=path`, per process).
     pub fn write_kubeconfig(&self, path: &Path, namespace: &str) -> std::io::Result<()> {
         std::fs::write(path, self.kubeconfig(namespace))
+    }
+
+    /// Serves the OpenAPI v3 documents in `dir` (the copies in
+    /// `tests/contracts/`) at `/openapi/v3` (`api/v1`, `apis/apps/v1`), as
+    /// kubectl wants for `replace`/`create`/`apply` validation, and refuses
+    /// a write sent with `fieldValidation=Strict` whose object has fields
+    /// the schemas do not know (400, `strict decoding error: unknown field
+    /// "spec.x"`), as the apiserver does. Without it, `/openapi/*` is 404
+    /// and kubectl needs `--validate=false` for those commands.
+    pub fn serve_openapi(&self, dir: &Path) -> Result<(), String> {
+        let contracts = contract::Contracts::load(dir)?;
+        let mut documents = Vec::new();
+        for (path, file) in [
+            ("api/v1", "k8s.api__v1_openapi.json"),
+            ("apis/apps/v1", "k8s.apis__apps__v1_openapi.json"),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file))
+                .map_err(|e| format!("{}: {e}", dir.join(file).display()))?;
+            documents.push((path.to_string(), text));
+        }
+        self.shared.state().openapi = Some(Arc::new(store::OpenApi {
+            contracts,
+            documents,
+        }));
+        Ok(())
     }
 
     // ---- seeding -------------------------------------------------------
@@ -662,6 +687,13 @@ impl FakeKube {
     /// 401 `Unauthorized` (set it before writing the kubeconfig).
     pub fn require_token(&self, token: Option<&str>) {
         self.shared.state().required_token = token.map(str::to_string);
+    }
+
+    /// Forgets the watch history: a watch from an older resourceVersion gets
+    /// an `ERROR` event with a 410 `Expired` Status ("too old resource
+    /// version"), as after an etcd compaction; the client must list again.
+    pub fn compact_history(&self) {
+        self.shared.compact();
     }
 
     /// Ends every open watch and log stream now (clients see the stream end,

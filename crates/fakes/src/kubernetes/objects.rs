@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use super::time::rfc3339;
+use super::time::{micro, rfc3339};
 
 fn labels(pairs: &[(&str, &str)]) -> Value {
     Value::Object(
@@ -169,7 +169,7 @@ pub fn event(
 
 /// A Lease `name` held by `holder` for 15 s, renewed now.
 pub fn lease(name: &str, holder: &str) -> Value {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let now = micro(SystemTime::now().into());
     json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
