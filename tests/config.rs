@@ -490,18 +490,18 @@ fn out_of_range() {
 }
 
 #[test]
-fn platform_not_supported_yet() {
+fn platform_names() {
     fails(
         "[service]\nplatform = \"kubernetes\"\n",
-        Some(2),
-        Some("service.platform"),
-        "not supported by this version yet",
+        Some(1),
+        Some("service.name"),
+        "platform \"kubernetes\" needs a service name",
     );
     fails(
         "[service]\nplatform = \"cloudrun\"\n",
         Some(2),
         Some("service.platform"),
-        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"haproxy\", \"simulator\"",
+        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"haproxy\", \"kubernetes\", \"simulator\"",
     );
 }
 

@@ -27,6 +27,7 @@ use crate::core::plan::PlanSpec;
 
 pub use duration::{format_duration, parse_duration};
 pub use raw::KNOWN_KEYS;
+pub use validate::kubernetes::{KubeMode, KubernetesConfig, MetricLabels};
 
 /// The environment variable naming a config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "CANARY_CONFIG";
@@ -57,6 +58,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub cloud_run: CloudRunConfig,
     pub haproxy: Option<HaproxyConfig>,
+    /// `[kubernetes]` (`platform = "kubernetes"` only).
+    pub kubernetes: Option<KubernetesConfig>,
     pub prometheus: Option<PrometheusConfig>,
     pub logs: LogsConfig,
     pub ui: UiConfig,
@@ -89,6 +92,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             cloud_run: CloudRunConfig::default(),
             haproxy: None,
+            kubernetes: None,
             prometheus: None,
             logs: LogsConfig::default(),
             ui: UiConfig::default(),
@@ -108,13 +112,15 @@ pub enum PlatformKind {
     #[default]
     CloudRun,
     Haproxy,
+    Kubernetes,
     Simulator,
 }
 
 impl PlatformKind {
-    pub const ALL: [PlatformKind; 3] = [
+    pub const ALL: [PlatformKind; 4] = [
         PlatformKind::CloudRun,
         PlatformKind::Haproxy,
+        PlatformKind::Kubernetes,
         PlatformKind::Simulator,
     ];
 
@@ -123,6 +129,7 @@ impl PlatformKind {
         match self {
             PlatformKind::CloudRun => "cloud-run",
             PlatformKind::Haproxy => "haproxy",
+            PlatformKind::Kubernetes => "kubernetes",
             PlatformKind::Simulator => "simulator",
         }
     }

@@ -66,6 +66,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
         "haproxy",
         &["socket", "backend", "stable", "canary", "timeout"],
     ),
+    ("kubernetes", super::validate::kubernetes::KEYS),
     (
         "prometheus",
         &[
@@ -183,6 +184,8 @@ pub(super) struct RawConfig {
     pub cloud_run: RawCloudRun,
     #[serde(default)]
     pub haproxy: RawHaproxy,
+    #[serde(default)]
+    pub kubernetes: super::validate::kubernetes::RawKubernetes,
     #[serde(default)]
     pub prometheus: RawPrometheus,
     #[serde(default)]

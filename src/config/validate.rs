@@ -24,6 +24,9 @@ use crate::core::keymap::{Command, Key, KeyList, Keymap, KeymapError};
 use crate::core::model::Severity;
 use crate::core::plan::{OnFailure, PlanMode, PlanSpec, PlanStep};
 
+#[path = "kubernetes.rs"]
+pub(super) mod kubernetes;
+
 /// Durations shorter than this are refused everywhere.
 const MIN_DURATION: Duration = Duration::from_millis(100);
 /// Bounds on `metrics.window / metrics.step`.
@@ -37,7 +40,7 @@ fn expected(key: &str) -> &'static str {
     const DURATION: &str =
         "a duration of at least 100ms such as \"500ms\", \"2s\", \"15m\" or \"1h30m\"";
     match key {
-        "service.platform" => "one of: \"cloud-run\", \"haproxy\", \"simulator\"",
+        "service.platform" => "one of: \"cloud-run\", \"haproxy\", \"kubernetes\", \"simulator\"",
         "service.name" => "a service name without spaces, e.g. \"emergence-app\"",
         "service.project" => "a Google Cloud project id without spaces, e.g. \"my-project-123\"",
         "service.region" => "a region without spaces, e.g. \"europe-west1\"",
@@ -112,6 +115,7 @@ fn expected(key: &str) -> &'static str {
         "demo.seed" => "a whole number, 0 or more",
         "diagnostics.log_level" => "one of: \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
         "diagnostics.log_dir" => "a directory path",
+        k if k.starts_with("kubernetes.") => kubernetes::expected(k),
         k if k.starts_with("keys.") => {
             "a key such as \"r\", \"Ctrl-r\" or \"PageUp\", or a list of keys such as [\"j\", \"Down\"]"
         }
@@ -363,23 +367,13 @@ impl Cx<'_> {
             &r.stable_revision,
             &r.canary_tag,
         ];
-        let platform = match &r.platform {
-            Some(l) if matches!(l.get_ref(), Value::String(s) if s == "kubernetes") => {
-                let message = format!(
-                    "invalid value {}: not supported by this version yet, expected {}",
-                    l.get_ref(),
-                    expected("service.platform")
-                );
-                return Err(self.at(l, "service.platform", message));
-            }
-            _ => self
-                .choice(
-                    &r.platform,
-                    "service.platform",
-                    &PlatformKind::ALL.map(|p| (p.as_str(), p)),
-                )?
-                .unwrap_or_default(),
-        };
+        let platform = self
+            .choice(
+                &r.platform,
+                "service.platform",
+                &PlatformKind::ALL.map(|p| (p.as_str(), p)),
+            )?
+            .unwrap_or_default();
         let mut name = self.word(&r.name, "service.name")?;
         let mut project = self.word(&r.project, "service.project")?;
         let mut region = self.word(&r.region, "service.region")?;
@@ -411,10 +405,13 @@ impl Cx<'_> {
                     }
                 }
             }
-            PlatformKind::Haproxy => {
+            PlatformKind::Haproxy | PlatformKind::Kubernetes => {
                 if name.is_none() {
-                    let why =
-                        "platform \"haproxy\" needs a service name, e.g. name = \"my-service\"";
+                    let why = if platform == PlatformKind::Haproxy {
+                        "platform \"haproxy\" needs a service name, e.g. name = \"my-service\""
+                    } else {
+                        "platform \"kubernetes\" needs a service name, e.g. name = \"backend\""
+                    };
                     return Err(self.missing("service", &leaves, "service.name", why));
                 }
             }
@@ -1320,6 +1317,8 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let notify = cx.notify(&raw.notify)?;
     let cloud_run = cx.cloud_run(&raw.cloud_run)?;
     let haproxy = cx.haproxy(&raw.haproxy, service.platform)?;
+    let kubernetes = cx.kubernetes(&raw.kubernetes, service.platform, &service.name)?;
+    let plan = cx.blue_green_plan(&kubernetes, &raw.plan, plan)?;
     let prometheus = cx.prometheus(&raw.prometheus)?;
     let logs = cx.logs(&raw.logs)?;
     let ui = cx.ui(&raw.ui)?;
@@ -1340,6 +1339,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         notify,
         cloud_run,
         haproxy,
+        kubernetes,
         prometheus,
         logs,
         ui,

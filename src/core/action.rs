@@ -68,6 +68,11 @@ pub enum Action {
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
+    /// A revision kept warm was scaled to 0 (what was done), or not.
+    ScaledDown {
+        revision: String,
+        result: Result<String, BackendError>,
+    },
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits
@@ -164,4 +169,7 @@ pub enum Effect {
     Copy(String),
     /// Leave the event loop and restore the terminal.
     Quit,
+    /// Scale a revision that no longer serves to 0 (blue/green's old colour
+    /// once its keep-warm time is over).
+    ScaleDown { revision: String },
 }

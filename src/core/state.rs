@@ -202,6 +202,9 @@ pub struct Confirmation {
     /// Opened by the cockpit, not by a key (a restart, a conflict, a world
     /// that moved): only `y` answers it, not an Enter meant for something else.
     pub unprompted: bool,
+    /// Not a traffic change: scale this revision, kept warm after a switch,
+    /// to 0 (the split stays as it is; `preview` holds the platform's call).
+    pub scale_down: Option<super::model::KeepWarm>,
 }
 
 /// Plan operations that go through a confirmation.
@@ -537,6 +540,18 @@ pub struct State {
     /// Effects produced outside `update` (the journaled resume of an
     /// interrupted plan), sent with the first `update`.
     pub pending_effects: Vec<super::action::Effect>,
+    /// The old colour kept warm after a blue/green switch: asked about or
+    /// being scaled to 0.
+    pub keep_warm: KeepWarmState,
+}
+
+/// What became of the platform's keep-warm countdown ([`super::model::KeepWarm`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeepWarmState {
+    /// A scale-down sent and not yet answered (the revision).
+    pub in_flight: Option<String>,
+    /// The operator said no: not asked again before this.
+    pub declined_until: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -588,6 +603,7 @@ impl State {
             quit_plan_asked: false,
             quit: false,
             pending_effects: Vec::new(),
+            keep_warm: KeepWarmState::default(),
         }
     }
 

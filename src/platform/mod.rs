@@ -9,6 +9,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
 pub mod haproxy;
+pub mod kubernetes;
 pub mod simulator;
 
 /// Hears of every retry a backend makes, and of how an unclear answer was
@@ -36,6 +37,15 @@ pub trait Platform: Send + Sync {
     /// Tells `observer` of every retry (and read-back) from now on
     /// (platforms that retry).
     fn observe_retries(&self, _observer: RetryObserver) {}
+
+    /// Scales `revision` to 0 replicas, if it still serves nothing (blue/green's
+    /// old colour once kept warm long enough); says what was done.
+    async fn scale_down(&self, revision: &str) -> Result<String, BackendError> {
+        Err(BackendError::Refused(format!(
+            "{} does not scale revisions: {revision} was left as it is",
+            self.info().kind
+        )))
+    }
 
     /// The exact call(s) `set_traffic` would make, for the confirmation screen.
     fn preview(&self, split: &TrafficSplit) -> Vec<String> {

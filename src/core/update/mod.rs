@@ -7,6 +7,7 @@ mod cmdline;
 mod flow;
 mod history;
 mod judging;
+mod keepwarm;
 mod keys;
 mod logs;
 
@@ -26,7 +27,10 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
     state.now = now;
     let mut fx = Vec::new();
     match action {
-        Action::Tick => flow::judge(state, &mut fx),
+        Action::Tick => {
+            flow::judge(state, &mut fx);
+            keepwarm::tick(state, &mut fx);
+        }
         Action::Resize => {}
         Action::Key(key) => keys::on_key(state, key, &mut fx),
         Action::Paste(text) => keys::on_paste(state, &text),
@@ -89,6 +93,9 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 Level::Error,
                 format!("the report could not be written: {e}"),
             );
+        }
+        Action::ScaledDown { revision, result } => {
+            keepwarm::scaled_down(state, revision, result, &mut fx)
         }
         Action::Terminate(why) => {
             state.quit = true;
@@ -168,6 +175,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
         plan_action: None,
         plan_phase: state.active_phase(),
         unprompted: true,
+        scale_down: None,
     });
 }
 

@@ -66,6 +66,7 @@ pub fn snapshot(
         reconciling: service.reconciling,
         message,
         runtime_state_lost: false,
+        extra: Default::default(),
     })
 }
 

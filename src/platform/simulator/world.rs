@@ -240,6 +240,7 @@ impl World {
             reconciling: self.converge_at.is_some(),
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
         }
     }
 
