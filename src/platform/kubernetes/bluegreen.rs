@@ -163,7 +163,9 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         .iter()
         .map(|d| d.revision(colour_of(&s, &d.name).map(str::to_string), true))
         .collect();
-    revisions.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+    // The idle colour first: it is the next one (the model lists newest
+    // first; both colours are long-lived Deployments).
+    revisions.sort_by_key(|r| r.name == serving);
     let switch = effective_switch(p, obs).filter(|r| !r.rollback);
     let previous = switch.as_ref().and_then(|r| {
         let d = s.colours.get(&r.from)?;

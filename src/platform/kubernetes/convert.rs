@@ -17,7 +17,8 @@ pub fn to_chrono(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Da
 
 /// Relative weights (an HTTPRoute's `backendRefs[].weight`, share = weight /
 /// sum) as whole percentages summing to 100, by largest remainder (ties to
-/// the name first in order). `None` when every weight is 0: nothing is served.
+/// the name first in order); a weight above 0 is never shown as 0 % (it is
+/// traffic: at least 1 %). `None` when every weight is 0: nothing is served.
 pub fn percentages(weights: &BTreeMap<String, u32>) -> Option<TrafficSplit> {
     let total: u64 = weights.values().map(|w| u64::from(*w)).sum();
     if total == 0 {
@@ -30,7 +31,20 @@ pub fn percentages(weights: &BTreeMap<String, u32>) -> Option<TrafficSplit> {
             (name, scaled / total, scaled % total)
         })
         .collect();
-    let floor: u64 = parts.iter().map(|p| p.1).sum();
+    // Traffic never rounds to nothing.
+    for i in 0..parts.len() {
+        if parts[i].1 == 0 && parts[i].2 > 0 {
+            parts[i].1 = 1;
+            parts[i].2 = 0;
+        }
+    }
+    let mut floor: u64 = parts.iter().map(|p| p.1).sum();
+    while floor > 100 {
+        if let Some(max) = parts.iter_mut().max_by_key(|p| p.1) {
+            max.1 -= 1;
+        }
+        floor -= 1;
+    }
     let mut left = 100 - floor;
     let mut order: Vec<usize> = (0..parts.len()).collect();
     // Largest remainder first; only weights above 0 get a point.

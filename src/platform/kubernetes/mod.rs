@@ -194,7 +194,11 @@ impl DeploymentView {
     /// The revision as the cockpit models it; `cold_ok`: a colour at 0
     /// counts as ready (blue/green scales it up before switching to it).
     fn revision(&self, tag: Option<String>, cold_ok: bool) -> Revision {
-        let (ready, why) = if self.found {
+        let (ready, why) = if self.found && cold_ok && self.replicas.desired == 0 {
+            // Going to 0 or at 0: a switch to it scales it up and waits for
+            // it first, so a rollback to it is never refused for being cold.
+            readiness(&Rollout::ScaledToZero, &self.replicas, true)
+        } else if self.found {
             readiness(&self.rollout, &self.replicas, cold_ok)
         } else {
             (false, Some("the Deployment does not exist".into()))
