@@ -26,7 +26,8 @@ async fn main() {
     kube.seed_blue_green("prod");
     kube.seed_weights("prod");
     kube.set_controllers(Controllers::all(Duration::from_millis(500)));
-    kube.write_kubeconfig(&path, "prod").expect("write kubeconfig");
+    kube.write_kubeconfig(&path, "prod")
+        .expect("write kubeconfig");
     println!("{} serving; KUBECONFIG={}", kube.url(), path.display());
     let pods: Vec<String> = kube
         .list(canary_fakes::kubernetes::Kind::Pod, "prod")

@@ -102,7 +102,11 @@ impl Contracts {
         let mut gvk = HashMap::new();
         let mut ops = Vec::new();
         for doc in &docs {
-            for (name, schema) in doc["components"]["schemas"].as_object().into_iter().flatten() {
+            for (name, schema) in doc["components"]["schemas"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
                 for g in schema["x-kubernetes-group-version-kind"]
                     .as_array()
                     .into_iter()
@@ -116,7 +120,8 @@ impl Contracts {
                         format!("{group}/{version}")
                     };
                     let kind = g["kind"].as_str().unwrap_or("").to_string();
-                    gvk.entry((api_version, kind)).or_insert_with(|| name.clone());
+                    gvk.entry((api_version, kind))
+                        .or_insert_with(|| name.clone());
                 }
             }
             ops.extend(operations(doc));
@@ -133,7 +138,12 @@ impl Contracts {
     /// The documented operation for `method` on `path` (no query); an
     /// error names the path, or every query parameter of `query` that the
     /// operation does not document.
-    pub fn check_request(&self, method: &str, path: &str, query: &str) -> Result<Operation, String> {
+    pub fn check_request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+    ) -> Result<Operation, String> {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let op = self
             .ops
@@ -219,7 +229,9 @@ impl Contracts {
         }
         match self.schema_for(api_version, kind) {
             Some(schema) => self.check_schema(object, &schema),
-            None => vec![format!("no schema for apiVersion {api_version:?} kind {kind:?}")],
+            None => vec![format!(
+                "no schema for apiVersion {api_version:?} kind {kind:?}"
+            )],
         }
     }
 
@@ -296,7 +308,9 @@ impl Contracts {
         }
         if let Some(values) = s.get("enum").and_then(Value::as_array) {
             if !values.contains(v) {
-                out.push(format!("{path}: {v} is not one of the schema's enum values"));
+                out.push(format!(
+                    "{path}: {v} is not one of the schema's enum values"
+                ));
             }
         }
         match s.get("type").and_then(Value::as_str) {
@@ -316,7 +330,9 @@ impl Contracts {
             },
             Some("string") => match v.as_str() {
                 Some(text) => {
-                    if s["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(text).is_err() {
+                    if s["format"] == "date-time"
+                        && chrono::DateTime::parse_from_rfc3339(text).is_err()
+                    {
                         out.push(format!("{path}: `{text}` is not an RFC 3339 date-time"));
                     }
                     if let Some(max) = s["maxLength"].as_u64() {
@@ -391,10 +407,7 @@ fn schema_name(v: &Value) -> Option<String> {
     if let Some(r) = v.get("$ref").and_then(Value::as_str) {
         return Some(r.strip_prefix(SCHEMA_PREFIX).unwrap_or(r).to_string());
     }
-    v.get("allOf")?
-        .as_array()?
-        .iter()
-        .find_map(schema_name)
+    v.get("allOf")?.as_array()?.iter().find_map(schema_name)
 }
 
 fn resolve_param<'a>(doc: &'a Value, p: &'a Value) -> &'a Value {
@@ -434,8 +447,9 @@ fn operations(doc: &Value) -> Vec<Op> {
                 }
             }
             let content = op["requestBody"]["content"].as_object();
-            let request_types: Vec<String> =
-                content.map(|c| c.keys().cloned().collect()).unwrap_or_default();
+            let request_types: Vec<String> = content
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default();
             let request_schema = content
                 .and_then(|c| c.values().next())
                 .and_then(|c| schema_name(&c["schema"]));
@@ -502,7 +516,10 @@ fn crd_operations(crd: &Value, version: &Value, builtin: &[Op]) -> Vec<Op> {
         "application/json-patch+json".to_string(),
         "application/merge-patch+json".to_string(),
     ];
-    let json_types = vec!["application/json".to_string(), "application/yaml".to_string()];
+    let json_types = vec![
+        "application/json".to_string(),
+        "application/yaml".to_string(),
+    ];
     let list_types = vec![
         "application/json".to_string(),
         "application/json;stream=watch".to_string(),
@@ -530,28 +547,113 @@ fn crd_operations(crd: &Value, version: &Value, builtin: &[Op]) -> Vec<Op> {
     };
     let namespaced = format!("Namespaced{k}");
     let mut ops = vec![
-        op("list", &format!("{k}ForAllNamespaces"), "GET", &format!("{base}/{plural}"),
-           "listCoreV1ServiceForAllNamespaces", None, Some(&list), &list_types),
-        op("list", &namespaced, "GET", &coll, "listCoreV1NamespacedService", None, Some(&list), &list_types),
-        op("create", &namespaced, "POST", &coll, "createCoreV1NamespacedService",
-           Some((HTTPROUTE, &json_types)), Some(HTTPROUTE), &json_types),
-        op("read", &namespaced, "GET", &one, "readCoreV1NamespacedService", None, Some(HTTPROUTE), &json_types),
-        op("replace", &namespaced, "PUT", &one, "replaceCoreV1NamespacedService",
-           Some((HTTPROUTE, &json_types)), Some(HTTPROUTE), &json_types),
-        op("patch", &namespaced, "PATCH", &one, "patchCoreV1NamespacedService",
-           Some((patch_schema, &patch_types)), Some(HTTPROUTE), &json_types),
-        op("delete", &namespaced, "DELETE", &one, "deleteCoreV1NamespacedService",
-           Some(("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", &json_types)), None, &json_types),
+        op(
+            "list",
+            &format!("{k}ForAllNamespaces"),
+            "GET",
+            &format!("{base}/{plural}"),
+            "listCoreV1ServiceForAllNamespaces",
+            None,
+            Some(&list),
+            &list_types,
+        ),
+        op(
+            "list",
+            &namespaced,
+            "GET",
+            &coll,
+            "listCoreV1NamespacedService",
+            None,
+            Some(&list),
+            &list_types,
+        ),
+        op(
+            "create",
+            &namespaced,
+            "POST",
+            &coll,
+            "createCoreV1NamespacedService",
+            Some((HTTPROUTE, &json_types)),
+            Some(HTTPROUTE),
+            &json_types,
+        ),
+        op(
+            "read",
+            &namespaced,
+            "GET",
+            &one,
+            "readCoreV1NamespacedService",
+            None,
+            Some(HTTPROUTE),
+            &json_types,
+        ),
+        op(
+            "replace",
+            &namespaced,
+            "PUT",
+            &one,
+            "replaceCoreV1NamespacedService",
+            Some((HTTPROUTE, &json_types)),
+            Some(HTTPROUTE),
+            &json_types,
+        ),
+        op(
+            "patch",
+            &namespaced,
+            "PATCH",
+            &one,
+            "patchCoreV1NamespacedService",
+            Some((patch_schema, &patch_types)),
+            Some(HTTPROUTE),
+            &json_types,
+        ),
+        op(
+            "delete",
+            &namespaced,
+            "DELETE",
+            &one,
+            "deleteCoreV1NamespacedService",
+            Some((
+                "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+                &json_types,
+            )),
+            Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"),
+            &json_types,
+        ),
     ];
     if version["subresources"]["status"].is_object() {
         let status = format!("{one}/status");
         let suffix = format!("{namespaced}Status");
-        ops.push(op("read", &suffix, "GET", &status, "readCoreV1NamespacedServiceStatus",
-                    None, Some(HTTPROUTE), &json_types));
-        ops.push(op("replace", &suffix, "PUT", &status, "replaceCoreV1NamespacedServiceStatus",
-                    Some((HTTPROUTE, &json_types)), Some(HTTPROUTE), &json_types));
-        ops.push(op("patch", &suffix, "PATCH", &status, "patchCoreV1NamespacedServiceStatus",
-                    Some((patch_schema, &patch_types)), Some(HTTPROUTE), &json_types));
+        ops.push(op(
+            "read",
+            &suffix,
+            "GET",
+            &status,
+            "readCoreV1NamespacedServiceStatus",
+            None,
+            Some(HTTPROUTE),
+            &json_types,
+        ));
+        ops.push(op(
+            "replace",
+            &suffix,
+            "PUT",
+            &status,
+            "replaceCoreV1NamespacedServiceStatus",
+            Some((HTTPROUTE, &json_types)),
+            Some(HTTPROUTE),
+            &json_types,
+        ));
+        ops.push(op(
+            "patch",
+            &suffix,
+            "PATCH",
+            &status,
+            "patchCoreV1NamespacedServiceStatus",
+            Some((patch_schema, &patch_types)),
+            Some(HTTPROUTE),
+            &json_types,
+        ));
     }
     ops
 }

@@ -79,13 +79,7 @@ fn resource(
 
 /// The verbs the fake serves (no `deletecollection`).
 const ALL_VERBS: [&str; 7] = [
-    "create",
-    "delete",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
+    "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 const SUB_VERBS: [&str; 3] = ["get", "patch", "update"];
 
@@ -98,7 +92,14 @@ pub(crate) fn api_resource_list(group_version: &str) -> Option<Value> {
             resource("pods", "pod", "Pod", &ALL_VERBS, &["po"], &["all"]),
             resource("pods/log", "", "Pod", &["get"], &[], &[]),
             resource("pods/status", "", "Pod", &SUB_VERBS, &[], &[]),
-            resource("services", "service", "Service", &ALL_VERBS, &["svc"], &["all"]),
+            resource(
+                "services",
+                "service",
+                "Service",
+                &ALL_VERBS,
+                &["svc"],
+                &["all"],
+            ),
             resource("services/status", "", "Service", &SUB_VERBS, &[], &[]),
         ],
         "apps/v1" => {
@@ -106,16 +107,32 @@ pub(crate) fn api_resource_list(group_version: &str) -> Option<Value> {
             scale["group"] = json!("autoscaling");
             scale["version"] = json!("v1");
             vec![
-                resource("deployments", "deployment", "Deployment", &ALL_VERBS, &["deploy"], &["all"]),
+                resource(
+                    "deployments",
+                    "deployment",
+                    "Deployment",
+                    &ALL_VERBS,
+                    &["deploy"],
+                    &["all"],
+                ),
                 scale,
                 resource("deployments/status", "", "Deployment", &SUB_VERBS, &[], &[]),
             ]
         }
         "gateway.networking.k8s.io/v1" => vec![
-            resource("httproutes", "httproute", "HTTPRoute", &ALL_VERBS, &[], &["gateway-api"]),
+            resource(
+                "httproutes",
+                "httproute",
+                "HTTPRoute",
+                &ALL_VERBS,
+                &[],
+                &["gateway-api"],
+            ),
             resource("httproutes/status", "", "HTTPRoute", &SUB_VERBS, &[], &[]),
         ],
-        "coordination.k8s.io/v1" => vec![resource("leases", "lease", "Lease", &ALL_VERBS, &[], &[])],
+        "coordination.k8s.io/v1" => {
+            vec![resource("leases", "lease", "Lease", &ALL_VERBS, &[], &[])]
+        }
         _ => return None,
     };
     Some(json!({
@@ -155,7 +172,12 @@ fn column(name: &str, type_: &str, priority: i64, description: &str) -> Value {
 }
 
 fn columns(kind: Kind) -> Vec<Value> {
-    let name = column("Name", "string", 0, "Name must be unique within a namespace.");
+    let name = column(
+        "Name",
+        "string",
+        0,
+        "Name must be unique within a namespace.",
+    );
     let age_col = column("Age", "string", 0, "CreationTimestamp of the object.");
     match kind {
         Kind::Deployment => vec![
@@ -225,12 +247,19 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
     match kind {
         Kind::Deployment => {
             let st = &o["status"];
-            let cs = o["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+            let cs = o["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let names: Vec<&str> = cs.iter().filter_map(|c| c["name"].as_str()).collect();
             let images: Vec<&str> = cs.iter().filter_map(|c| c["image"].as_str()).collect();
             vec![
                 name,
-                json!(format!("{}/{}", int(&st["readyReplicas"]), int(&o["spec"]["replicas"]))),
+                json!(format!(
+                    "{}/{}",
+                    int(&st["readyReplicas"]),
+                    int(&o["spec"]["replicas"])
+                )),
                 json!(int(&st["updatedReplicas"])),
                 json!(int(&st["availableReplicas"])),
                 json!(created),
@@ -244,7 +273,13 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|p| format!("{}/{}", int(&p["port"]), p["protocol"].as_str().unwrap_or("TCP")))
+                .map(|p| {
+                    format!(
+                        "{}/{}",
+                        int(&p["port"]),
+                        p["protocol"].as_str().unwrap_or("TCP")
+                    )
+                })
                 .collect();
             vec![
                 name,
@@ -257,9 +292,15 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
             ]
         }
         Kind::Pod => {
-            let statuses = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            let statuses = o["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let ready = statuses.iter().filter(|c| c["ready"] == true).count();
-            let total = o["spec"]["containers"].as_array().map(Vec::len).unwrap_or(0);
+            let total = o["spec"]["containers"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
             let restarts: i64 = statuses.iter().map(|c| int(&c["restartCount"])).sum();
             vec![
                 name,
@@ -287,7 +328,11 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
             name,
             json!(o["spec"]["hostnames"]
                 .as_array()
-                .map(|h| h.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                .map(|h| h
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","))
                 .unwrap_or_default()),
             json!(created),
         ],
@@ -333,7 +378,10 @@ pub(crate) fn label_selector_matches(selector: &str, object: &Value) -> Result<b
             get(k).is_some_and(|v| set.contains(&v))
         } else if let Some(k) = req.strip_prefix('!') {
             get(k).is_none()
-        } else if req.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+        } else if req
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
             get(req).is_some()
         } else {
             return Err(format!("unable to parse requirement: {req}"));
@@ -406,7 +454,11 @@ fn field_supported(kind: Kind, field: &str) -> bool {
 }
 
 /// Whether `object` matches a `fieldSelector` (`a=b`, `a==b`, `a!=b`).
-pub(crate) fn field_selector_matches(kind: Kind, selector: &str, object: &Value) -> Result<bool, String> {
+pub(crate) fn field_selector_matches(
+    kind: Kind,
+    selector: &str,
+    object: &Value,
+) -> Result<bool, String> {
     for req in selector.split(',') {
         let req = req.trim();
         if req.is_empty() {
@@ -417,12 +469,12 @@ pub(crate) fn field_selector_matches(kind: Kind, selector: &str, object: &Value)
         } else if let Some((k, v)) = req.split_once("==").or_else(|| req.split_once('=')) {
             (k, v, true)
         } else {
-            return Err(format!("invalid selector: '{req}'; can't understand '{req}'"));
+            return Err(format!(
+                "invalid selector: '{req}'; can't understand '{req}'"
+            ));
         };
         if !field_supported(kind, field) {
-            return Err(format!(
-                "field label not supported: {field}"
-            ));
+            return Err(format!("field label not supported: {field}"));
         }
         let got = field
             .split('.')

@@ -163,14 +163,19 @@ pub(crate) fn json_patch(target: &Value, ops: &Value) -> Result<Value, String> {
         let kind = op["op"].as_str().ok_or("missing op")?;
         let path = op["path"].as_str().ok_or("missing path")?;
         match kind {
-            "add" => add(&mut doc, path, op.get("value").cloned().ok_or("missing value")?)?,
+            "add" => add(
+                &mut doc,
+                path,
+                op.get("value").cloned().ok_or("missing value")?,
+            )?,
             "remove" => {
                 remove(&mut doc, path)?;
             }
             "replace" => {
                 let v = op.get("value").cloned().ok_or("missing value")?;
-                let slot = pointer_mut(&mut doc, path)
-                    .ok_or_else(|| format!("replace operation does not apply: doc is missing key: {path}"))?;
+                let slot = pointer_mut(&mut doc, path).ok_or_else(|| {
+                    format!("replace operation does not apply: doc is missing key: {path}")
+                })?;
                 *slot = v;
             }
             "move" => {
@@ -241,12 +246,18 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
                     .parse()
                     .map_err(|_| format!("invalid array index {last}"))?;
                 if i > a.len() {
-                    return Err(format!("add operation does not apply: index {i} out of bounds"));
+                    return Err(format!(
+                        "add operation does not apply: index {i} out of bounds"
+                    ));
                 }
                 a.insert(i, value);
             }
         }
-        _ => return Err(format!("add operation does not apply: {parent} is not a container")),
+        _ => {
+            return Err(format!(
+                "add operation does not apply: {parent} is not a container"
+            ))
+        }
     }
     Ok(())
 }
@@ -283,8 +294,12 @@ mod tests {
             (json!({"a":"b"}), json!({"a":null}), json!({})),
             (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-            (json!([1,2]), json!({"a":"b","c":null}), json!({"a":"b"})),
-            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
         ];
         for (target, patch, want) in cases {
             assert_eq!(merge_patch(&target, &patch), want, "{target} + {patch}");
@@ -316,7 +331,8 @@ mod tests {
 
     #[test]
     fn json_patch_applies_and_tests() {
-        let doc = json!({"metadata": {"resourceVersion": "5"}, "spec": {"rules": [{"w": 1}, {"w": 2}]}});
+        let doc =
+            json!({"metadata": {"resourceVersion": "5"}, "spec": {"rules": [{"w": 1}, {"w": 2}]}});
         let ops = json!([
             {"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
             {"op": "replace", "path": "/spec/rules/1/w", "value": 9},

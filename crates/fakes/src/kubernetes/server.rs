@@ -137,13 +137,13 @@ fn parse_route(path: &str) -> Route {
     let Some(kind) = Kind::from_resource(resource).filter(|k| k.api_version() == gv) else {
         return Route::Unknown;
     };
-    let allowed_sub = match (kind, sub) {
-        (_, None) => true,
-        (Kind::Deployment, Some("scale" | "status")) => true,
-        (Kind::Pod, Some("log" | "status")) => true,
-        (Kind::Service | Kind::HttpRoute, Some("status")) => true,
-        _ => false,
-    };
+    let allowed_sub = matches!(
+        (kind, sub),
+        (_, None)
+            | (Kind::Deployment, Some("scale" | "status"))
+            | (Kind::Pod, Some("log" | "status"))
+            | (Kind::Service | Kind::HttpRoute, Some("status"))
+    );
     if !allowed_sub || (legacy_watch && sub.is_some()) {
         return Route::Unknown;
     }
@@ -231,9 +231,7 @@ impl Req {
 
     fn json_body(&self) -> Result<Value, ApiError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body of the request was not valid JSON: {e}"
-            ))
+            ApiError::bad_request(format!("the body of the request was not valid JSON: {e}"))
         })
     }
 }
@@ -251,7 +249,10 @@ fn verb_of(method: &str, t: &Target, req_watch: bool) -> Option<Verb> {
     })
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ResBody>, HandlerError> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<ResBody>, HandlerError> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let header = |name: &str| {
@@ -264,7 +265,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let authorization = header("authorization");
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let r = Req {
         method: parts.method.as_str().to_string(),
         query: parse_query(&raw_query),
@@ -346,7 +351,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             (Route::Resource(_), _, None) => ApiError::new(
                 405,
                 "MethodNotAllowed",
-                format!("the server does not allow this method on the requested resource"),
+                "the server does not allow this method on the requested resource".to_string(),
             )
             .into(),
             (Route::OpenApiRoot | Route::OpenApiDoc(_), _, _) => {
@@ -359,7 +364,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
     let (status, response, resp) = match answer {
         Answer::Drop => {
-            record(&shared, &path, &raw_query, &r, verb, target.as_ref(), authorization.is_some(), 0, String::new(), started);
+            record(
+                &shared,
+                &path,
+                &raw_query,
+                &r,
+                verb,
+                target.as_ref(),
+                authorization.is_some(),
+                0,
+                String::new(),
+                started,
+            );
             return Err("connection dropped by an injected fault".into());
         }
         Answer::Json(code, v) => {
@@ -390,7 +406,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             (200, String::new(), resp)
         }
     };
-    record(&shared, &path, &raw_query, &r, verb, target.as_ref(), authorization.is_some(), status, response, started);
+    record(
+        &shared,
+        &path,
+        &raw_query,
+        &r,
+        verb,
+        target.as_ref(),
+        authorization.is_some(),
+        status,
+        response,
+        started,
+    );
     Ok(resp)
 }
 
@@ -448,7 +475,13 @@ fn forbidden(t: &Target, verb: Verb, user: &str) -> ApiError {
     .with_details(t.kind, t.name.as_deref())
 }
 
-fn injected(code: u16, message: Option<String>, t: Option<&Target>, verb: Option<Verb>, user: &str) -> ApiError {
+fn injected(
+    code: u16,
+    message: Option<String>,
+    t: Option<&Target>,
+    verb: Option<Verb>,
+    user: &str,
+) -> ApiError {
     if message.is_none() {
         if let (Some(t), Some(v)) = (t, verb) {
             match code {
@@ -479,7 +512,12 @@ fn injected(code: u16, message: Option<String>, t: Option<&Target>, verb: Option
 
 fn discovery_answer(route: &Route, r: &Req) -> Answer {
     if r.method != "GET" {
-        return ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource").into();
+        return ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .into();
     }
     match route {
         Route::Version => Answer::Json(200, discovery::version()),
@@ -537,7 +575,13 @@ fn openapi_answer(route: &Route, docs: Option<&OpenApi>) -> Answer {
 
 /// `fieldValidation=Strict`: unknown fields are refused, as the apiserver
 /// does, when the fake serves the OpenAPI documents.
-fn strict(docs: Option<&OpenApi>, r: &Req, object: &Value, kind: &str, api_version: &str) -> Result<(), ApiError> {
+fn strict(
+    docs: Option<&OpenApi>,
+    r: &Req,
+    object: &Value,
+    kind: &str,
+    api_version: &str,
+) -> Result<(), ApiError> {
     if r.param("fieldValidation") != Some("Strict") {
         return Ok(());
     }
@@ -569,7 +613,12 @@ fn strict(docs: Option<&OpenApi>, r: &Req, object: &Value, kind: &str, api_versi
 }
 
 fn not_found_path() -> Answer {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource").into()
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+    .into()
 }
 
 // ---- the verbs ----------------------------------------------------------------
@@ -594,9 +643,13 @@ async fn resource(shared: &Arc<Shared>, r: &Req, t: &Target, verb: Verb) -> Answ
 type Outcome = Result<(u16, Value), ApiError>;
 
 fn namespace(t: &Target) -> Result<&str, ApiError> {
-    t.namespace
-        .as_deref()
-        .ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    t.namespace.as_deref().ok_or_else(|| {
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    })
 }
 
 fn current(s: &State, t: &Target) -> Result<Value, ApiError> {
@@ -650,7 +703,11 @@ fn render(r: &Req, t: &Target, v: Value, rv: u64) -> Value {
 fn get(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     let s = shared.state();
     let o = current(&s, t)?;
-    let o = if t.sub.as_deref() == Some("scale") { scale_of(&o) } else { o };
+    let o = if t.sub.as_deref() == Some("scale") {
+        scale_of(&o)
+    } else {
+        o
+    };
     Ok((200, render(r, t, o, s.rv)))
 }
 
@@ -691,9 +748,16 @@ fn list(shared: &Shared, r: &Req, t: &Target) -> Outcome {
             .ok_or_else(|| ApiError::bad_request(format!("continue key is not valid: {c}")))?,
         None => 0,
     };
-    let limit: Option<usize> = r.param("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0);
+    let limit: Option<usize> = r
+        .param("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0);
     let total = items.len();
-    let items: Vec<Value> = items.into_iter().skip(start).take(limit.unwrap_or(usize::MAX)).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     let next = start + items.len();
     let mut meta = json!({"resourceVersion": s.rv.to_string()});
     if next < total {
@@ -733,7 +797,10 @@ fn list(shared: &Shared, r: &Req, t: &Target) -> Outcome {
 fn create(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     let ns = namespace(t)?;
     let body = r.json_body()?;
-    if body["metadata"]["resourceVersion"].as_str().is_some_and(|v| !v.is_empty()) {
+    if body["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty())
+    {
         return Err(ApiError::new(
             500,
             "InternalError",
@@ -741,8 +808,22 @@ fn create(shared: &Shared, r: &Req, t: &Target) -> Outcome {
         ));
     }
     let mut s = shared.state();
-    strict(s.openapi.as_deref(), r, &body, t.kind.kind(), t.kind.api_version())?;
-    let o = shared.write(&mut s, &r.manager(), t.kind, ns, body, WriteMode::Main, true)?;
+    strict(
+        s.openapi.as_deref(),
+        r,
+        &body,
+        t.kind.kind(),
+        t.kind.api_version(),
+    )?;
+    let o = shared.write(
+        &mut s,
+        &r.manager(),
+        t.kind,
+        ns,
+        body,
+        WriteMode::Main,
+        true,
+    )?;
     Ok((201, o))
 }
 
@@ -758,7 +839,14 @@ fn check_name(t: &Target, body: &Value) -> Result<(), ApiError> {
 
 /// Stores `next` (the whole object after a PUT or a patch) through the
 /// subresource `t.sub`.
-fn store(shared: &Shared, s: &mut State, r: &Req, t: &Target, old: &Value, mut next: Value) -> Outcome {
+fn store(
+    shared: &Shared,
+    s: &mut State,
+    r: &Req,
+    t: &Target,
+    old: &Value,
+    mut next: Value,
+) -> Outcome {
     let ns = namespace(t)?;
     if next["metadata"]["name"].is_null() {
         next["metadata"]["name"] = json!(t.name);
@@ -766,18 +854,34 @@ fn store(shared: &Shared, s: &mut State, r: &Req, t: &Target, old: &Value, mut n
     let manager = r.manager();
     match t.sub.as_deref() {
         Some("scale") => strict(s.openapi.as_deref(), r, &next, "Scale", "autoscaling/v1")?,
-        _ => strict(s.openapi.as_deref(), r, &next, t.kind.kind(), t.kind.api_version())?,
+        _ => strict(
+            s.openapi.as_deref(),
+            r,
+            &next,
+            t.kind.kind(),
+            t.kind.api_version(),
+        )?,
     }
     match t.sub.as_deref() {
         Some("scale") => {
             if next["kind"] != "Scale" && !next["kind"].is_null() {
-                return Err(ApiError::bad_request("the body must be an autoscaling/v1 Scale"));
+                return Err(ApiError::bad_request(
+                    "the body must be an autoscaling/v1 Scale",
+                ));
             }
             let Some(replicas) = next["spec"]["replicas"].as_i64() else {
-                return Err(ApiError::invalid(t.kind, t.name.as_deref().unwrap_or(""), "spec.replicas: Required value"));
+                return Err(ApiError::invalid(
+                    t.kind,
+                    t.name.as_deref().unwrap_or(""),
+                    "spec.replicas: Required value",
+                ));
             };
             if replicas < 0 {
-                return Err(ApiError::invalid(t.kind, t.name.as_deref().unwrap_or(""), "spec.replicas: Invalid value: must be greater than or equal to 0"));
+                return Err(ApiError::invalid(
+                    t.kind,
+                    t.name.as_deref().unwrap_or(""),
+                    "spec.replicas: Invalid value: must be greater than or equal to 0",
+                ));
             }
             let mut d = old.clone();
             d["spec"]["replicas"] = json!(replicas);
@@ -807,7 +911,8 @@ fn update(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     store(shared, &mut s, r, t, &old, body)
 }
 
-const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+const PATCH_TYPES: &str =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
 
 fn patch_(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     let content_type = r
@@ -829,7 +934,11 @@ fn patch_(shared: &Shared, r: &Req, t: &Target) -> Outcome {
         )
     };
     let builtin_types = format!("{PATCH_TYPES}, application/strategic-merge-patch+json");
-    let accepted = if t.kind.is_builtin() { builtin_types.as_str() } else { PATCH_TYPES };
+    let accepted = if t.kind.is_builtin() {
+        builtin_types.as_str()
+    } else {
+        PATCH_TYPES
+    };
     let patch = match content_type.as_str() {
         "application/merge-patch+json" | "application/json-patch+json" => r.json_body()?,
         "application/strategic-merge-patch+json" if t.kind.is_builtin() => r.json_body()?,
@@ -838,7 +947,11 @@ fn patch_(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     };
     let mut s = shared.state();
     let old = current(&s, t)?;
-    let view = if t.sub.as_deref() == Some("scale") { scale_of(&old) } else { old.clone() };
+    let view = if t.sub.as_deref() == Some("scale") {
+        scale_of(&old)
+    } else {
+        old.clone()
+    };
     let name = t.name.as_deref().unwrap_or_default();
     let next = match content_type.as_str() {
         "application/merge-patch+json" => patch::merge_patch(&view, &patch),
@@ -848,23 +961,52 @@ fn patch_(shared: &Shared, r: &Req, t: &Target) -> Outcome {
         _ => patch::json_patch(&view, &patch).map_err(|e| ApiError::invalid(t.kind, name, e))?,
     };
     if next["metadata"]["name"] != view["metadata"]["name"] {
-        return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
+        return Err(ApiError::bad_request(
+            "metadata.name cannot be changed by a patch",
+        ));
     }
     store(shared, &mut s, r, t, &old, next)
 }
 
 fn delete(shared: &Shared, r: &Req, t: &Target) -> Outcome {
     if t.sub.is_some() {
-        return Err(ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
     }
     let ns = namespace(t)?;
-    let opts: Value = if r.body.is_empty() { json!({}) } else { r.json_body()? };
+    let opts: Value = if r.body.is_empty() {
+        json!({})
+    } else {
+        r.json_body()?
+    };
     let precondition = opts["preconditions"]["resourceVersion"]
         .as_str()
         .map(str::to_string);
     let mut s = shared.state();
-    let gone = shared.delete(&mut s, t.kind, ns, t.name.as_deref().unwrap_or_default(), precondition.as_deref())?;
-    Ok((200, gone))
+    let gone = shared.delete(
+        &mut s,
+        t.kind,
+        ns,
+        t.name.as_deref().unwrap_or_default(),
+        precondition.as_deref(),
+    )?;
+    // Pods and Services answer the deleted object, the others a `Status`
+    // (the OpenAPI documents' answers; the apiserver's ReturnDeletedObject).
+    if matches!(t.kind, Kind::Pod | Kind::Service) {
+        return Ok((200, gone));
+    }
+    let mut details = ApiError::new(200, "", "")
+        .with_details(t.kind, t.name.as_deref())
+        .details
+        .unwrap_or_default();
+    details["uid"] = gone["metadata"]["uid"].clone();
+    Ok((
+        200,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+    ))
 }
 
 // ---- streams ----------------------------------------------------------------------
@@ -880,7 +1022,9 @@ fn watch(shared: &Arc<Shared>, r: &Req, t: &Target) -> Answer {
         .map(Duration::from_secs);
     let (initial, mut cursor, expired) = {
         let s = shared.state();
-        let since = r.param("resourceVersion").filter(|v| !v.is_empty() && *v != "0");
+        let since = r
+            .param("resourceVersion")
+            .filter(|v| !v.is_empty() && *v != "0");
         let mut initial = Vec::new();
         let (cursor, expired) = match since {
             None => {
@@ -898,7 +1042,10 @@ fn watch(shared: &Arc<Shared>, r: &Req, t: &Target) -> Answer {
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n < s.history_floor => (
                     s.history.len(),
-                    Some(format!("too old resource version: {n} ({})", s.history_floor)),
+                    Some(format!(
+                        "too old resource version: {n} ({})",
+                        s.history_floor
+                    )),
                 ),
                 Ok(n) => (s.history.partition_point(|e| e.rv <= n), None),
                 Err(_) => {
@@ -1027,10 +1174,8 @@ fn logs(shared: &Arc<Shared>, r: &Req, t: &Target) -> Answer {
     let container = match r.param("container").filter(|c| !c.is_empty()) {
         Some(c) if containers.iter().any(|x| x == c) => c.to_string(),
         Some(c) => {
-            return ApiError::bad_request(format!(
-                "container {c} is not valid for pod {pod_name}"
-            ))
-            .into()
+            return ApiError::bad_request(format!("container {c} is not valid for pod {pod_name}"))
+                .into()
         }
         None => {
             let default = pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"]
@@ -1041,9 +1186,9 @@ fn logs(shared: &Arc<Shared>, r: &Req, t: &Target) -> Answer {
                 (None, [only]) => only.clone(),
                 (None, _) => {
                     return ApiError::bad_request(format!(
-                        "a container name must be specified for pod {pod_name}, choose one of: [{}]",
-                        containers.join(" ")
-                    ))
+                    "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+                    containers.join(" ")
+                ))
                     .into()
                 }
             }
@@ -1115,7 +1260,9 @@ fn logs(shared: &Arc<Shared>, r: &Req, t: &Target) -> Answer {
                     .map(&format_line)
                     .collect();
                 cursor = lines.len();
-                let alive = s.objects.contains_key(&(kind, key.0.clone(), key.1.clone()));
+                let alive = s
+                    .objects
+                    .contains_key(&(kind, key.0.clone(), key.1.clone()));
                 (fresh, alive)
             };
             if !fresh.is_empty() && tx.send(Bytes::from(fresh)).await.is_err() {

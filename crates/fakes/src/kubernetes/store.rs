@@ -126,11 +126,7 @@ impl ApiError {
         ApiError::new(
             422,
             "Invalid",
-            format!(
-                "{} \"{name}\" is invalid: {}",
-                kind.kind(),
-                message.into()
-            ),
+            format!("{} \"{name}\" is invalid: {}", kind.kind(), message.into()),
         )
         .with_details(kind, Some(name))
     }
@@ -247,7 +243,8 @@ impl Shared {
     }
 
     pub fn close_streams(&self) {
-        self.epoch.send_modify(|n| *n = n.saturating_add(1).min(u64::MAX - 1));
+        self.epoch
+            .send_modify(|n| *n = n.saturating_add(1).min(u64::MAX - 1));
     }
 
     pub fn compact(&self) {
@@ -289,10 +286,10 @@ impl Shared {
         }
         if let Some(other) = object["metadata"]["namespace"].as_str() {
             if other != ns && !other.is_empty() {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::bad_request(
                     "the namespace of the provided object does not match the namespace sent on \
-                     the request"
-                )));
+                     the request",
+                ));
             }
         }
         if let Some(k) = object.get("kind").and_then(Value::as_str) {
@@ -313,7 +310,10 @@ impl Shared {
             return Err(ApiError::not_found(kind, &name));
         }
         if let (Some(old), Some(sent)) = (&old, object["metadata"]["resourceVersion"].as_str()) {
-            if mode != WriteMode::Seed && !sent.is_empty() && old["metadata"]["resourceVersion"] != sent {
+            if mode != WriteMode::Seed
+                && !sent.is_empty()
+                && old["metadata"]["resourceVersion"] != sent
+            {
                 return Err(ApiError::conflict(kind, &name));
             }
         }
@@ -322,16 +322,14 @@ impl Shared {
         if let Some(old) = &old {
             match mode {
                 WriteMode::Seed => {}
-                WriteMode::Main => {
-                    match old.get("status") {
-                        Some(st) => object["status"] = st.clone(),
-                        None => {
-                            if let Some(m) = object.as_object_mut() {
-                                m.remove("status");
-                            }
+                WriteMode::Main => match old.get("status") {
+                    Some(st) => object["status"] = st.clone(),
+                    None => {
+                        if let Some(m) = object.as_object_mut() {
+                            m.remove("status");
                         }
                     }
-                }
+                },
                 WriteMode::Status => {
                     let status = object.get("status").cloned();
                     let mut kept = old.clone();
@@ -468,9 +466,19 @@ impl Shared {
 
     /// Watchers and log followers wake up; the automatic controllers get
     /// their turn.
-    fn after_write(&self, s: &State, kind: Kind, ns: &str, name: &str, old: Option<&Value>, new: &Value) {
+    fn after_write(
+        &self,
+        s: &State,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        old: Option<&Value>,
+        new: &Value,
+    ) {
         self.notify();
-        let spec_changed = old.map(|o| o.get("spec") != new.get("spec")).unwrap_or(true);
+        let spec_changed = old
+            .map(|o| o.get("spec") != new.get("spec"))
+            .unwrap_or(true);
         if !spec_changed {
             return;
         }
@@ -512,14 +520,23 @@ impl Shared {
 
     pub fn put(&self, manager: &str, kind: Kind, ns: &str, object: Value) -> Value {
         let mut s = self.state();
-        let existing = object["metadata"]["name"]
-            .as_str()
-            .is_some_and(|n| s.objects.contains_key(&(kind, ns.to_string(), n.to_string())));
+        let existing = object["metadata"]["name"].as_str().is_some_and(|n| {
+            s.objects
+                .contains_key(&(kind, ns.to_string(), n.to_string()))
+        });
         let mut object = object;
         if let Some(meta) = object["metadata"].as_object_mut() {
             meta.remove("resourceVersion");
         }
-        match self.write(&mut s, manager, kind, ns, object, WriteMode::Seed, !existing) {
+        match self.write(
+            &mut s,
+            manager,
+            kind,
+            ns,
+            object,
+            WriteMode::Seed,
+            !existing,
+        ) {
             Ok(v) => v,
             Err(e) => panic!("put {} in {ns}: {}", kind.kind(), e.message),
         }
@@ -604,13 +621,26 @@ impl Shared {
             ]
         });
         let status = prune_zero_replicas(status);
-        self.write_status(s, "kube-controller-manager", Kind::Deployment, ns, &d, status)?;
+        self.write_status(
+            s,
+            "kube-controller-manager",
+            Kind::Deployment,
+            ns,
+            &d,
+            status,
+        )?;
         if before != want {
             let verb = if want > before { "up" } else { "down" };
-            let message = format!(
-                "Scaled {verb} replica set {name}-{hash} from {before} to {want}"
-            );
-            self.controller_event(s, ns, ("Deployment", name), "Normal", "ScalingReplicaSet", &message)?;
+            let message =
+                format!("Scaled {verb} replica set {name}-{hash} from {before} to {want}");
+            self.controller_event(
+                s,
+                ns,
+                ("Deployment", name),
+                "Normal",
+                "ScalingReplicaSet",
+                &message,
+            )?;
         }
         Ok(())
     }
@@ -644,7 +674,14 @@ impl Shared {
                     }
                 ]
             });
-            self.write_status(s, "kube-controller-manager", Kind::Deployment, ns, &d, prune_zero_replicas(status))
+            self.write_status(
+                s,
+                "kube-controller-manager",
+                Kind::Deployment,
+                ns,
+                &d,
+                prune_zero_replicas(status),
+            )
         };
         if let Err(e) = run(&mut s) {
             panic!("progress_rollout {ns}/{name}: {}", e.message);
@@ -679,7 +716,14 @@ impl Shared {
                     }
                 ]
             });
-            self.write_status(s, "kube-controller-manager", Kind::Deployment, ns, &d, prune_zero_replicas(status))
+            self.write_status(
+                s,
+                "kube-controller-manager",
+                Kind::Deployment,
+                ns,
+                &d,
+                prune_zero_replicas(status),
+            )
         };
         if let Err(e) = run(&mut s) {
             panic!("fail_rollout {ns}/{name}: {}", e.message);
@@ -833,7 +877,15 @@ impl Shared {
                     }
                 }
             }
-            self.write(s, "kube-controller-manager", Kind::Pod, ns, pod, WriteMode::Seed, true)?;
+            self.write(
+                s,
+                "kube-controller-manager",
+                Kind::Pod,
+                ns,
+                pod,
+                WriteMode::Seed,
+                true,
+            )?;
             current += 1;
         }
         Ok(())
@@ -848,7 +900,14 @@ impl Shared {
         reason: &str,
         message: &str,
     ) -> Result<(), ApiError> {
-        let mut e = objects::event(ns, involved, type_, reason, message, std::time::SystemTime::now());
+        let mut e = objects::event(
+            ns,
+            involved,
+            type_,
+            reason,
+            message,
+            std::time::SystemTime::now(),
+        );
         s.pods += 1;
         e["metadata"]["name"] = json!(format!("{}.{:016x}", involved.1, s.pods));
         if let Some(uid) = s
@@ -858,8 +917,16 @@ impl Shared {
         {
             e["involvedObject"]["uid"] = uid;
         }
-        self.write(s, "kube-controller-manager", Kind::Event, ns, e, WriteMode::Seed, true)
-            .map(|_| ())
+        self.write(
+            s,
+            "kube-controller-manager",
+            Kind::Event,
+            ns,
+            e,
+            WriteMode::Seed,
+            true,
+        )
+        .map(|_| ())
     }
 }
 
@@ -915,9 +982,10 @@ fn route_refs_resolve(s: &State, ns: &str, name: &str) -> bool {
         .flat_map(|rule| rule["backendRefs"].as_array().cloned().unwrap_or_default())
         .all(|b| {
             let svc_ns = b["namespace"].as_str().unwrap_or(ns).to_string();
-            b["name"]
-                .as_str()
-                .is_some_and(|n| s.objects.contains_key(&(Kind::Service, svc_ns, n.to_string())))
+            b["name"].as_str().is_some_and(|n| {
+                s.objects
+                    .contains_key(&(Kind::Service, svc_ns, n.to_string()))
+            })
         })
 }
 
@@ -935,10 +1003,8 @@ fn has_generation(kind: Kind) -> bool {
 /// Defaults the apiserver fills on every write.
 fn default_fields(kind: Kind, o: &mut Value, s: &mut State) {
     match kind {
-        Kind::Deployment => {
-            if o["spec"].is_object() && o["spec"]["replicas"].is_null() {
-                o["spec"]["replicas"] = json!(1);
-            }
+        Kind::Deployment if o["spec"].is_object() && o["spec"]["replicas"].is_null() => {
+            o["spec"]["replicas"] = json!(1);
         }
         Kind::Service => {
             if o["spec"].is_object() && o["spec"]["clusterIP"].is_null() {
@@ -960,23 +1026,35 @@ fn default_fields(kind: Kind, o: &mut Value, s: &mut State) {
 /// Fields that are one value for field ownership (atomic maps and lists, and
 /// lists the fake does not key).
 fn atomic(kind: Kind, path: &[&str]) -> bool {
-    match (kind, path) {
-        (Kind::Service, ["spec", "selector"]) => true,
-        (Kind::HttpRoute, ["spec", "rules" | "parentRefs" | "hostnames"]) => true,
-        (Kind::HttpRoute, ["status", "parents"]) => true,
-        _ => false,
-    }
+    matches!(
+        (kind, path),
+        (Kind::Service, ["spec", "selector"])
+            | (
+                Kind::HttpRoute,
+                ["spec", "rules" | "parentRefs" | "hostnames"]
+            )
+            | (Kind::HttpRoute, ["status", "parents"])
+    )
 }
 
 type FieldPath = Vec<String>;
 
 /// The leaf fields of `spec`/`status`/`metadata.labels`/`annotations` whose
 /// value differs between `old` and `new` (all of them on create).
-fn changed_fields(kind: Kind, old: Option<&Value>, new: &Value, mode: WriteMode) -> BTreeSet<FieldPath> {
+fn changed_fields(
+    kind: Kind,
+    old: Option<&Value>,
+    new: &Value,
+    mode: WriteMode,
+) -> BTreeSet<FieldPath> {
     let mut out = BTreeSet::new();
     let roots: &[&[&str]] = match mode {
         WriteMode::Status => &[&["status"]],
-        WriteMode::Main => &[&["spec"], &["metadata", "labels"], &["metadata", "annotations"]],
+        WriteMode::Main => &[
+            &["spec"],
+            &["metadata", "labels"],
+            &["metadata", "annotations"],
+        ],
         WriteMode::Seed => &[
             &["spec"],
             &["status"],
@@ -1007,10 +1085,17 @@ fn changed_fields(kind: Kind, old: Option<&Value>, new: &Value, mode: WriteMode)
 }
 
 fn lookup<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
-    path.iter().fold(v, |v, k| v.get(*k).unwrap_or(&Value::Null))
+    path.iter()
+        .fold(v, |v, k| v.get(*k).unwrap_or(&Value::Null))
 }
 
-fn diff<'a>(kind: Kind, a: &'a Value, b: &'a Value, path: &mut Vec<&'a str>, out: &mut BTreeSet<FieldPath>) {
+fn diff<'a>(
+    kind: Kind,
+    a: &'a Value,
+    b: &'a Value,
+    path: &mut Vec<&'a str>,
+    out: &mut BTreeSet<FieldPath>,
+) {
     if a == b {
         return;
     }
