@@ -190,7 +190,10 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
             let logs: Box<dyn LogSource> = if config.logs.has_own_sources() {
                 own_log_sources(config)
             } else {
-                Box::new(KubeLogs::start(kube.clone(), config.refresh.logs.max(Duration::from_secs(5))))
+                Box::new(KubeLogs::start(
+                    kube.clone(),
+                    config.refresh.logs.max(Duration::from_secs(5)),
+                ))
             };
             (kube, metrics_source(config)?, logs, None)
         }

@@ -94,7 +94,10 @@ impl World {
     }
 
     fn blue_green_config(&self) -> PathBuf {
-        self.config("mode = \"blue-green\"\nkeep_warm = \"2s\"\napply_timeout = \"10s\"", "")
+        self.config(
+            "mode = \"blue-green\"\nkeep_warm = \"2s\"\napply_timeout = \"10s\"",
+            "",
+        )
     }
 
     fn weights_config(&self) -> PathBuf {
@@ -171,7 +174,12 @@ impl World {
     fn selector_version(&self) -> String {
         self.fake
             .get(Kind::Service, NS, "backend")
-            .map(|s| s["spec"]["selector"]["version"].as_str().unwrap_or("").to_string())
+            .map(|s| {
+                s["spec"]["selector"]["version"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .unwrap_or_default()
     }
 
@@ -206,7 +214,10 @@ async fn blue_green_status_set_rollback_with_the_binary_and_kubectl_reads_back()
     assert_eq!(code, 0, "{err}");
     let status: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(status["platform"]["kind"], "kubernetes");
-    assert_eq!(status["traffic"], json!([{"revision": "backend-blue", "percent": 100}]));
+    assert_eq!(
+        status["traffic"],
+        json!([{"revision": "backend-blue", "percent": 100}])
+    );
     assert_eq!(status["stable"], "backend-blue");
     assert_eq!(status["canary"], "backend-green");
     let green = status["revisions"]
@@ -230,7 +241,9 @@ async fn blue_green_status_set_rollback_with_the_binary_and_kubectl_reads_back()
     assert_eq!(w.selector_version(), "blue");
 
     // The switch, by colour (the tag).
-    let (code, out, err) = w.canary(&["--config", c, "set", "green=100", "--yes"]).await;
+    let (code, out, err) = w
+        .canary(&["--config", c, "set", "green=100", "--yes"])
+        .await;
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(w.selector_version(), "green");
     match w.read("service/backend", "{.spec.selector}").await {
@@ -272,18 +285,28 @@ async fn weights_set_and_rollback_read_back_by_kubectl() {
     let config = w.weights_config();
     let c = config.to_str().expect("utf-8");
 
-    let (code, out, err) = w.canary(&["--config", c, "set", "backend-canary=25", "--yes"]).await;
+    let (code, out, err) = w
+        .canary(&["--config", c, "set", "backend-canary=25", "--yes"])
+        .await;
     assert_eq!(code, 0, "{out}{err}");
     let route = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
     let weights: Vec<(String, i64)> = route["spec"]["rules"][0]["backendRefs"]
         .as_array()
         .expect("refs")
         .iter()
-        .map(|b| (b["name"].as_str().unwrap_or("").to_string(), b["weight"].as_i64().unwrap_or(-1)))
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or("").to_string(),
+                b["weight"].as_i64().unwrap_or(-1),
+            )
+        })
         .collect();
     assert_eq!(
         weights,
-        vec![("backend-stable".to_string(), 75), ("backend-canary".to_string(), 25)]
+        vec![
+            ("backend-stable".to_string(), 75),
+            ("backend-canary".to_string(), 25)
+        ]
     );
     // The rule's other fields survive (rules is an atomic list, sent whole).
     assert_eq!(
@@ -291,7 +314,10 @@ async fn weights_set_and_rollback_read_back_by_kubectl() {
         json!("/")
     );
     match w
-        .read("httproute/backend", "{.spec.rules[0].backendRefs[*].weight}")
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
         .await
     {
         Some(v) => assert_eq!(v, "75 25"),
@@ -309,7 +335,10 @@ async fn weights_set_and_rollback_read_back_by_kubectl() {
     let (code, out, err) = w.canary(&["--config", c, "rollback", "--yes"]).await;
     assert_eq!(code, 0, "{out}{err}");
     if let Some(v) = w
-        .read("httproute/backend", "{.spec.rules[0].backendRefs[*].weight}")
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
         .await
     {
         assert_eq!(v, "100 0");
@@ -322,14 +351,21 @@ async fn relative_weights_set_by_kubectl_read_as_percentages() {
     w.fake.seed_weights(NS);
     let p = w.platform(&w.weights_config());
     let patch = json!({"spec": {"rules": [{
-        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-        "backendRefs": [
-            {"group": "", "kind": "Service", "name": "backend-stable", "port": 80, "weight": 9},
-            {"group": "", "kind": "Service", "name": "backend-canary", "port": 80, "weight": 1}
-        ]}]}});
+    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+    "backendRefs": [
+        {"group": "", "kind": "Service", "name": "backend-stable", "port": 80, "weight": 9},
+        {"group": "", "kind": "Service", "name": "backend-canary", "port": 80, "weight": 1}
+    ]}]}});
     match w
         .kubectl(&[
-            "patch", "httproute", "backend", "-n", NS, "--type=merge", "-p", &patch.to_string(),
+            "patch",
+            "httproute",
+            "backend",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            &patch.to_string(),
         ])
         .await
     {
@@ -342,10 +378,18 @@ async fn relative_weights_set_by_kubectl_read_as_percentages() {
         }
     }
     let snap = p.snapshot().await.expect("snapshot");
-    assert_eq!(snap.traffic, split(&[("backend-stable", 90), ("backend-canary", 10)]));
+    assert_eq!(
+        snap.traffic,
+        split(&[("backend-stable", 90), ("backend-canary", 10)])
+    );
     // The spec changed and no Gateway has seen it yet: pending.
     assert!(snap.reconciling, "{snap:?}");
-    assert!(snap.message.as_deref().is_some_and(|m| m.contains("pending")), "{snap:?}");
+    assert!(
+        snap.message
+            .as_deref()
+            .is_some_and(|m| m.contains("pending")),
+        "{snap:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,8 +401,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
     let task = {
         let p = p.clone();
         tokio::spawn(async move {
-            p.set_traffic(&split(&[("backend-stable", 90), ("backend-canary", 10)]), &snap.version)
-                .await
+            p.set_traffic(
+                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
+                &snap.version,
+            )
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -372,7 +419,10 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
         .expect("in time")
         .expect("join")
         .expect("applied");
-    assert_eq!(done.traffic, split(&[("backend-stable", 90), ("backend-canary", 10)]));
+    assert_eq!(
+        done.traffic,
+        split(&[("backend-stable", 90), ("backend-canary", 10)])
+    );
     assert!(!done.reconciling);
 
     // A Gateway that refuses (a backend it cannot resolve) fails the change.
@@ -380,8 +430,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
     let task = {
         let p = p.clone();
         tokio::spawn(async move {
-            p.set_traffic(&split(&[("backend-stable", 50), ("backend-canary", 50)]), &snap.version)
-                .await
+            p.set_traffic(
+                &split(&[("backend-stable", 50), ("backend-canary", 50)]),
+                &snap.version,
+            )
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -452,7 +505,10 @@ async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
     assert_eq!(patches.last().map(|r| r.status), Some(409));
     let body = patches.last().map(|r| r.json_body()).unwrap_or_default();
     assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
-    assert_eq!(body["spec"]["selector"], json!({"app": "backend", "version": "blue"}));
+    assert_eq!(
+        body["spec"]["selector"],
+        json!({"app": "backend", "version": "blue"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,9 +524,14 @@ async fn another_controller_makes_the_service_read_only() {
     let (code, out, err) = w.canary(&["--config", c, "status", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("managed by Argo Rollouts"), "{out}");
-    let (code, _, err) = w.canary(&["--config", c, "set", "green=100", "--yes"]).await;
+    let (code, _, err) = w
+        .canary(&["--config", c, "set", "green=100", "--yes"])
+        .await;
     assert_eq!(code, 1);
-    assert!(err.contains("read-only: Service backend is managed by Argo Rollouts"), "{err}");
+    assert!(
+        err.contains("read-only: Service backend is managed by Argo Rollouts"),
+        "{err}"
+    );
     assert_eq!(w.selector_version(), "blue");
 
     // Flagger owns the route it generates.
@@ -487,7 +548,10 @@ async fn another_controller_makes_the_service_read_only() {
     let why = snap.extra.read_only.clone().expect("read-only");
     assert!(why.contains("Flagger Canary backend"), "{why}");
     let err = p
-        .set_traffic(&split(&[("backend-stable", 50), ("backend-canary", 50)]), &snap.version)
+        .set_traffic(
+            &split(&[("backend-stable", 50), ("backend-canary", 50)]),
+            &snap.version,
+        )
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("does not fight"), "{err}");
@@ -500,14 +564,23 @@ async fn a_403_names_the_verb_resource_and_namespace() {
     w.fake.deny(Verb::Patch, "services");
     let config = w.blue_green_config();
     let (code, _, err) = w
-        .canary(&["--config", config.to_str().expect("utf-8"), "set", "green=100", "--yes"])
+        .canary(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "set",
+            "green=100",
+            "--yes",
+        ])
         .await;
     assert_eq!(code, 1);
     assert!(
         err.contains("may not patch services in namespace shop"),
         "{err}"
     );
-    assert!(err.contains("kubectl auth can-i patch services -n shop"), "{err}");
+    assert!(
+        err.contains("kubectl auth can-i patch services -n shop"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,7 +589,10 @@ async fn keep_warm_scale_down_then_a_rollback_scales_up_first() {
     w.fake.seed_blue_green(NS);
     let p = w.platform(&w.blue_green_config());
     let read = p.snapshot().await.expect("snapshot");
-    assert!(read.extra.keep_warm.is_none(), "nothing kept warm before a switch");
+    assert!(
+        read.extra.keep_warm.is_none(),
+        "nothing kept warm before a switch"
+    );
     let before = chrono::Utc::now();
     let snap = p
         .set_traffic(&all_to("backend-green"), &read.version)
@@ -530,7 +606,11 @@ async fn keep_warm_scale_down_then_a_rollback_scales_up_first() {
     assert_eq!(snap.extra.rollback_to.as_deref(), Some("backend-blue"));
 
     // A fresh platform (a restarted cockpit) sees the same countdown.
-    let again = w.platform(&w.blue_green_config()).snapshot().await.expect("snapshot");
+    let again = w
+        .platform(&w.blue_green_config())
+        .snapshot()
+        .await
+        .expect("snapshot");
     assert_eq!(again.extra.keep_warm, Some(kw.clone()));
 
     let done = p.scale_down("backend-green").await.expect_err("serves");
@@ -608,10 +688,18 @@ async fn deployments_show_rollout_state_and_events() {
             .any(|(k, v)| k == "event" && v.contains("Warning ProgressDeadlineExceeded")),
         "{details:?}"
     );
-    assert!(details.iter().any(|(k, v)| k == "replicas" && v.contains("of 2 desired")));
+    assert!(details
+        .iter()
+        .any(|(k, v)| k == "replicas" && v.contains("of 2 desired")));
     // The guardrail: no traffic to a colour that is not ready.
     let (code, _, err) = w
-        .canary(&["--config", config.to_str().expect("utf-8"), "set", "green=100", "--yes"])
+        .canary(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "set",
+            "green=100",
+            "--yes",
+        ])
         .await;
     assert_eq!(code, 1);
     assert!(err.contains("is not ready"), "{err}");
@@ -630,7 +718,10 @@ async fn pod_logs_follow_reconnect_and_pods_joining_without_duplicates() {
         .map(|pod| {
             (
                 pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
-                pod["spec"]["containers"][0]["name"].as_str().unwrap_or("").to_string(),
+                pod["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             )
         })
         .collect();
@@ -659,16 +750,27 @@ async fn pod_logs_follow_reconnect_and_pods_joining_without_duplicates() {
         collect(&mut seen, logs.poll().await.unwrap_or_default());
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
-    assert!(seen.iter().any(|s| s.starts_with("backend-blue:hello")), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.starts_with("backend-blue:hello")),
+        "{seen:?}"
+    );
 
     // The streams end (an apiserver restart); lines written meanwhile come
     // once after the reconnect, the earlier ones not again.
     w.fake.close_streams();
     let (pod, container) = &pods[0];
-    w.fake
-        .append_log(NS, pod, container, "{\"severity\":\"ERROR\",\"message\":\"after\"}", at(1_000));
+    w.fake.append_log(
+        NS,
+        pod,
+        container,
+        "{\"severity\":\"ERROR\",\"message\":\"after\"}",
+        at(1_000),
+    );
     // A new pod joins (a scale-up).
-    let mut d = w.fake.get(Kind::Deployment, NS, "backend-green").expect("green");
+    let mut d = w
+        .fake
+        .get(Kind::Deployment, NS, "backend-green")
+        .expect("green");
     d["spec"]["replicas"] = json!(3);
     w.fake.put_deployment(NS, d);
     w.fake.complete_rollout(NS, "backend-green");
@@ -680,8 +782,13 @@ async fn pod_logs_follow_reconnect_and_pods_joining_without_duplicates() {
         .find(|n| !pods.iter().any(|(p, _)| p == n))
         .expect("a new pod");
     tokio::time::sleep(Duration::from_millis(800)).await;
-    w.fake
-        .append_log(NS, &new_pod, "app", "{\"message\":\"from the new pod\"}", at(2_000));
+    w.fake.append_log(
+        NS,
+        &new_pod,
+        "app",
+        "{\"message\":\"from the new pod\"}",
+        at(2_000),
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while seen.len() < 6 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -691,7 +798,10 @@ async fn pod_logs_follow_reconnect_and_pods_joining_without_duplicates() {
     collect(&mut seen, logs.poll().await.unwrap_or_default());
     assert_eq!(seen.len(), 6, "no duplicates, nothing lost: {seen:?}");
     assert_eq!(seen.iter().filter(|s| s.ends_with(":after")).count(), 1);
-    assert!(seen.iter().any(|s| s == "backend-green:from the new pod"), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "backend-green:from the new pod"),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -843,7 +953,9 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
 
             // A split is refused with the sentence, on the screen too.
             t.press("+");
-            t.wait_for("the refusal", |s| s.contains("cannot be done"));
+            t.wait_for("the refusal", |s| {
+                s.contains("refused: blue/green sends all traffic to one colour")
+            });
 
             // The switch: P on the canary (green), y, no reason.
             t.press("P");
@@ -862,7 +974,9 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
                 s.contains("ROLLBACK") && s.contains("backend-blue")
             });
             t.press("y");
-            t.wait_for("the reason box", |s| s.contains("is already on its way. Why?"));
+            t.wait_for("the reason box", |s| {
+                s.contains("is already on its way. Why?")
+            });
             t.press("\x1b");
             t.wait_for("blue serving again", |s| {
                 row(s, "backend-blue").is_some_and(|r| r.contains("100%") && !r.contains('→'))
@@ -886,7 +1000,9 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
             t.press("r");
             t.wait_for("the rollback confirmation", |s| s.contains("ROLLBACK"));
             t.press("y");
-            t.wait_for("the reason box", |s| s.contains("is already on its way. Why?"));
+            t.wait_for("the reason box", |s| {
+                s.contains("is already on its way. Why?")
+            });
             t.press("\x1b");
             t.wait_for("blue serving again", |s| {
                 row(s, "backend-blue").is_some_and(|r| r.contains("100%") && !r.contains('→'))
@@ -904,7 +1020,351 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
     // runtime's workers.
     tokio::task::block_in_place(|| screen_test(&sel, &reps));
     let journal = w.journal();
-    assert!(journal.contains("scale-down requested: backend-blue"), "{journal}");
-    assert!(journal.contains("scale-down done: backend-blue 2 → 0"), "{journal}");
-    assert_eq!(journal.matches("\"traffic-applied\"").count(), 4, "{journal}");
+    assert!(
+        journal.contains("scale-down requested: backend-blue"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("scale-down done: backend-blue 2 → 0"),
+        "{journal}"
+    );
+    assert_eq!(
+        journal.matches("\"traffic-applied\"").count(),
+        4,
+        "{journal}"
+    );
+}
+
+/// An exec credential plugin (as `gke-gcloud-auth-plugin`, `aws`, `kubelogin`
+/// are) runs once interactively before the screen is taken, then only with
+/// `interactive: false` (stdin a pipe, stderr captured): never on the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_gets_the_first_token_before_the_screen_then_runs_non_interactively() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake.require_token(Some("plugin-token"));
+    let calls = w.dir.path().join("plugin-calls");
+    let plugin = w.dir.path().join("auth-plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$KUBERNETES_EXEC_INFO\" >> {calls}\n\
+             exp=$(date -u -d '+30 sec' +%Y-%m-%dT%H:%M:%SZ)\n\
+             printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"plugin-token\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n",
+            calls = calls.display()
+        ),
+    )
+    .expect("plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(
+        w.kubeconfig(),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n\
+             \x20     command: {}\n      interactiveMode: IfAvailable\n      provideClusterInfo: false\n\
+             contexts:\n- name: prod\n  context:\n    cluster: fake\n    user: sso\n    namespace: {NS}\n\
+             current-context: prod\n",
+            w.fake.url(),
+            plugin.display()
+        ),
+    )
+    .expect("kubeconfig");
+    let c = Config::load(&w.blue_green_config()).expect("config");
+    let settings = canary::app::kubernetes_settings(&c).expect("settings");
+    let infos = || -> Vec<Value> {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("exec info"))
+            .collect()
+    };
+    let p = KubePlatform::connect(settings)
+        .await
+        .expect("connected with the plugin's token");
+    assert_eq!(
+        p.info().location,
+        "prod · shop · service/backend (blue/green)"
+    );
+    // Before the screen: the plugin may interact (a login prompt).
+    let before = infos();
+    assert_eq!(before[0]["spec"]["interactive"], true, "{before:?}");
+    std::fs::remove_file(&calls).expect("reset");
+    // Afterwards (the token expires within a minute, so every request
+    // refreshes it): never interactive.
+    for _ in 0..3 {
+        let snap = p.snapshot().await.expect("read with the token");
+        assert_eq!(snap.traffic, all_to("backend-blue"));
+    }
+    let after = infos();
+    assert!(!after.is_empty(), "the token was refreshed");
+    for call in &after {
+        assert_eq!(call["spec"]["interactive"], false, "{after:?}");
+    }
+    // A wrong token is a 401 that says what to do.
+    w.fake.require_token(Some("another-token"));
+    let fresh = KubePlatform::new(canary::app::kubernetes_settings(&c).expect("settings"));
+    let err = fresh.snapshot().await.expect_err("401");
+    assert!(err.to_string().contains("401"), "{err}");
+}
+
+/// A program the test needs: `None` skips (said), unless CI is set.
+fn require(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(
+            !ci,
+            "`{program}` is not installed and CI is set (scripts/test.sh installs it)"
+        );
+        eprintln!("SKIPPED: `{program}` is not installed");
+    }
+    found
+}
+
+/// One canary-sample app, killed when dropped.
+struct App {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl App {
+    fn start(name: &str, error_rate: &str) -> App {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canary-sample"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+                "--error-rate",
+                error_rate,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("canary-sample");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("its address");
+        App {
+            child,
+            addr: first.trim().parse().expect("an address"),
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prometheus scraping the apps every second, each target labelled as
+/// Prometheus' Kubernetes discovery labels a pod (`namespace`, `pod`).
+struct Prometheus {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Prometheus {
+    async fn start(binary: &Path, dir: &Path, pods: &[(&str, std::net::SocketAddr)]) -> Prometheus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a port")
+            .port();
+        let mut cfg = String::from(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pods\n    metrics_path: /api/metrics\n    static_configs:\n",
+        );
+        for (pod, addr) in pods {
+            cfg.push_str(&format!(
+                "      - targets: [\"{addr}\"]\n        labels:\n          namespace: \"{NS}\"\n          pod: \"{pod}\"\n"
+            ));
+        }
+        std::fs::write(dir.join("prometheus.yml"), cfg).expect("prometheus.yml");
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{url}/-/ready"))
+            .await
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "prometheus not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Prometheus { child, url }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The plan on weights: 10 / 25 / 50 / 100 % in auto mode, a canary that
+/// answers 30 % 5xx. Requests are split by the route's weights as read from
+/// the fake (the Gateway's data plane), Prometheus scrapes the apps, the
+/// gates see the canary's 5xx at the first step and roll it back: the route
+/// carries 100 / 0 again, journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
+    use pty::{row, Tty};
+    let Some(prom_bin) = require("prometheus") else {
+        return;
+    };
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let stable = App::start("backend-stable", "0");
+    let canary = App::start("backend-canary", "0.3");
+    let prom = Prometheus::start(
+        &prom_bin,
+        w.dir.path(),
+        &[
+            ("backend-stable-5c9d7f6b8-x7k2p", stable.addr),
+            ("backend-canary-7f8c9d5b6-q4m9z", canary.addr),
+        ],
+    )
+    .await;
+    // The data plane: ~50 requests/s split by the route's weights.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let (s, c) = (stable.addr, canary.addr);
+        let weights = Arc::new(std::sync::Mutex::new((100i64, 0i64)));
+        let reader = {
+            let weights = weights.clone();
+            let stop = stop.clone();
+            let url = format!(
+                "{}/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/backend",
+                w.fake.url()
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(r) = client.get(&url).bearer_auth("fake-token").send().await {
+                        if let Ok(v) = r.json::<Value>().await {
+                            let refs = v["spec"]["rules"][0]["backendRefs"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default();
+                            let of = |n: &str| {
+                                refs.iter()
+                                    .find(|b| b["name"] == n)
+                                    .and_then(|b| b["weight"].as_i64())
+                                    .unwrap_or(0)
+                            };
+                            *weights.lock().expect("lock") =
+                                (of("backend-stable"), of("backend-canary"));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let sender = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n: i64 = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (ws, wc) = *weights.lock().expect("lock");
+                let total = (ws + wc).max(1);
+                let to = if (n % total) < wc { c } else { s };
+                n += 1;
+                let _ = client.get(format!("http://{to}/api/work")).send().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        (reader, sender)
+    };
+    let config = w.config(
+        "mode = \"weights\"\nroute = \"backend\"\nmetrics = \"pod\"\napply_timeout = \"10s\"\n\
+         backends = { backend-stable = \"backend-stable\", backend-canary = \"backend-canary\" }",
+        &format!(
+            "[prometheus]\nurl = \"{}\"\nrate_window = \"5s\"\n\
+             [refresh]\nservice = \"500ms\"\nmetrics = \"1s\"\nlogs = \"1s\"\n\
+             [metrics]\nwindow = \"2m\"\nstep = \"1s\"\n\
+             [gates]\nerror_percent = 1.0\nwindow = \"10s\"\nsustain = \"3s\"\nmin_requests = 10\n\
+             [plan]\nmode = \"auto\"\non_failure = \"rollback\"\nsteps = [\n\
+             {{ percent = 10, observe = \"40s\" }},\n{{ percent = 25, observe = \"40s\" }},\n\
+             {{ percent = 50, observe = \"40s\" }},\n{{ percent = 100, observe = \"0s\" }},\n]\n",
+            prom.url
+        ),
+    );
+    let home = w.dir.path().to_path_buf();
+    let cfg = config.display().to_string();
+    let started = tokio::time::Instant::now();
+    tokio::task::block_in_place(|| {
+        let mut t = Tty::spawn(&home, &["--config", &cfg, "--auto"]);
+        t.wait_for("both revisions, stable serving", |s| {
+            row(s, "backend-stable").is_some_and(|r| r.contains("100%"))
+                && row(s, "backend-canary").is_some()
+        });
+        t.press("p");
+        t.wait_for("the plan confirmation", |s| s.contains("START PLAN"));
+        t.press("y");
+        t.wait_for("the first step applied", |s| {
+            row(s, "backend-canary").is_some_and(|r| r.contains("10%"))
+        });
+        let s = t.wait_for("the gates rolling the canary back", |s| {
+            s.contains("rolled back")
+                && row(s, "backend-stable").is_some_and(|r| r.contains("100%"))
+        });
+        assert!(s.contains("5xx"), "{s}");
+        t.press("q");
+        t.press("q");
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = load;
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
+    let route = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
+    let weights: Vec<i64> = route["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .map(|b| b["weight"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(weights, vec![100, 0]);
+    if let Some(v) = w
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await
+    {
+        assert_eq!(v, "100 0");
+    }
+    let journal = w.journal();
+    assert!(journal.contains("gate failed"), "{journal}");
+    assert!(journal.contains("\"rolled-back\""), "{journal}");
 }

@@ -168,7 +168,7 @@ pub fn check_ready(
         return Err(format!("read-only: {why}"));
     }
     if let (Some(why), [_, _, ..]) = (&snapshot.extra.all_or_nothing, after.entries()) {
-        return Err(format!("{after} cannot be done: {why}"));
+        return Err(format!("{why}: {after} cannot be done"));
     }
     for rev in increases(before, after) {
         match snapshot.revision(&rev) {
@@ -276,11 +276,12 @@ mod tests {
     fn what_the_platform_cannot_do_is_refused() {
         let mut s = snap();
         s.extra.all_or_nothing = Some("blue/green moves all traffic at once".into());
-        let err = check_ready(&s, &s.traffic, &split(&[("old", 95), ("new", 5)]))
-            .expect_err("a split");
+        // The reason first: it is what a cut footer line keeps.
+        let err =
+            check_ready(&s, &s.traffic, &split(&[("old", 95), ("new", 5)])).expect_err("a split");
         assert_eq!(
             err,
-            "old 95% · new 5% cannot be done: blue/green moves all traffic at once"
+            "blue/green moves all traffic at once: old 95% · new 5% cannot be done"
         );
         check_ready(&s, &s.traffic, &TrafficSplit::all_to("new")).expect("a switch");
         s.extra.read_only = Some("owned by Flagger".into());

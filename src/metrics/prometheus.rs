@@ -92,7 +92,10 @@ impl QueryTemplates {
     /// labels them (`pod`, `namespace`), or relabelled with a `deployment`
     /// label; or Istio's sidecar metrics by `destination_workload`.
     /// `{revision}` is the Deployment.
-    pub fn kubernetes(labels: crate::config::MetricLabels, namespace: Option<&str>) -> QueryTemplates {
+    pub fn kubernetes(
+        labels: crate::config::MetricLabels,
+        namespace: Option<&str>,
+    ) -> QueryTemplates {
         use crate::config::MetricLabels;
         let ns = namespace.map_or(String::new(), |n| format!("namespace=\"{}\",", escape(n)));
         let (sel, requests, code, latency, to_ms) = match labels {
@@ -462,7 +465,11 @@ mod tests {
         let q = expand(&t.latency_p95, "backend-v2", Duration::from_secs(30)).expect("ok");
         assert_eq!(q, "histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload=\"backend-v2\",reporter=\"destination\"}[30s])))");
         let t = QueryTemplates::kubernetes(MetricLabels::Deployment, None);
-        assert!(t.request_rate.contains("deployment=\"{revision}\""), "{}", t.request_rate);
+        assert!(
+            t.request_rate.contains("deployment=\"{revision}\""),
+            "{}",
+            t.request_rate
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ fn headline(ctx: &Ctx, c: &Confirmation) -> (&'static str, String) {
     if let Some(kw) = &c.scale_down {
         return (
             "SCALE DOWN",
-            format!("{} to 0 replicas (traffic unchanged)", ctx.short(&kw.revision)),
+            format!(
+                "{} to 0 replicas (traffic unchanged)",
+                ctx.short(&kw.revision)
+            ),
         );
     }
     match (&c.plan_action, c.kind) {

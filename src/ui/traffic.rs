@@ -57,7 +57,11 @@ fn keep_warm<'a>(ctx: &Ctx, kw: &crate::core::model::KeepWarm) -> Span<'a> {
                 " {rev} kept warm {} more ({} replicas), then {} ",
                 age(left),
                 kw.replicas,
-                if auto { "scaled to 0" } else { "asked to scale to 0" }
+                if auto {
+                    "scaled to 0"
+                } else {
+                    "asked to scale to 0"
+                }
             ),
             t.dim,
         )

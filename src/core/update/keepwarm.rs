@@ -48,7 +48,8 @@ pub(super) fn tick(state: &mut State, fx: &mut Vec<Effect>) {
         send(state, kw, "auto mode", fx);
         return;
     }
-    if state.keep_warm.declined_until.is_some_and(|t| now < t) || !matches!(state.mode, Mode::Normal)
+    if state.keep_warm.declined_until.is_some_and(|t| now < t)
+        || !matches!(state.mode, Mode::Normal)
     {
         return;
     }
@@ -126,7 +127,10 @@ pub(super) fn confirmed(state: &mut State, kw: KeepWarm, fx: &mut Vec<Effect>) {
         say(
             state,
             Level::Warn,
-            format!("{} is no longer kept warm: nothing to scale down", kw.revision),
+            format!(
+                "{} is no longer kept warm: nothing to scale down",
+                kw.revision
+            ),
         );
         return;
     }
@@ -236,7 +240,9 @@ mod tests {
         let fx = update(&mut state, Action::Tick, now + Duration::seconds(59));
         assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
         let fx = update(&mut state, Action::Tick, now + Duration::seconds(60));
-        let rev = state.snapshot.as_ref().expect("s").revisions[1].name.clone();
+        let rev = state.snapshot.as_ref().expect("s").revisions[1]
+            .name
+            .clone();
         assert!(fx.contains(&Effect::ScaleDown {
             revision: rev.clone()
         }));

@@ -180,8 +180,7 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         .filter(|(_, v)| v.replicas.desired > 0)
         .map(|(r, v)| KeepWarm {
             revision: v.name.clone(),
-            until: r.at
-                + chrono::Duration::from_std(p.settings.keep_warm).unwrap_or_default(),
+            until: r.at + chrono::Duration::from_std(p.settings.keep_warm).unwrap_or_default(),
             replicas: v.replicas.desired.max(0) as u32,
         });
     let ns = p.namespace();
@@ -207,7 +206,12 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         .deployments
         .iter()
         .find(|d| d.name == serving && !d.found)
-        .map(|d| format!("the selector sends traffic to {}, which does not exist", d.name));
+        .map(|d| {
+            format!(
+                "the selector sends traffic to {}, which does not exist",
+                d.name
+            )
+        });
     Ok(ServiceSnapshot {
         service: p.settings.service_name.clone(),
         url: None,
@@ -220,8 +224,8 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         runtime_state_lost: false,
         extra: SnapshotExtra {
             all_or_nothing: Some(format!(
-                "blue/green: the Service {}'s selector ({}) sends all traffic to one colour; \
-                 switch all of it (P promotes, r rolls back) or use mode = \"weights\"",
+                "blue/green sends all traffic to one colour (the Service {}'s selector {}; \
+                 P switches, r goes back; mode = \"weights\" splits)",
                 s.service, s.key
             )),
             read_only: obs.owner.clone(),
@@ -287,7 +291,9 @@ pub(super) async fn set_traffic(
         return snapshot_of(p, &obs);
     }
     let Some(view) = obs.deployments.iter().find(|d| d.name == target).cloned() else {
-        return Err(BackendError::NotFound(format!("{target}: no such Deployment")));
+        return Err(BackendError::NotFound(format!(
+            "{target}: no such Deployment"
+        )));
     };
     if !view.found {
         return Err(BackendError::NotFound(format!(
@@ -362,7 +368,9 @@ pub(super) async fn set_traffic(
         Err(e) if e.is_transient() => {
             // The answer was lost: what does the Service say now?
             let after = observe(p).await.map_err(|_| BackendError::Unconfirmed {
-                message: format!("the switch to {to} was sent ({e}) and the Service could not be read back"),
+                message: format!(
+                    "the switch to {to} was sent ({e}) and the Service could not be read back"
+                ),
                 read_back: None,
             })?;
             return match &after.colour {
@@ -394,7 +402,9 @@ pub(super) async fn scale_down(p: &KubePlatform, revision: &str) -> Result<Strin
     let s = shape(p);
     let obs = observe(p).await?;
     if let Some(why) = &obs.owner {
-        return Err(BackendError::Refused(format!("{why}: {revision} was left running")));
+        return Err(BackendError::Refused(format!(
+            "{why}: {revision} was left running"
+        )));
     }
     let serving = obs
         .colour
@@ -407,7 +417,11 @@ pub(super) async fn scale_down(p: &KubePlatform, revision: &str) -> Result<Strin
             "{revision} serves the traffic now: it is not scaled down"
         )));
     }
-    let Some(view) = obs.deployments.iter().find(|d| d.name == revision && d.found) else {
+    let Some(view) = obs
+        .deployments
+        .iter()
+        .find(|d| d.name == revision && d.found)
+    else {
         return Err(BackendError::NotFound(format!(
             "{revision} is not a Deployment of this service"
         )));

@@ -99,7 +99,11 @@ impl Cluster {
                 ))
             })?;
         if !kubeconfig.contexts.iter().any(|c| c.name == context_name) {
-            let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+            let known: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             return Err(BackendError::NotFound(format!(
                 "kubeconfig {} has no context `{context_name}`; its contexts are: {}",
                 source(path),

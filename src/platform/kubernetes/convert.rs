@@ -226,10 +226,7 @@ pub fn rollout(r: &Replicas, paused: bool, conditions: &[Condition]) -> Rollout 
         return Rollout::ScaledToZero;
     }
     if r.updated < r.desired {
-        return Rollout::Progressing(format!(
-            "{} of {} replicas updated",
-            r.updated, r.desired
-        ));
+        return Rollout::Progressing(format!("{} of {} replicas updated", r.updated, r.desired));
     }
     if r.current > r.updated {
         return Rollout::Progressing(format!(
@@ -270,7 +267,10 @@ pub fn readiness(rollout: &Rollout, r: &Replicas, cold_ok: bool) -> (bool, Optio
             Some("scaled to 0: a switch to it scales it up and waits for it first".into()),
         ),
         Rollout::ScaledToZero => (false, Some("scaled to 0: no pods to serve".into())),
-        other => (false, Some(format!("rollout {}; {}", other.label(), r.describe()))),
+        other => (
+            false,
+            Some(format!("rollout {}; {}", other.label(), r.describe())),
+        ),
     }
 }
 
@@ -410,7 +410,10 @@ mod tests {
             observed_generation: 1,
             ..reps(3, 3, 3, 3)
         };
-        assert!(matches!(rollout(&stale, false, &[]), Rollout::Progressing(_)));
+        assert!(matches!(
+            rollout(&stale, false, &[]),
+            Rollout::Progressing(_)
+        ));
         let deadline = [Condition {
             kind: "Progressing".into(),
             status: "False".into(),
@@ -421,7 +424,10 @@ mod tests {
             rollout(&reps(3, 3, 1, 1), false, &deadline),
             Rollout::Failed(m) if m.contains("timed out")
         ));
-        assert_eq!(rollout(&reps(0, 0, 0, 0), false, &[]), Rollout::ScaledToZero);
+        assert_eq!(
+            rollout(&reps(0, 0, 0, 0), false, &[]),
+            Rollout::ScaledToZero
+        );
         assert_eq!(rollout(&reps(3, 3, 3, 3), true, &[]), Rollout::Paused);
     }
 

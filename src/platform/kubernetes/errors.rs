@@ -50,7 +50,11 @@ pub fn classify(e: kube::Error, call: &Call<'_>) -> BackendError {
                 403 => BackendError::Auth(format!(
                     "{call}: forbidden: the credentials may not {} {} in namespace {} \
                      (RBAC; check with `kubectl auth can-i {} {} -n {}`): {message}",
-                    call.verb, call.resource, call.namespace, call.verb, call.resource,
+                    call.verb,
+                    call.resource,
+                    call.namespace,
+                    call.verb,
+                    call.resource,
                     call.namespace
                 )),
                 404 => BackendError::NotFound(format!("{call}: {message}")),
@@ -113,7 +117,11 @@ mod tests {
         let e = classify(api(409, "Conflict", "the object has been modified"), &CALL);
         assert!(e.is_conflict(), "{e}");
         let e = classify(
-            api(403, "Forbidden", "services \"backend\" is forbidden: User \"op\" cannot patch"),
+            api(
+                403,
+                "Forbidden",
+                "services \"backend\" is forbidden: User \"op\" cannot patch",
+            ),
             &CALL,
         );
         let text = e.to_string();
@@ -122,10 +130,16 @@ mod tests {
             text.contains("may not patch services in namespace shop"),
             "{text}"
         );
-        assert!(text.contains("kubectl auth can-i patch services -n shop"), "{text}");
+        assert!(
+            text.contains("kubectl auth can-i patch services -n shop"),
+            "{text}"
+        );
         assert!(classify(api(503, "", "busy"), &CALL).is_transient());
         assert!(matches!(
-            classify(api(404, "NotFound", "services \"backend\" not found"), &CALL),
+            classify(
+                api(404, "NotFound", "services \"backend\" not found"),
+                &CALL
+            ),
             BackendError::NotFound(_)
         ));
         assert!(matches!(

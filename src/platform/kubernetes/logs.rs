@@ -225,9 +225,9 @@ async fn follow(
             timestamps: true,
             container: container.clone(),
             tail_lines: seen.since().is_none().then_some(FIRST_TAIL),
-            since_time: seen.since().and_then(|t| {
-                k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).ok()
-            }),
+            since_time: seen
+                .since()
+                .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).ok()),
             ..LogParams::default()
         };
         match api.log_stream(&pod, &lp).await {
@@ -279,7 +279,11 @@ mod tests {
 
     #[test]
     fn reconnects_skip_what_was_seen() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).expect("t").with_timezone(&Utc);
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("t")
+                .with_timezone(&Utc)
+        };
         let mut seen = Seen::default();
         assert!(seen.fresh(t("2026-11-30T12:00:01.5Z"), "a"));
         assert!(seen.fresh(t("2026-11-30T12:00:02Z"), "b"));

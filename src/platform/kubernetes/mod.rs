@@ -143,7 +143,12 @@ impl DeploymentView {
             .template
             .spec
             .as_ref()
-            .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+            .map(|p| {
+                p.containers
+                    .iter()
+                    .filter_map(|c| c.image.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         let replicas = Replicas {
             desired: spec.replicas.unwrap_or(1),
@@ -369,7 +374,9 @@ impl KubePlatform {
                     .into_iter()
                     .filter_map(|e| {
                         let name = e.involved_object.name.clone()?;
-                        names.contains(&name).then(|| (event_time(&e), name, event_line(&e)))
+                        names
+                            .contains(&name)
+                            .then(|| (event_time(&e), name, event_line(&e)))
                     })
                     .collect();
                 events.sort_by_key(|e| e.0);
@@ -420,11 +427,7 @@ impl KubePlatform {
 
     /// Patches a Deployment's replicas (with its resourceVersion), recording
     /// the count it had when going to 0.
-    async fn set_replicas(
-        &self,
-        d: &DeploymentView,
-        replicas: i32,
-    ) -> Result<(), BackendError> {
+    async fn set_replicas(&self, d: &DeploymentView, replicas: i32) -> Result<(), BackendError> {
         let cluster = self.cluster().await?;
         let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
         let mut meta = serde_json::json!({ "resourceVersion": d.resource_version });
@@ -488,9 +491,9 @@ fn event_time(e: &Event) -> DateTime<Utc> {
         .as_ref()
         .map(convert::to_chrono)
         .or_else(|| {
-            e.event_time
-                .as_ref()
-                .map(|t| convert::to_chrono(&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0)))
+            e.event_time.as_ref().map(|t| {
+                convert::to_chrono(&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0))
+            })
         })
         .or_else(|| e.first_timestamp.as_ref().map(convert::to_chrono))
         .unwrap_or_default()
@@ -498,7 +501,11 @@ fn event_time(e: &Event) -> DateTime<Utc> {
 
 /// `12:01:02 Normal ScalingReplicaSet: Scaled up … (×3)`.
 fn event_line(e: &Event) -> String {
-    let count = e.count.filter(|c| *c > 1).map(|c| format!(" (×{c})")).unwrap_or_default();
+    let count = e
+        .count
+        .filter(|c| *c > 1)
+        .map(|c| format!(" (×{c})"))
+        .unwrap_or_default();
     format!(
         "{} {} {}: {}{count}",
         event_time(e).format("%H:%M:%S"),

@@ -34,11 +34,7 @@ const KNOWN_CONTROLLERS: &[(&str, &str)] = &[
 /// Why another controller owns the object (`what`, e.g. "Service backend"),
 /// looking at `field` (`f:selector`, `f:rules`) under `f:spec`.
 pub fn owned_by_another(meta: &ObjectMeta, what: &str, field: &str) -> Option<String> {
-    if let Some(rollout) = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ARGO_ROLLOUTS))
-    {
+    if let Some(rollout) = meta.annotations.as_ref().and_then(|a| a.get(ARGO_ROLLOUTS)) {
         return Some(format!(
             "{what} is managed by Argo Rollouts (Rollout {rollout}, annotation {ARGO_ROLLOUTS}): \
              change traffic there, the cockpit does not fight it"
@@ -145,7 +141,11 @@ mod tests {
         };
         assert_eq!(owned_by_another(&people, "Service b", "f:selector"), None);
         let flux = ObjectMeta {
-            managed_fields: Some(vec![managed("kustomize-controller", "Apply", selector.clone())]),
+            managed_fields: Some(vec![managed(
+                "kustomize-controller",
+                "Apply",
+                selector.clone(),
+            )]),
             ..ObjectMeta::default()
         };
         let why = owned_by_another(&flux, "Service b", "f:selector").expect("owned");

@@ -52,7 +52,11 @@ impl BackendRef {
     /// A Service in the route's own namespace (the only kind the cockpit
     /// steers).
     pub fn is_local_service(&self) -> bool {
-        let kind = self.rest.get("kind").and_then(Value::as_str).unwrap_or("Service");
+        let kind = self
+            .rest
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("Service");
         let group = self.rest.get("group").and_then(Value::as_str).unwrap_or("");
         kind == "Service" && group.is_empty() && !self.rest.contains_key("namespace")
     }
@@ -136,7 +140,11 @@ impl HttpRoute {
     pub fn weights(&self, services: &[&str]) -> Result<BTreeMap<String, u32>, String> {
         let mut found: Option<BTreeMap<String, u32>> = None;
         for (i, rule) in self.spec.rules.iter().enumerate() {
-            if !rule.backend_refs.iter().any(|b| services.contains(&b.name.as_str())) {
+            if !rule
+                .backend_refs
+                .iter()
+                .any(|b| services.contains(&b.name.as_str()))
+            {
                 continue;
             }
             let mut w: BTreeMap<String, u32> = BTreeMap::new();
@@ -177,7 +185,11 @@ impl HttpRoute {
     pub fn rules_with(&self, weights: &BTreeMap<String, u32>) -> Vec<Rule> {
         let mut rules = self.spec.rules.clone();
         for rule in &mut rules {
-            if !rule.backend_refs.iter().any(|b| weights.contains_key(&b.name)) {
+            if !rule
+                .backend_refs
+                .iter()
+                .any(|b| weights.contains_key(&b.name))
+            {
                 continue;
             }
             for b in &mut rule.backend_refs {
@@ -185,7 +197,10 @@ impl HttpRoute {
                     b.weight = Some(*w as i32);
                 }
             }
-            let port = rule.backend_refs.first().and_then(|b| b.rest.get("port").cloned());
+            let port = rule
+                .backend_refs
+                .first()
+                .and_then(|b| b.rest.get("port").cloned());
             for (name, w) in weights {
                 if !rule.backend_refs.iter().any(|b| &b.name == name) {
                     let mut rest = Map::new();
@@ -207,7 +222,10 @@ impl HttpRoute {
     /// resolved.
     pub fn acceptance(&self) -> Acceptance {
         let generation = self.metadata.generation.unwrap_or(0);
-        let parents = self.status.as_ref().map_or(&[][..], |s| s.parents.as_slice());
+        let parents = self
+            .status
+            .as_ref()
+            .map_or(&[][..], |s| s.parents.as_slice());
         if parents.is_empty() {
             return Acceptance::Pending("no Gateway has reported on the route yet".into());
         }
@@ -284,7 +302,10 @@ mod tests {
     fn reads_weights_and_keeps_every_other_field() {
         let r = route();
         let w = r.weights(&["backend-v1", "backend-v2"]).expect("weights");
-        assert_eq!(w, [("backend-v1".into(), 9), ("backend-v2".into(), 1)].into());
+        assert_eq!(
+            w,
+            [("backend-v1".into(), 9), ("backend-v2".into(), 1)].into()
+        );
         let new: BTreeMap<String, u32> =
             [("backend-v1".into(), 75), ("backend-v2".into(), 25)].into();
         let rules = r.rules_with(&new);
@@ -315,7 +336,10 @@ mod tests {
         );
         let rules = r.rules_with(&[("backend-v1".into(), 90), ("backend-v2".into(), 10)].into());
         assert_eq!(rules[0].backend_refs.len(), 2);
-        assert_eq!(rules[0].backend_refs[1].rest.get("port"), Some(&serde_json::json!(8080)));
+        assert_eq!(
+            rules[0].backend_refs[1].rest.get("port"),
+            Some(&serde_json::json!(8080))
+        );
     }
 
     #[test]
@@ -324,7 +348,9 @@ mod tests {
         let mut second = r.spec.rules[0].clone();
         second.backend_refs[0].weight = Some(5);
         r.spec.rules.push(second);
-        let e = r.weights(&["backend-v1", "backend-v2"]).expect_err("disagree");
+        let e = r
+            .weights(&["backend-v1", "backend-v2"])
+            .expect_err("disagree");
         assert!(e.contains("rules disagree"), "{e}");
     }
 
@@ -333,7 +359,9 @@ mod tests {
         let mut r = route();
         assert_eq!(r.acceptance(), Acceptance::Accepted);
         r.metadata.generation = Some(4);
-        assert!(matches!(r.acceptance(), Acceptance::Pending(m) if m.contains("generation 3 of 4")));
+        assert!(
+            matches!(r.acceptance(), Acceptance::Pending(m) if m.contains("generation 3 of 4"))
+        );
         if let Some(s) = r.status.as_mut() {
             for c in &mut s.parents[0].conditions {
                 c.observed_generation = Some(4);

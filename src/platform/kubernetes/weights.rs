@@ -73,7 +73,11 @@ async fn observe(p: &KubePlatform) -> Result<Observed, BackendError> {
     let (route, deployments) = tokio::join!(read_route(p), p.deployments());
     let route = route?;
     let weights = route.weights(&s.services());
-    let owner = owned_by_another(&route.metadata, &format!("HTTPRoute {}", s.route), "f:rules");
+    let owner = owned_by_another(
+        &route.metadata,
+        &format!("HTTPRoute {}", s.route),
+        "f:rules",
+    );
     let obs = Observed {
         route,
         weights,
@@ -114,9 +118,10 @@ fn by_deployment(
 
 fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, BackendError> {
     let s = shape(p);
-    let weights = obs.weights.clone().map_err(|why| {
-        BackendError::Refused(format!("HTTPRoute {}: {why}", s.route))
-    })?;
+    let weights = obs
+        .weights
+        .clone()
+        .map_err(|why| BackendError::Refused(format!("HTTPRoute {}: {why}", s.route)))?;
     let (by_dep, stray) = by_deployment(&s, &weights);
     let traffic = percentages(&by_dep).ok_or_else(|| {
         BackendError::Refused(format!(
@@ -217,7 +222,12 @@ pub(super) async fn set_traffic(
         }
     }
     let obs = observe(p).await?;
-    let rv = obs.route.metadata.resource_version.clone().unwrap_or_default();
+    let rv = obs
+        .route
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
     if rv != expect.0 {
         return Err(BackendError::Conflict(format!(
             "HTTPRoute {} changed since it was read (resourceVersion {} → {rv}): nothing was sent",
@@ -242,14 +252,19 @@ pub(super) async fn set_traffic(
     };
     tracing::info!(route = %s.route, split = %split.to_flag(), "kubernetes: setting route weights");
     let written = match p
-        .call(call, route_api(cluster).patch(s.route, &pp, &Patch::Merge(&patch)))
+        .call(
+            call,
+            route_api(cluster).patch(s.route, &pp, &Patch::Merge(&patch)),
+        )
         .await
     {
         Ok(r) => r,
         Err(e) if e.is_transient() => {
             // The answer was lost: read the route to know.
             let after = read_route(p).await.map_err(|_| BackendError::Unconfirmed {
-                message: format!("the weights were sent ({e}) and the route could not be read back"),
+                message: format!(
+                    "the weights were sent ({e}) and the route could not be read back"
+                ),
                 read_back: None,
             })?;
             let now = after.weights(&s.services()).ok();
@@ -260,7 +275,9 @@ pub(super) async fn set_traffic(
                 }
                 other => {
                     return Err(BackendError::Unconfirmed {
-                        message: format!("the weights were sent ({e}); the route now has other weights"),
+                        message: format!(
+                            "the weights were sent ({e}); the route now has other weights"
+                        ),
                         read_back: other.and_then(|w| percentages(&by_deployment(&s, &w).0)),
                     })
                 }
@@ -274,9 +291,7 @@ pub(super) async fn set_traffic(
     let mut route = written;
     loop {
         match route.acceptance() {
-            Acceptance::Accepted if route.metadata.generation.unwrap_or(0) >= generation => {
-                break
-            }
+            Acceptance::Accepted if route.metadata.generation.unwrap_or(0) >= generation => break,
             Acceptance::Refused(why) => {
                 return Err(BackendError::Failed(format!(
                     "HTTPRoute {} has the new weights (generation {generation}) but {why}: the \
@@ -284,8 +299,7 @@ pub(super) async fn set_traffic(
                     s.route
                 )))
             }
-            Acceptance::Pending(why) if tokio::time::Instant::now() >= deadline =>
-            {
+            Acceptance::Pending(why) if tokio::time::Instant::now() >= deadline => {
                 return Err(BackendError::Failed(format!(
                     "HTTPRoute {} has the new weights (generation {generation}) but no Gateway \
                      accepted them within {} ({why})",
@@ -366,8 +380,7 @@ mod tests {
             route: "r",
             backends: &backends,
         };
-        let w: BTreeMap<String, u32> =
-            [("svc-v1".into(), 90), ("svc-v2".into(), 10)].into();
+        let w: BTreeMap<String, u32> = [("svc-v1".into(), 90), ("svc-v2".into(), 10)].into();
         let (d, why) = by_deployment(&s, &w);
         assert_eq!(d, [("v1".into(), 90), ("v2".into(), 10)].into());
         assert_eq!(why, None);
