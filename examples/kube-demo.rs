@@ -82,7 +82,7 @@ async fn main() -> std::io::Result<()> {
                         .unwrap_or("app")
                         .to_string();
                     n += 1;
-                    let status = if n % 20 == 0 { 500 } else { 200 };
+                    let status = if n.is_multiple_of(20) { 500 } else { 200 };
                     let line = format!(
                         "{{\"severity\":\"{}\",\"message\":\"GET /api/health {status}\",\"httpRequest\":{{\"status\":{status}}}}}",
                         if status == 500 { "ERROR" } else { "INFO" }

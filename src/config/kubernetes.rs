@@ -201,7 +201,7 @@ impl Cx<'_> {
         table: &Option<Spanned<BTreeMap<String, Spanned<Value>>>>,
         key: &str,
         key_ok: fn(&str) -> bool,
-    ) -> Result<Option<(BTreeMap<String, String>, Range)>, ConfigError> {
+    ) -> Result<Option<NameTable>, ConfigError> {
         let Some(t) = table else { return Ok(None) };
         let mut out = BTreeMap::new();
         for (name, leaf) in t.get_ref() {
@@ -459,6 +459,9 @@ impl Cx<'_> {
 }
 
 type Range = std::ops::Range<usize>;
+
+/// A table of names, and where it is written.
+type NameTable = (BTreeMap<String, String>, Range);
 
 #[cfg(test)]
 mod tests {

@@ -32,10 +32,10 @@ pub fn percentages(weights: &BTreeMap<String, u32>) -> Option<TrafficSplit> {
         })
         .collect();
     // Traffic never rounds to nothing.
-    for i in 0..parts.len() {
-        if parts[i].1 == 0 && parts[i].2 > 0 {
-            parts[i].1 = 1;
-            parts[i].2 = 0;
+    for part in &mut parts {
+        if part.1 == 0 && part.2 > 0 {
+            part.1 = 1;
+            part.2 = 0;
         }
     }
     let mut floor: u64 = parts.iter().map(|p| p.1).sum();

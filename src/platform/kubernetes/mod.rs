@@ -230,6 +230,10 @@ fn fnv(text: &str) -> String {
     format!("{h:016x}")
 }
 
+/// A colour seen serving, since when, and the colour before it with the
+/// template it ran.
+type Seen = (String, DateTime<Utc>, Option<(String, String)>);
+
 /// What is remembered between calls: the last read (for previews, which do
 /// no I/O) and, for switches made outside the cockpit, when each colour was
 /// first seen serving.
@@ -237,8 +241,7 @@ fn fnv(text: &str) -> String {
 struct Memory {
     last: Option<bluegreen::Observed>,
     last_route: Option<weights::Observed>,
-    /// (colour seen serving, since when, the colour before it and its template).
-    seen: Option<(String, DateTime<Utc>, Option<(String, String)>)>,
+    seen: Option<Seen>,
 }
 
 /// A Kubernetes service, read and steered through the API.
