@@ -1368,3 +1368,91 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     assert!(journal.contains("gate failed"), "{journal}");
     assert!(journal.contains("\"rolled-back\""), "{journal}");
 }
+
+/// The screen's Kubernetes additions, drawn into ratatui's `TestBackend`
+/// (reviewed snapshots): the keep-warm countdown, the scale-down question,
+/// another controller's ownership.
+mod screen {
+    use canary::core::action::Action;
+    use canary::core::model::KeepWarm;
+    use canary::core::state::{Mode, Settings};
+    use canary::core::update::update;
+    use canary::testing::{self, t0};
+    use chrono::Duration;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn text(state: &canary::core::state::State, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        term.draw(|f| canary::ui::render(f, state)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The oldest revision, serving nothing, kept warm 12m34s more.
+    fn kept_warm() -> canary::core::state::State {
+        let mut s = testing::busy_state_with(Settings::default());
+        let snap = s.snapshot.as_mut().expect("snapshot");
+        let old = snap.revisions[2].name.clone();
+        assert_eq!(snap.traffic.percent_of(&old), 0);
+        snap.extra.keep_warm = Some(KeepWarm {
+            revision: old.clone(),
+            until: t0() + Duration::seconds(754),
+            replicas: 3,
+        });
+        snap.extra.details.insert(
+            old.clone(),
+            vec![(
+                "scale call".into(),
+                format!("kubectl scale deployment/{old} --replicas=0 -n shop"),
+            )],
+        );
+        s
+    }
+
+    #[test]
+    fn keep_warm_countdown_then_the_question() {
+        let mut s = kept_warm();
+        update(&mut s, Action::Tick, t0());
+        let countdown = text(&s, 120, 40);
+        assert!(
+            countdown.contains("kept warm 12m more (3 replicas), then asked"),
+            "{countdown}"
+        );
+        insta::assert_snapshot!("keep_warm_countdown_120x40", countdown);
+        update(&mut s, Action::Tick, t0() + Duration::seconds(755));
+        assert!(matches!(s.mode, Mode::Confirm(_)));
+        let question = text(&s, 80, 24);
+        assert!(question.contains("SCALE DOWN"), "{question}");
+        insta::assert_snapshot!("scale_down_question_80x24", question);
+    }
+
+    #[test]
+    fn another_controller_owns_the_service() {
+        let mut s = testing::busy_state_with(Settings::default());
+        s.snapshot.as_mut().expect("snapshot").extra.read_only = Some(
+            "Service backend is managed by Argo Rollouts (Rollout backend, annotation \
+             argo-rollouts.argoproj.io/managed-by-rollouts): change traffic there, the cockpit \
+             does not fight it"
+                .into(),
+        );
+        update(
+            &mut s,
+            testing::key(crossterm::event::KeyCode::Char('+')),
+            t0(),
+        );
+        let screen = text(&s, 120, 40);
+        assert!(screen.contains("READ-ONLY: another controller"), "{screen}");
+        assert!(
+            screen.contains("refused: read-only: Service backend is managed by Argo"),
+            "{screen}"
+        );
+        insta::assert_snapshot!("read_only_by_a_controller_120x40", screen);
+    }
+}
