@@ -43,8 +43,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy (warnings denied)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --locked --all-targets --no-fail-fast
-cargo test --locked --doc
+cargo test --locked --workspace --all-targets --no-fail-fast
+cargo test --locked --workspace --doc

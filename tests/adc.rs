@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use canary::core::error::BackendError;
-use canary::platform::cloud_run::fake::FakeCloudRun;
 use canary::platform::cloud_run::{
     AdcToken, Auth, CloudRun, CloudRunSettings, CredentialKind, TokenSource,
 };
 use canary::platform::Platform;
+use canary_fakes::cloud_run::FakeCloudRun;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use canary::cli::{self, ChangeOutcome, CliError, CliOptions, Context, StableFrom};
 use canary::journal::{self, Event, Journal, Who};
-use canary::platform::cloud_run::fake::{
+use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary_fakes::cloud_run::{
     to_revision, FakeCloudRun, RevisionSpec, Route, ServiceRef, DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
 
 async fn demo() -> (FakeCloudRun, CloudRun, ServiceRef) {
     let (fake, url) = FakeCloudRun::start().await.unwrap();

@@ -8,7 +8,7 @@ mod run;
 
 use std::path::Path;
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, ServiceRef};
+use canary_fakes::cloud_run::{FakeCloudRun, ServiceRef};
 
 const CANARY: &str = "emergence-app-00043-kaw";
 const STABLE: &str = "emergence-app-00042-xuv";

@@ -8,10 +8,10 @@ use canary::core::error::BackendError;
 use canary::core::model::{LogEntry, Severity};
 use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings, RateLimiter};
 use canary::logs::LogSource;
-use canary::platform::cloud_run::fake::{
+use canary::platform::cloud_run::Auth;
+use canary_fakes::cloud_run::{
     FakeCloudRun, FakeLogEntry, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
 };
-use canary::platform::cloud_run::Auth;
 use chrono::Utc;
 use serde_json::Value;
 

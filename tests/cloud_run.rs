@@ -7,12 +7,12 @@ use std::time::Duration;
 use canary::core::error::{BackendError, Progress};
 use canary::core::model::{ServiceSnapshot, TrafficSplit, Version};
 use canary::platform::cloud_run::api::{TYPE_LATEST, TYPE_REVISION};
-use canary::platform::cloud_run::fake::{
+use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken, RetryPolicy};
+use canary::platform::Platform;
+use canary_fakes::cloud_run::{
     to_latest, to_revision, FakeCloudRun, Fault, RevisionSpec, Route, ServiceRef, DEMO_CANARY,
     DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken, RetryPolicy};
-use canary::platform::Platform;
 use chrono::Utc;
 
 const CANARY_URL: &str = "https://canary---emergence-app-x7k2p9-ew.a.run.app";

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use canary::core::model::Severity;
 use canary::platform::cloud_run::api::TrafficTarget;
-use canary::platform::cloud_run::fake::{
+use canary_fakes::cloud_run::{
     to_revision, FakeCloudRun, FakeLogEntry, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
 };
 use tty::{row, Tty};

@@ -10,7 +10,7 @@ mod tty;
 use std::path::Path;
 use std::time::Duration;
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, Route, ServiceRef, DEMO_STABLE};
+use canary_fakes::cloud_run::{FakeCloudRun, Route, ServiceRef, DEMO_STABLE};
 use tty::{row, Tty};
 
 fn write_config(dir: &Path, url: &str, at: &ServiceRef) -> String {

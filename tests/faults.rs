@@ -15,11 +15,11 @@ use canary::cli::{self, CliOptions, Context};
 use canary::core::error::BackendError;
 use canary::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 use canary::journal::{self, Event, Journal, Outcome};
-use canary::platform::cloud_run::fake::{
-    to_revision, FakeCloudRun, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
-};
 use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, RetryPolicy};
 use canary::platform::Platform;
+use canary_fakes::cloud_run::{
+    to_revision, FakeCloudRun, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
+};
 
 /// The Cloud Run client, with faults armed on the fake the moment a change
 /// is sent (so that the reads before it are spared).
@@ -399,7 +399,7 @@ async fn the_log_tail_rides_out_every_fault_without_a_gap_or_a_duplicate() {
     use canary::core::model::Severity;
     use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings, RateLimiter};
     use canary::logs::LogSource;
-    use canary::platform::cloud_run::fake::FakeLogEntry;
+    use canary_fakes::cloud_run::FakeLogEntry;
     let mut rows = Vec::new();
     for (name, fault) in bodies() {
         let (fake, url) = FakeCloudRun::start().await.unwrap();

@@ -5,7 +5,7 @@ use std::io::Write;
 use canary::core::model::TrafficSplit;
 use canary::core::plan::{Phase, PlanSpec};
 use canary::journal::{self, report, Event, Journal, Record, Who};
-use canary::testing::{t0, CANARY, STABLE};
+use canary_fakes::fixtures::{t0, CANARY, STABLE};
 
 fn rec(secs: i64, event: Event) -> Record {
     Record {

@@ -10,12 +10,12 @@ use canary::core::error::{Progress, Retrying};
 use canary::core::state::{Settings, State};
 use canary::core::update::update;
 use canary::journal::{self, Event, Journal, Who};
-use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
 use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use canary::runtime::record::{Notifier, Recorder};
 use canary::runtime::{self, Backends, Timing};
-use canary::testing::{self, ch, key, t0};
+use canary_fakes::cloud_run::{FakeCloudRun, Route};
+use canary_fakes::fixtures::{self, ch, key, t0};
 use crossterm::event::KeyCode;
 
 fn message(s: &State) -> String {
@@ -47,7 +47,7 @@ fn roll_back(s: &mut State) -> Vec<Effect> {
 
 #[test]
 fn a_broken_journal_refuses_every_change_but_a_rollback() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     update(
         &mut s,
         Action::JournalFailed("journal.jsonl: No space left on device (os error 28)".into()),
@@ -67,7 +67,7 @@ fn a_broken_journal_refuses_every_change_but_a_rollback() {
         "{}",
         message(&s)
     );
-    testing::land(&mut s, t0());
+    fixtures::land(&mut s, t0());
     // Writable again: changes go out again.
     update(&mut s, Action::JournalHealth(None), t0());
     assert!(s.journal_broken.is_none());
@@ -78,9 +78,9 @@ fn a_broken_journal_refuses_every_change_but_a_rollback() {
 
 #[test]
 fn a_rollback_and_a_promotion_by_hand_tell_the_team() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     roll_back(&mut s);
-    let fx = testing::land(&mut s, t0());
+    let fx = fixtures::land(&mut s, t0());
     let told: Vec<&String> = fx
         .iter()
         .filter_map(|e| match e {
@@ -91,13 +91,13 @@ fn a_rollback_and_a_promotion_by_hand_tell_the_team() {
     assert_eq!(told.len(), 1, "{fx:?}");
     assert!(told[0].contains("rollback done"), "{}", told[0]);
 
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     update(&mut s, ch('P'), t0());
     update(&mut s, key(KeyCode::Enter), t0());
     if s.mode.name() == "reason" {
         update(&mut s, key(KeyCode::Enter), t0());
     }
-    let fx = testing::land(&mut s, t0());
+    let fx = fixtures::land(&mut s, t0());
     assert!(
         fx.iter()
             .any(|e| matches!(e, Effect::Notify(t) if t.contains("promote done"))),
@@ -107,7 +107,7 @@ fn a_rollback_and_a_promotion_by_hand_tell_the_team() {
 
 #[test]
 fn a_read_being_retried_shows_on_the_service_health_naming_the_call() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     update(
         &mut s,
         Action::Progress(Progress::Retrying(Retrying {
@@ -128,7 +128,7 @@ fn a_read_being_retried_shows_on_the_service_health_naming_the_call() {
 
 #[test]
 fn a_retry_shows_on_the_change_in_flight() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     update(&mut s, ch('+'), t0());
     assert!(s.change.is_some());
     update(

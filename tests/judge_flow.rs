@@ -12,7 +12,7 @@ use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict
 use canary::core::state::{Mode, Settings, State};
 use canary::core::update::update;
 use canary::journal::Event;
-use canary::testing::{self, ch as key, t0, CANARY, STABLE};
+use canary_fakes::fixtures::{self, ch as key, t0, CANARY, STABLE};
 use chrono::{DateTime, Utc};
 
 fn at(s: i64) -> DateTime<Utc> {
@@ -38,7 +38,7 @@ fn state(mode: JudgeMode) -> State {
         ..Settings::default()
     };
     settings.judge.mode = mode;
-    testing::state_with(settings)
+    fixtures::state_with(settings)
 }
 
 /// A log-normal cumulative histogram (10 % buckets) with the given p95.
@@ -97,7 +97,7 @@ fn start(s: &mut State) {
     update(s, key('p'), at(0));
     assert!(matches!(s.mode, Mode::Confirm(_)));
     update(s, key('y'), at(0));
-    testing::land(s, at(1));
+    fixtures::land(s, at(1));
 }
 
 fn sent_rollback(fx: &[Effect]) -> bool {
@@ -147,7 +147,7 @@ fn act_mode_rolls_back_a_subtle_canary_the_thresholds_let_through() {
     let ev = s.judge.evidence.as_ref().expect("evidence");
     assert_eq!(ev.latency.outcome, Outcome::Fail, "{ev:?}");
     assert!(ev.latency.canary_value > 400.0 && ev.latency.stable_value < 220.0);
-    testing::land(&mut s, at(t + 1));
+    fixtures::land(&mut s, at(t + 1));
     let Some(Phase::RolledBack { reason }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
         panic!("{:?}", s.plan)
     };

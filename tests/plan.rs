@@ -6,7 +6,7 @@ use canary::core::model::TrafficSplit;
 use canary::core::plan::{
     OnFailure, Phase, Plan, PlanCommand, PlanEvent, PlanMode, PlanSpec, PlanStep, Verdict,
 };
-use canary::testing::t0;
+use canary_fakes::fixtures::t0;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 

@@ -9,7 +9,7 @@ use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict
 use canary::core::state::{InputKind, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::journal::Event;
-use canary::testing::{self, t0, CANARY, STABLE};
+use canary_fakes::fixtures::{self, t0, CANARY, STABLE};
 use chrono::DateTime;
 use chrono::Utc;
 
@@ -17,7 +17,7 @@ fn at(s: i64) -> DateTime<Utc> {
     t0() + chrono::Duration::seconds(s)
 }
 
-use canary::testing::ch as key;
+use canary_fakes::fixtures::ch as key;
 
 fn state(mode: PlanMode) -> State {
     let settings = Settings {
@@ -41,7 +41,7 @@ fn state(mode: PlanMode) -> State {
         },
         ..Settings::default()
     };
-    testing::state_with(settings)
+    fixtures::state_with(settings)
 }
 
 fn sent(fx: &[Effect]) -> Option<(u64, TrafficSplit, ChangeKind)> {
@@ -54,7 +54,7 @@ fn sent(fx: &[Effect]) -> Option<(u64, TrafficSplit, ChangeKind)> {
 }
 
 fn land(s: &mut State, t: i64) -> Vec<Effect> {
-    testing::land(s, at(t))
+    fixtures::land(s, at(t))
 }
 
 /// Canary and stable metrics over the last minute before `t`.
@@ -448,12 +448,12 @@ fn a_confirmation_opened_before_the_plan_moved_is_closed() {
 #[test]
 fn starting_a_plan_on_a_canary_that_is_not_ready_warns_in_the_dialog() {
     let mut s = state(PlanMode::Manual);
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     if let Some(r) = snap.revisions.iter_mut().find(|r| r.name == CANARY) {
         r.ready = false;
         r.status_message = Some("Container failed to start".into());
     }
-    update(&mut s, testing::service_loaded(snap), at(0));
+    update(&mut s, fixtures::service_loaded(snap), at(0));
     s.selected = Some(CANARY.into());
     update(&mut s, key('p'), at(0));
     let Mode::Confirm(c) = &s.mode else {

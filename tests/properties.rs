@@ -8,10 +8,10 @@ use canary::core::model::{MetricKind, MetricsBatch, Series, TrafficSplit, Versio
 use canary::core::state::State;
 use canary::core::traffic;
 use canary::core::update::update;
-use canary::testing::{self, t0};
+use canary_fakes::fixtures::{self, t0};
 use proptest::prelude::*;
 
-use canary::testing::ch as key;
+use canary_fakes::fixtures::ch as key;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -47,8 +47,8 @@ fn step() -> impl Strategy<Value = Step> {
 fn metrics(now: chrono::DateTime<chrono::Utc>, canary_err: f64) -> Action {
     let mut b = MetricsBatch::default();
     for (rev, err, rps) in [
-        (testing::CANARY, canary_err, 10.0),
-        (testing::STABLE, 0.2, 45.0),
+        (fixtures::CANARY, canary_err, 10.0),
+        (fixtures::STABLE, 0.2, 45.0),
     ] {
         for (kind, v) in [
             (MetricKind::RequestRate, rps),
@@ -102,7 +102,7 @@ proptest! {
 
     #[test]
     fn splits_sent_are_always_valid(steps in prop::collection::vec(step(), 1..60)) {
-        let mut s = testing::state();
+        let mut s = fixtures::state();
         let mut version = 1u64;
         let mut now = t0();
         for st in steps {

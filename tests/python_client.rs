@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use canary::platform::cloud_run::api::TYPE_REVISION;
-use canary::platform::cloud_run::fake::{FakeCloudRun, Route, DEMO_CANARY, DEMO_STABLE};
+use canary_fakes::cloud_run::{FakeCloudRun, Route, DEMO_CANARY, DEMO_STABLE};
 use serde_json::Value;
 use tokio::process::Command;
 

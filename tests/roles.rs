@@ -13,7 +13,7 @@ use canary::core::state::{Mode, State};
 use canary::core::update::update;
 use canary::journal::{self, Event, Journal, Record, Who};
 use canary::platform::Platform;
-use canary::testing::{self, ch, t0};
+use canary_fakes::fixtures::{self, ch, t0};
 
 /// A platform that serves one snapshot and applies what it is asked.
 struct Fixed(Mutex<ServiceSnapshot>);
@@ -47,12 +47,12 @@ fn split(pairs: &[(&str, u32)]) -> TrafficSplit {
 
 /// HAProxy-like: two untagged servers, newest first.
 fn service(traffic: TrafficSplit, canary_tag: Option<&str>) -> ServiceSnapshot {
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.service = "web".into();
     snap.revisions = vec![
-        testing::revision("green", canary_tag, 5, true),
-        testing::revision("blue", None, 60 * 24, true),
-        testing::revision("old", None, 60 * 24 * 9, true),
+        fixtures::revision("green", canary_tag, 5, true),
+        fixtures::revision("blue", None, 60 * 24, true),
+        fixtures::revision("old", None, 60 * 24 * 9, true),
     ];
     snap.traffic = traffic;
     snap.actual = None;
@@ -86,11 +86,11 @@ fn journal_with(dir: &std::path::Path, changes: &[(TrafficSplit, TrafficSplit)])
 
 /// The screen: what the revision table and `r` would use.
 fn screen(snap: &ServiceSnapshot, j: &Journal) -> State {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     s.snapshot = None;
     s.selected = None;
     s.role_history = journal::replay(j.path()).expect("replay").role_history();
-    update(&mut s, testing::service_loaded(snap.clone()), t0());
+    update(&mut s, fixtures::service_loaded(snap.clone()), t0());
     s
 }
 

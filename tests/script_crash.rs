@@ -11,7 +11,7 @@ mod webhook;
 use std::path::Path;
 use std::time::Duration;
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
+use canary_fakes::cloud_run::{FakeCloudRun, Route};
 
 const CANARY: &str = "emergence-app-00043-kaw";
 const STABLE: &str = "emergence-app-00042-xuv";

@@ -10,7 +10,7 @@ mod run;
 use std::path::Path;
 use std::time::Duration;
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, Fault, Route, ServiceRef};
+use canary_fakes::cloud_run::{FakeCloudRun, Fault, Route, ServiceRef};
 
 const CANARY: &str = "emergence-app-00043-kaw";
 const STABLE: &str = "emergence-app-00042-xuv";

@@ -75,7 +75,7 @@ impl Platform for Restarted {
         }
     }
     async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError> {
-        let mut s = canary::testing::snapshot();
+        let mut s = canary_fakes::fixtures::snapshot();
         s.runtime_state_lost = true;
         Ok(s)
     }

@@ -2,7 +2,7 @@
 //! compared as text with insta; plus style checks (colours, NO_COLOR) and a
 //! no-panic sweep over sizes.
 //!
-//! States are built from `canary::testing` fixtures and by sending actions
+//! States are built from `canary_fakes::fixtures` and by sending actions
 //! through `update` (keys included), never by hand-editing invariants.
 //! Write new snapshots with `INSTA_UPDATE=always cargo test --test snapshots`,
 //! then read every `.snap` before keeping it.
@@ -13,7 +13,7 @@ use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
-use canary::testing::{self, t0, CANARY, STABLE};
+use canary_fakes::fixtures::{self, t0, CANARY, STABLE};
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
@@ -23,7 +23,7 @@ use ratatui::Terminal;
 
 // ------------------------------------------------------------------ helpers
 
-use canary::testing::key;
+use canary_fakes::fixtures::key;
 
 fn press(s: &mut State, code: KeyCode) {
     update(s, key(code), s.now);
@@ -68,7 +68,7 @@ fn snap(name: &str, state: &State) {
 }
 
 fn busy() -> State {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     later(&mut s, 2);
     s
 }
@@ -122,7 +122,7 @@ fn filter() -> State {
 }
 
 fn demo_read_only() -> State {
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         read_only: true,
         demo: true,
         scenario: Some("bad-canary".into()),
@@ -163,21 +163,21 @@ fn backend_errors() -> State {
 
 fn no_data() -> State {
     // The canary has no traffic yet: its series are empty, not zero.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let mut batch = MetricsBatch::default();
-    for ((rev, kind), series) in testing::metrics().series {
+    for ((rev, kind), series) in fixtures::metrics().series {
         if rev == STABLE {
             batch.series.insert((rev, kind), series);
         }
     }
     update(&mut s, Action::MetricsLoaded(batch), t0());
-    update(&mut s, Action::LogBatch(testing::logs(30)), t0());
+    update(&mut s, Action::LogBatch(fixtures::logs(30)), t0());
     later(&mut s, 1);
     s
 }
 
 fn no_color() -> State {
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         color: false,
         ..Settings::default()
     });
@@ -196,7 +196,7 @@ fn paused_logs() -> State {
 
 fn converging_not_ready() -> State {
     let mut s = busy();
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.revisions[0].ready = false;
     snap.revisions[0].status_message = Some("Container failed to start on port 8080".into());
     snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
@@ -251,7 +251,7 @@ fn plan_settings(mode: PlanMode) -> Settings {
 
 /// Ten minutes of metrics ending at `now`; the canary has the last five.
 fn metrics_at(now: DateTime<Utc>, canary_err: f64, canary_rps: f64) -> MetricsBatch {
-    testing::metrics_at(now, 30, canary_err, canary_rps)
+    fixtures::metrics_at(now, 30, canary_err, canary_rps)
 }
 
 /// The periodic reads: the service (unchanged) and fresh metrics.
@@ -274,7 +274,7 @@ fn metrics(s: &mut State, secs: i64, canary_err: f64) {
 
 /// The platform confirms the change in flight.
 fn land(s: &mut State, secs: i64) {
-    testing::land(s, at(secs));
+    fixtures::land(s, at(secs));
 }
 
 type Outcome = (
@@ -358,8 +358,8 @@ fn phase(s: &State) -> Phase {
 /// `p`, `y`: the plan starts; step 1 lands, its checks pass, metrics are green.
 fn plan_started(settings: Settings) -> State {
     // The canary is deployed with no traffic; the stable has 100 %.
-    let mut s = testing::state_with(settings);
-    update(&mut s, Action::LogBatch(testing::logs(200)), t0());
+    let mut s = fixtures::state_with(settings);
+    update(&mut s, Action::LogBatch(fixtures::logs(200)), t0());
     press(&mut s, KeyCode::Char('p'));
     assert!(matches!(s.mode, Mode::Confirm(_)), "{:?}", s.message);
     press(&mut s, KeyCode::Char('y'));
@@ -446,7 +446,7 @@ fn plan_rolled_back() -> State {
 
 /// The cockpit restarted while step 2 was being observed: back PAUSED.
 fn plan_paused_after_restart() -> State {
-    let mut s = testing::busy_state_with(plan_settings(PlanMode::Manual));
+    let mut s = fixtures::busy_state_with(plan_settings(PlanMode::Manual));
     let spec = s.settings.plan.clone();
     resume_interrupted_plan(
         &mut s,
@@ -465,7 +465,7 @@ fn plan_paused_after_restart() -> State {
 
 /// `c` on the canary: two checks done, one running, three pending.
 fn battery_running() -> State {
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         checks: domain_checks(),
         ..Settings::default()
     });
@@ -486,7 +486,7 @@ fn battery_running() -> State {
 
 /// Every check done: a blocking failure, a warning with measured vs expected.
 fn battery_failed() -> State {
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         checks: domain_checks(),
         ..Settings::default()
     });
@@ -611,7 +611,7 @@ fn logs_paused_and_filtered_by_severity() {
 fn logs_of_the_canary_only() {
     let mut s = busy();
     press(&mut s, KeyCode::Char('l'));
-    assert_eq!(s.log_view.revision.as_deref(), Some(testing::CANARY));
+    assert_eq!(s.log_view.revision.as_deref(), Some(fixtures::CANARY));
     snap("logs_canary_only", &s);
 }
 
@@ -620,9 +620,9 @@ fn logs_of_the_canary_only() {
 #[test]
 fn many_revisions_scroll_with_the_cursor() {
     let mut s = busy();
-    let mut service = testing::snapshot();
+    let mut service = fixtures::snapshot();
     for i in 0..37 {
-        service.revisions.push(testing::revision(
+        service.revisions.push(fixtures::revision(
             &format!("emergence-app-{:05}-old", 40 - i),
             None,
             (10 + i) * 24 * 60,
@@ -631,7 +631,7 @@ fn many_revisions_scroll_with_the_cursor() {
     }
     service.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
     service.actual = Some(service.traffic.clone());
-    update(&mut s, testing::service_loaded(service), t0());
+    update(&mut s, fixtures::service_loaded(service), t0());
     for _ in 0..30 {
         press(&mut s, KeyCode::Char('j'));
     }
@@ -752,21 +752,21 @@ fn no_color_means_no_colour_at_all() {
     };
     let mut states = vec![no_color()];
     for keys in ["?", "r", "=", "/"] {
-        let mut s = testing::busy_state_with(settings());
+        let mut s = fixtures::busy_state_with(settings());
         type_str(&mut s, keys);
         states.push(s);
     }
-    let mut s = testing::busy_state_with(settings());
+    let mut s = fixtures::busy_state_with(settings());
     type_str(&mut s, "=canary=25");
     states.push(s);
-    let mut s = testing::busy_state_with(settings());
+    let mut s = fixtures::busy_state_with(settings());
     type_str(&mut s, "+");
     states.push(s);
     states.push(plan_observing_with(Settings {
         color: false,
         ..plan_settings(PlanMode::Manual)
     }));
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         color: false,
         checks: domain_checks(),
         ..Settings::default()
@@ -790,7 +790,7 @@ fn no_color_means_no_colour_at_all() {
     }
     // Meaning survives without colour: the stable and canary fills differ,
     // the badges are reversed.
-    let mut s = testing::busy_state_with(Settings {
+    let mut s = fixtures::busy_state_with(Settings {
         demo: true,
         ..settings()
     });
@@ -839,7 +839,7 @@ fn demo_badge_is_present_and_loud() {
 fn over_gate_values_are_flagged() {
     // The canary's latest 5xx rate goes to 2.5 %, above the 1 % gate.
     let mut s = busy();
-    let mut batch = testing::metrics();
+    let mut batch = fixtures::metrics();
     let series = batch
         .series
         .get_mut(&(CANARY.to_string(), MetricKind::ErrorPercent))
@@ -895,7 +895,7 @@ fn after_an_automatic_rollback_the_header_carries_an_alarm_until_acknowledged() 
     // The checks of before the rollback do not say all is well.
     assert!(!t.contains("✓ all pass"), "{t}");
     let now = s.now;
-    update(&mut s, testing::ch('x'), now);
+    update(&mut s, fixtures::ch('x'), now);
     let t = text(&draw(&s, 120, 40));
     let header = t.lines().next().unwrap_or_default();
     assert!(!header.contains("ROLLED BACK"), "{t}");
@@ -995,7 +995,7 @@ fn render_never_panics_at_any_size() {
         battery_running(),
         battery_failed(),
         webhook_failed(),
-        State::new(Settings::default(), testing::info(), t0()),
+        State::new(Settings::default(), fixtures::info(), t0()),
     ];
     let mut sizes = vec![(0, 0), (1, 1), (10, 5), (59, 15), (60, 16), (61, 17)];
     for w in (1..=200).step_by(9) {
@@ -1015,7 +1015,7 @@ fn render_never_panics_at_any_size() {
 
 #[test]
 fn an_empty_state_says_it_is_loading() {
-    let s = State::new(Settings::default(), testing::info(), t0());
+    let s = State::new(Settings::default(), fixtures::info(), t0());
     let t = text(&draw(&s, 80, 24));
     assert!(t.contains("loading"), "{t}");
     assert!(t.contains("reading the service"), "{t}");
@@ -1025,11 +1025,11 @@ fn an_empty_state_says_it_is_loading() {
 /// view ends at the anchor, and a filter still finds the lines it matches.
 #[test]
 fn a_full_ring_of_100k_lines() {
-    let mut s = testing::state_with(Settings {
+    let mut s = fixtures::state_with(Settings {
         log_capacity: 100_000,
         ..Settings::default()
     });
-    let lines = testing::logs(120_000);
+    let lines = fixtures::logs(120_000);
     update(&mut s, Action::LogBatch(lines), t0());
     assert_eq!(s.logs.len(), 100_000);
 
@@ -1120,7 +1120,7 @@ fn history_records() -> Vec<canary::journal::Record> {
     let split = |c: u32| {
         canary::core::model::TrafficSplit::new([(CANARY, c), (STABLE, 100 - c)]).expect("valid")
     };
-    let at = |s: i64| testing::t0() + chrono::Duration::seconds(s);
+    let at = |s: i64| fixtures::t0() + chrono::Duration::seconds(s);
     vec![
         Record {
             at: at(0),
@@ -1173,7 +1173,7 @@ fn history_records() -> Vec<canary::journal::Record> {
 fn history_view_lists_filters_and_writes_the_report() {
     let mut s = busy();
     let now = s.now;
-    let fx = update(&mut s, testing::ch('J'), now);
+    let fx = update(&mut s, fixtures::ch('J'), now);
     assert_eq!(fx, vec![canary::core::action::Effect::LoadJournal]);
     assert_eq!(s.mode.name(), "journal");
     update(&mut s, Action::JournalLoaded(Ok(history_records())), now);
@@ -1184,21 +1184,21 @@ fn history_view_lists_filters_and_writes_the_report() {
         "{t}"
     );
     // Tab: traffic only (the note goes); `/` then text: only bob's lines.
-    update(&mut s, testing::key(KeyCode::Tab), now);
+    update(&mut s, fixtures::key(KeyCode::Tab), now);
     let t = text(&draw(&s, 120, 40));
     assert!(
         !t.contains("called the owner") && t.contains("History · traffic"),
         "{t}"
     );
-    update(&mut s, testing::ch('/'), now);
+    update(&mut s, fixtures::ch('/'), now);
     for c in "bob".chars() {
-        update(&mut s, testing::ch(c), now);
+        update(&mut s, fixtures::ch(c), now);
     }
-    update(&mut s, testing::key(KeyCode::Enter), now);
+    update(&mut s, fixtures::key(KeyCode::Enter), now);
     let t = text(&draw(&s, 120, 40));
     assert!(!t.contains("alice") && t.contains("rollback"), "{t}");
     // `w` writes the report; the answer says where.
-    let fx = update(&mut s, testing::ch('w'), now);
+    let fx = update(&mut s, fixtures::ch('w'), now);
     assert_eq!(fx, vec![canary::core::action::Effect::WriteReport]);
     update(
         &mut s,
@@ -1211,9 +1211,9 @@ fn history_view_lists_filters_and_writes_the_report() {
         "{t}"
     );
     // Esc clears the filter, then closes.
-    update(&mut s, testing::key(KeyCode::Esc), now);
+    update(&mut s, fixtures::key(KeyCode::Esc), now);
     assert_eq!(s.mode.name(), "journal");
-    update(&mut s, testing::key(KeyCode::Esc), now);
+    update(&mut s, fixtures::key(KeyCode::Esc), now);
     assert_eq!(s.mode.name(), "normal");
 }
 

@@ -6,11 +6,11 @@ use canary::core::model::{Severity, TrafficSplit, Version};
 use canary::core::state::{InputKind, Level, Mode, Settings, State};
 use canary::core::update::update;
 use canary::journal::Event;
-use canary::testing::{self, t0, CANARY, OLD, STABLE};
+use canary_fakes::fixtures::{self, t0, CANARY, OLD, STABLE};
 use chrono::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
-use canary::testing::{ch, key};
+use canary_fakes::fixtures::{ch, key};
 
 fn press(s: &mut State, a: Action) -> Vec<Effect> {
     update(s, a, t0())
@@ -44,12 +44,12 @@ fn message(s: &State) -> String {
 
 /// Lands the change in flight as the platform would.
 fn land(s: &mut State) -> Vec<Effect> {
-    testing::land(s, t0() + Duration::seconds(1))
+    fixtures::land(s, t0() + Duration::seconds(1))
 }
 
 #[test]
 fn first_load_picks_stable_and_selects_the_tagged_canary() {
-    let s = testing::state();
+    let s = fixtures::state();
     assert_eq!(s.stable(), Some(STABLE));
     assert_eq!(s.selected.as_deref(), Some(CANARY));
     assert!(s.service_health.last_ok.is_some());
@@ -57,8 +57,8 @@ fn first_load_picks_stable_and_selects_the_tagged_canary() {
 
 #[test]
 fn first_load_asks_metrics_for_the_revisions() {
-    let mut s = State::new(Settings::default(), testing::info(), t0());
-    let fx = update(&mut s, testing::service_loaded(testing::snapshot()), t0());
+    let mut s = State::new(Settings::default(), fixtures::info(), t0());
+    let fx = update(&mut s, fixtures::service_loaded(fixtures::snapshot()), t0());
     assert_eq!(
         fx,
         vec![
@@ -75,13 +75,13 @@ fn first_load_asks_metrics_for_the_revisions() {
         ]
     );
     // Seen again: nothing new to journal.
-    let fx = update(&mut s, testing::service_loaded(testing::snapshot()), t0());
+    let fx = update(&mut s, fixtures::service_loaded(fixtures::snapshot()), t0());
     assert!(fx.is_empty(), "{fx:?}");
 }
 
 #[test]
 fn j_k_and_arrows_move_the_cursor_and_clamp() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('j'));
     assert_eq!(s.selected.as_deref(), Some(STABLE));
     press(&mut s, key(KeyCode::Down));
@@ -96,7 +96,7 @@ fn j_k_and_arrows_move_the_cursor_and_clamp() {
 
 #[test]
 fn plus_sends_one_step_from_the_stable_with_the_etag_read() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let fx = press(&mut s, ch('+'));
     let (id, sp, expect) = set_traffic(&fx).expect("a traffic change");
     assert_eq!(sp, split(&[(STABLE, 95), (CANARY, 5)]));
@@ -120,7 +120,7 @@ fn plus_sends_one_step_from_the_stable_with_the_etag_read() {
 
 #[test]
 fn presses_during_a_change_are_queued_not_lost() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     let fx = press(&mut s, ch('+'));
     assert!(set_traffic(&fx).is_none(), "one change at a time");
@@ -143,7 +143,7 @@ fn presses_during_a_change_are_queued_not_lost() {
 
 #[test]
 fn minus_gives_back_to_the_stable() {
-    let mut s = testing::busy_state(); // 90/10
+    let mut s = fixtures::busy_state(); // 90/10
     let fx = press(&mut s, ch('-'));
     let (_, sp, _) = set_traffic(&fx).expect("change");
     assert_eq!(sp, split(&[(STABLE, 95), (CANARY, 5)]));
@@ -151,7 +151,7 @@ fn minus_gives_back_to_the_stable() {
 
 #[test]
 fn minus_at_zero_and_plus_on_stable_explain_themselves() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let fx = press(&mut s, ch('-'));
     assert!(fx.is_empty());
     assert!(
@@ -167,11 +167,11 @@ fn minus_at_zero_and_plus_on_stable_explain_themselves() {
 
 #[test]
 fn no_traffic_to_an_unready_revision() {
-    let mut s = testing::state();
-    let mut snap = testing::snapshot();
+    let mut s = fixtures::state();
+    let mut snap = fixtures::snapshot();
     snap.revisions[0].ready = false;
     snap.revisions[0].status_message = Some("Container failed to start".into());
-    update(&mut s, testing::service_loaded(snap), t0());
+    update(&mut s, fixtures::service_loaded(snap), t0());
     let fx = press(&mut s, ch('+'));
     assert!(fx.is_empty());
     assert!(s.change.is_none());
@@ -185,7 +185,7 @@ fn no_traffic_to_an_unready_revision() {
 
 #[test]
 fn r_asks_then_y_rolls_back_to_the_stable() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     let fx = press(&mut s, ch('r'));
     assert!(fx.is_empty(), "nothing sent before confirmation");
     let Mode::Confirm(c) = &s.mode else {
@@ -226,7 +226,7 @@ fn r_asks_then_y_rolls_back_to_the_stable() {
 fn n_and_esc_cancel_a_confirmation_and_other_keys_do_nothing() {
     for cancel in [ch('n'), key(KeyCode::Esc)] {
         // (Esc in the reason box cancels too: see below)
-        let mut s = testing::busy_state();
+        let mut s = fixtures::busy_state();
         press(&mut s, ch('r'));
         let fx = press(&mut s, ch('+'));
         assert!(fx.is_empty());
@@ -242,7 +242,7 @@ fn n_and_esc_cancel_a_confirmation_and_other_keys_do_nothing() {
 
 #[test]
 fn promote_asks_and_sends_100_to_the_selected() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('P'));
     let Mode::Confirm(c) = &s.mode else {
         panic!("expected confirm")
@@ -263,7 +263,7 @@ fn promote_asks_and_sends_100_to_the_selected() {
 
 #[test]
 fn rollback_when_already_there_says_so() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let fx = press(&mut s, ch('r'));
     assert!(fx.is_empty());
     assert!(matches!(s.mode, Mode::Normal));
@@ -272,7 +272,7 @@ fn rollback_when_already_there_says_so() {
 
 #[test]
 fn equals_opens_an_input_with_live_feedback_and_enter_applies() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('='));
     assert_eq!(s.mode.name(), "set-split");
     type_str(&mut s, "canary=20");
@@ -289,7 +289,7 @@ fn equals_opens_an_input_with_live_feedback_and_enter_applies() {
 
 #[test]
 fn a_large_jump_asks_for_confirmation() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('='));
     type_str(&mut s, "canary=50");
     let fx = press(&mut s, key(KeyCode::Enter));
@@ -304,7 +304,7 @@ fn a_large_jump_asks_for_confirmation() {
 
 #[test]
 fn a_bad_split_keeps_the_input_open_with_the_reason() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('='));
     type_str(&mut s, "nope=10");
     let fx = press(&mut s, key(KeyCode::Enter));
@@ -324,7 +324,7 @@ fn read_only_refuses_every_write_and_says_why() {
         read_only: true,
         ..Settings::default()
     };
-    let mut s = testing::state_with(settings);
+    let mut s = fixtures::state_with(settings);
     for c in ['+', '-', '=', 'P', 'r'] {
         let fx = press(&mut s, ch(c));
         assert!(fx.is_empty(), "{c} must not write");
@@ -349,7 +349,7 @@ fn read_only_refuses_every_write_and_says_why() {
 
 #[test]
 fn slash_filters_live_and_esc_restores() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('/'));
     assert_eq!(s.mode.name(), "filter");
     type_str(&mut s, "503");
@@ -365,7 +365,7 @@ fn slash_filters_live_and_esc_restores() {
 
 #[test]
 fn f_s_and_paging_change_the_log_view() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     assert!(s.log_view.follow);
     press(&mut s, ch('f'));
     assert!(!s.log_view.follow);
@@ -394,7 +394,7 @@ fn focus_effect(fx: &[Effect]) -> Option<Option<String>> {
 
 #[test]
 fn l_narrows_the_tail_to_the_selected_revision_and_follows_the_cursor() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     assert_eq!(s.selected.as_deref(), Some(CANARY));
     let all = s.logs.iter().filter(|e| s.log_view.matches(e)).count();
     assert_eq!(all, 200);
@@ -435,9 +435,9 @@ fn l_narrows_the_tail_to_the_selected_revision_and_follows_the_cursor() {
 
 #[test]
 fn late_log_entries_slot_in_by_time() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     let newest = s.logs.iter().last().expect("lines").timestamp;
-    let mut late = testing::logs(1).remove(0);
+    let mut late = fixtures::logs(1).remove(0);
     late.timestamp = newest - Duration::seconds(50);
     late.message = "late".into();
     press(&mut s, Action::LogBatch(vec![late]));
@@ -453,7 +453,7 @@ fn late_log_entries_slot_in_by_time() {
 
 #[test]
 fn help_opens_and_closes() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('?'));
     assert!(matches!(s.mode, Mode::Help { .. }));
     let fx = press(&mut s, ch('+'));
@@ -464,7 +464,7 @@ fn help_opens_and_closes() {
 
 #[test]
 fn q_quits_but_asks_twice_during_a_change() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     let fx = press(&mut s, ch('q'));
     assert!(!fx.contains(&Effect::Quit));
@@ -474,28 +474,28 @@ fn q_quits_but_asks_twice_during_a_change() {
     assert!(s.quit);
 
     // One `q` during a change: the cockpit quits once the change has landed.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     assert!(!press(&mut s, ch('q')).contains(&Effect::Quit));
     assert!(land(&mut s).contains(&Effect::Quit));
     assert!(s.quit);
 
     // ...unless another key changed the operator's mind.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     press(&mut s, ch('q'));
     press(&mut s, ch('j'));
     assert!(!land(&mut s).contains(&Effect::Quit));
     assert!(!s.quit);
 
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let fx = press(&mut s, ch('q'));
     assert_eq!(fx, vec![Effect::Quit]);
 }
 
 #[test]
 fn a_failed_change_is_shown_and_the_split_stays() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     press(&mut s, ch('+'));
     let id = s.change.as_ref().map(|c| c.id).expect("pending");
@@ -522,7 +522,7 @@ fn a_failed_change_is_shown_and_the_split_stays() {
 
 #[test]
 fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     let id = s.change.as_ref().map(|c| c.id).expect("pending");
     let fx = update(
@@ -535,7 +535,7 @@ fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
     );
     assert!(fx.contains(&Effect::RefreshService));
     // Someone else put 30 % on the old revision meanwhile.
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 70), (OLD, 30)]);
     snap.version = Version("etag-9".into());
     update(
@@ -556,12 +556,12 @@ fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
 
 #[test]
 fn a_dialog_open_while_the_service_moved_is_asked_again_with_the_new_before() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('r'));
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 50), (CANARY, 50)]);
     snap.version = Version("etag-7".into());
-    update(&mut s, testing::service_loaded(snap), t0());
+    update(&mut s, fixtures::service_loaded(snap), t0());
     // Re-asked at once with the new before: never a decision on an old read.
     let Mode::Confirm(c) = &s.mode else {
         panic!("asks again")
@@ -581,12 +581,12 @@ fn a_dialog_open_while_the_service_moved_is_asked_again_with_the_new_before() {
 
 #[test]
 fn a_rollback_is_not_held_up_by_a_new_version_with_the_same_split() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('r'));
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 90), (CANARY, 10)]);
     snap.version = Version("etag-8".into());
-    update(&mut s, testing::service_loaded(snap), t0());
+    update(&mut s, fixtures::service_loaded(snap), t0());
     let fx = press(&mut s, ch('y'));
     let (_, sp, expect) = set_traffic(&fx).expect("rollback goes out");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
@@ -599,13 +599,13 @@ fn a_rollback_is_not_held_up_by_a_new_version_with_the_same_split() {
 
 #[test]
 fn a_promotion_confirmed_on_an_old_version_is_asked_again() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('P'));
     assert!(matches!(s.mode, Mode::Confirm(_)));
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 90), (CANARY, 10)]);
     snap.version = Version("etag-9".into());
-    update(&mut s, testing::service_loaded(snap), t0());
+    update(&mut s, fixtures::service_loaded(snap), t0());
     press(&mut s, ch('y'));
     let fx = press(&mut s, key(KeyCode::Enter));
     assert!(set_traffic(&fx).is_none(), "decided on an old version");
@@ -617,13 +617,13 @@ fn a_promotion_confirmed_on_an_old_version_is_asked_again() {
 
 #[test]
 fn a_stale_read_does_not_undo_a_landed_change() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     land(&mut s);
     // a read requested before the change landed arrives late
     update(
         &mut s,
-        testing::service_loaded(testing::snapshot()),
+        fixtures::service_loaded(fixtures::snapshot()),
         t0() + Duration::seconds(2),
     );
     assert_eq!(
@@ -634,7 +634,7 @@ fn a_stale_read_does_not_undo_a_landed_change() {
 
 #[test]
 fn backend_failures_keep_data_and_record_age() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     let later = t0() + Duration::seconds(30);
     update(
         &mut s,
@@ -661,15 +661,15 @@ fn log_ring_is_bounded() {
         log_capacity: 50,
         ..Settings::default()
     };
-    let mut s = testing::state_with(settings);
-    update(&mut s, Action::LogBatch(testing::logs(120)), t0());
+    let mut s = fixtures::state_with(settings);
+    update(&mut s, Action::LogBatch(fixtures::logs(120)), t0());
     assert_eq!(s.logs.len(), 50);
     assert_eq!(s.first_log_seq(), 70);
 }
 
 #[test]
 fn terminate_quits() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     let fx = update(&mut s, Action::Terminate("SIGHUP"), t0());
     assert_eq!(fx, vec![Effect::Quit]);
     assert!(s.quit);
@@ -677,7 +677,7 @@ fn terminate_quits() {
 
 #[test]
 fn paste_goes_into_the_input_box() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('='));
     update(&mut s, Action::Paste("canary=10\n".into()), t0());
     let Mode::Input(i) = &s.mode else { panic!() };
@@ -689,7 +689,7 @@ fn paste_goes_into_the_input_box() {
 
 #[test]
 fn esc_in_the_reason_box_only_skips_the_reason() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('r'));
     let fx = press(&mut s, ch('y'));
     assert!(set_traffic(&fx).is_some(), "sent at the first confirmation");
@@ -705,7 +705,7 @@ fn esc_in_the_reason_box_only_skips_the_reason() {
 /// confirmation; declining leaves everything as it is.
 #[test]
 fn a_platform_restart_offers_to_reapply_the_last_split() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     land(&mut s);
     let applied = s.snapshot.clone().expect("snapshot").traffic;
@@ -757,7 +757,7 @@ fn a_platform_restart_offers_to_reapply_the_last_split() {
 fn only_actions_that_change_the_screen_redraw() {
     use canary::core::update::needs_redraw;
     assert!(!needs_redraw(&Action::LogBatch(Vec::new())));
-    assert!(needs_redraw(&Action::LogBatch(testing::logs(1))));
+    assert!(needs_redraw(&Action::LogBatch(fixtures::logs(1))));
     assert!(needs_redraw(&ch('j')));
     let release = Action::Key(KeyEvent {
         code: KeyCode::Char('j'),
@@ -778,13 +778,13 @@ fn set_split_accepts_the_names_the_screen_shows() {
         ("stable=60 canary=40", split(&[(STABLE, 60), (CANARY, 40)])),
         ("00041-rol=10", split(&[(STABLE, 90), (OLD, 10)])),
     ] {
-        let mut s = testing::state();
+        let mut s = fixtures::state();
         press(&mut s, ch('='));
         type_str(&mut s, input);
         let Mode::Input(i) = &s.mode else { panic!() };
         assert_eq!(i.feedback.clone(), Some(Ok(want)), "{input}");
     }
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('='));
     type_str(&mut s, "00099-zzz=10");
     let Mode::Input(i) = &s.mode else { panic!() };
@@ -797,7 +797,7 @@ fn set_split_accepts_the_names_the_screen_shows() {
 
 #[test]
 fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('G'));
     assert_eq!(s.selected.as_deref(), Some(OLD), "G: the last revision");
     press(&mut s, key(KeyCode::Home));
@@ -844,7 +844,7 @@ fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
 
 #[test]
 fn c_in_a_confirmation_copies_the_exact_call_and_keeps_the_dialog() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('r'));
     let Mode::Confirm(c) = &s.mode else { panic!() };
     // The shell line only (several lines pasted into a shell would run).
@@ -872,7 +872,7 @@ fn hint(s: &State) -> String {
 #[test]
 fn the_command_line_runs_the_same_commands_as_the_keys() {
     // :set with the screen's names goes through the same guardrails.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     assert_eq!(s.mode.name(), "command");
     type_str(&mut s, "set canary=10");
@@ -882,7 +882,7 @@ fn the_command_line_runs_the_same_commands_as_the_keys() {
     assert_eq!(sp, split(&[(STABLE, 90), (CANARY, 10)]));
 
     // :rollback opens the same confirmation as r.
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch(':'));
     type_str(&mut s, "rollback");
     let fx = press(&mut s, key(KeyCode::Enter));
@@ -893,12 +893,12 @@ fn the_command_line_runs_the_same_commands_as_the_keys() {
     assert_eq!(c.kind, ChangeKind::Rollback);
 
     // :plan start asks like p; an unknown word says so and stays open.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "plan start");
     press(&mut s, key(KeyCode::Enter));
     assert_eq!(s.mode.name(), "confirm");
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "launch");
     press(&mut s, key(KeyCode::Enter));
@@ -906,7 +906,7 @@ fn the_command_line_runs_the_same_commands_as_the_keys() {
     assert!(matches!(&i.feedback, Some(Err(e)) if e.contains("not a command")));
 
     // :q quits.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "q");
     let fx = press(&mut s, key(KeyCode::Enter));
@@ -915,13 +915,13 @@ fn the_command_line_runs_the_same_commands_as_the_keys() {
 
 #[test]
 fn tab_completes_commands_and_revision_names() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "ro");
     press(&mut s, key(KeyCode::Tab));
     assert_eq!(input_line(&s), "rollback ");
     // Several candidates: the common part, and the list.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "plan ");
     press(&mut s, key(KeyCode::Tab));
@@ -931,7 +931,7 @@ fn tab_completes_commands_and_revision_names() {
         hint(&s)
     );
     // Revision names as the screen shows them, with `=`.
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch(':'));
     type_str(&mut s, "set 00043");
     press(&mut s, key(KeyCode::Tab));
@@ -946,7 +946,7 @@ fn tab_completes_commands_and_revision_names() {
 /// asked again, and the reason box the operator is typing in stays.
 #[test]
 fn a_rollback_that_meets_a_conflict_goes_out_again_by_itself() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     press(&mut s, ch('r'));
     let fx = press(&mut s, ch('y'));
     let (id, _, _) = set_traffic(&fx).expect("sent");
@@ -960,10 +960,10 @@ fn a_rollback_that_meets_a_conflict_goes_out_again_by_itself() {
         },
         t0(),
     );
-    let mut snap = testing::snapshot();
+    let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 80), (CANARY, 20)]);
     snap.version = Version("etag-after-deploy".into());
-    let fx = update(&mut s, testing::service_loaded(snap), t0());
+    let fx = update(&mut s, fixtures::service_loaded(snap), t0());
     let (again, sp, expect) = set_traffic(&fx).expect("sent again without asking");
     assert_eq!(again, id, "the same change, so its reason still names it");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
@@ -976,7 +976,7 @@ fn a_rollback_that_meets_a_conflict_goes_out_again_by_itself() {
 /// rollback is on its way, a manual change is refused, never queued over it.
 #[test]
 fn a_queued_rollback_is_never_dropped_or_replaced() {
-    let mut s = testing::busy_state();
+    let mut s = fixtures::busy_state();
     let fx = press(&mut s, ch('+'));
     let (shift, _, _) = set_traffic(&fx).expect("shift sent");
     press(&mut s, ch('r'));
@@ -1009,7 +1009,7 @@ fn a_queued_rollback_is_never_dropped_or_replaced() {
 
 #[test]
 fn plan_words_on_the_command_line_say_what_they_mean() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     for (line, err) in [
         ("plan pause", "no plan is running"),
         ("plan advance", "no plan is running"),
@@ -1034,7 +1034,7 @@ fn plan_words_on_the_command_line_say_what_they_mean() {
 #[test]
 fn r_in_a_view_closes_it_and_asks_for_the_rollback() {
     for open in ['\n', 'J', '?'] {
-        let mut s = testing::busy_state();
+        let mut s = fixtures::busy_state();
         press(&mut s, ch(open));
         assert_ne!(s.mode.name(), "normal", "{open:?}");
         press(&mut s, ch('r'));
@@ -1049,7 +1049,7 @@ fn r_in_a_view_closes_it_and_asks_for_the_rollback() {
 /// meant to open the details.
 #[test]
 fn enter_does_not_answer_a_question_that_opened_by_itself() {
-    let mut s = testing::state();
+    let mut s = fixtures::state();
     press(&mut s, ch('+'));
     land(&mut s);
     // The platform restarts and forgets the split: the cockpit offers to re-apply.

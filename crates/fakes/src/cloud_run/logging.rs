@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::patch::ApiError;
 use super::ServiceRef;
-use crate::core::model::Severity;
+use canary::core::model::Severity;
 
 /// Without a timestamp restriction, the API looks back this far.
 const DEFAULT_WINDOW_HOURS: i64 = 24;

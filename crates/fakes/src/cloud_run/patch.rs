@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::state::{normalise, ready_condition, with_type, FakeState};
-use crate::platform::cloud_run::api::{
+use canary::platform::cloud_run::api::{
     self, ErrorBody, ErrorEnvelope, TrafficTarget, CONDITION_RECONCILING, TYPE_LATEST,
     TYPE_REVISION,
 };

@@ -9,12 +9,12 @@
 //! fields, etag, revisions exist, percents sum to 100, tags unique), and faults
 //! can be injected (status codes, 429 with Retry-After, malformed JSON, delays,
 //! a concurrent change). Every field it emits is checked against the discovery
-//! document by `tests/contracts.rs`.
+//! document by the contract tests (`tests/platforms/contracts.rs`).
 //!
 //! The same server also answers Cloud Logging's `POST v2/entries:list` over
 //! entries that tests append ([`FakeCloudRun::append_log`], late ones
 //! included), with the filter subset the cockpit sends, `orderBy` and
-//! cursor page tokens: point a [`crate::logs::cloud_logging::CloudLogging`]
+//! cursor page tokens: point a [`canary::logs::cloud_logging::CloudLogging`]
 //! at the same base URL.
 //!
 //! And Cloud Monitoring's Prometheus API (`GET|POST v1/projects/P/location/
@@ -24,9 +24,10 @@
 //! [`FakeCloudRun::set_revision_behaviour`]): point `monitoring_endpoint` at
 //! `BASE/v1/projects/P/location/global/prometheus`.
 //!
-//! It lives in the library (not under `tests/`) so that integration tests, the
-//! lead's bench scripts and end-to-end tests of the binary can all start it.
-//! It is small and only listens when started.
+//! It lives in the dev-only `canary-fakes` crate (not under `tests/`) so that
+//! integration tests, the benches and their helpers (`scripts/bench.sh`) and
+//! end-to-end tests of the binary can all start it; the cockpit itself never
+//! links it.
 
 mod logging;
 mod monitoring;
@@ -41,7 +42,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::task::JoinHandle;
 
-use super::api::{self, TrafficTarget, TYPE_REVISION};
+use canary::platform::cloud_run::api::{self, TrafficTarget, TYPE_REVISION};
 use server::{lock, SharedState};
 use state::{push_revision, FakeState};
 

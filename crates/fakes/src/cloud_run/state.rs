@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Fault, RecordedRequest, RevisionSpec, Route, ServiceRef};
-use crate::platform::cloud_run::api::{
+use canary::platform::cloud_run::api::{
     self, Condition, Container, TrafficTarget, TrafficTargetStatus, CONDITION_FAILED,
     CONDITION_SUCCEEDED, SERVICE_TYPE_URL, TYPE_LATEST, TYPE_REVISION,
 };

@@ -4,7 +4,7 @@
 //! or a JSON `QueryRangeRequest` body as the discovery document has it).
 //!
 //! There is no PromQL engine: it recognises the three queries
-//! [`QueryTemplates::cloud_run`](crate::metrics::prometheus::QueryTemplates::cloud_run)
+//! [`QueryTemplates::cloud_run`](canary::metrics::prometheus::QueryTemplates::cloud_run)
 //! writes (request rate, 5xx percent, p95 latency of one revision) and answers
 //! them from synthetic traffic: [`FakeMonitoring::request_rate`] requests per
 //! second spread over the revisions by their share in `trafficStatuses` (what
@@ -398,7 +398,7 @@ impl FakeState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::prometheus::{expand, QueryTemplates};
+    use canary::metrics::prometheus::{expand, QueryTemplates};
     use std::time::Duration;
 
     #[test]

@@ -18,7 +18,7 @@ use super::monitoring;
 use super::patch::{self, ApiError};
 use super::state::{normalise, FakeState};
 use super::{Fault, RecordedRequest, Route};
-use crate::platform::cloud_run::api::ListRevisionsResponse;
+use canary::platform::cloud_run::api::ListRevisionsResponse;
 
 pub type SharedState = Arc<Mutex<FakeState>>;
 

@@ -1,15 +1,15 @@
-//! Fixtures shared by unit tests, integration tests, snapshots and benches.
-//! Deterministic: fixed clock, fixed names.
+//! Fixtures shared by the integration tests (snapshots included), the benches
+//! and the judge's replay. Deterministic: fixed clock, fixed names.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::core::action::Action;
-use crate::core::model::{
+use canary::core::action::Action;
+use canary::core::model::{
     LogEntry, MetricKind, MetricsBatch, PlatformInfo, Revision, Series, ServiceSnapshot, Severity,
     TrafficSplit, Version,
 };
-use crate::core::state::{Settings, State};
-use crate::core::update::update;
+use canary::core::state::{Settings, State};
+use canary::core::update::update;
 
 pub const STABLE: &str = "emergence-app-00042-xuv";
 pub const CANARY: &str = "emergence-app-00043-kap";
@@ -179,7 +179,7 @@ pub fn busy_state_with(settings: Settings) -> State {
 
 /// Lands the change in flight as the platform would: the split it asked
 /// for, served, at version `etag-after-ID`; returns the effects.
-pub fn land(s: &mut State, now: DateTime<Utc>) -> Vec<crate::core::action::Effect> {
+pub fn land(s: &mut State, now: DateTime<Utc>) -> Vec<canary::core::action::Effect> {
     let c = s.change.clone().expect("a change in flight");
     let mut snap = s.snapshot.clone().expect("snapshot");
     snap.traffic = c.split.clone();
@@ -196,13 +196,13 @@ pub fn land(s: &mut State, now: DateTime<Utc>) -> Vec<crate::core::action::Effec
 }
 
 /// A key press as the terminal reports it (Shift for upper case, `+`, `?`).
-pub fn key(code: crossterm::event::KeyCode) -> crate::core::action::Action {
+pub fn key(code: crossterm::event::KeyCode) -> canary::core::action::Action {
     use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
     let modifiers = match code {
         KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
         _ => KeyModifiers::NONE,
     };
-    crate::core::action::Action::Key(KeyEvent {
+    canary::core::action::Action::Key(KeyEvent {
         code,
         modifiers,
         kind: KeyEventKind::Press,
@@ -211,7 +211,7 @@ pub fn key(code: crossterm::event::KeyCode) -> crate::core::action::Action {
 }
 
 /// A character key press; `'\n'` is Enter and `'\x1b'` is Esc.
-pub fn ch(c: char) -> crate::core::action::Action {
+pub fn ch(c: char) -> canary::core::action::Action {
     use crossterm::event::KeyCode;
     key(match c {
         '\n' => KeyCode::Enter,
