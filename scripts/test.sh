@@ -48,3 +48,6 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --locked --workspace --all-targets --no-fail-fast
 cargo test --locked --workspace --doc
+
+echo "==> no fake in the binary"
+scripts/no-fakes.sh target/debug/canary
