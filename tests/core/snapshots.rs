@@ -4,7 +4,7 @@
 //!
 //! States are built from `canary_fakes::fixtures` and by sending actions
 //! through `update` (keys included), never by hand-editing invariants.
-//! Write new snapshots with `INSTA_UPDATE=always cargo test --test snapshots`,
+//! Write new snapshots with `INSTA_UPDATE=always cargo test --test core snapshots::`,
 //! then read every `.snap` before keeping it.
 
 use canary::core::action::Action;

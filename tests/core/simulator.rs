@@ -379,7 +379,7 @@ fn builtin_scenarios_load() {
 #[test]
 fn bad_scenario_files_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let good = include_str!("../assets/scenarios/healthy.toml");
+    let good = include_str!("../../assets/scenarios/healthy.toml");
     let cases = [
         ("p95_ms = 195", "p95_ms = \"fast\"", "p95_ms"),
         (
