@@ -1,7 +1,6 @@
 //! The sample app (`canary-sample`), started as a real process.
 
-#[path = "support/local_stack.rs"]
-mod local_stack;
+use crate::support::local_stack;
 
 use std::time::Duration;
 

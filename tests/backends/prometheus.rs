@@ -1,7 +1,6 @@
 //! The Prometheus client against a real `prometheus` scraping a real sample app.
 
-#[path = "support/local_stack.rs"]
-mod local_stack;
+use crate::support::local_stack;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! Check kinds against a real HTTP server on 127.0.0.1, started by each test.
 
-#[path = "support/canned_http.rs"]
-mod canned_http;
+use crate::support::canned_http;
 
 use std::time::Duration;
 

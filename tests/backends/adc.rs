@@ -2,7 +2,8 @@
 //! `openssl` for the test) whose `token_uri` points at a token server on
 //! 127.0.0.1:0. Tokens are fetched with a signed JWT, cached, fetched anew
 //! before they expire or after a 401, and never appear in Debug output or
-//! error messages. Tests that touch the environment run one at a time.
+//! error messages. Discovery, which reads the environment, is checked in
+//! child processes: no test changes the environment of this one.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,8 +18,6 @@ use canary_fakes::cloud_run::FakeCloudRun;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What the token server answers, and what it saw.
 struct TokenServer {
@@ -178,7 +177,6 @@ fn key_file(dir: &Path, pem: &str, token_uri: &str) -> PathBuf {
 
 #[tokio::test]
 async fn a_service_account_key_gets_cached_tokens_from_its_token_uri() {
-    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let pem = private_key(dir.path());
     let server = token_server(200, 3600).await;
@@ -216,7 +214,6 @@ async fn a_service_account_key_gets_cached_tokens_from_its_token_uri() {
 
 #[tokio::test]
 async fn tokens_close_to_expiry_are_fetched_anew() {
-    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let pem = private_key(dir.path());
     // Valid 15 s: inside the refresh margin, so never reused.
@@ -228,7 +225,6 @@ async fn tokens_close_to_expiry_are_fetched_anew() {
 
 #[tokio::test]
 async fn cloud_run_uses_adc_and_retries_a_refused_token_once() {
-    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let pem = private_key(dir.path());
     let server = token_server(200, 3600).await;
@@ -263,7 +259,6 @@ async fn cloud_run_uses_adc_and_retries_a_refused_token_once() {
 
 #[tokio::test]
 async fn failures_explain_without_quoting_secrets() {
-    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let pem = private_key(dir.path());
     let server = token_server(400, 3600).await;
@@ -295,22 +290,27 @@ async fn failures_explain_without_quoting_secrets() {
     );
 }
 
+/// Set in the child processes of [`discovery_follows_the_adc_order`]: the
+/// case the child checks, under the environment its parent gave it.
+const DISCOVERY_CASE: &str = "CANARY_TEST_ADC_CASE";
+
 /// `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's ADC file under `$HOME`.
+/// Discovery reads the process environment, so each case runs in a child
+/// process (this test again, see [`discovery_case`]) whose environment is set
+/// with `Command::env`: the tests running beside this one in the same process
+/// never see `HOME` change under them.
 #[tokio::test]
 async fn discovery_follows_the_adc_order() {
-    let _serial = SERIAL.lock().await;
+    if let Ok(case) = std::env::var(DISCOVERY_CASE) {
+        return discovery_child(&case).await;
+    }
     let dir = tempfile::tempdir().unwrap();
     let pem = private_key(dir.path());
     let server = token_server(200, 3600).await;
     let path = key_file(dir.path(), &pem, &server.url);
     let home = dir.path().join("home");
-    let old_home = std::env::var_os("HOME");
-    std::env::set_var("HOME", &home);
 
-    std::env::set_var("GOOGLE_APPLICATION_CREDENTIALS", &path);
-    let adc = AdcToken::discover();
-    assert_eq!(adc.token().await.unwrap(), "ya29.local-1");
-    assert_eq!(adc.kind().await, Some(CredentialKind::ServiceAccountKey));
+    discovery_case("key named by the variable", &home, Some(&path)).await;
 
     // A user-credentials file named by the variable is refused with a reason.
     let user = dir.path().join("user.json");
@@ -319,23 +319,59 @@ async fn discovery_follows_the_adc_order() {
         r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#,
     )
     .unwrap();
-    std::env::set_var("GOOGLE_APPLICATION_CREDENTIALS", &user);
-    let err = AdcToken::discover().token().await.unwrap_err();
-    assert!(
-        matches!(&err, BackendError::Auth(m) if m.contains("authorized_user")),
-        "{err:?}"
-    );
+    discovery_case("user credentials named by the variable", &home, Some(&user)).await;
 
     // No variable: gcloud's ADC file (here a service-account key).
-    std::env::remove_var("GOOGLE_APPLICATION_CREDENTIALS");
     let adc_dir = home.join(".config/gcloud");
     std::fs::create_dir_all(&adc_dir).unwrap();
     std::fs::copy(&path, adc_dir.join("application_default_credentials.json")).unwrap();
-    let adc = AdcToken::discover();
-    assert_eq!(adc.token().await.unwrap(), "ya29.local-2");
+    discovery_case("gcloud's ADC file", &home, None).await;
+    assert_eq!(server.hits.load(Ordering::SeqCst), 2, "two tokens fetched");
+}
 
-    match old_home {
-        Some(h) => std::env::set_var("HOME", h),
-        None => std::env::remove_var("HOME"),
+/// Runs [`discovery_follows_the_adc_order`] again in a child process of this
+/// test binary for `case`, with `HOME` and `GOOGLE_APPLICATION_CREDENTIALS`
+/// (removed when `None`); fails with the child's output when the child fails.
+async fn discovery_case(case: &str, home: &Path, credentials: Option<&Path>) {
+    // The test's name inside this binary: the module path without the crate.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::discovery_follows_the_adc_order");
+    let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", &name, "--nocapture", "--test-threads=1"])
+        .env(DISCOVERY_CASE, case)
+        .env("HOME", home);
+    match credentials {
+        Some(path) => cmd.env("GOOGLE_APPLICATION_CREDENTIALS", path),
+        None => cmd.env_remove("GOOGLE_APPLICATION_CREDENTIALS"),
+    };
+    // Awaited, not blocked on: the token server runs on this runtime.
+    let out = cmd.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "case {case:?} in a child process: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child's side of [`discovery_case`]: discovery under the environment
+/// it was started with.
+async fn discovery_child(case: &str) {
+    let adc = AdcToken::discover();
+    match case {
+        "key named by the variable" => {
+            assert_eq!(adc.token().await.unwrap(), "ya29.local-1");
+            assert_eq!(adc.kind().await, Some(CredentialKind::ServiceAccountKey));
+        }
+        "user credentials named by the variable" => {
+            let err = adc.token().await.unwrap_err();
+            assert!(
+                matches!(&err, BackendError::Auth(m) if m.contains("authorized_user")),
+                "{err:?}"
+            );
+        }
+        "gcloud's ADC file" => assert_eq!(adc.token().await.unwrap(), "ya29.local-2"),
+        other => panic!("{DISCOVERY_CASE}: no case {other:?}"),
     }
 }

@@ -1,7 +1,6 @@
 //! The HAProxy platform against a real `haproxy` with two real sample apps.
 
-#[path = "support/local_stack.rs"]
-mod local_stack;
+use crate::support::local_stack;
 
 use std::collections::HashMap;
 use std::time::Duration;
