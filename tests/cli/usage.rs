@@ -3,8 +3,7 @@
 //! is bad usage (exit 2) that names what is wrong, and `canary status` says
 //! when the platform restarted and lost the split set at runtime.
 
-#[path = "support/run.rs"]
-mod run;
+use crate::support::run;
 
 use async_trait::async_trait;
 use canary::cli::{self, CliOptions, Context};

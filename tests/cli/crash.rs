@@ -3,10 +3,8 @@
 //! report tells what is true. And the team hears of every change a script
 //! makes, without the webhook URL leaking anywhere.
 
-#[path = "support/run.rs"]
-mod run;
-#[path = "support/webhook.rs"]
-mod webhook;
+use crate::support::run;
+use crate::support::webhook;
 
 use std::path::Path;
 use std::time::Duration;

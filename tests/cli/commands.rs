@@ -3,8 +3,7 @@
 //! with `endpoint` and `auth = "none"`: exit codes, output, the fake's state
 //! and the audit journal.
 
-#[path = "support/run.rs"]
-mod run;
+use crate::support::run;
 
 use std::path::Path;
 

@@ -4,8 +4,7 @@
 //! journal pairs each `traffic-requested` with exactly one outcome, and the
 //! last outcome's split is what the platform serves.
 
-#[path = "support/run.rs"]
-mod run;
+use crate::support::run;
 
 use std::path::Path;
 use std::time::Duration;
