@@ -1,8 +1,7 @@
 //! End to end: the real binary in a pseudo-terminal. Keys go in, the screen
 //! (parsed by a VT100 emulator) comes out.
 
-#[path = "support/tty.rs"]
-mod tty;
+use crate::support::tty;
 
 use tty::{contains, row, Tty};
 

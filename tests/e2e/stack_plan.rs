@@ -13,27 +13,22 @@
 //!    out) during a window shorter than the gate window: the last batch is
 //!    stale, the plan pauses instead of promoting on it.
 //!
-//! The tests run one at a time (a lock): each starts a whole stack, and the
+//! The tests run one at a time (a `LiveStack` holds a lock, shared with
+//! `stack_script`): each starts a whole stack, and the
 //! rollback latency is measured, which two stacks on two cores would blur.
 //! `STACK_PLAN_DIAG=DIR` keeps the cockpit's debug log in DIR.
 
-#[path = "support/live_stack.rs"]
-mod live_stack;
-#[path = "support/local_stack.rs"]
-mod local_stack;
-#[path = "support/tty.rs"]
-mod tty;
+use crate::support::live_stack;
+use crate::support::local_stack;
+use crate::support::tty;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use canary::metrics::prometheus::{expand, QueryTemplates};
 use live_stack::{http_get, prom_instant, LiveStack, BACKEND, CANARY, STABLE};
 use local_stack::require;
 use tty::{row, Tty};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Settings every variant shares: fast refresh, 1 s metric points, a short
 /// `rate()` window (Prometheus scrapes every second).
@@ -208,7 +203,6 @@ fn status_json(config: &Path) -> serde_json::Value {
 
 #[test]
 fn a_healthy_canary_is_promoted_step_by_step_and_takes_all_requests() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !tools() {
         return;
     }
@@ -297,7 +291,6 @@ fn a_healthy_canary_is_promoted_step_by_step_and_takes_all_requests() {
 
 #[test]
 fn a_bad_canary_is_rolled_back_soon_after_prometheus_sees_its_errors() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !tools() {
         return;
     }
@@ -409,7 +402,6 @@ fn observing_step_two(windows: [u64; 3]) -> (LiveStack, Tty) {
 
 #[test]
 fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !tools() {
         return;
     }
@@ -460,7 +452,6 @@ fn prometheus_gone_mid_step_pauses_the_plan_instead_of_promoting() {
 
 #[test]
 fn prometheus_hung_mid_step_does_not_promote_on_stale_metrics() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if !tools() {
         return;
     }

@@ -4,8 +4,7 @@
 //! would point it at the real APIs. The fake runs in this process on a tokio
 //! runtime of its own; the test looks at the screen and at the fake's state.
 
-#[path = "support/tty.rs"]
-mod tty;
+use crate::support::tty;
 
 use std::path::Path;
 use std::time::Duration;

@@ -3,12 +3,9 @@
 //! SIGKILL, notifications reach a real (local) webhook receiver, and
 //! `canary journal` / `canary report` tell the story afterwards.
 
-#[path = "support/run.rs"]
-mod run;
-#[path = "support/tty.rs"]
-mod tty;
-#[path = "support/webhook.rs"]
-mod webhook;
+use crate::support::run;
+use crate::support::tty;
+use crate::support::webhook;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

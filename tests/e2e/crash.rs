@@ -2,10 +2,8 @@
 //! flight, then started again: it reconciles the change against the
 //! platform, says so once, and journals the outcome it found.
 
-#[path = "support/run.rs"]
-mod run;
-#[path = "support/tty.rs"]
-mod tty;
+use crate::support::run;
+use crate::support::tty;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 //! writes drives the HAProxy platform, the Prometheus client and the file logs,
 //! and SIGTERM stops everything it started.
 
-#[path = "support/live_stack.rs"]
-mod live_stack;
-#[path = "support/local_stack.rs"]
-mod local_stack;
+use crate::support::live_stack;
+use crate::support::local_stack;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
