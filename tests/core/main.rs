@@ -6,9 +6,6 @@
 //!
 //! `cargo test --test core`; one module: `cargo test --test core snapshots::`.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod check_expr;
 mod config;
 mod exposition;

@@ -1,5 +1,5 @@
-//! What the test binaries share. Each `tests/AREA/main.rs` declares
-//! `#[path = "../support/mod.rs"] mod support;` once and its modules
+//! What the test binaries share. A `tests/AREA/main.rs` that needs it
+//! declares `#[path = "../support/mod.rs"] mod support;` once and its modules
 //! `use crate::support::…` (a binary uses only part of it, hence the
 //! `dead_code` allowance).
 #![allow(dead_code)]
