@@ -1,6 +1,7 @@
 //! The pure core: model, actions, state, update, keymap. No I/O here.
 
 pub mod action;
+pub mod duration;
 pub mod error;
 pub mod judge;
 pub mod keymap;

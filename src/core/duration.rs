@@ -1,4 +1,14 @@
-//! Human durations in the config: `500ms`, `2s`, `15m`, `1h`, `1h30m`, `1d`.
+//! Durations as people write and read them: one module for every parser
+//! and formatter, so that a config, a scenario file, the screen, the journal
+//! and the report agree on how a duration is written.
+//!
+//! Pure (std only) and in the core because the core itself writes durations
+//! (plan reasons, retry notes); everything above the core parses and
+//! formats with it too.
+//!
+//! - [`parse`] / [`format`]: the config's grammar (`500ms`, `2s`, `15m`,
+//!   `1h`, `1h30m`, `1d`), strict, with errors a person can act on; exact
+//!   inverses of each other.
 
 use std::time::Duration;
 
@@ -16,7 +26,7 @@ const UNITS: [(&str, u64); 5] = [
 ///
 /// The error is the reason alone (it does not repeat the input), e.g.
 /// `unknown unit "minutes": use ms, s, m, h or d`.
-pub fn parse_duration(input: &str) -> Result<Duration, String> {
+pub fn parse(input: &str) -> Result<Duration, String> {
     let s = input.trim();
     if s.is_empty() {
         return Err("empty duration: write a number and a unit, e.g. \"2s\"".into());
@@ -75,8 +85,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
-/// The inverse of [`parse_duration`], to the millisecond: `1h30m`, `500ms`, `0s`.
-pub fn format_duration(d: Duration) -> String {
+/// The inverse of [`parse`], to the millisecond: `1h30m`, `500ms`, `0s`.
+pub fn format(d: Duration) -> String {
     let mut ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     if ms == 0 {
         return "0s".into();
@@ -103,20 +113,20 @@ mod tests {
 
     #[test]
     fn parses_single_units() {
-        assert_eq!(parse_duration("500ms"), Ok(ms(500)));
-        assert_eq!(parse_duration("2s"), Ok(ms(2_000)));
-        assert_eq!(parse_duration("15m"), Ok(ms(900_000)));
-        assert_eq!(parse_duration("1h"), Ok(ms(3_600_000)));
-        assert_eq!(parse_duration("1d"), Ok(ms(86_400_000)));
-        assert_eq!(parse_duration("0s"), Ok(ms(0)));
-        assert_eq!(parse_duration(" 2s "), Ok(ms(2_000)));
+        assert_eq!(parse("500ms"), Ok(ms(500)));
+        assert_eq!(parse("2s"), Ok(ms(2_000)));
+        assert_eq!(parse("15m"), Ok(ms(900_000)));
+        assert_eq!(parse("1h"), Ok(ms(3_600_000)));
+        assert_eq!(parse("1d"), Ok(ms(86_400_000)));
+        assert_eq!(parse("0s"), Ok(ms(0)));
+        assert_eq!(parse(" 2s "), Ok(ms(2_000)));
     }
 
     #[test]
     fn parses_compound() {
-        assert_eq!(parse_duration("1h30m"), Ok(ms(5_400_000)));
-        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(ms(93_784_005)));
-        assert_eq!(parse_duration("1m500ms"), Ok(ms(60_500)));
+        assert_eq!(parse("1h30m"), Ok(ms(5_400_000)));
+        assert_eq!(parse("1d2h3m4s5ms"), Ok(ms(93_784_005)));
+        assert_eq!(parse("1m500ms"), Ok(ms(60_500)));
     }
 
     #[test]
@@ -137,20 +147,20 @@ mod tests {
             ("2s!", "expected a number at \"!\""),
         ];
         for (input, fragment) in cases {
-            let err = parse_duration(input).expect_err(input);
+            let err = parse(input).expect_err(input);
             assert!(err.contains(fragment), "{input:?}: {err}");
         }
     }
 
     #[test]
     fn formats_and_round_trips() {
-        assert_eq!(format_duration(ms(0)), "0s");
-        assert_eq!(format_duration(ms(500)), "500ms");
-        assert_eq!(format_duration(ms(5_400_000)), "1h30m");
-        assert_eq!(format_duration(ms(93_784_005)), "1d2h3m4s5ms");
+        assert_eq!(format(ms(0)), "0s");
+        assert_eq!(format(ms(500)), "500ms");
+        assert_eq!(format(ms(5_400_000)), "1h30m");
+        assert_eq!(format(ms(93_784_005)), "1d2h3m4s5ms");
         for s in ["500ms", "2s", "15m", "1h", "1h30m", "1d", "1d1ms"] {
-            let d = parse_duration(s).expect(s);
-            assert_eq!(format_duration(d), s);
+            let d = parse(s).expect(s);
+            assert_eq!(format(d), s);
         }
     }
 }
