@@ -10,9 +10,8 @@ use reqwest::header::USER_AGENT;
 use serde_json::Value;
 
 use super::fetch::{describe_error, excerpt, read_capped, read_prefix, MAX_BODY};
-use super::{
-    human_duration, validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict,
-};
+use super::{validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict};
+use crate::core::duration;
 
 pub(crate) const AGENT: &str = concat!("canary-cockpit/", env!("CARGO_PKG_VERSION"));
 
@@ -186,7 +185,7 @@ pub async fn run_http(
     let verdict = match tokio::time::timeout(spec.timeout, tries).await {
         Ok(v) => v,
         Err(_) => {
-            let mut reason = format!("timed out after {}", human_duration(spec.timeout));
+            let mut reason = format!("timed out after {}", duration::human(spec.timeout));
             let measured = last.as_ref().and_then(|v| v.measured.clone());
             if let Some(prev) = last {
                 reason.push_str(&format!(

@@ -8,9 +8,8 @@ use reqwest::header::{ACCEPT, USER_AGENT};
 use super::expr::{parse_condition, Condition};
 use super::fetch::{describe_error, excerpt, read_capped, read_prefix};
 use super::http::AGENT;
-use super::{
-    human_duration, validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict,
-};
+use super::{validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict};
+use crate::core::duration;
 use crate::metrics::exposition;
 
 /// The most of an exposition a check reads (8 MiB).
@@ -64,7 +63,7 @@ pub async fn run_metrics_endpoint(
     let fetch = evaluate(&condition, &url, client);
     let mut verdict = match tokio::time::timeout(spec.timeout, fetch).await {
         Ok(v) => v,
-        Err(_) => Verdict::fail(format!("timed out after {}", human_duration(spec.timeout))),
+        Err(_) => Verdict::fail(format!("timed out after {}", duration::human(spec.timeout))),
     };
     if verdict.expected.is_none() {
         verdict.expected = Some(expected);

@@ -306,33 +306,6 @@ impl Verdict {
     }
 }
 
-/// `300ms`, `1.5s`, `30s`, `2m`, `1m30s`, `1h`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    if secs < 60 {
-        if ms % 1000 == 0 {
-            return format!("{secs}s");
-        }
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,16 +341,6 @@ mod tests {
         let e = c.expand("{tagurl}/x").expect_err("unknown");
         assert!(e.contains("unknown placeholder {tagurl}"), "{e}");
         assert!(validate_template("{tag_url}/ok").is_ok());
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "300ms");
-        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
     }
 
     #[test]

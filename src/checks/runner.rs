@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use chrono::Utc;
 
 use super::{CheckKind, CheckOutcome, CheckSpec, CheckStatus, QueryCheck, QueryMetric, Verdict};
+use crate::core::duration;
 use crate::core::model::{MetricKind, MetricsBatch, Severity};
 use crate::core::state::{CheckInfo, CheckResult, CheckStatus as RowStatus};
 use crate::logs::RecentLogs;
@@ -116,7 +117,7 @@ impl Runner {
             Ok(o) => o,
             Err(_) => Verdict::fail(format!(
                 "no answer within the check's timeout ({})",
-                super::human_duration(spec.timeout)
+                duration::human(spec.timeout)
             ))
             .into_outcome(spec.blocking, started.elapsed(), 0),
         }
@@ -151,7 +152,7 @@ impl Runner {
 
     async fn query(&self, q: &QueryCheck, target: &CheckTarget) -> Verdict {
         let label = q.metric.label();
-        let over = super::human_duration(q.window);
+        let over = duration::human(q.window);
         let (value, stable_value) = match self.measure(q, target).await {
             Ok(v) => v,
             Err(verdict) => return verdict,
@@ -290,14 +291,14 @@ impl Runner {
                     "{} entries at {} or above in the last {}{newest}",
                     scan.count,
                     min.as_str(),
-                    super::human_duration(window)
+                    duration::human(window)
                 ),
             };
         }
         let coverage = match scan.covered_from {
             Some(c) if c > from => format!(
                 " (logs seen for the last {} only)",
-                super::human_duration((now - c).to_std().unwrap_or_default())
+                duration::human((now - c).to_std().unwrap_or_default())
             ),
             Some(_) => String::new(),
             None => " (no logs received yet)".into(),
@@ -309,7 +310,7 @@ impl Runner {
             reason: format!(
                 "no entry at {} or above in the last {}{coverage}",
                 min.as_str(),
-                super::human_duration(window)
+                duration::human(window)
             ),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`parse`] / [`format`]: the config's grammar (`500ms`, `2s`, `15m`,
 //!   `1h`, `1h30m`, `1d`), strict, with errors a person can act on; exact
 //!   inverses of each other.
+//! - [`human`]: for messages and reasons (`1.5s`, `1m30s`).
 
 use std::time::Duration;
 
@@ -103,6 +104,34 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// For messages: `300ms`, `1.5s`, `30s`, `2m`, `1m30s`, `1h` (below a
+/// minute to the tenth of a second, above it to the second).
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    if secs < 60 {
+        if ms % 1000 == 0 {
+            return format!("{secs}s");
+        }
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +191,15 @@ mod tests {
             let d = parse(s).expect(s);
             assert_eq!(format(d), s);
         }
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_millis(300)), "300ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_secs(30)), "30s");
+        assert_eq!(human(Duration::from_secs(120)), "2m");
+        assert_eq!(human(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h");
     }
 }

@@ -71,7 +71,7 @@ impl std::fmt::Display for Retrying {
             self.why,
             self.attempt,
             self.of,
-            crate::checks::human_duration(self.wait)
+            super::duration::human(self.wait)
         )
     }
 }

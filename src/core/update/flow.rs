@@ -126,7 +126,7 @@ fn notification(state: &State, to: &Phase, why: &str) -> String {
     } else {
         format!(
             " — {} since the plan started",
-            crate::checks::human_duration(std::time::Duration::from_secs(secs))
+            crate::core::duration::human(std::time::Duration::from_secs(secs))
         )
     };
     let split = match to {

@@ -75,7 +75,7 @@ pub fn from_transport(
         return BackendError::Unavailable {
             message: format!(
                 "{what}: no answer within {}",
-                crate::checks::human_duration(timeout)
+                crate::core::duration::human(timeout)
             ),
             retry_after: None,
         };

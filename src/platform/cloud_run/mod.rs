@@ -194,7 +194,7 @@ impl CloudRun {
                 Err(_) => Err(BackendError::Unavailable {
                     message: format!(
                         "reading {what}: no answer within {}",
-                        crate::checks::human_duration(limit)
+                        crate::core::duration::human(limit)
                     ),
                     retry_after: None,
                 }),

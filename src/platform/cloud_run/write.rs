@@ -179,7 +179,7 @@ async fn follow(
             let e = match e {
                 BackendError::Timeout(d) => BackendError::Other(format!(
                     "no confirmation within {}",
-                    crate::checks::human_duration(d)
+                    crate::core::duration::human(d)
                 )),
                 other => other,
             };
