@@ -10,6 +10,10 @@
 //!   `1h`, `1h30m`, `1d`), strict, with errors a person can act on; exact
 //!   inverses of each other.
 //! - [`human`]: for messages and reasons (`1.5s`, `1m30s`).
+//! - [`hms`], [`age`], [`stopwatch`], [`two_units`]: the screen's styles,
+//!   each tested as it prints (they differ on purpose: an age column is
+//!   one unit wide, a countdown keeps its seconds, a check's time its
+//!   tenths, the judge's estimates always two fields).
 
 use std::time::Duration;
 
@@ -132,6 +136,58 @@ pub fn human(d: Duration) -> String {
     out
 }
 
+/// Elapsed and remaining times on screen: `45s`, `12m30s`, `15m`, `1h`,
+/// `1h30m` (inner fields zero-padded, trailing zero fields dropped).
+pub fn hms(secs: i64) -> String {
+    let s = secs.max(0);
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m:02}m"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// How old something is, in its largest unit only: `2s`, `14m`, `3h`,
+/// `9d` (ages on screen; a negative age is `0s`).
+pub fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// How long a check took: `300ms`, `2.0s` (to the tenth below ten
+/// seconds), then as [`hms`].
+pub fn stopwatch(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        hms((ms / 1000) as i64)
+    }
+}
+
+/// The judge's lag and estimates: `45s`, `1m30s`, `15m00s`, `1h05m`
+/// (the two largest fields, both always shown; rounded to the second).
+pub fn two_units(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +257,41 @@ mod tests {
         assert_eq!(human(Duration::from_secs(120)), "2m");
         assert_eq!(human(Duration::from_secs(90)), "1m30s");
         assert_eq!(human(Duration::from_secs(3600)), "1h");
+    }
+
+    #[test]
+    fn ages_read_in_one_unit() {
+        assert_eq!(age(2), "2s");
+        assert_eq!(age(20 * 60), "20m");
+        assert_eq!(age(3 * 86_400 + 5), "3d");
+        assert_eq!(age(-4), "0s");
+    }
+
+    #[test]
+    fn durations_read_short() {
+        assert_eq!(hms(45), "45s");
+        assert_eq!(hms(750), "12m30s");
+        assert_eq!(hms(900), "15m");
+        assert_eq!(hms(3600), "1h");
+        assert_eq!(hms(5400), "1h30m");
+        assert_eq!(hms(-3), "0s");
+    }
+
+    #[test]
+    fn stopwatch_reads_to_the_tenth_then_as_hms() {
+        assert_eq!(stopwatch(300), "300ms");
+        assert_eq!(stopwatch(2000), "2.0s");
+        assert_eq!(stopwatch(9_940), "9.9s");
+        assert_eq!(stopwatch(12_000), "12s");
+        assert_eq!(stopwatch(750_000), "12m30s");
+    }
+
+    #[test]
+    fn two_units_always_shows_both_fields() {
+        assert_eq!(two_units(45.0), "45s");
+        assert_eq!(two_units(90.0), "1m30s");
+        assert_eq!(two_units(900.0), "15m00s");
+        assert_eq!(two_units(3_930.0), "1h05m");
+        assert_eq!(two_units(-2.0), "0s");
     }
 }

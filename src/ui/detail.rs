@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{age, Ctx};
+use super::Ctx;
+use crate::core::duration::age;
 use crate::core::model::MetricKind;
 use crate::core::state::CheckStatus;
 
