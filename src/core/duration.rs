@@ -9,6 +9,7 @@
 //! - [`parse`] / [`format`]: the config's grammar (`500ms`, `2s`, `15m`,
 //!   `1h`, `1h30m`, `1d`), strict, with errors a person can act on; exact
 //!   inverses of each other.
+//! - [`parse_lenient`]: scenario files' looser grammar (decimals, sums).
 //! - [`human`]: for messages and reasons (`1.5s`, `1m30s`).
 //! - [`hms`], [`age`], [`stopwatch`], [`two_units`]: the screen's styles,
 //!   each tested as it prints (they differ on purpose: an age column is
@@ -88,6 +89,43 @@ pub fn parse(input: &str) -> Result<Duration, String> {
         rest = after;
     }
     Ok(Duration::from_millis(total))
+}
+
+/// Scenario files' grammar, looser than [`parse`]: `800ms`, `30s`, `20m`,
+/// `3h`, `9d`, decimals (`1.5s`) and sums in any order (`1m30s`); one
+/// error message for every mistake.
+pub fn parse_lenient(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (e.g. \"800ms\", \"30s\", \"20m\", \"3d\")");
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0.0_f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += value * unit;
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
 }
 
 /// The inverse of [`parse`], to the millisecond: `1h30m`, `500ms`, `0s`.
@@ -293,5 +331,16 @@ mod tests {
         assert_eq!(two_units(900.0), "15m00s");
         assert_eq!(two_units(3_930.0), "1h05m");
         assert_eq!(two_units(-2.0), "0s");
+    }
+
+    #[test]
+    fn lenient_takes_decimals_and_sums() {
+        assert_eq!(parse_lenient("800ms"), Ok(Duration::from_millis(800)));
+        assert_eq!(parse_lenient("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_lenient("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(parse_lenient("30x").is_err());
+        assert!(parse_lenient("").is_err());
+        assert!(parse_lenient("s").is_err());
+        assert_eq!(parse_lenient("1.5s"), Ok(Duration::from_millis(1500)));
     }
 }
