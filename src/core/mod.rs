@@ -7,6 +7,7 @@ pub mod judge;
 pub mod keymap;
 pub mod model;
 pub mod plan;
+pub mod record;
 pub mod ring;
 pub mod roles;
 pub mod state;

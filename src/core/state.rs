@@ -280,8 +280,8 @@ impl HistoryKind {
         }
     }
 
-    pub fn matches(self, e: &crate::journal::Event) -> bool {
-        use crate::journal::Event as E;
+    pub fn matches(self, e: &crate::core::record::Event) -> bool {
+        use crate::core::record::Event as E;
         match self {
             HistoryKind::All => true,
             HistoryKind::Traffic => matches!(
@@ -306,7 +306,7 @@ impl HistoryKind {
 #[derive(Clone, Debug, Default)]
 pub struct JournalView {
     /// `None` while the journal is being read.
-    pub records: Option<Result<Vec<crate::journal::Record>, String>>,
+    pub records: Option<Result<Vec<crate::core::record::Record>, String>>,
     pub kind: HistoryKind,
     /// Text to match (who, what, why).
     pub filter: String,

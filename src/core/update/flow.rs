@@ -8,11 +8,11 @@ use super::say;
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::model::{MetricKind, TrafficSplit};
 use crate::core::plan::{Phase, Plan, PlanCommand, PlanEvent, PlanSpec, Verdict};
+use crate::core::record::{CheckRecord, Event, MetricSummary};
 use crate::core::state::{
     Alarm, Battery, CheckResult, CheckRow, CheckStatus, Confirmation, Level, Mode, PlanAction,
     State,
 };
-use crate::journal::{CheckRecord, Event, MetricSummary};
 
 pub(crate) fn plan_active(state: &State) -> bool {
     state.plan.as_ref().is_some_and(|p| !p.phase.is_finished())

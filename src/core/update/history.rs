@@ -14,7 +14,7 @@ pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
     fx.push(Effect::LoadJournal);
 }
 
-pub(super) fn loaded(state: &mut State, records: Result<Vec<crate::journal::Record>, String>) {
+pub(super) fn loaded(state: &mut State, records: Result<Vec<crate::core::record::Record>, String>) {
     if let Mode::Journal(v) = &mut state.mode {
         v.records = Some(records);
     }
