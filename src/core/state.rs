@@ -54,12 +54,15 @@ pub struct CheckInfo {
     pub blocking: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where a check stands: not run yet, running, or how it ended. One type
+/// for the checks that produce it and the battery that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pending,
     Running,
     Pass,
+    /// A non-blocking check failed.
     Warn,
     Fail,
 }
@@ -76,14 +79,34 @@ impl CheckStatus {
     }
 }
 
-/// What a finished check measured.
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one check run, as the check returns it and the battery
+/// shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckResult {
+    /// `Pass`, `Warn` or `Fail`.
     pub status: CheckStatus,
+    /// What was measured, for display next to `expected`: `503`, `0.7333`.
     pub measured: Option<String>,
+    /// The threshold: `200`, `> 0.8`.
     pub expected: Option<String>,
+    /// One line for people: why it passed or failed.
     pub reason: String,
-    pub duration_ms: u64,
+    pub duration: std::time::Duration,
+    /// Requests made (0 when the check could not start, e.g. a missing tag URL).
+    pub attempts: u32,
+}
+
+impl CheckResult {
+    /// [`Self::duration`] in whole milliseconds, as shown and journaled.
+    pub fn duration_ms(&self) -> u64 {
+        u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// One row of the Checks panel.

@@ -463,7 +463,8 @@ fn execute(
                                     "the battery's global timeout ({}s) ran out",
                                     deadline.as_secs()
                                 ),
-                                duration_ms: deadline.as_millis() as u64,
+                                duration: deadline,
+                                attempts: 0,
                             },
                         };
                     let _ = tx

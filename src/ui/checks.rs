@@ -192,7 +192,7 @@ fn measured(r: &CheckRow) -> String {
 
 fn duration(ctx: &Ctx, r: &CheckRow) -> String {
     match (&r.result, r.started) {
-        (Some(res), _) => stopwatch(res.duration_ms),
+        (Some(res), _) => stopwatch(res.duration_ms()),
         (None, Some(s)) if r.status == CheckStatus::Running => {
             format!("{}…", hms(ctx.secs_since(s)))
         }

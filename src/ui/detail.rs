@@ -203,7 +203,7 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                         (None, None) => "—".into(),
                     };
                     out.push(field(ctx, "  measured", measured));
-                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms)));
+                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms())));
                     out.push(field(ctx, "  reason", res.reason.clone()));
                 }
             }

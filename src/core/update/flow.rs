@@ -757,7 +757,7 @@ pub(super) fn check_finished(
                     .result
                     .as_ref()
                     .map_or(String::new(), |x| x.reason.clone()),
-                duration_ms: r.result.as_ref().map_or(0, |x| x.duration_ms),
+                duration_ms: r.result.as_ref().map_or(0, |x| x.duration_ms()),
                 blocking: r.info.blocking,
             })
             .collect();
