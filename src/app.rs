@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::runner::Runner;
-use crate::checks::{CheckKind, CheckSpec};
+use crate::checks::{CheckKind, CheckRunner, CheckSpec};
 use crate::config::{Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
@@ -20,7 +20,6 @@ use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
-use crate::runtime::CheckRunner;
 
 /// Entries kept for the `logs` checks.
 const RECENT_LOGS: usize = 20_000;

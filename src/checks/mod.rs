@@ -18,6 +18,7 @@ pub use crate::core::state::{CheckResult, CheckStatus};
 pub use fetch::MAX_BODY;
 pub use http::{run_http, HttpCheck, JsonExpectation};
 pub use metrics_endpoint::{run_metrics_endpoint, MetricsEndpointCheck, METRICS_MAX_BODY};
+pub use runner::{CheckRunner, CheckTarget};
 
 /// One configured check.
 #[derive(Clone, Debug, PartialEq)]

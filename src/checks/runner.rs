@@ -1,6 +1,7 @@
 //! Runs the configured battery with the cockpit's backends: HTTP checks over
 //! HTTP, `ready` through the platform, `query` through the metrics source,
-//! `logs` over the entries the log tail has seen.
+//! `logs` over the entries the log tail has seen. [`CheckRunner`] is the seam
+//! the runtime runs a battery through (one index at a time).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,23 @@ use crate::core::state::CheckInfo;
 use crate::logs::RecentLogs;
 use crate::metrics::{MetricsSource, MetricsWindow};
 use crate::platform::Platform;
-use crate::runtime::{CheckRunner, CheckTarget};
+
+/// Where a battery of checks is aimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckTarget {
+    pub revision: String,
+    pub tag_url: Option<String>,
+    pub service_url: Option<String>,
+    /// The stable revision, when there is one other than `revision`.
+    pub stable: Option<String>,
+}
+
+/// Runs the configured verification checks, one index at a time.
+#[async_trait::async_trait]
+pub trait CheckRunner: Send + Sync {
+    fn count(&self) -> usize;
+    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
+}
 
 /// How much later than a check's own timeout the runner gives up on it.
 const BACKSTOP: Duration = Duration::from_secs(1);

@@ -19,6 +19,7 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use crate::checks::{CheckRunner, CheckTarget};
 use crate::core::action::{Action, ChangeKind, Effect};
 use crate::core::error::BackendError;
 use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
@@ -37,23 +38,6 @@ pub struct Backends {
     pub checks: Option<Arc<dyn CheckRunner>>,
     pub recorder: Recorder,
     pub notifier: Notifier,
-}
-
-/// Where a battery of checks is aimed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckTarget {
-    pub revision: String,
-    pub tag_url: Option<String>,
-    pub service_url: Option<String>,
-    /// The stable revision, when there is one other than `revision`.
-    pub stable: Option<String>,
-}
-
-/// Runs the configured verification checks, one index at a time.
-#[async_trait::async_trait]
-pub trait CheckRunner: Send + Sync {
-    fn count(&self) -> usize;
-    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
 }
 
 /// Poll intervals and redraw pacing.
