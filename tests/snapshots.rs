@@ -9,13 +9,13 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
+use canary::core::key::KeyCode;
 use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::testing::{self, t0, CANARY, STABLE};
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};

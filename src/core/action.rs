@@ -2,9 +2,9 @@
 //! runtime to do ([`Effect`]).
 
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
 
 use super::error::{BackendError, Progress};
+use super::key::KeyEvent;
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
 use super::record::{Event, Record};
 use super::state::CheckResult;

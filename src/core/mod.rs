@@ -4,6 +4,7 @@ pub mod action;
 pub mod duration;
 pub mod error;
 pub mod judge;
+pub mod key;
 pub mod keymap;
 pub mod model;
 pub mod plan;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use tui_textarea::TextArea;
 
 use super::action::ChangeKind;
+use super::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::keymap::Keymap;
 use super::model::{
     LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
@@ -262,6 +263,15 @@ pub enum InputKind {
 }
 
 /// A text input box.
+///
+/// The editor is tui-textarea's `TextArea`, kept in the state: the one
+/// terminal-library type the core holds. Replacing it is not cheap: it
+/// brings the line editing people expect (Emacs keys, word motions, undo,
+/// yank), the horizontal scrolling of a long line and the cursor drawing,
+/// all pinned by the snapshots; a copy would be a second editor to keep
+/// right. It stays a plain value (cloned with the state, fed keys through
+/// [`editor_input`], drawn by `ui/input.rs`); keys reach it as the core's
+/// own [`KeyEvent`], not crossterm's.
 #[derive(Clone, Debug)]
 pub struct Input {
     pub kind: InputKind,
@@ -272,6 +282,40 @@ pub struct Input {
     pub hint: Option<String>,
     /// The filter before editing, restored by Esc.
     pub previous: String,
+}
+
+/// A key for the input box's editor, as tui-textarea's own crossterm
+/// conversion makes it (a release is no input; keys it has no name for are
+/// `Null`): `runtime/terminal.rs` tests that the two agree.
+pub fn editor_input(key: KeyEvent) -> tui_textarea::Input {
+    use tui_textarea::Key;
+    if key.kind == KeyEventKind::Release {
+        return tui_textarea::Input::default();
+    }
+    let code = match key.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::F(n) => Key::F(n),
+        KeyCode::BackTab | KeyCode::Insert | KeyCode::Other => Key::Null,
+    };
+    tui_textarea::Input {
+        key: code,
+        ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
+        alt: key.modifiers.contains(KeyModifiers::ALT),
+        shift: key.modifiers.contains(KeyModifiers::SHIFT),
+    }
 }
 
 /// Which records the history view lists.

@@ -77,7 +77,7 @@ pub fn channel() -> (mpsc::Sender<Action>, mpsc::Receiver<Action>) {
 
 fn from_event(ev: Event) -> Option<Action> {
     match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k)),
+        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k.into())),
         Event::Paste(s) => Some(Action::Paste(s)),
         Event::Resize(_, _) => Some(Action::Resize),
         _ => None,

@@ -2,7 +2,7 @@
 //! filtered by kind (Tab) and text (`/`), and the Markdown report one key
 //! away (`w`). The journal is read in the background (`Effect::LoadJournal`).
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::say;
 use crate::core::action::Effect;

@@ -10,8 +10,8 @@ mod judging;
 mod keys;
 mod logs;
 
+use crate::core::key::KeyEventKind;
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEventKind;
 
 use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
