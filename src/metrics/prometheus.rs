@@ -25,7 +25,7 @@ pub use api::{Labels, RangeSeries};
 use super::{MetricsSource, MetricsWindow};
 use crate::core::error::BackendError;
 use crate::core::model::{MetricKind, MetricsBatch, Series};
-pub use crate::platform::cloud_run::Auth;
+pub use crate::google::Auth;
 
 /// How queries are sent. POST (form-encoded) suits long queries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -268,7 +268,7 @@ impl PrometheusMetrics {
         let base = self.base();
         let endpoint_name = format!("Prometheus at {base}");
         let transport = |e: reqwest::Error| {
-            crate::platform::cloud_run::errors::from_transport(
+            crate::google::errors::from_transport(
                 &e,
                 &endpoint_name,
                 self.settings.request_timeout,

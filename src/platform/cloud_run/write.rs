@@ -14,10 +14,10 @@
 
 use tokio::time::Instant;
 
-use super::retry::Tries;
 use super::{api, convert, CloudRun};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit, Version};
+use crate::google::retry::Tries;
 use crate::platform::Platform;
 
 /// What a re-read says became of a change.
