@@ -15,7 +15,9 @@ use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
 use crate::logs::command::CommandLogs;
 use crate::logs::file::FileLogs;
 use crate::logs::{LogSource, RecentLogs, Tee};
-use crate::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTemplates};
+use crate::metrics::prometheus::{
+    PrometheusAuth, PrometheusMetrics, PrometheusSettings, QueryTemplates,
+};
 use crate::metrics::MetricsSource;
 use crate::platform::cloud_run::{CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
@@ -351,7 +353,7 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                 let token = std::env::var(var).map_err(|_| {
                     anyhow::anyhow!("prometheus.bearer_token_env: ${var} is not set")
                 })?;
-                s.auth = google::Auth::static_token(token);
+                s.auth = PrometheusAuth::bearer(token);
             }
             s
         }
@@ -363,7 +365,7 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                 )
             });
             let mut s = PrometheusSettings::new(url, defaults);
-            s.auth = google_auth(config);
+            s.auth = PrometheusAuth::Google(google_auth(config));
             // Cloud Monitoring samples Cloud Run every minute.
             s.rate_window = Duration::from_secs(120);
             s
