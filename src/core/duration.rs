@@ -6,7 +6,7 @@
 //! (plan reasons, retry notes); everything above the core parses and
 //! formats with it too.
 //!
-//! - [`parse`] / [`format`]: the config's grammar (`500ms`, `2s`, `15m`,
+//! - [`parse`] / [`format()`]: the config's grammar (`500ms`, `2s`, `15m`,
 //!   `1h`, `1h30m`, `1d`), strict, with errors a person can act on; exact
 //!   inverses of each other.
 //! - [`parse_lenient`]: scenario files' looser grammar (decimals, sums).
