@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use canary::core::action::{Action, Effect};
+use canary::core::key::KeyCode;
 use canary::core::model::{
     LogEntry, MetricKind, MetricsBatch, Series, ServiceSnapshot, Severity, Version,
 };

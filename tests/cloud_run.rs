@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use canary::core::error::{BackendError, Progress};
 use canary::core::model::{ServiceSnapshot, TrafficSplit, Version};
+use canary::google::{Auth, GcloudToken, RetryPolicy};
 use canary::platform::cloud_run::api::{TYPE_LATEST, TYPE_REVISION};
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, Fault, RevisionSpec, Route, ServiceRef, DEMO_CANARY,
     DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken, RetryPolicy};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use chrono::Utc;
 

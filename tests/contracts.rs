@@ -10,13 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use canary::core::model::{Severity, TrafficSplit};
+use canary::google::Auth;
 use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
 use canary::logs::LogSource;
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, FakeLogEntry, RecordedRequest, RevisionSpec, Route,
     DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use regex::Regex;
 use serde_json::{json, Value};

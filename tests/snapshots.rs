@@ -9,13 +9,13 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
+use canary::core::key::KeyCode;
 use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::testing::{self, t0, CANARY, STABLE};
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
@@ -343,7 +343,8 @@ fn finish_checks(s: &mut State, secs: i64, outcomes: &[Outcome]) {
                     measured: measured.map(Into::into),
                     expected: expected.map(Into::into),
                     reason: (*reason).into(),
-                    duration_ms: *ms,
+                    duration: std::time::Duration::from_millis(*ms),
+                    attempts: 1,
                 },
             },
             at(secs),

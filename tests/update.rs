@@ -2,13 +2,13 @@
 
 use canary::core::action::{Action, ChangeKind, Effect};
 use canary::core::error::BackendError;
+use canary::core::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use canary::core::model::{Severity, TrafficSplit, Version};
 use canary::core::state::{InputKind, Level, Mode, Settings, State};
 use canary::core::update::update;
 use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, OLD, STABLE};
 use chrono::Duration;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
 use canary::testing::{ch, key};
 
@@ -763,7 +763,6 @@ fn only_actions_that_change_the_screen_redraw() {
         code: KeyCode::Char('j'),
         modifiers: KeyModifiers::NONE,
         kind: KeyEventKind::Release,
-        state: KeyEventState::NONE,
     });
     assert!(!needs_redraw(&release));
     assert!(needs_redraw(&Action::Tick));
@@ -825,7 +824,6 @@ fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
             code: KeyCode::Char('u'),
             modifiers: KeyModifiers::CONTROL,
             kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
         }),
         t0(),
     );

@@ -2,12 +2,12 @@
 //! runtime to do ([`Effect`]).
 
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
 
 use super::error::{BackendError, Progress};
+use super::key::KeyEvent;
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
+use super::record::{Event, Record};
 use super::state::CheckResult;
-use crate::journal::Event;
 
 /// An input to [`super::update::update`]: a key, a tick, or a result from a
 /// background task.
@@ -63,7 +63,7 @@ pub enum Action {
     /// A webhook notification gave up after its retries.
     NotifyFailed(String),
     /// The journal was read for the history view (newest last).
-    JournalLoaded(Result<Vec<crate::journal::Record>, String>),
+    JournalLoaded(Result<Vec<Record>, String>),
     /// The Markdown report was written (its path), or why not.
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.

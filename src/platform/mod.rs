@@ -1,20 +1,15 @@
 //! Platforms that run revisions and split traffic between them.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
-use crate::core::error::{BackendError, Progress};
+use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
 pub mod haproxy;
 pub mod simulator;
 
-/// Hears of every retry a backend makes, and of how an unclear answer was
-/// resolved (the screen shows it, a script says it on stderr). Called from
-/// the backend's task: it must not block.
-pub type RetryObserver = Arc<dyn Fn(&Progress) + Send + Sync>;
+pub use crate::core::error::RetryObserver;
 
 /// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.
 #[async_trait]

@@ -19,6 +19,7 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use crate::checks::{CheckRunner, CheckTarget};
 use crate::core::action::{Action, ChangeKind, Effect};
 use crate::core::error::BackendError;
 use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
@@ -37,23 +38,6 @@ pub struct Backends {
     pub checks: Option<Arc<dyn CheckRunner>>,
     pub recorder: Recorder,
     pub notifier: Notifier,
-}
-
-/// Where a battery of checks is aimed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckTarget {
-    pub revision: String,
-    pub tag_url: Option<String>,
-    pub service_url: Option<String>,
-    /// The stable revision, when there is one other than `revision`.
-    pub stable: Option<String>,
-}
-
-/// Runs the configured verification checks, one index at a time.
-#[async_trait::async_trait]
-pub trait CheckRunner: Send + Sync {
-    fn count(&self) -> usize;
-    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
 }
 
 /// Poll intervals and redraw pacing.
@@ -93,7 +77,7 @@ pub fn channel() -> (mpsc::Sender<Action>, mpsc::Receiver<Action>) {
 
 fn from_event(ev: Event) -> Option<Action> {
     match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k)),
+        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k.into())),
         Event::Paste(s) => Some(Action::Paste(s)),
         Event::Resize(_, _) => Some(Action::Resize),
         _ => None,
@@ -463,7 +447,8 @@ fn execute(
                                     "the battery's global timeout ({}s) ran out",
                                     deadline.as_secs()
                                 ),
-                                duration_ms: deadline.as_millis() as u64,
+                                duration: deadline,
+                                attempts: 0,
                             },
                         };
                     let _ = tx

@@ -123,7 +123,7 @@ pub(super) fn on_progress(state: &mut State, p: &Progress) {
             change.split,
             r.attempt,
             r.of,
-            crate::checks::human_duration(r.wait),
+            crate::core::duration::human(r.wait),
             r.why
         ),
         Progress::ReadBack {

@@ -8,11 +8,11 @@ use crate::core::action::{ChangeKind, ChangeNo, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::plan::Phase;
+use crate::core::record::Event;
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, PlanAction, QueuedChange, State,
 };
 use crate::core::traffic;
-use crate::journal::Event;
 
 /// Guardrails, then confirmation when needed, then submission.
 pub(super) fn request_change(

@@ -8,11 +8,11 @@ use super::say;
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::model::{MetricKind, TrafficSplit};
 use crate::core::plan::{Phase, Plan, PlanCommand, PlanEvent, PlanSpec, Verdict};
+use crate::core::record::{CheckRecord, Event, MetricSummary};
 use crate::core::state::{
     Alarm, Battery, CheckResult, CheckRow, CheckStatus, Confirmation, Level, Mode, PlanAction,
     State,
 };
-use crate::journal::{CheckRecord, Event, MetricSummary};
 
 pub(crate) fn plan_active(state: &State) -> bool {
     state.plan.as_ref().is_some_and(|p| !p.phase.is_finished())
@@ -126,7 +126,7 @@ fn notification(state: &State, to: &Phase, why: &str) -> String {
     } else {
         format!(
             " — {} since the plan started",
-            crate::checks::human_duration(std::time::Duration::from_secs(secs))
+            crate::core::duration::human(std::time::Duration::from_secs(secs))
         )
     };
     let split = match to {
@@ -757,7 +757,7 @@ pub(super) fn check_finished(
                     .result
                     .as_ref()
                     .map_or(String::new(), |x| x.reason.clone()),
-                duration_ms: r.result.as_ref().map_or(0, |x| x.duration_ms),
+                duration_ms: r.result.as_ref().map_or(0, |x| x.duration_ms()),
                 blocking: r.info.blocking,
             })
             .collect();

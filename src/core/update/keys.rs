@@ -1,14 +1,14 @@
 //! Keys, per mode: normal commands, confirmations, input boxes.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
 use super::{changes, cmdline, flow, logs, say};
 use crate::core::action::{ChangeKind, ChangeNo, Effect};
+use crate::core::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
 use crate::core::plan::Phase;
-use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
+use crate::core::state::{editor_input, Input, InputKind, Level, Mode, PlanAction, State};
 use crate::core::traffic;
 
 pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
@@ -415,7 +415,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
         }
         _ => {
-            input.textarea.input(key);
+            input.textarea.input(editor_input(key));
             after_edit(state);
         }
     }

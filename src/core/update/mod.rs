@@ -10,8 +10,8 @@ mod judging;
 mod keys;
 mod logs;
 
+use crate::core::key::KeyEventKind;
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEventKind;
 
 use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
@@ -189,9 +189,11 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
     // cockpit, or before its journal): journaled, so that the scripting
     // commands, which read the journal, decide the stable as the screen does.
     if state.role_history.observe(&snapshot.traffic) {
-        fx.push(Effect::Journal(crate::journal::Event::ServiceObserved {
-            traffic: snapshot.traffic.clone(),
-        }));
+        fx.push(Effect::Journal(
+            crate::core::record::Event::ServiceObserved {
+                traffic: snapshot.traffic.clone(),
+            },
+        ));
     }
     state.snapshot = Some(snapshot);
     state.roles = state.decide_roles();

@@ -272,24 +272,8 @@ pub struct Status {
     pub details: Vec<Value>,
 }
 
-/// The body of every error response: `{"error":{code,message,status,details}}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
-}
-
-/// Google's JSON error: HTTP code, message, canonical status name, details.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    #[serde(default)]
-    pub code: u16,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<Value>,
-}
+/// Errors come in Google's envelope (every Google API answers errors so).
+pub use crate::google::errors::{ErrorBody, ErrorEnvelope};
 
 /// The PATCH body the cockpit sends with `updateMask=traffic`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

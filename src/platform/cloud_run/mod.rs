@@ -19,14 +19,9 @@
 //! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
 //! [`api`] and [`convert`]; the rest of the cockpit sees [`ServiceSnapshot`]s.
 
-pub mod adc;
 pub mod api;
-pub mod auth;
-pub(crate) mod client;
 mod convert;
-pub(crate) mod errors;
 pub mod fake;
-pub mod retry;
 mod write;
 
 use std::sync::{Mutex, MutexGuard};
@@ -35,16 +30,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-pub use adc::{AdcOrigin, AdcToken, CredentialKind};
-pub use auth::{Auth, GcloudToken, StaticToken, TokenSource, CREDENTIALS_HINT};
-
-pub use retry::RetryPolicy;
-
 use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use crate::google::client::Http;
+use crate::google::errors;
+use crate::google::retry::{RetryPolicy, Tries};
+use crate::google::Auth;
 use crate::platform::{Platform, RetryObserver};
-use client::Http;
-use retry::Tries;
 
 /// The public endpoint of the Cloud Run Admin API.
 pub const DEFAULT_ENDPOINT: &str = "https://run.googleapis.com";
@@ -194,7 +186,7 @@ impl CloudRun {
                 Err(_) => Err(BackendError::Unavailable {
                     message: format!(
                         "reading {what}: no answer within {}",
-                        crate::checks::human_duration(limit)
+                        crate::core::duration::human(limit)
                     ),
                     retry_after: None,
                 }),

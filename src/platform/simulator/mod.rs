@@ -15,7 +15,6 @@
 //!
 //! Memory is bounded: one hour of per-second history, 5000 log entries.
 
-mod duration;
 mod gen;
 pub mod history;
 mod http;
@@ -31,7 +30,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-pub use duration::parse_duration;
 pub use history::HISTORY_SECONDS;
 pub use http::{exposition, RevStatus};
 pub use scenario::{Phase, RevisionSpec, Scenario};
