@@ -20,6 +20,7 @@ use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
+use crate::runtime::record::Notifier;
 use crate::runtime::CheckRunner;
 
 /// Entries kept for the `logs` checks.
@@ -389,4 +390,10 @@ pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
             .path_for(&format!("demo-{}", config.service.name)),
         _ => config.journal.path_for(&config.service.name),
     }
+}
+
+/// The team's webhook (`[notify]`), with its timeout and retries.
+pub fn notifier(config: &Config) -> Notifier {
+    Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries)
 }
