@@ -1,6 +1,10 @@
 //! From a validated [`Config`] to a running cockpit's parts: the settings
 //! `update` needs, the backends, the verification battery. The binary and the
-//! tests build the cockpit the same way.
+//! tests build the cockpit the same way. [`cockpit`] assembles and runs the
+//! interactive cockpit; [`logging`] starts the program's own log.
+
+pub mod cockpit;
+pub mod logging;
 
 use std::sync::Arc;
 use std::time::Duration;
