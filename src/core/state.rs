@@ -481,8 +481,10 @@ pub struct State {
     pub started: DateTime<Utc>,
 
     pub snapshot: Option<ServiceSnapshot>,
-    /// Snapshots requested before this instant are stale and ignored.
-    pub snapshot_watermark: Option<DateTime<Utc>>,
+    /// Bumped by every traffic change that lands. A read carries the
+    /// generation it started at: one older than this started before the last
+    /// change landed, is stale, and is ignored (no clock involved).
+    pub write_generation: u64,
     pub service_health: SourceHealth,
     /// Who is stable (the rollback target) and who is the canary: decided
     /// by [`super::roles::decide`] after every action, nowhere else.
@@ -557,7 +559,7 @@ impl State {
             now,
             started: now,
             snapshot: None,
-            snapshot_watermark: None,
+            write_generation: 0,
             service_health: SourceHealth::default(),
             roles: Roles::default(),
             role_history: RoleHistory::default(),

@@ -132,12 +132,14 @@ where
     let service_back = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
     let (focus_tx, focus_rx) = watch::channel(None::<String>);
+    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
     let pollers = [
         tasks::spawn_service_poller(
             platform.clone(),
             timing.service,
             refresh.clone(),
             service_back.clone(),
+            generation_rx,
             tx.clone(),
         ),
         tasks::spawn_metrics_poller(
@@ -213,6 +215,12 @@ where
             }
             dirty |= needs_redraw(&action);
             let effects = update(&mut state, action, Utc::now());
+            // Reads started from now on carry the generation of the last change landed.
+            generation_tx.send_if_modified(|g| {
+                let changed = *g != state.write_generation;
+                *g = state.write_generation;
+                changed
+            });
             // Every effect runs, those queued after a quit too (journal records).
             for effect in effects {
                 match effect {

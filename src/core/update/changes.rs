@@ -431,7 +431,7 @@ pub(super) fn on_applied(
         return;
     };
     let now = state.now;
-    state.snapshot_watermark = Some(now);
+    state.write_generation += 1;
     state.service_health.ok(now);
     // Our own change: the history learns it from the change (journaled as
     // applied), not as something observed from outside.

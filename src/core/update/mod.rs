@@ -36,10 +36,10 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::Paste(text) => keys::on_paste(state, &text),
         Action::ServiceLoaded {
             snapshot,
-            requested_at,
+            generation,
         } => {
-            // A read older than a change we already saw land is dropped.
-            if state.snapshot_watermark.is_none_or(|w| requested_at >= w) {
+            // A read that started before the last change landed is dropped.
+            if generation >= state.write_generation {
                 state.service_health.ok(now);
                 load_snapshot(state, snapshot, &mut fx);
                 if let Some(c) = state.conflicted.take() {
