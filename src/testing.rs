@@ -53,6 +53,7 @@ pub fn snapshot() -> ServiceSnapshot {
         reconciling: false,
         message: None,
         runtime_state_lost: false,
+        write_api: Default::default(),
     }
 }
 

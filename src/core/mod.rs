@@ -6,6 +6,7 @@ pub mod judge;
 pub mod keymap;
 pub mod model;
 pub mod plan;
+pub mod preview;
 pub mod ring;
 pub mod roles;
 pub mod state;

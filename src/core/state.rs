@@ -1,8 +1,5 @@
 //! The whole state of the cockpit. `update` changes it; render only reads it.
 
-use std::fmt;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use tui_textarea::TextArea;
 
@@ -159,26 +156,6 @@ impl Default for Settings {
             checks: Vec::new(),
             judge: super::judge::JudgeSettings::default(),
         }
-    }
-}
-
-pub type PreviewFn = dyn Fn(&TrafficSplit) -> Vec<String> + Send + Sync;
-
-/// Turns a split into the exact platform call(s), for confirmations.
-#[derive(Clone)]
-pub struct Previewer(pub Arc<PreviewFn>);
-
-impl fmt::Debug for Previewer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Previewer")
-    }
-}
-
-impl Default for Previewer {
-    fn default() -> Self {
-        Previewer(Arc::new(|s: &TrafficSplit| {
-            vec![format!("set traffic {}", s.to_flag())]
-        }))
     }
 }
 
@@ -475,7 +452,6 @@ pub fn contains_ci(haystack: &str, needle: &str) -> bool {
 pub struct State {
     pub settings: Settings,
     pub info: PlatformInfo,
-    pub previewer: Previewer,
     pub mode: Mode,
     pub now: DateTime<Utc>,
     pub started: DateTime<Utc>,
@@ -554,7 +530,6 @@ impl State {
         State {
             settings,
             info,
-            previewer: Previewer::default(),
             mode: Mode::Normal,
             now,
             started: now,

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::core::action::{Action, ChangeKind, Effect};
 use crate::core::error::BackendError;
-use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
+use crate::core::state::{CheckResult, CheckStatus, State};
 use crate::core::update::{needs_redraw, update};
 use crate::journal::Event as Journaled;
 use crate::logs::LogSource;
@@ -121,8 +121,6 @@ where
         notifier: backends.notifier.clone(),
     };
     {
-        let p = platform.clone();
-        state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
             let _ = tx.try_send(Action::Progress(r.clone()));

@@ -71,7 +71,7 @@ pub(super) fn request_change(
         let note = (!notes.is_empty()).then(|| notes.join("; "));
         state.mode = Mode::Confirm(Confirmation {
             kind,
-            preview: (state.previewer.0)(&split),
+            preview: crate::core::preview::preview(snapshot, &split),
             before: basis,
             after: split,
             expect: snapshot.version.clone(),
@@ -408,7 +408,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
     state.mode = Mode::Confirm(Confirmation {
         kind: c.kind,
         before: snapshot.traffic.clone(),
-        preview: (state.previewer.0)(&c.split),
+        preview: crate::core::preview::preview(snapshot, &c.split),
         after: c.split,
         expect: snapshot.version.clone(),
         note: Some(format!(
@@ -631,7 +631,10 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
             };
             say(state, Level::Warn, note.clone());
             state.mode = Mode::Confirm(Confirmation {
-                preview: (state.previewer.0)(&c.after),
+                preview: state
+                    .snapshot
+                    .as_ref()
+                    .map_or_else(Vec::new, |s| crate::core::preview::preview(s, &c.after)),
                 before: basis,
                 expect: version,
                 note: Some(note),

@@ -162,7 +162,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
     state.mode = Mode::Confirm(Confirmation {
         kind: ChangeKind::Set,
         before: snapshot.traffic.clone(),
-        preview: (state.previewer.0)(&last),
+        preview: crate::core::preview::preview(snapshot, &last),
         after: last,
         expect: snapshot.version.clone(),
         note: Some(

@@ -19,7 +19,7 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
             PlanAction::Abort => ChangeKind::Rollback,
             _ => ChangeKind::Plan(0),
         },
-        preview: (state.previewer.0)(&after),
+        preview: crate::core::preview::preview(snapshot, &after),
         expect: snapshot.version.clone(),
         before,
         after,
