@@ -524,3 +524,88 @@ fn write_report(path: Option<&Path>, service: &str) -> Result<String, String> {
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out.display().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::TrafficSplit;
+    use crate::core::state::Settings;
+    use crate::journal::Who;
+    use crate::platform::simulator::{Scenario, Simulator};
+    use crossterm::event::{KeyCode, KeyEvent, KeyEventState, KeyModifiers};
+
+    /// The loop hands the service poller the write generation: once our
+    /// change has landed, the reads that follow still reach the state
+    /// (someone else's split shows). Without it they would all be dropped
+    /// as older than the change.
+    #[tokio::test(start_paused = true)]
+    async fn reads_started_after_a_landed_change_reach_the_state() {
+        let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
+        let platform: Arc<dyn Platform> = Arc::new(sim.clone());
+        let backends = Backends {
+            platform: Arc::clone(&platform),
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder: Recorder::new(
+                None,
+                Who {
+                    user: "test".into(),
+                    from: None,
+                },
+                "emergence-app".into(),
+            ),
+            notifier: Notifier::new(None),
+        };
+        let timing = Timing {
+            service: Duration::from_millis(200),
+            ..Timing::default()
+        };
+        let state = State::new(Settings::default(), platform.info(), Utc::now());
+        let (tx, rx) = channel();
+        let mut term = Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("term");
+        let plus = Action::Key(KeyEvent {
+            code: KeyCode::Char('+'),
+            modifiers: KeyModifiers::SHIFT,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        });
+        let theirs = {
+            let snap = sim.snapshot().await.expect("snapshot");
+            let canary = snap.resolve("canary").expect("canary").name.clone();
+            let stable = snap.traffic.largest().expect("stable").to_string();
+            TrafficSplit::new([(stable, 70), (canary, 30)]).expect("valid")
+        };
+        let driver = {
+            let (tx, sim, theirs) = (tx.clone(), sim.clone(), theirs.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = tx.send(plus).await;
+                // The simulator applies a change in well under 5 s.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                sim.set_traffic_externally(&theirs)
+                    .expect("external change");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = tx.send(Action::Terminate("test")).await;
+            })
+        };
+        let state = run(
+            &mut term,
+            state,
+            backends,
+            timing,
+            futures::stream::pending(),
+            tx,
+            rx,
+        )
+        .await
+        .expect("run");
+        driver.await.expect("driver");
+        assert_eq!(state.write_generation, 1, "our change landed");
+        assert_eq!(
+            state.snapshot.as_ref().map(|s| &s.traffic),
+            Some(&theirs),
+            "a read started after our change reached the state"
+        );
+    }
+}
