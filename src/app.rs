@@ -1,6 +1,10 @@
 //! From a validated [`Config`] to a running cockpit's parts: the settings
 //! `update` needs, the backends, the verification battery. The binary and the
-//! tests build the cockpit the same way.
+//! tests build the cockpit the same way. [`cockpit`] assembles and runs the
+//! interactive cockpit; [`logging`] starts the program's own log.
+
+pub mod cockpit;
+pub mod logging;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +27,7 @@ use crate::platform::cloud_run::{CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
+use crate::runtime::record::Notifier;
 
 /// Entries kept for the `logs` checks.
 const RECENT_LOGS: usize = 20_000;
@@ -391,4 +396,10 @@ pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
             .path_for(&format!("demo-{}", config.service.name)),
         _ => config.journal.path_for(&config.service.name),
     }
+}
+
+/// The team's webhook (`[notify]`), with its timeout and retries.
+pub fn notifier(config: &Config) -> Notifier {
+    Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries)
 }

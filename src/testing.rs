@@ -53,6 +53,7 @@ pub fn snapshot() -> ServiceSnapshot {
         reconciling: false,
         message: None,
         runtime_state_lost: false,
+        write_api: Default::default(),
     }
 }
 
@@ -141,11 +142,11 @@ pub fn metrics_at(
     batch
 }
 
-/// The service as read: `snapshot`, at `t0`.
+/// The service as read: `snapshot`, by a read started before any change landed (generation 0).
 pub fn service_loaded(snapshot: ServiceSnapshot) -> Action {
     Action::ServiceLoaded {
         snapshot,
-        requested_at: t0(),
+        generation: 0,
     }
 }
 

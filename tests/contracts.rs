@@ -350,7 +350,7 @@ async fn the_fake_and_the_cockpit_speak_the_documented_api() {
     let snap = cr.snapshot().await.unwrap();
     fake.set_operation_delay(Duration::from_millis(400));
     let target = TrafficSplit::new([(DEMO_STABLE, 90), (DEMO_CANARY, 10)]).unwrap();
-    let preview = cr.preview(&target);
+    let preview = canary::core::preview::preview(&snap, &target);
     let cr = std::sync::Arc::new(cr);
     let task = {
         let (cr, t, v) = (cr.clone(), target.clone(), snap.version.clone());

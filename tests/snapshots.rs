@@ -202,11 +202,12 @@ fn converging_not_ready() -> State {
     snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
     snap.actual = Some(TrafficSplit::new([(STABLE, 95), (CANARY, 5)]).expect("valid"));
     snap.reconciling = true;
+    let generation = s.write_generation;
     update(
         &mut s,
         Action::ServiceLoaded {
             snapshot: snap,
-            requested_at: t0() + Duration::seconds(2),
+            generation,
         },
         t0() + Duration::seconds(3),
     );
@@ -257,11 +258,12 @@ fn metrics_at(now: DateTime<Utc>, canary_err: f64, canary_rps: f64) -> MetricsBa
 /// The periodic reads: the service (unchanged) and fresh metrics.
 fn metrics(s: &mut State, secs: i64, canary_err: f64) {
     let snapshot = s.snapshot.clone().expect("snapshot");
+    let generation = s.write_generation;
     update(
         s,
         Action::ServiceLoaded {
             snapshot,
-            requested_at: at(secs),
+            generation,
         },
         at(secs),
     );

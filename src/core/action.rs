@@ -1,8 +1,6 @@
 //! Everything that can happen ([`Action`]) and everything the core asks the
 //! runtime to do ([`Effect`]).
 
-use chrono::{DateTime, Utc};
-
 use super::error::{BackendError, Progress};
 use super::key::KeyEvent;
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
@@ -21,10 +19,12 @@ pub enum Action {
     Paste(String),
     /// The terminal was resized: redraw.
     Resize,
-    /// A read of the service finished. `requested_at` orders it against traffic changes.
+    /// A read of the service finished. `generation`: the state's
+    /// [`write_generation`](crate::core::state::State::write_generation) when
+    /// the read started, which orders it against traffic changes.
     ServiceLoaded {
         snapshot: ServiceSnapshot,
-        requested_at: DateTime<Utc>,
+        generation: u64,
     },
     ServiceFailed(BackendError),
     /// The platform confirmed traffic change `id`.

@@ -13,6 +13,7 @@ pub mod key;
 pub mod keymap;
 pub mod model;
 pub mod plan;
+pub mod preview;
 pub mod record;
 pub mod ring;
 pub mod roles;

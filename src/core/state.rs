@@ -1,9 +1,7 @@
 //! The whole state of the cockpit. `update` changes it; render only reads it.
 
-use std::fmt;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use std::fmt;
 use tui_textarea::TextArea;
 
 use super::action::ChangeKind;
@@ -183,26 +181,6 @@ impl Default for Settings {
             checks: Vec::new(),
             judge: super::judge::JudgeSettings::default(),
         }
-    }
-}
-
-pub type PreviewFn = dyn Fn(&TrafficSplit) -> Vec<String> + Send + Sync;
-
-/// Turns a split into the exact platform call(s), for confirmations.
-#[derive(Clone)]
-pub struct Previewer(pub Arc<PreviewFn>);
-
-impl fmt::Debug for Previewer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Previewer")
-    }
-}
-
-impl Default for Previewer {
-    fn default() -> Self {
-        Previewer(Arc::new(|s: &TrafficSplit| {
-            vec![format!("set traffic {}", s.to_flag())]
-        }))
     }
 }
 
@@ -542,14 +520,15 @@ pub fn contains_ci(haystack: &str, needle: &str) -> bool {
 pub struct State {
     pub settings: Settings,
     pub info: PlatformInfo,
-    pub previewer: Previewer,
     pub mode: Mode,
     pub now: DateTime<Utc>,
     pub started: DateTime<Utc>,
 
     pub snapshot: Option<ServiceSnapshot>,
-    /// Snapshots requested before this instant are stale and ignored.
-    pub snapshot_watermark: Option<DateTime<Utc>>,
+    /// Bumped by every traffic change that lands. A read carries the
+    /// generation it started at: one older than this started before the last
+    /// change landed, is stale, and is ignored (no clock involved).
+    pub write_generation: u64,
     pub service_health: SourceHealth,
     /// Who is stable (the rollback target) and who is the canary: decided
     /// by [`super::roles::decide`] after every action, nowhere else.
@@ -619,12 +598,11 @@ impl State {
         State {
             settings,
             info,
-            previewer: Previewer::default(),
             mode: Mode::Normal,
             now,
             started: now,
             snapshot: None,
-            snapshot_watermark: None,
+            write_generation: 0,
             service_health: SourceHealth::default(),
             roles: Roles::default(),
             role_history: RoleHistory::default(),

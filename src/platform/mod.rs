@@ -14,7 +14,8 @@ pub use crate::core::error::RetryObserver;
 /// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.
 #[async_trait]
 pub trait Platform: Send + Sync {
-    /// What to show in the header and in previews. Pure, no I/O.
+    /// What to show in the header. Pure, no I/O. (The exact call(s) a change
+    /// makes come from the snapshot: [`crate::core::preview`].)
     fn info(&self) -> PlatformInfo;
 
     /// Reads the service, its revisions and its traffic.
@@ -31,9 +32,4 @@ pub trait Platform: Send + Sync {
     /// Tells `observer` of every retry (and read-back) from now on
     /// (platforms that retry).
     fn observe_retries(&self, _observer: RetryObserver) {}
-
-    /// The exact call(s) `set_traffic` would make, for the confirmation screen.
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        vec![format!("set traffic {}", split.to_flag())]
-    }
 }

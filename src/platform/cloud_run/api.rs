@@ -14,10 +14,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `GoogleCloudRunV2TrafficTarget.type`: pin to a named revision.
-pub const TYPE_REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
-/// `GoogleCloudRunV2TrafficTarget.type`: follow the latest ready revision.
-pub const TYPE_LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
+/// `GoogleCloudRunV2TrafficTarget.type`: pin to a named revision, or follow
+/// the latest ready revision. (The PATCH body the cockpit sends is built with
+/// its preview: [`crate::core::preview::CloudRunPatch`].)
+pub use crate::core::preview::{TYPE_LATEST, TYPE_REVISION};
 
 /// `GoogleCloudRunV2Condition.state` values.
 pub const CONDITION_SUCCEEDED: &str = "CONDITION_SUCCEEDED";
@@ -274,14 +274,6 @@ pub struct Status {
 
 /// Errors come in Google's envelope (every Google API answers errors so).
 pub use crate::google::errors::{ErrorBody, ErrorEnvelope};
-
-/// The PATCH body the cockpit sends with `updateMask=traffic`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrafficPatch {
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
 
 /// The last `/`-separated segment of a resource name.
 pub fn last_segment(name: &str) -> &str {

@@ -236,14 +236,6 @@ impl Platform for Simulator {
         tokio::time::sleep(delay).await;
         Ok(self.shared.lock_current().snapshot())
     }
-
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        let service = self.shared.lock().scenario.service.clone();
-        vec![format!(
-            "gcloud run services update-traffic {service} --to-revisions={} --region={REGION} --project={PROJECT}",
-            split.to_flag()
-        )]
-    }
 }
 
 #[async_trait]
