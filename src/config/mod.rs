@@ -8,7 +8,6 @@
 //!
 //! `config.example.toml` at the repository root documents every key.
 
-mod duration;
 mod raw;
 mod validate;
 
@@ -25,7 +24,8 @@ use crate::core::keymap::{KeyList, Keymap};
 use crate::core::model::Severity;
 use crate::core::plan::PlanSpec;
 
-pub use duration::{format_duration, parse_duration};
+/// The config's durations: the grammar is [`crate::core::duration`]'s.
+pub use crate::core::duration::{format as format_duration, parse as parse_duration};
 pub use raw::KNOWN_KEYS;
 
 /// The environment variable naming a config file when `--config` is not given.

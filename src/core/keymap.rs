@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use super::key::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 
 /// A user intent, independent of the key that asked for it.
@@ -282,7 +282,7 @@ impl Key {
         Ok(Key { code, ctrl, alt })
     }
 
-    /// The key crossterm reported, normalised (Shift is carried by the character itself).
+    /// The key pressed, normalised (Shift is carried by the character itself).
     pub fn from_event(ev: &KeyEvent) -> Option<Key> {
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         let alt = ev.modifiers.contains(KeyModifiers::ALT);
@@ -545,15 +545,9 @@ impl Default for Keymap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEventKind;
 
     fn ev(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
-        KeyEvent {
-            code,
-            modifiers: mods,
-            kind: KeyEventKind::Press,
-            state: crossterm::event::KeyEventState::NONE,
-        }
+        KeyEvent::new(code, mods)
     }
 
     #[test]

@@ -77,11 +77,7 @@ impl PlanSpec {
                 if s.observe.is_zero() {
                     format!("{} %", s.percent)
                 } else {
-                    format!(
-                        "{} % for {}",
-                        s.percent,
-                        crate::config::format_duration(s.observe)
-                    )
+                    format!("{} % for {}", s.percent, super::duration::format(s.observe))
                 }
             })
             .collect::<Vec<_>>()

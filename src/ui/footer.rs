@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{age, Ctx};
+use super::Ctx;
+use crate::core::duration::age;
 use crate::core::keymap::{Command, Keymap};
 use crate::core::plan::{Phase, Verdict};
 use crate::core::state::{contains_ci, InputKind, Mode, State};

@@ -19,6 +19,7 @@
 use ratatui::text::{Line, Span};
 
 use super::{ellipsize, Content, Ctx, Fold};
+use crate::core::duration::hms;
 use crate::core::keymap::Command;
 use crate::core::plan::{OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
 
@@ -617,20 +618,6 @@ fn actions(ctx: &Ctx, plan: &Plan) -> Vec<Span<'static>> {
 
 // ------------------------------------------------------------------ text
 
-/// `45s`, `12m30s`, `15m`, `1h`, `1h30m`.
-pub(crate) fn hms(secs: i64) -> String {
-    let s = secs.max(0);
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    match (h, m, s) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, 0, 0) => format!("{h}h"),
-        (h, m, 0) => format!("{h}h{m:02}m"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
-    }
-}
-
 /// Cuts a line of spans to `w` columns (the last span kept ends with `…`).
 pub(crate) fn clip(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
     let mut out = Vec::with_capacity(spans.len());
@@ -735,19 +722,4 @@ fn wrapped(
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_short() {
-        assert_eq!(hms(45), "45s");
-        assert_eq!(hms(750), "12m30s");
-        assert_eq!(hms(900), "15m");
-        assert_eq!(hms(3600), "1h");
-        assert_eq!(hms(5400), "1h30m");
-        assert_eq!(hms(-3), "0s");
-    }
 }

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use canary::core::error::BackendError;
-use canary::platform::cloud_run::{
-    AdcToken, Auth, CloudRun, CloudRunSettings, CredentialKind, TokenSource,
-};
+use canary::google::{AdcToken, Auth, CredentialKind, TokenSource};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use canary_fakes::cloud_run::FakeCloudRun;
 use serde_json::{json, Value};

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use canary::cli::{self, CliOptions, Context};
 use canary::core::error::BackendError;
 use canary::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use canary::google::{Auth, RetryPolicy};
 use canary::journal::{self, Event, Journal, Outcome};
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, RetryPolicy};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use canary_fakes::cloud_run::{
     to_revision, FakeCloudRun, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use canary::cli::{self, ChangeOutcome, CliError, CliOptions, Context, StableFrom};
+use canary::google::Auth;
 use canary::journal::{self, Event, Journal, Who};
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary_fakes::cloud_run::{
     to_revision, FakeCloudRun, RevisionSpec, Route, ServiceRef, DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };

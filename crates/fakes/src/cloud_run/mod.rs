@@ -9,7 +9,7 @@
 //! fields, etag, revisions exist, percents sum to 100, tags unique), and faults
 //! can be injected (status codes, 429 with Retry-After, malformed JSON, delays,
 //! a concurrent change). Every field it emits is checked against the discovery
-//! document by the contract tests (`tests/platforms/contracts.rs`).
+//! document by the contract tests (`tests/backends/contracts.rs`).
 //!
 //! The same server also answers Cloud Logging's `POST v2/entries:list` over
 //! entries that tests append ([`FakeCloudRun::append_log`], late ones
