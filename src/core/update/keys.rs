@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
-use super::{changes, cmdline, flow, logs, say};
+use super::{changes, cmdline, flow, logs, plan_keys, say};
 use crate::core::action::{ChangeKind, ChangeNo, Effect};
 use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
@@ -190,9 +190,9 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
-        Command::Advance => flow::advance_key(state, fx),
-        Command::TogglePause => flow::toggle_pause(state, fx),
-        Command::Abort => flow::abort_key(state),
+        Command::Advance | Command::TogglePause | Command::Abort => {
+            plan_keys::plan_key(state, cmd, fx)
+        }
         Command::RunChecks => {
             match state.selected.clone() {
                 Some(rev) => flow::start_battery(state, &rev, fx),

@@ -9,6 +9,7 @@ mod history;
 mod judging;
 mod keys;
 mod logs;
+mod plan_keys;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEventKind;
