@@ -12,8 +12,9 @@
 //! Adding a section (e.g. `[kubernetes]`): a new file here on the model of
 //! `haproxy.rs` (a `table!`, the checked type, `validate`), then in this file
 //! its `mod`, its field in [`RawConfig`], its line in [`SECTIONS`] (the order
-//! of the documentation) and its line in [`RawConfig::validate`]; and its
-//! field in [`Config`](super::Config), with its default.
+//! of the documentation) and its line in [`RawConfig::validate`]; its field
+//! in [`Config`](super::Config), with its default; and the section in
+//! `config.example.toml` (a test insists).
 
 use std::collections::BTreeMap;
 use std::path::Path;
