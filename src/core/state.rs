@@ -11,7 +11,7 @@ use super::model::{
     LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
     Version,
 };
-use super::plan::{Phase, Plan, PlanSpec, Verdict};
+use super::plan::{Offer, Phase, Plan, PlanSpec, Verdict};
 use super::ring::Ring;
 use super::roles::{RoleHistory, RoleInputs, Roles};
 
@@ -633,6 +633,14 @@ impl State {
             quit_plan_asked: false,
             quit: false,
             pending_effects: Vec::new(),
+        }
+    }
+
+    /// What the operator can do to the plan now (see [`Plan::offers`]).
+    pub fn plan_offers(&self) -> Vec<Offer> {
+        match &self.plan {
+            Some(plan) => plan.offers(&self.verdict),
+            None => vec![Offer::NO_PLAN],
         }
     }
 

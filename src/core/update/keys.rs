@@ -190,9 +190,9 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
-        Command::Advance => plan_keys::advance_key(state, fx),
-        Command::TogglePause => plan_keys::toggle_pause(state, fx),
-        Command::Abort => plan_keys::abort_key(state),
+        Command::Advance | Command::TogglePause | Command::Abort => {
+            plan_keys::plan_key(state, cmd, fx)
+        }
         Command::RunChecks => {
             match state.selected.clone() {
                 Some(rev) => battery::start_battery(state, &rev, fx),
