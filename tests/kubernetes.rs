@@ -1377,7 +1377,7 @@ mod screen {
     use canary::core::model::KeepWarm;
     use canary::core::state::{Mode, Settings};
     use canary::core::update::update;
-    use canary::testing::{self, t0};
+    use canary_fakes::fixtures::{self as testing, t0};
     use chrono::Duration;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
@@ -1444,7 +1444,7 @@ mod screen {
         );
         update(
             &mut s,
-            testing::key(crossterm::event::KeyCode::Char('+')),
+            testing::key(canary::core::key::KeyCode::Char('+')),
             t0(),
         );
         let screen = text(&s, 120, 40);
@@ -1454,5 +1454,119 @@ mod screen {
             "{screen}"
         );
         insta::assert_snapshot!("read_only_by_a_controller_120x40", screen);
+    }
+}
+/// Keep-warm in `update` (`core::update::keepwarm`).
+mod keep_warm {
+    use canary::core::action::{Action, Effect};
+    use canary::core::model::KeepWarm;
+    use canary::core::plan::PlanMode;
+    use canary::core::record::Event;
+    use canary::core::state::{Mode, Settings, State};
+    use canary::core::update::update;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn state_with(mode: PlanMode, until_secs: i64) -> (State, DateTime<Utc>) {
+        let mut settings = Settings::default();
+        settings.plan.mode = mode;
+        let mut state = canary_fakes::fixtures::busy_state_with(settings);
+        let now = state.now;
+        let snap = state.snapshot.as_mut().expect("snapshot");
+        let old = snap.revisions[1].name.clone();
+        snap.extra.keep_warm = Some(KeepWarm {
+            revision: old,
+            until: now + Duration::seconds(until_secs),
+            replicas: 3,
+        });
+        (state, now)
+    }
+
+    fn notes(fx: &[Effect]) -> Vec<String> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Journal(Event::Note { message }) => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_mode_scales_down_by_itself_when_the_time_is_over() {
+        let (mut state, now) = state_with(PlanMode::Auto, 60);
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(59));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(60));
+        let rev = state.snapshot.as_ref().expect("s").revisions[1]
+            .name
+            .clone();
+        assert!(fx.contains(&Effect::ScaleDown {
+            revision: rev.clone()
+        }));
+        assert!(notes(&fx)[0].starts_with(&format!("scale-down requested: {rev}")));
+        // Once: not sent again while in flight.
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(61));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(
+            &mut state,
+            Action::ScaledDown {
+                revision: rev.clone(),
+                result: Ok(format!("{rev} 3 → 0 replicas")),
+            },
+            now + Duration::seconds(62),
+        );
+        assert!(notes(&fx)[0].starts_with("scale-down done"));
+        assert!(fx.contains(&Effect::RefreshService));
+    }
+
+    #[test]
+    fn manual_mode_asks_and_no_waits() {
+        let (mut state, now) = state_with(PlanMode::Manual, 0);
+        let fx = update(&mut state, Action::Tick, now);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let Mode::Confirm(c) = &state.mode else {
+            panic!("asked: {:?}", state.mode.name())
+        };
+        assert!(c.scale_down.is_some());
+        assert!(c.unprompted);
+        // n: declined, journaled, not asked again at once.
+        let fx = update(
+            &mut state,
+            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('n')),
+            now,
+        );
+        assert!(notes(&fx)[0].starts_with("scale-down declined"));
+        assert!(matches!(state.mode, Mode::Normal));
+        update(&mut state, Action::Tick, now + Duration::seconds(10));
+        assert!(matches!(state.mode, Mode::Normal));
+        // Asked again later; y sends it.
+        update(&mut state, Action::Tick, now + Duration::minutes(6));
+        assert!(matches!(state.mode, Mode::Confirm(_)));
+        let fx = update(
+            &mut state,
+            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('y')),
+            now + Duration::minutes(6),
+        );
+        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        // No traffic change was made for it.
+        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
+    }
+
+    #[test]
+    fn the_question_closes_when_the_colour_is_no_longer_kept_warm() {
+        let (mut state, now) = state_with(PlanMode::Manual, 0);
+        update(&mut state, Action::Tick, now);
+        assert!(matches!(state.mode, Mode::Confirm(_)));
+        let mut snap = state.snapshot.clone().expect("s");
+        snap.extra.keep_warm = None;
+        let generation = state.write_generation;
+        update(
+            &mut state,
+            Action::ServiceLoaded {
+                snapshot: snap,
+                generation,
+            },
+            now,
+        );
+        assert!(matches!(state.mode, Mode::Normal));
     }
 }

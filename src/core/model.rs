@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::preview::WriteApi;
+
 /// One revision (Cloud Run revision, HAProxy server, Kubernetes Deployment).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -187,6 +189,10 @@ pub struct ServiceSnapshot {
     /// service, per-revision rollout details, a colour kept warm).
     #[serde(default, skip_serializing_if = "SnapshotExtra::is_empty")]
     pub extra: SnapshotExtra,
+    /// How a change to this service is written, with what the write starts
+    /// from as read here: what [`super::preview::preview`] shows.
+    #[serde(default)]
+    pub write_api: WriteApi,
 }
 
 /// See [`ServiceSnapshot::extra`]. Empty for Cloud Run, HAProxy and the

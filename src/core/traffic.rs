@@ -224,6 +224,7 @@ mod tests {
             message: None,
             runtime_state_lost: false,
             extra: Default::default(),
+            write_api: Default::default(),
         }
     }
 

@@ -19,9 +19,10 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use crate::checks::{CheckRunner, CheckTarget};
 use crate::core::action::{Action, ChangeKind, Effect};
 use crate::core::error::BackendError;
-use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
+use crate::core::state::{CheckResult, CheckStatus, State};
 use crate::core::update::{needs_redraw, update};
 use crate::journal::Event as Journaled;
 use crate::logs::LogSource;
@@ -37,23 +38,6 @@ pub struct Backends {
     pub checks: Option<Arc<dyn CheckRunner>>,
     pub recorder: Recorder,
     pub notifier: Notifier,
-}
-
-/// Where a battery of checks is aimed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckTarget {
-    pub revision: String,
-    pub tag_url: Option<String>,
-    pub service_url: Option<String>,
-    /// The stable revision, when there is one other than `revision`.
-    pub stable: Option<String>,
-}
-
-/// Runs the configured verification checks, one index at a time.
-#[async_trait::async_trait]
-pub trait CheckRunner: Send + Sync {
-    fn count(&self) -> usize;
-    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
 }
 
 /// Poll intervals and redraw pacing.
@@ -93,7 +77,7 @@ pub fn channel() -> (mpsc::Sender<Action>, mpsc::Receiver<Action>) {
 
 fn from_event(ev: Event) -> Option<Action> {
     match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k)),
+        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k.into())),
         Event::Paste(s) => Some(Action::Paste(s)),
         Event::Resize(_, _) => Some(Action::Resize),
         _ => None,
@@ -121,8 +105,6 @@ where
         notifier: backends.notifier.clone(),
     };
     {
-        let p = platform.clone();
-        state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
             let _ = tx.try_send(Action::Progress(r.clone()));
@@ -132,12 +114,14 @@ where
     let service_back = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
     let (focus_tx, focus_rx) = watch::channel(None::<String>);
+    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
     let pollers = [
         tasks::spawn_service_poller(
             platform.clone(),
             timing.service,
             refresh.clone(),
             service_back.clone(),
+            generation_rx,
             tx.clone(),
         ),
         tasks::spawn_metrics_poller(
@@ -213,6 +197,12 @@ where
             }
             dirty |= needs_redraw(&action);
             let effects = update(&mut state, action, Utc::now());
+            // Reads started from now on carry the generation of the last change landed.
+            generation_tx.send_if_modified(|g| {
+                let changed = *g != state.write_generation;
+                *g = state.write_generation;
+                changed
+            });
             // Every effect runs, those queued after a quit too (journal records).
             for effect in effects {
                 match effect {
@@ -470,7 +460,8 @@ fn execute(
                                     "the battery's global timeout ({}s) ran out",
                                     deadline.as_secs()
                                 ),
-                                duration_ms: deadline.as_millis() as u64,
+                                duration: deadline,
+                                attempts: 0,
                             },
                         };
                     let _ = tx
@@ -524,4 +515,84 @@ fn write_report(path: Option<&Path>, service: &str) -> Result<String, String> {
     std::io::Write::write_all(&mut file, md.as_bytes())
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
+    use crate::core::model::TrafficSplit;
+    use crate::core::state::Settings;
+    use crate::journal::Who;
+    use crate::platform::simulator::{Scenario, Simulator};
+
+    /// The loop hands the service poller the write generation: once our
+    /// change has landed, the reads that follow still reach the state
+    /// (someone else's split shows). Without it they would all be dropped
+    /// as older than the change.
+    #[tokio::test(start_paused = true)]
+    async fn reads_started_after_a_landed_change_reach_the_state() {
+        let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
+        let platform: Arc<dyn Platform> = Arc::new(sim.clone());
+        let backends = Backends {
+            platform: Arc::clone(&platform),
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder: Recorder::new(
+                None,
+                Who {
+                    user: "test".into(),
+                    from: None,
+                },
+                "emergence-app".into(),
+            ),
+            notifier: Notifier::new(None),
+        };
+        let timing = Timing {
+            service: Duration::from_millis(200),
+            ..Timing::default()
+        };
+        let state = State::new(Settings::default(), platform.info(), Utc::now());
+        let (tx, rx) = channel();
+        let mut term = Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("term");
+        let plus = Action::Key(KeyEvent::new(KeyCode::Char('+'), KeyModifiers::SHIFT));
+        let theirs = {
+            let snap = sim.snapshot().await.expect("snapshot");
+            let canary = snap.resolve("canary").expect("canary").name.clone();
+            let stable = snap.traffic.largest().expect("stable").to_string();
+            TrafficSplit::new([(stable, 70), (canary, 30)]).expect("valid")
+        };
+        let driver = {
+            let (tx, sim, theirs) = (tx.clone(), sim.clone(), theirs.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = tx.send(plus).await;
+                // The simulator applies a change in well under 5 s.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                sim.set_traffic_externally(&theirs)
+                    .expect("external change");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = tx.send(Action::Terminate("test")).await;
+            })
+        };
+        let state = run(
+            &mut term,
+            state,
+            backends,
+            timing,
+            futures::stream::pending(),
+            tx,
+            rx,
+        )
+        .await
+        .expect("run");
+        driver.await.expect("driver");
+        assert_eq!(state.write_generation, 1, "our change landed");
+        assert_eq!(
+            state.snapshot.as_ref().map(|s| &s.traffic),
+            Some(&theirs),
+            "a read started after our change reached the state"
+        );
+    }
 }

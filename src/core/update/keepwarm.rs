@@ -2,7 +2,8 @@
 //! (a rollback meanwhile is instant), then scaled to 0 — asked in manual
 //! mode, done by itself in auto mode — and journaled either way. The
 //! countdown comes from the platform ([`crate::core::model::KeepWarm`], read
-//! with the service), so a restart of the cockpit keeps it.
+//! with the service), so a restart of the cockpit keeps it. Tested in
+//! `tests/kubernetes.rs` (`screen`), on the fixtures of `crates/fakes`.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -11,8 +12,8 @@ use crate::core::action::{ChangeKind, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::KeepWarm;
 use crate::core::plan::PlanMode;
+use crate::core::record::Event;
 use crate::core::state::{Confirmation, Level, Mode, State};
-use crate::journal::Event;
 
 /// After a "no", the question comes back this much later.
 const ASK_AGAIN: Duration = Duration::minutes(5);
@@ -201,109 +202,4 @@ pub(super) fn scaled_down(
         }
     }
     fx.push(Effect::RefreshService);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::action::Action;
-    use crate::core::state::Settings;
-    use crate::core::update::update;
-
-    fn state_with(mode: PlanMode, until_secs: i64) -> (State, DateTime<Utc>) {
-        let mut settings = Settings::default();
-        settings.plan.mode = mode;
-        let mut state = crate::testing::busy_state_with(settings);
-        let now = state.now;
-        let snap = state.snapshot.as_mut().expect("snapshot");
-        let old = snap.revisions[1].name.clone();
-        snap.extra.keep_warm = Some(KeepWarm {
-            revision: old,
-            until: now + Duration::seconds(until_secs),
-            replicas: 3,
-        });
-        (state, now)
-    }
-
-    fn notes(fx: &[Effect]) -> Vec<String> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::Journal(Event::Note { message }) => Some(message.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn auto_mode_scales_down_by_itself_when_the_time_is_over() {
-        let (mut state, now) = state_with(PlanMode::Auto, 60);
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(59));
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(60));
-        let rev = state.snapshot.as_ref().expect("s").revisions[1]
-            .name
-            .clone();
-        assert!(fx.contains(&Effect::ScaleDown {
-            revision: rev.clone()
-        }));
-        assert!(notes(&fx)[0].starts_with(&format!("scale-down requested: {rev}")));
-        // Once: not sent again while in flight.
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(61));
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let fx = update(
-            &mut state,
-            Action::ScaledDown {
-                revision: rev.clone(),
-                result: Ok(format!("{rev} 3 → 0 replicas")),
-            },
-            now + Duration::seconds(62),
-        );
-        assert!(notes(&fx)[0].starts_with("scale-down done"));
-        assert!(fx.contains(&Effect::RefreshService));
-    }
-
-    #[test]
-    fn manual_mode_asks_and_no_waits() {
-        let (mut state, now) = state_with(PlanMode::Manual, 0);
-        let fx = update(&mut state, Action::Tick, now);
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let Mode::Confirm(c) = &state.mode else {
-            panic!("asked: {:?}", state.mode.name())
-        };
-        assert!(c.scale_down.is_some());
-        assert!(c.unprompted);
-        // n: declined, journaled, not asked again at once.
-        let n = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('n'));
-        let fx = update(&mut state, Action::Key(n), now);
-        assert!(notes(&fx)[0].starts_with("scale-down declined"));
-        assert!(matches!(state.mode, Mode::Normal));
-        update(&mut state, Action::Tick, now + Duration::seconds(10));
-        assert!(matches!(state.mode, Mode::Normal));
-        // Asked again later; y sends it.
-        update(&mut state, Action::Tick, now + Duration::minutes(6));
-        assert!(matches!(state.mode, Mode::Confirm(_)));
-        let y = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('y'));
-        let fx = update(&mut state, Action::Key(y), now + Duration::minutes(6));
-        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        // No traffic change was made for it.
-        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
-    }
-
-    #[test]
-    fn the_question_closes_when_the_colour_is_no_longer_kept_warm() {
-        let (mut state, now) = state_with(PlanMode::Manual, 0);
-        update(&mut state, Action::Tick, now);
-        assert!(matches!(state.mode, Mode::Confirm(_)));
-        let mut snap = state.snapshot.clone().expect("s");
-        snap.extra.keep_warm = None;
-        update(
-            &mut state,
-            Action::ServiceLoaded {
-                snapshot: snap,
-                requested_at: now,
-            },
-            now,
-        );
-        assert!(matches!(state.mode, Mode::Normal));
-    }
 }

@@ -13,7 +13,9 @@ use super::owners::owned_by_another;
 use super::{DeploymentView, KubePlatform, FIELD_MANAGER, SWITCH_ANNOTATION};
 use crate::config::KubeMode;
 use crate::core::error::BackendError;
+use crate::core::kube_preview::KubeWrite;
 use crate::core::model::{KeepWarm, ServiceSnapshot, SnapshotExtra, TrafficSplit, Version};
+use crate::core::preview::WriteApi;
 
 /// The record of a switch, kept on the Service ([`SWITCH_ANNOTATION`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +150,28 @@ fn effective_switch(p: &KubePlatform, obs: &Observed) -> Option<SwitchRecord> {
     })
 }
 
+/// The replicas a cold colour is scaled back to: what it had when the
+/// cockpit scaled it down, else what the serving colour runs, else 1.
+fn restore_to(s: &Shape<'_>, obs: &Observed, view: &DeploymentView) -> i32 {
+    let serving = obs
+        .colour
+        .as_ref()
+        .ok()
+        .and_then(|c| s.colours.get(c))
+        .cloned()
+        .unwrap_or_default();
+    view.replicas_before
+        .filter(|n| *n > 0)
+        .or_else(|| {
+            obs.deployments
+                .iter()
+                .find(|d| d.name == serving)
+                .map(|d| d.replicas.desired)
+                .filter(|n| *n > 0)
+        })
+        .unwrap_or(1)
+}
+
 fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, BackendError> {
     let s = shape(p);
     let colour = obs.colour.clone().map_err(|why| {
@@ -222,6 +246,24 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         reconciling: false,
         message,
         runtime_state_lost: false,
+        write_api: WriteApi::Kubernetes(KubeWrite::Selector {
+            namespace: ns.clone(),
+            service: s.service.to_string(),
+            key: s.key.to_string(),
+            selector: obs.selector.clone(),
+            colours: obs
+                .deployments
+                .iter()
+                .filter_map(|d| Some((d.name.clone(), colour_of(&s, &d.name)?.to_string())))
+                .collect(),
+            cold: obs
+                .deployments
+                .iter()
+                .filter(|d| d.found && d.replicas.desired == 0)
+                .map(|d| (d.name.clone(), restore_to(&s, obs, d)))
+                .collect(),
+            resource_version: obs.resource_version.clone(),
+        }),
         extra: SnapshotExtra {
             all_or_nothing: Some(format!(
                 "blue/green sends all traffic to one colour (the Service {}'s selector {}; \
@@ -303,18 +345,7 @@ pub(super) async fn set_traffic(
     }
     // A cold colour is scaled back up and waited for before it gets traffic.
     if view.replicas.desired == 0 {
-        let serving = s.colours.get(&from).cloned().unwrap_or_default();
-        let want = view
-            .replicas_before
-            .filter(|n| *n > 0)
-            .or_else(|| {
-                obs.deployments
-                    .iter()
-                    .find(|d| d.name == serving)
-                    .map(|d| d.replicas.desired)
-                    .filter(|n| *n > 0)
-            })
-            .unwrap_or(1);
+        let want = restore_to(&s, &obs, &view);
         tracing::info!(deployment = %target, replicas = want, "kubernetes: scaling up before the switch");
         p.set_replicas(&view, want).await?;
         p.wait_available(&target, want).await?;
@@ -435,45 +466,6 @@ pub(super) async fn scale_down(p: &KubePlatform, revision: &str) -> Result<Strin
         "{revision} {before} → 0 replicas (namespace {}); a rollback to it scales it back to {before} first",
         p.namespace()
     ))
-}
-
-pub(super) fn preview(p: &KubePlatform, split: &TrafficSplit) -> Vec<String> {
-    let s = shape(p);
-    let target = match all_or_nothing(split, s.service, s.key) {
-        Ok(t) => t,
-        Err(why) => return vec![format!("# refused: {why}")],
-    };
-    let colour = colour_of(&s, &target).unwrap_or("?");
-    let ns = p.namespace();
-    let last = p.memory().last.clone();
-    let selector = last
-        .as_ref()
-        .map(|o| o.selector.clone())
-        .unwrap_or_default();
-    let new = selector_for(&selector, s.key, colour);
-    let mut out = Vec::new();
-    if let Some(view) = last
-        .as_ref()
-        .and_then(|o| o.deployments.iter().find(|d| d.name == target))
-        .filter(|d| d.replicas.desired == 0)
-    {
-        let n = view.replicas_before.unwrap_or(1);
-        out.push(format!(
-            "kubectl scale deployment/{target} --replicas={n} -n {ns}  # then wait until all {n} are available"
-        ));
-    }
-    out.push(format!(
-        "kubectl patch service {} -n {ns} --type=merge -p '{}'",
-        s.service,
-        serde_json::json!({ "spec": { "selector": new } })
-    ));
-    out.push(format!(
-        "PATCH /api/v1/namespaces/{ns}/services/{} (merge patch: spec.selector {}, metadata.resourceVersion {}, annotation {SWITCH_ANNOTATION})",
-        s.service,
-        show_selector(&new),
-        last.as_ref().map_or("as read", |o| o.resource_version.as_str())
-    ));
-    out
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ pub fn timed_out(call: &Call<'_>, limit: Duration) -> BackendError {
     BackendError::Unavailable {
         message: format!(
             "{call}: no answer within {}",
-            crate::checks::human_duration(limit)
+            crate::core::duration::human(limit)
         ),
         retry_after: None,
     }

@@ -481,7 +481,7 @@ impl KubePlatform {
                 return Err(BackendError::Failed(format!(
                     "{name} was scaled up to {replicas} but is not available after {} ({last}): \
                      the selector was not moved",
-                    crate::checks::human_duration(self.settings.apply_timeout)
+                    crate::core::duration::human(self.settings.apply_timeout)
                 )));
             }
             tokio::time::sleep(self.settings.poll).await;
@@ -562,13 +562,6 @@ impl Platform for KubePlatform {
             KubeMode::Weights { .. } => Err(BackendError::Refused(
                 "mode \"weights\" does not scale Deployments: a weight of 0 is no traffic".into(),
             )),
-        }
-    }
-
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        match &self.settings.mode {
-            KubeMode::BlueGreen { .. } => bluegreen::preview(self, split),
-            KubeMode::Weights { .. } => weights::preview(self, split),
         }
     }
 }

@@ -12,7 +12,9 @@ use super::route::{Acceptance, HttpRoute};
 use super::{DeploymentView, KubePlatform, FIELD_MANAGER};
 use crate::config::KubeMode;
 use crate::core::error::BackendError;
+use crate::core::kube_preview::KubeWrite;
 use crate::core::model::{ServiceSnapshot, SnapshotExtra, TrafficSplit, Version};
+use crate::core::preview::WriteApi;
 
 /// The route and the Deployments as last read.
 #[derive(Clone, Debug)]
@@ -175,6 +177,17 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         reconciling: !matches!(acceptance, Acceptance::Accepted),
         message,
         runtime_state_lost: false,
+        write_api: WriteApi::Kubernetes(KubeWrite::Route {
+            namespace: p.namespace(),
+            route: s.route.to_string(),
+            backends: s.backends.clone(),
+            resource_version: obs
+                .route
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default(),
+        }),
         extra: SnapshotExtra {
             read_only: obs.owner.clone().or(stray),
             details,
@@ -304,7 +317,7 @@ pub(super) async fn set_traffic(
                     "HTTPRoute {} has the new weights (generation {generation}) but no Gateway \
                      accepted them within {} ({why})",
                     s.route,
-                    crate::checks::human_duration(p.settings.apply_timeout)
+                    crate::core::duration::human(p.settings.apply_timeout)
                 )))
             }
             _ => {}
@@ -331,38 +344,6 @@ fn service_split(s: &Shape<'_>, split: &TrafficSplit) -> TrafficSplit {
             .map(|svc| (svc.clone(), u32::from(a.percent)))
     }))
     .unwrap_or_else(|_| split.clone())
-}
-
-pub(super) fn preview(p: &KubePlatform, split: &TrafficSplit) -> Vec<String> {
-    let s = shape(p);
-    let ns = p.namespace();
-    let weights = service_weights(&s, split);
-    let last = p.memory().last_route.clone();
-    let shown = weights
-        .iter()
-        .map(|(svc, w)| format!("{svc}={w}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut out = Vec::new();
-    match &last {
-        Some(o) => out.push(format!(
-            "kubectl patch httproute {} -n {ns} --type=merge -p '{}'",
-            s.route,
-            serde_json::json!({ "spec": { "rules": o.route.rules_with(&weights) } })
-        )),
-        None => out.push(format!(
-            "kubectl patch httproute {} -n {ns} --type=merge  # backendRefs weights {shown}",
-            s.route
-        )),
-    }
-    out.push(format!(
-        "PATCH /apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{} (merge patch: every rule's backendRefs weights {shown}, metadata.resourceVersion {}); done when every Gateway shows the new generation Accepted and ResolvedRefs",
-        s.route,
-        last.as_ref()
-            .and_then(|o| o.route.metadata.resource_version.clone())
-            .unwrap_or_else(|| "as read".into())
-    ));
-    out
 }
 
 #[cfg(test)]

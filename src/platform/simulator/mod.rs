@@ -15,7 +15,6 @@
 //!
 //! Memory is bounded: one hour of per-second history, 5000 log entries.
 
-mod duration;
 mod gen;
 pub mod history;
 mod http;
@@ -31,7 +30,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-pub use duration::parse_duration;
 pub use history::HISTORY_SECONDS;
 pub use http::{exposition, RevStatus};
 pub use scenario::{Phase, RevisionSpec, Scenario};
@@ -237,14 +235,6 @@ impl Platform for Simulator {
         };
         tokio::time::sleep(delay).await;
         Ok(self.shared.lock_current().snapshot())
-    }
-
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        let service = self.shared.lock().scenario.service.clone();
-        vec![format!(
-            "gcloud run services update-traffic {service} --to-revisions={} --region={REGION} --project={PROJECT}",
-            split.to_flag()
-        )]
     }
 }
 
