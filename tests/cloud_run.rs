@@ -95,7 +95,8 @@ async fn snapshot_reads_everything() {
     assert!(!bad.ready);
     assert_eq!(
         bad.status_message.as_deref(),
-        Some("Container failed to start on port 8080")
+        // Plain words first, then the platform's own.
+        Some("the container did not start listening on its port: Container failed to start on port 8080")
     );
     let canary = s.revision(DEMO_CANARY).unwrap();
     assert!(canary.ready && canary.status_message.is_none());

@@ -9,6 +9,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
 pub mod haproxy;
+pub mod release;
 pub mod simulator;
 
 /// Hears of every retry a backend makes, and of how an unclear answer was
@@ -36,6 +37,12 @@ pub trait Platform: Send + Sync {
     /// Tells `observer` of every retry (and read-back) from now on
     /// (platforms that retry).
     fn observe_retries(&self, _observer: RetryObserver) {}
+
+    /// Deploying and deleting revisions ([`release::Releases`]), or one
+    /// sentence saying why this platform cannot.
+    fn releases(&self) -> Result<&dyn release::Releases, String> {
+        Err(release::CANNOT.into())
+    }
 
     /// The exact call(s) `set_traffic` would make, for the confirmation screen.
     fn preview(&self, split: &TrafficSplit) -> Vec<String> {

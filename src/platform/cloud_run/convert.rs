@@ -43,7 +43,17 @@ pub fn snapshot(
     let tags = tags(service, latest);
     let mut revs: Vec<Revision> = revisions
         .iter()
-        .map(|r| revision(r, tags.get(r.short_name())))
+        .map(|r| {
+            let mut rev = revision(r, tags.get(r.short_name()));
+            rev.details = super::inspect::details(r, service);
+            rev.status_message = super::inspect::failure_message(&rev.details)
+                .or_else(|| {
+                    (rev.details.deploying && !rev.ready)
+                        .then(|| super::inspect::progress_message(&rev.details))
+                })
+                .or(rev.status_message);
+            rev
+        })
         .collect();
     revs.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
     let message = service
@@ -169,6 +179,7 @@ fn revision(r: &api::Revision, tag: Option<&(String, Option<String>)>) -> Revisi
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
         ready,
         status_message,
+        details: Default::default(),
     }
 }
 

@@ -24,8 +24,10 @@ pub mod api;
 pub mod auth;
 pub(crate) mod client;
 mod convert;
+pub mod deploy;
 pub(crate) mod errors;
 pub mod fake;
+mod inspect;
 pub mod retry;
 mod write;
 
@@ -67,6 +69,8 @@ pub struct CloudRunSettings {
     pub connect_timeout: Duration,
     /// How long a traffic change may take, from PATCH to operation done.
     pub operation_timeout: Duration,
+    /// How long a deploy may take, from PATCH to the revision ready.
+    pub deploy_timeout: Duration,
     /// First and longest wait between two polls of an operation.
     pub poll_initial: Duration,
     pub poll_max: Duration,
@@ -93,7 +97,10 @@ impl CloudRunSettings {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(120),
-            poll_initial: Duration::from_millis(250),
+            deploy_timeout: Duration::from_secs(600),
+            // A short first poll that backs off: a fast operation shows at
+            // once, a slow one costs a poll every `poll_max`.
+            poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_secs(2),
             page_size: 100,
         }
@@ -352,6 +359,10 @@ impl Platform for CloudRun {
         expect: &Version,
     ) -> Result<ServiceSnapshot, BackendError> {
         write::set_traffic(self, split, expect).await
+    }
+
+    fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
+        Ok(self)
     }
 
     fn observe_retries(&self, observer: RetryObserver) {

@@ -215,6 +215,7 @@ impl World {
             .iter()
             .map(|r| Revision {
                 name: r.spec.name.clone(),
+                details: Default::default(),
                 tag: r.spec.tag.clone(),
                 tag_url: self.tag_url_of(r),
                 image: r.spec.image.clone(),

@@ -31,6 +31,7 @@
 mod logging;
 mod monitoring;
 mod patch;
+mod revisions;
 mod server;
 mod state;
 
@@ -129,6 +130,10 @@ pub enum Route {
     PatchService,
     ListRevisions,
     GetOperation,
+    /// `GET …/services/S/revisions/R`.
+    GetRevision,
+    /// `DELETE …/services/S/revisions/R`.
+    DeleteRevision,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.

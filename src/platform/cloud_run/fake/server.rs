@@ -125,6 +125,10 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
             return (Route::ListRevisions, parts[..6].join("/"))
         }
         (&Method::GET, ["projects", "locations", "operations"], 6) => Route::GetOperation,
+        (&Method::GET, ["projects", "locations", "services", "revisions"], 8) => Route::GetRevision,
+        (&Method::DELETE, ["projects", "locations", "services", "revisions"], 8) => {
+            Route::DeleteRevision
+        }
         _ => Route::Unknown,
     };
     (route, name.to_string())
@@ -155,6 +159,8 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
                         Route::PatchService => "run.services.update",
                         Route::ListRevisions => "run.revisions.list",
                         Route::GetOperation => "run.operations.get",
+                        Route::GetRevision => "run.revisions.get",
+                        Route::DeleteRevision => "run.revisions.delete",
                         Route::ListLogEntries => "logging.logEntries.list",
                         Route::PromQuery | Route::PromQueryRange => "monitoring.timeSeries.list",
                         _ => "run.services.get",
@@ -259,6 +265,16 @@ fn dispatch(
                 format!("Operation '{name}' not found."),
             )),
         },
+        Route::GetRevision => match super::revisions::get_revision(state, name) {
+            Ok(r) => Reply::json(&r),
+            Err(e) => Reply::error(&e),
+        },
+        Route::DeleteRevision => {
+            match super::revisions::delete_revision(state, name, Instant::now()) {
+                Ok(op) => Reply::json(&op),
+                Err(e) => Reply::error(&e),
+            }
+        }
         Route::ListLogEntries => match state.logs.list(body, chrono::Utc::now()) {
             Ok(v) => Reply::json(&v),
             Err(e) => Reply::error(&e),

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::{Fault, RecordedRequest, RevisionSpec, Route, ServiceRef};
 use crate::platform::cloud_run::api::{
-    self, Condition, Container, TrafficTarget, TrafficTargetStatus, CONDITION_FAILED,
-    CONDITION_SUCCEEDED, SERVICE_TYPE_URL, TYPE_LATEST, TYPE_REVISION,
+    self, Condition, TrafficTarget, TrafficTargetStatus, CONDITION_FAILED, CONDITION_SUCCEEDED,
+    SERVICE_TYPE_URL, TYPE_LATEST, TYPE_REVISION,
 };
 
 /// How many recorded requests are kept.
@@ -160,6 +160,8 @@ pub struct FakeState {
     pub logs: super::logging::FakeLogs,
     /// Synthetic traffic behind the PromQL answers.
     pub monitoring: super::monitoring::FakeMonitoring,
+    /// Revisions being created, deletions.
+    pub releases: super::revisions::FakeReleases,
 }
 
 impl FakeState {
@@ -192,6 +194,7 @@ impl FakeState {
 
     /// Finishes every operation whose time has come, and settles statuses.
     pub fn advance(&mut self, now: Instant) {
+        super::revisions::before_operations(self, now);
         let wall = Utc::now();
         let lag = self.status_lag;
         for op in self.operations.values_mut() {
@@ -240,6 +243,7 @@ impl FakeState {
                 }
             }
         }
+        super::revisions::after_operations(self);
     }
 
     pub fn add_service(
@@ -314,11 +318,9 @@ pub fn push_revision(
         update_time: Some(timestamp(created)),
         launch_stage: Some("GA".into()),
         service: Some(at.service.clone()),
-        containers: vec![Container {
-            name: Some("app".into()),
-            image: spec.image.clone(),
-        }],
+        containers: vec![super::revisions::container(&spec.image)],
         max_instance_request_concurrency: Some(80),
+        scaling: super::revisions::scaling(),
         execution_environment: Some("EXECUTION_ENVIRONMENT_GEN2".into()),
         conditions: vec![condition],
         observed_generation: Some("1".into()),
@@ -344,13 +346,7 @@ pub fn push_revision(
     svc.resource.latest_created_revision = newest(false);
     svc.resource.latest_ready_revision = newest(true);
     if svc.resource.template.is_none() || pos == 0 {
-        svc.resource.template = Some(api::RevisionTemplate {
-            containers: vec![Container {
-                name: Some("app".into()),
-                image: spec.image.clone(),
-            }],
-            max_instance_request_concurrency: Some(80),
-        });
+        svc.resource.template = Some(super::revisions::template(&spec.image));
     }
 }
 
