@@ -76,6 +76,14 @@ enum Sub {
         #[command(flatten)]
         change: ChangeArgs,
     },
+    /// Deploy a new revision: the image, no traffic, a tag (shows the exact call first).
+    Deploy(canary::cli::release::DeployArgs),
+    /// Everything known about one revision: image, digest, env (secret names only), limits, conditions, diff vs the stable.
+    Describe(canary::cli::release::DescribeArgs),
+    /// Delete one revision (never one that serves traffic, is tagged or is the stable).
+    Delete(canary::cli::release::DeleteArgs),
+    /// Delete old revisions, keeping the N newest and every one in use.
+    Prune(canary::cli::release::PruneArgs),
     /// All traffic to the stable revision (or --to REVISION).
     Rollback {
         /// Revision name or tag to send all traffic to.
@@ -113,6 +121,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(cmd) = release_command(&cli) {
+        return release(cmd, &cli, &config);
+    }
     match &cli.command {
         Some(cmd @ (Sub::Journal { .. } | Sub::Report { .. })) => return history(cmd, &config),
         Some(cmd) => return scripting(cmd, &cli, &config),
@@ -261,7 +272,6 @@ fn history(cmd: &Sub, config: &Config) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Sub::Status { .. } | Sub::Set { .. } | Sub::Rollback { .. } => ExitCode::from(2),
         Sub::Report { output } => {
             let md = journal::report::markdown(&config.service.name, &replay);
             match output {
@@ -281,6 +291,7 @@ fn history(cmd: &Sub, config: &Config) -> ExitCode {
                 }
             }
         }
+        _ => ExitCode::from(2),
     }
 }
 
@@ -400,6 +411,31 @@ async fn run_cockpit(cli: Cli, config: Config) -> anyhow::Result<()> {
         tracing::info!(last_message = %m.text, "cockpit closed");
     }
     Ok(())
+}
+
+/// `canary deploy`, `describe`, `delete`, `prune` (src/cli/release.rs).
+fn release_command(cli: &Cli) -> Option<canary::cli::release::ReleaseCmd> {
+    use canary::cli::release::ReleaseCmd;
+    Some(match cli.command.as_ref()? {
+        Sub::Deploy(a) => ReleaseCmd::Deploy(a.clone()),
+        Sub::Describe(a) => ReleaseCmd::Describe(a.clone()),
+        Sub::Delete(a) => ReleaseCmd::Delete(a.clone()),
+        Sub::Prune(a) => ReleaseCmd::Prune(a.clone()),
+        _ => return None,
+    })
+}
+
+fn release(cmd: canary::cli::release::ReleaseCmd, cli: &Cli, config: &Config) -> ExitCode {
+    let timeout = std::time::Duration::from_secs(cli.timeout.max(1));
+    let platform = match app::platform_for_script(config, Some(timeout)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("canary: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    platform.observe_retries(std::sync::Arc::new(|r| eprintln!("canary: {r}")));
+    canary::cli::release::run(cmd, config, platform, cli.read_only)
 }
 
 /// SIGTERM, SIGHUP (an SSH drop) and SIGINT end the loop cleanly.

@@ -15,6 +15,7 @@
 
 mod change;
 pub mod reconcile;
+pub mod release;
 mod status;
 
 use std::path::Path;

@@ -48,6 +48,8 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("plan", &["mode", "on_failure", "steps"]),
+    ("deploy", &["tag", "checks"]),
+    ("revisions", &["keep", "prune_after_promote"]),
     ("plan.steps", STEP_KEYS),
     ("verification", &["timeout"]),
     ("checks", CHECK_KEYS),
@@ -172,6 +174,10 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub plan: RawPlan,
     #[serde(default)]
+    pub deploy: RawDeploy,
+    #[serde(default)]
+    pub revisions: RawRevisions,
+    #[serde(default)]
     pub verification: RawVerification,
     #[serde(default)]
     pub checks: Vec<Spanned<RawCheck>>,
@@ -263,6 +269,22 @@ pub(super) struct RawPlan {
 pub(super) struct RawStep {
     pub percent: Leaf,
     pub observe: Leaf,
+}
+
+/// `[deploy]`: what a deploy of a new revision does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawDeploy {
+    pub tag: Leaf,
+    pub checks: Leaf,
+}
+
+/// `[revisions]`: how many old revisions a prune keeps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawRevisions {
+    pub keep: Leaf,
+    pub prune_after_promote: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]

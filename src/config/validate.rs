@@ -61,6 +61,9 @@ fn expected(key: &str) -> &'static str {
         "judge.error_margin" => "a number of points of 5xx between 0 and 100, e.g. 0.5",
         "judge.latency_margin_ms" => "a number of milliseconds, 0 or more, e.g. 50",
         "judge.min_requests" => "a number of requests, 1 or more",
+        "deploy.tag" => "a tag template: lowercase letters, digits, dashes and {date}, e.g. \"canary-{date}\"",
+        "deploy.checks" | "revisions.prune_after_promote" => "true or false",
+        "revisions.keep" => "a number of revisions between 1 and 1000",
         "plan.on_failure" => "one of: \"rollback\", \"pause\", \"step-down\"",
         "plan.steps" => "a list of steps such as [{ percent = 10, observe = \"15m\" }, { percent = 100, observe = \"0s\" }], rising, ending at 100",
         "plan.steps.percent" => "a percentage between 1 and 100",
@@ -553,6 +556,37 @@ impl Cx<'_> {
                 .int::<i64>(&r.min_requests, "judge.min_requests", 1..=i64::MAX)?
                 .map_or(d.min_requests, |n| n as f64),
             ..d
+        })
+    }
+
+    /// `[deploy]` and `[revisions]`.
+    fn release(
+        &self,
+        d: &raw::RawDeploy,
+        r: &raw::RawRevisions,
+    ) -> Result<crate::core::release::ReleaseSettings, ConfigError> {
+        let def = crate::core::release::ReleaseSettings::default();
+        let tag = match self.string(&d.tag, "deploy.tag")? {
+            None => def.tag,
+            Some((t, l)) => {
+                let sample = crate::core::release::expand_tag(t, chrono::Utc::now());
+                if crate::core::release::check_tag(&sample).is_err() {
+                    return Err(self.wrong_value(l, "deploy.tag", format!("{t:?}")));
+                }
+                t.to_string()
+            }
+        };
+        Ok(crate::core::release::ReleaseSettings {
+            tag,
+            checks_after_deploy: self
+                .boolean(&d.checks, "deploy.checks")?
+                .unwrap_or(def.checks_after_deploy),
+            keep: self
+                .int::<usize>(&r.keep, "revisions.keep", 1..=1000)?
+                .unwrap_or(def.keep),
+            prune_after_promote: self
+                .boolean(&r.prune_after_promote, "revisions.prune_after_promote")?
+                .unwrap_or(def.prune_after_promote),
         })
     }
 
@@ -1312,6 +1346,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     let gates = cx.gates(&raw.gates)?;
     let judge = cx.judge(&raw.judge)?;
     let plan = cx.plan(&raw.plan)?;
+    let release = cx.release(&raw.deploy, &raw.revisions)?;
     let verification_timeout = cx
         .duration(&raw.verification.timeout, "verification.timeout")?
         .unwrap_or(super::DEFAULT_VERIFICATION_TIMEOUT);
@@ -1334,6 +1369,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         gates,
         judge,
         plan,
+        release,
         verification_timeout,
         checks,
         journal,

@@ -283,9 +283,10 @@ impl Description {
             Tone::Normal,
         ));
 
-        out.push(heading("Conditions"));
         if self.conditions.is_empty() {
-            out.push(line("", "none reported", Tone::Dim));
+            out.push(line("conditions", "none reported", Tone::Dim));
+        } else {
+            out.push(heading("Conditions"));
         }
         for c in &self.conditions {
             let (mark, tone) = match c.state {
@@ -306,9 +307,10 @@ impl Description {
             out.push(line("", v, tone));
         }
 
-        out.push(heading("Environment"));
         if self.env.is_empty() {
-            out.push(line("", "no variables", Tone::Dim));
+            out.push(line("environment", "none reported", Tone::Dim));
+        } else {
+            out.push(heading("Environment (secret references by name only)"));
         }
         for e in &self.env {
             let tone = match e.value {
@@ -318,22 +320,31 @@ impl Description {
             out.push(line(&e.name, e.value.shown(), tone));
         }
 
-        out.push(heading("Resources and scaling"));
-        for (k, v) in &self.limits {
-            out.push(line(&format!("{k} limit"), v, Tone::Normal));
-        }
-        out.push(line(
-            "instances",
-            format!(
-                "min {} · max {}",
-                or_dash(self.min_instances),
-                or_dash(self.max_instances)
-            ),
-            Tone::Normal,
-        ));
-        out.push(line("concurrency", or_dash(self.concurrency), Tone::Normal));
-        if let Some(p) = self.port {
-            out.push(line("port", p.to_string(), Tone::Normal));
+        let scaled = self.min_instances.is_some()
+            || self.max_instances.is_some()
+            || self.concurrency.is_some();
+        if self.limits.is_empty() && !scaled && self.port.is_none() {
+            out.push(line("resources", "none reported", Tone::Dim));
+        } else {
+            out.push(heading("Resources and scaling"));
+            for (k, v) in &self.limits {
+                out.push(line(&format!("{k} limit"), v, Tone::Normal));
+            }
+            if scaled {
+                out.push(line(
+                    "instances",
+                    format!(
+                        "min {} · max {} · {} requests at once each",
+                        or_dash(self.min_instances),
+                        or_dash(self.max_instances),
+                        or_dash(self.concurrency)
+                    ),
+                    Tone::Normal,
+                ));
+            }
+            if let Some(p) = self.port {
+                out.push(line("port", p.to_string(), Tone::Normal));
+            }
         }
 
         if let Some(d) = &self.diff {

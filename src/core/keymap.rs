@@ -36,6 +36,8 @@ pub enum Command {
     ScrollLogsUp,
     ScrollLogsDown,
     Acknowledge,
+    Deploy,
+    DeleteRevision,
     Help,
     Quit,
     Confirm,
@@ -44,7 +46,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 30] = [
+    pub const ALL: [Command; 32] = [
         Command::SelectNext,
         Command::SelectPrev,
         Command::SelectFirst,
@@ -70,6 +72,8 @@ impl Command {
         Command::ScrollLogsUp,
         Command::ScrollLogsDown,
         Command::Acknowledge,
+        Command::Deploy,
+        Command::DeleteRevision,
         Command::Help,
         Command::Quit,
         Command::Confirm,
@@ -105,6 +109,8 @@ impl Command {
             Command::ScrollLogsUp => "scroll_logs_up",
             Command::ScrollLogsDown => "scroll_logs_down",
             Command::Acknowledge => "acknowledge",
+            Command::Deploy => "deploy",
+            Command::DeleteRevision => "delete_revision",
             Command::Help => "help",
             Command::Quit => "quit",
             Command::Confirm => "confirm",
@@ -157,6 +163,12 @@ impl Command {
             Command::ScrollLogsUp => "scroll the log tail up (stops following)",
             Command::ScrollLogsDown => "scroll the log tail down",
             Command::Acknowledge => "acknowledge the alarm after an automatic rollback",
+            Command::Deploy => {
+                "deploy a new revision: an image, no traffic, a tag (shows the exact call first)"
+            }
+            Command::DeleteRevision => {
+                "delete the selected revision (asks to confirm; never one with traffic)"
+            }
             Command::Help => "show / hide this help",
             Command::Quit => "quit",
             Command::Confirm => "confirm (in a confirmation)",
@@ -184,6 +196,8 @@ impl Command {
                 | Command::Advance
                 | Command::TogglePause
                 | Command::Abort
+                | Command::Deploy
+                | Command::DeleteRevision
         )
     }
 }
@@ -610,9 +624,9 @@ mod tests {
     #[test]
     fn overrides_replace_and_conflicts_are_refused() {
         let mut o = BTreeMap::new();
-        o.insert("rollback".to_string(), KeyList::One("X".into()));
+        o.insert("rollback".to_string(), KeyList::One("Z".into()));
         let km = Keymap::with_overrides(&o).expect("valid");
-        assert_eq!(km.label(Command::Rollback), "X");
+        assert_eq!(km.label(Command::Rollback), "Z");
 
         let mut bad = BTreeMap::new();
         bad.insert("rollback".to_string(), KeyList::One("j".into()));

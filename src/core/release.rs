@@ -480,6 +480,8 @@ pub struct ReleaseState {
     pub delete: Option<DeleteInFlight>,
     /// The last deploy that finished: its revision, and how (`Err`: why it failed).
     pub last_deploy: Option<(String, Result<(), String>)>,
+    /// A deploy refused because the service moved: asked again once read.
+    pub conflicted: Option<DeployRequest>,
 }
 
 /// What the operator is asked to confirm (a deploy, a deletion, a prune).
@@ -492,6 +494,9 @@ pub struct ReleaseConfirm {
     pub notes: Vec<String>,
     /// The version the decision was made on.
     pub expect: Version,
+    /// Opened by the cockpit (asked again after a conflict): only `y`
+    /// answers it, not an Enter meant for something else.
+    pub unprompted: bool,
 }
 
 /// A background result about a deploy or a deletion.

@@ -2,6 +2,7 @@
 //! before the cockpit reports the action done. File mode 0600. Replayed on
 //! start; a torn last line (killed mid-write) is reported and skipped.
 
+pub mod release;
 pub mod report;
 
 use std::fs::{File, OpenOptions};
@@ -178,6 +179,12 @@ pub enum Event {
     Judge {
         evidence: Box<crate::core::judge::Evidence>,
     },
+    /// A deploy sent to the platform (before the answer), then its outcome.
+    DeployRequested(release::DeployRequested),
+    DeployFinished(release::DeployFinished),
+    /// Revisions about to be deleted, then each one's outcome.
+    RevisionDeleteRequested(release::DeleteRequested),
+    RevisionDeleted(release::RevisionDeleted),
 }
 
 /// One line of the journal.

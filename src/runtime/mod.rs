@@ -3,6 +3,7 @@
 //! redrawn only when something changed, at most `max_fps` times a second.
 
 pub mod record;
+pub mod release;
 pub mod tasks;
 pub mod terminal;
 
@@ -123,6 +124,7 @@ where
     {
         let p = platform.clone();
         state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
+        state.release.previewer = release::previewer(platform.clone());
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
             let _ = tx.try_send(Action::Progress(r.clone()));
@@ -334,6 +336,7 @@ fn execute(
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
         Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+        Effect::Release(e) => release::execute(e, platform, &ex.recorder, &tx, changes),
         Effect::LoadJournal => {
             let path = ex.recorder.path().map(Path::to_path_buf);
             tokio::spawn(async move {

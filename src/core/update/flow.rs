@@ -79,7 +79,11 @@ fn carry_out(state: &mut State, cmds: Vec<PlanCommand>, automatic: bool, fx: &mu
                 if notable(&to) {
                     fx.push(Effect::Notify(notification(state, &to, &why)));
                 }
+                let promoted = to == Phase::Promoted;
                 fx.push(Effect::Journal(Event::PlanTransition { from, to, why }));
+                if promoted {
+                    super::deploy::after_promotion(state, fx);
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 mod audit;
 mod changes;
 mod cmdline;
+mod deploy;
 mod flow;
 mod history;
 mod judging;
@@ -41,6 +42,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 if let Some(c) = state.conflicted.take() {
                     changes::reask_after_conflict(state, c, &mut fx);
                 }
+                deploy::reask(state);
             }
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),
@@ -90,6 +92,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 format!("the report could not be written: {e}"),
             );
         }
+        Action::Release(event) => deploy::on_event(state, event, &mut fx),
         Action::Terminate(why) => {
             state.quit = true;
             say(state, Level::Warn, format!("{why}: leaving"));

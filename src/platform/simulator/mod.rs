@@ -19,6 +19,7 @@ mod duration;
 mod gen;
 pub mod history;
 mod http;
+mod release;
 pub mod rng;
 mod scenario;
 pub mod traffic;
@@ -34,7 +35,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub use duration::parse_duration;
 pub use history::HISTORY_SECONDS;
 pub use http::{exposition, RevStatus};
-pub use scenario::{Phase, RevisionSpec, Scenario};
+pub use scenario::{DeployBehaviour, DeployProfile, Phase, RevisionSpec, Scenario};
 pub use world::LOG_CAPACITY;
 
 use crate::core::error::BackendError;
@@ -237,6 +238,10 @@ impl Platform for Simulator {
         };
         tokio::time::sleep(delay).await;
         Ok(self.shared.lock_current().snapshot())
+    }
+
+    fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
+        Ok(self)
     }
 
     fn preview(&self, split: &TrafficSplit) -> Vec<String> {
