@@ -98,6 +98,18 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// Where it comes in the order of a deploy: image import, resources,
+    /// container healthy, the rest, ready last.
+    pub fn rank(&self) -> u8 {
+        match self.kind.as_str() {
+            "ContainerReady" | "ImageImported" => 0,
+            "ResourcesAvailable" => 1,
+            "ContainerHealthy" => 2,
+            "Ready" => 4,
+            _ => 3,
+        }
+    }
+
     /// What the condition is about, in plain words.
     pub fn label(&self) -> &str {
         match self.kind.as_str() {

@@ -460,6 +460,8 @@ pub struct DeployInFlight {
     pub request: DeployRequest,
     pub started: DateTime<Utc>,
     pub reason: Option<String>,
+    /// Its row was selected once it showed up.
+    pub shown: bool,
 }
 
 /// A deletion in flight.

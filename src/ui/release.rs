@@ -168,7 +168,14 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &ReleaseConfir
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled("Exact calls that will run:", t.bold));
+    lines.push(Line::styled(
+        if c.preview.len() == 1 {
+            "Exact call that will run:"
+        } else {
+            "Exact calls that will run:"
+        },
+        t.bold,
+    ));
     for call in &c.preview {
         for (i, chunk) in token_wrap(call, inner_w.saturating_sub(4))
             .into_iter()

@@ -96,28 +96,25 @@ fn request(state: &State, line: &str) -> Result<DeployRequest, String> {
 /// As the box is edited: the gcloud line it would run, or what is wrong.
 pub(super) fn edited(state: &mut State, line: &str) {
     let result = request(state, line.trim());
-    let preview = result.as_ref().ok().map(|r| {
-        (state.release.previewer.0)(&ReleaseOp::Deploy(r.clone()))
-            .ok()
-            .and_then(|p| p.into_iter().next())
-            .unwrap_or_default()
-    });
+    let unfinished = line.trim().is_empty() || line.trim().ends_with(':');
     if let Mode::Input(input) = &mut state.mode {
-        match (result, preview) {
-            (Ok(r), Some(p)) => {
-                input.hint = Some(format!("Enter shows the call: {p}"));
-                input.feedback = None;
-                let _ = r;
-            }
-            (Err(e), _) if line.trim().is_empty() || line.trim().ends_with(':') => {
-                input.hint = Some(e);
+        match result {
+            Ok(r) => {
+                input.hint = Some(format!(
+                    "Enter: {} from this image, tag {}, no traffic (shows the exact call first)",
+                    r.revision, r.tag
+                ));
                 input.feedback = None;
             }
-            (Err(e), _) => {
+            // The repository is there, the tag not yet: the box's own hint.
+            Err(_) if unfinished => {
+                input.hint = None;
+                input.feedback = None;
+            }
+            Err(e) => {
                 input.hint = None;
                 input.feedback = Some(Err(e));
             }
-            (Ok(_), None) => {}
         }
     }
 }
@@ -374,6 +371,7 @@ pub(super) fn confirmed(
                 request,
                 started: state.now,
                 reason,
+                shown: false,
             });
         }
         ReleaseOp::Delete(revisions) => {
@@ -448,17 +446,30 @@ fn deployed(
                 .as_ref()
                 .and_then(|s| s.revision(&rev))
                 .and_then(|r| r.tag_url.clone());
+            let checks =
+                state.settings.release.checks_after_deploy && !state.settings.checks.is_empty();
+            if checks {
+                flow::start_battery(state, &rev, fx);
+            }
             say(
                 state,
                 Level::Info,
                 format!(
-                    "deploy {} done in {:.1} s: {rev} is ready at 0 %, tag {}{}",
+                    "deploy {} done in {:.1} s: {rev} is ready at 0 %, tag {}{}{}",
                     ChangeNo(id),
                     took as f64 / 1000.0,
                     d.request.tag,
                     url.as_deref()
                         .map(|u| format!(" ({u})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if checks {
+                        format!(
+                            "; running {} checks against it",
+                            state.settings.checks.len()
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             );
             fx.push(Effect::Notify(format!(
@@ -466,9 +477,6 @@ fn deployed(
                 d.request.image, d.request.tag
             )));
             state.release.last_deploy = Some((rev.clone(), Ok(())));
-            if state.settings.release.checks_after_deploy {
-                flow::start_battery(state, &rev, fx);
-            }
         }
         Err(BackendError::Conflict(why)) => {
             fx.push(Effect::RefreshService);
@@ -509,9 +517,25 @@ fn deployed(
     }
 }
 
-/// After a conflict: once the service was read again, the deploy is asked
-/// again on what is there now.
-pub(super) fn reask(state: &mut State) {
+/// After every read: the revision being deployed is selected once it is
+/// listed (its row shows the conditions as they progress); after a
+/// conflict, the deploy is asked again on what is there now.
+pub(super) fn after_read(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(d) = state.release.deploy.as_mut().filter(|d| !d.shown) {
+        let listed = state
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.revision(&d.request.revision).is_some());
+        if listed {
+            d.shown = true;
+            state.selected = Some(d.request.revision.clone());
+            super::logs::follow_selection(state, fx);
+        }
+    }
+    reask(state);
+}
+
+fn reask(state: &mut State) {
     if !matches!(state.mode, Mode::Normal) {
         return;
     }

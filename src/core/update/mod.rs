@@ -42,7 +42,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 if let Some(c) = state.conflicted.take() {
                     changes::reask_after_conflict(state, c, &mut fx);
                 }
-                deploy::reask(state);
+                deploy::after_read(state, &mut fx);
             }
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),

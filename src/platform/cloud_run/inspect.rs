@@ -64,7 +64,9 @@ pub fn details(r: &api::Revision, service: &api::Service) -> RevisionDetails {
                 .collect()
         })
         .unwrap_or_default();
-    let conditions: Vec<Condition> = r.conditions.iter().map(condition).collect();
+    let mut conditions: Vec<Condition> = r.conditions.iter().map(condition).collect();
+    // In the order a deploy goes through them (the API lists Ready first).
+    conditions.sort_by_key(Condition::rank);
     let ready = r.ready_condition();
     let deploying = (r.reconciling || ready.is_some_and(|c| !c.succeeded() && !c.failed()))
         && !conditions.iter().any(|c| c.state == ConditionState::Failed);

@@ -186,12 +186,12 @@ pub fn advance(w: &mut World, now: Instant) {
                 .into(),
             );
         }
-        let mut conditions = vec![ready_cond, import, healthy];
+        let mut conditions = vec![import, healthy, ready_cond];
         if c.outcome == Outcome::BadPull && done {
-            conditions[1].reason = Some("CONTAINER_MISSING".into());
+            conditions[0].reason = Some("CONTAINER_MISSING".into());
         }
         if c.outcome == Outcome::SlowImport && done {
-            conditions[1].reason = Some("PROGRESS_DEADLINE_EXCEEDED".into());
+            conditions[0].reason = Some("PROGRESS_DEADLINE_EXCEEDED".into());
         }
         match w.release.conditions.iter_mut().find(|(n, _)| *n == c.name) {
             Some((_, cs)) => *cs = conditions,
