@@ -710,4 +710,14 @@ impl FakeCloudRun {
     pub fn set_deploy_step(&self, step: Duration) {
         self.state().releases.step = step;
     }
+
+    /// Tag URLs of `at` become `BASE/TAG` (a local server in tests) instead
+    /// of `https://TAG---HOST.a.run.app`; the statuses are rebuilt now.
+    pub fn set_tag_url_base(&self, at: &super::ServiceRef, base: &str) {
+        let mut st = self.state();
+        if let Some(svc) = st.services.get_mut(&at.name()) {
+            svc.tag_url_base = Some(base.trim_end_matches('/').to_string());
+            svc.resource.traffic_statuses = svc.statuses_for_traffic();
+        }
+    }
 }

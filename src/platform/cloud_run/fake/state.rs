@@ -35,6 +35,9 @@ pub struct FakeService {
     /// Newest first.
     pub revisions: Vec<api::Revision>,
     pub host_suffix: String,
+    /// Tag URLs as `BASE/TAG` instead of `https://TAG---HOST` (tests point
+    /// them at a local server, so checks reach the tagged revision).
+    pub tag_url_base: Option<String>,
     /// When the status catches up with a finished operation (status lag),
     /// and for which generation.
     pub settle_at: Option<(Instant, Option<String>)>,
@@ -79,10 +82,10 @@ impl FakeService {
                 },
                 percent: t.percent.filter(|p| *p != 0),
                 tag: t.tag.clone(),
-                uri: t
-                    .tag
-                    .as_ref()
-                    .map(|tag| format!("https://{tag}---{}", self.host_suffix)),
+                uri: t.tag.as_ref().map(|tag| match &self.tag_url_base {
+                    Some(base) => format!("{base}/{tag}"),
+                    None => format!("https://{tag}---{}", self.host_suffix),
+                }),
             })
             .collect()
     }
@@ -279,6 +282,7 @@ impl FakeState {
             },
             revisions: Vec::new(),
             host_suffix,
+            tag_url_base: None,
             settle_at: None,
         };
         for spec in revisions {
