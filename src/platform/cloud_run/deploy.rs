@@ -165,14 +165,16 @@ impl CloudRun {
         )
     }
 
-    /// Polls `op` (first after 100 ms, then twice as long each time up to
-    /// `poll_max`), reading the service after each poll for `progress`.
+    /// Polls `op` (first after 100 ms, then backing off as
+    /// [`CloudRun::next_poll`] says), reading the service after each poll
+    /// for `progress`.
     async fn follow_operation(
         &self,
         mut op: api::Operation,
         deadline: Instant,
         progress: &SnapshotSink,
     ) -> Result<api::Operation, BackendError> {
+        let started = Instant::now();
         let mut delay = self
             .settings
             .poll_initial
@@ -189,7 +191,7 @@ impl CloudRun {
                 return Err(BackendError::Timeout(self.settings.deploy_timeout));
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.settings.poll_max);
+            delay = self.next_poll(delay, started.elapsed());
             match self.http.get::<api::Operation>(&path, &[], &what).await {
                 Ok(next) => op = next,
                 Err(e) if e.is_transient() => {

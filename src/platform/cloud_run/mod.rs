@@ -133,6 +133,12 @@ impl std::fmt::Debug for CloudRun {
     }
 }
 
+/// While an operation is young (most finish within seconds), polls back off
+/// only up to this: a change shows at most this long after it is done.
+const FAST_POLL_MAX: Duration = Duration::from_millis(400);
+/// After this long, polls back off up to `poll_max`.
+const FAST_POLL_FOR: Duration = Duration::from_secs(10);
+
 /// A traffic change is done when the service is no longer reconciling and
 /// serves the split it was asked for.
 fn settled(s: &ServiceSnapshot) -> bool {
@@ -270,13 +276,27 @@ impl CloudRun {
         )))
     }
 
-    /// Polls `op` until done, backing off from `poll_initial` to `poll_max`.
+    /// The wait before the next poll of an operation started `elapsed` ago,
+    /// after waiting `delay`: twice as long, up to 400 ms for the first 10 s
+    /// (a fast operation shows at once, a typical one within 400 ms of its
+    /// end), then up to `poll_max`.
+    fn next_poll(&self, delay: Duration, elapsed: Duration) -> Duration {
+        let cap = if elapsed < FAST_POLL_FOR {
+            FAST_POLL_MAX.min(self.settings.poll_max)
+        } else {
+            self.settings.poll_max
+        };
+        (delay * 2).min(cap).max(delay.min(cap))
+    }
+
+    /// Polls `op` until done, from `poll_initial` backing off ([`Self::next_poll`]).
     /// Transient errors while polling are retried until `deadline`.
     async fn wait(
         &self,
         mut op: api::Operation,
         deadline: Instant,
     ) -> Result<api::Operation, BackendError> {
+        let started = Instant::now();
         let mut delay = self.settings.poll_initial;
         let path = format!("v2/{}", op.name);
         let what = format!("operation {}", op.name);
@@ -290,7 +310,7 @@ impl CloudRun {
                 return Err(BackendError::Timeout(self.settings.operation_timeout));
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.settings.poll_max);
+            delay = self.next_poll(delay, started.elapsed());
             match self.http.get::<api::Operation>(&path, &[], &what).await {
                 Ok(next) => op = next,
                 Err(e) if e.is_transient() => {
