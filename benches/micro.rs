@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use canary::core::action::{Action, Effect};
+use canary::core::key::KeyCode;
 use canary::core::model::{
     LogEntry, MetricKind, MetricsBatch, Series, ServiceSnapshot, Severity, Version,
 };
@@ -90,7 +90,7 @@ fn second_of_actions(k: usize) -> Vec<Action> {
     if k % 2 == 1 {
         out.push(Action::ServiceLoaded {
             snapshot: testing::snapshot(),
-            requested_at: t0() + Span::seconds(k as i64),
+            generation: 0, // stamped by `drive`
         });
     }
     if k % 5 == 0 {
@@ -123,6 +123,10 @@ fn drive(state: &mut State, actions: Vec<Action>, now: &mut DateTime<Utc>) -> us
             for (i, e) in batch.iter_mut().enumerate() {
                 e.timestamp = *now - Span::milliseconds(2000 * (n - i as i64) / n.max(1));
             }
+        }
+        if let Action::ServiceLoaded { generation, .. } = &mut a {
+            // A read started after the last change landed, as a poll would.
+            *generation = state.write_generation;
         }
         let fx = update(state, a, *now);
         n += 1;

@@ -1,26 +1,33 @@
 //! From a validated [`Config`] to a running cockpit's parts: the settings
 //! `update` needs, the backends, the verification battery. The binary and the
-//! tests build the cockpit the same way.
+//! tests build the cockpit the same way. [`cockpit`] assembles and runs the
+//! interactive cockpit; [`logging`] starts the program's own log.
+
+pub mod cockpit;
+pub mod logging;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::runner::Runner;
-use crate::checks::{CheckKind, CheckSpec};
+use crate::checks::{CheckKind, CheckRunner, CheckSpec};
 use crate::config::{Config, GoogleAuth, PlatformKind};
 use crate::core::plan::{PlanMode, PlanSpec, PlanStep};
 use crate::core::state::{Gates, Settings};
+use crate::google;
 use crate::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
 use crate::logs::command::CommandLogs;
 use crate::logs::file::FileLogs;
 use crate::logs::{LogSource, RecentLogs, Tee};
-use crate::metrics::prometheus::{PrometheusMetrics, PrometheusSettings, QueryTemplates};
+use crate::metrics::prometheus::{
+    PrometheusAuth, PrometheusMetrics, PrometheusSettings, QueryTemplates,
+};
 use crate::metrics::MetricsSource;
-use crate::platform::cloud_run::{self, CloudRun, CloudRunSettings};
+use crate::platform::cloud_run::{CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
-use crate::runtime::CheckRunner;
+use crate::runtime::record::Notifier;
 
 /// Entries kept for the `logs` checks.
 const RECENT_LOGS: usize = 20_000;
@@ -212,11 +219,11 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
     })
 }
 
-fn google_auth(config: &Config) -> cloud_run::Auth {
+fn google_auth(config: &Config) -> google::Auth {
     match config.cloud_run.auth {
-        GoogleAuth::None => cloud_run::Auth::None,
-        GoogleAuth::Adc => cloud_run::Auth::adc(),
-        GoogleAuth::Gcloud => cloud_run::Auth::gcloud(),
+        GoogleAuth::None => google::Auth::None,
+        GoogleAuth::Adc => google::Auth::adc(),
+        GoogleAuth::Gcloud => google::Auth::gcloud(),
     }
 }
 
@@ -227,10 +234,10 @@ pub fn cloud_run_platform(config: &Config) -> anyhow::Result<CloudRun> {
 
 /// The retries of a script: a failing call is tried again until `timeout`
 /// (backoff up to 4 s between tries).
-pub fn script_retry_policy(timeout: Duration) -> cloud_run::RetryPolicy {
-    let policy = cloud_run::RetryPolicy::default();
+pub fn script_retry_policy(timeout: Duration) -> google::RetryPolicy {
+    let policy = google::RetryPolicy::default();
     let per_try = policy.max_delay.as_secs().max(1);
-    cloud_run::RetryPolicy {
+    google::RetryPolicy {
         attempts: (timeout.as_secs() / per_try).clamp(1, 100) as u32 + 1,
         budget: timeout,
         ..policy
@@ -352,7 +359,7 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                 let token = std::env::var(var).map_err(|_| {
                     anyhow::anyhow!("prometheus.bearer_token_env: ${var} is not set")
                 })?;
-                s.auth = cloud_run::Auth::static_token(token);
+                s.auth = PrometheusAuth::bearer(token);
             }
             s
         }
@@ -364,7 +371,7 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                 )
             });
             let mut s = PrometheusSettings::new(url, defaults);
-            s.auth = google_auth(config);
+            s.auth = PrometheusAuth::Google(google_auth(config));
             // Cloud Monitoring samples Cloud Run every minute.
             s.rate_window = Duration::from_secs(120);
             s
@@ -390,4 +397,10 @@ pub fn journal_path(config: &Config) -> Option<std::path::PathBuf> {
             .path_for(&format!("demo-{}", config.service.name)),
         _ => config.journal.path_for(&config.service.name),
     }
+}
+
+/// The team's webhook (`[notify]`), with its timeout and retries.
+pub fn notifier(config: &Config) -> Notifier {
+    Notifier::new(config.notify.url_with_env())
+        .with_policy(config.notify.timeout, config.notify.retries)
 }

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod google;
 pub mod journal;
 pub mod logs;
 pub mod metrics;

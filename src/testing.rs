@@ -54,6 +54,7 @@ pub fn snapshot() -> ServiceSnapshot {
         reconciling: false,
         message: None,
         runtime_state_lost: false,
+        write_api: Default::default(),
     }
 }
 
@@ -142,11 +143,11 @@ pub fn metrics_at(
     batch
 }
 
-/// The service as read: `snapshot`, at `t0`.
+/// The service as read: `snapshot`, by a read started before any change landed (generation 0).
 pub fn service_loaded(snapshot: ServiceSnapshot) -> Action {
     Action::ServiceLoaded {
         snapshot,
-        requested_at: t0(),
+        generation: 0,
     }
 }
 
@@ -197,23 +198,18 @@ pub fn land(s: &mut State, now: DateTime<Utc>) -> Vec<crate::core::action::Effec
 }
 
 /// A key press as the terminal reports it (Shift for upper case, `+`, `?`).
-pub fn key(code: crossterm::event::KeyCode) -> crate::core::action::Action {
-    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+pub fn key(code: crate::core::key::KeyCode) -> crate::core::action::Action {
+    use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
     let modifiers = match code {
         KeyCode::Char(c) if c.is_ascii_uppercase() || "+?".contains(c) => KeyModifiers::SHIFT,
         _ => KeyModifiers::NONE,
     };
-    crate::core::action::Action::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        state: KeyEventState::NONE,
-    })
+    crate::core::action::Action::Key(KeyEvent::new(code, modifiers))
 }
 
 /// A character key press; `'\n'` is Enter and `'\x1b'` is Esc.
 pub fn ch(c: char) -> crate::core::action::Action {
-    use crossterm::event::KeyCode;
+    use crate::core::key::KeyCode;
     key(match c {
         '\n' => KeyCode::Enter,
         '\x1b' => KeyCode::Esc,

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use canary::core::error::BackendError;
+use canary::google::{AdcToken, Auth, CredentialKind, TokenSource};
 use canary::platform::cloud_run::fake::FakeCloudRun;
-use canary::platform::cloud_run::{
-    AdcToken, Auth, CloudRun, CloudRunSettings, CredentialKind, TokenSource,
-};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

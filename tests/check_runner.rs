@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use canary::checks::runner::Runner;
 use canary::checks::{CheckKind, CheckSpec, LogsCheck, QueryCheck, QueryMetric};
+use canary::checks::{CheckRunner, CheckTarget};
 use canary::core::model::{LogEntry, Severity, TrafficSplit};
 use canary::core::state::{CheckResult, CheckStatus};
 use canary::logs::RecentLogs;
 use canary::platform::simulator::{Scenario, Simulator};
 use canary::platform::Platform;
-use canary::runtime::{CheckRunner, CheckTarget};
 use chrono::Utc;
 
 const CANARY: &str = "emergence-app-00043-kaw";

@@ -6,7 +6,7 @@ mod canned_http;
 use std::time::Duration;
 
 use canary::checks::{
-    run, CheckContext, CheckKind, CheckOutcome, CheckSpec, CheckStatus, HttpCheck, JsonExpectation,
+    run, CheckContext, CheckKind, CheckResult, CheckSpec, CheckStatus, HttpCheck, JsonExpectation,
     MetricsEndpointCheck,
 };
 use canned_http::Server;
@@ -32,7 +32,7 @@ fn spec(kind: CheckKind, blocking: bool, timeout_ms: u64) -> CheckSpec {
     }
 }
 
-async fn run_http(server: &Server, check: HttpCheck) -> CheckOutcome {
+async fn run_http(server: &Server, check: HttpCheck) -> CheckResult {
     run(
         &spec(CheckKind::Http(check), true, 5_000),
         &server.ctx(),
@@ -47,7 +47,7 @@ fn json(exps: &[&str]) -> Vec<JsonExpectation> {
         .collect()
 }
 
-fn assert_reason(o: &CheckOutcome, status: CheckStatus, needle: &str) {
+fn assert_reason(o: &CheckResult, status: CheckStatus, needle: &str) {
     eprintln!(
         "{:?} {:?} (measured {:?}, expected {:?})",
         o.status, o.reason, o.measured, o.expected
@@ -314,7 +314,7 @@ fn metrics_spec(path: &str, condition: &str, blocking: bool) -> CheckSpec {
     )
 }
 
-async fn run_metrics(s: &Server, path: &str, condition: &str, blocking: bool) -> CheckOutcome {
+async fn run_metrics(s: &Server, path: &str, condition: &str, blocking: bool) -> CheckResult {
     run(
         &metrics_spec(path, condition, blocking),
         &s.ctx(),

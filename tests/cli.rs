@@ -5,11 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use canary::cli::{self, ChangeOutcome, CliError, CliOptions, Context, StableFrom};
+use canary::google::Auth;
 use canary::journal::{self, Event, Journal, Who};
 use canary::platform::cloud_run::fake::{
     to_revision, FakeCloudRun, RevisionSpec, Route, ServiceRef, DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 
 async fn demo() -> (FakeCloudRun, CloudRun, ServiceRef) {
     let (fake, url) = FakeCloudRun::start().await.unwrap();

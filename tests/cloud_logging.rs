@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use canary::core::error::BackendError;
 use canary::core::model::{LogEntry, Severity};
+use canary::google::Auth;
 use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings, RateLimiter};
 use canary::logs::LogSource;
 use canary::platform::cloud_run::fake::{
     FakeCloudRun, FakeLogEntry, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
 };
-use canary::platform::cloud_run::Auth;
 use chrono::Utc;
 use serde_json::Value;
 

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use canary::core::error::{BackendError, Progress};
 use canary::core::model::{ServiceSnapshot, TrafficSplit, Version};
+use canary::google::{Auth, GcloudToken, RetryPolicy};
 use canary::platform::cloud_run::api::{TYPE_LATEST, TYPE_REVISION};
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, Fault, RevisionSpec, Route, ServiceRef, DEMO_CANARY,
     DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, GcloudToken, RetryPolicy};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use chrono::Utc;
 
@@ -575,7 +576,7 @@ async fn preview_shows_gcloud_and_the_exact_patch() {
     let (fake, cr, _at) = demo().await;
     let target = split(&[(DEMO_STABLE, 90), (DEMO_CANARY, 10)]);
     let s = cr.snapshot().await.unwrap();
-    let lines = cr.preview(&target);
+    let lines = canary::core::preview::preview(&s, &target);
     assert_eq!(
         lines[0],
         format!("gcloud run services update-traffic emergence-app --to-revisions={DEMO_STABLE}=90,{DEMO_CANARY}=10 --region=europe-west1 --project=emergence-469005")

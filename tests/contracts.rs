@@ -10,13 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use canary::core::model::{Severity, TrafficSplit};
+use canary::google::Auth;
 use canary::logs::cloud_logging::{CloudLogging, CloudLoggingSettings};
 use canary::logs::LogSource;
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, FakeLogEntry, RecordedRequest, RevisionSpec, Route,
     DEMO_CANARY, DEMO_OLD, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use regex::Regex;
 use serde_json::{json, Value};
@@ -349,7 +350,7 @@ async fn the_fake_and_the_cockpit_speak_the_documented_api() {
     let snap = cr.snapshot().await.unwrap();
     fake.set_operation_delay(Duration::from_millis(400));
     let target = TrafficSplit::new([(DEMO_STABLE, 90), (DEMO_CANARY, 10)]).unwrap();
-    let preview = cr.preview(&target);
+    let preview = canary::core::preview::preview(&snap, &target);
     let cr = std::sync::Arc::new(cr);
     let task = {
         let (cr, t, v) = (cr.clone(), target.clone(), snap.version.clone());

@@ -278,7 +278,7 @@ fn d_image_y_then_checks_on_the_tag_url_plan_to_100_and_prune_to_3() {
                 &f.at.project,
                 &f.at.region,
                 &f.at.service,
-                canary::platform::cloud_run::Auth::None,
+                canary::google::Auth::None,
             )
             .with_endpoint(&f.url);
             let cr = canary::platform::cloud_run::CloudRun::new(settings).expect("client");
@@ -329,10 +329,7 @@ fn d_image_y_then_checks_on_the_tag_url_plan_to_100_and_prune_to_3() {
     );
     let md = std::fs::read_to_string(&report).expect("report");
     assert!(md.contains("## Revisions: deploys and deletions"), "{md}");
-    assert!(
-        md.contains(&format!("deploy #")) && md.contains(&new),
-        "{md}"
-    );
+    assert!(md.contains("deploy #") && md.contains(&new), "{md}");
     assert!(
         md.contains("revision emergence-app-00041-mop deleted"),
         "{md}"

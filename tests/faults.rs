@@ -14,11 +14,12 @@ use async_trait::async_trait;
 use canary::cli::{self, CliOptions, Context};
 use canary::core::error::BackendError;
 use canary::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use canary::google::{Auth, RetryPolicy};
 use canary::journal::{self, Event, Journal, Outcome};
 use canary::platform::cloud_run::fake::{
     to_revision, FakeCloudRun, Fault, Route, ServiceRef, DEMO_CANARY, DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, RetryPolicy};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 
 /// The Cloud Run client, with faults armed on the fake the moment a change

@@ -94,7 +94,7 @@ async fn weights_split_real_traffic_and_changes_are_guarded() {
 
     let split = TrafficSplit::new([(V1, 20), (V2, 80)]).expect("valid");
     assert_eq!(
-        p.preview(&split),
+        canary::core::preview::preview(&before, &split),
         vec![
             format!("set server app/{V2} weight 80"),
             format!("set server app/{V1} weight 20"),

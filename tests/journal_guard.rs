@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use canary::core::action::{Action, ChangeKind, Effect};
 use canary::core::error::{Progress, Retrying};
+use canary::core::key::KeyCode;
 use canary::core::state::{Settings, State};
 use canary::core::update::update;
+use canary::google::Auth;
 use canary::journal::{self, Event, Journal, Who};
 use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
 use canary::runtime::record::{Notifier, Recorder};
 use canary::runtime::{self, Backends, Timing};
 use canary::testing::{self, ch, key, t0};
-use crossterm::event::KeyCode;
 
 fn message(s: &State) -> String {
     s.message

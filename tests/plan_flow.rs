@@ -505,3 +505,101 @@ fn a_reason_box_closes_when_the_plan_falls_back() {
         assert!(sent(&fx).is_none(), "{fx:?}");
     }
 }
+
+/// What the plan panel and the footer offer is what the keys do: in every
+/// phase, with every verdict, a plan key (p, Space, a) is taken (it asks,
+/// or the plan moves) exactly when `Plan::offers` lists its command, and
+/// refused with a word otherwise.
+#[test]
+fn the_plan_keys_do_exactly_what_the_screen_offers() {
+    use canary::core::keymap::Command;
+    use canary::core::plan::Plan;
+    let spec = state(PlanMode::Manual).settings.plan.clone();
+    let why = || "why".to_string();
+    let phases = [
+        None,
+        Some(Phase::Idle),
+        Some(Phase::Applying { step: 0 }),
+        Some(Phase::Applying { step: 2 }),
+        Some(Phase::Observing {
+            step: 0,
+            since: at(0),
+        }),
+        Some(Phase::Observing {
+            step: 1,
+            since: at(0),
+        }),
+        Some(Phase::WaitingApproval { step: 0 }),
+        // The next step is the last: approving asks first.
+        Some(Phase::WaitingApproval { step: 1 }),
+        Some(Phase::Paused {
+            step: 1,
+            reason: why(),
+            was_observing: true,
+        }),
+        Some(Phase::Paused {
+            step: 0,
+            reason: why(),
+            was_observing: false,
+        }),
+        Some(Phase::Promoted),
+        Some(Phase::RollingBack { reason: why() }),
+        Some(Phase::RolledBack { reason: why() }),
+        Some(Phase::Failed { reason: why() }),
+    ];
+    let verdicts = [
+        Verdict::Green,
+        Verdict::NoData(why()),
+        Verdict::Confirming(why()),
+        Verdict::Red(why()),
+    ];
+    let keys = [
+        ('p', Command::Advance),
+        (' ', Command::TogglePause),
+        ('a', Command::Abort),
+    ];
+    let mut offered_somewhere = std::collections::BTreeSet::new();
+    for phase in &phases {
+        for verdict in &verdicts {
+            for (k, cmd) in keys {
+                let mut s = state(PlanMode::Manual);
+                let Action::Key(ev) = key(k) else {
+                    unreachable!()
+                };
+                assert_eq!(s.settings.keymap.normal(&ev), Some(cmd), "{k:?}");
+                s.plan = phase.clone().map(|phase| Plan {
+                    spec: spec.clone(),
+                    canary: CANARY.into(),
+                    stable: STABLE.into(),
+                    phase,
+                    started: at(0),
+                    finished: None,
+                });
+                s.verdict = verdict.clone();
+                s.message = None;
+                let offered = s.plan_offers().iter().any(|o| o.command() == cmd);
+                let before = s.plan.clone();
+                let fx = update(&mut s, key(k), at(10));
+                let taken = !matches!(s.mode, Mode::Normal) || s.plan != before || !fx.is_empty();
+                let said = s.message.as_ref().map(|m| m.text.clone());
+                assert_eq!(
+                    taken, offered,
+                    "{cmd:?} in {phase:?} with {verdict:?}: offered {offered}, taken {taken} ({said:?})"
+                );
+                if !taken {
+                    assert!(
+                        said.is_some(),
+                        "{cmd:?} in {phase:?}: refused without a word"
+                    );
+                } else {
+                    offered_somewhere.insert(cmd);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        offered_somewhere.len(),
+        keys.len(),
+        "every plan key is offered somewhere"
+    );
+}

@@ -142,7 +142,8 @@ proptest! {
                     let mut snap = s.snapshot.clone().expect("snapshot");
                     let r = &mut snap.revisions[i];
                     r.ready = !r.ready;
-                    update(&mut s, Action::ServiceLoaded { snapshot: snap, requested_at: now }, now)
+                    let generation = s.write_generation;
+                    update(&mut s, Action::ServiceLoaded { snapshot: snap, generation }, now)
                 }
             };
             check_sent(&before, &s, &fx)?;

@@ -157,7 +157,8 @@ async fn googles_python_client_drives_the_fake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn googles_python_client_reads_back_a_deploy_and_a_deletion() {
     use canary::core::release::DeployRequest;
-    use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+    use canary::google::Auth;
+    use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
     use canary::platform::Platform;
     if !python_client().await {
         return;

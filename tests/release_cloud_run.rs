@@ -12,12 +12,13 @@ use canary::core::details::ConditionState;
 use canary::core::error::BackendError;
 use canary::core::model::{ServiceSnapshot, Version};
 use canary::core::release::DeployRequest;
+use canary::google::{Auth, RetryPolicy};
 use canary::platform::cloud_run::api::TYPE_REVISION;
 use canary::platform::cloud_run::fake::{
     to_latest, to_revision, FakeCloudRun, RevisionSpec, ServiceRef, DEMO_CANARY, DEMO_OLD,
     DEMO_STABLE,
 };
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings, RetryPolicy};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::release::SnapshotSink;
 use canary::platform::Platform;
 

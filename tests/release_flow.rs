@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use canary::core::action::{Action, Effect};
 use canary::core::error::BackendError;
+use canary::core::key::KeyCode;
 use canary::core::release::{ReleaseEffect, ReleaseEvent, ReleaseOp, ReleasePreviewer};
 use canary::core::state::{CheckInfo, Mode, Settings, State};
 use canary::core::update::update;
 use canary::testing::{self, ch, key, revision, t0, CANARY, OLD, STABLE};
-use crossterm::event::KeyCode;
 
 fn press(s: &mut State, a: Action) -> Vec<Effect> {
     update(s, a, t0())

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use canary::core::model::TrafficSplit;
 use canary::core::release::DeployRequest;
+use canary::google::Auth;
 use canary::platform::cloud_run::fake::{FakeCloudRun, DEMO_CANARY, DEMO_STABLE};
-use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::release::SnapshotSink;
 use canary::platform::Platform;
 

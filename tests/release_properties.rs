@@ -102,8 +102,9 @@ proptest! {
 #[tokio::test]
 async fn through_the_fake_the_traffic_is_kept_too() {
     use canary::core::release::DeployRequest;
+    use canary::google::Auth;
     use canary::platform::cloud_run::fake::{FakeCloudRun, RevisionSpec, ServiceRef};
-    use canary::platform::cloud_run::{Auth, CloudRun, CloudRunSettings};
+    use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
     use canary::platform::Platform;
     use proptest::strategy::ValueTree;
     use std::time::Duration;

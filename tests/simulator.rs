@@ -339,8 +339,8 @@ async fn driver_stops_when_the_simulator_is_dropped() {
     assert!(handle.is_finished());
 }
 
-#[test]
-fn info_and_preview() {
+#[tokio::test(start_paused = true)]
+async fn info_and_preview() {
     let sim = sim("healthy", 1);
     let info = sim.info();
     assert_eq!(info.kind, "simulator");
@@ -352,7 +352,7 @@ fn info_and_preview() {
     ])
     .unwrap();
     assert_eq!(
-        sim.preview(&split),
+        canary::core::preview::preview(&sim.snapshot().await.unwrap(), &split),
         vec!["gcloud run services update-traffic emergence-app \
               --to-revisions=emergence-app-00042-xuv=90,emergence-app-00043-kaw=10 \
               --region=europe-west1 --project=demo-project"

@@ -9,13 +9,13 @@
 
 use canary::core::action::Action;
 use canary::core::error::BackendError;
+use canary::core::key::KeyCode;
 use canary::core::model::{MetricKind, MetricsBatch, Severity, TrafficSplit};
 use canary::core::plan::{Phase, PlanMode, PlanSpec, Verdict};
 use canary::core::state::{CheckInfo, CheckResult, CheckStatus, Mode, Settings, State};
 use canary::core::update::{resume_interrupted_plan, update};
 use canary::testing::{self, t0, CANARY, STABLE};
 use chrono::{DateTime, Duration, Utc};
-use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
@@ -202,11 +202,12 @@ fn converging_not_ready() -> State {
     snap.traffic = TrafficSplit::new([(STABLE, 90), (CANARY, 10)]).expect("valid");
     snap.actual = Some(TrafficSplit::new([(STABLE, 95), (CANARY, 5)]).expect("valid"));
     snap.reconciling = true;
+    let generation = s.write_generation;
     update(
         &mut s,
         Action::ServiceLoaded {
             snapshot: snap,
-            requested_at: t0() + Duration::seconds(2),
+            generation,
         },
         t0() + Duration::seconds(3),
     );
@@ -257,11 +258,12 @@ fn metrics_at(now: DateTime<Utc>, canary_err: f64, canary_rps: f64) -> MetricsBa
 /// The periodic reads: the service (unchanged) and fresh metrics.
 fn metrics(s: &mut State, secs: i64, canary_err: f64) {
     let snapshot = s.snapshot.clone().expect("snapshot");
+    let generation = s.write_generation;
     update(
         s,
         Action::ServiceLoaded {
             snapshot,
-            requested_at: at(secs),
+            generation,
         },
         at(secs),
     );
@@ -343,7 +345,8 @@ fn finish_checks(s: &mut State, secs: i64, outcomes: &[Outcome]) {
                     measured: measured.map(Into::into),
                     expected: expected.map(Into::into),
                     reason: (*reason).into(),
-                    duration_ms: *ms,
+                    duration: std::time::Duration::from_millis(*ms),
+                    attempts: 1,
                 },
             },
             at(secs),

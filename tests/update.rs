@@ -2,13 +2,13 @@
 
 use canary::core::action::{Action, ChangeKind, Effect};
 use canary::core::error::BackendError;
+use canary::core::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use canary::core::model::{Severity, TrafficSplit, Version};
 use canary::core::state::{InputKind, Level, Mode, Settings, State};
 use canary::core::update::update;
 use canary::journal::Event;
 use canary::testing::{self, t0, CANARY, OLD, STABLE};
 use chrono::Duration;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
 use canary::testing::{ch, key};
 
@@ -538,11 +538,12 @@ fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
     let mut snap = testing::snapshot();
     snap.traffic = split(&[(STABLE, 70), (OLD, 30)]);
     snap.version = Version("etag-9".into());
+    let generation = s.write_generation;
     update(
         &mut s,
         Action::ServiceLoaded {
             snapshot: snap,
-            requested_at: t0() + Duration::seconds(1),
+            generation,
         },
         t0() + Duration::seconds(1),
     );
@@ -717,9 +718,10 @@ fn a_platform_restart_offers_to_reapply_the_last_split() {
     snap.actual = Some(TrafficSplit::all_to(STABLE));
     snap.version = Version("after-restart".into());
     snap.runtime_state_lost = true;
+    let generation = s.write_generation;
     let load = |snap: &canary::core::model::ServiceSnapshot| Action::ServiceLoaded {
         snapshot: snap.clone(),
-        requested_at: t0() + Duration::seconds(5),
+        generation,
     };
     update(&mut s, load(&snap), t0() + Duration::seconds(5));
     let Mode::Confirm(c) = &s.mode else {
@@ -763,7 +765,6 @@ fn only_actions_that_change_the_screen_redraw() {
         code: KeyCode::Char('j'),
         modifiers: KeyModifiers::NONE,
         kind: KeyEventKind::Release,
-        state: KeyEventState::NONE,
     });
     assert!(!needs_redraw(&release));
     assert!(needs_redraw(&Action::Tick));
@@ -825,7 +826,6 @@ fn conventional_keys_first_last_esc_ctrl_u_and_a_word_for_unbound_keys() {
             code: KeyCode::Char('u'),
             modifiers: KeyModifiers::CONTROL,
             kind: KeyEventKind::Press,
-            state: KeyEventState::NONE,
         }),
         t0(),
     );
@@ -1058,11 +1058,12 @@ fn enter_does_not_answer_a_question_that_opened_by_itself() {
     snap.actual = Some(TrafficSplit::all_to(STABLE));
     snap.version = Version("after-restart".into());
     snap.runtime_state_lost = true;
+    let generation = s.write_generation;
     update(
         &mut s,
         Action::ServiceLoaded {
             snapshot: snap,
-            requested_at: t0() + Duration::seconds(5),
+            generation,
         },
         t0() + Duration::seconds(5),
     );
@@ -1075,4 +1076,48 @@ fn enter_does_not_answer_a_question_that_opened_by_itself() {
     assert!(matches!(s.mode, Mode::Confirm(_)));
     let fx = press(&mut s, ch('y'));
     assert!(set_traffic(&fx).is_some(), "y does");
+}
+
+/// A read that started before a change landed never overwrites it, and a
+/// read that started after it is never dropped, whatever the wall clock
+/// says: two events in the same instant, or a clock stepped back (NTP).
+/// Reads are ordered by the write generation they started at, not by time.
+#[test]
+fn a_read_older_than_the_last_change_is_dropped_whatever_the_clock_says() {
+    let mut s = testing::state();
+    let before = s.snapshot.clone().expect("snapshot");
+    // A read starts, and the change lands in the same instant.
+    let at = t0() + Duration::seconds(10);
+    let read_started = s.write_generation;
+    press(&mut s, ch('+'));
+    testing::land(&mut s, at);
+    let applied = s.snapshot.clone().expect("snapshot").traffic;
+    assert_ne!(applied, before.traffic);
+    assert!(s.write_generation > read_started, "the change bumped it");
+    // The read comes back with the split from before the change: dropped.
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: before.clone(),
+            generation: read_started,
+        },
+        at,
+    );
+    assert_eq!(s.snapshot.as_ref().map(|x| &x.traffic), Some(&applied));
+    // The clock steps back 5 s; a read started after the change sees
+    // someone else's split: taken.
+    let back = at - Duration::seconds(5);
+    let mut theirs = s.snapshot.clone().expect("snapshot");
+    theirs.traffic = split(&[(STABLE, 70), (CANARY, 30)]);
+    theirs.version = Version("etag-theirs".into());
+    let generation = s.write_generation;
+    update(
+        &mut s,
+        Action::ServiceLoaded {
+            snapshot: theirs.clone(),
+            generation,
+        },
+        back,
+    );
+    assert_eq!(s.snapshot.as_ref(), Some(&theirs));
 }

@@ -10,9 +10,8 @@ use reqwest::header::USER_AGENT;
 use serde_json::Value;
 
 use super::fetch::{describe_error, excerpt, read_capped, read_prefix, MAX_BODY};
-use super::{
-    human_duration, validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict,
-};
+use super::{validate_template, CheckContext, CheckKind, CheckResult, CheckSpec, Finding};
+use crate::core::duration;
 
 pub(crate) const AGENT: &str = concat!("canary-cockpit/", env!("CARGO_PKG_VERSION"));
 
@@ -159,22 +158,22 @@ pub async fn run_http(
     spec: &CheckSpec,
     ctx: &CheckContext,
     client: &reqwest::Client,
-) -> CheckOutcome {
+) -> CheckResult {
     let start = Instant::now();
     let CheckKind::Http(check) = &spec.kind else {
-        return Verdict::fail("not an http check").into_outcome(spec.blocking, start.elapsed(), 0);
+        return Finding::fail("not an http check").into_result(spec.blocking, start.elapsed(), 0);
     };
-    let early = |v: Verdict| v.into_outcome(spec.blocking, start.elapsed(), 0);
+    let early = |v: Finding| v.into_result(spec.blocking, start.elapsed(), 0);
     let url = match ctx.expand(&check.url_template) {
         Ok(url) => url,
-        Err(e) => return early(Verdict::fail(e)),
+        Err(e) => return early(Finding::fail(e)),
     };
     let regex = match check.body_regex.as_deref().map(Regex::new).transpose() {
         Ok(re) => re,
-        Err(e) => return early(Verdict::fail(format!("invalid body regex: {e}"))),
+        Err(e) => return early(Finding::fail(format!("invalid body regex: {e}"))),
     };
     let mut attempts = 0;
-    let mut last: Option<Verdict> = None;
+    let mut last: Option<Finding> = None;
     let tries = attempt_loop(
         check,
         &url,
@@ -186,7 +185,7 @@ pub async fn run_http(
     let verdict = match tokio::time::timeout(spec.timeout, tries).await {
         Ok(v) => v,
         Err(_) => {
-            let mut reason = format!("timed out after {}", human_duration(spec.timeout));
+            let mut reason = format!("timed out after {}", duration::human(spec.timeout));
             let measured = last.as_ref().and_then(|v| v.measured.clone());
             if let Some(prev) = last {
                 reason.push_str(&format!(
@@ -194,7 +193,7 @@ pub async fn run_http(
                     prev.reason
                 ));
             }
-            Verdict {
+            Finding {
                 passed: false,
                 measured,
                 expected: Some(check.expect_status.to_string()),
@@ -202,7 +201,7 @@ pub async fn run_http(
             }
         }
     };
-    verdict.into_outcome(spec.blocking, start.elapsed(), attempts)
+    verdict.into_result(spec.blocking, start.elapsed(), attempts)
 }
 
 async fn attempt_loop(
@@ -211,8 +210,8 @@ async fn attempt_loop(
     regex: Option<&Regex>,
     client: &reqwest::Client,
     attempts: &mut u32,
-    last: &mut Option<Verdict>,
-) -> Verdict {
+    last: &mut Option<Finding>,
+) -> Finding {
     loop {
         *attempts += 1;
         let mut v = attempt(check, url, regex, client).await;
@@ -233,9 +232,9 @@ async fn attempt(
     url: &str,
     regex: Option<&Regex>,
     client: &reqwest::Client,
-) -> Verdict {
+) -> Finding {
     let expected = check.expect_status.to_string();
-    let fail = |measured: Option<String>, reason: String| Verdict {
+    let fail = |measured: Option<String>, reason: String| Finding {
         passed: false,
         measured,
         expected: Some(expected.clone()),
@@ -301,7 +300,7 @@ async fn attempt(
             };
             for exp in &check.json {
                 if let Err((measured, reason)) = exp.check(&doc) {
-                    return Verdict {
+                    return Finding {
                         passed: false,
                         measured,
                         expected: Some(exp.to_string()),
@@ -313,7 +312,7 @@ async fn attempt(
         }
         if let Some(re) = regex {
             if !re.is_match(text) {
-                return Verdict {
+                return Finding {
                     passed: false,
                     measured: None,
                     expected: Some(format!("/{re}/")),
@@ -323,7 +322,7 @@ async fn attempt(
             passed.push(format!("body matches /{re}/"));
         }
     }
-    Verdict {
+    Finding {
         passed: true,
         measured: Some(status.to_string()),
         expected: Some(expected.clone()),

@@ -8,9 +8,8 @@ use reqwest::header::{ACCEPT, USER_AGENT};
 use super::expr::{parse_condition, Condition};
 use super::fetch::{describe_error, excerpt, read_capped, read_prefix};
 use super::http::AGENT;
-use super::{
-    human_duration, validate_template, CheckContext, CheckKind, CheckOutcome, CheckSpec, Verdict,
-};
+use super::{validate_template, CheckContext, CheckKind, CheckResult, CheckSpec, Finding};
+use crate::core::duration;
 use crate::metrics::exposition;
 
 /// The most of an exposition a check reads (8 MiB).
@@ -41,16 +40,16 @@ pub async fn run_metrics_endpoint(
     spec: &CheckSpec,
     ctx: &CheckContext,
     client: &reqwest::Client,
-) -> CheckOutcome {
+) -> CheckResult {
     let start = Instant::now();
-    let early = |v: Verdict| v.into_outcome(spec.blocking, start.elapsed(), 0);
+    let early = |v: Finding| v.into_result(spec.blocking, start.elapsed(), 0);
     let CheckKind::MetricsEndpoint(check) = &spec.kind else {
-        return early(Verdict::fail("not a metrics-endpoint check"));
+        return early(Finding::fail("not a metrics-endpoint check"));
     };
     let condition = match parse_condition(&check.condition) {
         Ok(c) => c,
         Err(e) => {
-            return early(Verdict::fail(format!(
+            return early(Finding::fail(format!(
                 "invalid condition {:?}: {e}",
                 check.condition
             )))
@@ -59,27 +58,27 @@ pub async fn run_metrics_endpoint(
     let expected = format!("{} {}", condition.op, condition.text(&condition.rhs));
     let url = match ctx.expand(&check.url_template) {
         Ok(url) => url,
-        Err(e) => return early(Verdict::fail(e)),
+        Err(e) => return early(Finding::fail(e)),
     };
     let fetch = evaluate(&condition, &url, client);
     let mut verdict = match tokio::time::timeout(spec.timeout, fetch).await {
         Ok(v) => v,
-        Err(_) => Verdict::fail(format!("timed out after {}", human_duration(spec.timeout))),
+        Err(_) => Finding::fail(format!("timed out after {}", duration::human(spec.timeout))),
     };
     if verdict.expected.is_none() {
         verdict.expected = Some(expected);
     }
-    verdict.into_outcome(spec.blocking, start.elapsed(), 1)
+    verdict.into_result(spec.blocking, start.elapsed(), 1)
 }
 
-async fn evaluate(condition: &Condition, url: &str, client: &reqwest::Client) -> Verdict {
+async fn evaluate(condition: &Condition, url: &str, client: &reqwest::Client) -> Finding {
     let request = client
         .get(url)
         .header(USER_AGENT, AGENT)
         .header(ACCEPT, "text/plain; version=0.0.4");
     let resp = match request.send().await {
         Ok(r) => r,
-        Err(e) => return Verdict::fail(format!("{} ({url})", describe_error(&e))),
+        Err(e) => return Finding::fail(format!("{} ({url})", describe_error(&e))),
     };
     let status = resp.status();
     if !status.is_success() {
@@ -88,23 +87,23 @@ async fn evaluate(condition: &Condition, url: &str, client: &reqwest::Client) ->
         if !quoted.is_empty() {
             reason.push_str(&format!(": {quoted}"));
         }
-        return Verdict::fail(reason);
+        return Finding::fail(reason);
     }
     let body = match read_capped(resp, METRICS_MAX_BODY).await {
         Ok(body) => body,
-        Err(e) => return Verdict::fail(format!("metrics endpoint: {e}")),
+        Err(e) => return Finding::fail(format!("metrics endpoint: {e}")),
     };
     let parsed = match exposition::parse(&body) {
         Ok(p) => p,
         Err(e) => {
-            return Verdict::fail(format!(
+            return Finding::fail(format!(
                 "the metrics endpoint did not return a valid text exposition: {e}"
             ))
         }
     };
     let lhs = condition.text(&condition.lhs);
     match condition.evaluate(&parsed) {
-        Err(e) => Verdict::fail(e.to_string()),
+        Err(e) => Finding::fail(e.to_string()),
         Ok(ev) => {
             let reason = if ev.passed {
                 format!("{lhs} = {} ({})", ev.measured_text(), ev.expected_text())
@@ -115,7 +114,7 @@ async fn evaluate(condition: &Condition, url: &str, client: &reqwest::Client) ->
                     ev.expected_text()
                 )
             };
-            Verdict {
+            Finding {
                 passed: ev.passed,
                 measured: Some(ev.measured_text()),
                 expected: Some(ev.expected_text()),

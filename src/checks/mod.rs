@@ -1,6 +1,6 @@
 //! Verification checks against a revision, as plain async functions: each takes a
 //! [`CheckSpec`], a [`CheckContext`] (which revision, which URLs) and an HTTP client,
-//! and returns a [`CheckOutcome`]. They never panic and never return early with an
+//! and returns a [`CheckResult`]. They never panic and never return early with an
 //! error: every failure becomes an outcome with a reason a person can act on.
 //!
 //! Kinds so far: [`CheckKind::Http`] and [`CheckKind::MetricsEndpoint`]. Others
@@ -12,14 +12,13 @@ pub mod http;
 pub mod metrics_endpoint;
 pub mod runner;
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::core::state::{CheckResult, CheckStatus};
 pub use fetch::MAX_BODY;
 pub use http::{run_http, HttpCheck, JsonExpectation};
 pub use metrics_endpoint::{run_metrics_endpoint, MetricsEndpointCheck, METRICS_MAX_BODY};
+pub use runner::{CheckRunner, CheckTarget};
 
 /// One configured check.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,15 +141,15 @@ impl CheckSpec {
 /// Runs a check that needs only HTTP (`http`, `metrics-endpoint`). The kinds
 /// that need the cockpit's backends (`ready`, `query`, `logs`) are run by
 /// [`runner::Runner`]; here they fail with a reason saying so.
-pub async fn run(spec: &CheckSpec, ctx: &CheckContext, client: &reqwest::Client) -> CheckOutcome {
+pub async fn run(spec: &CheckSpec, ctx: &CheckContext, client: &reqwest::Client) -> CheckResult {
     match &spec.kind {
         CheckKind::Http(_) => run_http(spec, ctx, client).await,
         CheckKind::MetricsEndpoint(_) => run_metrics_endpoint(spec, ctx, client).await,
-        other => Verdict::fail(format!(
+        other => Finding::fail(format!(
             "a {} check needs the cockpit's platform and sources",
             other.name()
         ))
-        .into_outcome(spec.blocking, Duration::ZERO, 0),
+        .into_result(spec.blocking, Duration::ZERO, 0),
     }
 }
 
@@ -230,53 +229,18 @@ pub fn validate_template(template: &str) -> Result<(), String> {
     ctx.expand(template).map(|_| ())
 }
 
-/// How a check ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    Pass,
-    /// A non-blocking check failed.
-    Warn,
-    Fail,
-}
-
-impl fmt::Display for CheckStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CheckStatus::Pass => "pass",
-            CheckStatus::Warn => "warn",
-            CheckStatus::Fail => "fail",
-        })
-    }
-}
-
-/// The result of one check run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckOutcome {
-    pub status: CheckStatus,
-    /// What was measured, for display next to `expected`: `503`, `0.7333`.
-    pub measured: Option<String>,
-    /// The threshold: `200`, `> 0.8`.
-    pub expected: Option<String>,
-    /// One line for people: why it passed or failed.
-    pub reason: String,
-    pub duration: Duration,
-    /// HTTP requests made (0 when the check could not start, e.g. a missing tag URL).
-    pub attempts: u32,
-}
-
 /// A pass or a failure, before the blocking/warning decision and the timing.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Verdict {
+pub(crate) struct Finding {
     pub passed: bool,
     pub measured: Option<String>,
     pub expected: Option<String>,
     pub reason: String,
 }
 
-impl Verdict {
+impl Finding {
     pub(crate) fn fail(reason: impl Into<String>) -> Self {
-        Verdict {
+        Finding {
             passed: false,
             measured: None,
             expected: None,
@@ -284,18 +248,18 @@ impl Verdict {
         }
     }
 
-    pub(crate) fn into_outcome(
+    pub(crate) fn into_result(
         self,
         blocking: bool,
         duration: Duration,
         attempts: u32,
-    ) -> CheckOutcome {
+    ) -> CheckResult {
         let status = match (self.passed, blocking) {
             (true, _) => CheckStatus::Pass,
             (false, true) => CheckStatus::Fail,
             (false, false) => CheckStatus::Warn,
         };
-        CheckOutcome {
+        CheckResult {
             status,
             measured: self.measured,
             expected: self.expected,
@@ -304,33 +268,6 @@ impl Verdict {
             attempts,
         }
     }
-}
-
-/// `300ms`, `1.5s`, `30s`, `2m`, `1m30s`, `1h`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    if secs < 60 {
-        if ms % 1000 == 0 {
-            return format!("{secs}s");
-        }
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -371,24 +308,14 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_well() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "300ms");
-        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(human_duration(Duration::from_secs(3600)), "1h");
-    }
-
-    #[test]
     fn failing_warning_check_warns() {
-        let v = Verdict::fail("nope");
+        let v = Finding::fail("nope");
         assert_eq!(
-            v.clone().into_outcome(false, Duration::ZERO, 1).status,
+            v.clone().into_result(false, Duration::ZERO, 1).status,
             CheckStatus::Warn
         );
         assert_eq!(
-            v.into_outcome(true, Duration::ZERO, 1).status,
+            v.into_result(true, Duration::ZERO, 1).status,
             CheckStatus::Fail
         );
     }

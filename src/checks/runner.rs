@@ -1,6 +1,7 @@
 //! Runs the configured battery with the cockpit's backends: HTTP checks over
 //! HTTP, `ready` through the platform, `query` through the metrics source,
-//! `logs` over the entries the log tail has seen.
+//! `logs` over the entries the log tail has seen. [`CheckRunner`] is the seam
+//! the runtime runs a battery through (one index at a time).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +10,30 @@ use tokio::time::Instant;
 
 use chrono::Utc;
 
-use super::{CheckKind, CheckOutcome, CheckSpec, CheckStatus, QueryCheck, QueryMetric, Verdict};
+use super::{CheckKind, CheckResult, CheckSpec, CheckStatus, Finding, QueryCheck, QueryMetric};
+use crate::core::duration;
 use crate::core::model::{MetricKind, MetricsBatch, Severity};
-use crate::core::state::{CheckInfo, CheckResult, CheckStatus as RowStatus};
+use crate::core::state::CheckInfo;
 use crate::logs::RecentLogs;
 use crate::metrics::{MetricsSource, MetricsWindow};
 use crate::platform::Platform;
-use crate::runtime::{CheckRunner, CheckTarget};
+
+/// Where a battery of checks is aimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckTarget {
+    pub revision: String,
+    pub tag_url: Option<String>,
+    pub service_url: Option<String>,
+    /// The stable revision, when there is one other than `revision`.
+    pub stable: Option<String>,
+}
+
+/// Runs the configured verification checks, one index at a time.
+#[async_trait::async_trait]
+pub trait CheckRunner: Send + Sync {
+    fn count(&self) -> usize;
+    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
+}
 
 /// How much later than a check's own timeout the runner gives up on it.
 const BACKSTOP: Duration = Duration::from_secs(1);
@@ -67,7 +85,7 @@ impl Runner {
     }
 
     /// Runs one check to an outcome, within its own timeout.
-    pub async fn outcome(&self, spec: &CheckSpec, target: &CheckTarget) -> CheckOutcome {
+    pub async fn outcome(&self, spec: &CheckSpec, target: &CheckTarget) -> CheckResult {
         let started = Instant::now();
         let fut = async {
             match &spec.kind {
@@ -82,7 +100,7 @@ impl Runner {
                 CheckKind::Ready => {
                     self.ready(target)
                         .await
-                        .into_outcome(spec.blocking, started.elapsed(), 1)
+                        .into_result(spec.blocking, started.elapsed(), 1)
                 }
                 CheckKind::Query(q) => {
                     // Metrics lag behind traffic (Cloud Monitoring by minutes):
@@ -96,10 +114,10 @@ impl Runner {
                             tokio::time::sleep(NO_DATA_RETRY).await;
                             continue;
                         }
-                        break v.into_outcome(spec.blocking, started.elapsed(), attempts);
+                        break v.into_result(spec.blocking, started.elapsed(), attempts);
                     }
                 }
-                CheckKind::Logs(l) => self.logs(l.severity, l.window, target).into_outcome(
+                CheckKind::Logs(l) => self.logs(l.severity, l.window, target).into_result(
                     spec.blocking,
                     started.elapsed(),
                     0,
@@ -114,29 +132,29 @@ impl Runner {
         };
         match tokio::time::timeout(limit, fut).await {
             Ok(o) => o,
-            Err(_) => Verdict::fail(format!(
+            Err(_) => Finding::fail(format!(
                 "no answer within the check's timeout ({})",
-                super::human_duration(spec.timeout)
+                duration::human(spec.timeout)
             ))
-            .into_outcome(spec.blocking, started.elapsed(), 0),
+            .into_result(spec.blocking, started.elapsed(), 0),
         }
     }
 
-    async fn ready(&self, target: &CheckTarget) -> Verdict {
+    async fn ready(&self, target: &CheckTarget) -> Finding {
         match self.platform.snapshot().await {
-            Err(e) => Verdict::fail(format!("cannot read the service: {e}")),
+            Err(e) => Finding::fail(format!("cannot read the service: {e}")),
             Ok(snap) => match snap.revision(&target.revision) {
-                None => Verdict::fail(format!(
+                None => Finding::fail(format!(
                     "the platform does not list revision {}",
                     target.revision
                 )),
-                Some(r) if r.ready => Verdict {
+                Some(r) if r.ready => Finding {
                     passed: true,
                     measured: Some("ready".into()),
                     expected: Some("ready".into()),
                     reason: format!("{} is ready", r.name),
                 },
-                Some(r) => Verdict {
+                Some(r) => Finding {
                     passed: false,
                     measured: Some("not ready".into()),
                     expected: Some("ready".into()),
@@ -149,15 +167,15 @@ impl Runner {
         }
     }
 
-    async fn query(&self, q: &QueryCheck, target: &CheckTarget) -> Verdict {
+    async fn query(&self, q: &QueryCheck, target: &CheckTarget) -> Finding {
         let label = q.metric.label();
-        let over = super::human_duration(q.window);
+        let over = duration::human(q.window);
         let (value, stable_value) = match self.measure(q, target).await {
             Ok(v) => v,
             Err(verdict) => return verdict,
         };
         let Some(value) = value else {
-            return Verdict {
+            return Finding {
                 passed: false,
                 measured: Some(NO_DATA.into()),
                 expected: threshold_text(q, None),
@@ -172,7 +190,7 @@ impl Runner {
             match stable_value {
                 Some(v) => Some(v),
                 None => {
-                    return Verdict {
+                    return Finding {
                         passed: false,
                         measured: Some(fmt_num(value)),
                         expected: threshold_text(q, None),
@@ -204,7 +222,7 @@ impl Runner {
                 ));
             }
         }
-        Verdict {
+        Finding {
             passed: failures.is_empty(),
             measured: Some(fmt_num(value)),
             expected: threshold_text(q, stable_value),
@@ -222,11 +240,11 @@ impl Runner {
         &self,
         q: &QueryCheck,
         target: &CheckTarget,
-    ) -> Result<(Option<f64>, Option<f64>), Verdict> {
+    ) -> Result<(Option<f64>, Option<f64>), Finding> {
         let stable = if q.compare_to_stable {
             match &target.stable {
                 Some(s) => Some(s.clone()),
-                None => return Err(Verdict::fail("no stable revision to compare with")),
+                None => return Err(Finding::fail("no stable revision to compare with")),
             }
         } else {
             None
@@ -237,7 +255,7 @@ impl Runner {
             QueryMetric::RequestsPerSecond => MetricKind::RequestRate,
             QueryMetric::PromQl(template) => {
                 let fail = |e: crate::core::error::BackendError| {
-                    Verdict::fail(format!("cannot run the query: {e}"))
+                    Finding::fail(format!("cannot run the query: {e}"))
                 };
                 let canary = self
                     .metrics
@@ -262,16 +280,16 @@ impl Runner {
             .metrics
             .fetch(&revisions, window)
             .await
-            .map_err(|e| Verdict::fail(format!("cannot read the metrics: {e}")))?;
+            .map_err(|e| Finding::fail(format!("cannot read the metrics: {e}")))?;
         Ok((
             window_value(&batch, &target.revision, kind),
             stable.and_then(|s| window_value(&batch, &s, kind)),
         ))
     }
 
-    fn logs(&self, min: Severity, window: Duration, target: &CheckTarget) -> Verdict {
+    fn logs(&self, min: Severity, window: Duration, target: &CheckTarget) -> Finding {
         let Some(recent) = &self.recent_logs else {
-            return Verdict::fail("no log source to look at");
+            return Finding::fail("no log source to look at");
         };
         let now = Utc::now();
         let from = now - chrono::Duration::from_std(window).unwrap_or_default();
@@ -282,7 +300,7 @@ impl Runner {
                 .newest
                 .map(|e| format!(": latest {} {}", e.timestamp.format("%H:%M:%S"), e.message))
                 .unwrap_or_default();
-            return Verdict {
+            return Finding {
                 passed: false,
                 measured: Some(scan.count.to_string()),
                 expected,
@@ -290,26 +308,26 @@ impl Runner {
                     "{} entries at {} or above in the last {}{newest}",
                     scan.count,
                     min.as_str(),
-                    super::human_duration(window)
+                    duration::human(window)
                 ),
             };
         }
         let coverage = match scan.covered_from {
             Some(c) if c > from => format!(
                 " (logs seen for the last {} only)",
-                super::human_duration((now - c).to_std().unwrap_or_default())
+                duration::human((now - c).to_std().unwrap_or_default())
             ),
             Some(_) => String::new(),
             None => " (no logs received yet)".into(),
         };
-        Verdict {
+        Finding {
             passed: true,
             measured: Some("0".into()),
             expected,
             reason: format!(
                 "no entry at {} or above in the last {}{coverage}",
                 min.as_str(),
-                super::human_duration(window)
+                duration::human(window)
             ),
         }
     }
@@ -368,20 +386,6 @@ fn threshold_text(q: &QueryCheck, stable: Option<f64>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn to_row(o: CheckOutcome) -> CheckResult {
-    CheckResult {
-        status: match o.status {
-            CheckStatus::Pass => RowStatus::Pass,
-            CheckStatus::Warn => RowStatus::Warn,
-            CheckStatus::Fail => RowStatus::Fail,
-        },
-        measured: o.measured,
-        expected: o.expected,
-        reason: o.reason,
-        duration_ms: u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX),
-    }
-}
-
 #[async_trait::async_trait]
 impl CheckRunner for Runner {
     fn count(&self) -> usize {
@@ -390,13 +394,14 @@ impl CheckRunner for Runner {
 
     async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult {
         match self.specs.get(index) {
-            Some(spec) => to_row(self.outcome(spec, target).await),
+            Some(spec) => self.outcome(spec, target).await,
             None => CheckResult {
-                status: RowStatus::Fail,
+                status: CheckStatus::Fail,
                 measured: None,
                 expected: None,
                 reason: format!("no check number {index}"),
-                duration_ms: 0,
+                duration: Duration::ZERO,
+                attempts: 0,
             },
         }
     }

@@ -153,7 +153,7 @@ async fn change(
         return Ok(report);
     }
     traffic::check_ready(&snapshot, &before, &after).map_err(CliError::Refused)?;
-    report.preview = platform.preview(&after);
+    report.preview = crate::core::preview::preview(&snapshot, &after);
     if !yes {
         report.outcome = ChangeOutcome::NotConfirmed;
         return Err(CliError::NotConfirmed(Box::new(report)));

@@ -1,5 +1,7 @@
-//! Scripting commands as library functions, for `canary status`, `canary set`
-//! and `canary rollback` (the binary parses the arguments and prints).
+//! The command line: its arguments ([`args`]), `canary journal` and `canary
+//! report` ([`history`]), and the scripting commands `canary status`,
+//! `canary set` and `canary rollback`, as library functions here and run
+//! from the command line by [`script`].
 //!
 //! They apply the same rules as the screen: splits are built only valid
 //! ([`crate::core::model::TrafficSplit`]: sums to 100), `canary=10` names a
@@ -13,13 +15,17 @@
 //! Exit codes ([`CliError::exit_code`]): 0 done (or nothing to do), 1 refused
 //! or failed, 2 bad usage.
 
+pub mod args;
 mod change;
+pub mod history;
 pub mod reconcile;
 pub mod release;
+pub mod script;
 mod status;
 
 use std::path::Path;
 
+pub use args::{Args, ChangeArgs, Sub};
 pub use change::{rollback, set, ChangeOutcome, ChangeReport};
 pub use status::{status, RevisionStatus, Share, StatusReport};
 

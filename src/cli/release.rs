@@ -125,6 +125,32 @@ struct Output {
     failed: bool,
 }
 
+/// `canary deploy`, `describe`, `delete`, `prune`; `None` for the others.
+pub fn run_sub(
+    cmd: &super::args::Sub,
+    args: &super::args::Args,
+    config: &Config,
+) -> Option<ExitCode> {
+    use super::args::Sub;
+    let cmd = match cmd {
+        Sub::Deploy(a) => ReleaseCmd::Deploy(a.clone()),
+        Sub::Describe(a) => ReleaseCmd::Describe(a.clone()),
+        Sub::Delete(a) => ReleaseCmd::Delete(a.clone()),
+        Sub::Prune(a) => ReleaseCmd::Prune(a.clone()),
+        _ => return None,
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let platform = match crate::app::platform_for_script(config, Some(timeout)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("canary: {e:#}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    platform.observe_retries(Arc::new(|r| eprintln!("canary: {r}")));
+    Some(run(cmd, config, platform, args.read_only))
+}
+
 /// Runs one release command; the binary only parses and calls this.
 pub fn run(
     cmd: ReleaseCmd,
@@ -523,7 +549,7 @@ async fn run_checks(
     let _ = tokio::time::timeout(Duration::from_secs(10), logs.poll()).await;
     let infos = crate::checks::runner::Runner::infos(&config.checks);
     let r = roles(snapshot, &ctx.options, ctx.journal_path())?;
-    let target = crate::runtime::CheckTarget {
+    let target = crate::checks::runner::CheckTarget {
         revision: revision.to_string(),
         tag_url: snapshot.revision(revision).and_then(|r| r.tag_url.clone()),
         service_url: snapshot.url.clone(),
@@ -540,7 +566,8 @@ async fn run_checks(
                     measured: None,
                     expected: None,
                     reason: "the battery's global timeout ran out".into(),
-                    duration_ms: config.verification_timeout.as_millis() as u64,
+                    duration: config.verification_timeout,
+                    attempts: 0,
                 },
             }
         }
@@ -566,7 +593,7 @@ async fn run_checks(
                 measured: res.measured.clone(),
                 expected: res.expected.clone(),
                 reason: res.reason.clone(),
-                duration_ms: res.duration_ms,
+                duration_ms: res.duration_ms(),
                 blocking: info.blocking,
             }
         })

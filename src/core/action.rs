@@ -1,13 +1,11 @@
 //! Everything that can happen ([`Action`]) and everything the core asks the
 //! runtime to do ([`Effect`]).
 
-use chrono::{DateTime, Utc};
-use crossterm::event::KeyEvent;
-
 use super::error::{BackendError, Progress};
+use super::key::KeyEvent;
 use super::model::{LogEntry, MetricsBatch, ServiceSnapshot, TrafficSplit, Version};
+use super::record::{Event, Record};
 use super::state::CheckResult;
-use crate::journal::Event;
 
 /// An input to [`super::update::update`]: a key, a tick, or a result from a
 /// background task.
@@ -21,10 +19,12 @@ pub enum Action {
     Paste(String),
     /// The terminal was resized: redraw.
     Resize,
-    /// A read of the service finished. `requested_at` orders it against traffic changes.
+    /// A read of the service finished. `generation`: the state's
+    /// [`write_generation`](crate::core::state::State::write_generation) when
+    /// the read started, which orders it against traffic changes.
     ServiceLoaded {
         snapshot: ServiceSnapshot,
-        requested_at: DateTime<Utc>,
+        generation: u64,
     },
     ServiceFailed(BackendError),
     /// The platform confirmed traffic change `id`.
@@ -63,7 +63,7 @@ pub enum Action {
     /// A webhook notification gave up after its retries.
     NotifyFailed(String),
     /// The journal was read for the history view (newest last).
-    JournalLoaded(Result<Vec<crate::journal::Record>, String>),
+    JournalLoaded(Result<Vec<Record>, String>),
     /// The Markdown report was written (its path), or why not.
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.

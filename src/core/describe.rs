@@ -357,7 +357,13 @@ impl Description {
                 ));
             }
             if let Some((a, b)) = &d.image {
-                out.push(line("image", format!("{a} → {b}"), Tone::Normal));
+                // The same repository: only the tags (or digests) differ.
+                let repo = super::details::image_repository(a);
+                let text = match (a.strip_prefix(&repo), b.strip_prefix(&repo)) {
+                    (Some(x), Some(y)) => format!("{x} → {y} (same repository)"),
+                    _ => format!("{a} → {b}"),
+                };
+                out.push(line("image", text, Tone::Normal));
             }
             for (label, names) in [
                 ("env added", &d.env_added),
@@ -457,6 +463,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            write_api: Default::default(),
         };
         let roles = Roles {
             stable: Some("s-1".into()),
@@ -477,7 +484,7 @@ mod tests {
             text.contains("secret db-password (version 3; value not shown)"),
             "{text}"
         );
-        assert!(text.contains("app:1 → app:2"), "{text}");
+        assert!(text.contains("1 → 2 (same repository)"), "{text}");
         let json = serde_json::to_string(&d).unwrap();
         assert!(json.contains("\"secret\":\"db-password\""), "{json}");
         assert!(describe(&snap, "s-1", &roles).unwrap().diff.is_none());

@@ -71,10 +71,15 @@ impl std::fmt::Display for Retrying {
             self.why,
             self.attempt,
             self.of,
-            crate::checks::human_duration(self.wait)
+            super::duration::human(self.wait)
         )
     }
 }
+
+/// Hears of every retry a backend makes, and of how an unclear answer was
+/// resolved (the screen shows it, a script says it on stderr). Called from
+/// the backend's task: it must not block.
+pub type RetryObserver = std::sync::Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// What a backend tells while a call is under way: a retry, or how an
 /// unclear answer to a change was resolved by reading the platform again.

@@ -5,200 +5,127 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use super::key::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 
-/// A user intent, independent of the key that asked for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Command {
-    SelectNext,
-    SelectPrev,
-    SelectFirst,
-    SelectLast,
-    Details,
-    CommandLine,
-    Journal,
-    ShiftUp,
-    ShiftDown,
-    SetSplit,
-    Promote,
-    Rollback,
-    Advance,
-    TogglePause,
-    Abort,
-    RunChecks,
-    Refresh,
-    FilterLogs,
-    ClearFilter,
-    ToggleFollow,
-    CycleSeverity,
-    FocusLogs,
-    ScrollLogsUp,
-    ScrollLogsDown,
-    Acknowledge,
-    Deploy,
-    DeleteRevision,
-    Help,
-    Quit,
-    Confirm,
-    Cancel,
-    CopyCall,
+/// Declares every command once: its variant, its name in the config's
+/// `[keys]` table and on the `:` command line, what it is (`writes`: changes
+/// traffic, refused in read-only mode; `confirmation`: a key of the
+/// confirmation dialog) and its line on the help screen. `Command::ALL`,
+/// `name`, `describe`, `writes` and `in_confirmation` are generated from the
+/// table, so the help screen, the `:` completion, the footer and the
+/// read-only refusal cannot disagree. Adding a command: one line here, a key
+/// in `assets/keymap.toml` (a test insists) and what it does in
+/// `update::keys::command` (the compiler insists).
+macro_rules! commands {
+    ($( $variant:ident $name:literal $($flag:ident)* => $doc:literal, )*) => {
+        /// A user intent, independent of the key that asked for it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Command {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl Command {
+            /// Every command, in declaration order (the help screen's order).
+            pub const ALL: [Command; [$(Command::$variant),*].len()] = [$(Command::$variant),*];
+
+            /// The name used in the config's `[keys]` table.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Command::$variant => $name, )*
+                }
+            }
+
+            /// One line for the help screen.
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $( Command::$variant => $doc, )*
+                }
+            }
+
+            fn flags(self) -> Flags {
+                match self {
+                    $( Command::$variant => Flags { $($flag: true,)* ..Flags::NONE }, )*
+                }
+            }
+        }
+    };
+}
+
+/// What a command is, besides its name and description.
+#[derive(Clone, Copy)]
+struct Flags {
+    /// Changes traffic: refused in read-only mode.
+    writes: bool,
+    /// A key of the confirmation dialog (its keys may repeat normal ones).
+    confirmation: bool,
+}
+
+impl Flags {
+    const NONE: Flags = Flags {
+        writes: false,
+        confirmation: false,
+    };
+}
+
+commands! {
+    SelectNext "select_next" => "select the next revision",
+    SelectPrev "select_prev" => "select the previous revision",
+    SelectFirst "select_first" => "select the first revision",
+    SelectLast "select_last" => "select the last revision",
+    Details "details"
+        => "details of the selected revision: image, conditions, URLs, checks in full",
+    CommandLine "command_line"
+        => "command line: set canary=25, rollback, promote, plan start|pause|abort, q (Tab completes)",
+    Journal "journal"
+        => "history: the journal's traffic changes, plan and checks (w writes the report)",
+    ShiftUp "shift_up" writes
+        => "shift one step of traffic from the stable to the selected revision",
+    ShiftDown "shift_down" writes
+        => "give one step of traffic back from the selected revision to the stable",
+    SetSplit "set_split" writes => "set an exact split, e.g. canary=25",
+    Promote "promote" writes => "promote the selected revision to 100 % (asks to confirm)",
+    Rollback "rollback" writes
+        => "roll back: all traffic to the stable revision (asks to confirm)",
+    Advance "advance" writes
+        => "start the promotion plan / advance to its next step (needs green gates)",
+    TogglePause "toggle_pause" writes => "pause / resume the promotion plan",
+    Abort "abort" writes => "abort the plan: roll back (asks to confirm)",
+    RunChecks "run_checks" => "run the verification checks against the selected revision",
+    Refresh "refresh" => "re-read the service now",
+    FilterLogs "filter_logs" => "filter the log tail by text",
+    ClearFilter "clear_filter" => "clear the log filter",
+    ToggleFollow "toggle_follow" => "follow the log tail on/off",
+    CycleSeverity "cycle_severity" => "cycle the minimum log severity",
+    FocusLogs "focus_logs" => "log tail: the selected revision only / all revisions",
+    ScrollLogsUp "scroll_logs_up" => "scroll the log tail up (stops following)",
+    ScrollLogsDown "scroll_logs_down" => "scroll the log tail down",
+    Acknowledge "acknowledge" => "acknowledge the alarm after an automatic rollback",
+    Deploy "deploy" writes
+        => "deploy a new revision: an image, no traffic, a tag (shows the exact call first)",
+    DeleteRevision "delete_revision" writes
+        => "delete the selected revision (asks to confirm; never one with traffic)",
+    Help "help" => "show / hide this help",
+    Quit "quit" => "quit",
+    Confirm "confirm" confirmation => "confirm (in a confirmation)",
+    Cancel "cancel" confirmation => "cancel (in a confirmation or input)",
+    CopyCall "copy_call" confirmation
+        => "copy the exact call (in a confirmation; OSC 52, and the diagnostic log)",
 }
 
 impl Command {
-    pub const ALL: [Command; 32] = [
-        Command::SelectNext,
-        Command::SelectPrev,
-        Command::SelectFirst,
-        Command::SelectLast,
-        Command::Details,
-        Command::CommandLine,
-        Command::Journal,
-        Command::ShiftUp,
-        Command::ShiftDown,
-        Command::SetSplit,
-        Command::Promote,
-        Command::Rollback,
-        Command::Advance,
-        Command::TogglePause,
-        Command::Abort,
-        Command::RunChecks,
-        Command::Refresh,
-        Command::FilterLogs,
-        Command::ClearFilter,
-        Command::ToggleFollow,
-        Command::CycleSeverity,
-        Command::FocusLogs,
-        Command::ScrollLogsUp,
-        Command::ScrollLogsDown,
-        Command::Acknowledge,
-        Command::Deploy,
-        Command::DeleteRevision,
-        Command::Help,
-        Command::Quit,
-        Command::Confirm,
-        Command::Cancel,
-        Command::CopyCall,
-    ];
-
-    /// The name used in the config's `[keys]` table.
-    pub fn name(self) -> &'static str {
-        match self {
-            Command::SelectNext => "select_next",
-            Command::SelectPrev => "select_prev",
-            Command::SelectFirst => "select_first",
-            Command::SelectLast => "select_last",
-            Command::Details => "details",
-            Command::CommandLine => "command_line",
-            Command::Journal => "journal",
-            Command::ShiftUp => "shift_up",
-            Command::ShiftDown => "shift_down",
-            Command::SetSplit => "set_split",
-            Command::Promote => "promote",
-            Command::Rollback => "rollback",
-            Command::Advance => "advance",
-            Command::TogglePause => "toggle_pause",
-            Command::Abort => "abort",
-            Command::RunChecks => "run_checks",
-            Command::Refresh => "refresh",
-            Command::FilterLogs => "filter_logs",
-            Command::ClearFilter => "clear_filter",
-            Command::ToggleFollow => "toggle_follow",
-            Command::CycleSeverity => "cycle_severity",
-            Command::FocusLogs => "focus_logs",
-            Command::ScrollLogsUp => "scroll_logs_up",
-            Command::ScrollLogsDown => "scroll_logs_down",
-            Command::Acknowledge => "acknowledge",
-            Command::Deploy => "deploy",
-            Command::DeleteRevision => "delete_revision",
-            Command::Help => "help",
-            Command::Quit => "quit",
-            Command::Confirm => "confirm",
-            Command::Cancel => "cancel",
-            Command::CopyCall => "copy_call",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Command> {
         Command::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// One line for the help screen.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Command::SelectNext => "select the next revision",
-            Command::SelectPrev => "select the previous revision",
-            Command::SelectFirst => "select the first revision",
-            Command::SelectLast => "select the last revision",
-            Command::Journal => {
-                "history: the journal's traffic changes, plan and checks (w writes the report)"
-            }
-            Command::CommandLine => {
-                "command line: set canary=25, rollback, promote, plan start|pause|abort, q (Tab completes)"
-            }
-            Command::Details => {
-                "details of the selected revision: image, conditions, URLs, checks in full"
-            }
-            Command::ShiftUp => {
-                "shift one step of traffic from the stable to the selected revision"
-            }
-            Command::ShiftDown => {
-                "give one step of traffic back from the selected revision to the stable"
-            }
-            Command::SetSplit => "set an exact split, e.g. canary=25",
-            Command::Promote => "promote the selected revision to 100 % (asks to confirm)",
-            Command::Rollback => "roll back: all traffic to the stable revision (asks to confirm)",
-            Command::Advance => {
-                "start the promotion plan / advance to its next step (needs green gates)"
-            }
-            Command::TogglePause => "pause / resume the promotion plan",
-            Command::Abort => "abort the plan: roll back (asks to confirm)",
-            Command::RunChecks => "run the verification checks against the selected revision",
-            Command::Refresh => "re-read the service now",
-            Command::FilterLogs => "filter the log tail by text",
-            Command::ClearFilter => "clear the log filter",
-            Command::ToggleFollow => "follow the log tail on/off",
-            Command::CycleSeverity => "cycle the minimum log severity",
-            Command::FocusLogs => "log tail: the selected revision only / all revisions",
-            Command::ScrollLogsUp => "scroll the log tail up (stops following)",
-            Command::ScrollLogsDown => "scroll the log tail down",
-            Command::Acknowledge => "acknowledge the alarm after an automatic rollback",
-            Command::Deploy => {
-                "deploy a new revision: an image, no traffic, a tag (shows the exact call first)"
-            }
-            Command::DeleteRevision => {
-                "delete the selected revision (asks to confirm; never one with traffic)"
-            }
-            Command::Help => "show / hide this help",
-            Command::Quit => "quit",
-            Command::Confirm => "confirm (in a confirmation)",
-            Command::Cancel => "cancel (in a confirmation or input)",
-            Command::CopyCall => {
-                "copy the exact call (in a confirmation; OSC 52, and the diagnostic log)"
-            }
-        }
-    }
-
     /// Commands of the confirmation dialog (their keys may repeat normal ones).
     pub fn in_confirmation(self) -> bool {
-        matches!(self, Command::Confirm | Command::Cancel | Command::CopyCall)
+        self.flags().confirmation
     }
 
     /// Commands that write to the platform (refused in read-only mode).
     pub fn writes(self) -> bool {
-        matches!(
-            self,
-            Command::ShiftUp
-                | Command::ShiftDown
-                | Command::SetSplit
-                | Command::Promote
-                | Command::Rollback
-                | Command::Advance
-                | Command::TogglePause
-                | Command::Abort
-                | Command::Deploy
-                | Command::DeleteRevision
-        )
+        self.flags().writes
     }
 }
 
@@ -296,7 +223,7 @@ impl Key {
         Ok(Key { code, ctrl, alt })
     }
 
-    /// The key crossterm reported, normalised (Shift is carried by the character itself).
+    /// The key pressed, normalised (Shift is carried by the character itself).
     pub fn from_event(ev: &KeyEvent) -> Option<Key> {
         let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         let alt = ev.modifiers.contains(KeyModifiers::ALT);
@@ -496,7 +423,7 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Related keys share a row, so that every key fits an 80x24 terminal.
-        const GROUPS: [(&[Command], &str); 8] = [
+        const GROUPS: [(&[Command], &str); 9] = [
             (
                 &[Command::SelectNext, Command::SelectPrev],
                 "select the next / previous revision",
@@ -529,6 +456,10 @@ impl Keymap {
                 &[Command::Confirm, Command::Cancel, Command::CopyCall],
                 "in a confirmation: confirm / cancel / copy the exact call",
             ),
+            (
+                &[Command::Deploy, Command::DeleteRevision],
+                "deploy a revision at 0 % / delete the selected one",
+            ),
         ];
         let mut rows = Vec::with_capacity(Command::ALL.len());
         for c in Command::ALL {
@@ -559,15 +490,9 @@ impl Default for Keymap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEventKind;
 
     fn ev(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
-        KeyEvent {
-            code,
-            modifiers: mods,
-            kind: KeyEventKind::Press,
-            state: crossterm::event::KeyEventState::NONE,
-        }
+        KeyEvent::new(code, mods)
     }
 
     #[test]
@@ -577,6 +502,20 @@ mod tests {
             assert!(!km.keys(c).is_empty(), "{} has no key", c.name());
         }
         km.check_conflicts().expect("defaults have no conflicts");
+    }
+
+    /// Names are what the config and the command line type: unique, and
+    /// round-trip through `from_name`.
+    #[test]
+    fn every_command_is_declared_once() {
+        let names: std::collections::BTreeSet<&str> =
+            Command::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), Command::ALL.len());
+        for c in Command::ALL {
+            assert_eq!(Command::from_name(c.name()), Some(c));
+            assert!(!c.describe().is_empty(), "{}", c.name());
+            assert!(!(c.writes() && c.in_confirmation()), "{}", c.name());
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::preview::WriteApi;
+
 /// One revision (Cloud Run revision, HAProxy server, Kubernetes Deployment).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -185,6 +187,10 @@ pub struct ServiceSnapshot {
     /// `set server … weight`): the split shown is its configured one.
     #[serde(default)]
     pub runtime_state_lost: bool,
+    /// How a change to this service is written, with what the write starts
+    /// from as read here: what [`super::preview::preview`] shows.
+    #[serde(default)]
+    pub write_api: WriteApi,
 }
 
 impl ServiceSnapshot {

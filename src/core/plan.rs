@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::keymap::Command;
 use super::model::TrafficSplit;
 
 /// What happens when a blocking gate fails during a window.
@@ -77,11 +78,7 @@ impl PlanSpec {
                 if s.observe.is_zero() {
                     format!("{} %", s.percent)
                 } else {
-                    format!(
-                        "{} % for {}",
-                        s.percent,
-                        crate::config::format_duration(s.observe)
-                    )
+                    format!("{} % for {}", s.percent, super::duration::format(s.observe))
                 }
             })
             .collect::<Vec<_>>()
@@ -213,6 +210,59 @@ impl Phase {
     }
 }
 
+/// What the operator can do to the plan now, and with which command. The
+/// plan panel and the footer show exactly these, and the plan's keys do
+/// exactly these: a plan key whose command is not offered is refused (see
+/// `update::plan_keys`). One list, so the screen and the keys cannot drift.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// No plan is running (`again`: one ran and ended): start one.
+    Start {
+        again: bool,
+    },
+    /// Observing, gates not red: advance before the window is over (an
+    /// override, asked with a reason). `next`: the next step's percent.
+    AdvanceEarly {
+        next: Option<u8>,
+    },
+    /// The window is observed and the gates are green: the next step.
+    Approve {
+        next: Option<u8>,
+    },
+    /// The window is observed but the gates have no verdict: override, with a reason.
+    Override {
+        next: Option<u8>,
+    },
+    Pause,
+    /// Resume a paused plan: it restarts the observation window when it was
+    /// observing, else it re-applies the step's `percent`.
+    Resume {
+        restarts_window: bool,
+        percent: u8,
+    },
+    /// Abort and roll back; `now`: the gates are red, this is the thing to do.
+    Abort {
+        now: bool,
+    },
+}
+
+impl Offer {
+    /// The command (and so the key) that takes this offer.
+    pub fn command(&self) -> Command {
+        match self {
+            Offer::Start { .. }
+            | Offer::AdvanceEarly { .. }
+            | Offer::Approve { .. }
+            | Offer::Override { .. } => Command::Advance,
+            Offer::Pause | Offer::Resume { .. } => Command::TogglePause,
+            Offer::Abort { .. } => Command::Abort,
+        }
+    }
+
+    /// With no plan at all.
+    pub const NO_PLAN: Offer = Offer::Start { again: false };
+}
+
 /// What the engine asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlanCommand {
@@ -319,6 +369,46 @@ impl Plan {
                 .step()
                 .and_then(|s| self.spec.steps.get(s))
                 .map_or(0, |s| s.percent),
+        }
+    }
+
+    /// What the operator can do now, given the gates' `verdict`, in the order
+    /// the screen lists it. While the gates are red advancing is not offered:
+    /// aborting (rolling back) is, first.
+    pub fn offers(&self, verdict: &Verdict) -> Vec<Offer> {
+        let red = matches!(verdict, Verdict::Red(_) | Verdict::Confirming(_));
+        let next = |step: usize| self.spec.steps.get(step + 1).map(|s| s.percent);
+        let abort = Offer::Abort { now: false };
+        match &self.phase {
+            p if p.is_finished() => vec![Offer::Start { again: true }],
+            Phase::Observing { .. } | Phase::WaitingApproval { .. } if red => {
+                vec![Offer::Abort { now: true }, Offer::Pause]
+            }
+            Phase::Observing { step, .. } => vec![
+                Offer::AdvanceEarly { next: next(*step) },
+                Offer::Pause,
+                abort,
+            ],
+            Phase::WaitingApproval { step } if *verdict == Verdict::Green => {
+                vec![Offer::Approve { next: next(*step) }, Offer::Pause, abort]
+            }
+            Phase::WaitingApproval { step } => {
+                vec![Offer::Override { next: next(*step) }, Offer::Pause, abort]
+            }
+            Phase::Applying { .. } => vec![Offer::Pause, abort],
+            Phase::Paused {
+                step,
+                was_observing,
+                ..
+            } => vec![
+                Offer::Resume {
+                    restarts_window: *was_observing,
+                    percent: self.spec.steps.get(*step).map_or(0, |s| s.percent),
+                },
+                abort,
+            ],
+            // Rolling back: nothing to do but wait (`r` still rolls back by hand).
+            _ => vec![],
         }
     }
 

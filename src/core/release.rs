@@ -537,6 +537,78 @@ pub enum ReleaseEffect {
     },
 }
 
+// ------------------------------------------------------------ journal records
+//
+// A deploy is two records paired by id (`deploy-requested`, written before
+// anything is sent, then `deploy-finished`); so is a deletion
+// (`revision-delete-requested`, then one `revision-deleted` per revision).
+// Environment values typed with `--env` are never journaled (they may be
+// secrets): only their names.
+
+/// Sent to the platform: a new revision with no traffic and a tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRequested {
+    pub id: u64,
+    pub revision: String,
+    pub image: String,
+    pub tag: String,
+    /// Names of the variables set (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_keys: Vec<String>,
+    /// The traffic when it was sent (the deploy keeps it).
+    pub traffic: super::model::TrafficSplit,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// How a deploy ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployOutcome {
+    /// The revision is ready, at 0 % with its tag.
+    Ready,
+    /// The platform refused it, or the revision failed (`error` says why).
+    Failed,
+    /// Not known (the answer was lost and the service could not tell).
+    Unknown,
+}
+
+/// The outcome of deploy `id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployFinished {
+    pub id: u64,
+    pub revision: String,
+    pub outcome: DeployOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub took_ms: i64,
+}
+
+/// Revisions about to be deleted (one, or a prune's list).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteRequested {
+    pub id: u64,
+    pub revisions: Vec<String>,
+    /// `delete` or `prune`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One revision of deletion `id`: deleted, or why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionDeleted {
+    pub id: u64,
+    pub revision: String,
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,6 +638,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            write_api: Default::default(),
         }
     }
 

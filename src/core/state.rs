@@ -1,18 +1,17 @@
 //! The whole state of the cockpit. `update` changes it; render only reads it.
 
-use std::fmt;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use std::fmt;
 use tui_textarea::TextArea;
 
 use super::action::ChangeKind;
+use super::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::keymap::Keymap;
 use super::model::{
     LogEntry, MetricsBatch, PlatformInfo, Revision, ServiceSnapshot, Severity, TrafficSplit,
     Version,
 };
-use super::plan::{Phase, Plan, PlanSpec, Verdict};
+use super::plan::{Offer, Phase, Plan, PlanSpec, Verdict};
 use super::ring::Ring;
 use super::roles::{RoleHistory, RoleInputs, Roles};
 
@@ -54,12 +53,15 @@ pub struct CheckInfo {
     pub blocking: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where a check stands: not run yet, running, or how it ended. One type
+/// for the checks that produce it and the battery that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pending,
     Running,
     Pass,
+    /// A non-blocking check failed.
     Warn,
     Fail,
 }
@@ -76,14 +78,34 @@ impl CheckStatus {
     }
 }
 
-/// What a finished check measured.
+impl fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one check run, as the check returns it and the battery
+/// shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckResult {
+    /// `Pass`, `Warn` or `Fail`.
     pub status: CheckStatus,
+    /// What was measured, for display next to `expected`: `503`, `0.7333`.
     pub measured: Option<String>,
+    /// The threshold: `200`, `> 0.8`.
     pub expected: Option<String>,
+    /// One line for people: why it passed or failed.
     pub reason: String,
-    pub duration_ms: u64,
+    pub duration: std::time::Duration,
+    /// Requests made (0 when the check could not start, e.g. a missing tag URL).
+    pub attempts: u32,
+}
+
+impl CheckResult {
+    /// [`Self::duration`] in whole milliseconds, as shown and journaled.
+    pub fn duration_ms(&self) -> u64 {
+        u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// One row of the Checks panel.
@@ -165,26 +187,6 @@ impl Default for Settings {
     }
 }
 
-pub type PreviewFn = dyn Fn(&TrafficSplit) -> Vec<String> + Send + Sync;
-
-/// Turns a split into the exact platform call(s), for confirmations.
-#[derive(Clone)]
-pub struct Previewer(pub Arc<PreviewFn>);
-
-impl fmt::Debug for Previewer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Previewer")
-    }
-}
-
-impl Default for Previewer {
-    fn default() -> Self {
-        Previewer(Arc::new(|s: &TrafficSplit| {
-            vec![format!("set traffic {}", s.to_flag())]
-        }))
-    }
-}
-
 /// What the operator is asked to confirm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Confirmation {
@@ -244,6 +246,15 @@ pub enum InputKind {
 }
 
 /// A text input box.
+///
+/// The editor is tui-textarea's `TextArea`, kept in the state: the one
+/// terminal-library type the core holds. Replacing it is not cheap: it
+/// brings the line editing people expect (Emacs keys, word motions, undo,
+/// yank), the horizontal scrolling of a long line and the cursor drawing,
+/// all pinned by the snapshots; a copy would be a second editor to keep
+/// right. It stays a plain value (cloned with the state, fed keys through
+/// [`editor_input`], drawn by `ui/input.rs`); keys reach it as the core's
+/// own [`KeyEvent`], not crossterm's.
 #[derive(Clone, Debug)]
 pub struct Input {
     pub kind: InputKind,
@@ -254,6 +265,40 @@ pub struct Input {
     pub hint: Option<String>,
     /// The filter before editing, restored by Esc.
     pub previous: String,
+}
+
+/// A key for the input box's editor, as tui-textarea's own crossterm
+/// conversion makes it (a release is no input; keys it has no name for are
+/// `Null`): `runtime/terminal.rs` tests that the two agree.
+pub fn editor_input(key: KeyEvent) -> tui_textarea::Input {
+    use tui_textarea::Key;
+    if key.kind == KeyEventKind::Release {
+        return tui_textarea::Input::default();
+    }
+    let code = match key.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::F(n) => Key::F(n),
+        KeyCode::BackTab | KeyCode::Insert | KeyCode::Other => Key::Null,
+    };
+    tui_textarea::Input {
+        key: code,
+        ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
+        alt: key.modifiers.contains(KeyModifiers::ALT),
+        shift: key.modifiers.contains(KeyModifiers::SHIFT),
+    }
 }
 
 /// Which records the history view lists.
@@ -285,8 +330,8 @@ impl HistoryKind {
         }
     }
 
-    pub fn matches(self, e: &crate::journal::Event) -> bool {
-        use crate::journal::Event as E;
+    pub fn matches(self, e: &crate::core::record::Event) -> bool {
+        use crate::core::record::Event as E;
         match self {
             HistoryKind::All => true,
             HistoryKind::Traffic => matches!(
@@ -311,7 +356,7 @@ impl HistoryKind {
 #[derive(Clone, Debug, Default)]
 pub struct JournalView {
     /// `None` while the journal is being read.
-    pub records: Option<Result<Vec<crate::journal::Record>, String>>,
+    pub records: Option<Result<Vec<crate::core::record::Record>, String>>,
     pub kind: HistoryKind,
     /// Text to match (who, what, why).
     pub filter: String,
@@ -484,14 +529,15 @@ pub fn contains_ci(haystack: &str, needle: &str) -> bool {
 pub struct State {
     pub settings: Settings,
     pub info: PlatformInfo,
-    pub previewer: Previewer,
     pub mode: Mode,
     pub now: DateTime<Utc>,
     pub started: DateTime<Utc>,
 
     pub snapshot: Option<ServiceSnapshot>,
-    /// Snapshots requested before this instant are stale and ignored.
-    pub snapshot_watermark: Option<DateTime<Utc>>,
+    /// Bumped by every traffic change that lands. A read carries the
+    /// generation it started at: one older than this started before the last
+    /// change landed, is stale, and is ignored (no clock involved).
+    pub write_generation: u64,
     pub service_health: SourceHealth,
     /// Who is stable (the rollback target) and who is the canary: decided
     /// by [`super::roles::decide`] after every action, nowhere else.
@@ -563,12 +609,11 @@ impl State {
         State {
             settings,
             info,
-            previewer: Previewer::default(),
             mode: Mode::Normal,
             now,
             started: now,
             snapshot: None,
-            snapshot_watermark: None,
+            write_generation: 0,
             service_health: SourceHealth::default(),
             roles: Roles::default(),
             role_history: RoleHistory::default(),
@@ -600,6 +645,14 @@ impl State {
             quit: false,
             pending_effects: Vec::new(),
             release: super::release::ReleaseState::default(),
+        }
+    }
+
+    /// What the operator can do to the plan now (see [`Plan::offers`]).
+    pub fn plan_offers(&self) -> Vec<Offer> {
+        match &self.plan {
+            Some(plan) => plan.offers(&self.verdict),
+            None => vec![Offer::NO_PLAN],
         }
     }
 

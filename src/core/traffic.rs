@@ -215,6 +215,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            write_api: Default::default(),
         }
     }
 

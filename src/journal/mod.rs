@@ -10,20 +10,15 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::core::model::TrafficSplit;
 use crate::core::plan::{Phase, PlanSpec};
 use crate::core::roles::RoleHistory;
 
-/// Who did it: the login and, over SSH, the client address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Who {
-    pub user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-}
+/// The records are the core's; the journal writes and reads them.
+pub use crate::core::record::{CheckRecord, Event, MetricSummary, Outcome, Record, Who};
 
+// The environment is read here, at the edge, not in the core.
 impl Who {
     /// From `$USER` (or `$LOGNAME`) and `$SSH_CLIENT` / `$SSH_CONNECTION`.
     pub fn from_env() -> Who {
@@ -36,165 +31,6 @@ impl Who {
             .and_then(|v| v.split_whitespace().next().map(str::to_string));
         Who { user, from }
     }
-}
-
-/// One check's result as journaled.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckRecord {
-    pub name: String,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    pub reason: String,
-    pub duration_ms: u64,
-    pub blocking: bool,
-}
-
-/// A revision's signals, averaged over the metrics window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricSummary {
-    pub revision: String,
-    pub rps: Option<f64>,
-    pub error_percent: Option<f64>,
-    pub p95_ms: Option<f64>,
-}
-
-/// What became of a traffic change whose answer was not clean, or that a
-/// crash interrupted, once the platform was read again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The platform serves the split asked for.
-    Applied,
-    /// The platform still serves the split before.
-    NotApplied,
-    /// Neither can be told (the platform could not be read, or shows a third split).
-    Unknown,
-}
-
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::NotApplied => "not applied",
-            Outcome::Unknown => "outcome unknown",
-        }
-    }
-}
-
-/// What happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum Event {
-    SessionStart {
-        platform: String,
-        read_only: bool,
-    },
-    SessionEnd,
-    /// Sent to the platform (before the answer).
-    TrafficRequested {
-        id: u64,
-        kind: String,
-        before: TrafficSplit,
-        after: TrafficSplit,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        /// The process that sent it: while it lives, the change is in
-        /// flight there, not interrupted (another canary does not reconcile it).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pid: Option<u32>,
-    },
-    /// The platform confirmed it.
-    TrafficApplied {
-        id: u64,
-        kind: String,
-        before: TrafficSplit,
-        after: TrafficSplit,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        took_ms: i64,
-    },
-    TrafficFailed {
-        id: u64,
-        kind: String,
-        before: TrafficSplit,
-        after: TrafficSplit,
-        error: String,
-    },
-    /// The outcome of change `id`, found by reading the platform: after an
-    /// answer that was neither a clean success nor a clean refusal, or on
-    /// the next start after a crash left it without an outcome.
-    TrafficReconciled {
-        id: u64,
-        kind: String,
-        before: TrafficSplit,
-        after: TrafficSplit,
-        outcome: Outcome,
-        /// The split the platform reported when reconciling.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        read_back: Option<TrafficSplit>,
-        why: String,
-    },
-    /// A read of the service found one revision at 100 % that the history
-    /// did not know as such (changed outside the cockpit): kept so that the
-    /// screen and the scripting commands, which both replay the journal,
-    /// agree on the stable revision.
-    ServiceObserved {
-        traffic: TrafficSplit,
-    },
-    /// Why change `id` was made, given after it was sent (a rollback goes
-    /// out at the first confirmation; its reason follows).
-    TrafficReason {
-        id: u64,
-        kind: String,
-        reason: String,
-    },
-    PlanStarted {
-        canary: String,
-        stable: String,
-        spec: PlanSpec,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        canary_image: Option<String>,
-    },
-    /// Metrics of the canary and the stable when a phase ended.
-    PhaseMetrics {
-        phase: String,
-        revisions: Vec<MetricSummary>,
-    },
-    PlanTransition {
-        from: Phase,
-        to: Phase,
-        why: String,
-    },
-    Checks {
-        revision: String,
-        results: Vec<CheckRecord>,
-    },
-    Note {
-        message: String,
-    },
-    /// The statistical judge's verdict changed: its whole evidence.
-    Judge {
-        evidence: Box<crate::core::judge::Evidence>,
-    },
-    /// A deploy sent to the platform (before the answer), then its outcome.
-    DeployRequested(release::DeployRequested),
-    DeployFinished(release::DeployFinished),
-    /// Revisions about to be deleted, then each one's outcome.
-    RevisionDeleteRequested(release::DeleteRequested),
-    RevisionDeleted(release::RevisionDeleted),
-}
-
-/// One line of the journal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub at: DateTime<Utc>,
-    pub who: Who,
-    pub service: String,
-    #[serde(flatten)]
-    pub event: Event,
 }
 
 /// A change requested without an outcome record.
@@ -546,4 +382,67 @@ pub fn path_for(dir: &Path, service: &str) -> PathBuf {
         })
         .collect();
     dir.join(format!("{safe}.jsonl"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal as the cockpit wrote it before the records moved into the
+    /// core: the demo's bad canary rolled back by the plan (written by the
+    /// binary itself), then one line of each kind the demo does not write.
+    const OLDER: &str = include_str!("testdata/demo-0.1.jsonl");
+
+    #[test]
+    fn an_older_journal_reads_and_writes_back_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.jsonl");
+        std::fs::write(&old, OLDER).expect("write");
+        let replay = replay(&old).expect("replay");
+        assert!(replay.skipped.is_empty(), "{:?}", replay.skipped);
+        assert_eq!(replay.records.len(), OLDER.lines().count());
+        let kinds: std::collections::BTreeSet<&str> = replay
+            .records
+            .iter()
+            .map(|r| match &r.event {
+                Event::SessionStart { .. } => "session-start",
+                Event::SessionEnd => "session-end",
+                Event::TrafficRequested { .. } => "traffic-requested",
+                Event::TrafficApplied { .. } => "traffic-applied",
+                Event::TrafficFailed { .. } => "traffic-failed",
+                Event::TrafficReconciled { .. } => "traffic-reconciled",
+                Event::ServiceObserved { .. } => "service-observed",
+                Event::TrafficReason { .. } => "traffic-reason",
+                Event::PlanStarted { .. } => "plan-started",
+                Event::PhaseMetrics { .. } => "phase-metrics",
+                Event::PlanTransition { .. } => "plan-transition",
+                Event::Checks { .. } => "checks",
+                Event::Note { .. } => "note",
+                Event::Judge { .. } => "judge",
+                Event::DeployRequested(_) => "deploy-requested",
+                Event::DeployFinished(_) => "deploy-finished",
+                Event::RevisionDeleteRequested(_) => "revision-delete-requested",
+                Event::RevisionDeleted(_) => "revision-deleted",
+            })
+            .collect();
+        assert_eq!(kinds.len(), 14, "every kind of record: {kinds:?}");
+        assert_eq!(
+            replay.records.last().map(|r| &r.who),
+            Some(&Who {
+                user: "oncall".into(),
+                from: Some("10.0.0.7".into())
+            })
+        );
+
+        let new = dir.path().join("new.jsonl");
+        let mut journal = Journal::open(&new).expect("open");
+        for r in &replay.records {
+            journal.append(r).expect("append");
+        }
+        let written = std::fs::read_to_string(&new).expect("read");
+        for (n, (was, is)) in OLDER.lines().zip(written.lines()).enumerate() {
+            assert_eq!(was, is, "line {}", n + 1);
+        }
+        assert_eq!(written, OLDER);
+    }
 }

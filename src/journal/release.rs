@@ -1,77 +1,14 @@
-//! Journal records of deploys and deletions of revisions, and how the
-//! history and the report tell them. A deploy is two records paired by id
-//! (`deploy-requested`, written before anything is sent, then
-//! `deploy-finished`); so is a deletion (`revision-delete-requested`, then
-//! one `revision-deleted` per revision). Environment values typed with
-//! `--env` are never journaled (they may be secrets): only their names.
+//! How the history and the report tell deploys and deletions of revisions.
+//! The records themselves are core types ([`crate::core::release`]): a
+//! deploy is two records paired by id (`deploy-requested`, written before
+//! anything is sent, then `deploy-finished`); so is a deletion
+//! (`revision-delete-requested`, then one `revision-deleted` per revision).
+//! Environment values typed with `--env` are never journaled (they may be
+//! secrets): only their names.
 
-use serde::{Deserialize, Serialize};
-
-use crate::core::model::TrafficSplit;
-
-/// Sent to the platform: a new revision with no traffic and a tag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployRequested {
-    pub id: u64,
-    pub revision: String,
-    pub image: String,
-    pub tag: String,
-    /// Names of the variables set (never their values).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env_keys: Vec<String>,
-    /// The traffic when it was sent (the deploy keeps it).
-    pub traffic: TrafficSplit,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-}
-
-/// How a deploy ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeployOutcome {
-    /// The revision is ready, at 0 % with its tag.
-    Ready,
-    /// The platform refused it, or the revision failed (`error` says why).
-    Failed,
-    /// Not known (the answer was lost and the service could not tell).
-    Unknown,
-}
-
-/// The outcome of deploy `id`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeployFinished {
-    pub id: u64,
-    pub revision: String,
-    pub outcome: DeployOutcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub took_ms: i64,
-}
-
-/// Revisions about to be deleted (one, or a prune's list).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeleteRequested {
-    pub id: u64,
-    pub revisions: Vec<String>,
-    /// `delete` or `prune`.
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// One revision of deletion `id`: deleted, or why not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RevisionDeleted {
-    pub id: u64,
-    pub revision: String,
-    pub deleted: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+pub use crate::core::release::{
+    DeleteRequested, DeployFinished, DeployOutcome, DeployRequested, RevisionDeleted,
+};
 
 /// One line of `canary journal` and of the history view.
 pub fn history_text(event: &super::Event) -> Option<String> {
@@ -174,4 +111,52 @@ pub fn report_section(records: &[super::Record]) -> Option<String> {
     }
     out.push('\n');
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::TrafficSplit;
+    use crate::core::record::{Event, Record, Who};
+
+    #[test]
+    fn records_are_one_line_each_kind_named_and_read_back() {
+        let r = Record {
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            who: Who {
+                user: "alice".into(),
+                from: None,
+            },
+            service: "s".into(),
+            event: Event::DeployRequested(DeployRequested {
+                id: 7,
+                revision: "s-00002-abc".into(),
+                image: "r/app:2".into(),
+                tag: "canary-20261130".into(),
+                env_keys: vec!["API_KEY".into()],
+                traffic: TrafficSplit::all_to("s-00001-aaa"),
+                reason: None,
+                pid: Some(1),
+            }),
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""event":"deploy-requested""#), "{line}");
+        assert!(line.contains(r#""env_keys":["API_KEY"]"#), "{line}");
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            history_text(&back.event).unwrap(),
+            "deploy #7 requested: s-00002-abc image r/app:2 tag canary-20261130 at 0 % env API_KEY"
+        );
+        let done = Event::RevisionDeleted(RevisionDeleted {
+            id: 8,
+            revision: "s-00001-old".into(),
+            deleted: false,
+            error: Some("refused: it serves traffic".into()),
+        });
+        let line = serde_json::to_string(&done).unwrap();
+        assert!(line.starts_with(r#"{"event":"revision-deleted""#), "{line}");
+        let section = report_section(&[back]).unwrap();
+        assert!(section.contains("no outcome recorded"), "{section}");
+    }
 }

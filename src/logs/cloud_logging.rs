@@ -38,8 +38,8 @@ use self::api::{ListLogEntriesRequest, ListLogEntriesResponse};
 use super::LogSource;
 use crate::core::error::BackendError;
 use crate::core::model::{LogEntry, Severity};
-use crate::platform::cloud_run::client::Http;
-use crate::platform::cloud_run::Auth;
+use crate::google::client::Http;
+use crate::google::Auth;
 
 /// The public endpoint of the Cloud Logging API.
 pub const DEFAULT_ENDPOINT: &str = "https://logging.googleapis.com";

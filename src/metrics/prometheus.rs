@@ -4,7 +4,7 @@
 //! The base URL may carry a path prefix: `http://127.0.0.1:9090`,
 //! `http://host/prometheus` (a `--web.route-prefix`), or Cloud Monitoring's PromQL
 //! API `https://monitoring.googleapis.com/v1/projects/P/location/global/prometheus`.
-//! Requests carry `Authorization: Bearer …` when [`Auth::Token`] is set; the token
+//! Requests carry `Authorization: Bearer …` when [`PrometheusAuth`] has a token; the token
 //! is marked sensitive and never appears in a log or an error.
 //!
 //! "No data" stays distinct from 0: a query that returns no series gives an empty
@@ -12,6 +12,7 @@
 //! left out as gaps.
 
 mod api;
+mod auth;
 
 use std::time::Duration;
 
@@ -21,11 +22,11 @@ use futures::stream::{self, StreamExt};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 
 pub use api::{Labels, RangeSeries};
+pub use auth::{BearerToken, PrometheusAuth};
 
 use super::{MetricsSource, MetricsWindow};
 use crate::core::error::BackendError;
 use crate::core::model::{MetricKind, MetricsBatch, Series};
-pub use crate::platform::cloud_run::Auth;
 
 /// How queries are sent. POST (form-encoded) suits long queries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,7 +161,7 @@ pub fn expand(template: &str, revision: &str, rate_window: Duration) -> Result<S
 pub struct PrometheusSettings {
     /// Base URL, with any path prefix, without `/api/v1`.
     pub url: String,
-    pub auth: Auth,
+    pub auth: PrometheusAuth,
     pub method: QueryMethod,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
@@ -175,7 +176,7 @@ impl PrometheusSettings {
     pub fn new(url: impl Into<String>, queries: QueryTemplates) -> PrometheusSettings {
         PrometheusSettings {
             url: url.into(),
-            auth: Auth::None,
+            auth: PrometheusAuth::None,
             method: QueryMethod::Get,
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
@@ -246,8 +247,7 @@ impl PrometheusMetrics {
             QueryMethod::Get => self.client.get(&url).query(params),
             QueryMethod::Post => self.client.post(&url).form(params),
         };
-        if let Auth::Token(source) = &self.settings.auth {
-            let token = source.token().await?;
+        if let Some(token) = self.settings.auth.token().await? {
             let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 BackendError::Auth("the bearer token holds characters HTTP forbids".into())
             })?;
@@ -268,7 +268,7 @@ impl PrometheusMetrics {
         let base = self.base();
         let endpoint_name = format!("Prometheus at {base}");
         let transport = |e: reqwest::Error| {
-            crate::platform::cloud_run::errors::from_transport(
+            crate::google::errors::from_transport(
                 &e,
                 &endpoint_name,
                 self.settings.request_timeout,
@@ -442,7 +442,7 @@ mod tests {
             "https://monitoring.googleapis.com/v1/projects/p/location/global/prometheus/",
             QueryTemplates::haproxy("app"),
         );
-        s.auth = Auth::static_token("s3cret");
+        s.auth = PrometheusAuth::bearer("s3cret");
         let p = PrometheusMetrics::new(s.clone()).expect("client");
         let req = p
             .request("query", &[("query", "up".into())])

@@ -1,10 +1,8 @@
 //! Platforms that run revisions and split traffic between them.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
-use crate::core::error::{BackendError, Progress};
+use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
@@ -12,15 +10,13 @@ pub mod haproxy;
 pub mod release;
 pub mod simulator;
 
-/// Hears of every retry a backend makes, and of how an unclear answer was
-/// resolved (the screen shows it, a script says it on stderr). Called from
-/// the backend's task: it must not block.
-pub type RetryObserver = Arc<dyn Fn(&Progress) + Send + Sync>;
+pub use crate::core::error::RetryObserver;
 
 /// A platform: Cloud Run, HAProxy, Kubernetes, or the built-in simulator.
 #[async_trait]
 pub trait Platform: Send + Sync {
-    /// What to show in the header and in previews. Pure, no I/O.
+    /// What to show in the header. Pure, no I/O. (The exact call(s) a change
+    /// makes come from the snapshot: [`crate::core::preview`].)
     fn info(&self) -> PlatformInfo;
 
     /// Reads the service, its revisions and its traffic.
@@ -42,10 +38,5 @@ pub trait Platform: Send + Sync {
     /// sentence saying why this platform cannot.
     fn releases(&self) -> Result<&dyn release::Releases, String> {
         Err(release::CANNOT.into())
-    }
-
-    /// The exact call(s) `set_traffic` would make, for the confirmation screen.
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        vec![format!("set traffic {}", split.to_flag())]
     }
 }

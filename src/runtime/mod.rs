@@ -20,9 +20,10 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use crate::checks::{CheckRunner, CheckTarget};
 use crate::core::action::{Action, ChangeKind, Effect};
 use crate::core::error::BackendError;
-use crate::core::state::{CheckResult, CheckStatus, Previewer, State};
+use crate::core::state::{CheckResult, CheckStatus, State};
 use crate::core::update::{needs_redraw, update};
 use crate::journal::Event as Journaled;
 use crate::logs::LogSource;
@@ -38,23 +39,6 @@ pub struct Backends {
     pub checks: Option<Arc<dyn CheckRunner>>,
     pub recorder: Recorder,
     pub notifier: Notifier,
-}
-
-/// Where a battery of checks is aimed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckTarget {
-    pub revision: String,
-    pub tag_url: Option<String>,
-    pub service_url: Option<String>,
-    /// The stable revision, when there is one other than `revision`.
-    pub stable: Option<String>,
-}
-
-/// Runs the configured verification checks, one index at a time.
-#[async_trait::async_trait]
-pub trait CheckRunner: Send + Sync {
-    fn count(&self) -> usize;
-    async fn run(&self, index: usize, target: &CheckTarget) -> CheckResult;
 }
 
 /// Poll intervals and redraw pacing.
@@ -94,7 +78,7 @@ pub fn channel() -> (mpsc::Sender<Action>, mpsc::Receiver<Action>) {
 
 fn from_event(ev: Event) -> Option<Action> {
     match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k)),
+        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Action::Key(k.into())),
         Event::Paste(s) => Some(Action::Paste(s)),
         Event::Resize(_, _) => Some(Action::Resize),
         _ => None,
@@ -116,14 +100,14 @@ where
     E: Stream<Item = io::Result<Event>> + Unpin,
 {
     let platform = backends.platform.clone();
+    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
     let backends_rt = Executors {
         checks: backends.checks.clone(),
         recorder: backends.recorder.clone(),
         notifier: backends.notifier.clone(),
+        generation: generation_rx.clone(),
     };
     {
-        let p = platform.clone();
-        state.previewer = Previewer(Arc::new(move |s| p.preview(s)));
         state.release.previewer = release::previewer(platform.clone());
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
@@ -140,6 +124,7 @@ where
             timing.service,
             refresh.clone(),
             service_back.clone(),
+            generation_rx,
             tx.clone(),
         ),
         tasks::spawn_metrics_poller(
@@ -215,6 +200,12 @@ where
             }
             dirty |= needs_redraw(&action);
             let effects = update(&mut state, action, Utc::now());
+            // Reads started from now on carry the generation of the last change landed.
+            generation_tx.send_if_modified(|g| {
+                let changed = *g != state.write_generation;
+                *g = state.write_generation;
+                changed
+            });
             // Every effect runs, those queued after a quit too (journal records).
             for effect in effects {
                 match effect {
@@ -318,6 +309,8 @@ struct Executors {
     checks: Option<Arc<dyn CheckRunner>>,
     recorder: Recorder,
     notifier: Notifier,
+    /// The write generation reads start at (deploys read the service too).
+    generation: watch::Receiver<u64>,
 }
 
 /// Runs one effect as a background task that reports back with actions.
@@ -336,7 +329,9 @@ fn execute(
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
         Effect::Copy(text) => terminal::copy_to_clipboard(&text),
-        Effect::Release(e) => release::execute(e, platform, &ex.recorder, &tx, changes),
+        Effect::Release(e) => {
+            release::execute(e, platform, &ex.recorder, &ex.generation, &tx, changes)
+        }
         Effect::LoadJournal => {
             let path = ex.recorder.path().map(Path::to_path_buf);
             tokio::spawn(async move {
@@ -466,7 +461,8 @@ fn execute(
                                     "the battery's global timeout ({}s) ran out",
                                     deadline.as_secs()
                                 ),
-                                duration_ms: deadline.as_millis() as u64,
+                                duration: deadline,
+                                attempts: 0,
                             },
                         };
                     let _ = tx
@@ -520,4 +516,84 @@ fn write_report(path: Option<&Path>, service: &str) -> Result<String, String> {
     std::io::Write::write_all(&mut file, md.as_bytes())
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
+    use crate::core::model::TrafficSplit;
+    use crate::core::state::Settings;
+    use crate::journal::Who;
+    use crate::platform::simulator::{Scenario, Simulator};
+
+    /// The loop hands the service poller the write generation: once our
+    /// change has landed, the reads that follow still reach the state
+    /// (someone else's split shows). Without it they would all be dropped
+    /// as older than the change.
+    #[tokio::test(start_paused = true)]
+    async fn reads_started_after_a_landed_change_reach_the_state() {
+        let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
+        let platform: Arc<dyn Platform> = Arc::new(sim.clone());
+        let backends = Backends {
+            platform: Arc::clone(&platform),
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder: Recorder::new(
+                None,
+                Who {
+                    user: "test".into(),
+                    from: None,
+                },
+                "emergence-app".into(),
+            ),
+            notifier: Notifier::new(None),
+        };
+        let timing = Timing {
+            service: Duration::from_millis(200),
+            ..Timing::default()
+        };
+        let state = State::new(Settings::default(), platform.info(), Utc::now());
+        let (tx, rx) = channel();
+        let mut term = Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("term");
+        let plus = Action::Key(KeyEvent::new(KeyCode::Char('+'), KeyModifiers::SHIFT));
+        let theirs = {
+            let snap = sim.snapshot().await.expect("snapshot");
+            let canary = snap.resolve("canary").expect("canary").name.clone();
+            let stable = snap.traffic.largest().expect("stable").to_string();
+            TrafficSplit::new([(stable, 70), (canary, 30)]).expect("valid")
+        };
+        let driver = {
+            let (tx, sim, theirs) = (tx.clone(), sim.clone(), theirs.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = tx.send(plus).await;
+                // The simulator applies a change in well under 5 s.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                sim.set_traffic_externally(&theirs)
+                    .expect("external change");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = tx.send(Action::Terminate("test")).await;
+            })
+        };
+        let state = run(
+            &mut term,
+            state,
+            backends,
+            timing,
+            futures::stream::pending(),
+            tx,
+            rx,
+        )
+        .await
+        .expect("run");
+        driver.await.expect("driver");
+        assert_eq!(state.write_generation, 1, "our change landed");
+        assert_eq!(
+            state.snapshot.as_ref().map(|s| &s.traffic),
+            Some(&theirs),
+            "a read started after our change reached the state"
+        );
+    }
 }

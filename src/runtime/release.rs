@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::record::Recorder;
@@ -32,13 +31,17 @@ pub fn previewer(platform: Arc<dyn Platform>) -> ReleasePreviewer {
     }))
 }
 
-/// Every read while the task runs becomes a `ServiceLoaded`.
-fn sink(tx: &mpsc::Sender<Action>) -> SnapshotSink {
+/// Every read while the task runs becomes a `ServiceLoaded`, stamped with
+/// the write generation published when it arrives (a read the deploy made
+/// before a traffic change landed can then be dropped as stale, as the
+/// poller's are).
+fn sink(tx: &mpsc::Sender<Action>, generation: &watch::Receiver<u64>) -> SnapshotSink {
     let tx = tx.clone();
+    let generation = generation.clone();
     Arc::new(move |snapshot| {
         let _ = tx.try_send(Action::ServiceLoaded {
             snapshot,
-            requested_at: Utc::now(),
+            generation: *generation.borrow(),
         });
     })
 }
@@ -47,10 +50,12 @@ pub(super) fn execute(
     effect: ReleaseEffect,
     platform: &Arc<dyn Platform>,
     rec: &Recorder,
+    generation: &watch::Receiver<u64>,
     tx: &mpsc::Sender<Action>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) {
     let (p, rec, tx) = (platform.clone(), rec.clone(), tx.clone());
+    let gen = generation.clone();
     match effect {
         ReleaseEffect::Deploy {
             id,
@@ -80,7 +85,7 @@ pub(super) fn execute(
                         )))
                     }
                     Ok(()) => match p.releases() {
-                        Ok(r) => r.deploy(&request, &expect, sink(&tx)).await,
+                        Ok(r) => r.deploy(&request, &expect, sink(&tx, &gen)).await,
                         Err(why) => Err(BackendError::Refused(why)),
                     },
                 };
@@ -138,7 +143,7 @@ pub(super) fn execute(
                             "not sent: the audit journal cannot be written ({e})"
                         ))),
                         Ok(()) => match p.releases() {
-                            Ok(r) => r.delete_revision(&revision, sink(&tx)).await,
+                            Ok(r) => r.delete_revision(&revision, sink(&tx, &gen)).await,
                             Err(why) => Err(BackendError::Refused(why)),
                         },
                     };

@@ -30,18 +30,21 @@ pub fn backoff(interval: Duration, failures: u32, err: &BackendError) -> Duratio
 
 /// Reads the service every `interval`, and at once when `now` is notified.
 /// When it answers again after failing, `back` wakes the other pollers
-/// waiting out a backoff (an outage is over: ask them again now).
+/// waiting out a backoff (an outage is over: ask them again now). Each read
+/// carries the state's write generation (`generation`) as it was when the
+/// read started, so that `update` drops it if a change landed meanwhile.
 pub fn spawn_service_poller(
     platform: Arc<dyn Platform>,
     interval: Duration,
     now: Arc<Notify>,
     back: Arc<Notify>,
+    generation: watch::Receiver<u64>,
     tx: mpsc::Sender<Action>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
-            let requested_at = Utc::now();
+            let started_at = *generation.borrow();
             let (action, wait) = match platform.snapshot().await {
                 Ok(snapshot) => {
                     if failures > 0 {
@@ -51,7 +54,7 @@ pub fn spawn_service_poller(
                     (
                         Action::ServiceLoaded {
                             snapshot,
-                            requested_at,
+                            generation: started_at,
                         },
                         interval,
                     )

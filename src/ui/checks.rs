@@ -15,8 +15,8 @@
 
 use ratatui::text::{Line, Span};
 
-use super::plan::hms;
 use super::{ellipsize, Content, Ctx, Fold};
+use crate::core::duration::{age, hms, stopwatch};
 use crate::core::keymap::Command;
 use crate::core::plan::Phase;
 use crate::core::state::{Battery, CheckRow, CheckStatus};
@@ -106,7 +106,7 @@ fn title(ctx: &Ctx, b: &Battery, w: usize) -> Line<'static> {
     let when = match b.finished {
         Some(f) => format!(
             "done {} ago, took {}",
-            super::age(ctx.secs_since(f)),
+            age(ctx.secs_since(f)),
             hms((f - b.started).num_seconds())
         ),
         None => format!("started {} ago", hms(ctx.secs_since(b.started))),
@@ -192,16 +192,7 @@ fn measured(r: &CheckRow) -> String {
 
 fn duration(ctx: &Ctx, r: &CheckRow) -> String {
     match (&r.result, r.started) {
-        (Some(res), _) => {
-            let ms = res.duration_ms;
-            if ms < 1000 {
-                format!("{ms}ms")
-            } else if ms < 10_000 {
-                format!("{:.1}s", ms as f64 / 1000.0)
-            } else {
-                hms((ms / 1000) as i64)
-            }
-        }
+        (Some(res), _) => stopwatch(res.duration_ms()),
         (None, Some(s)) if r.status == CheckStatus::Running => {
             format!("{}…", hms(ctx.secs_since(s)))
         }

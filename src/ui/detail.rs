@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{age, Ctx};
+use super::Ctx;
+use crate::core::duration::age;
 use crate::core::model::MetricKind;
 use crate::core::state::CheckStatus;
 
@@ -158,7 +159,7 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                         (None, None) => "—".into(),
                     };
                     out.push(field(ctx, "  measured", measured));
-                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms)));
+                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms())));
                     out.push(field(ctx, "  reason", res.reason.clone()));
                 }
             }

@@ -9,9 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{age, Ctx};
+use super::Ctx;
+use crate::core::duration::age;
 use crate::core::keymap::{Command, Keymap};
-use crate::core::plan::{Phase, Verdict};
+use crate::core::plan::Offer;
 use crate::core::state::{contains_ci, InputKind, Mode, State};
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
@@ -172,44 +173,27 @@ const ALWAYS: &[Hint] = &[
     hint(&[Command::Quit], "quit"),
 ];
 
-/// p / Space / a / c, worded for the plan's phase; only those that do something.
+/// p / Space / a / c, worded for the plan's phase: what the plan offers
+/// (the keys do exactly that), then the checks.
 fn plan_hints(state: &State) -> Vec<(Command, String)> {
-    let mut v = Vec::new();
-    match state.plan.as_ref().map(|p| &p.phase) {
-        None => v.push((Command::Advance, "plan".to_string())),
-        Some(p) if p.is_finished() => v.push((Command::Advance, "new plan".to_string())),
-        Some(Phase::Observing { .. } | Phase::WaitingApproval { .. })
-            if matches!(state.verdict, Verdict::Red(_) | Verdict::Confirming(_)) =>
-        {
-            v.push((Command::Abort, "abort: roll back now".to_string()));
-            v.push((Command::TogglePause, "pause".to_string()));
-        }
-        Some(Phase::Observing { .. }) => {
-            v.push((Command::Advance, "advance early".to_string()));
-            v.push((Command::TogglePause, "pause".to_string()));
-            v.push((Command::Abort, "abort".to_string()));
-        }
-        Some(Phase::WaitingApproval { .. }) => {
-            let what = if state.verdict == Verdict::Green {
-                "approve next step"
-            } else {
-                "override"
+    let mut v: Vec<(Command, String)> = state
+        .plan_offers()
+        .into_iter()
+        .map(|offer| {
+            let what = match offer {
+                Offer::Start { again: false } => "plan",
+                Offer::Start { again: true } => "new plan",
+                Offer::Abort { now: true } => "abort: roll back now",
+                Offer::Abort { now: false } => "abort",
+                Offer::AdvanceEarly { .. } => "advance early",
+                Offer::Approve { .. } => "approve next step",
+                Offer::Override { .. } => "override",
+                Offer::Pause => "pause",
+                Offer::Resume { .. } => "resume",
             };
-            v.push((Command::Advance, what.to_string()));
-            v.push((Command::TogglePause, "pause".to_string()));
-            v.push((Command::Abort, "abort".to_string()));
-        }
-        Some(Phase::Applying { .. }) => {
-            v.push((Command::TogglePause, "pause".to_string()));
-            v.push((Command::Abort, "abort".to_string()));
-        }
-        Some(Phase::Paused { .. }) => {
-            v.push((Command::TogglePause, "resume".to_string()));
-            v.push((Command::Abort, "abort".to_string()));
-        }
-        // Rolling back: nothing to do but wait.
-        Some(_) => {}
-    }
+            (offer.command(), what.to_string())
+        })
+        .collect();
     if !state.settings.checks.is_empty() {
         v.push((Command::RunChecks, "checks".to_string()));
     }

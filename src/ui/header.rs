@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{age, ellipsize, Ctx};
+use super::{ellipsize, Ctx};
+use crate::core::duration::age;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let state = ctx.state;

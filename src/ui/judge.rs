@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{ellipsize, panel, Ctx};
+use crate::core::duration;
 use crate::core::judge::{text, JudgeMode, Outcome};
 
 /// Rows the panel takes: none when the judge is off or has nothing to say,
@@ -46,7 +47,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     };
     let mut extra = Vec::new();
     if let Some(lag) = ev.lag_secs {
-        extra.push(format!("lag {}", text::secs(lag)));
+        extra.push(format!("lag {}", duration::two_units(lag)));
     }
     if let Some(eta) = text::eta(ev) {
         extra.push(eta);

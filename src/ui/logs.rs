@@ -11,7 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{age, ellipsize, panel, Ctx};
+use super::{ellipsize, panel, Ctx};
+use crate::core::duration::age;
 use crate::core::model::{LogEntry, Severity};
 
 /// Title plus three lines.

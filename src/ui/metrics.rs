@@ -17,7 +17,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme::Role;
-use super::{age, panel, sparkline, Ctx};
+use super::{panel, sparkline, Ctx};
+use crate::core::duration::{age, hms};
 use crate::core::model::{MetricKind, Series};
 
 /// Rows the log tail keeps before the metrics grow taller.
@@ -153,7 +154,7 @@ fn title(ctx: &Ctx) -> Line<'static> {
     spans.push(Span::styled(
         format!(
             " shown: newest point · gates: {} mean ",
-            crate::ui::plan::hms(g.window.as_secs() as i64)
+            hms(g.window.as_secs() as i64)
         ),
         t.dim,
     ));

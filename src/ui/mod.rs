@@ -420,17 +420,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// `2s`, `14m`, `3h`, `9d`.
-pub(crate) fn age(secs: i64) -> String {
-    let secs = secs.max(0);
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
 /// Cuts `s` to `max` characters, ending with `…` when cut.
 pub(crate) fn ellipsize(s: &str, max: usize) -> Cow<'_, str> {
     if s.chars().nth(max).is_none() {
@@ -527,10 +516,6 @@ mod tests {
 
     #[test]
     fn ages_and_ellipsis() {
-        assert_eq!(age(2), "2s");
-        assert_eq!(age(20 * 60), "20m");
-        assert_eq!(age(3 * 86_400 + 5), "3d");
-        assert_eq!(age(-4), "0s");
         assert_eq!(ellipsize("abcdef", 4), "abc…");
         assert_eq!(ellipsize("abcd", 4), "abcd");
         assert_eq!(ellipsize("abcd", 0), "");

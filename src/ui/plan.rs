@@ -19,8 +19,9 @@
 use ratatui::text::{Line, Span};
 
 use super::{ellipsize, Content, Ctx, Fold};
+use crate::core::duration::hms;
 use crate::core::keymap::Command;
-use crate::core::plan::{OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
+use crate::core::plan::{Offer, OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
 
 /// What the panel shows at `width` columns.
 pub(crate) fn content(ctx: &Ctx, width: u16, fold: Fold) -> Content {
@@ -551,56 +552,30 @@ fn actions(ctx: &Ctx, plan: &Plan) -> Vec<Span<'static>> {
         return vec![Span::styled("read-only: watching only", t.dim)];
     }
     let km = &state.settings.keymap;
-    let next = |step: usize| {
-        plan.spec
-            .steps
-            .get(step + 1)
-            .map_or(String::new(), |s| format!(" ({} %)", s.percent))
-    };
-    let green = state.verdict == Verdict::Green;
-    // While red, advancing is not offered: roll back or abort is.
-    let red = matches!(state.verdict, Verdict::Red(_) | Verdict::Confirming(_));
-    let mut items: Vec<(Command, String)> = Vec::new();
-    match &plan.phase {
-        Phase::Observing { .. } | Phase::WaitingApproval { .. } if red => {
-            items.push((Command::Abort, "abort: roll back now".into()));
-            items.push((Command::TogglePause, "pause".into()));
-        }
-        Phase::Observing { step, .. } => {
-            items.push((Command::Advance, format!("advance early{}", next(*step))));
-            items.push((Command::TogglePause, "pause".into()));
-            items.push((Command::Abort, "abort".into()));
-        }
-        Phase::WaitingApproval { step } => {
-            let what = if green {
-                format!("next step{}", next(*step))
-            } else {
-                format!("override{}, with a reason", next(*step))
+    let next = |next: Option<u8>| next.map_or(String::new(), |p| format!(" ({p} %)"));
+    // What the keys do now, worded for the panel (the footer words it shorter).
+    let items: Vec<(Command, String)> = plan
+        .offers(&state.verdict)
+        .into_iter()
+        .filter_map(|offer| {
+            let what = match &offer {
+                Offer::Abort { now: true } => "abort: roll back now".to_string(),
+                Offer::Abort { now: false } => "abort".to_string(),
+                Offer::AdvanceEarly { next: n } => format!("advance early{}", next(*n)),
+                Offer::Approve { next: n } => format!("next step{}", next(*n)),
+                Offer::Override { next: n } => format!("override{}, with a reason", next(*n)),
+                Offer::Pause => "pause".to_string(),
+                Offer::Resume {
+                    restarts_window: true,
+                    ..
+                } => "resume (restarts the window)".to_string(),
+                Offer::Resume { percent, .. } => format!("resume (re-applies {percent} %)"),
+                // A finished plan says how to start another on its own line.
+                Offer::Start { .. } => return None,
             };
-            items.push((Command::Advance, what));
-            items.push((Command::TogglePause, "pause".into()));
-            items.push((Command::Abort, "abort".into()));
-        }
-        Phase::Applying { .. } => {
-            items.push((Command::TogglePause, "pause".into()));
-            items.push((Command::Abort, "abort".into()));
-        }
-        Phase::Paused {
-            step,
-            was_observing,
-            ..
-        } => {
-            let pct = plan.spec.steps.get(*step).map_or(0, |s| s.percent);
-            let what = if *was_observing {
-                "resume (restarts the window)".to_string()
-            } else {
-                format!("resume (re-applies {pct} %)")
-            };
-            items.push((Command::TogglePause, what));
-            items.push((Command::Abort, "abort".into()));
-        }
-        _ => {}
-    }
+            Some((offer.command(), what))
+        })
+        .collect();
     let mut v = Vec::new();
     if let Phase::WaitingApproval { .. } = plan.phase {
         v.push(Span::styled("waiting for approval: ", t.changing));
@@ -616,20 +591,6 @@ fn actions(ctx: &Ctx, plan: &Plan) -> Vec<Span<'static>> {
 }
 
 // ------------------------------------------------------------------ text
-
-/// `45s`, `12m30s`, `15m`, `1h`, `1h30m`.
-pub(crate) fn hms(secs: i64) -> String {
-    let s = secs.max(0);
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    match (h, m, s) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, 0, 0) => format!("{h}h"),
-        (h, m, 0) => format!("{h}h{m:02}m"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
-    }
-}
 
 /// Cuts a line of spans to `w` columns (the last span kept ends with `…`).
 pub(crate) fn clip(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
@@ -735,19 +696,4 @@ fn wrapped(
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_short() {
-        assert_eq!(hms(45), "45s");
-        assert_eq!(hms(750), "12m30s");
-        assert_eq!(hms(900), "15m");
-        assert_eq!(hms(3600), "1h");
-        assert_eq!(hms(5400), "1h30m");
-        assert_eq!(hms(-3), "0s");
-    }
 }

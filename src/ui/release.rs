@@ -7,8 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::{age, centered, ellipsize, token_wrap, Ctx};
+use super::{centered, ellipsize, token_wrap, Ctx};
 use crate::core::details::ConditionState;
+use crate::core::duration::age;
 use crate::core::keymap::Command;
 use crate::core::model::Revision;
 use crate::core::release::{ReleaseConfirm, ReleaseOp};

@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::{age, ellipsize, panel, Ctx};
+use super::{ellipsize, panel, Ctx};
+use crate::core::duration::age;
 use crate::core::model::{Revision, ServiceSnapshot};
 
 const SPACING: u16 = 1;

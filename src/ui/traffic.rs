@@ -16,7 +16,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme::Role;
-use super::{age, panel, Ctx};
+use super::{panel, Ctx};
+use crate::core::duration::age;
 use crate::core::model::TrafficSplit;
 
 const LABEL_W: u16 = 9;

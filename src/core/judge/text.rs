@@ -15,18 +15,6 @@ pub fn verdict_label(ev: &Evidence) -> String {
     }
 }
 
-/// `1m30s`, `45s`.
-pub fn secs(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// `5xx 0.82 % vs 0.10 % · +0.72 pts [+0.31, +1.13] · Λ 3.2 / 100 · n 1200 / 10800`
 pub fn test_line(t: &TestEvidence) -> String {
     if !t.available {
@@ -91,7 +79,7 @@ pub fn eta(ev: &Evidence) -> Option<String> {
     (ev.outcome == Outcome::Inconclusive)
         .then(|| {
             ev.eta_secs
-                .map(|s| format!("verdict likely in ~{}", secs(s)))
+                .map(|s| format!("verdict likely in ~{}", crate::core::duration::two_units(s)))
         })
         .flatten()
 }
@@ -108,6 +96,7 @@ pub fn report_row(ev: &Evidence) -> String {
         ev.stable,
         test_line(&ev.errors).replace('|', "\\|"),
         test_line(&ev.latency).replace('|', "\\|"),
-        ev.lag_secs.map_or("–".into(), secs)
+        ev.lag_secs
+            .map_or("–".into(), crate::core::duration::two_units)
     )
 }

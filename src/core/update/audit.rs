@@ -3,7 +3,7 @@
 //! progress of a change in flight (retries, unclear answers resolved), the
 //! reconciliation after a crash, and telling the team of changes by hand.
 
-use super::{flow, say};
+use super::{plan, say};
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::error::Progress;
 use crate::core::state::{Level, PendingChange, State};
@@ -19,7 +19,7 @@ pub(super) fn notify_manual(
     if !matches!(
         change.kind,
         ChangeKind::Rollback | ChangeKind::Promote | ChangeKind::Set
-    ) || flow::plan_active(state)
+    ) || plan::plan_active(state)
     {
         return;
     }
@@ -123,7 +123,7 @@ pub(super) fn on_progress(state: &mut State, p: &Progress) {
             change.split,
             r.attempt,
             r.of,
-            crate::checks::human_duration(r.wait),
+            crate::core::duration::human(r.wait),
             r.why
         ),
         Progress::ReadBack {

@@ -3,16 +3,16 @@
 
 use super::audit::{notify_manual, refused_without_journal};
 use super::keys::{open_input, reason_needed};
-use super::{flow, load_snapshot, say};
+use super::{load_snapshot, plan, plan_keys, say};
 use crate::core::action::{ChangeKind, ChangeNo, Effect};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit};
 use crate::core::plan::Phase;
+use crate::core::record::Event;
 use crate::core::state::{
     Confirmation, InputKind, Level, Mode, PendingChange, PlanAction, QueuedChange, State,
 };
 use crate::core::traffic;
-use crate::journal::Event;
 
 /// Guardrails, then confirmation when needed, then submission.
 pub(super) fn request_change(
@@ -46,7 +46,7 @@ pub(super) fn request_change(
     let jump = traffic::largest_move(&basis, &split);
     let large = jump > state.settings.max_step;
     // A manual change takes over from a running plan: never silently.
-    let pauses_plan = flow::plan_active(state) && kind != ChangeKind::Rollback;
+    let pauses_plan = plan::plan_active(state) && kind != ChangeKind::Rollback;
     let guess = (kind == ChangeKind::Rollback
         && state.roles.stable_from.is_some_and(|f| f.is_guess()))
     .then(|| {
@@ -71,7 +71,7 @@ pub(super) fn request_change(
         let note = (!notes.is_empty()).then(|| notes.join("; "));
         state.mode = Mode::Confirm(Confirmation {
             kind,
-            preview: (state.previewer.0)(&split),
+            preview: crate::core::preview::preview(snapshot, &split),
             before: basis,
             after: split,
             expect: snapshot.version.clone(),
@@ -93,16 +93,16 @@ fn manual(
     reason: Option<String>,
     fx: &mut Vec<Effect>,
 ) {
-    if flow::plan_active(state) {
+    if plan::plan_active(state) {
         if kind == ChangeKind::Rollback {
-            flow::abort(
+            plan::abort(
                 state,
                 reason.unwrap_or_else(|| "rolled back by the operator".into()),
                 fx,
             );
             return;
         }
-        flow::manual_change(state, fx);
+        plan::manual_change(state, fx);
     }
     submit(state, split, kind, reason, fx);
 }
@@ -161,7 +161,7 @@ fn carry_out_confirmed(
     fx: &mut Vec<Effect>,
 ) {
     if let Some(action) = &c.plan_action {
-        flow::plan_confirmed(state, action.clone(), reason, fx);
+        plan_keys::plan_confirmed(state, action.clone(), reason, fx);
         return;
     }
     // Re-check against the latest read: the world may have moved while the
@@ -259,7 +259,7 @@ pub(super) fn annotated(
 /// `n` / Esc on a confirmation or its reason box.
 pub(super) fn cancelled(state: &mut State, c: &Confirmation, fx: &mut Vec<Effect>) {
     if let ChangeKind::Plan(step) = c.kind {
-        flow::plan_step_failed(
+        plan::plan_step_failed(
             state,
             step,
             "the operator declined to re-apply it".into(),
@@ -291,7 +291,7 @@ pub(super) fn submit(
             ),
         );
         if let ChangeKind::Plan(step) = kind {
-            flow::plan_step_failed(state, step, "a rollback is on its way".into(), fx);
+            plan::plan_step_failed(state, step, "a rollback is on its way".into(), fx);
         }
         return None;
     }
@@ -327,7 +327,7 @@ fn send(
 ) -> Option<u64> {
     if refused_without_journal(state, kind) {
         if let ChangeKind::Plan(step) = kind {
-            flow::plan_step_failed(
+            plan::plan_step_failed(
                 state,
                 step,
                 "the audit journal cannot be written".into(),
@@ -340,8 +340,8 @@ fn send(
     if let Err(e) = traffic::check_ready(snapshot, &snapshot.traffic, &split) {
         say(state, Level::Error, format!("refused: {e}"));
         match kind {
-            ChangeKind::Plan(step) => flow::plan_step_failed(state, step, e, fx),
-            ChangeKind::Rollback => flow::change_failed(state, kind, e, fx),
+            ChangeKind::Plan(step) => plan::plan_step_failed(state, step, e, fx),
+            ChangeKind::Rollback => plan::change_failed(state, kind, e, fx),
             _ => {}
         }
         return None;
@@ -382,7 +382,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
             Level::Info,
             "someone else already set this split; nothing to do",
         );
-        flow::change_landed(state, c.kind, fx);
+        plan::change_landed(state, c.kind, fx);
         return;
     }
     // "All to the stable" means the same whatever moved: sent again at once
@@ -408,7 +408,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
     state.mode = Mode::Confirm(Confirmation {
         kind: c.kind,
         before: snapshot.traffic.clone(),
-        preview: (state.previewer.0)(&c.split),
+        preview: crate::core::preview::preview(snapshot, &c.split),
         after: c.split,
         expect: snapshot.version.clone(),
         note: Some(format!(
@@ -431,7 +431,7 @@ pub(super) fn on_applied(
         return;
     };
     let now = state.now;
-    state.snapshot_watermark = Some(now);
+    state.write_generation += 1;
     state.service_health.ok(now);
     // Our own change: the history learns it from the change (journaled as
     // applied), not as something observed from outside.
@@ -451,13 +451,13 @@ pub(super) fn on_applied(
         ),
     );
     notify_manual(state, &change, "done", fx);
-    flow::change_landed(state, change.kind, fx);
+    plan::change_landed(state, change.kind, fx);
     if let Some(q) = state.queued.take() {
         if state.snapshot.as_ref().map(|s| &s.traffic) != Some(&q.split) {
             send(state, q.id, q.split, q.kind, q.reason, fx);
         } else {
             // Already in effect: nothing to send, but the plan hears it landed.
-            flow::change_landed(state, q.kind, fx);
+            plan::change_landed(state, q.kind, fx);
         }
     }
 }
@@ -480,20 +480,20 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
                 ChangeNo(change.id)
             ),
         );
-        flow::change_failed(state, change.kind, error.to_string(), fx);
+        plan::change_failed(state, change.kind, error.to_string(), fx);
         let Some(snapshot) = state.snapshot.as_ref() else {
             return;
         };
         if snapshot.traffic == q.split {
             // Already in effect (the failed change did not land): nothing to send.
-            flow::change_landed(state, q.kind, fx);
+            plan::change_landed(state, q.kind, fx);
             return;
         }
         // The failed change may have landed after all: no unready revision
         // gains relative to it either.
         if let Err(e) = traffic::check_ready(snapshot, &change.split, &q.split) {
             say(state, Level::Error, format!("rollback refused: {e}"));
-            flow::change_failed(state, q.kind, e, fx);
+            plan::change_failed(state, q.kind, e, fx);
             return;
         }
         send(state, q.id, q.split, q.kind, q.reason, fx);
@@ -541,7 +541,7 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
         _ => "FAILED",
     };
     notify_manual(state, &change, what, fx);
-    flow::change_failed(state, change.kind, error.to_string(), fx);
+    plan::change_failed(state, change.kind, error.to_string(), fx);
 }
 
 /// A dialog never acts on a world that moved under it: when the split it
@@ -597,7 +597,7 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
             );
             // A plan step or rollback that is already in effect has landed.
             if matches!(c.kind, ChangeKind::Plan(_) | ChangeKind::Rollback) {
-                flow::change_landed(state, c.kind, fx);
+                plan::change_landed(state, c.kind, fx);
             }
         }
         Some(PlanAction::Abort) if phase.is_none() => {
@@ -631,7 +631,10 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
             };
             say(state, Level::Warn, note.clone());
             state.mode = Mode::Confirm(Confirmation {
-                preview: (state.previewer.0)(&c.after),
+                preview: state
+                    .snapshot
+                    .as_ref()
+                    .map_or_else(Vec::new, |s| crate::core::preview::preview(s, &c.after)),
                 before: basis,
                 expect: version,
                 note: Some(note),

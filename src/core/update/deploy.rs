@@ -6,9 +6,11 @@
 //! the runtime, which writes the request before anything is sent) and told
 //! to the team.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crate::core::key::{KeyCode, KeyEvent};
 
-use super::{flow, keys, load_snapshot, say};
+use super::battery::start_battery;
+use super::plan::plan_active;
+use super::{keys, load_snapshot, say};
 use crate::core::action::{ChangeNo, Effect};
 use crate::core::error::BackendError;
 use crate::core::keymap::Command;
@@ -55,7 +57,7 @@ pub(super) fn open(state: &mut State) {
         say(state, Level::Warn, why);
         return;
     }
-    if flow::plan_active(state) {
+    if plan_active(state) {
         say(
             state,
             Level::Warn,
@@ -438,6 +440,8 @@ fn deployed(
     let service = state.info.service.clone();
     match result {
         Ok(snapshot) => {
+            // A write landed: reads started before it are stale.
+            state.write_generation += 1;
             load_snapshot(state, snapshot, fx);
             state.selected = Some(rev.clone());
             super::logs::follow_selection(state, fx);
@@ -449,7 +453,7 @@ fn deployed(
             let checks =
                 state.settings.release.checks_after_deploy && !state.settings.checks.is_empty();
             if checks {
-                flow::start_battery(state, &rev, fx);
+                start_battery(state, &rev, fx);
             }
             say(
                 state,
@@ -581,7 +585,10 @@ fn deleted(
     }
     let done = d.done.len();
     match result {
-        Ok(snapshot) => load_snapshot(state, snapshot, fx),
+        Ok(snapshot) => {
+            state.write_generation += 1;
+            load_snapshot(state, snapshot, fx);
+        }
         Err(e) => say(
             state,
             Level::Error,

@@ -2,7 +2,7 @@
 //! filtered by kind (Tab) and text (`/`), and the Markdown report one key
 //! away (`w`). The journal is read in the background (`Effect::LoadJournal`).
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::say;
 use crate::core::action::Effect;
@@ -14,7 +14,7 @@ pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
     fx.push(Effect::LoadJournal);
 }
 
-pub(super) fn loaded(state: &mut State, records: Result<Vec<crate::journal::Record>, String>) {
+pub(super) fn loaded(state: &mut State, records: Result<Vec<crate::core::record::Record>, String>) {
     if let Mode::Journal(v) = &mut state.mode {
         v.records = Some(records);
     }

@@ -9,8 +9,8 @@ use crate::core::action::Effect;
 use crate::core::judge::{self, JudgeMode, Outcome};
 use crate::core::model::MetricsBatch;
 use crate::core::plan::{Phase, Verdict};
+use crate::core::record::Event;
 use crate::core::state::{Level, State};
-use crate::journal::Event;
 
 /// Seconds after a step starts before the rate check looks (the first
 /// points mix the old split with the new).

@@ -1,14 +1,14 @@
 //! Keys, per mode: normal commands, confirmations, input boxes.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
-use super::{changes, cmdline, flow, logs, say};
+use super::{battery, changes, cmdline, logs, plan_keys, say};
 use crate::core::action::{ChangeKind, ChangeNo, Effect};
+use crate::core::key::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crate::core::keymap::{Command, Keymap};
 use crate::core::model::TrafficSplit;
 use crate::core::plan::Phase;
-use crate::core::state::{Input, InputKind, Level, Mode, PlanAction, State};
+use crate::core::state::{editor_input, Input, InputKind, Level, Mode, PlanAction, State};
 use crate::core::traffic;
 
 pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
@@ -196,12 +196,12 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
-        Command::Advance => flow::advance_key(state, fx),
-        Command::TogglePause => flow::toggle_pause(state, fx),
-        Command::Abort => flow::abort_key(state),
+        Command::Advance | Command::TogglePause | Command::Abort => {
+            plan_keys::plan_key(state, cmd, fx)
+        }
         Command::RunChecks => {
             match state.selected.clone() {
-                Some(rev) => flow::start_battery(state, &rev, fx),
+                Some(rev) => battery::start_battery(state, &rev, fx),
                 None => say(state, Level::Warn, "select a revision to check"),
             };
         }
@@ -242,11 +242,11 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             ) {
                 if !state.quit_plan_asked {
                     state.quit_plan_asked = true;
-                    let what = flow::quit_consequence(state);
+                    let what = plan_keys::quit_consequence(state);
                     say(state, Level::Warn, what);
                     return;
                 }
-                flow::pause_for_quit(state, fx);
+                plan_keys::pause_for_quit(state, fx);
             }
             if state.change.is_some() && !state.quit_armed {
                 state.quit_armed = true;
@@ -424,7 +424,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
         }
         _ => {
-            input.textarea.input(key);
+            input.textarea.input(editor_input(key));
             after_edit(state);
         }
     }

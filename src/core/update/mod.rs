@@ -2,41 +2,45 @@
 //! Pure: no I/O, no clock (time comes in as `now`).
 
 mod audit;
+mod battery;
 mod changes;
 mod cmdline;
 mod deploy;
-mod flow;
+mod gates;
 mod history;
 mod judging;
 mod keys;
 mod logs;
+mod plan;
+mod plan_keys;
 
+use crate::core::key::KeyEventKind;
 use chrono::{DateTime, Utc};
-use crossterm::event::KeyEventKind;
 
 use super::action::{Action, ChangeKind, Effect};
 use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use audit::manual_notification;
-pub use flow::{evaluate_gates, resume_interrupted_plan};
+pub use gates::evaluate_gates;
 pub use logs::LOG_PAGE;
+pub use plan::resume_interrupted_plan;
 
 /// Applies one action and returns the work to do.
 pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effect> {
     state.now = now;
     let mut fx = Vec::new();
     match action {
-        Action::Tick => flow::judge(state, &mut fx),
+        Action::Tick => gates::judge(state, &mut fx),
         Action::Resize => {}
         Action::Key(key) => keys::on_key(state, key, &mut fx),
         Action::Paste(text) => keys::on_paste(state, &text),
         Action::ServiceLoaded {
             snapshot,
-            requested_at,
+            generation,
         } => {
-            // A read older than a change we already saw land is dropped.
-            if state.snapshot_watermark.is_none_or(|w| requested_at >= w) {
+            // A read that started before the last change landed is dropped.
+            if generation >= state.write_generation {
                 state.service_health.ok(now);
                 load_snapshot(state, snapshot, &mut fx);
                 if let Some(c) = state.conflicted.take() {
@@ -59,18 +63,18 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             judging::observe(state, &batch);
             state.metrics = batch;
             state.metrics_health.ok(now);
-            flow::judge(state, &mut fx);
+            gates::judge(state, &mut fx);
         }
         Action::MetricsFailed(err) => {
             state.metrics_health.failed(err.to_string(), now);
-            flow::judge(state, &mut fx);
+            gates::judge(state, &mut fx);
         }
-        Action::CheckStarted { battery, index } => flow::check_started(state, battery, index),
+        Action::CheckStarted { battery, index } => battery::check_started(state, battery, index),
         Action::CheckFinished {
             battery,
             index,
             result,
-        } => flow::check_finished(state, battery, index, result, &mut fx),
+        } => battery::check_finished(state, battery, index, result, &mut fx),
         Action::JournalFailed(e) => {
             let text = format!("AUDIT JOURNAL WRITE FAILED: {e}");
             state.journal_error = Some(text.clone());
@@ -161,7 +165,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
     state.mode = Mode::Confirm(Confirmation {
         kind: ChangeKind::Set,
         before: snapshot.traffic.clone(),
-        preview: (state.previewer.0)(&last),
+        preview: crate::core::preview::preview(snapshot, &last),
         after: last,
         expect: snapshot.version.clone(),
         note: Some(
@@ -192,9 +196,11 @@ pub(crate) fn load_snapshot(state: &mut State, snapshot: ServiceSnapshot, fx: &m
     // cockpit, or before its journal): journaled, so that the scripting
     // commands, which read the journal, decide the stable as the screen does.
     if state.role_history.observe(&snapshot.traffic) {
-        fx.push(Effect::Journal(crate::journal::Event::ServiceObserved {
-            traffic: snapshot.traffic.clone(),
-        }));
+        fx.push(Effect::Journal(
+            crate::core::record::Event::ServiceObserved {
+                traffic: snapshot.traffic.clone(),
+            },
+        ));
     }
     state.snapshot = Some(snapshot);
     state.roles = state.decide_roles();

@@ -14,10 +14,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `GoogleCloudRunV2TrafficTarget.type`: pin to a named revision.
-pub const TYPE_REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
-/// `GoogleCloudRunV2TrafficTarget.type`: follow the latest ready revision.
-pub const TYPE_LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
+/// `GoogleCloudRunV2TrafficTarget.type`: pin to a named revision, or follow
+/// the latest ready revision. (The PATCH body the cockpit sends is built with
+/// its preview: [`crate::core::preview::CloudRunPatch`].)
+pub use crate::core::preview::{TYPE_LATEST, TYPE_REVISION};
 
 /// `GoogleCloudRunV2Condition.state` values.
 pub const CONDITION_SUCCEEDED: &str = "CONDITION_SUCCEEDED";
@@ -357,32 +357,8 @@ pub struct Status {
     pub details: Vec<Value>,
 }
 
-/// The body of every error response: `{"error":{code,message,status,details}}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
-}
-
-/// Google's JSON error: HTTP code, message, canonical status name, details.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    #[serde(default)]
-    pub code: u16,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<Value>,
-}
-
-/// The PATCH body the cockpit sends with `updateMask=traffic`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrafficPatch {
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
+/// Errors come in Google's envelope (every Google API answers errors so).
+pub use crate::google::errors::{ErrorBody, ErrorEnvelope};
 
 /// The last `/`-separated segment of a resource name.
 pub fn last_segment(name: &str) -> &str {

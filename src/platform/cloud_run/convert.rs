@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::api::{self, last_segment, TrafficPatch, TrafficTarget, TYPE_LATEST, TYPE_REVISION};
+use super::api::{self, last_segment, TrafficTarget};
 use crate::core::error::BackendError;
 use crate::core::model::{Revision, ServiceSnapshot, TrafficSplit, Version};
+use crate::core::preview::{self, CloudRunPatch, KeptTag, WriteApi};
 
 /// The service and all its revisions as the cockpit's snapshot.
 pub fn snapshot(
@@ -76,6 +77,8 @@ pub fn snapshot(
         reconciling: service.reconciling,
         message,
         runtime_state_lost: false,
+        // The settings' part (project, region, URL) is added by the client.
+        write_api: WriteApi::Generic,
     })
 }
 
@@ -183,59 +186,59 @@ fn revision(r: &api::Revision, tag: Option<&(String, Option<String>)>) -> Revisi
     }
 }
 
+/// The tags of `current` a traffic change keeps, in its order: on a named
+/// revision, or following LATEST (entries without a tag, or naming no
+/// revision without following LATEST, keep nothing).
+pub fn kept_tags(current: &[TrafficTarget]) -> Vec<KeptTag> {
+    current
+        .iter()
+        .filter_map(|t| {
+            let tag = t.tag.as_ref().filter(|t| !t.is_empty())?;
+            let revision = if t.is_latest() {
+                None
+            } else {
+                Some(t.revision.as_ref().filter(|r| !r.is_empty())?.clone())
+            };
+            Some(KeptTag {
+                tag: tag.clone(),
+                revision,
+            })
+        })
+        .collect()
+}
+
 /// The PATCH body that applies `split` and keeps every tag of `current`: the
 /// split's entries pinned by revision name, then each existing tag as a 0 %
-/// entry of its own (a tag that follows LATEST keeps following it).
+/// entry of its own (a tag that follows LATEST keeps following it). Built by
+/// [`preview::cloud_run_patch`], which the confirmation shows.
 pub fn traffic_patch(
     split: &TrafficSplit,
     current: &[TrafficTarget],
     etag: Option<&str>,
-) -> TrafficPatch {
-    let mut traffic: Vec<TrafficTarget> = split
-        .entries()
-        .iter()
-        .map(|a| TrafficTarget {
-            kind: Some(TYPE_REVISION.into()),
-            revision: Some(a.revision.clone()),
-            percent: Some(i32::from(a.percent)),
-            tag: None,
-        })
-        .collect();
-    for t in current {
-        let Some(tag) = t.tag.as_ref().filter(|t| !t.is_empty()) else {
-            continue;
-        };
-        if traffic.iter().any(|e| e.tag.as_ref() == Some(tag)) {
-            continue;
-        }
-        let entry = if t.is_latest() {
-            TrafficTarget {
-                kind: Some(TYPE_LATEST.into()),
-                revision: None,
-                percent: Some(0),
-                tag: Some(tag.clone()),
-            }
-        } else {
-            match t.revision.as_ref().filter(|r| !r.is_empty()) {
-                Some(rev) => TrafficTarget {
-                    kind: Some(TYPE_REVISION.into()),
-                    revision: Some(rev.clone()),
-                    percent: Some(0),
-                    tag: Some(tag.clone()),
-                },
-                None => continue,
-            }
-        };
-        traffic.push(entry);
-    }
-    TrafficPatch {
-        traffic,
-        etag: etag.map(str::to_owned),
+) -> CloudRunPatch {
+    preview::cloud_run_patch(split, &kept_tags(current), etag)
+}
+
+/// What a preview of a change needs from this read, besides the client's
+/// settings (`project`, `region`, `patch_url`).
+pub fn write_api(
+    service: &api::Service,
+    project: &str,
+    region: &str,
+    patch_url: String,
+) -> WriteApi {
+    WriteApi::CloudRun {
+        project: project.to_string(),
+        region: region.to_string(),
+        patch_url,
+        tags: kept_tags(&service.traffic),
+        etag: service.etag.clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::api::{TYPE_LATEST, TYPE_REVISION};
     use super::*;
 
     fn target(kind: &str, rev: Option<&str>, pct: i32, tag: Option<&str>) -> TrafficTarget {

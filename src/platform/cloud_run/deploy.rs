@@ -21,11 +21,11 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::api::{self, RevisionTemplate, TrafficTarget, TYPE_REVISION};
-use super::retry::Tries;
 use super::CloudRun;
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, Version};
 use crate::core::release::DeployRequest;
+use crate::google::retry::Tries;
 use crate::platform::release::{Releases, SnapshotSink};
 use crate::platform::Platform;
 
@@ -33,6 +33,14 @@ use crate::platform::Platform;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeployPatch {
     pub template: RevisionTemplate,
+    pub traffic: Vec<TrafficTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// The traffic PATCH that removes a failed revision's tag (`updateMask=traffic`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrafficPatch {
     pub traffic: Vec<TrafficTarget>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
@@ -430,7 +438,7 @@ impl Releases for CloudRun {
                     self.gcloud_where()
                 ));
                 lines.push(format!("PATCH {}", self.patch_url()));
-                let body = api::TrafficPatch {
+                let body = TrafficPatch {
                     traffic,
                     etag: svc.etag.clone(),
                 };
@@ -467,7 +475,7 @@ impl Releases for CloudRun {
         // A failed revision's tag first (the core allows nothing else here;
         // the API refuses to delete a revision named in the traffic).
         if let Some(traffic) = untagged(&svc.traffic, revision) {
-            let body = api::TrafficPatch {
+            let body = TrafficPatch {
                 traffic,
                 etag: svc.etag.clone(),
             };

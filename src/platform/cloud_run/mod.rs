@@ -19,16 +19,11 @@
 //! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
 //! [`api`] and [`convert`]; the rest of the cockpit sees [`ServiceSnapshot`]s.
 
-pub mod adc;
 pub mod api;
-pub mod auth;
-pub(crate) mod client;
 mod convert;
 pub mod deploy;
-pub(crate) mod errors;
 pub mod fake;
 mod inspect;
-pub mod retry;
 mod write;
 
 use std::sync::{Mutex, MutexGuard};
@@ -37,16 +32,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-pub use adc::{AdcOrigin, AdcToken, CredentialKind};
-pub use auth::{Auth, GcloudToken, StaticToken, TokenSource, CREDENTIALS_HINT};
-
-pub use retry::RetryPolicy;
-
 use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use crate::google::client::Http;
+use crate::google::errors;
+use crate::google::retry::{RetryPolicy, Tries};
+use crate::google::Auth;
 use crate::platform::{Platform, RetryObserver};
-use client::Http;
-use retry::Tries;
 
 /// The public endpoint of the Cloud Run Admin API.
 pub const DEFAULT_ENDPOINT: &str = "https://run.googleapis.com";
@@ -207,7 +199,7 @@ impl CloudRun {
                 Err(_) => Err(BackendError::Unavailable {
                     message: format!(
                         "reading {what}: no answer within {}",
-                        crate::checks::human_duration(limit)
+                        crate::core::duration::human(limit)
                     ),
                     retry_after: None,
                 }),
@@ -354,6 +346,19 @@ impl CloudRun {
     fn patch_url(&self) -> String {
         format!("{}?updateMask=traffic", self.http.url(&self.service_path()))
     }
+
+    /// The snapshot of one read, with what the preview of a change needs:
+    /// the `gcloud` command, the PATCH line and its body (tags and etag as read).
+    fn snapshot_of(
+        &self,
+        service: &api::Service,
+        revisions: &[api::Revision],
+    ) -> Result<ServiceSnapshot, BackendError> {
+        let mut snap = convert::snapshot(service, revisions)?;
+        let s = &self.settings;
+        snap.write_api = convert::write_api(service, &s.project, &s.region, self.patch_url());
+        Ok(snap)
+    }
 }
 
 #[async_trait]
@@ -368,7 +373,7 @@ impl Platform for CloudRun {
 
     async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError> {
         let (service, revisions) = tokio::try_join!(self.read_service(), self.read_revisions())?;
-        let snap = convert::snapshot(&service, &revisions)?;
+        let snap = self.snapshot_of(&service, &revisions)?;
         *self.last() = Some(service);
         Ok(snap)
     }
@@ -388,28 +393,6 @@ impl Platform for CloudRun {
     fn observe_retries(&self, observer: RetryObserver) {
         *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
-
-    /// The `gcloud` command that does the same, then the exact API call: the
-    /// PATCH line and its compact JSON body (tags and etag from the last read).
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        let s = &self.settings;
-        let (traffic, etag) = match self.last().as_ref() {
-            Some(svc) => (svc.traffic.clone(), svc.etag.clone()),
-            None => (Vec::new(), None),
-        };
-        let body = convert::traffic_patch(split, &traffic, etag.as_deref());
-        vec![
-            format!(
-                "gcloud run services update-traffic {} --to-revisions={} --region={} --project={}",
-                s.service,
-                split.to_flag(),
-                s.region,
-                s.project
-            ),
-            format!("PATCH {}", self.patch_url()),
-            serde_json::to_string(&body).unwrap_or_default(),
-        ]
-    }
 }
 
 #[cfg(test)]
@@ -425,8 +408,14 @@ mod tests {
             Auth::None,
         ))
         .expect("client");
+        let service = api::Service {
+            name: "projects/emergence-469005/locations/europe-west1/services/emergence-app".into(),
+            latest_ready_revision: Some("a".into()),
+            ..Default::default()
+        };
+        let snap = cr.snapshot_of(&service, &[]).expect("snapshot");
         let split = TrafficSplit::new([("a", 90), ("b", 10)]).expect("valid");
-        let lines = cr.preview(&split);
+        let lines = crate::core::preview::preview(&snap, &split);
         assert_eq!(lines[0], "gcloud run services update-traffic emergence-app --to-revisions=a=90,b=10 --region=europe-west1 --project=emergence-469005");
         assert_eq!(lines[1], "PATCH https://run.googleapis.com/v2/projects/emergence-469005/locations/europe-west1/services/emergence-app?updateMask=traffic");
         assert!(lines[2].starts_with(r#"{"traffic":[{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"a","percent":90}"#), "{}", lines[2]);

@@ -14,10 +14,10 @@
 
 use tokio::time::Instant;
 
-use super::retry::Tries;
 use super::{api, convert, CloudRun};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, TrafficSplit, Version};
+use crate::google::retry::Tries;
 use crate::platform::Platform;
 
 /// What a re-read says became of a change.
@@ -179,7 +179,7 @@ async fn follow(
             let e = match e {
                 BackendError::Timeout(d) => BackendError::Other(format!(
                     "no confirmation within {}",
-                    crate::checks::human_duration(d)
+                    crate::core::duration::human(d)
                 )),
                 other => other,
             };

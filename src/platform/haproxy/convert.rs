@@ -39,14 +39,8 @@ pub fn weights_for(split: &TrafficSplit, servers: &[String]) -> BTreeMap<String,
         .collect()
 }
 
-/// `a=20,b=80`.
-pub fn weights_string(weights: &BTreeMap<String, u32>) -> String {
-    weights
-        .iter()
-        .map(|(n, w)| format!("{n}={w}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+/// `a=20,b=80` (the preview's form too).
+pub use crate::core::preview::weights_string;
 
 /// Whether HAProxy sends the server traffic, and why not (or a caveat).
 pub fn readiness(s: &ServerStat, backend: &str) -> (bool, Option<String>) {

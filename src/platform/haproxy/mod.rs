@@ -34,6 +34,7 @@ pub use stat::{Info, ServerStat};
 
 use crate::core::error::BackendError;
 use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+use crate::core::preview::haproxy_commands;
 use crate::platform::Platform;
 use convert::{readiness, split_from_weights, weights_for, weights_string};
 use observed::{Memory, Observed};
@@ -196,29 +197,14 @@ impl HaproxyPlatform {
     }
 
     /// The commands that move `current` weights to `wanted`, raised weights
-    /// first, so that the backend never passes through all-zero.
+    /// first, so that the backend never passes through all-zero (the
+    /// preview shows the same: [`crate::core::preview::haproxy_commands`]).
     fn commands(
         &self,
         current: &BTreeMap<String, u32>,
         wanted: &BTreeMap<String, u32>,
     ) -> Vec<(String, String)> {
-        let mut changes: Vec<(&String, u32, u32)> = wanted
-            .iter()
-            .filter_map(|(n, &w)| {
-                let cur = current.get(n).copied().unwrap_or(0);
-                (cur != w).then_some((n, cur, w))
-            })
-            .collect();
-        changes.sort_by_key(|&(n, cur, w)| (w < cur, n.clone()));
-        changes
-            .into_iter()
-            .map(|(n, _, w)| {
-                (
-                    n.clone(),
-                    format!("set server {}/{n} weight {w}", self.settings.backend),
-                )
-            })
-            .collect()
+        haproxy_commands(&self.settings.backend, current, wanted)
     }
 }
 
@@ -370,45 +356,6 @@ impl Platform for HaproxyPlatform {
         }
         Ok(observed::snapshot(&self.settings, &after, &self.memory()))
     }
-
-    /// The exact `set server` commands, in the order they would be sent (from the
-    /// last read; every named server when nothing was read yet).
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        let last = self.memory().last.clone();
-        let (current, names): (BTreeMap<String, u32>, Vec<String>) = match &last {
-            Some(obs) => (
-                obs.user_weights(),
-                obs.servers.iter().map(|sv| sv.name.clone()).collect(),
-            ),
-            None => {
-                let mut names: Vec<String> = split.revisions().map(str::to_string).collect();
-                for role in [&self.settings.stable_server, &self.settings.canary_server]
-                    .into_iter()
-                    .flatten()
-                {
-                    if !names.contains(role) {
-                        names.push(role.clone());
-                    }
-                }
-                (names.iter().map(|n| (n.clone(), u32::MAX)).collect(), names)
-            }
-        };
-        let wanted = weights_for(split, &names);
-        let cmds: Vec<String> = self
-            .commands(&current, &wanted)
-            .into_iter()
-            .map(|(_, c)| c)
-            .collect();
-        if cmds.is_empty() {
-            vec![format!(
-                "# backend {} already runs {}",
-                self.settings.backend,
-                weights_string(&wanted)
-            )]
-        } else {
-            cmds
-        }
-    }
 }
 
 #[cfg(test)]
@@ -416,7 +363,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn preview_without_a_read_names_every_server() {
+    fn info_names_the_socket_and_bad_names_are_refused() {
         let p = HaproxyPlatform::new(
             HaproxySettings::new(
                 Socket::Unix("/tmp/none.sock".into()),
@@ -426,14 +373,6 @@ mod tests {
             .with_roles("v1", "v2"),
         )
         .expect("valid");
-        let split = TrafficSplit::new([("v1", 80), ("v2", 20)]).expect("valid");
-        assert_eq!(
-            p.preview(&split),
-            vec![
-                "set server app/v1 weight 80".to_string(),
-                "set server app/v2 weight 20".to_string()
-            ]
-        );
         let info = p.info();
         assert_eq!(info.kind, "haproxy");
         assert_eq!(info.location, "/tmp/none.sock · backend app");

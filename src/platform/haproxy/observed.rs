@@ -9,6 +9,7 @@ use super::convert::{readiness, split_from_weights, weights_string};
 use super::stat::{Info, ServerStat};
 use super::HaproxySettings;
 use crate::core::model::{Revision, ServiceSnapshot, TrafficSplit, Version};
+use crate::core::preview::WriteApi;
 
 /// One read of the backend.
 #[derive(Clone, Debug)]
@@ -188,5 +189,9 @@ pub(super) fn snapshot(s: &HaproxySettings, obs: &Observed, memory: &Memory) -> 
         reconciling: false,
         message: (!warnings.is_empty()).then(|| warnings.join("; ")),
         runtime_state_lost: memory.restart.is_some(),
+        write_api: WriteApi::Haproxy {
+            backend: s.backend.clone(),
+            weights: obs.user_weights(),
+        },
     }
 }

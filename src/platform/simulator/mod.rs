@@ -15,7 +15,6 @@
 //!
 //! Memory is bounded: one hour of per-second history, 5000 log entries.
 
-mod duration;
 mod gen;
 pub mod history;
 mod http;
@@ -32,7 +31,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-pub use duration::parse_duration;
 pub use history::HISTORY_SECONDS;
 pub use http::{exposition, RevStatus};
 pub use scenario::{DeployBehaviour, DeployProfile, Phase, RevisionSpec, Scenario};
@@ -242,14 +240,6 @@ impl Platform for Simulator {
 
     fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
         Ok(self)
-    }
-
-    fn preview(&self, split: &TrafficSplit) -> Vec<String> {
-        let service = self.shared.lock().scenario.service.clone();
-        vec![format!(
-            "gcloud run services update-traffic {service} --to-revisions={} --region={REGION} --project={PROJECT}",
-            split.to_flag()
-        )]
     }
 }
 

@@ -6,10 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::duration::{de_duration, de_opt_duration_option};
-
+use crate::core::duration;
 use crate::core::model::TrafficSplit;
 
 const BUILTINS: &[(&str, &str)] = &[
@@ -492,6 +491,34 @@ impl Scenario {
         )
         .ok()
     }
+}
+
+/// A scenario duration: a string as [`duration::parse_lenient`] reads it, or
+/// whole seconds.
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as \"800ms\", \"30s\", \"20m\" or whole seconds")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Duration, E> {
+            duration::parse_lenient(s).map_err(E::custom)
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(n))
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+            u64::try_from(n)
+                .map(Duration::from_secs)
+                .map_err(|_| E::custom(format!("{n} is negative")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn de_opt_duration_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::rng::{hash_str, mix, Rng};
 use super::scenario::{RevisionSpec, Scenario};
 use crate::core::error::BackendError;
 use crate::core::model::{LogEntry, Revision, ServiceSnapshot, TrafficSplit, Version};
+use crate::core::preview::WriteApi;
 
 /// How many log entries are kept for readers.
 pub const LOG_CAPACITY: usize = 5000;
@@ -248,6 +249,10 @@ impl World {
             reconciling: self.converge_at.is_some(),
             message: None,
             runtime_state_lost: false,
+            write_api: WriteApi::Gcloud {
+                project: super::PROJECT.into(),
+                region: super::REGION.into(),
+            },
         }
     }
 

@@ -4,14 +4,33 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::api::ErrorEnvelope;
 use super::auth::CREDENTIALS_HINT;
 use crate::core::error::BackendError;
 
 /// How much of an unexpected body an error message quotes.
 const EXCERPT_CHARS: usize = 160;
+
+/// The body of every error response: `{"error":{code,message,status,details}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// Google's JSON error: HTTP code, message, canonical status name, details.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Value>,
+}
 
 /// Classifies a non-2xx response. `what` names the resource asked for, e.g.
 /// "service emergence-app in project P, region R".
@@ -75,7 +94,7 @@ pub fn from_transport(
         return BackendError::Unavailable {
             message: format!(
                 "{what}: no answer within {}",
-                crate::checks::human_duration(timeout)
+                crate::core::duration::human(timeout)
             ),
             retry_after: None,
         };

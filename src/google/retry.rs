@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::core::error::{BackendError, Progress, Retrying};
-use crate::platform::RetryObserver;
+use crate::core::error::{BackendError, Progress, RetryObserver, Retrying};
 
 /// How long and how often a failing call is tried again.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,128 @@
+//! The gates: what the metrics, the checks and the judge say about the
+//! canary, with the noise guard, and the plan's reaction to it.
+
+use super::plan::{carry_out, feed, plan_active};
+use crate::core::action::Effect;
+use crate::core::model::MetricKind;
+use crate::core::plan::{PlanEvent, Verdict};
+use crate::core::state::State;
+
+pub(super) fn mean_recent(state: &State, revision: &str, kind: MetricKind) -> Option<f64> {
+    let since = state.now - chrono::Duration::from_std(state.settings.gates.window).ok()?;
+    let series = state.metrics.series.get(&(revision.to_string(), kind))?;
+    let vals: Vec<f64> = series
+        .points
+        .iter()
+        .filter(|(t, v)| *t >= since && v.is_finite())
+        .map(|(_, v)| *v)
+        .collect();
+    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// The revision the gates judge: the plan's canary (also once it finished,
+/// for the story on screen), else the canary of [`crate::core::roles`].
+fn judged(state: &State) -> Option<String> {
+    if let Some(p) = &state.plan {
+        return Some(p.canary.clone());
+    }
+    state.canary().map(str::to_string)
+}
+
+/// What the metric gates say about the canary right now (before the
+/// sustain guard), and whether a failure came from metrics.
+pub fn evaluate_gates(state: &State) -> Verdict {
+    let Some(canary) = judged(state) else {
+        return Verdict::NoData("no canary selected".into());
+    };
+    if let Some(b) = state.battery.as_ref().filter(|b| b.revision == canary) {
+        if let Some(f) = b.blocking_failures().first() {
+            let why = f.result.as_ref().map_or("", |r| r.reason.as_str());
+            return Verdict::Red(format!("check `{}` failed: {why}", f.info.name));
+        }
+    }
+    if let Some((e, _)) = &state.metrics_health.error {
+        return Verdict::NoData(format!("metrics unavailable: {e}"));
+    }
+    // The judge's failure (act mode) counts before the thresholds' noise guard.
+    if let Some(v @ Verdict::Red(_)) = super::judging::gate(state) {
+        return v;
+    }
+    let g = &state.settings.gates;
+    let Some(rps) = mean_recent(state, &canary, MetricKind::RequestRate) else {
+        return Verdict::NoData("no metrics for the canary yet".into());
+    };
+    let requests = rps * g.window.as_secs_f64();
+    if requests < g.min_requests {
+        return Verdict::NoData(format!(
+            "only ~{requests:.0} canary requests in the last {}s (need {:.0})",
+            g.window.as_secs(),
+            g.min_requests
+        ));
+    }
+    if let Some(e) = mean_recent(state, &canary, MetricKind::ErrorPercent) {
+        if e > g.error_percent {
+            return Verdict::Red(format!("canary 5xx {e:.2} % > gate {} %", g.error_percent));
+        }
+    }
+    if let Some(p) = mean_recent(state, &canary, MetricKind::LatencyP95) {
+        if p > g.p95_latency_ms {
+            return Verdict::Red(format!(
+                "canary p95 {p:.0} ms > gate {} ms",
+                g.p95_latency_ms
+            ));
+        }
+    }
+    // Green needs fresh numbers: a hung source reports no error until its
+    // request times out, and the last batch would pass for the present.
+    if let Some(age) = state
+        .metrics_health
+        .last_ok
+        .and_then(|t| (state.now - t).to_std().ok())
+        .filter(|age| *age > g.max_metrics_age)
+    {
+        return Verdict::NoData(format!(
+            "the latest metrics are {}s old (no answer from the source)",
+            age.as_secs()
+        ));
+    }
+    if let Some(v) = super::judging::gate(state) {
+        return v;
+    }
+    if let Some(b) = state.battery.as_ref().filter(|b| b.revision == canary) {
+        if b.finished.is_none() {
+            return Verdict::NoData("verification checks still running".into());
+        }
+    }
+    Verdict::Green
+}
+
+/// Re-judges the gates and lets the plan react. Metric failures must stay
+/// red for `gates.sustain` (noise guard); check failures count at once.
+pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
+    super::judging::run(state, fx);
+    let raw = evaluate_gates(state);
+    let verdict = match &raw {
+        Verdict::Red(why) if !why.starts_with("check ") && !why.starts_with("judge: ") => {
+            let since = *state.red_since.get_or_insert(state.now);
+            let held = (state.now - since).to_std().unwrap_or_default();
+            if held >= state.settings.gates.sustain {
+                raw.clone()
+            } else {
+                Verdict::Confirming(why.clone())
+            }
+        }
+        _ => {
+            state.red_since = None;
+            raw.clone()
+        }
+    };
+    state.verdict = verdict.clone();
+    if plan_active(state) {
+        feed(state, PlanEvent::Gates(verdict.clone()), fx);
+        let now = state.now;
+        if let Some(plan) = state.plan.as_mut() {
+            let cmds = plan.advance_if_green(&verdict, now);
+            carry_out(state, cmds, true, fx);
+        }
+    }
+}
