@@ -846,6 +846,24 @@ async fn deploys_and_deletions_follow_the_discovery_document() {
     }
     let untag: Value = serde_json::from_str(&delete_preview[2]).unwrap();
     assert_ok(&d, &untag, "GoogleCloudRunV2Service");
+    // The v1 surface gcloud reads: the same revisions, Knative-shaped.
+    let v1 = Discovery::load_file("run.v1.discovery.json");
+    let list = get(&format!(
+        "{url}/apis/serving.knative.dev/v1/namespaces/{}/revisions?labelSelector=serving.knative.dev%2Fservice%3D{}",
+        at.project, at.service
+    ))
+    .await;
+    assert_ok(&v1, &list, "ListRevisionsResponse");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3), "{list}");
+    let v1_methods = v1.methods();
+    assert!(v1_methods
+        .iter()
+        .any(|(id, m, re, _)| id == "run.namespaces.revisions.list"
+            && m == "GET"
+            && re.is_match(&format!(
+                "/apis/serving.knative.dev/v1/namespaces/{}/revisions",
+                at.project
+            ))));
     let methods = d.methods();
     let mut used = BTreeSet::new();
     for r in &requests {

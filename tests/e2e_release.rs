@@ -335,3 +335,41 @@ fn d_image_y_then_checks_on_the_tag_url_plan_to_100_and_prune_to_3() {
         "{md}"
     );
 }
+
+/// Not a test: the fake Cloud Run, seeded with the demo service, on
+/// `CANARY_FAKE_PORT` (default 8799) for `CANARY_FAKE_SECS` (default 600),
+/// to try the cockpit (or gcloud) against it by hand; every request it
+/// received is printed at the end.
+///
+/// `CANARY_FAKE_PORT=8799 cargo test --test e2e_release serve -- --ignored --nocapture`
+#[test]
+#[ignore = "serves the fake for a person; see the doc comment"]
+fn serve_the_fake_by_hand() {
+    let port: u16 = std::env::var("CANARY_FAKE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8799);
+    let secs: u64 = std::env::var("CANARY_FAKE_SECS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(600);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (fake, url) =
+            FakeCloudRun::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+                .await
+                .expect("fake");
+        let at = fake.seed_demo();
+        fake.set_deploy_step(Duration::from_secs(1));
+        fake.set_operation_delay(Duration::from_millis(700));
+        println!("fake Cloud Run at {url} ({}) for {secs} s", at.name());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        for r in fake.requests() {
+            println!("{} {}?{}", r.method, r.path, r.query);
+        }
+    });
+}

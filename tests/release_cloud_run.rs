@@ -323,3 +323,102 @@ async fn deleting_refuses_what_serves_traffic_and_deletes_the_rest() {
         .expect_err("gone");
     assert!(matches!(err, BackendError::NotFound(_)), "{err}");
 }
+
+/// `gcloud run revisions list` (its v1 surface, through gcloud's proxy
+/// settings: it puts the region in a regional endpoint's host name) lists
+/// what the cockpit deployed, and not what it deleted. Skipped without gcloud.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcloud_lists_what_the_cockpit_deployed_and_not_what_it_deleted() {
+    let found = std::process::Command::new("gcloud")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED: gcloud is not installed");
+        return;
+    }
+    let (fake, cr, at) = demo().await;
+    let before = cr.snapshot().await.unwrap();
+    let (progress, _) = sink();
+    let releases = cr.releases().unwrap();
+    releases
+        .deploy(
+            &request("r/emergence:deploy-2", NEW),
+            &before.version,
+            progress.clone(),
+        )
+        .await
+        .expect("deployed");
+    releases
+        .delete_revision(DEMO_OLD, progress)
+        .await
+        .expect("deleted");
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "fake-token").unwrap();
+    let port = fake.addr().port().to_string();
+    let out = tokio::process::Command::new("gcloud")
+        .args([
+            "run",
+            "revisions",
+            "list",
+            "--service",
+            &at.service,
+            "--region",
+            &at.region,
+            "--format=json",
+        ])
+        .env("CLOUDSDK_CONFIG", dir.path().join("gcloud"))
+        .env("CLOUDSDK_CORE_PROJECT", &at.project)
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .env("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", &token)
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN",
+            "http://run.fake.invalid/",
+        )
+        .env("CLOUDSDK_PROXY_TYPE", "http")
+        .env("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1")
+        .env("CLOUDSDK_PROXY_PORT", &port)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("gcloud answered within 2 minutes")
+        .expect("gcloud ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "gcloud failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_str(&stdout).expect("gcloud's JSON");
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["metadata"]["name"].as_str())
+        .collect();
+    assert!(names.contains(&NEW), "{names:?}");
+    assert!(
+        names.contains(&DEMO_STABLE) && !names.contains(&DEMO_OLD),
+        "{names:?}"
+    );
+    let new = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metadata"]["name"] == NEW)
+        .unwrap();
+    assert_eq!(
+        new["spec"]["containers"][0]["image"],
+        "r/emergence:deploy-2"
+    );
+    assert_eq!(
+        new["metadata"]["annotations"]["serving.knative.dev/creator"],
+        "canary-cockpit@example.com"
+    );
+    assert!(fake.requests().iter().any(|r| r
+        .path
+        .starts_with("/apis/serving.knative.dev/v1/namespaces/")));
+}

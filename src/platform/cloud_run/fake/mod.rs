@@ -34,6 +34,7 @@ mod patch;
 mod revisions;
 mod server;
 mod state;
+mod v1;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -134,6 +135,8 @@ pub enum Route {
     GetRevision,
     /// `DELETE …/services/S/revisions/R`.
     DeleteRevision,
+    /// v1 (Knative): `GET apis/serving.knative.dev/v1/namespaces/P/revisions`.
+    V1ListRevisions,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.

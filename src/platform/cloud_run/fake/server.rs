@@ -113,6 +113,16 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
             return (route, (*project).to_string());
         }
     }
+    if let Some(rest) = path.strip_prefix("/apis/serving.knative.dev/v1/namespaces/") {
+        // The v1 surface gcloud reads (`gcloud run revisions list`).
+        if let ([ns, "revisions"], true) = (
+            rest.split('/').collect::<Vec<_>>().as_slice(),
+            *method == Method::GET,
+        ) {
+            return (Route::V1ListRevisions, (*ns).to_string());
+        }
+        return (Route::Unknown, String::new());
+    }
     let Some(name) = path.strip_prefix("/v2/") else {
         return (Route::Unknown, String::new());
     };
@@ -275,6 +285,10 @@ fn dispatch(
                 Err(e) => Reply::error(&e),
             }
         }
+        Route::V1ListRevisions => match super::v1::list_revisions(state, name, query) {
+            Ok(v) => Reply::json(&v),
+            Err(e) => Reply::error(&e),
+        },
         Route::ListLogEntries => match state.logs.list(body, chrono::Utc::now()) {
             Ok(v) => Reply::json(&v),
             Err(e) => Reply::error(&e),
