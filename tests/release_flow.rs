@@ -341,7 +341,7 @@ fn prune_keeps_the_newest_and_what_is_in_use() {
     // Kept: canary (tag, newest), stable (traffic, newest); the rest goes.
     assert_eq!(
         c.op,
-        ReleaseOp::Delete(vec![
+        ReleaseOp::Prune(vec![
             OLD.into(),
             "emergence-app-00040-aaa".into(),
             "emergence-app-00039-bbb".into()

@@ -90,16 +90,26 @@ impl DeployRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReleaseOp {
     Deploy(DeployRequest),
-    /// Delete these revisions, one after the other (a prune deletes several).
+    /// Delete this revision (`x`, `canary delete`).
     Delete(Vec<String>),
+    /// Delete these old revisions, one after the other (`:prune`, `canary prune`).
+    Prune(Vec<String>),
 }
 
 impl ReleaseOp {
     pub fn verb(&self) -> &'static str {
         match self {
             ReleaseOp::Deploy(_) => "deploy",
-            ReleaseOp::Delete(r) if r.len() > 1 => "prune",
+            ReleaseOp::Prune(_) => "prune",
             ReleaseOp::Delete(_) => "delete",
+        }
+    }
+
+    /// The revisions a deletion or a prune deletes.
+    pub fn deletes(&self) -> &[String] {
+        match self {
+            ReleaseOp::Deploy(_) => &[],
+            ReleaseOp::Delete(r) | ReleaseOp::Prune(r) => r,
         }
     }
 }
@@ -122,7 +132,9 @@ impl Default for ReleasePreviewer {
         ReleasePreviewer(Arc::new(|op: &ReleaseOp| {
             Ok(vec![match op {
                 ReleaseOp::Deploy(d) => format!("deploy {}", d.gcloud_flags()),
-                ReleaseOp::Delete(revs) => format!("delete revisions {}", revs.join(" ")),
+                ReleaseOp::Delete(revs) | ReleaseOp::Prune(revs) => {
+                    format!("delete revisions {}", revs.join(" "))
+                }
             }])
         }))
     }
@@ -472,6 +484,8 @@ pub struct DeleteInFlight {
     pub started: DateTime<Utc>,
     /// Deleted so far.
     pub done: Vec<String>,
+    /// A prune, not a single deletion.
+    pub prune: bool,
 }
 
 /// The release's part of the state.
@@ -534,6 +548,8 @@ pub enum ReleaseEffect {
         id: u64,
         revisions: Vec<String>,
         reason: Option<String>,
+        /// A prune (`:prune`), not a single deletion: the journal says which.
+        prune: bool,
     },
 }
 

@@ -26,7 +26,9 @@ pub fn previewer(platform: Arc<dyn Platform>) -> ReleasePreviewer {
         let r = platform.releases()?;
         Ok(match op {
             ReleaseOp::Deploy(d) => r.deploy_preview(d),
-            ReleaseOp::Delete(revs) => revs.iter().flat_map(|v| r.delete_preview(v)).collect(),
+            ReleaseOp::Delete(revs) | ReleaseOp::Prune(revs) => {
+                revs.iter().flat_map(|v| r.delete_preview(v)).collect()
+            }
         })
     }))
 }
@@ -121,12 +123,9 @@ pub(super) fn execute(
             id,
             revisions,
             reason,
+            prune,
         } => {
-            let kind = if revisions.len() > 1 {
-                "prune"
-            } else {
-                "delete"
-            };
+            let kind = if prune { "prune" } else { "delete" };
             tracing::info!(id, revisions = ?revisions, "deletion sent");
             let requested = rec.submit(Event::RevisionDeleteRequested(DeleteRequested {
                 id,

@@ -103,6 +103,14 @@ fn headline(ctx: &Ctx, c: &ReleaseConfirm) -> (&'static str, String) {
                 d.tag
             ),
         ),
+        ReleaseOp::Prune(revs) => (
+            "PRUNE",
+            format!(
+                "delete {} old revision{}",
+                revs.len(),
+                if revs.len() == 1 { "" } else { "s" }
+            ),
+        ),
         ReleaseOp::Delete(revs) if revs.len() == 1 => {
             ("DELETE", format!("the revision {}", revs[0]))
         }
@@ -145,7 +153,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &ReleaseConfir
                 lines.push(field("env", d.env_keys().join(", ")));
             }
         }
-        ReleaseOp::Delete(revs) => {
+        ReleaseOp::Delete(revs) | ReleaseOp::Prune(revs) => {
             for r in revs {
                 lines.push(Line::from(vec![
                     Span::raw("  "),

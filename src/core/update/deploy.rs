@@ -253,7 +253,7 @@ pub(super) fn prune(state: &mut State, keep: Option<usize>) -> Result<(), String
         .filter(|(_, why)| !matches!(why, crate::core::release::Keep::Newest(_)))
         .map(|(n, why)| format!("keeps {n}: {why}"))
         .collect();
-    ask(state, ReleaseOp::Delete(plan.delete), notes, false);
+    ask(state, ReleaseOp::Prune(plan.delete), notes, false);
     Ok(())
 }
 
@@ -376,22 +376,21 @@ pub(super) fn confirmed(
                 shown: false,
             });
         }
-        ReleaseOp::Delete(revisions) => {
+        op @ (ReleaseOp::Delete(_) | ReleaseOp::Prune(_)) => {
+            let prune = matches!(op, ReleaseOp::Prune(_));
+            let revisions = op.deletes().to_vec();
             fx.push(Effect::Release(ReleaseEffect::Delete {
                 id,
                 revisions: revisions.clone(),
                 reason,
+                prune,
             }));
             say(
                 state,
                 Level::Info,
                 format!(
                     "{} {}: deleting {}…",
-                    if revisions.len() > 1 {
-                        "prune"
-                    } else {
-                        "delete"
-                    },
+                    op.verb(),
                     ChangeNo(id),
                     revisions.join(", ")
                 ),
@@ -401,6 +400,7 @@ pub(super) fn confirmed(
                 revisions,
                 started: state.now,
                 done: Vec::new(),
+                prune,
             });
         }
     }
@@ -607,7 +607,7 @@ fn deleted(
         fx.push(Effect::RefreshService);
         let service = state.info.service.clone();
         if let Some(d) = d {
-            let what = if n > 1 { "prune" } else { "delete" };
+            let what = if d.prune { "prune" } else { "delete" };
             if done == n {
                 say(
                     state,
@@ -652,7 +652,7 @@ pub(super) fn after_promotion(state: &mut State, fx: &mut Vec<Effect>) {
         return;
     }
     let c = ReleaseConfirm {
-        op: ReleaseOp::Delete(plan.delete),
+        op: ReleaseOp::Prune(plan.delete),
         preview: Vec::new(),
         notes: Vec::new(),
         expect: state

@@ -158,7 +158,19 @@ fn untagged(current: &[TrafficTarget], revision: &str) -> Option<Vec<TrafficTarg
     if !current.iter().any(named) || current.iter().any(|t| named(t) && t.percent() > 0) {
         return None;
     }
-    Some(current.iter().filter(|t| !named(t)).cloned().collect())
+    // Each target as it was, its type and percent written out (the API
+    // omits a 0 % share; the cockpit always sends it).
+    Some(
+        current
+            .iter()
+            .filter(|t| !named(t))
+            .map(|t| TrafficTarget {
+                kind: t.kind.clone().or_else(|| Some(TYPE_REVISION.into())),
+                percent: Some(t.percent()),
+                ..t.clone()
+            })
+            .collect(),
+    )
 }
 
 impl CloudRun {
