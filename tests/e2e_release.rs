@@ -105,8 +105,8 @@ metrics = "500ms"
 logs = "500ms"
 
 [metrics]
-window = "5m"
-step = "10s"
+window = "2m"
+step = "2s"
 
 [gates]
 window = "10s"
@@ -116,7 +116,7 @@ min_requests = 5
 [plan]
 mode = "auto"
 steps = [
-  {{ percent = 50, observe = "3s" }},
+  {{ percent = 50, observe = "8s" }},
   {{ percent = 100, observe = "0s" }},
 ]
 
@@ -250,7 +250,7 @@ fn d_image_y_then_checks_on_the_tag_url_plan_to_100_and_prune_to_3() {
         s.contains("Confirm start plan")
     });
     t.press("y");
-    t.wait_for_up_to(Duration::from_secs(60), "the promotion to 100 %", |s| {
+    t.wait_for_up_to(Duration::from_secs(120), "the promotion to 100 %", |s| {
         row(s, &new).is_some_and(|r| r.contains("100%") && !r.contains('→'))
     });
 

@@ -134,7 +134,7 @@ pub fn plain_reason(reason: Option<&str>, message: Option<&str>) -> Option<Strin
         || (m.contains("image") && (m.contains("not found") || m.contains("pull")))
     {
         "the image cannot be pulled (it does not exist, or the service may not read it)"
-    } else if m.contains("listen on the port") || m.contains("failed to start") {
+    } else if m.contains("listen on the port") {
         "the container did not start listening on its port"
     } else if r == "PROGRESS_DEADLINE_EXCEEDED" || m.contains("timed out") || m.contains("deadline")
     {

@@ -195,7 +195,7 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
     let maxw = |it: &mut dyn Iterator<Item = usize>| it.max().unwrap_or(0) as u16;
     let name_w = maxw(&mut revs.iter().map(|r| r.name.chars().count())).clamp(8, 40);
     // A dated tag (`canary-20261130-2`) whole.
-    let role_w = maxw(&mut roles.iter().map(|s| s.chars().count())).min(17);
+    let role_w = maxw(&mut roles.iter().map(|s| s.chars().count())).min(24);
     let image_w = maxw(
         &mut revs
             .iter()
