@@ -750,7 +750,11 @@ async fn deploys_and_deletions_follow_the_discovery_document() {
         tag: "canary-20261130".into(),
         env: vec![("FEATURE".into(), "on".into())],
     };
-    let preview = releases.deploy_preview(&request);
+    let preview = canary::core::release_call::preview(
+        &snap,
+        &canary::core::release::ReleaseOp::Deploy(request.clone()),
+    )
+    .unwrap();
     // While it deploys: the revision read alone, and listed.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let rev_url = format!("{url}/v2/{}/revisions/{}", at.name(), request.revision);
@@ -811,8 +815,12 @@ async fn deploys_and_deletions_follow_the_discovery_document() {
     assert_eq!(failed["conditions"][0]["reason"], "CONTAINER_MISSING");
     // Every operation (deploys, the untag, the delete) has the shape.
     let sink: SnapshotSink = std::sync::Arc::new(|_| {});
-    cr.snapshot().await.unwrap();
-    let delete_preview = releases.delete_preview(&failing.revision);
+    let now = cr.snapshot().await.unwrap();
+    let delete_preview = canary::core::release_call::preview(
+        &now,
+        &canary::core::release::ReleaseOp::Delete(vec![failing.revision.clone()]),
+    )
+    .unwrap();
     releases
         .delete_revision(&failing.revision, sink.clone())
         .await

@@ -202,7 +202,9 @@ fn d_image_y_then_checks_on_the_tag_url_plan_to_100_and_prune_to_3() {
     });
     assert!(s.contains("--no-traffic"), "{s}");
     assert!(
-        s.contains("$ PATCH") && s.contains(r#"{"template":{"revision":"emergence-app-00044-"#),
+        s.contains("$ PATCH")
+            && s.contains(r#"{"template":{"#)
+            && s.contains(r#""revision":"emergence-app-00044-"#),
         "the API request:\n{s}"
     );
     assert_eq!(f.traffic(), before, "nothing sent before y");

@@ -70,7 +70,11 @@ async fn a_deploy_creates_a_tagged_revision_at_zero_and_keeps_every_target() {
     let image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261130-090000";
     let (progress, seen) = sink();
     let releases = cr.releases().expect("cloud run deploys");
-    let preview = releases.deploy_preview(&request(image, NEW));
+    let preview = canary::core::release_call::preview(
+        &before,
+        &canary::core::release::ReleaseOp::Deploy(request(image, NEW)),
+    )
+    .unwrap();
     assert!(
         preview[0].starts_with("gcloud run deploy emergence-app --image=europe-west1-docker"),
         "{preview:?}"
@@ -226,7 +230,11 @@ async fn failures_come_back_with_the_platforms_reason_in_plain_words() {
         assert_eq!(snap.traffic, before.traffic);
         // A failed revision may be deleted: its tag goes first.
         let (progress, _) = sink();
-        let preview = cr.releases().unwrap().delete_preview(NEW);
+        let preview = canary::core::release_call::preview(
+            &snap,
+            &canary::core::release::ReleaseOp::Delete(vec![NEW.into()]),
+        )
+        .unwrap();
         assert!(
             preview[0].contains("--remove-tags=canary-20261130"),
             "{preview:?}"
@@ -295,8 +303,12 @@ async fn deleting_refuses_what_serves_traffic_and_deletes_the_rest() {
     )
     .unwrap();
     let releases = cr.releases().unwrap();
-    cr.snapshot().await.unwrap();
-    let preview = releases.delete_preview(DEMO_OLD);
+    let snap = cr.snapshot().await.unwrap();
+    let preview = canary::core::release_call::preview(
+        &snap,
+        &canary::core::release::ReleaseOp::Delete(vec![DEMO_OLD.into()]),
+    )
+    .unwrap();
     assert_eq!(
         preview[0],
         "gcloud run revisions delete emergence-app-00041-mop --region=europe-west1 --project=emergence-469005 --quiet"

@@ -3,15 +3,35 @@
 //! conflict asked again, `x` and `:prune` with their refusals, read-only,
 //! a broken journal and platforms that cannot deploy.
 
-use std::sync::Arc;
-
 use canary::core::action::{Action, Effect};
 use canary::core::error::BackendError;
 use canary::core::key::KeyCode;
-use canary::core::release::{ReleaseEffect, ReleaseEvent, ReleaseOp, ReleasePreviewer};
+use canary::core::model::ServiceSnapshot;
+use canary::core::preview::WriteApi;
+use canary::core::release::{ReleaseEffect, ReleaseEvent, ReleaseOp};
 use canary::core::state::{CheckInfo, Mode, Settings, State};
 use canary::core::update::update;
 use canary::testing::{self, ch, key, revision, t0, CANARY, OLD, STABLE};
+
+/// The demo's shape, on a platform that deploys as gcloud would (the simulator's).
+fn fixture() -> ServiceSnapshot {
+    let mut snap = testing::snapshot();
+    snap.write_api = WriteApi::Gcloud {
+        project: "demo-project".into(),
+        region: "europe-west1".into(),
+    };
+    snap
+}
+
+fn state_with(settings: Settings) -> State {
+    let mut s = State::new(settings, testing::info(), t0());
+    update(&mut s, testing::service_loaded(fixture()), t0());
+    s
+}
+
+fn state() -> State {
+    state_with(Settings::default())
+}
 
 fn press(s: &mut State, a: Action) -> Vec<Effect> {
     update(s, a, t0())
@@ -93,7 +113,7 @@ fn deploy_effect(fx: &[Effect]) -> Option<(u64, String)> {
 
 /// The service once the new revision is there (deploying or ready).
 fn with_new(name: &str, ready: bool, deploying: bool) -> canary::core::model::ServiceSnapshot {
-    let mut snap = testing::snapshot();
+    let mut snap = fixture();
     let mut r = revision(name, Some("canary-20261120"), 0, ready);
     r.details.deploying = deploying;
     snap.revisions.insert(0, r);
@@ -103,7 +123,7 @@ fn with_new(name: &str, ready: bool, deploying: bool) -> canary::core::model::Se
 
 #[test]
 fn d_image_y_deploys_and_the_ready_revision_becomes_the_checked_canary() {
-    let mut s = testing::state_with(with_checks());
+    let mut s = state_with(with_checks());
     let name = open_confirm(&mut s);
     // Nothing is sent before `y`.
     let fx = press(&mut s, ch('y'));
@@ -156,7 +176,7 @@ fn d_image_y_deploys_and_the_ready_revision_becomes_the_checked_canary() {
 
 #[test]
 fn a_failed_deploy_says_why_and_how_to_clean_up() {
-    let mut s = testing::state();
+    let mut s = state();
     let name = open_confirm(&mut s);
     let fx = press(&mut s, ch('y'));
     let (id, _) = deploy_effect(&fx).unwrap();
@@ -183,10 +203,10 @@ fn a_failed_deploy_says_why_and_how_to_clean_up() {
 
 #[test]
 fn a_concurrent_change_is_read_again_and_asked_again() {
-    let mut s = testing::state();
+    let mut s = state();
     open_confirm(&mut s);
     // Someone changes the service while the dialog is open: `y` asks again.
-    let mut moved = testing::snapshot();
+    let mut moved = fixture();
     moved.version = canary::core::model::Version("etag-someone".into());
     press(&mut s, testing::service_loaded(moved));
     let fx = press(&mut s, ch('y'));
@@ -224,7 +244,7 @@ fn a_concurrent_change_is_read_again_and_asked_again() {
 
 #[test]
 fn refusals_read_only_journal_plan_and_platforms_that_cannot() {
-    let mut s = testing::state_with(Settings {
+    let mut s = state_with(Settings {
         read_only: true,
         ..Settings::default()
     });
@@ -234,7 +254,7 @@ fn refusals_read_only_journal_plan_and_platforms_that_cannot() {
     press(&mut s, ch('x'));
     assert!(message(&s).contains("read-only"), "{}", message(&s));
 
-    let mut s = testing::state();
+    let mut s = state();
     s.journal_broken = Some("/dev/full: no space left on device".into());
     press(&mut s, ch('D'));
     assert!(matches!(s.mode, Mode::Normal));
@@ -244,10 +264,13 @@ fn refusals_read_only_journal_plan_and_platforms_that_cannot() {
         message(&s)
     );
 
-    let mut s = testing::state();
-    s.release.previewer = ReleasePreviewer(Arc::new(|_| {
-        Err("HAProxy cannot deploy or delete revisions: they are the backend's servers".into())
-    }));
+    let mut s = state();
+    let mut haproxy = fixture();
+    haproxy.write_api = WriteApi::Haproxy {
+        backend: "app".into(),
+        weights: Default::default(),
+    };
+    press(&mut s, testing::service_loaded(haproxy));
     press(&mut s, ch('D'));
     assert!(
         message(&s).starts_with("HAProxy cannot deploy"),
@@ -255,7 +278,7 @@ fn refusals_read_only_journal_plan_and_platforms_that_cannot() {
         message(&s)
     );
 
-    let mut s = testing::state();
+    let mut s = state();
     press(&mut s, ch('p'));
     press(&mut s, ch('y'));
     testing::land(&mut s, t0());
@@ -266,7 +289,7 @@ fn refusals_read_only_journal_plan_and_platforms_that_cannot() {
 
 #[test]
 fn x_deletes_what_may_go_and_names_why_the_rest_stays() {
-    let mut s = testing::state();
+    let mut s = state();
     // The stable: refused, with the reason.
     s.selected = Some(STABLE.into());
     press(&mut s, ch('x'));
@@ -302,7 +325,7 @@ fn x_deletes_what_may_go_and_names_why_the_rest_stays() {
             _ => None,
         })
         .expect("sent");
-    let mut after = testing::snapshot();
+    let mut after = fixture();
     after.revisions.retain(|r| r.name != OLD);
     let fx = press(
         &mut s,
@@ -322,8 +345,8 @@ fn x_deletes_what_may_go_and_names_why_the_rest_stays() {
 
 #[test]
 fn prune_keeps_the_newest_and_what_is_in_use() {
-    let mut s = testing::state();
-    let mut snap = testing::snapshot();
+    let mut s = state();
+    let mut snap = fixture();
     for (i, n) in ["emergence-app-00040-aaa", "emergence-app-00039-bbb"]
         .into_iter()
         .enumerate()

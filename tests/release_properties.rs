@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use canary::core::release_call::{deploy_traffic, Target};
 use canary::platform::cloud_run::api::{TrafficTarget, TYPE_LATEST, TYPE_REVISION};
-use canary::platform::cloud_run::deploy::deploy_traffic;
 use proptest::prelude::*;
 
 const REVS: [&str; 4] = ["s-00001-aaa", "s-00002-bbb", "s-00003-ccc", "s-00004-ddd"];
@@ -54,6 +54,30 @@ fn targets() -> impl Strategy<Value = Vec<TrafficTarget>> {
     })
 }
 
+/// The API's targets as the cockpit reads them (type and percent written out).
+fn read(ts: &[TrafficTarget]) -> Vec<Target> {
+    ts.iter()
+        .map(|t| Target {
+            kind: t.kind.clone().expect("typed"),
+            revision: t.revision.clone(),
+            percent: t.percent(),
+            tag: t.tag.clone(),
+        })
+        .collect()
+}
+
+/// What the API would hold after the cockpit sent `ts`.
+fn sent(ts: &[Target]) -> Vec<TrafficTarget> {
+    ts.iter()
+        .map(|t| TrafficTarget {
+            kind: Some(t.kind.clone()),
+            revision: t.revision.clone(),
+            percent: Some(t.percent),
+            tag: t.tag.clone(),
+        })
+        .collect()
+}
+
 /// Share per revision and revision per tag, LATEST resolved.
 fn resolved(ts: &[TrafficTarget]) -> (BTreeMap<String, i32>, BTreeMap<String, String>) {
     let mut shares = BTreeMap::new();
@@ -77,8 +101,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn a_deploy_keeps_every_share_and_tag_and_adds_one_zero_tag(before in targets()) {
-        let after = deploy_traffic(&before, Some(LATEST_READY), NEW, "canary-20261130")
-            .expect("a fresh tag and a latest ready revision: always possible");
+        let after = sent(&deploy_traffic(&read(&before), Some(LATEST_READY), NEW, "canary-20261130")
+            .expect("a fresh tag and a latest ready revision: always possible"));
         let (shares_before, mut tags_before) = resolved(&before);
         let (shares_after, tags_after) = resolved(&after);
         prop_assert_eq!(&shares_after, &shares_before);
@@ -93,7 +117,7 @@ proptest! {
     #[test]
     fn a_tag_already_in_use_is_refused_and_nothing_is_built(before in targets()) {
         if let Some(tag) = before.iter().find_map(|t| t.tag.clone()) {
-            prop_assert!(deploy_traffic(&before, Some(LATEST_READY), NEW, &tag).is_err());
+            prop_assert!(deploy_traffic(&read(&before), Some(LATEST_READY), NEW, &tag).is_err());
         }
     }
 }

@@ -8,13 +8,13 @@
 //! Write new snapshots with `INSTA_UPDATE=always cargo test --test
 //! release_snapshots`, then read every `.snap` before keeping it.
 
-use std::sync::Arc;
-
 use canary::core::action::Action;
 use canary::core::details::{Condition, ConditionState, EnvValue, EnvVar, RevisionDetails};
 use canary::core::key::KeyCode;
 use canary::core::model::{Revision, ServiceSnapshot};
-use canary::core::release::{ReleaseOp, ReleasePreviewer};
+use canary::core::preview::{WriteApi, TYPE_REVISION};
+use canary::core::release::ReleaseOp;
+use canary::core::release_call::{CloudRunRelease, Target};
 use canary::core::state::State;
 use canary::core::update::update;
 use canary::testing::{self, key, revision, t0, CANARY, OLD, STABLE};
@@ -48,35 +48,6 @@ fn snap(name: &str, state: &State) {
     for (w, h) in [(80, 24), (120, 40)] {
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(state, w, h));
     }
-}
-
-/// Cloud Run's previews, as `platform::cloud_run` writes them (shortened body).
-fn cloud_run_previews() -> ReleasePreviewer {
-    ReleasePreviewer(Arc::new(|op: &ReleaseOp| {
-        Ok(match op {
-            ReleaseOp::Deploy(d) => vec![
-                format!(
-                    "gcloud run deploy emergence-app {} --region=europe-west1 --project=emergence-469005",
-                    d.gcloud_flags()
-                ),
-                "PATCH https://run.googleapis.com/v2/projects/emergence-469005/locations/europe-west1/services/emergence-app?updateMask=template,traffic".into(),
-                format!(
-                    r#"{{"template":{{"revision":"{}","containers":[{{"image":"{}"}}]}},"traffic":[…],"etag":"etag-1"}}"#,
-                    d.revision, d.image
-                ),
-            ],
-            other => other
-                .deletes()
-                .iter()
-                .flat_map(|r| {
-                    [
-                        format!("gcloud run revisions delete {r} --region=europe-west1 --project=emergence-469005 --quiet"),
-                        format!("DELETE https://run.googleapis.com/v2/projects/emergence-469005/locations/europe-west1/services/emergence-app/revisions/{r}"),
-                    ]
-                })
-                .collect(),
-        })
-    }))
 }
 
 fn details(env: Vec<EnvVar>, memory: &str, conditions: Vec<Condition>) -> RevisionDetails {
@@ -143,12 +114,36 @@ fn described() -> ServiceSnapshot {
         secret(),
     ];
     snap.revisions[0].details.limits[1].1 = "1Gi".into();
+    // Cloud Run's, as read: what the deploy's and the deletion's calls start from.
+    let service_url = "https://run.googleapis.com/v2/projects/emergence-469005/locations/europe-west1/services/emergence-app".to_string();
+    let target = |rev: &str, percent: i32, tag: Option<&str>| Target {
+        kind: TYPE_REVISION.into(),
+        revision: Some(rev.into()),
+        percent,
+        tag: tag.map(Into::into),
+    };
+    snap.write_api = WriteApi::CloudRun {
+        project: "emergence-469005".into(),
+        region: "europe-west1".into(),
+        patch_url: format!("{service_url}?updateMask=traffic"),
+        tags: vec![],
+        etag: Some("etag-1".into()),
+        release: Some(Box::new(CloudRunRelease {
+            service_url,
+            template: serde_json::json!({
+                "containers": [{"image": "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261117-100000",
+                                "ports": [{"containerPort": 8080}]}],
+                "serviceAccount": "emergence-app@emergence-469005.iam.gserviceaccount.com"
+            }),
+            traffic: vec![target(STABLE, 100, None), target(CANARY, 0, Some("canary"))],
+            latest_ready: Some(CANARY.into()),
+        })),
+    };
     snap
 }
 
 fn state() -> State {
     let mut s = testing::state();
-    s.release.previewer = cloud_run_previews();
     update(&mut s, testing::service_loaded(described()), t0());
     s
 }

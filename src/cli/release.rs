@@ -420,7 +420,11 @@ async fn deploy_cmd(
         id,
     )
     .map_err(CliError::Usage)?;
-    let preview = releases.deploy_preview(&request);
+    let preview = crate::core::release_call::preview(
+        &snapshot,
+        &crate::core::release::ReleaseOp::Deploy(request.clone()),
+    )
+    .map_err(CliError::Refused)?;
     confirm(
         &format!(
             "deploy {} ({}) to {} with no traffic, tag {}; the split stays {}",
@@ -620,10 +624,13 @@ async fn delete_cmd(
     ctx: &mut Context<'_>,
 ) -> Result<Output, CliError> {
     let releases = platform.releases().map_err(CliError::Refused)?;
-    let preview: Vec<String> = revisions
-        .iter()
-        .flat_map(|r| releases.delete_preview(r))
-        .collect();
+    let snapshot = platform.snapshot().await?;
+    let op = if kind == "prune" {
+        crate::core::release::ReleaseOp::Prune(revisions.clone())
+    } else {
+        crate::core::release::ReleaseOp::Delete(revisions.clone())
+    };
+    let preview = crate::core::release_call::preview(&snapshot, &op).map_err(CliError::Refused)?;
     confirm(
         &format!("{kind}: delete {}", revisions.join(", ")),
         &preview,

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod preview;
 pub mod record;
 pub mod release;
+pub mod release_call;
 pub mod ring;
 pub mod roles;
 pub mod state;

@@ -5,7 +5,6 @@
 //! why the others stay.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -111,32 +110,6 @@ impl ReleaseOp {
             ReleaseOp::Deploy(_) => &[],
             ReleaseOp::Delete(r) | ReleaseOp::Prune(r) => r,
         }
-    }
-}
-
-pub type ReleasePreviewFn = dyn Fn(&ReleaseOp) -> Result<Vec<String>, String> + Send + Sync;
-
-/// The exact platform calls of a deploy or a deletion, for confirmations;
-/// `Err` says in one sentence why the platform cannot do it.
-#[derive(Clone)]
-pub struct ReleasePreviewer(pub Arc<ReleasePreviewFn>);
-
-impl fmt::Debug for ReleasePreviewer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ReleasePreviewer")
-    }
-}
-
-impl Default for ReleasePreviewer {
-    fn default() -> Self {
-        ReleasePreviewer(Arc::new(|op: &ReleaseOp| {
-            Ok(vec![match op {
-                ReleaseOp::Deploy(d) => format!("deploy {}", d.gcloud_flags()),
-                ReleaseOp::Delete(revs) | ReleaseOp::Prune(revs) => {
-                    format!("delete revisions {}", revs.join(" "))
-                }
-            }])
-        }))
     }
 }
 
@@ -491,7 +464,6 @@ pub struct DeleteInFlight {
 /// The release's part of the state.
 #[derive(Clone, Debug, Default)]
 pub struct ReleaseState {
-    pub previewer: ReleasePreviewer,
     pub deploy: Option<DeployInFlight>,
     pub delete: Option<DeleteInFlight>,
     /// The last deploy that finished: its revision, and how (`Err`: why it failed).

@@ -1,6 +1,7 @@
 //! Creating and deleting revisions, for the platforms that can: Cloud Run
 //! (a new revision from the service's template) and the simulator. HAProxy
-//! cannot (its revisions are servers started outside the cockpit).
+//! cannot (its revisions are servers started outside the cockpit). What
+//! they will send is shown from the snapshot ([`crate::core::release_call`]).
 
 use std::sync::Arc;
 
@@ -18,13 +19,6 @@ pub type SnapshotSink = Arc<dyn Fn(ServiceSnapshot) + Send + Sync>;
 /// A platform that deploys and deletes revisions.
 #[async_trait]
 pub trait Releases: Send + Sync {
-    /// The exact call(s) [`Releases::deploy`] makes: the shell command that
-    /// does the same, then the API request. Pure (the last read), no I/O.
-    fn deploy_preview(&self, request: &DeployRequest) -> Vec<String>;
-
-    /// The exact call(s) deleting `revision` makes.
-    fn delete_preview(&self, revision: &str) -> Vec<String>;
-
     /// Creates the revision `request` names, with no traffic and its tag,
     /// if the service is still at `expect` (else [`BackendError::Conflict`]);
     /// returns once it is ready, or fails with the platform's reason.
@@ -44,5 +38,4 @@ pub trait Releases: Send + Sync {
     ) -> Result<ServiceSnapshot, BackendError>;
 }
 
-/// What a platform that cannot deploy says.
-pub const CANNOT: &str = "this platform cannot deploy or delete revisions";
+pub use crate::core::release_call::CANNOT;

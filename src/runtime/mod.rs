@@ -108,7 +108,6 @@ where
         generation: generation_rx.clone(),
     };
     {
-        state.release.previewer = release::previewer(platform.clone());
         let tx = tx.clone();
         platform.observe_retries(Arc::new(move |r| {
             let _ = tx.try_send(Action::Progress(r.clone()));

@@ -12,26 +12,13 @@ use tokio::time::Instant;
 use super::record::Recorder;
 use crate::core::action::Action;
 use crate::core::error::BackendError;
-use crate::core::release::{ReleaseEffect, ReleaseEvent, ReleaseOp, ReleasePreviewer};
+use crate::core::release::{ReleaseEffect, ReleaseEvent};
 use crate::journal::release::{
     DeleteRequested, DeployFinished, DeployOutcome, DeployRequested, RevisionDeleted,
 };
 use crate::journal::Event;
 use crate::platform::release::SnapshotSink;
 use crate::platform::Platform;
-
-/// The exact calls, from the platform (or why it cannot).
-pub fn previewer(platform: Arc<dyn Platform>) -> ReleasePreviewer {
-    ReleasePreviewer(Arc::new(move |op: &ReleaseOp| {
-        let r = platform.releases()?;
-        Ok(match op {
-            ReleaseOp::Deploy(d) => r.deploy_preview(d),
-            ReleaseOp::Delete(revs) | ReleaseOp::Prune(revs) => {
-                revs.iter().flat_map(|v| r.delete_preview(v)).collect()
-            }
-        })
-    }))
-}
 
 /// Every read while the task runs becomes a `ServiceLoaded`, stamped with
 /// the write generation published when it arrives (a read the deploy made

@@ -18,11 +18,16 @@ use crate::core::release::{
     deploy_request, parse_deploy_line, DeleteInFlight, DeployInFlight, DeployRequest, Guard,
     ReleaseConfirm, ReleaseEffect, ReleaseEvent, ReleaseOp,
 };
+use crate::core::release_call;
 use crate::core::state::{InputKind, Level, Mode, State};
 
 /// Why nothing about revisions may start now, if so.
 fn refused(state: &State, what: &str) -> Option<String> {
-    if let Err(why) = (state.release.previewer.0)(&ReleaseOp::Delete(Vec::new())) {
+    if let Some(Err(why)) = state
+        .snapshot
+        .as_ref()
+        .map(|s| release_call::preview(s, &ReleaseOp::Delete(Vec::new())))
+    {
         return Some(format!("{why}."));
     }
     if let Some(j) = &state.journal_broken {
@@ -135,16 +140,16 @@ pub(super) fn entered(state: &mut State, line: &str) {
 
 /// Opens the confirmation for `op` (with the current version).
 fn ask(state: &mut State, op: ReleaseOp, mut notes: Vec<String>, unprompted: bool) {
-    let preview = match (state.release.previewer.0)(&op) {
+    let Some(snapshot) = state.snapshot.as_ref() else {
+        return;
+    };
+    let preview = match release_call::preview(snapshot, &op) {
         Ok(p) => p,
         Err(why) => {
             state.mode = Mode::Normal;
             say(state, Level::Warn, format!("{why}."));
             return;
         }
-    };
-    let Some(snapshot) = state.snapshot.as_ref() else {
-        return;
     };
     if let ReleaseOp::Deploy(r) = &op {
         notes.insert(

@@ -17,172 +17,31 @@
 //!   etag, the rest of the traffic as it was.
 
 use async_trait::async_trait;
-use serde::Serialize;
 use tokio::time::Instant;
 
-use super::api::{self, RevisionTemplate, TrafficTarget, TYPE_REVISION};
-use super::CloudRun;
+use super::{api, convert, CloudRun};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, Version};
 use crate::core::release::DeployRequest;
+use crate::core::release_call;
 use crate::google::retry::Tries;
 use crate::platform::release::{Releases, SnapshotSink};
 use crate::platform::Platform;
 
-/// The deploy's PATCH body (`updateMask=template,traffic`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DeployPatch {
-    pub template: RevisionTemplate,
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
-
-/// The traffic PATCH that removes a failed revision's tag (`updateMask=traffic`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TrafficPatch {
-    pub traffic: Vec<TrafficTarget>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
-
-/// The traffic of a deploy: every target of `current` kept exactly (percent
-/// and tag), `LATEST` pinned to `latest_ready`, plus `revision` at 0 % with
-/// `tag`. An empty `current` means "all to the latest".
-pub fn deploy_traffic(
-    current: &[TrafficTarget],
-    latest_ready: Option<&str>,
-    revision: &str,
-    tag: &str,
-) -> Result<Vec<TrafficTarget>, BackendError> {
-    let pin = || {
-        latest_ready.map(str::to_string).ok_or_else(|| {
-            BackendError::Refused(
-                "the service sends traffic to LATEST but reports no latest ready revision to pin \
-                 it to: nothing was sent"
-                    .into(),
-            )
-        })
-    };
-    let mut out = Vec::with_capacity(current.len() + 1);
-    if current.is_empty() {
-        out.push(TrafficTarget {
-            kind: Some(TYPE_REVISION.into()),
-            revision: Some(pin()?),
-            percent: Some(100),
-            tag: None,
-        });
-    }
-    for t in current {
-        if t.tag.as_deref() == Some(tag) {
-            return Err(BackendError::Refused(format!(
-                "the tag `{tag}` is already in use: nothing was sent"
-            )));
-        }
-        let revision = match t.revision.as_deref().filter(|r| !r.is_empty()) {
-            Some(r) if !t.is_latest() => r.to_string(),
-            _ => pin()?,
-        };
-        out.push(TrafficTarget {
-            kind: Some(TYPE_REVISION.into()),
-            revision: Some(revision),
-            percent: Some(t.percent()),
-            tag: t.tag.clone().filter(|t| !t.is_empty()),
-        });
-    }
-    out.push(TrafficTarget {
-        kind: Some(TYPE_REVISION.into()),
-        revision: Some(revision.to_string()),
-        percent: Some(0),
-        tag: Some(tag.to_string()),
-    });
-    Ok(out)
-}
-
-/// The template as read with the new image, the environment variables set
-/// and the revision's name. The serving container (the one with a port,
-/// else the first) gets the image.
-pub fn deploy_template(
-    current: &RevisionTemplate,
-    request: &DeployRequest,
-) -> Result<RevisionTemplate, BackendError> {
-    let mut t = current.clone();
-    t.revision = Some(request.revision.clone());
-    if t.containers.is_empty() {
-        t.containers.push(api::Container::default());
-    }
-    let i = t
-        .containers
-        .iter()
-        .position(|c| !c.ports.is_empty())
-        .unwrap_or(0);
-    let c = &mut t.containers[i];
-    c.image = request.image.clone();
-    for (k, v) in &request.env {
-        match c.env.iter_mut().find(|e| &e.name == k) {
-            Some(e) if e.value_source.is_some() => {
-                return Err(BackendError::Refused(format!(
-                    "--env {k}: the variable is a secret reference; a plain value would replace \
-                     it (change it outside the cockpit): nothing was sent"
-                )))
-            }
-            Some(e) => e.value = Some(v.clone()),
-            None => c.env.push(api::EnvVar {
-                name: k.clone(),
-                value: Some(v.clone()),
-                value_source: None,
-            }),
-        }
-    }
-    Ok(t)
-}
-
-/// The whole deploy request from the service as read.
+/// The deploy's request body from the service as read: built by
+/// [`release_call::deploy_body`], which the confirmation shows too.
 pub fn deploy_patch(
     svc: &api::Service,
+    service_url: String,
     request: &DeployRequest,
-) -> Result<DeployPatch, BackendError> {
-    let latest = svc.latest_ready_revision.as_deref().map(api::last_segment);
-    Ok(DeployPatch {
-        template: deploy_template(&svc.template.clone().unwrap_or_default(), request)?,
-        traffic: deploy_traffic(&svc.traffic, latest, &request.revision, &request.tag)?,
-        etag: svc.etag.clone(),
-    })
-}
-
-/// The traffic without the tag targets of `revision` (a failed revision's
-/// tag, removed before it is deleted); `None` when it has none.
-fn untagged(current: &[TrafficTarget], revision: &str) -> Option<Vec<TrafficTarget>> {
-    let named = |t: &TrafficTarget| t.revision.as_deref() == Some(revision);
-    // Only tag targets at 0 %: a revision with a share is never untagged here.
-    if !current.iter().any(named) || current.iter().any(|t| named(t) && t.percent() > 0) {
-        return None;
-    }
-    // Each target as it was, its type and percent written out (the API
-    // omits a 0 % share; the cockpit always sends it).
-    Some(
-        current
-            .iter()
-            .filter(|t| !named(t))
-            .map(|t| TrafficTarget {
-                kind: t.kind.clone().or_else(|| Some(TYPE_REVISION.into())),
-                percent: Some(t.percent()),
-                ..t.clone()
-            })
-            .collect(),
-    )
+) -> Result<release_call::DeployBody, BackendError> {
+    let read = convert::release_api(svc, service_url);
+    release_call::deploy_body(&read, svc.etag.as_deref(), request).map_err(BackendError::Refused)
 }
 
 impl CloudRun {
     fn revision_path(&self, revision: &str) -> String {
         format!("{}/revisions/{revision}", self.service_path())
-    }
-
-    fn gcloud_where(&self) -> String {
-        format!(
-            "--region={} --project={}",
-            self.settings.region, self.settings.project
-        )
     }
 
     /// Polls `op` (first after 100 ms, then backing off as
@@ -287,7 +146,7 @@ impl CloudRun {
                 self.settings.service, expect.0
             )));
         }
-        let body = deploy_patch(&current, request)?;
+        let body = deploy_patch(&current, self.http.url(&self.service_path()), request)?;
         let call = format!(
             "deploying {} to {}",
             request.revision, self.settings.service
@@ -408,66 +267,6 @@ fn failure(r: &crate::core::model::Revision) -> BackendError {
 
 #[async_trait]
 impl Releases for CloudRun {
-    fn deploy_preview(&self, request: &DeployRequest) -> Vec<String> {
-        let s = &self.settings;
-        let mut lines = vec![format!(
-            "gcloud run deploy {} {} {}",
-            s.service,
-            request.gcloud_flags(),
-            self.gcloud_where()
-        )];
-        lines.push(format!(
-            "PATCH {}?updateMask=template,traffic",
-            self.http.url(&self.service_path())
-        ));
-        let body = match self.last().as_ref() {
-            Some(svc) => {
-                deploy_patch(svc, request).map(|b| serde_json::to_string(&b).unwrap_or_default())
-            }
-            None => Err(BackendError::Other(
-                "the service has not been read yet".into(),
-            )),
-        };
-        lines.push(body.unwrap_or_else(|e| format!("(no request: {e})")));
-        lines
-    }
-
-    fn delete_preview(&self, revision: &str) -> Vec<String> {
-        let s = &self.settings;
-        let mut lines = Vec::new();
-        if let Some(svc) = self.last().as_ref() {
-            if let Some(traffic) = untagged(&svc.traffic, revision) {
-                let tags: Vec<&str> = svc
-                    .traffic
-                    .iter()
-                    .filter(|t| t.revision.as_deref() == Some(revision))
-                    .filter_map(|t| t.tag.as_deref())
-                    .collect();
-                lines.push(format!(
-                    "gcloud run services update-traffic {} --remove-tags={} {}",
-                    s.service,
-                    tags.join(","),
-                    self.gcloud_where()
-                ));
-                lines.push(format!("PATCH {}", self.patch_url()));
-                let body = TrafficPatch {
-                    traffic,
-                    etag: svc.etag.clone(),
-                };
-                lines.push(serde_json::to_string(&body).unwrap_or_default());
-            }
-        }
-        lines.push(format!(
-            "gcloud run revisions delete {revision} {} --quiet",
-            self.gcloud_where()
-        ));
-        lines.push(format!(
-            "DELETE {}",
-            self.http.url(&self.revision_path(revision))
-        ));
-        lines
-    }
-
     async fn deploy(
         &self,
         request: &DeployRequest,
@@ -486,11 +285,11 @@ impl Releases for CloudRun {
         let svc = self.read_service().await?;
         // A failed revision's tag first (the core allows nothing else here;
         // the API refuses to delete a revision named in the traffic).
-        if let Some(traffic) = untagged(&svc.traffic, revision) {
-            let body = TrafficPatch {
-                traffic,
-                etag: svc.etag.clone(),
-            };
+        if let Some(body) = release_call::untag_body(
+            &convert::targets(&svc.traffic),
+            svc.etag.as_deref(),
+            revision,
+        ) {
             tracing::info!(%revision, "PATCH traffic: removing the tag of a revision to delete");
             let op: api::Operation = self
                 .http
@@ -539,93 +338,5 @@ impl Releases for CloudRun {
             )));
         }
         Ok(snap)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::platform::cloud_run::api::TYPE_LATEST;
-
-    fn t(kind: &str, rev: Option<&str>, pct: i32, tag: Option<&str>) -> TrafficTarget {
-        TrafficTarget {
-            kind: Some(kind.into()),
-            revision: rev.map(Into::into),
-            percent: (pct != 0).then_some(pct),
-            tag: tag.map(Into::into),
-        }
-    }
-
-    #[test]
-    fn latest_is_pinned_and_the_new_tag_added_at_zero() {
-        let current = vec![
-            t(TYPE_LATEST, None, 90, None),
-            t(TYPE_REVISION, Some("r41"), 10, Some("old")),
-            t(TYPE_LATEST, None, 0, Some("head")),
-        ];
-        let out = deploy_traffic(&current, Some("r42"), "r43", "canary-20261130").unwrap();
-        let json = serde_json::to_string(&out).unwrap();
-        assert_eq!(
-            json,
-            concat!(
-                r#"[{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"r42","percent":90},"#,
-                r#"{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"r41","percent":10,"tag":"old"},"#,
-                r#"{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"r42","percent":0,"tag":"head"},"#,
-                r#"{"type":"TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION","revision":"r43","percent":0,"tag":"canary-20261130"}]"#
-            )
-        );
-        assert!(deploy_traffic(&current, None, "r43", "c").is_err());
-        assert!(deploy_traffic(&current, Some("r42"), "r43", "old").is_err());
-        let all = deploy_traffic(&[], Some("r42"), "r43", "c").unwrap();
-        assert_eq!(all[0].percent, Some(100));
-        assert_eq!(all[0].revision.as_deref(), Some("r42"));
-    }
-
-    #[test]
-    fn the_template_keeps_everything_but_the_image_env_and_name() {
-        let tpl: RevisionTemplate = serde_json::from_value(serde_json::json!({
-            "serviceAccount": "app@p.iam.gserviceaccount.com",
-            "timeout": "300s",
-            "containers": [{
-                "image": "r/app:1",
-                "ports": [{"containerPort": 8080}],
-                "env": [
-                    {"name": "LOG_LEVEL", "value": "info"},
-                    {"name": "DB_PASSWORD", "valueSource": {"secretKeyRef": {"secret": "db", "version": "3"}}}
-                ],
-                "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": true},
-                "startupProbe": {"tcpSocket": {"port": 8080}}
-            }],
-            "scaling": {"maxInstanceCount": 10}
-        }))
-        .unwrap();
-        let req = DeployRequest {
-            revision: "s-00002-abc".into(),
-            image: "r/app:2".into(),
-            tag: "c".into(),
-            env: vec![
-                ("LOG_LEVEL".into(), "debug".into()),
-                ("NEW".into(), "1".into()),
-            ],
-        };
-        let out = deploy_template(&tpl, &req).unwrap();
-        let v = serde_json::to_value(&out).unwrap();
-        assert_eq!(v["revision"], "s-00002-abc");
-        assert_eq!(v["serviceAccount"], "app@p.iam.gserviceaccount.com");
-        assert_eq!(v["timeout"], "300s");
-        assert_eq!(v["containers"][0]["image"], "r/app:2");
-        assert_eq!(
-            v["containers"][0]["startupProbe"]["tcpSocket"]["port"],
-            8080
-        );
-        assert_eq!(v["containers"][0]["resources"]["cpuIdle"], true);
-        assert_eq!(v["containers"][0]["env"][0]["value"], "debug");
-        assert_eq!(v["containers"][0]["env"][2]["name"], "NEW");
-        assert_eq!(v["scaling"]["maxInstanceCount"], 10);
-        let secret = DeployRequest {
-            env: vec![("DB_PASSWORD".into(), "x".into())],
-            ..req
-        };
-        assert!(deploy_template(&tpl, &secret).is_err());
     }
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::scenario::RevisionSpec;
 use super::world::{RevState, World};
-use super::{Simulator, PROJECT, REGION};
+use super::Simulator;
 use crate::core::details::{
     digest_of, Condition, ConditionState, EnvValue, EnvVar, RevisionDetails,
 };
@@ -441,23 +441,6 @@ impl World {
 
 #[async_trait]
 impl Releases for Simulator {
-    fn deploy_preview(&self, request: &DeployRequest) -> Vec<String> {
-        let service = self.shared.lock().scenario.service.clone();
-        vec![
-            format!(
-                "gcloud run deploy {service} {} --region={REGION} --project={PROJECT}",
-                request.gcloud_flags()
-            ),
-            "(simulated: the demo's platform creates the revision itself)".into(),
-        ]
-    }
-
-    fn delete_preview(&self, revision: &str) -> Vec<String> {
-        vec![format!(
-            "gcloud run revisions delete {revision} --region={REGION} --project={PROJECT} --quiet"
-        )]
-    }
-
     async fn deploy(
         &self,
         request: &DeployRequest,
