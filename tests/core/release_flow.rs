@@ -379,3 +379,54 @@ fn prune_keeps_the_newest_and_what_is_in_use() {
     assert!(matches!(s.mode, Mode::Normal));
     assert!(message(&s).contains("nothing was changed"));
 }
+
+#[test]
+fn an_opt_in_prune_follows_a_promotion() {
+    use canary::core::plan::{OnFailure, PlanMode, PlanSpec, PlanStep};
+    use canary::core::release::ReleaseSettings;
+    for opt_in in [false, true] {
+        let mut s = state_with(Settings {
+            plan: PlanSpec {
+                steps: vec![PlanStep {
+                    percent: 100,
+                    observe: std::time::Duration::ZERO,
+                }],
+                mode: PlanMode::Manual,
+                on_failure: OnFailure::Rollback,
+            },
+            release: ReleaseSettings {
+                keep: 1,
+                prune_after_promote: opt_in,
+                ..ReleaseSettings::default()
+            },
+            ..Settings::default()
+        });
+        s.selected = Some(CANARY.into());
+        press(&mut s, ch('p'));
+        press(&mut s, ch('y'));
+        let fx = fixtures::land(&mut s, t0());
+        assert_eq!(
+            s.plan.as_ref().map(|p| p.phase.clone()),
+            Some(canary::core::plan::Phase::Promoted),
+            "{}",
+            message(&s)
+        );
+        let pruned = fx.iter().find_map(|e| match e {
+            Effect::Release(ReleaseEffect::Delete {
+                revisions, prune, ..
+            }) => Some((revisions.clone(), *prune)),
+            _ => None,
+        });
+        if opt_in {
+            // Kept: the new stable (all traffic, the newest) and the old stable.
+            assert_eq!(
+                pruned,
+                Some((vec![OLD.to_string()], true)),
+                "{}",
+                message(&s)
+            );
+        } else {
+            assert_eq!(pruned, None);
+        }
+    }
+}
