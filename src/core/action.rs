@@ -68,6 +68,8 @@ pub enum Action {
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
+    /// A deploy or a deletion of revisions finished (or one step of it).
+    Release(super::release::ReleaseEvent),
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits
@@ -164,4 +166,6 @@ pub enum Effect {
     Copy(String),
     /// Leave the event loop and restore the terminal.
     Quit,
+    /// Deploy a revision, or delete some (journaled before anything is sent).
+    Release(super::release::ReleaseEffect),
 }

@@ -159,6 +159,12 @@ pub enum Event {
     Judge {
         evidence: Box<super::judge::Evidence>,
     },
+    /// A deploy sent to the platform (before the answer), then its outcome.
+    DeployRequested(super::release::DeployRequested),
+    DeployFinished(super::release::DeployFinished),
+    /// Revisions about to be deleted, then each one's outcome.
+    RevisionDeleteRequested(super::release::DeleteRequested),
+    RevisionDeleted(super::release::RevisionDeleted),
 }
 
 /// One line of the journal.
