@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     match &args.command {
         Some(Sub::Journal { json }) => history::print_journal(&config, *json),
         Some(Sub::Report { output }) => history::write_report(&config, output.as_deref()),
-        Some(cmd) => script::run(cmd, &args, &config),
+        Some(cmd) => canary::cli::release::run_sub(cmd, &args, &config)
+            .unwrap_or_else(|| script::run(cmd, &args, &config)),
         None => {
             let opts = app::Options {
                 read_only: args.read_only,

@@ -19,6 +19,7 @@ pub mod args;
 mod change;
 pub mod history;
 pub mod reconcile;
+pub mod release;
 pub mod script;
 mod status;
 

@@ -51,6 +51,8 @@ pub struct Config {
     /// `[judge]`: the statistical judge.
     pub judge: crate::core::judge::JudgeSettings,
     pub plan: PlanSpec,
+    /// `[deploy]` and `[revisions]`: deploys of new revisions and prunes.
+    pub release: crate::core::release::ReleaseSettings,
     /// The whole verification battery must finish within this.
     pub verification_timeout: Duration,
     /// The `[[checks]]` list, in order.
@@ -84,6 +86,7 @@ impl Default for Config {
             gates: GatesConfig::default(),
             judge: crate::core::judge::JudgeSettings::default(),
             plan: PlanSpec::domain_default(),
+            release: crate::core::release::ReleaseSettings::default(),
             verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
             checks: Vec::new(),
             journal: JournalConfig::default(),

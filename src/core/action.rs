@@ -68,6 +68,8 @@ pub enum Action {
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
+    /// A deploy or a deletion of revisions finished (or one step of it).
+    Release(super::release::ReleaseEvent),
     /// A revision kept warm was scaled to 0 (what was done), or not.
     ScaledDown {
         revision: String,
@@ -169,6 +171,8 @@ pub enum Effect {
     Copy(String),
     /// Leave the event loop and restore the terminal.
     Quit,
+    /// Deploy a revision, or delete some (journaled before anything is sent).
+    Release(super::release::ReleaseEffect),
     /// Scale a revision that no longer serves to 0 (blue/green's old colour
     /// once its keep-warm time is over).
     ScaleDown { revision: String },

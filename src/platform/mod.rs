@@ -8,6 +8,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 pub mod cloud_run;
 pub mod haproxy;
 pub mod kubernetes;
+pub mod release;
 pub mod simulator;
 
 pub use crate::core::error::RetryObserver;
@@ -33,6 +34,12 @@ pub trait Platform: Send + Sync {
     /// Tells `observer` of every retry (and read-back) from now on
     /// (platforms that retry).
     fn observe_retries(&self, _observer: RetryObserver) {}
+
+    /// Deploying and deleting revisions ([`release::Releases`]), or one
+    /// sentence saying why this platform cannot.
+    fn releases(&self) -> Result<&dyn release::Releases, String> {
+        Err(release::CANNOT.into())
+    }
 
     /// Scales `revision` to 0 replicas, if it still serves nothing (blue/green's
     /// old colour once kept warm long enough); says what was done.

@@ -3,6 +3,7 @@
 //! redrawn only when something changed, at most `max_fps` times a second.
 
 pub mod record;
+pub mod release;
 pub mod tasks;
 pub mod terminal;
 
@@ -99,10 +100,12 @@ where
     E: Stream<Item = io::Result<Event>> + Unpin,
 {
     let platform = backends.platform.clone();
+    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
     let backends_rt = Executors {
         checks: backends.checks.clone(),
         recorder: backends.recorder.clone(),
         notifier: backends.notifier.clone(),
+        generation: generation_rx.clone(),
     };
     {
         let tx = tx.clone();
@@ -114,7 +117,6 @@ where
     let service_back = Arc::new(Notify::new());
     let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
     let (focus_tx, focus_rx) = watch::channel(None::<String>);
-    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
     let pollers = [
         tasks::spawn_service_poller(
             platform.clone(),
@@ -306,6 +308,8 @@ struct Executors {
     checks: Option<Arc<dyn CheckRunner>>,
     recorder: Recorder,
     notifier: Notifier,
+    /// The write generation reads start at (deploys read the service too).
+    generation: watch::Receiver<u64>,
 }
 
 /// Runs one effect as a background task that reports back with actions.
@@ -324,6 +328,9 @@ fn execute(
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
         Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+        Effect::Release(e) => {
+            release::execute(e, platform, &ex.recorder, &ex.generation, &tx, changes)
+        }
         Effect::LoadJournal => {
             let path = ex.recorder.path().map(Path::to_path_buf);
             tokio::spawn(async move {

@@ -12,4 +12,5 @@ mod commands;
 mod crash;
 mod faults;
 mod library;
+mod release;
 mod usage;

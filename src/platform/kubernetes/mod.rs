@@ -216,6 +216,7 @@ impl DeploymentView {
             created: self.created,
             ready,
             status_message: why,
+            details: Default::default(),
         }
     }
 }
