@@ -68,6 +68,25 @@ pub enum Action {
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
+    /// A request to the plan from no key: `canary release` starting its
+    /// plan, pausing or rolling back when cancelled.
+    Drive(DriveRequest),
+}
+
+/// What a headless driver (or a remote cockpit) asks of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DriveRequest {
+    /// Start this plan for the canary, rolling back to the stable (roles).
+    Start {
+        spec: super::plan::PlanSpec,
+        reason: Option<String>,
+    },
+    /// Pause a running plan (nothing advances, nothing rolls back).
+    Pause { reason: String },
+    /// Resume a paused plan.
+    Resume,
+    /// Abort: roll back to the plan's stable.
+    Abort { reason: String },
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits

@@ -5,6 +5,7 @@ mod audit;
 mod battery;
 mod changes;
 mod cmdline;
+mod drive;
 mod gates;
 mod history;
 mod judging;
@@ -21,7 +22,7 @@ use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use audit::manual_notification;
-pub use gates::evaluate_gates;
+pub use gates::{evaluate_gates, gate_numbers, GateNumbers};
 pub use logs::LOG_PAGE;
 pub use plan::resume_interrupted_plan;
 
@@ -94,6 +95,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 format!("the report could not be written: {e}"),
             );
         }
+        Action::Drive(request) => drive::on_request(state, request, &mut fx),
         Action::Terminate(why) => {
             state.quit = true;
             say(state, Level::Warn, format!("{why}: leaving"));
