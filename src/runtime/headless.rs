@@ -16,24 +16,7 @@ use crate::core::action::{Action, DriveRequest, Effect};
 use crate::core::plan::{Phase, PlanSpec};
 use crate::core::state::State;
 
-/// What cancellation (SIGTERM, SIGINT) leaves behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OnCancel {
-    /// The plan pauses: the canary keeps its share, nothing advances.
-    #[default]
-    Pause,
-    /// The plan rolls back to the stable.
-    Rollback,
-}
-
-impl OnCancel {
-    pub fn name(self) -> &'static str {
-        match self {
-            OnCancel::Pause => "pause",
-            OnCancel::Rollback => "rollback",
-        }
-    }
-}
+pub use crate::core::plan::OnCancel;
 
 /// How a headless run goes.
 pub struct Options {

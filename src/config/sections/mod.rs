@@ -80,6 +80,7 @@ mod logs;
 mod metrics;
 mod notify;
 mod plan;
+mod plans;
 mod prometheus;
 mod refresh;
 mod service;
@@ -96,6 +97,7 @@ pub use journal::JournalConfig;
 pub use logs::LogsConfig;
 pub use metrics::MetricsConfig;
 pub use notify::{NotifyConfig, WEBHOOK_ENV};
+pub use plans::NamedPlan;
 pub use prometheus::PrometheusConfig;
 pub use refresh::RefreshConfig;
 pub use service::{PlatformKind, ServiceConfig};
@@ -169,6 +171,15 @@ pub fn known_keys() -> &'static [(&'static str, &'static [&'static str])] {
 /// What a dotted key (`traffic.step`, `plan.steps.percent`, `keys.quit`)
 /// accepts, for "expected ..." in messages.
 pub(super) fn expected(key: &str) -> &'static str {
+    // A named plan's keys are `[plan]`'s: `plans.ci.mode` is `plan.mode`.
+    let named;
+    let key = match key.strip_prefix("plans.").and_then(|r| r.split_once('.')) {
+        Some((_, rest)) => {
+            named = format!("plan.{rest}");
+            named.as_str()
+        }
+        None => key,
+    };
     SECTIONS
         .iter()
         .filter_map(|s| Some((s, key.strip_prefix(s.name)?.strip_prefix('.')?)))
@@ -197,6 +208,8 @@ pub(super) struct RawConfig {
     judge: judge::Raw,
     #[serde(default)]
     plan: plan::Raw,
+    #[serde(default)]
+    plans: plans::Raw,
     #[serde(default)]
     verification: verification::Raw,
     #[serde(default)]
@@ -234,6 +247,8 @@ impl RawConfig {
         let gates = self.gates.validate(cx)?;
         let judge = self.judge.validate(cx)?;
         let plan = self.plan.validate(cx)?;
+        let on_cancel = self.plan.on_cancel(cx, "plan")?.unwrap_or_default();
+        let plans = plans::validate(&self.plans, cx)?;
         let verification_timeout = self.verification.validate(cx)?;
         let checks = checks::validate(&self.checks, cx)?;
         let journal = self.journal.validate(cx)?;
@@ -254,6 +269,8 @@ impl RawConfig {
             gates,
             judge,
             plan,
+            on_cancel,
+            plans,
             verification_timeout,
             checks,
             journal,
