@@ -17,10 +17,12 @@
 
 pub mod args;
 mod change;
+pub mod events;
 pub mod history;
 pub mod reconcile;
 pub mod script;
 mod status;
+pub mod unattended;
 
 use std::path::Path;
 

@@ -56,6 +56,10 @@ pub enum Seen {
     Cancelled { signal: &'static str, then: OnCancel },
     /// The timeout ran out.
     TimedOut,
+    /// The journal could not be written.
+    JournalFailed(String),
+    /// A notification gave up.
+    NotifyFailed(String),
     Other,
 }
 
@@ -67,6 +71,8 @@ impl Seen {
                 id: *id,
                 error: error.to_string(),
             },
+            Action::JournalFailed(e) => Seen::JournalFailed(e.clone()),
+            Action::NotifyFailed(e) => Seen::NotifyFailed(e.clone()),
             _ => Seen::Other,
         }
     }
