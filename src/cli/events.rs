@@ -149,9 +149,7 @@ impl Stream {
                 json!({"step": step(to), "percent": percent(to)}),
             ),
             Phase::WaitingApproval { .. } => ("waiting-approval", json!({"step": step(to)})),
-            Phase::Paused { reason, .. } => {
-                ("paused", json!({"step": step(to), "reason": reason}))
-            }
+            Phase::Paused { reason, .. } => ("paused", json!({"step": step(to), "reason": reason})),
             Phase::Promoted => ("promoted", json!({"percent": 100})),
             Phase::RollingBack { reason } => ("rolling-back", json!({"reason": reason})),
             Phase::RolledBack { reason } => ("rolled-back", json!({"reason": reason})),
@@ -285,8 +283,7 @@ impl Watcher for Stream {
         // verdict changes (a red that held for `sustain`), before what the
         // plan did about it.
         let plan_on = state.plan.is_some();
-        if plan_on
-            && (*seen == Seen::Metrics || self.last_verdict.as_ref() != Some(&state.verdict))
+        if plan_on && (*seen == Seen::Metrics || self.last_verdict.as_ref() != Some(&state.verdict))
         {
             self.gates(state);
         }

@@ -71,8 +71,9 @@ pub fn parse_steps(text: &str) -> Result<Vec<PlanStep>, String> {
             let observe = match window {
                 None => Duration::ZERO,
                 Some(w) if w.trim() == "0" => Duration::ZERO,
-                Some(w) => crate::core::duration::parse(w.trim())
-                    .map_err(|e| format!("`{item}`: {e}"))?,
+                Some(w) => {
+                    crate::core::duration::parse(w.trim()).map_err(|e| format!("`{item}`: {e}"))?
+                }
             };
             Ok(PlanStep { percent, observe })
         })

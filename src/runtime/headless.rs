@@ -51,9 +51,15 @@ pub enum Seen {
     /// New metrics: the gates were evaluated on fresh numbers.
     Metrics,
     /// A traffic change failed on the platform.
-    TrafficFailed { id: u64, error: String },
+    TrafficFailed {
+        id: u64,
+        error: String,
+    },
     /// The run was cancelled by this signal.
-    Cancelled { signal: &'static str, then: OnCancel },
+    Cancelled {
+        signal: &'static str,
+        then: OnCancel,
+    },
     /// The timeout ran out.
     TimedOut,
     /// The journal could not be written.

@@ -27,7 +27,11 @@ pub(super) fn validate(raw: &Raw, cx: &Cx) -> Result<BTreeMap<String, NamedPlan>
     let mut out = BTreeMap::new();
     for (name, table) in raw {
         let prefix = format!("plans.{name}");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
             return Err(cx.error(
                 Some(table.span()),
                 Some(&prefix),

@@ -16,7 +16,21 @@ pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<
         DriveRequest::Start { spec, reason } => start(state, spec, reason, fx),
         DriveRequest::Pause { reason } => {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
-                feed(state, PlanEvent::Pause { reason }, fx);
+                feed(
+                    state,
+                    PlanEvent::Pause {
+                        reason: reason.clone(),
+                    },
+                    fx,
+                );
+                // Nobody is watching a headless run: the team hears of it.
+                if let Some(plan) = state.plan.as_ref() {
+                    let share = plan.ceiling();
+                    fx.push(Effect::Notify(format!(
+                        "{}: plan paused — canary {} keeps {share} % (stable {}) — {reason}",
+                        state.info.service, plan.canary, plan.stable
+                    )));
+                }
             }
         }
         DriveRequest::Resume => {

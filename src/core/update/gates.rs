@@ -149,11 +149,7 @@ pub struct GateNumbers {
 pub fn gate_numbers(state: &State) -> GateNumbers {
     let canary = judged(state);
     let g = &state.settings.gates;
-    let of = |kind| {
-        canary
-            .as_deref()
-            .and_then(|c| mean_recent(state, c, kind))
-    };
+    let of = |kind| canary.as_deref().and_then(|c| mean_recent(state, c, kind));
     let rps = of(MetricKind::RequestRate);
     GateNumbers {
         error_percent: of(MetricKind::ErrorPercent),

@@ -1,0 +1,425 @@
+//! `canary release`: the plan run unattended by the real binary, against
+//! the simulator and the Cloud Run fake. Every run's stdout is checked line
+//! by line against `docs/release-events.schema.json`; exit codes, the
+//! journal and the webhook say how it ended.
+
+#[path = "support/run.rs"]
+mod run;
+#[path = "support/schema.rs"]
+mod schema;
+#[path = "support/webhook.rs"]
+mod webhook;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A simulator scenario: the canary with `canary_errors` % 5xx from the
+/// start, `rps` requests per second in all.
+fn scenario(dir: &Path, name: &str, rps: f64, canary_errors: f64) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "{name}"
+description = "test"
+requests_per_second = {rps}
+apply_delay = "300ms"
+log_sample = 0.0
+
+[[revisions]]
+name = "emergence-app-00043-kaw"
+image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261120-101500"
+created_ago = "20m"
+tag = "canary"
+traffic = 0
+error_percent = {canary_errors}
+p95_ms = 195
+
+[[revisions]]
+name = "emergence-app-00042-xuv"
+image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261117-143000"
+created_ago = "3d"
+traffic = 100
+error_percent = 0.2
+p95_ms = 205
+"#
+        ),
+    )
+    .expect("scenario");
+    path.display().to_string()
+}
+
+/// A config for the simulator running `scenario`, fast refreshes, short
+/// gates, the journal under `dir`, the webhook at `webhook`; `extra` appended.
+fn sim_config(dir: &Path, scenario: &str, webhook: &str, extra: &str) -> String {
+    let path = dir.join("canary.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[service]
+platform = "simulator"
+
+[demo]
+scenario = "{scenario}"
+
+[refresh]
+service = "300ms"
+metrics = "500ms"
+logs = "1s"
+
+[gates]
+window = "10s"
+sustain = "1s"
+min_requests = 20
+
+[[checks]]
+name = "ready"
+kind = "ready"
+
+[journal]
+dir = "{journal}"
+
+[notify]
+webhook_url = "{webhook}"
+{extra}
+"#,
+            journal = dir.join("journal").display()
+        ),
+    )
+    .expect("config");
+    path.display().to_string()
+}
+
+fn journal(dir: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(dir.join("journal"))
+        .expect("journal dir")
+        .flatten()
+    {
+        all.push_str(&std::fs::read_to_string(e.path()).expect("journal"));
+    }
+    all
+}
+
+fn events<'a>(stream: &'a [Value], name: &str) -> Vec<&'a Value> {
+    stream.iter().filter(|e| e["event"] == name).collect()
+}
+
+fn last_transition_to(journal: &str) -> String {
+    run::records_of(journal, "plan-transition")
+        .last()
+        .map(|r| r["to"]["phase"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+/// The validator fails what it should: a test that cannot fail is no test.
+#[test]
+fn the_schema_validator_refuses_bad_events() {
+    let s = schema::release_events();
+    let good: Value = serde_json::from_str(
+        r#"{"v":1,"event":"rolled-back","at":"2026-11-30T13:24:00.614Z","service":"x","from":"rolling back","why":"w","reason":"r"}"#,
+    )
+    .unwrap();
+    schema::validate(&s, &s, &good).expect("valid");
+    for bad in [
+        r#"{"v":1,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w"}"#,
+        r#"{"v":2,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w","reason":"r"}"#,
+        r#"{"v":1,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w","reason":"r","extra":1}"#,
+        r#"{"v":1,"event":"no-such-event","at":"t","service":"x"}"#,
+        r#"{"v":1,"event":"finished","at":"t","service":"x","outcome":"promoted","reason":null,"exit_code":2}"#,
+        r#"{"v":1,"event":"gates","at":"t","service":"x","verdict":"green"}"#,
+    ] {
+        let v: Value = serde_json::from_str(bad).unwrap();
+        assert!(schema::validate(&s, &s, &v).is_err(), "accepted: {bad}");
+    }
+}
+
+#[test]
+fn a_healthy_release_is_promoted_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:3s,100",
+            "--auto",
+            "--reason",
+            "ci #1",
+        ],
+        &[("USER", "ci")],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let kinds: Vec<&str> = stream.iter().filter_map(|e| e["event"].as_str()).collect();
+    for k in [
+        "plan-started",
+        "step-started",
+        "traffic-requested",
+        "step-applied",
+        "check",
+        "gates",
+        "promoted",
+        "finished",
+    ] {
+        assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"finished"));
+    // The gates carried their numbers and thresholds.
+    let green = events(&stream, "gates")
+        .into_iter()
+        .find(|g| g["verdict"] == "green")
+        .expect("a green evaluation");
+    assert!(green["error_percent"].as_f64().is_some(), "{green}");
+    assert!(green["requests"].as_f64().unwrap() >= 20.0, "{green}");
+    assert_eq!(green["max_error_percent"], 1.0);
+    let check = events(&stream, "check")[0];
+    assert_eq!(check["name"], "ready");
+    assert_eq!(check["status"], "pass");
+    // Human progress on stderr, without escape codes (not a terminal).
+    assert!(err.contains("promoted"), "{err}");
+    assert!(!err.contains('\x1b'), "escape codes on a pipe: {err:?}");
+    // The journal and the team heard it.
+    let j = journal(dir.path());
+    assert_eq!(last_transition_to(&j), "promoted");
+    assert!(j.contains("release started: ci #1"), "{j}");
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("promoted"), "webhook: {heard}");
+    // Quiet: the events stay, the progress goes.
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:1s,100",
+            "--auto",
+            "--quiet",
+        ],
+        &[],
+    );
+    schema::check_stream(&out);
+    // (The simulator starts afresh in every process: promoted again.)
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.is_empty(), "--quiet wrote: {err}");
+}
+
+#[test]
+fn a_bad_canary_is_rolled_back_and_exits_3() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "bad", 50.0, 8.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:60s,100", "--auto"],
+        &[],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    let red = events(&stream, "gates")
+        .into_iter()
+        .find(|g| g["verdict"] == "red")
+        .expect("a red evaluation");
+    assert!(red["error_percent"].as_f64().unwrap() > 1.0, "{red}");
+    let rollback = events(&stream, "traffic-requested")
+        .into_iter()
+        .find(|t| t["kind"] == "rollback")
+        .expect("the rollback request");
+    assert_eq!(rollback["after"]["emergence-app-00042-xuv"], 100);
+    assert_eq!(events(&stream, "rolled-back").len(), 1);
+    let finished = stream.last().unwrap();
+    assert_eq!(finished["outcome"], "rolled-back");
+    assert_eq!(finished["exit_code"], 3);
+    let j = journal(dir.path());
+    assert_eq!(last_transition_to(&j), "rolled-back");
+    assert!(
+        run::records_of(&j, "traffic-applied")
+            .iter()
+            .any(|r| r["kind"] == "rollback"),
+        "{j}"
+    );
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("rolled back"), "webhook: {heard}");
+}
+
+#[test]
+fn no_traffic_stops_at_the_timeout_with_exit_4() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    // Half a request a second: the gates never have their 20 requests.
+    let sc = scenario(dir.path(), "quiet", 0.5, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let started = Instant::now();
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "5s",
+            "release",
+            "--steps",
+            "20:10m,100",
+            "--auto",
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        took >= Duration::from_secs(5),
+        "ended before its timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(events(&stream, "timed-out").len(), 1);
+    assert!(events(&stream, "gates")
+        .iter()
+        .all(|g| g["verdict"] != "green"));
+    assert_eq!(events(&stream, "paused").len(), 1);
+    assert_eq!(stream.last().unwrap()["outcome"], "waiting");
+    assert_eq!(last_transition_to(&journal(dir.path())), "paused");
+}
+
+/// Starts a release in the background, reads its stdout until `event`,
+/// sends SIGTERM; returns the exit code and every event.
+fn terminate_after(dir: &Path, args: &[&str], event: &str) -> (i32, Vec<Value>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(args)
+        .env_clear()
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut sent = false;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        if !sent && v["event"] == event {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            sent = true;
+        }
+        lines.push(line.trim().to_string());
+        line.clear();
+    }
+    let status = child.wait().expect("wait");
+    assert!(sent, "never saw {event}: {lines:?}");
+    (
+        status.code().unwrap_or(-1),
+        schema::check_stream(&lines.join("\n")),
+    )
+}
+
+#[test]
+fn sigterm_mid_window_pauses_by_default() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, stream) = terminate_after(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
+        "step-applied",
+    );
+    assert_eq!(code, 4, "{stream:?}");
+    let cancelled = events(&stream, "cancelled");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["then"], "pause");
+    assert_eq!(events(&stream, "paused").len(), 1);
+    assert!(events(&stream, "traffic-requested")
+        .iter()
+        .all(|t| t["kind"] != "rollback"));
+    let j = journal(dir.path());
+    let last = run::records_of(&j, "plan-transition")
+        .pop()
+        .expect("transition");
+    assert_eq!(last["to"]["phase"], "paused");
+    assert!(
+        last["to"]["reason"].as_str().unwrap().contains("SIGTERM"),
+        "{last}"
+    );
+    // The canary keeps its 20 %: the last applied split.
+    let applied = run::records_of(&j, "traffic-applied")
+        .pop()
+        .expect("applied");
+    assert_eq!(applied["kind"], "plan step 1");
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("plan paused"), "webhook: {heard}");
+}
+
+#[test]
+fn sigterm_with_on_cancel_rollback_rolls_back_even_mid_change() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let plans = "[plans.ci]\nmode = \"auto\"\non_cancel = \"rollback\"\nsteps = [{ percent = 20, observe = \"10m\" }, { percent = 100, observe = \"0s\" }]\n";
+    let config = sim_config(dir.path(), &sc, &url, plans);
+    // SIGTERM while the first step is in flight: it lands, then the rollback.
+    let (code, stream) = terminate_after(
+        dir.path(),
+        &["-c", &config, "release", "--plan", "ci"],
+        "traffic-requested",
+    );
+    assert_eq!(code, 3, "{stream:?}");
+    assert_eq!(events(&stream, "cancelled")[0]["then"], "rollback");
+    assert_eq!(events(&stream, "rolled-back").len(), 1);
+    let j = journal(dir.path());
+    // Never half a change: every request has its outcome, the last one the rollback.
+    let requested = run::records_of(&j, "traffic-requested");
+    let applied = run::records_of(&j, "traffic-applied");
+    assert_eq!(requested.len(), applied.len(), "{j}");
+    assert_eq!(applied.last().unwrap()["kind"], "rollback");
+    assert_eq!(last_transition_to(&j), "rolled-back");
+    assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+}
+
+#[test]
+fn bad_usage_and_config_exit_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, "http://127.0.0.1:9/x", "");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--plan", "nope"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no plan named `nope`"), "{err}");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:10m,50"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("the last step must be 100"), "{err}");
+    let (code, _, err) = run::canary(dir.path(), &["-c", &config, "release", "--steps", "x"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let bad = sim_config(
+        dir.path(),
+        &sc,
+        "http://127.0.0.1:9/x",
+        "[plans.ci]\nmode = \"sometimes\"\n",
+    );
+    let (code, _, err) = run::canary(dir.path(), &["-c", &bad, "release", "--plan", "ci"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("plans.ci.mode") && err.contains("\"manual\""),
+        "{err}"
+    );
+}
