@@ -423,3 +423,156 @@ fn bad_usage_and_config_exit_2() {
         "{err}"
     );
 }
+
+mod cloud_run {
+    use super::*;
+    use canary::platform::cloud_run::fake::{FakeCloudRun, Route, ServiceRef, DEMO_CANARY};
+
+    /// The fake on a runtime of its own (it serves while the test blocks).
+    pub struct Fake {
+        pub fake: FakeCloudRun,
+        pub url: String,
+        pub at: ServiceRef,
+        _rt: tokio::runtime::Runtime,
+    }
+
+    impl Fake {
+        pub fn start() -> Fake {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let (fake, url) = rt.block_on(FakeCloudRun::start()).expect("fake");
+            let at = fake.seed_demo();
+            Fake {
+                fake,
+                url,
+                at,
+                _rt: rt,
+            }
+        }
+
+        /// The operator's config for the fake, with the team's gates made short.
+        pub fn config(&self, dir: &Path, webhook: &str) -> String {
+            let path = dir.join("canary.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    r#"[service]
+platform = "cloud-run"
+name = "{name}"
+project = "{project}"
+region = "{region}"
+
+[refresh]
+service = "300ms"
+metrics = "500ms"
+logs = "1s"
+
+[gates]
+window = "30s"
+sustain = "1s"
+min_requests = 20
+
+[[checks]]
+name = "ready"
+kind = "ready"
+
+[cloud_run]
+endpoint = "{url}"
+monitoring_endpoint = "{url}/v1/projects/{project}/location/global/prometheus"
+auth = "none"
+
+[journal]
+dir = "{journal}"
+
+[notify]
+webhook_url = "{webhook}"
+"#,
+                    name = self.at.service,
+                    project = self.at.project,
+                    region = self.at.region,
+                    url = self.url,
+                    journal = dir.join("journal").display(),
+                ),
+            )
+            .expect("config");
+            path.display().to_string()
+        }
+
+        /// The canary's share of the traffic the fake serves.
+        pub fn canary_percent(&self) -> i32 {
+            let _g = self._rt.enter();
+            self.fake
+                .service(&self.at)
+                .expect("service")
+                .traffic
+                .iter()
+                .filter(|t| t.revision.as_deref() == Some(DEMO_CANARY))
+                .filter_map(|t| t.percent)
+                .sum()
+        }
+
+        /// When each PATCH of the service arrived, as wall-clock time.
+        pub fn patches(&self) -> Vec<chrono::DateTime<chrono::Utc>> {
+            let now = chrono::Utc::now();
+            self.fake
+                .requests()
+                .into_iter()
+                .filter(|r| r.route == Route::PatchService)
+                .map(|r| now - chrono::Duration::from_std(r.received.elapsed()).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_healthy_release_on_cloud_run_exits_0() {
+        let f = Fake::start();
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, heard) = webhook::receiver();
+        let config = f.config(dir.path(), &url);
+        let (code, out, err) = run::canary(
+            dir.path(),
+            &["-c", &config, "release", "--steps", "20:3s,100", "--auto"],
+            &[],
+        );
+        let stream = schema::check_stream(&out);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        assert_eq!(f.canary_percent(), 100);
+        assert!(events(&stream, "gates")
+            .iter()
+            .any(|g| g["verdict"] == "green"));
+        assert!(heard.lock().unwrap().join("\n").contains("promoted"));
+    }
+
+    /// Also the measure of BENCHMARKS.md: from the failing gate evaluation
+    /// (the `gates` event's time) to the rollback PATCH at the fake.
+    #[test]
+    fn a_bad_canary_on_cloud_run_is_rolled_back_within_a_second_of_the_red_gate() {
+        let f = Fake::start();
+        f.fake.set_revision_behaviour(DEMO_CANARY, 6.0, 150.0);
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, heard) = webhook::receiver();
+        let config = f.config(dir.path(), &url);
+        let (code, out, err) = run::canary(
+            dir.path(),
+            &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
+            &[],
+        );
+        let stream = schema::check_stream(&out);
+        assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+        assert_eq!(f.canary_percent(), 0);
+        let red = events(&stream, "gates")
+            .into_iter()
+            .find(|g| g["verdict"] == "red")
+            .expect("red");
+        let red_at: chrono::DateTime<chrono::Utc> =
+            red["at"].as_str().unwrap().parse().expect("time");
+        let rollback_at = *f.patches().last().expect("the rollback PATCH");
+        let ms = (rollback_at - red_at).num_milliseconds();
+        eprintln!("failing gate evaluation -> rollback PATCH at the fake: {ms} ms");
+        assert!((-5..1000).contains(&ms), "{ms} ms");
+        assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+    }
+}
