@@ -30,6 +30,7 @@ fn main() -> ExitCode {
                 .then(|| std::time::Duration::from_secs(args.timeout.max(1)));
             unattended::run(release, &config, args.read_only, timeout)
         }
+        Some(Sub::Wait { until }) => unattended::wait(until, &config, args.timeout),
         Some(cmd) => script::run(cmd, &args, &config),
         None => {
             let opts = app::Options {

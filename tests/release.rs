@@ -576,3 +576,79 @@ webhook_url = "{webhook}"
         assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
     }
 }
+
+/// CI hand-off: one job releases, another waits on the journal for a step,
+/// then for the end; `canary status --json` shows the plan.
+#[test]
+fn wait_and_status_follow_the_plan_from_the_journal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "wait", "--until", "step=x"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    // No plan yet: still waiting at the timeout.
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "--timeout", "1", "wait", "--until", "done"],
+        &[],
+    );
+    assert_eq!(code, 4, "{err}");
+    let mut release = run::spawn_canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:4s,100", "--auto"],
+        &[("USER", "ci-bot")],
+    );
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "30",
+            "wait",
+            "--until",
+            "step=1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let at_step: Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(at_step["step"], 1);
+    assert!(
+        !release.try_wait().unwrap().is_some(),
+        "the release was still running"
+    );
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "--timeout", "60", "wait", "--until", "done"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(release.wait().unwrap().code(), Some(0));
+    // It will never pause now: 1 at once, not 4 at the timeout.
+    let (code, _, _) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "30",
+            "wait",
+            "--until",
+            "paused",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    let (code, out, err) = run::canary(dir.path(), &["-c", &config, "status", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["plan"]["phase"], "promoted", "{out}");
+    assert_eq!(status["plan"]["driver"]["user"], "ci-bot");
+    assert_eq!(status["plan"]["canary"], "emergence-app-00043-kaw");
+}

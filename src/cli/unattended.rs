@@ -279,3 +279,39 @@ fn listen_for_signals(tx: tokio::sync::mpsc::Sender<&'static str>) -> Result<(),
     }
     Ok(())
 }
+
+/// `canary wait --until …`: polls the journal's plan (see
+/// [`super::plan_status::wait`] for the exit codes).
+pub fn wait(until: &str, config: &Config, timeout_secs: u64) -> ExitCode {
+    use super::plan_status::{wait, Until};
+    let until = match Until::parse(until) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("canary: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let Some(path) = app::journal_path(config) else {
+        eprintln!(
+            "canary: the journal is turned off ([journal] enabled = false): nothing to wait on"
+        );
+        return ExitCode::from(exit::USAGE);
+    };
+    let timeout = Duration::from_secs(timeout_secs.max(1));
+    let (code, plan) = wait(&path, &until, timeout, Duration::from_millis(500));
+    match &plan {
+        Some(p) => {
+            println!("{}", serde_json::to_string(p).unwrap_or_default());
+            eprintln!(
+                "canary: plan {}{}",
+                p.label,
+                p.why.as_deref().map_or(String::new(), |w| format!(": {w}"))
+            );
+        }
+        None => eprintln!("canary: no plan in the journal {}", path.display()),
+    }
+    if code == exit::WAITING {
+        eprintln!("canary: still not there after {}s", timeout.as_secs());
+    }
+    ExitCode::from(code)
+}
