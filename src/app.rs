@@ -386,6 +386,15 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
     ))
 }
 
+/// The lease `canary release` holds while it drives (one driver at a
+/// time): a lock file next to the journal for HAProxy and the simulator,
+/// and for Cloud Run until its service annotation is written (see
+/// [`crate::platform::lease`]). `None` with the journal turned off.
+pub fn lease(config: &Config) -> Option<Arc<dyn crate::platform::lease::Lease>> {
+    let path = journal_path(config)?.with_extension("lease");
+    Some(Arc::new(crate::platform::lease::FileLease::new(path)))
+}
+
 /// Where the journal of the configured service goes (`None`: turned off or
 /// no home directory).
 /// The simulator's journal is kept apart from a real service of the same name.

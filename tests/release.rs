@@ -652,3 +652,98 @@ fn wait_and_status_follow_the_plan_from_the_journal() {
     assert_eq!(status["plan"]["driver"]["user"], "ci-bot");
     assert_eq!(status["plan"]["canary"], "emergence-app-00043-kaw");
 }
+
+/// One driver at a time: while a release drives, a second one refuses and
+/// names the first; a lease whose driver died is taken over only with
+/// `--take-over`, journaled.
+#[test]
+fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("USER", "alice")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(first.stdout.take().expect("stdout"));
+    let mut location = None;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        if v["event"] == "lease" {
+            assert_eq!(v["action"], "taken");
+            location = v["location"].as_str().map(str::to_string);
+        }
+        if v["event"] == "step-applied" {
+            break;
+        }
+        line.clear();
+    }
+    let location = location.expect("the first driver took the lease");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:10m,100",
+            "--auto",
+            "--take-over",
+        ],
+        &[("USER", "bob")],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 1, "{out}{err}");
+    let reason = stream.last().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("alice@") && reason.contains(&format!("pid {}", first.id())),
+        "{reason}"
+    );
+    assert!(
+        events(&stream, "traffic-requested").is_empty(),
+        "the second driver sent nothing"
+    );
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    assert_eq!(first.wait().unwrap().code(), Some(4));
+    assert!(!Path::new(&location).exists(), "the lease was given back");
+
+    // A driver that died: its lease is past its deadline.
+    std::fs::write(
+        &location,
+        r#"{"driver":"ghost@ci-7","pid":999999,"plan":"ci","step":1,"acquired":"2026-01-01T00:00:00Z","deadline":"2026-01-01T00:00:30Z"}"#,
+    )
+    .expect("lease");
+    let args = [
+        "-c",
+        config.as_str(),
+        "release",
+        "--steps",
+        "20:1s,100",
+        "--auto",
+    ];
+    let (code, out, _) = run::canary(dir.path(), &args, &[]);
+    assert_eq!(code, 1);
+    let reason = schema::check_stream(&out).last().unwrap()["reason"].to_string();
+    assert!(
+        reason.contains("ghost@ci-7") && reason.contains("--take-over"),
+        "{reason}"
+    );
+    let mut args = args.to_vec();
+    args.push("--take-over");
+    let (code, out, err) = run::canary(dir.path(), &args, &[]);
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(events(&stream, "lease")[0]["action"], "taken-over");
+    assert!(journal(dir.path()).contains("lease taken over (--take-over)"));
+}

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::core::plan::{OnCancel, PlanMode, PlanSpec, PlanStep};
 use crate::core::state::State;
 use crate::journal::{self, Journal, Who};
+use crate::platform::lease::{Acquired, Lease, LeaseError, LeaseInfo};
 use crate::runtime::headless::{self, Ending};
 use crate::runtime::record::Recorder;
 use crate::runtime::{self, Backends};
@@ -52,6 +53,9 @@ pub struct ReleaseArgs {
     /// Why, for the journal and the team.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Take over the lease of a driver whose lease expired (it died); journaled.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 /// `20:10m,50:30m,100` → steps (the plan's own validation follows).
@@ -215,7 +219,77 @@ async fn release(
         recorder: recorder.clone(),
         notifier: app::notifier(config),
     };
+    // One driver at a time: the lease, on the platform.
+    let lease = app::lease(config);
+    let me = LeaseInfo {
+        driver: format!("{}@{}", Who::from_env().user, hostname()),
+        pid: std::process::id(),
+        plan: args.plan.clone().unwrap_or_else(|| {
+            if args.steps.is_some() {
+                "--steps"
+            } else {
+                "plan"
+            }
+            .into()
+        }),
+        step: None,
+        acquired: chrono::Utc::now(),
+        deadline: chrono::Utc::now() + LEASE_TTL,
+    };
+    if let Some(lease) = lease.as_deref() {
+        match lease.acquire(&me, args.take_over).await {
+            Ok(acquired) => {
+                let previous = match &acquired {
+                    Acquired::Fresh => None,
+                    Acquired::TookOver(old) => Some(old.describe()),
+                };
+                if let Some(old) = &previous {
+                    let _ = recorder
+                        .record(journal::Event::Note {
+                            message: format!(
+                                "lease taken over (--take-over) by {} (pid {}) from {old}",
+                                me.driver, me.pid
+                            ),
+                        })
+                        .await;
+                }
+                stream.emit(
+                    "lease",
+                    chrono::Utc::now(),
+                    serde_json::json!({
+                        "action": if previous.is_some() { "taken-over" } else { "taken" },
+                        "driver": me.driver,
+                        "pid": me.pid,
+                        "location": lease.location(),
+                        "previous": previous,
+                    }),
+                    format!(
+                        "lease {} at {}{}",
+                        if previous.is_some() {
+                            "taken over"
+                        } else {
+                            "taken"
+                        },
+                        lease.location(),
+                        previous
+                            .as_deref()
+                            .map_or(String::new(), |p| format!(" from {p}"))
+                    ),
+                );
+            }
+            Err(e) => {
+                let _ = recorder.record(journal::Event::SessionEnd).await;
+                let ending = Ending::Failed(format!("refused: {e}"));
+                stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+                return exit::FAILED;
+            }
+        }
+    }
     let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
+    let (step_tx, step_rx) = tokio::sync::watch::channel(None::<usize>);
+    let keeper = lease
+        .clone()
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx.clone())));
     if let Err(e) = listen_for_signals(cancel_tx) {
         let ending = Ending::Failed(e);
         stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
@@ -230,11 +304,90 @@ async fn release(
         cancel,
     };
     let timing = app::cockpit::timing(config);
-    let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut stream).await;
+    let mut watcher = Watching {
+        stream: &mut stream,
+        step: step_tx,
+    };
+    let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut watcher).await;
+    if let Some(k) = keeper {
+        k.abort();
+    }
+    if let Some(lease) = lease.as_deref() {
+        if let Err(e) = lease.release(&me).await {
+            tracing::warn!(error = %e, "the lease could not be given back");
+        }
+    }
     let _ = recorder.record(journal::Event::SessionEnd).await;
     let code = exit_code(&ending);
     stream.finished(chrono::Utc::now(), &ending, code);
     code
+}
+
+/// How long a lease lasts without renewal, and how often it is renewed.
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(30);
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// The stream, plus the plan's step for the lease.
+struct Watching<'a> {
+    stream: &'a mut Stream,
+    step: tokio::sync::watch::Sender<Option<usize>>,
+}
+
+impl headless::Watcher for Watching<'_> {
+    fn saw(
+        &mut self,
+        state: &State,
+        seen: &headless::Seen,
+        effects: &[crate::core::action::Effect],
+    ) {
+        self.stream.saw(state, seen, effects);
+        let step = state
+            .plan
+            .as_ref()
+            .and_then(|p| p.phase.step())
+            .map(|s| s + 1);
+        self.step
+            .send_if_modified(|s| std::mem::replace(s, step) != step);
+    }
+}
+
+/// Renews the lease every [`LEASE_RENEW`] (with the plan's step); when it is
+/// lost, the run is told to stop ([`headless::LEASE_LOST`]).
+async fn keep_lease(
+    lease: std::sync::Arc<dyn Lease>,
+    mut me: LeaseInfo,
+    step: tokio::sync::watch::Receiver<Option<usize>>,
+    cancel: tokio::sync::mpsc::Sender<&'static str>,
+) {
+    let mut every = tokio::time::interval(LEASE_RENEW);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        me.step = *step.borrow();
+        me.deadline = chrono::Utc::now() + LEASE_TTL;
+        match lease.renew(&me).await {
+            Ok(()) => {}
+            Err(LeaseError::Lost(why)) => {
+                tracing::warn!(%why, "the lease was lost: stopping");
+                let _ = cancel.send(headless::LEASE_LOST).await;
+                return;
+            }
+            // A platform hiccup: the next renewal tries again (30 s of slack).
+            Err(e) => tracing::warn!(error = %e, "the lease could not be renewed"),
+        }
+    }
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Replays the journal (change numbers, roles, the last split) and opens it.

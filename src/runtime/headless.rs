@@ -18,6 +18,10 @@ use crate::core::state::State;
 
 pub use crate::core::plan::OnCancel;
 
+/// Sent on the cancel channel when the driver's lease was lost: the run
+/// pauses whatever `on_cancel` says (someone else drives now).
+pub const LEASE_LOST: &str = "lease-lost";
+
 /// How a headless run goes.
 pub struct Options {
     pub spec: PlanSpec,
@@ -122,12 +126,18 @@ pub async fn run(
                 Some(signal) => {
                     cancel_open = false;
                     settling = Some((Instant::now() + SETTLE, None));
-                    let reason = format!("{signal}: the release was cancelled");
-                    let request = match opts.on_cancel {
+                    // A lost lease means someone else drives now: stop, never fight.
+                    let then = if signal == LEASE_LOST { OnCancel::Pause } else { opts.on_cancel };
+                    let reason = if signal == LEASE_LOST {
+                        "the lease was lost: another driver took over".to_string()
+                    } else {
+                        format!("{signal}: the release was cancelled")
+                    };
+                    let request = match then {
                         OnCancel::Pause => DriveRequest::Pause { reason },
                         OnCancel::Rollback => DriveRequest::Abort { reason },
                     };
-                    (Action::Drive(request), Some(Seen::Cancelled { signal, then: opts.on_cancel }))
+                    (Action::Drive(request), Some(Seen::Cancelled { signal, then }))
                 }
             },
             _ = tokio::time::sleep_until(deadline), if settling.is_none() => {
