@@ -433,7 +433,7 @@ mod cloud_run {
         pub fake: FakeCloudRun,
         pub url: String,
         pub at: ServiceRef,
-        _rt: tokio::runtime::Runtime,
+        pub _rt: tokio::runtime::Runtime,
     }
 
     impl Fake {
@@ -746,4 +746,63 @@ fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(events(&stream, "lease")[0]["action"], "taken-over");
     assert!(journal(dir.path()).contains("lease taken over (--take-over)"));
+}
+
+/// Someone moves the split while the release observes: the driver
+/// pauses instead of fighting (exit 4), and sends nothing more.
+#[test]
+fn the_driver_stops_when_the_split_changes_under_it() {
+    use canary::platform::cloud_run::fake::{to_revision, DEMO_CANARY, DEMO_STABLE};
+    let f = cloud_run::Fake::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let config = f.config(dir.path(), &url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        lines.push(line.trim().to_string());
+        if v["event"] == "step-applied" {
+            let _g = f._rt.enter();
+            f.fake
+                .change_traffic(
+                    &f.at,
+                    vec![
+                        to_revision(DEMO_STABLE, 50, None),
+                        to_revision(DEMO_CANARY, 50, Some("canary")),
+                    ],
+                )
+                .expect("someone else's change");
+        }
+        line.clear();
+    }
+    let code = child.wait().expect("wait").code();
+    let stream = schema::check_stream(&lines.join("\n"));
+    assert_eq!(code, Some(4), "{lines:?}");
+    let paused = events(&stream, "paused");
+    assert_eq!(paused.len(), 1, "{lines:?}");
+    assert!(
+        paused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed under the driver"),
+        "{}",
+        paused[0]
+    );
+    assert_eq!(
+        events(&stream, "traffic-requested").len(),
+        1,
+        "nothing sent after"
+    );
+    assert_eq!(f.canary_percent(), 50, "their split stays");
 }

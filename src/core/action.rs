@@ -87,6 +87,14 @@ pub enum DriveRequest {
     Resume,
     /// Abort: roll back to the plan's stable.
     Abort { reason: String },
+    /// Nobody sits at a headless run: answer the question a conflict
+    /// re-asked (the service's version moved under a plan step). Sent again
+    /// when the traffic is still the last split confirmed (only the version
+    /// moved); else the plan pauses: the split changed under the driver.
+    AnswerReask,
+    /// The split the platform serves is not the plan's: someone else moved
+    /// it. The plan pauses (the driver stops instead of fighting).
+    SplitMoved { reason: String },
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits

@@ -196,6 +196,20 @@ pub async fn run(
                 break 'main Ending::Failed(why);
             }
         }
+        // Nobody answers a dialog here: a conflict's re-ask is answered
+        // (sent again if only the version moved), and a split someone else
+        // set stops the driver.
+        if matches!(state.mode, crate::core::state::Mode::Confirm(_)) {
+            let effects = engine.step(&mut state, Action::Drive(DriveRequest::AnswerReask));
+            watcher.saw(&state, &Seen::Other, &effects);
+        }
+        if let Some(reason) = crate::core::update::split_moved(&state) {
+            let effects = engine.step(
+                &mut state,
+                Action::Drive(DriveRequest::SplitMoved { reason }),
+            );
+            watcher.saw(&state, &Seen::Other, &effects);
+        }
         if let Some(end) = ending(&state, platform_error.as_deref(), settling.is_some()) {
             break 'main end;
         }

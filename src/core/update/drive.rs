@@ -9,7 +9,7 @@ use super::say;
 use crate::core::action::{DriveRequest, Effect};
 use crate::core::plan::{Phase, Plan, PlanEvent};
 use crate::core::record::Event;
-use crate::core::state::{Level, State};
+use crate::core::state::{Level, Mode, State};
 
 pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<Effect>) {
     match request {
@@ -41,6 +41,60 @@ pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<
         DriveRequest::Abort { reason } => {
             if plan_active(state) {
                 abort(state, reason, fx);
+            }
+        }
+        DriveRequest::AnswerReask => answer_reask(state, fx),
+        DriveRequest::SplitMoved { reason } => {
+            if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(state, PlanEvent::Pause { reason }, fx);
+            }
+        }
+    }
+}
+
+/// The split the plan expects now, when the platform should be serving it
+/// (observing or waiting, nothing in flight) and is not: why.
+pub fn split_moved(state: &State) -> Option<String> {
+    let plan = state.plan.as_ref()?;
+    let step = match &plan.phase {
+        Phase::Observing { step, .. } | Phase::WaitingApproval { step } => *step,
+        _ => return None,
+    };
+    if state.change.is_some() || state.queued.is_some() || !matches!(state.mode, Mode::Normal) {
+        return None;
+    }
+    let serving = &state.snapshot.as_ref()?.traffic;
+    let want = plan.split_for(step);
+    let (have, expect) = (
+        serving.percent_of(&plan.canary),
+        want.percent_of(&plan.canary),
+    );
+    (have != expect).then(|| {
+        format!(
+            "the split changed under the driver: the canary has {have} %, the plan set {expect} % \
+             (now {serving}); stopping instead of fighting"
+        )
+    })
+}
+
+/// A conflict re-asked a plan step: send it again when only the version
+/// moved, else pause.
+fn answer_reask(state: &mut State, fx: &mut Vec<Effect>) {
+    let Mode::Confirm(c) = &state.mode else {
+        return;
+    };
+    let unchanged = state.last_applied.as_ref() == Some(&c.before);
+    if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
+        if unchanged && plan_active(state) {
+            super::changes::confirmed(state, c, None, fx);
+        } else {
+            super::changes::cancelled(state, &c, fx);
+            let reason = format!(
+                "the split changed under the driver (now {}): stopping instead of fighting",
+                c.before
+            );
+            if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(state, PlanEvent::Pause { reason }, fx);
             }
         }
     }

@@ -22,6 +22,7 @@ use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use audit::manual_notification;
+pub use drive::split_moved;
 pub use gates::{evaluate_gates, gate_numbers, GateNumbers};
 pub use logs::LOG_PAGE;
 pub use plan::resume_interrupted_plan;
