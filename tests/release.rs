@@ -620,7 +620,7 @@ fn wait_and_status_follow_the_plan_from_the_journal() {
     let at_step: Value = serde_json::from_str(out.trim()).expect("json");
     assert_eq!(at_step["step"], 1);
     assert!(
-        !release.try_wait().unwrap().is_some(),
+        release.try_wait().unwrap().is_none(),
         "the release was still running"
     );
     let (code, out, err) = run::canary(
