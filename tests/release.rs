@@ -774,6 +774,11 @@ fn the_driver_stops_when_the_split_changes_under_it() {
         lines.push(line.trim().to_string());
         if v["event"] == "step-applied" {
             let _g = f._rt.enter();
+            // The driver's lease is on the service, as an annotation.
+            let svc = f.fake.service(&f.at).expect("service");
+            let lease: Value = serde_json::from_str(&svc.annotations["canary.dev/lease"])
+                .expect("the lease annotation");
+            assert_eq!(lease["pid"], child.id(), "{lease}");
             f.fake
                 .change_traffic(
                     &f.at,
@@ -805,4 +810,10 @@ fn the_driver_stops_when_the_split_changes_under_it() {
         "nothing sent after"
     );
     assert_eq!(f.canary_percent(), 50, "their split stays");
+    let _g = f._rt.enter();
+    let svc = f.fake.service(&f.at).expect("service");
+    assert!(
+        !svc.annotations.contains_key("canary.dev/lease"),
+        "the lease was given back"
+    );
 }

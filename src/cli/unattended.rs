@@ -220,7 +220,14 @@ async fn release(
         notifier: app::notifier(config),
     };
     // One driver at a time: the lease, on the platform.
-    let lease = app::lease(config);
+    let lease = match app::lease(config) {
+        Ok(l) => l,
+        Err(e) => {
+            let ending = Ending::Failed(format!("{e:#}"));
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
     let me = LeaseInfo {
         driver: format!("{}@{}", Who::from_env().user, hostname()),
         pid: std::process::id(),
@@ -324,8 +331,10 @@ async fn release(
 }
 
 /// How long a lease lasts without renewal, and how often it is renewed.
-const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(30);
-const LEASE_RENEW: Duration = Duration::from_secs(10);
+/// Renewals are rare on purpose: on Cloud Run each one moves the service's
+/// etag (a traffic change decided just before it is asked again).
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(90);
+const LEASE_RENEW: Duration = Duration::from_secs(30);
 
 /// The stream, plus the plan's step for the lease.
 struct Watching<'a> {
@@ -372,7 +381,7 @@ async fn keep_lease(
                 let _ = cancel.send(headless::LEASE_LOST).await;
                 return;
             }
-            // A platform hiccup: the next renewal tries again (30 s of slack).
+            // A platform hiccup: the next renewal tries again (60 s of slack).
             Err(e) => tracing::warn!(error = %e, "the lease could not be renewed"),
         }
     }
