@@ -770,7 +770,7 @@ async fn the_lease_annotation_follows_the_documented_api() {
         .requests()
         .into_iter()
         .filter(|r| r.route == Route::PatchService)
-        .last()
+        .next_back()
         .expect("the lease's PATCH");
     assert_eq!(patch.query, "updateMask=annotations");
     let body: Value = serde_json::from_str(&patch.body).unwrap();

@@ -600,7 +600,7 @@ fn wait_and_status_follow_the_plan_from_the_journal() {
     assert_eq!(code, 4, "{err}");
     let mut release = run::spawn_canary(
         dir.path(),
-        &["-c", &config, "release", "--steps", "20:4s,100", "--auto"],
+        &["-c", &config, "release", "--steps", "20:8s,100", "--auto"],
         &[("USER", "ci-bot")],
     );
     let (code, out, err) = run::canary(
