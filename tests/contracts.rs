@@ -769,8 +769,7 @@ async fn the_lease_annotation_follows_the_documented_api() {
     let patch = fake
         .requests()
         .into_iter()
-        .filter(|r| r.route == Route::PatchService)
-        .next_back()
+        .rfind(|r| r.route == Route::PatchService)
         .expect("the lease's PATCH");
     assert_eq!(patch.query, "updateMask=annotations");
     let body: Value = serde_json::from_str(&patch.body).unwrap();
