@@ -31,39 +31,39 @@ use canary::core::state::{Settings, State};
 use canary::core::update::update;
 use canary::logs::cloud_logging::api::ListLogEntriesResponse;
 use canary::logs::file::parse_line;
-use canary::testing::{self, t0, CANARY, OLD, STABLE};
+use canary_fakes::fixtures::{self, t0, CANARY, OLD, STABLE};
 
 /// Lines kept in the ring, as in the budget.
 const RING: usize = 100_000;
 /// Lines per batch in the ingestion benches (one Cloud Logging page is up to 1 000).
 const BATCH: usize = 1_000;
 
-use canary::testing::{ch as key, key as key_code};
+use canary_fakes::fixtures::{ch as key, key as key_code};
 
 /// A state with a 100 000-line ring, full, and the demo's snapshot and metrics.
 fn full_state(revisions: usize) -> State {
-    let mut s = testing::state_with(Settings {
+    let mut s = fixtures::state_with(Settings {
         log_capacity: RING,
         ..Settings::default()
     });
-    let mut snap = testing::busy_snapshot();
+    let mut snap = fixtures::busy_snapshot();
     for i in 0..revisions.saturating_sub(snap.revisions.len()) {
         let name = format!("emergence-app-old-{i:03}");
-        snap.revisions.push(testing::revision(
+        snap.revisions.push(fixtures::revision(
             &name,
             None,
             10 * 24 * 60 + i as i64,
             true,
         ));
     }
-    testing::load(&mut s, snap, testing::logs(RING), metrics());
+    fixtures::load(&mut s, snap, fixtures::logs(RING), metrics());
     s
 }
 
 /// Ten minutes at 10 s steps for the stable, the canary and the old revision:
 /// nine sparklines, every one the metrics panel can show.
 fn metrics() -> MetricsBatch {
-    let mut batch = testing::metrics();
+    let mut batch = fixtures::metrics();
     let old: Vec<(DateTime<Utc>, f64)> = (0..60)
         .map(|i| (t0() - Span::seconds(600 - 10 * i), 1.0 + (i % 7) as f64))
         .collect();
@@ -84,17 +84,17 @@ fn second_of_actions(k: usize) -> Vec<Action> {
     // ~10 log lines a second come in a batch every 2 s (the log poll);
     // `drive` dates them just before its clock, as a poll would.
     if k % 2 == 0 {
-        out.push(Action::LogBatch(testing::logs(20)));
+        out.push(Action::LogBatch(fixtures::logs(20)));
     }
     // The service every 2 s, metrics every 5 s.
     if k % 2 == 1 {
         out.push(Action::ServiceLoaded {
-            snapshot: testing::snapshot(),
+            snapshot: fixtures::snapshot(),
             generation: 0, // stamped by `drive`
         });
     }
     if k % 5 == 0 {
-        out.push(Action::MetricsLoaded(testing::metrics()));
+        out.push(Action::MetricsLoaded(fixtures::metrics()));
     }
     // The operator: moves the selection, changes the log view, opens help.
     match k % 10 {
@@ -132,7 +132,7 @@ fn drive(state: &mut State, actions: Vec<Action>, now: &mut DateTime<Utc>) -> us
         n += 1;
         for e in fx {
             if let Effect::SetTraffic { id, split, .. } = e {
-                let mut snapshot: ServiceSnapshot = testing::snapshot();
+                let mut snapshot: ServiceSnapshot = fixtures::snapshot();
                 snapshot.traffic = split.clone();
                 snapshot.actual = Some(split);
                 snapshot.version = Version(format!("etag-{id}"));
@@ -146,7 +146,7 @@ fn drive(state: &mut State, actions: Vec<Action>, now: &mut DateTime<Utc>) -> us
 
 fn bench_update(c: &mut Criterion) {
     let mix: Vec<Action> = (0..60).flat_map(second_of_actions).collect();
-    let mut state = testing::busy_state();
+    let mut state = fixtures::busy_state();
     let mut now = t0();
     // Count what one pass really runs (the landed changes included).
     let per_pass = drive(&mut state.clone(), mix.clone(), &mut now.clone());

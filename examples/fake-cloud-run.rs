@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, DEMO_CANARY};
+use canary_fakes::cloud_run::{FakeCloudRun, DEMO_CANARY};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {

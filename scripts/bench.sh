@@ -10,6 +10,7 @@
 #   --no-micro                  skip `cargo bench` (reuse target/criterion)
 #
 # What it does:
+#  - first, scripts/no-fakes.sh: the release binary carries no test double;
 #  - micro: `cargo bench --bench micro` (criterion), read from
 #    target/criterion/*/new/estimates.json: render time per frame, ingestion
 #    lines/s, update actions/s, exposition MB/s;
@@ -68,6 +69,7 @@ log "building the release binary and the helper"
 cargo build --release --quiet --bin canary --example bench-e2e
 BIN="$ROOT/target/release/canary"
 HELPER="$ROOT/target/release/examples/bench-e2e"
+scripts/no-fakes.sh "$BIN" >&2
 
 # --- micro-benchmarks ---------------------------------------------------------
 if [ "$MICRO" = 1 ]; then

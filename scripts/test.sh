@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 # command -> Debian package that provides it
 required=(
   "script:bsdutils"
-  "openssl:openssl"         # tests/adc.rs makes a throwaway service-account key
-  "pip3:python3-pip"        # tests/python_client.rs (pip-installs google-cloud-run)
-  "haproxy:haproxy"         # tests/haproxy.rs, scripts/stack.sh
-  "prometheus:prometheus"   # tests/prometheus.rs, scripts/stack.sh
+  "openssl:openssl"         # tests/backends/adc.rs makes a throwaway service-account key
+  "pip3:python3-pip"        # tests/backends/python_client.rs (pip-installs google-cloud-run)
+  "haproxy:haproxy"         # tests/backends/haproxy.rs, scripts/stack.sh
+  "prometheus:prometheus"   # tests/backends/prometheus.rs, scripts/stack.sh
   "curl:curl"               # scripts/stack.sh
 )
 
@@ -30,11 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# tests/judge_reference.rs checks the judge's statistics against scipy.
+# tests/core/judge_reference.rs checks the judge's statistics against scipy.
 if ! python3 -c "import scipy" >/dev/null 2>&1; then
-  echo "==> installing scipy (tests/judge_reference.rs)"
+  echo "==> installing scipy (tests/core/judge_reference.rs)"
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check scipy \
-    || echo "warning: scipy could not be installed; tests/judge_reference.rs will try again"
+    || echo "warning: scipy could not be installed; tests/core/judge_reference.rs will try again"
 fi
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -43,8 +43,11 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy (warnings denied)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --locked --all-targets --no-fail-fast
-cargo test --locked --doc
+cargo test --locked --workspace --all-targets --no-fail-fast
+cargo test --locked --workspace --doc
+
+echo "==> no fake in the binary"
+scripts/no-fakes.sh target/debug/canary

@@ -17,5 +17,4 @@ pub mod logs;
 pub mod metrics;
 pub mod platform;
 pub mod runtime;
-pub mod testing;
 pub mod ui;

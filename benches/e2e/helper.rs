@@ -8,7 +8,7 @@
 //!     byte, and to the first complete frame (header, revisions with their
 //!     traffic, footer key hints).
 //! bench-e2e latency BIN TRIES
-//!     The Cloud Run fake (canary::platform::cloud_run::fake) on 127.0.0.1:0,
+//!     The Cloud Run fake (canary_fakes::cloud_run) on 127.0.0.1:0,
 //!     seeded with the demo service, and BIN on a config pointing at it. TRIES
 //!     times: `+` (shift 5 %), then `r`, `y`, Enter (rollback, optional reason
 //!     skipped). Times, from the write of the key to the pty:
@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use canary::platform::cloud_run::fake::{FakeCloudRun, Route};
+use canary_fakes::cloud_run::{FakeCloudRun, Route};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
 
 const COLS: u16 = 120;

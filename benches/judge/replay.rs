@@ -33,7 +33,7 @@ use canary::metrics::MetricsWindow;
 use canary::platform::simulator::history::{History, RevSecond, SecondRecord};
 use canary::platform::simulator::rng::{mix, Rng};
 use canary::platform::simulator::traffic;
-use canary::testing::{self, CANARY, STABLE};
+use canary_fakes::fixtures::{self, CANARY, STABLE};
 
 const RPS: f64 = 50.0;
 const STABLE_ERR: f64 = 0.1;
@@ -59,14 +59,14 @@ struct Outcomes {
 
 fn run_one(case: Case, seed: u64, settings: &Settings) -> (Option<u64>, Option<u64>) {
     let mut rng = Rng::new(seed);
-    let t0 = testing::t0();
-    let mut state = State::new(settings.clone(), testing::info(), t0);
-    let mut snap = testing::snapshot();
+    let t0 = fixtures::t0();
+    let mut state = State::new(settings.clone(), fixtures::info(), t0);
+    let mut snap = fixtures::snapshot();
     let split =
         TrafficSplit::new([(CANARY, case.share), (STABLE, 100 - case.share)]).expect("valid split");
     snap.traffic = split.clone();
     snap.actual = Some(split);
-    update(&mut state, testing::service_loaded(snap), t0);
+    update(&mut state, fixtures::service_loaded(snap), t0);
     let phases = [
         rng.unit() * std::f64::consts::TAU,
         rng.unit() * std::f64::consts::TAU,

@@ -1,7 +1,7 @@
 """Reference values for the judge's statistics, computed independently with
 scipy (numerical integration and root finding, not the closed forms the Rust
 code uses). Reads a JSON list of cases on stdin, prints a JSON list of
-answers. Used by tests/judge_reference.rs."""
+answers. Used by tests/core/judge_reference.rs."""
 import json
 import math
 import sys

@@ -1,5 +1,5 @@
 """Drives the fake Cloud Run with Google's own Python client (google-cloud-run,
-REST transport over plain http), as tests/python_client.rs asks:
+REST transport over plain http), as tests/backends/python_client.rs asks:
 
     python3 run_v2_client.py ENDPOINT SERVICE_NAME STABLE CANARY
 

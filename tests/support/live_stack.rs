@@ -3,18 +3,25 @@
 //! HAProxy's Runtime API, an HTTP GET, a Prometheus instant query.
 //!
 //! The script runs in a process group of its own; dropping the [`LiveStack`]
-//! (also when a test panics) sends SIGTERM to the group, then SIGKILL.
+//! (also when a test panics) sends SIGTERM to the group, then SIGKILL. One
+//! stack runs at a time in a test binary: a [`LiveStack`] holds a lock from
+//! its start until it is stopped.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub const BACKEND: &str = "app";
 pub const STABLE: &str = "emergence-app-v1";
 pub const CANARY: &str = "emergence-app-v2";
+
+/// Held by the running [`LiveStack`]: two stacks (load, Prometheus, HAProxy,
+/// a cockpit each) at once would skew each other's timings.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 pub struct LiveStack {
     child: Child,
@@ -29,6 +36,8 @@ pub struct LiveStack {
     /// HAProxy's admin socket.
     pub socket: PathBuf,
     _tmp: tempfile::TempDir,
+    /// Released after `Drop` has stopped the stack.
+    _one: MutexGuard<'static, ()>,
 }
 
 fn after<'a>(line: &'a str, label: &str) -> Option<&'a str> {
@@ -52,6 +61,7 @@ impl LiveStack {
     }
 
     fn try_start(env: &[(&str, &str)]) -> Result<LiveStack, String> {
+        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("stack");
         let mut cmd = Command::new("bash");
@@ -84,6 +94,7 @@ impl LiveStack {
             prometheus: String::new(),
             socket: dir.join("haproxy.sock"),
             _tmp: tmp,
+            _one: one,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -4,7 +4,6 @@
 //! schema), `items`, `minimum`/`maximum`, `oneOf` and local `$ref`s
 //! (`#/$defs/NAME`). A keyword it does not know fails loudly, so the schema
 //! cannot grow past what is checked here unnoticed.
-#![allow(dead_code)]
 
 use serde_json::Value;
 

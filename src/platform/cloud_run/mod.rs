@@ -14,14 +14,14 @@
 //!   re-reading the service ([`write`]): applied, not applied (then the PATCH
 //!   is sent again, with the same etag: it can never overwrite someone
 //!   else's change), or [`BackendError::Unconfirmed`] with the split read back.
-//! - [`fake`]: a small HTTP server speaking the same API, for tests and demos.
+//! - The fake speaking the same API, for tests and benches, is in the dev-only
+//!   `canary-fakes` crate (`crates/fakes`), never in the binary.
 //!
 //! Cloud Run's own vocabulary (`trafficStatuses`, tags, conditions) stays in
 //! [`api`] and [`convert`]; the rest of the cockpit sees [`ServiceSnapshot`]s.
 
 pub mod api;
 mod convert;
-pub mod fake;
 pub mod lease;
 mod write;
 

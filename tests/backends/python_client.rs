@@ -1,0 +1,152 @@
+//! Google's own Python client (`google-cloud-run`, REST transport) against the
+//! fake on 127.0.0.1:0: if the client can read the service, page through the
+//! revisions, change the traffic and wait for the operation, the fake speaks
+//! the API as Google's libraries expect it.
+//!
+//! Needs `python3` with `google-cloud-run`; when the import fails the test runs
+//! `python3 -m pip install google-cloud-run`. Under `CI=true` a failing install
+//! fails the test; elsewhere the test is skipped with a message.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use canary::platform::cloud_run::api::TYPE_REVISION;
+use canary_fakes::cloud_run::{FakeCloudRun, Route, DEMO_CANARY, DEMO_STABLE};
+use serde_json::Value;
+use tokio::process::Command;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/run_v2_client.py");
+
+async fn run(cmd: &mut Command, limit: Duration) -> Result<std::process::Output, String> {
+    let out = cmd.stdin(Stdio::null()).kill_on_drop(true).output();
+    match tokio::time::timeout(limit, out).await {
+        Err(_) => Err(format!("timed out after {limit:?}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(o)) => Ok(o),
+    }
+}
+
+async fn client_importable() -> bool {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", "import google.cloud.run_v2"]);
+    run(&mut cmd, Duration::from_secs(60))
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// True when the Python client can be used; false (and a message) to skip.
+async fn python_client() -> bool {
+    if client_importable().await {
+        return true;
+    }
+    eprintln!("google-cloud-run is not importable: python3 -m pip install google-cloud-run");
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "google-cloud-run",
+    ])
+    // A Debian python3 marks its environment as externally managed (PEP 668).
+    .env("PIP_BREAK_SYSTEM_PACKAGES", "1");
+    let why = match run(&mut pip, Duration::from_secs(600)).await {
+        Ok(o) if o.status.success() && client_importable().await => return true,
+        Ok(o) => format!(
+            "pip install google-cloud-run failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("pip install google-cloud-run could not run: {e}"),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}");
+    }
+    eprintln!("SKIPPED python_client: {why}");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn googles_python_client_drives_the_fake() {
+    if !python_client().await {
+        return;
+    }
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    // Long enough for the client to see the operation pending and poll it.
+    fake.set_operation_delay(Duration::from_millis(300));
+    let mut cmd = Command::new("python3");
+    cmd.arg(SCRIPT)
+        .args([&url, &at.name(), DEMO_STABLE, DEMO_CANARY])
+        // No ambient credentials or proxies may change what the client does.
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    let out = run(&mut cmd, Duration::from_secs(120)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the Python client failed ({}):\n{stderr}\n{stdout}\nrequests: {:#?}",
+        out.status,
+        fake.requests()
+            .iter()
+            .map(|r| format!("{} {}?{} {}", r.method, r.path, r.query, r.body))
+            .collect::<Vec<_>>()
+    );
+    let seen: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    // What the client read.
+    assert_eq!(seen["service"], at.name());
+    assert_eq!(seen["pages"], 2, "three revisions, two per page");
+    assert_eq!(
+        seen["revisions"],
+        serde_json::json!([DEMO_CANARY, DEMO_STABLE, "emergence-app-00041-mop"])
+    );
+    assert_eq!(seen["reconciling"], false);
+    assert!(seen["statuses_after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[2] == "canary" && s[3] == "https://canary---emergence-app-x7k2p9-ew.a.run.app"));
+
+    // The fake's state changed: 90/10, the tag kept, a new etag.
+    let svc = fake.service(&at).unwrap();
+    let shares: Vec<(Option<&str>, i32, Option<&str>)> = svc
+        .traffic
+        .iter()
+        .map(|t| (t.revision.as_deref(), t.percent(), t.tag.as_deref()))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            (Some(DEMO_STABLE), 90, None),
+            (Some(DEMO_CANARY), 10, None),
+            (Some(DEMO_CANARY), 0, Some("canary")),
+        ]
+    );
+    assert!(svc
+        .traffic
+        .iter()
+        .all(|t| t.kind.as_deref() == Some(TYPE_REVISION)));
+    assert_ne!(svc.etag.as_deref(), seen["etag_before"].as_str());
+    assert!(!svc.reconciling);
+
+    // How it got there: one PATCH with the field mask, then operation polls.
+    let reqs = fake.requests();
+    let patch = reqs
+        .iter()
+        .find(|r| r.route == Route::PatchService)
+        .expect("a PATCH");
+    assert!(
+        patch.query.contains("updateMask=traffic"),
+        "{}",
+        patch.query
+    );
+    assert!(reqs.iter().any(|r| r.route == Route::GetOperation
+        && seen["operation"]
+            .as_str()
+            .is_some_and(|op| r.path.ends_with(op))));
+}
