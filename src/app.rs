@@ -126,6 +126,7 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
         plan,
         checks: Runner::infos(&checks_of(config, demo)),
         judge,
+        release: config.release.clone(),
     }
 }
 

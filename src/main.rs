@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             unattended::run(release, &config, args.read_only, timeout)
         }
         Some(Sub::Wait { until }) => unattended::wait(until, &config, args.timeout),
-        Some(cmd) => script::run(cmd, &args, &config),
+        Some(cmd) => canary::cli::release::run_sub(cmd, &args, &config)
+            .unwrap_or_else(|| script::run(cmd, &args, &config)),
         None => {
             let opts = app::Options {
                 read_only: args.read_only,

@@ -90,6 +90,14 @@ pub enum Sub {
         #[command(flatten)]
         change: ChangeArgs,
     },
+    /// Deploy a new revision: the image, no traffic, a tag (shows the exact call first).
+    Deploy(super::release::DeployArgs),
+    /// Everything known about one revision: image, digest, env (secret names only), limits, conditions, diff vs the stable.
+    Describe(super::release::DescribeArgs),
+    /// Delete one revision (never one that serves traffic, is tagged or is the stable).
+    Delete(super::release::DeleteArgs),
+    /// Delete old revisions, keeping the N newest and every one in use.
+    Prune(super::release::PruneArgs),
     /// All traffic to the stable revision (or --to REVISION).
     Rollback {
         /// Revision name or tag to send all traffic to.

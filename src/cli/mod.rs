@@ -21,6 +21,7 @@ pub mod events;
 pub mod history;
 pub mod plan_status;
 pub mod reconcile;
+pub mod release;
 pub mod script;
 mod status;
 pub mod unattended;

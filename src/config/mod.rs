@@ -55,6 +55,8 @@ pub struct Config {
     pub on_cancel: crate::core::plan::OnCancel,
     /// `[plans.NAME]`: named plans (`canary release --plan NAME`).
     pub plans: BTreeMap<String, NamedPlan>,
+    /// `[deploy]` and `[revisions]`: deploys of new revisions and prunes.
+    pub release: crate::core::release::ReleaseSettings,
     /// The whole verification battery must finish within this.
     pub verification_timeout: Duration,
     /// The `[[checks]]` list, in order.
@@ -88,6 +90,7 @@ impl Default for Config {
             plan: PlanSpec::domain_default(),
             on_cancel: Default::default(),
             plans: BTreeMap::new(),
+            release: crate::core::release::ReleaseSettings::default(),
             verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
             checks: Vec::new(),
             journal: JournalConfig::default(),

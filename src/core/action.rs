@@ -68,6 +68,8 @@ pub enum Action {
     ReportWritten(Result<String, String>),
     /// SIGTERM / SIGHUP / SIGINT: leave now, restoring the terminal.
     Terminate(&'static str),
+    /// A deploy or a deletion of revisions finished (or one step of it).
+    Release(super::release::ReleaseEvent),
     /// A request to the plan from no key: `canary release` starting its
     /// plan, pausing or rolling back when cancelled.
     Drive(DriveRequest),
@@ -191,4 +193,6 @@ pub enum Effect {
     Copy(String),
     /// Leave the event loop and restore the terminal.
     Quit,
+    /// Deploy a revision, or delete some (journaled before anything is sent).
+    Release(super::release::ReleaseEffect),
 }

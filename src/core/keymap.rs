@@ -101,6 +101,10 @@ commands! {
     ScrollLogsUp "scroll_logs_up" => "scroll the log tail up (stops following)",
     ScrollLogsDown "scroll_logs_down" => "scroll the log tail down",
     Acknowledge "acknowledge" => "acknowledge the alarm after an automatic rollback",
+    Deploy "deploy" writes
+        => "deploy a new revision: an image, no traffic, a tag (shows the exact call first)",
+    DeleteRevision "delete_revision" writes
+        => "delete the selected revision (asks to confirm; never one with traffic)",
     Help "help" => "show / hide this help",
     Quit "quit" => "quit",
     Confirm "confirm" confirmation => "confirm (in a confirmation)",
@@ -419,7 +423,7 @@ impl Keymap {
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
         // Related keys share a row, so that every key fits an 80x24 terminal.
-        const GROUPS: [(&[Command], &str); 8] = [
+        const GROUPS: [(&[Command], &str); 9] = [
             (
                 &[Command::SelectNext, Command::SelectPrev],
                 "select the next / previous revision",
@@ -451,6 +455,10 @@ impl Keymap {
             (
                 &[Command::Confirm, Command::Cancel, Command::CopyCall],
                 "in a confirmation: confirm / cancel / copy the exact call",
+            ),
+            (
+                &[Command::Deploy, Command::DeleteRevision],
+                "deploy a revision at 0 % / delete the selected one",
             ),
         ];
         let mut rows = Vec::with_capacity(Command::ALL.len());
@@ -555,9 +563,9 @@ mod tests {
     #[test]
     fn overrides_replace_and_conflicts_are_refused() {
         let mut o = BTreeMap::new();
-        o.insert("rollback".to_string(), KeyList::One("X".into()));
+        o.insert("rollback".to_string(), KeyList::One("Z".into()));
         let km = Keymap::with_overrides(&o).expect("valid");
-        assert_eq!(km.label(Command::Rollback), "X");
+        assert_eq!(km.label(Command::Rollback), "Z");
 
         let mut bad = BTreeMap::new();
         bad.insert("rollback".to_string(), KeyList::One("j".into()));

@@ -6,6 +6,8 @@
 //! is tui-textarea's editor in an input box ([`state::Input`] says why).
 
 pub mod action;
+pub mod describe;
+pub mod details;
 pub mod duration;
 pub mod error;
 pub mod judge;
@@ -15,6 +17,8 @@ pub mod model;
 pub mod plan;
 pub mod preview;
 pub mod record;
+pub mod release;
+pub mod release_call;
 pub mod ring;
 pub mod roles;
 pub mod state;

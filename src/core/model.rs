@@ -21,6 +21,9 @@ pub struct Revision {
     pub ready: bool,
     /// Why the revision is not ready, when the platform says.
     pub status_message: Option<String>,
+    /// Digest, creator, environment, limits, scaling, conditions (inspect).
+    #[serde(default)]
+    pub details: super::details::RevisionDetails,
 }
 
 /// A share of traffic for one revision.

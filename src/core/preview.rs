@@ -38,6 +38,10 @@ pub enum WriteApi {
         /// The tags of the service's `traffic`, in its order.
         tags: Vec<KeptTag>,
         etag: Option<String>,
+        /// What a deploy or a deletion starts from (the template, every
+        /// target), for their previews and requests.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<Box<super::release_call::CloudRunRelease>>,
     },
     /// One `set server BACKEND/SERVER weight N` per server whose weight changes.
     Haproxy {
@@ -68,6 +72,7 @@ pub fn preview(snapshot: &ServiceSnapshot, split: &TrafficSplit) -> Vec<String> 
             patch_url,
             tags,
             etag,
+            ..
         } => vec![
             gcloud(&snapshot.service, split, region, project),
             format!("PATCH {patch_url}"),
@@ -243,6 +248,7 @@ mod tests {
                 },
             ],
             etag: Some("e1".into()),
+            release: None,
         });
         assert_eq!(
             preview(&s, &split(&[("a", 90), ("b", 10)])),

@@ -2,7 +2,7 @@
 //! because `update` decides what to journal ([`crate::core::action::Effect::Journal`])
 //! and the history view reads records back; [`crate::journal`] writes them as
 //! JSON Lines and reads them (older journals included: the serde shape here
-//! is the file format, pinned by `tests/journal*.rs`).
+//! is the file format, pinned by `src/journal`'s test on a journal an older binary wrote, and `tests/core/journal.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,12 @@ pub enum Event {
     Judge {
         evidence: Box<super::judge::Evidence>,
     },
+    /// A deploy sent to the platform (before the answer), then its outcome.
+    DeployRequested(super::release::DeployRequested),
+    DeployFinished(super::release::DeployFinished),
+    /// Revisions about to be deleted, then each one's outcome.
+    RevisionDeleteRequested(super::release::DeleteRequested),
+    RevisionDeleted(super::release::RevisionDeleted),
 }
 
 /// One line of the journal.

@@ -15,7 +15,8 @@
 //!    and the screen's rollback confirmation says it is.
 //!
 //! The canary: the plan's canary; else the revision carrying the canary tag
-//! (`canary`, or a dated `canary-20261130`) that is not the stable; else the
+//! (`canary`, or a dated `canary-20261130`) that is not the stable (the
+//! newest ready one: a revision being deployed takes over once ready); else the
 //! newest revision besides the stable that has or is getting traffic; else
 //! the newest revision newer than the stable.
 
@@ -134,12 +135,20 @@ pub fn decide(i: RoleInputs<'_>) -> Roles {
         .map(str::to_string);
     let canary = plan_canary.or_else(|| {
         let revs = &snap.revisions;
-        let tagged = revs.iter().find(|r| {
+        let canary_tagged = |r: &&super::model::Revision| {
             not_stable(&r.name)
                 && r.tag
                     .as_deref()
                     .is_some_and(|t| is_canary_tag(t, i.canary_tag))
-        });
+        };
+        // A newer tagged revision that is not ready (being deployed, or
+        // failed) does not take over from a ready one: a deploy's revision
+        // becomes the canary when it is ready.
+        let tagged = revs
+            .iter()
+            .filter(canary_tagged)
+            .find(|r| r.ready)
+            .or_else(|| revs.iter().find(canary_tagged));
         let has_traffic = |n: &str| {
             snap.traffic.percent_of(n) > 0
                 || snap.serving().percent_of(n) > 0

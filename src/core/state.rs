@@ -159,6 +159,8 @@ pub struct Settings {
     pub checks: Vec<CheckInfo>,
     /// The statistical judge (canary vs stable), `[judge]`.
     pub judge: super::judge::JudgeSettings,
+    /// Deploys and prunes, `[deploy]` and `[revisions]`.
+    pub release: super::release::ReleaseSettings,
 }
 
 impl Default for Settings {
@@ -180,6 +182,7 @@ impl Default for Settings {
             plan: PlanSpec::domain_default(),
             checks: Vec::new(),
             judge: super::judge::JudgeSettings::default(),
+            release: super::release::ReleaseSettings::default(),
         }
     }
 }
@@ -225,6 +228,8 @@ pub enum InputKind {
     Filter,
     /// The `:` command line.
     Command,
+    /// `D`: the image to deploy (and `--tag`, `--env`).
+    Deploy,
     /// Why: asked after a promotion / override / plan start was confirmed,
     /// before it is carried out.
     Reason {
@@ -380,6 +385,8 @@ pub enum Mode {
     },
     Confirm(Confirmation),
     Input(Box<Input>),
+    /// A deploy, a deletion or a prune to confirm, with the exact calls.
+    Release(Box<super::release::ReleaseConfirm>),
 }
 
 impl Mode {
@@ -390,10 +397,12 @@ impl Mode {
             Mode::Detail { .. } => "detail",
             Mode::Journal(_) => "journal",
             Mode::Confirm(_) => "confirm",
+            Mode::Release(_) => "confirm-release",
             Mode::Input(i) => match i.kind {
                 InputKind::Filter => "filter",
                 InputKind::SetSplit => "set-split",
                 InputKind::Command => "command",
+                InputKind::Deploy => "deploy",
                 InputKind::Reason { .. } | InputKind::Annotate { .. } => "reason",
             },
         }
@@ -583,6 +592,8 @@ pub struct State {
     /// Effects produced outside `update` (the journaled resume of an
     /// interrupted plan), sent with the first `update`.
     pub pending_effects: Vec<super::action::Effect>,
+    /// Deploys and deletions of revisions: in flight, last result, previews.
+    pub release: super::release::ReleaseState,
 }
 
 impl State {
@@ -633,6 +644,7 @@ impl State {
             quit_plan_asked: false,
             quit: false,
             pending_effects: Vec::new(),
+            release: super::release::ReleaseState::default(),
         }
     }
 

@@ -188,6 +188,7 @@ mod tests {
         Revision {
             name: name.into(),
             tag: tag.map(Into::into),
+            details: Default::default(),
             tag_url: None,
             image: "img".into(),
             created: Utc

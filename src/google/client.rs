@@ -89,6 +89,15 @@ impl Http {
             .await
     }
 
+    pub async fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<T, BackendError> {
+        self.send(Method::DELETE, path, query, None, what).await
+    }
+
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,

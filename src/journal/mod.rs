@@ -2,6 +2,7 @@
 //! before the cockpit reports the action done. File mode 0600. Replayed on
 //! start; a torn last line (killed mid-write) is reported and skipped.
 
+pub mod release;
 pub mod report;
 
 use std::fs::{File, OpenOptions};
@@ -418,6 +419,10 @@ mod tests {
                 Event::Checks { .. } => "checks",
                 Event::Note { .. } => "note",
                 Event::Judge { .. } => "judge",
+                Event::DeployRequested(_) => "deploy-requested",
+                Event::DeployFinished(_) => "deploy-finished",
+                Event::RevisionDeleteRequested(_) => "revision-delete-requested",
+                Event::RevisionDeleted(_) => "revision-deleted",
             })
             .collect();
         assert_eq!(kinds.len(), 14, "every kind of record: {kinds:?}");

@@ -118,6 +118,10 @@ pub fn history_line(r: &Record) -> String {
         ),
         Event::Note { message } => message.clone(),
         Event::Judge { evidence } => crate::core::judge::text::summary(evidence),
+        e @ (Event::DeployRequested(_)
+        | Event::DeployFinished(_)
+        | Event::RevisionDeleteRequested(_)
+        | Event::RevisionDeleted(_)) => super::release::history_text(e).unwrap_or_default(),
     };
     format!("{t}  {:<16} {what}", who(r))
 }
@@ -201,6 +205,9 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                 }
             }
         }
+    }
+    if let Some(section) = super::release::report_section(recs) {
+        let _ = write!(md, "\n{section}");
     }
     let unresolved: Vec<u64> = replay.unresolved().iter().map(|u| u.id).collect();
     let _ = writeln!(md, "\n## Traffic timeline\n");

@@ -8,6 +8,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 pub mod cloud_run;
 pub mod haproxy;
 pub mod lease;
+pub mod release;
 pub mod simulator;
 
 pub use crate::core::error::RetryObserver;
@@ -33,4 +34,10 @@ pub trait Platform: Send + Sync {
     /// Tells `observer` of every retry (and read-back) from now on
     /// (platforms that retry).
     fn observe_retries(&self, _observer: RetryObserver) {}
+
+    /// Deploying and deleting revisions ([`release::Releases`]), or one
+    /// sentence saying why this platform cannot.
+    fn releases(&self) -> Result<&dyn release::Releases, String> {
+        Err(release::CANNOT.into())
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod headless;
 pub mod record;
+pub mod release;
 pub mod tasks;
 pub mod terminal;
 
@@ -183,10 +184,12 @@ impl Engine {
         tx: &mpsc::Sender<Action>,
     ) -> Engine {
         let platform = backends.platform.clone();
+        let (generation_tx, generation_rx) = watch::channel(state.write_generation);
         let ex = Executors {
             checks: backends.checks.clone(),
             recorder: backends.recorder.clone(),
             notifier: backends.notifier.clone(),
+            generation: generation_rx.clone(),
         };
         {
             let tx = tx.clone();
@@ -198,7 +201,6 @@ impl Engine {
         let service_back = Arc::new(Notify::new());
         let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
         let (focus_tx, focus_rx) = watch::channel(None::<String>);
-        let (generation_tx, generation_rx) = watch::channel(state.write_generation);
         let pollers = vec![
             tasks::spawn_service_poller(
                 platform.clone(),
@@ -404,6 +406,8 @@ struct Executors {
     checks: Option<Arc<dyn CheckRunner>>,
     recorder: Recorder,
     notifier: Notifier,
+    /// The write generation reads start at (deploys read the service too).
+    generation: watch::Receiver<u64>,
 }
 
 /// Runs one effect as a background task that reports back with actions.
@@ -422,6 +426,9 @@ fn execute(
         | Effect::WatchRevisions(_)
         | Effect::FocusLogs(_) => {}
         Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+        Effect::Release(e) => {
+            release::execute(e, platform, &ex.recorder, &ex.generation, &tx, changes)
+        }
         Effect::LoadJournal => {
             let path = ex.recorder.path().map(Path::to_path_buf);
             tokio::spawn(async move {

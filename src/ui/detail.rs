@@ -59,59 +59,15 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
     let Some(r) = snap.revision(name) else {
         return vec![Line::raw(format!("{name} is no longer in the service"))];
     };
-    let role = match ctx.role(name).label() {
-        "stable" => format!(
-            "stable ({})",
-            state.roles.stable_from.map_or("", |f| f.describe())
-        ),
-        "" => "—".to_string(),
-        other => other.to_string(),
-    };
-    out.push(field(ctx, "revision", r.name.clone()));
-    out.push(field(ctx, "role", role));
-    out.push(field(ctx, "image", r.image.clone()));
-    out.push(field(
-        ctx,
-        "created",
-        format!(
-            "{} ({} ago)",
-            r.created.format("%Y-%m-%d %H:%M:%S UTC"),
-            age(ctx.secs_since(r.created))
-        ),
-    ));
-    let ready = if r.ready { "yes" } else { "NO" };
-    out.push(Line::from(vec![
-        Span::styled(format!("{:<12} ", "ready"), ctx.theme.dim),
-        Span::styled(
-            ready.to_string(),
-            if r.ready {
-                ctx.theme.ok
-            } else {
-                ctx.theme.error
-            },
-        ),
-    ]));
-    if let Some(m) = &r.status_message {
-        out.push(field(ctx, "condition", m.clone()));
-    }
-    out.push(field(
-        ctx,
-        "tag",
-        r.tag.clone().unwrap_or_else(|| "—".into()),
-    ));
-    if let Some(u) = &r.tag_url {
-        out.push(field(ctx, "tag URL", u.clone()));
-    }
-
-    out.push(Line::raw(""));
-    out.push(heading(ctx, "Traffic"));
-    out.push(field(
-        ctx,
-        "target",
-        format!("{} %", snap.traffic.percent_of(name)),
-    ));
-    if let Some(a) = &snap.actual {
-        out.push(field(ctx, "serving", format!("{} %", a.percent_of(name))));
+    // What `canary describe` prints: image, digest, creator, conditions,
+    // environment (secret references by name only), resources, the diff.
+    out.extend(super::describe::lines(ctx, name));
+    if let Some(from) = state
+        .roles
+        .stable_from
+        .filter(|_| state.stable() == Some(r.name.as_str()))
+    {
+        out.push(field(ctx, "stable from", from.describe().to_string()));
     }
     if let Some(c) = &state.change {
         out.push(field(

@@ -164,6 +164,7 @@ const NORMAL: &[Hint] = &[
     hint(&[Command::FocusLogs], "revision logs"),
     hint(&[Command::ScrollLogsUp, Command::ScrollLogsDown], "scroll"),
     hint(&[Command::Refresh], "refresh"),
+    hint(&[Command::Deploy], "deploy"),
 ];
 
 /// Always shown, at the end.
@@ -293,7 +294,18 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
             ),
             (km.label(Command::Cancel), "cancel: change nothing".into()),
         ],
+        Mode::Release(_) => vec![
+            (km.label(Command::Confirm), "confirm: send it".into()),
+            (km.label(Command::Cancel), "cancel: change nothing".into()),
+        ],
         Mode::Input(i) => match &i.kind {
+            InputKind::Deploy => vec![
+                (
+                    "Enter".into(),
+                    "show the exact call (asks to confirm)".into(),
+                ),
+                ("Esc".into(), "cancel".into()),
+            ],
             InputKind::SetSplit => vec![
                 ("Enter".into(), "apply (large jumps ask to confirm)".into()),
                 ("Esc".into(), "cancel".into()),

@@ -37,6 +37,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
             " Set split: REVISION=PERCENT, by name or tag; the stable takes the rest ".to_string()
         }
         InputKind::Filter => " Filter logs: text in message or revision (live) ".to_string(),
+        InputKind::Deploy => {
+            " Deploy: IMAGE [--tag TAG] [--env KEY=VALUE] — no traffic; Enter shows the exact call "
+                .to_string()
+        }
         InputKind::Command => " : command (Tab completes, Enter runs, Esc closes) ".to_string(),
         InputKind::Reason { then, required } => format!(
             " Why {}? {}: goes to the journal and the team ",
@@ -110,6 +114,13 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, input: &Input) {
                     t.bold,
                 ),
             ]),
+            (InputKind::Deploy, None) => match &input.hint {
+                Some(h) => Line::from(vec![
+                    Span::styled("→ ", t.ok),
+                    Span::styled(ellipsize(h, room.saturating_sub(2)).into_owned(), t.text),
+                ]),
+                None => Line::styled("type the image's tag after the repository", t.dim),
+            },
             (InputKind::Command, None) => match &input.hint {
                 Some(h) => Line::from(vec![
                     Span::styled("→ ", t.ok),

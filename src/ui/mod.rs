@@ -18,6 +18,7 @@
 
 mod checks;
 mod confirm;
+mod describe;
 mod detail;
 mod footer;
 mod header;
@@ -28,6 +29,7 @@ mod judge;
 mod logs;
 mod metrics;
 mod plan;
+mod release;
 mod revisions;
 mod sparkline;
 pub mod theme;
@@ -105,6 +107,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         Mode::Journal(v) => history::render(frame, area, &ctx, v),
         Mode::Detail { revision, scroll } => detail::render(frame, area, &ctx, revision, *scroll),
         Mode::Confirm(c) => confirm::render(frame, area, &ctx, c),
+        Mode::Release(c) => release::render(frame, area, &ctx, c),
         Mode::Input(i) => input::render(frame, logs_a.union(footer_a), &ctx, i),
     }
 }

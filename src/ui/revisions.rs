@@ -48,7 +48,9 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
 
     // A detail line for the selected revision: why it is not ready, or its tag URL.
     let detail = state.selected_revision().and_then(|r| {
-        if !r.ready {
+        if r.details.deploying && !r.ready {
+            Some(super::release::progress_line(ctx, r))
+        } else if !r.ready {
             let why = r.status_message.as_deref().unwrap_or("no reason given");
             Some(Line::from(vec![
                 Span::raw("  └ "),
@@ -107,6 +109,7 @@ fn title(ctx: &Ctx) -> Line<'static> {
             t.warn,
         ));
     }
+    spans.extend(super::release::title_spans(ctx));
     if let Some(msg) = state.snapshot.as_ref().and_then(|s| s.message.as_deref()) {
         spans.push(Span::styled(format!(" platform: {msg} "), t.warn));
     }
@@ -185,10 +188,14 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
         .map(|r| traffic_cell(ctx, snap, &r.name))
         .collect();
     let roles: Vec<String> = revs.iter().map(|r| role_tag(ctx, r)).collect();
-    let any_change = cells.iter().any(|c| c.1) && state.change.is_some();
+    let any_change = cells.iter().any(|c| c.1) && state.change.is_some()
+        || revs
+            .iter()
+            .any(|r| super::release::row_note(ctx, r).is_some());
     let maxw = |it: &mut dyn Iterator<Item = usize>| it.max().unwrap_or(0) as u16;
     let name_w = maxw(&mut revs.iter().map(|r| r.name.chars().count())).clamp(8, 40);
-    let role_w = maxw(&mut roles.iter().map(|s| s.chars().count())).min(14);
+    // A dated tag (`canary-20261130-2`) whole.
+    let role_w = maxw(&mut roles.iter().map(|s| s.chars().count())).min(24);
     let image_w = maxw(
         &mut revs
             .iter()
@@ -238,6 +245,8 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
             let role = ctx.role(&r.name);
             let (ready, ready_style) = if r.ready {
                 ("✓", t.ok)
+            } else if r.details.deploying {
+                ("…", t.changing)
             } else {
                 ("✗", t.error)
             };
@@ -259,10 +268,10 @@ fn table(frame: &mut Frame, area: Rect, ctx: &Ctx, snap: &ServiceSnapshot) {
                     traffic.clone(),
                     if *moving { t.changing } else { t.text },
                 )),
-                Cell::from(Span::styled(
-                    if applying { "applying…" } else { "" },
-                    t.changing,
-                )),
+                Cell::from(match super::release::row_note(ctx, r) {
+                    Some(note) => note,
+                    None => Span::styled(if applying { "applying…" } else { "" }, t.changing),
+                }),
             ];
             Row::new(
                 values

@@ -797,3 +797,168 @@ async fn the_lease_annotation_follows_the_documented_api() {
     );
     assert_eq!(service["annotations"]["team.example/owner"], "payments");
 }
+
+/// The release's side of the API: the deploy PATCH (template and traffic),
+/// the revision it creates while deploying and once ready or failed, a
+/// revision read alone, the delete operation; and the paths and methods.
+#[tokio::test]
+async fn deploys_and_deletions_follow_the_discovery_document() {
+    use canary::core::release::DeployRequest;
+    use canary::platform::release::SnapshotSink;
+    let d = Discovery::load();
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    fake.set_deploy_step(Duration::from_millis(150));
+    let cr = client(&url);
+    let releases = cr.releases().expect("cloud run deploys");
+    let snap = cr.snapshot().await.unwrap();
+    let request = DeployRequest {
+        revision: "emergence-app-00044-zaq".into(),
+        image: "europe-west1-docker.pkg.dev/p/app/emergence:deploy-2".into(),
+        tag: "canary-20261130".into(),
+        env: vec![("FEATURE".into(), "on".into())],
+    };
+    let preview = canary::core::release_call::preview(
+        &snap,
+        &canary::core::release::ReleaseOp::Deploy(request.clone()),
+    )
+    .unwrap();
+    // While it deploys: the revision read alone, and listed.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let rev_url = format!("{url}/v2/{}/revisions/{}", at.name(), request.revision);
+    let sink: SnapshotSink = std::sync::Arc::new(|_| {});
+    let deploy = {
+        let (cr, request, v) = (
+            std::sync::Arc::new(client(&url)),
+            request.clone(),
+            snap.version.clone(),
+        );
+        tokio::spawn(async move { cr.releases().unwrap().deploy(&request, &v, sink).await })
+    };
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let v = get(&rev_url).await;
+        if v.get("error").is_none() {
+            seen.lock().unwrap().push(v);
+        }
+        if seen.lock().unwrap().len() > 3 {
+            break;
+        }
+    }
+    deploy.await.unwrap().expect("deployed");
+    let deploying = seen.lock().unwrap().clone();
+    assert!(
+        !deploying.is_empty(),
+        "the revision was never read while deploying"
+    );
+    assert_eq!(deploying[0]["reconciling"], json!(true));
+    for v in &deploying {
+        assert_ok(&d, v, "GoogleCloudRunV2Revision");
+    }
+    let ready = get(&rev_url).await;
+    assert_ok(&d, &ready, "GoogleCloudRunV2Revision");
+    assert_eq!(ready["conditions"][0]["state"], "CONDITION_SUCCEEDED");
+    assert_ok(
+        &d,
+        &get(&format!("{url}/v2/{}", at.name())).await,
+        "GoogleCloudRunV2Service",
+    );
+    // A failed one.
+    let failing = DeployRequest {
+        revision: "emergence-app-00045-bad".into(),
+        image: "r/app:bad-pull".into(),
+        tag: "canary-20261130-2".into(),
+        env: vec![],
+    };
+    let v = cr.snapshot().await.unwrap().version;
+    let sink: SnapshotSink = std::sync::Arc::new(|_| {});
+    releases.deploy(&failing, &v, sink).await.unwrap_err();
+    let failed = get(&format!(
+        "{url}/v2/{}/revisions/{}",
+        at.name(),
+        failing.revision
+    ))
+    .await;
+    assert_ok(&d, &failed, "GoogleCloudRunV2Revision");
+    assert_eq!(failed["conditions"][0]["reason"], "CONTAINER_MISSING");
+    // Every operation (deploys, the untag, the delete) has the shape.
+    let sink: SnapshotSink = std::sync::Arc::new(|_| {});
+    let now = cr.snapshot().await.unwrap();
+    let delete_preview = canary::core::release_call::preview(
+        &now,
+        &canary::core::release::ReleaseOp::Delete(vec![failing.revision.clone()]),
+    )
+    .unwrap();
+    releases
+        .delete_revision(&failing.revision, sink.clone())
+        .await
+        .expect("deleted");
+    releases
+        .delete_revision(DEMO_OLD, sink)
+        .await
+        .expect("deleted");
+    for op in fake.operations() {
+        assert_ok(
+            &d,
+            &get(&format!("{url}/v2/{op}")).await,
+            "GoogleLongrunningOperation",
+        );
+    }
+    // What the cockpit sent: the deploy's body and its preview's.
+    let requests = fake.requests();
+    let deploy_bodies: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.query.contains("template"))
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(deploy_bodies.len(), 2);
+    for body in deploy_bodies
+        .iter()
+        .chain([serde_json::from_str::<Value>(&preview[2]).unwrap()].iter())
+    {
+        assert_ok(&d, body, "GoogleCloudRunV2Service");
+        assert!(body["etag"].is_string());
+        assert!(body["template"]["revision"].is_string());
+    }
+    let untag: Value = serde_json::from_str(&delete_preview[2]).unwrap();
+    assert_ok(&d, &untag, "GoogleCloudRunV2Service");
+    // The v1 surface gcloud reads: the same revisions, Knative-shaped.
+    let v1 = Discovery::load_file("run.v1.discovery.json");
+    let list = get(&format!(
+        "{url}/apis/serving.knative.dev/v1/namespaces/{}/revisions?labelSelector=serving.knative.dev%2Fservice%3D{}",
+        at.project, at.service
+    ))
+    .await;
+    assert_ok(&v1, &list, "ListRevisionsResponse");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3), "{list}");
+    let v1_methods = v1.methods();
+    assert!(v1_methods
+        .iter()
+        .any(|(id, m, re, _)| id == "run.namespaces.revisions.list"
+            && m == "GET"
+            && re.is_match(&format!(
+                "/apis/serving.knative.dev/v1/namespaces/{}/revisions",
+                at.project
+            ))));
+    let methods = d.methods();
+    let mut used = BTreeSet::new();
+    for r in &requests {
+        let (id, _, _, params) = methods
+            .iter()
+            .find(|(_, m, re, _)| *m == r.method && re.is_match(&r.path))
+            .unwrap_or_else(|| panic!("{} {} is not a method of run.v2", r.method, r.path));
+        let query = reqwest::Url::parse(&format!("http://x/?{}", r.query)).unwrap();
+        for (k, _) in query.query_pairs() {
+            assert!(params.contains(k.as_ref()), "{id} has no parameter {k}");
+        }
+        used.insert(id.clone());
+    }
+    for m in [
+        "run.projects.locations.services.revisions.get",
+        "run.projects.locations.services.revisions.delete",
+        "run.projects.locations.services.patch",
+        "run.projects.locations.operations.get",
+    ] {
+        assert!(used.contains(m), "never used {m}: {used:?}");
+    }
+}

@@ -23,4 +23,7 @@ mod log_command;
 mod log_file;
 mod prometheus;
 mod python_client;
+mod release_cloud_run;
+mod release_latency;
+mod release_properties;
 mod sample_app;

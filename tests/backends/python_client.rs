@@ -150,3 +150,88 @@ async fn googles_python_client_drives_the_fake() {
             .as_str()
             .is_some_and(|op| r.path.ends_with(op))));
 }
+
+/// What the cockpit deployed and deleted, read back by Google's client:
+/// the new revision (image, env, Ready), its tag at 0 % with its URL, the
+/// template naming it, and the deleted revision gone (NotFound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn googles_python_client_reads_back_a_deploy_and_a_deletion() {
+    use canary::core::release::DeployRequest;
+    use canary::google::Auth;
+    use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
+    use canary::platform::Platform;
+    if !python_client().await {
+        return;
+    }
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    fake.set_deploy_step(Duration::from_millis(50));
+    let mut settings =
+        CloudRunSettings::new(&at.project, &at.region, &at.service, Auth::None).with_endpoint(&url);
+    settings.poll_max = Duration::from_millis(100);
+    let cr = CloudRun::new(settings).unwrap();
+    let before = cr.snapshot().await.unwrap();
+    let new = "emergence-app-00044-zaq";
+    let image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261130";
+    let request = DeployRequest {
+        revision: new.into(),
+        image: image.into(),
+        tag: "canary-20261130".into(),
+        env: vec![("FEATURE_X".into(), "on".into())],
+    };
+    let quiet: canary::platform::release::SnapshotSink = std::sync::Arc::new(|_| {});
+    let releases = cr.releases().unwrap();
+    releases
+        .deploy(&request, &before.version, quiet.clone())
+        .await
+        .expect("deployed");
+    let old = "emergence-app-00041-mop";
+    releases.delete_revision(old, quiet).await.expect("deleted");
+
+    let mut cmd = Command::new("python3");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/run_v2_release.py"
+    ))
+    .args([&url, &at.name(), new, old])
+    .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+    .env("NO_PROXY", "127.0.0.1")
+    .env("no_proxy", "127.0.0.1");
+    let out = run(&mut cmd, Duration::from_secs(120)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Python client failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        seen["revisions"],
+        serde_json::json!([new, DEMO_CANARY, DEMO_STABLE]),
+        "newest first, the deleted one gone"
+    );
+    assert_eq!(seen["image"], image);
+    assert_eq!(
+        seen["env"],
+        serde_json::json!(["LOG_LEVEL", "DB_PASSWORD", "FEATURE_X"])
+    );
+    assert_eq!(seen["ready"], true);
+    assert_eq!(seen["template_revision"], new);
+    assert_eq!(seen["deleted_found"], false);
+    // The traffic: as before (stable 100 %, the canary's tag), plus the new tag at 0 %.
+    assert_eq!(
+        seen["traffic"],
+        serde_json::json!([
+            [DEMO_STABLE, 100, ""],
+            [DEMO_CANARY, 0, "canary"],
+            [new, 0, "canary-20261130"]
+        ])
+    );
+    assert!(seen["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[2] == "canary-20261130"
+            && s[3] == "https://canary-20261130---emergence-app-x7k2p9-ew.a.run.app"));
+}

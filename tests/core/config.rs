@@ -336,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(

@@ -16,6 +16,8 @@ mod judge_reference;
 mod plan;
 mod plan_flow;
 mod properties;
+mod release_flow;
+mod release_snapshots;
 mod roles;
 mod simulator;
 mod snapshots;

@@ -603,3 +603,45 @@ fn the_plan_keys_do_exactly_what_the_screen_offers() {
         "every plan key is offered somewhere"
     );
 }
+
+/// An abort dialog open while the plan rolls back by itself closes, but the
+/// plan is only rolled back when the platform says the rollback landed: a
+/// rollback still on its way is not a rollback done.
+#[test]
+fn an_abort_dialog_overtaken_by_the_automatic_rollback_waits_for_its_landing() {
+    let mut s = state(PlanMode::Auto);
+    start(&mut s);
+    land(&mut s, 1);
+    update(&mut s, metrics(10, 0.2, 5.0), at(10));
+    update(&mut s, key('a'), at(15));
+    assert!(matches!(s.mode, Mode::Confirm(_)), "abort asks first");
+    update(&mut s, metrics(20, 8.0, 5.0), at(20));
+    let fx = update(&mut s, metrics(41, 8.0, 5.0), at(41));
+    let (_, split, kind) = sent(&fx).expect("the automatic rollback goes out");
+    assert_eq!(
+        (split, kind),
+        (TrafficSplit::all_to(STABLE), ChangeKind::Rollback)
+    );
+    assert!(
+        matches!(s.mode, Mode::Normal),
+        "the dialog has nothing left to do"
+    );
+    assert!(
+        matches!(
+            s.plan.as_ref().map(|p| &p.phase),
+            Some(Phase::RollingBack { .. })
+        ),
+        "not rolled back before the platform says so: {:?}",
+        s.plan.as_ref().map(|p| &p.phase)
+    );
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Notify(t) if t.contains("rolled back"))),
+        "no 'rolled back' message before the rollback landed"
+    );
+    land(&mut s, 42);
+    assert!(matches!(
+        s.plan.as_ref().map(|p| &p.phase),
+        Some(Phase::RolledBack { .. })
+    ));
+}

@@ -890,15 +890,15 @@ fn gate_labels_are_not_red_unless_over() {
 fn after_an_automatic_rollback_the_header_carries_an_alarm_until_acknowledged() {
     let mut s = plan_rolled_back();
     let buf = draw(&s, 120, 40);
-    let (x, y) = find(&buf, "⚠ [x] ROLLED BACK").expect("alarm in the header");
+    let (x, y) = find(&buf, "⚠ [X] ROLLED BACK").expect("alarm in the header");
     assert_eq!(y, 0, "in the header");
     assert_eq!(buf[(x, y)].bg, Color::Red);
     let t = text(&buf);
-    assert!(t.contains("x acknowledge alarm"), "{t}");
+    assert!(t.contains("X acknowledge alarm"), "{t}");
     // The checks of before the rollback do not say all is well.
     assert!(!t.contains("✓ all pass"), "{t}");
     let now = s.now;
-    update(&mut s, fixtures::ch('x'), now);
+    update(&mut s, fixtures::ch('X'), now);
     let t = text(&draw(&s, 120, 40));
     let header = t.lines().next().unwrap_or_default();
     assert!(!header.contains("ROLLED BACK"), "{t}");

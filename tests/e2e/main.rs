@@ -12,5 +12,6 @@ mod cloud_run;
 mod crash;
 mod plan;
 mod pty;
+mod release;
 mod stack_plan;
 mod stack_script;

@@ -26,6 +26,7 @@ pub fn revision(name: &str, tag: Option<&str>, age_min: i64, ready: bool) -> Rev
     Revision {
         name: name.into(),
         tag: tag.map(Into::into),
+        details: Default::default(),
         tag_url: tag.map(|t| format!("https://{t}---emergence-app-x7k2p9-ew.a.run.app")),
         image: format!(
             "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-{}",

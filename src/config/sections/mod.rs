@@ -70,6 +70,7 @@ macro_rules! table {
 mod checks;
 mod cloud_run;
 mod demo;
+mod deploy;
 mod diagnostics;
 mod gates;
 mod haproxy;
@@ -83,6 +84,7 @@ mod plan;
 mod plans;
 mod prometheus;
 mod refresh;
+mod revisions;
 mod service;
 mod traffic;
 mod ui;
@@ -146,6 +148,8 @@ pub(super) const SECTIONS: &[Section] = &[
     section::<judge::Raw>("judge"),
     section::<plan::Raw>("plan"),
     section::<plan::RawStep>("plan.steps"),
+    section::<deploy::Raw>("deploy"),
+    section::<revisions::Raw>("revisions"),
     section::<verification::Raw>("verification"),
     section::<checks::RawCheck>("checks"),
     section::<journal::Raw>("journal"),
@@ -211,6 +215,10 @@ pub(super) struct RawConfig {
     #[serde(default)]
     plans: plans::Raw,
     #[serde(default)]
+    deploy: deploy::Raw,
+    #[serde(default)]
+    revisions: revisions::Raw,
+    #[serde(default)]
     verification: verification::Raw,
     #[serde(default)]
     checks: Vec<Spanned<checks::RawCheck>>,
@@ -249,6 +257,8 @@ impl RawConfig {
         let plan = self.plan.validate(cx)?;
         let on_cancel = self.plan.on_cancel(cx, "plan")?.unwrap_or_default();
         let plans = plans::validate(&self.plans, cx)?;
+        let release = self.deploy.validate(cx, Default::default())?;
+        let release = self.revisions.validate(cx, release)?;
         let verification_timeout = self.verification.validate(cx)?;
         let checks = checks::validate(&self.checks, cx)?;
         let journal = self.journal.validate(cx)?;
@@ -271,6 +281,7 @@ impl RawConfig {
             plan,
             on_cancel,
             plans,
+            release,
             verification_timeout,
             checks,
             journal,

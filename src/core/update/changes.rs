@@ -591,12 +591,18 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
         });
     match &c.plan_action {
         Some(PlanAction::Abort) | None if basis == c.after => {
-            close(
-                state,
-                format!("nothing left to do, the split already is {basis}"),
-            );
+            // `basis` counts a change still on its way: that one is not
+            // landed yet, and its own answer moves the plan (a rollback that
+            // fails must not have been called done).
+            let on_its_way = state.change.is_some() || state.queued.is_some();
+            let why = if on_its_way {
+                format!("nothing left to do, a change to {basis} is on its way")
+            } else {
+                format!("nothing left to do, the split already is {basis}")
+            };
+            close(state, why);
             // A plan step or rollback that is already in effect has landed.
-            if matches!(c.kind, ChangeKind::Plan(_) | ChangeKind::Rollback) {
+            if !on_its_way && matches!(c.kind, ChangeKind::Plan(_) | ChangeKind::Rollback) {
                 plan::change_landed(state, c.kind, fx);
             }
         }

@@ -25,6 +25,8 @@ const WORDS: &[(&str, Command)] = &[
     ("refresh", Command::Refresh),
     ("details", Command::Details),
     ("ack", Command::Acknowledge),
+    ("deploy", Command::Deploy),
+    ("delete", Command::DeleteRevision),
     ("journal", Command::Journal),
     ("history", Command::Journal),
     ("help", Command::Help),
@@ -66,6 +68,9 @@ pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result
         super::history::write_report(state, fx);
         return Ok(());
     }
+    if let Some(done) = release_words(state, line) {
+        return done;
+    }
     let (cmd, args) = parse(line)?;
     let words = line
         .trim()
@@ -95,6 +100,66 @@ pub(super) fn run(state: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result
     Ok(())
 }
 
+/// `:prune [N]`, `:deploy IMAGE [--tag T] [--env K=V]`, `:delete REV`.
+fn release_words(state: &mut State, line: &str) -> Option<Result<(), String>> {
+    let line = line.trim().trim_start_matches(':').trim();
+    let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    let read_only = |what: &str| {
+        Err(format!(
+            "read-only mode (--read-only): {what} changes the service, so it is disabled"
+        ))
+    };
+    Some(match word {
+        "prune" => match rest {
+            "" => super::deploy::prune(state, None),
+            n => match n.parse::<usize>() {
+                Ok(n) => super::deploy::prune(state, Some(n)),
+                Err(_) => Err(format!(
+                    "`prune {n}`: expected prune or prune N (revisions to keep)"
+                )),
+            },
+        },
+        "deploy" if !rest.is_empty() => {
+            if state.settings.read_only {
+                return Some(read_only("deploy"));
+            }
+            state.mode = Mode::Normal;
+            super::deploy::open(state);
+            if matches!(state.mode, Mode::Input(_)) {
+                super::deploy::entered(state, rest);
+            }
+            Ok(())
+        }
+        "delete" if !rest.is_empty() => {
+            if state.settings.read_only {
+                return Some(read_only("delete"));
+            }
+            let name = state
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.resolve(rest).map(|r| r.name.clone()))
+                .or_else(|| {
+                    state
+                        .revisions()
+                        .iter()
+                        .find(|r| r.name.ends_with(&format!("-{rest}")))
+                        .map(|r| r.name.clone())
+                });
+            match name {
+                Some(n) => {
+                    state.mode = Mode::Normal;
+                    state.selected = Some(n);
+                    super::deploy::delete_selected(state);
+                    Ok(())
+                }
+                None => Err(format!("no revision or tag `{rest}`")),
+            }
+        }
+        _ => return None,
+    })
+}
+
 /// `:plan start|pause|resume` say what they mean: the keys behind them
 /// toggle, the words do not (`:plan pause` never resumes a paused plan).
 fn refuse_wrong_direction(state: &State, word: Option<&str>) -> Result<(), String> {
@@ -117,6 +182,17 @@ fn refuse_wrong_direction(state: &State, word: Option<&str>) -> Result<(), Strin
 pub(super) fn preview(state: &State, line: &str) -> Result<String, String> {
     if line.trim().trim_start_matches(':').trim() == "report" {
         return Ok("write the Markdown deployment report next to the journal".into());
+    }
+    let trimmed = line.trim().trim_start_matches(':').trim();
+    if trimmed == "prune" || trimmed.starts_with("prune ") {
+        return Ok(format!(
+            "delete old revisions, keeping the {} newest and every one in use (asks to confirm)",
+            trimmed
+                .strip_prefix("prune")
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map_or(state.settings.release.keep.to_string(), str::to_string)
+        ));
     }
     let (cmd, args) = parse(line)?;
     if cmd == Command::SetSplit && !args.is_empty() {

@@ -47,8 +47,8 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         Mode::Journal(_) => super::history::on_key(state, key, fx),
         Mode::Detail { .. } => match scroll_delta(state, &key) {
             Some(delta) => {
-                // The details: a dozen lines, four per check.
-                let max = 24 + 4 * state.battery.as_ref().map_or(0, |b| b.rows.len()) as u16;
+                // The details: the description (a few dozen lines), four per check.
+                let max = 80 + 4 * state.battery.as_ref().map_or(0, |b| b.rows.len()) as u16;
                 if let Mode::Detail { scroll, .. } = &mut state.mode {
                     *scroll = scrolled(*scroll, delta, max);
                 }
@@ -114,6 +114,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             }
         },
         Mode::Input(_) => on_input_key(state, key, fx),
+        Mode::Release(_) => super::deploy::on_confirm_key(state, key, fx),
     }
 }
 
@@ -129,8 +130,13 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             state,
             Level::Warn,
             format!(
-                "read-only mode (--read-only): {} changes traffic, so it is disabled ({})",
+                "read-only mode (--read-only): {} changes {}, so it is disabled ({})",
                 state.settings.keymap.label(cmd),
+                if matches!(cmd, Command::Deploy | Command::DeleteRevision) {
+                    "the service"
+                } else {
+                    "traffic"
+                },
                 cmd.describe()
             ),
         );
@@ -221,6 +227,8 @@ pub(super) fn command(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
             Some(a) => say(state, Level::Info, format!("acknowledged: {}", a.text)),
             None => say(state, Level::Info, "no alarm to acknowledge"),
         },
+        Command::Deploy => super::deploy::open(state),
+        Command::DeleteRevision => super::deploy::delete_selected(state),
         Command::Help => state.mode = Mode::Help { scroll: 0 },
         Command::Quit => {
             // A plan that drives (not one already paused) is paused first.
@@ -359,7 +367,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                         ChangeNo(id)
                     ),
                 ),
-                InputKind::SetSplit | InputKind::Command => {}
+                InputKind::SetSplit | InputKind::Command | InputKind::Deploy => {}
             }
         }
         KeyCode::Enter => {
@@ -370,6 +378,7 @@ fn on_input_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                     state.mode = Mode::Normal;
                 }
                 InputKind::Command => cmdline::enter(state, &text, fx),
+                InputKind::Deploy => super::deploy::entered(state, &text),
                 InputKind::SetSplit => match parse_split(state, &text) {
                     Ok(split) => {
                         state.mode = Mode::Normal;
@@ -436,6 +445,7 @@ fn after_edit(state: &mut State) {
     let text = input.textarea.lines().join(" ");
     match input.kind {
         InputKind::Filter => state.log_view.filter = text.trim().to_string(),
+        InputKind::Deploy => super::deploy::edited(state, &text),
         InputKind::SetSplit => {
             let fb = (!text.trim().is_empty()).then(|| parse_split(state, text.trim()));
             if let Mode::Input(input) = &mut state.mode {

@@ -5,6 +5,7 @@ mod audit;
 mod battery;
 mod changes;
 mod cmdline;
+mod deploy;
 mod drive;
 mod gates;
 mod history;
@@ -47,6 +48,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 if let Some(c) = state.conflicted.take() {
                     changes::reask_after_conflict(state, c, &mut fx);
                 }
+                deploy::after_read(state, &mut fx);
             }
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),
@@ -96,6 +98,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                 format!("the report could not be written: {e}"),
             );
         }
+        Action::Release(event) => deploy::on_event(state, event, &mut fx),
         Action::Drive(request) => drive::on_request(state, request, &mut fx),
         Action::Terminate(why) => {
             state.quit = true;

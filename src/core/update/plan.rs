@@ -84,7 +84,11 @@ pub(super) fn carry_out(
                 if notable(&to) {
                     fx.push(Effect::Notify(notification(state, &to, &why)));
                 }
+                let promoted = to == Phase::Promoted;
                 fx.push(Effect::Journal(Event::PlanTransition { from, to, why }));
+                if promoted {
+                    super::deploy::after_promotion(state, fx);
+                }
             }
         }
     }

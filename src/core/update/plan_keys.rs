@@ -1,7 +1,7 @@
 //! The plan's keys (`p`, Space, `a` and their `:plan` words). They do what
 //! [`State::plan_offers`] offers and nothing else: the plan panel and the
 //! footer show the same offers, so what the screen offers is what the keys
-//! do (tests/plan_flow.rs walks every phase and verdict to hold this).
+//! do (tests/core/plan_flow.rs walks every phase and verdict to hold this).
 
 use super::plan::{abort, carry_out, feed, plan_active};
 use super::say;

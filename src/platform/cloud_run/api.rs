@@ -23,6 +23,7 @@ pub use crate::core::preview::{TYPE_LATEST, TYPE_REVISION};
 pub const CONDITION_SUCCEEDED: &str = "CONDITION_SUCCEEDED";
 pub const CONDITION_FAILED: &str = "CONDITION_FAILED";
 pub const CONDITION_RECONCILING: &str = "CONDITION_RECONCILING";
+pub const CONDITION_PENDING: &str = "CONDITION_PENDING";
 
 /// The `@type` of a Service inside an Operation's `metadata` / `response`.
 pub const SERVICE_TYPE_URL: &str = "type.googleapis.com/google.cloud.run.v2.Service";
@@ -84,14 +85,26 @@ pub struct Service {
     pub etag: Option<String>,
 }
 
-/// `GoogleCloudRunV2RevisionTemplate` (only what the fake shows).
+/// `GoogleCloudRunV2RevisionTemplate`: what the cockpit reads and changes
+/// (a deploy sets `revision` and a container's image and env). Every other
+/// field is kept as it was read (`extra`), so a deploy sends the template
+/// back whole with only those changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionTemplate {
+    /// The name of the revision this template creates (optional; a deploy
+    /// sets it so that the new revision's tag goes in the same request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instance_request_concurrency: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<RevisionScaling>,
+    /// The template's other fields, as read.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// `GoogleCloudRunV2Container`.
@@ -102,6 +115,76 @@ pub struct Container {
     pub name: Option<String>,
     #[serde(default)]
     pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
+    /// The container's other fields, as read.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// `GoogleCloudRunV2EnvVar`: a value, or a reference to a secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_source: Option<EnvVarSource>,
+}
+
+/// `GoogleCloudRunV2EnvVarSource`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeySelector>,
+}
+
+/// `GoogleCloudRunV2SecretKeySelector`: which secret, which version.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeySelector {
+    #[serde(default)]
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `GoogleCloudRunV2ResourceRequirements`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRequirements {
+    /// `cpu`, `memory`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub limits: std::collections::BTreeMap<String, String>,
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// `GoogleCloudRunV2ContainerPort`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+}
+
+/// `GoogleCloudRunV2RevisionScaling`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionScaling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_instance_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instance_count: Option<i32>,
 }
 
 /// `GoogleCloudRunV2TrafficTarget`: one entry of `traffic[]`.
@@ -212,6 +295,8 @@ pub struct Revision {
     pub max_instance_request_concurrency: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<RevisionScaling>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::api::{self, last_segment, TrafficTarget};
 use crate::core::error::BackendError;
 use crate::core::model::{Revision, ServiceSnapshot, TrafficSplit, Version};
-use crate::core::preview::{self, CloudRunPatch, KeptTag, WriteApi};
+use crate::core::preview::{self, CloudRunPatch, KeptTag, WriteApi, TYPE_REVISION};
+use crate::core::release_call::{CloudRunRelease, Target};
 
 /// The service and all its revisions as the cockpit's snapshot.
 pub fn snapshot(
@@ -44,7 +45,17 @@ pub fn snapshot(
     let tags = tags(service, latest);
     let mut revs: Vec<Revision> = revisions
         .iter()
-        .map(|r| revision(r, tags.get(r.short_name())))
+        .map(|r| {
+            let mut rev = revision(r, tags.get(r.short_name()));
+            rev.details = super::inspect::details(r, service);
+            rev.status_message = super::inspect::failure_message(&rev.details)
+                .or_else(|| {
+                    (rev.details.deploying && !rev.ready)
+                        .then(|| super::inspect::progress_message(&rev.details))
+                })
+                .or(rev.status_message);
+            rev
+        })
         .collect();
     revs.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
     let message = service
@@ -172,6 +183,7 @@ fn revision(r: &api::Revision, tag: Option<&(String, Option<String>)>) -> Revisi
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)),
         ready,
         status_message,
+        details: Default::default(),
     }
 }
 
@@ -216,12 +228,51 @@ pub fn write_api(
     region: &str,
     patch_url: String,
 ) -> WriteApi {
+    let service_url = patch_url
+        .split_once('?')
+        .map_or(patch_url.as_str(), |(u, _)| u)
+        .to_string();
     WriteApi::CloudRun {
         project: project.to_string(),
         region: region.to_string(),
         patch_url,
         tags: kept_tags(&service.traffic),
         etag: service.etag.clone(),
+        release: Some(Box::new(release_api(service, service_url))),
+    }
+}
+
+/// Every target of `current`, its type and percent written out (the API
+/// omits a 0 % share and may omit the type).
+pub fn targets(current: &[TrafficTarget]) -> Vec<Target> {
+    current
+        .iter()
+        .map(|t| Target {
+            kind: t.kind.clone().unwrap_or_else(|| {
+                if t.revision.as_deref().is_some_and(|r| !r.is_empty()) {
+                    TYPE_REVISION.to_string()
+                } else {
+                    crate::core::preview::TYPE_LATEST.to_string()
+                }
+            }),
+            revision: t.revision.clone().filter(|r| !r.is_empty()),
+            percent: t.percent(),
+            tag: t.tag.clone().filter(|t| !t.is_empty()),
+        })
+        .collect()
+}
+
+/// What a deploy or a deletion starts from, as read.
+pub fn release_api(service: &api::Service, service_url: String) -> CloudRunRelease {
+    CloudRunRelease {
+        service_url,
+        template: serde_json::to_value(service.template.clone().unwrap_or_default())
+            .unwrap_or_default(),
+        traffic: targets(&service.traffic),
+        latest_ready: service
+            .latest_ready_revision
+            .as_deref()
+            .map(|r| last_segment(r).to_string()),
     }
 }
 

@@ -22,6 +22,8 @@
 
 pub mod api;
 mod convert;
+pub mod deploy;
+mod inspect;
 pub mod lease;
 mod write;
 
@@ -60,6 +62,8 @@ pub struct CloudRunSettings {
     pub connect_timeout: Duration,
     /// How long a traffic change may take, from PATCH to operation done.
     pub operation_timeout: Duration,
+    /// How long a deploy may take, from PATCH to the revision ready.
+    pub deploy_timeout: Duration,
     /// First and longest wait between two polls of an operation.
     pub poll_initial: Duration,
     pub poll_max: Duration,
@@ -86,7 +90,10 @@ impl CloudRunSettings {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(120),
-            poll_initial: Duration::from_millis(250),
+            deploy_timeout: Duration::from_secs(600),
+            // A short first poll that backs off: a fast operation shows at
+            // once, a slow one costs a poll every `poll_max`.
+            poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_secs(2),
             page_size: 100,
         }
@@ -118,6 +125,12 @@ impl std::fmt::Debug for CloudRun {
             .finish_non_exhaustive()
     }
 }
+
+/// While an operation is young (most finish within seconds), polls back off
+/// only up to this: a change shows at most this long after it is done.
+const FAST_POLL_MAX: Duration = Duration::from_millis(400);
+/// After this long, polls back off up to `poll_max`.
+const FAST_POLL_FOR: Duration = Duration::from_secs(10);
 
 /// A traffic change is done when the service is no longer reconciling and
 /// serves the split it was asked for.
@@ -283,13 +296,27 @@ impl CloudRun {
         )))
     }
 
-    /// Polls `op` until done, backing off from `poll_initial` to `poll_max`.
+    /// The wait before the next poll of an operation started `elapsed` ago,
+    /// after waiting `delay`: twice as long, up to 400 ms for the first 10 s
+    /// (a fast operation shows at once, a typical one within 400 ms of its
+    /// end), then up to `poll_max`.
+    fn next_poll(&self, delay: Duration, elapsed: Duration) -> Duration {
+        let cap = if elapsed < FAST_POLL_FOR {
+            FAST_POLL_MAX.min(self.settings.poll_max)
+        } else {
+            self.settings.poll_max
+        };
+        (delay * 2).min(cap).max(delay.min(cap))
+    }
+
+    /// Polls `op` until done, from `poll_initial` backing off ([`Self::next_poll`]).
     /// Transient errors while polling are retried until `deadline`.
     async fn wait(
         &self,
         mut op: api::Operation,
         deadline: Instant,
     ) -> Result<api::Operation, BackendError> {
+        let started = Instant::now();
         let mut delay = self.settings.poll_initial;
         let path = format!("v2/{}", op.name);
         let what = format!("operation {}", op.name);
@@ -303,7 +330,7 @@ impl CloudRun {
                 return Err(BackendError::Timeout(self.settings.operation_timeout));
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.settings.poll_max);
+            delay = self.next_poll(delay, started.elapsed());
             match self.http.get::<api::Operation>(&path, &[], &what).await {
                 Ok(next) => op = next,
                 Err(e) if e.is_transient() => {
@@ -385,6 +412,10 @@ impl Platform for CloudRun {
         expect: &Version,
     ) -> Result<ServiceSnapshot, BackendError> {
         write::set_traffic(self, split, expect).await
+    }
+
+    fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
+        Ok(self)
     }
 
     fn observe_retries(&self, observer: RetryObserver) {

@@ -210,6 +210,14 @@ impl HaproxyPlatform {
 
 #[async_trait]
 impl Platform for HaproxyPlatform {
+    fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
+        Err(
+            "HAProxy cannot deploy or delete revisions: they are the backend's servers, \
+             started and stopped outside the cockpit"
+                .into(),
+        )
+    }
+
     fn info(&self) -> PlatformInfo {
         PlatformInfo {
             kind: "haproxy".into(),

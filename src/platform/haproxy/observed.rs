@@ -161,6 +161,7 @@ pub(super) fn snapshot(s: &HaproxySettings, obs: &Observed, memory: &Memory) -> 
             };
             Revision {
                 name: sv.name.clone(),
+                details: Default::default(),
                 tag,
                 tag_url: sv.addr.as_ref().map(|a| format!("http://{a}")),
                 image: sv.addr.clone().unwrap_or_default(),

@@ -18,6 +18,7 @@
 mod gen;
 pub mod history;
 mod http;
+mod release;
 pub mod rng;
 mod scenario;
 pub mod traffic;
@@ -32,7 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use history::HISTORY_SECONDS;
 pub use http::{exposition, RevStatus};
-pub use scenario::{Phase, RevisionSpec, Scenario};
+pub use scenario::{DeployBehaviour, DeployProfile, Phase, RevisionSpec, Scenario};
 pub use world::LOG_CAPACITY;
 
 use crate::core::error::BackendError;
@@ -235,6 +236,10 @@ impl Platform for Simulator {
         };
         tokio::time::sleep(delay).await;
         Ok(self.shared.lock_current().snapshot())
+    }
+
+    fn releases(&self) -> Result<&dyn crate::platform::release::Releases, String> {
+        Ok(self)
     }
 }
 

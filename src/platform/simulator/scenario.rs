@@ -59,6 +59,34 @@ pub struct Scenario {
     pub revisions: Vec<RevisionSpec>,
     /// The judge's mode the bare demo uses with this scenario (`judge = "act"`).
     pub judge: Option<crate::core::judge::JudgeMode>,
+    /// What a revision deployed from the cockpit does (`[deploy]`).
+    pub deploy: DeployBehaviour,
+}
+
+/// `[deploy]`: how a revision deployed from the cockpit (`D`) behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeployBehaviour {
+    /// How long until it is ready (its conditions progress meanwhile).
+    pub ready_after: Duration,
+    /// Its behaviour; `None`: like the scenario's canary (else its stable).
+    pub profile: Option<DeployProfile>,
+}
+
+impl Default for DeployBehaviour {
+    fn default() -> Self {
+        DeployBehaviour {
+            ready_after: Duration::from_secs(3),
+            profile: None,
+        }
+    }
+}
+
+/// A deployed revision's 5xx share, p95 and changes after first traffic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeployProfile {
+    pub error_percent: f64,
+    pub p95_ms: f64,
+    pub after_traffic: Vec<Phase>,
 }
 
 /// How one revision looks and behaves.
@@ -200,6 +228,18 @@ struct RawScenario {
     judge: Option<String>,
     #[serde(default)]
     revisions: Vec<RawRevision>,
+    deploy: Option<RawDeploy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeploy {
+    #[serde(default, deserialize_with = "de_opt_duration_option")]
+    ready_after: Option<Duration>,
+    error_percent: Option<f64>,
+    p95_ms: Option<f64>,
+    #[serde(default)]
+    after_traffic: Vec<RawPhase>,
 }
 
 #[derive(Deserialize)]
@@ -374,7 +414,60 @@ impl RawScenario {
                     })?,
             ),
         };
+        let deploy = match self.deploy {
+            None => DeployBehaviour::default(),
+            Some(d) => {
+                let ready_after = d.ready_after.unwrap_or(Duration::from_secs(3));
+                if ready_after > Duration::from_secs(600) {
+                    return Err(("deploy.ready_after".into(), "must be at most 10m".into()));
+                }
+                let profile = if d.error_percent.is_none()
+                    && d.p95_ms.is_none()
+                    && d.after_traffic.is_empty()
+                {
+                    None
+                } else {
+                    let error_percent = d.error_percent.unwrap_or(default_error_percent());
+                    check_percent("deploy.error_percent".into(), error_percent)?;
+                    let p95_ms = d.p95_ms.unwrap_or(default_p95());
+                    check_latency("deploy.p95_ms".into(), p95_ms)?;
+                    let mut after_traffic = Vec::new();
+                    for (j, p) in d.after_traffic.into_iter().enumerate() {
+                        let key = |k: &str| format!("deploy.after_traffic[{j}].{k}");
+                        if p.error_percent.is_none() && p.p95_ms.is_none() {
+                            return Err((
+                                key("error_percent"),
+                                "a phase needs error_percent or p95_ms".into(),
+                            ));
+                        }
+                        if let Some(v) = p.error_percent {
+                            check_percent(key("error_percent"), v)?;
+                        }
+                        if let Some(v) = p.p95_ms {
+                            check_latency(key("p95_ms"), v)?;
+                        }
+                        after_traffic.push(Phase {
+                            after: p.after,
+                            ramp: p.ramp.unwrap_or_default(),
+                            error_percent: p.error_percent,
+                            p95_ms: p.p95_ms,
+                        });
+                    }
+                    after_traffic.sort_by_key(|p| p.after);
+                    Some(DeployProfile {
+                        error_percent,
+                        p95_ms,
+                        after_traffic,
+                    })
+                };
+                DeployBehaviour {
+                    ready_after,
+                    profile,
+                }
+            }
+        };
         Ok(Scenario {
+            deploy,
             judge,
             name: self.name.unwrap_or_else(|| default_name.to_string()),
             description: self.description,

@@ -95,6 +95,8 @@ pub struct World {
     /// Base URL of the simulator's own HTTP front, when it runs: tag URLs
     /// and the service URL then point at it, so checks are real HTTP.
     pub http_base: Option<String>,
+    /// Revisions deployed and deleted from the cockpit.
+    pub release: super::release::SimReleases,
 }
 
 impl World {
@@ -148,6 +150,7 @@ impl World {
             history: History::default(),
             logs: LogRing::default(),
             http_base: None,
+            release: Default::default(),
             scenario,
         }
     }
@@ -198,6 +201,7 @@ impl World {
     /// Generates every whole second up to `elapsed` since creation.
     pub fn advance_to(&mut self, now: Instant, elapsed: Duration) {
         self.reconcile(now);
+        super::release::advance(self, now);
         let target = elapsed.as_secs();
         let keep = HISTORY_SECONDS as u64;
         if target > self.second + keep {
@@ -214,8 +218,10 @@ impl World {
         let mut revisions: Vec<Revision> = self
             .revs
             .iter()
+            .filter(|r| !self.release.is_deleted(&r.spec.name))
             .map(|r| Revision {
                 name: r.spec.name.clone(),
+                details: super::release::details(self, r),
                 tag: r.spec.tag.clone(),
                 tag_url: self.tag_url_of(r),
                 image: r.spec.image.clone(),
@@ -223,6 +229,8 @@ impl World {
                 ready: r.ready,
                 status_message: if r.ready {
                     None
+                } else if let Some(s) = super::release::status(&super::release::details(self, r)) {
+                    Some(s)
                 } else {
                     Some(r.spec.status_message.clone().unwrap_or_else(|| {
                         "Revision is not ready: the container failed to start.".to_string()

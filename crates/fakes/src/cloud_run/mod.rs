@@ -32,8 +32,10 @@
 mod logging;
 mod monitoring;
 mod patch;
+mod revisions;
 mod server;
 mod state;
+mod v1;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -130,6 +132,12 @@ pub enum Route {
     PatchService,
     ListRevisions,
     GetOperation,
+    /// `GET …/services/S/revisions/R`.
+    GetRevision,
+    /// `DELETE …/services/S/revisions/R`.
+    DeleteRevision,
+    /// v1 (Knative): `GET apis/serving.knative.dev/v1/namespaces/P/revisions`.
+    V1ListRevisions,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.

@@ -14,7 +14,7 @@ use canary::platform::cloud_run::api::{
 };
 
 /// Every field of `GoogleCloudRunV2Service` (run.v2 discovery, revision 20240614).
-const SERVICE_FIELDS: &[&str] = &[
+pub(super) const SERVICE_FIELDS: &[&str] = &[
     "annotations",
     "binaryAuthorization",
     "client",
@@ -103,7 +103,7 @@ fn valid_tag(tag: &str) -> bool {
 }
 
 /// Parses the body: known field names only, `traffic` as TrafficTargets.
-fn parse_body(body: &str) -> Result<(Vec<TrafficTarget>, Option<String>), ApiError> {
+pub(super) fn parse_body(body: &str) -> Result<(Vec<TrafficTarget>, Option<String>), ApiError> {
     let value: Value = serde_json::from_str(body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     let Value::Object(map) = &value else {
@@ -153,7 +153,7 @@ fn parse_body(body: &str) -> Result<(Vec<TrafficTarget>, Option<String>), ApiErr
     Ok((traffic, etag))
 }
 
-fn validate_traffic(
+pub(super) fn validate_traffic(
     traffic: &[TrafficTarget],
     exists: impl Fn(&str) -> bool,
 ) -> Result<(), ApiError> {
@@ -225,7 +225,10 @@ pub fn apply(
 ) -> Result<api::Operation, ApiError> {
     let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let mask = param("updateMask").unwrap_or("");
-    let fields = mask.split(',').map(str::trim).collect::<Vec<_>>();
+    let fields: Vec<&str> = mask.split(',').map(str::trim).collect();
+    if fields.contains(&"template") {
+        return super::revisions::apply_deploy(state, name, &fields, body, now);
+    }
     if fields == ["annotations"] {
         return apply_annotations(state, name, body);
     }

@@ -113,6 +113,16 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
             return (route, (*project).to_string());
         }
     }
+    if let Some(rest) = path.strip_prefix("/apis/serving.knative.dev/v1/namespaces/") {
+        // The v1 surface gcloud reads (`gcloud run revisions list`).
+        if let ([ns, "revisions"], true) = (
+            rest.split('/').collect::<Vec<_>>().as_slice(),
+            *method == Method::GET,
+        ) {
+            return (Route::V1ListRevisions, (*ns).to_string());
+        }
+        return (Route::Unknown, String::new());
+    }
     let Some(name) = path.strip_prefix("/v2/") else {
         return (Route::Unknown, String::new());
     };
@@ -125,6 +135,10 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
             return (Route::ListRevisions, parts[..6].join("/"))
         }
         (&Method::GET, ["projects", "locations", "operations"], 6) => Route::GetOperation,
+        (&Method::GET, ["projects", "locations", "services", "revisions"], 8) => Route::GetRevision,
+        (&Method::DELETE, ["projects", "locations", "services", "revisions"], 8) => {
+            Route::DeleteRevision
+        }
         _ => Route::Unknown,
     };
     (route, name.to_string())
@@ -155,6 +169,8 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
                         Route::PatchService => "run.services.update",
                         Route::ListRevisions => "run.revisions.list",
                         Route::GetOperation => "run.operations.get",
+                        Route::GetRevision => "run.revisions.get",
+                        Route::DeleteRevision => "run.revisions.delete",
                         Route::ListLogEntries => "logging.logEntries.list",
                         Route::PromQuery | Route::PromQueryRange => "monitoring.timeSeries.list",
                         _ => "run.services.get",
@@ -258,6 +274,20 @@ fn dispatch(
                 "NOT_FOUND",
                 format!("Operation '{name}' not found."),
             )),
+        },
+        Route::GetRevision => match super::revisions::get_revision(state, name) {
+            Ok(r) => Reply::json(&r),
+            Err(e) => Reply::error(&e),
+        },
+        Route::DeleteRevision => {
+            match super::revisions::delete_revision(state, name, Instant::now()) {
+                Ok(op) => Reply::json(&op),
+                Err(e) => Reply::error(&e),
+            }
+        }
+        Route::V1ListRevisions => match super::v1::list_revisions(state, name, query) {
+            Ok(v) => Reply::json(&v),
+            Err(e) => Reply::error(&e),
         },
         Route::ListLogEntries => match state.logs.list(body, chrono::Utc::now()) {
             Ok(v) => Reply::json(&v),

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::{Fault, RecordedRequest, RevisionSpec, Route, ServiceRef};
 use canary::platform::cloud_run::api::{
-    self, Condition, Container, TrafficTarget, TrafficTargetStatus, CONDITION_FAILED,
-    CONDITION_SUCCEEDED, SERVICE_TYPE_URL, TYPE_LATEST, TYPE_REVISION,
+    self, Condition, TrafficTarget, TrafficTargetStatus, CONDITION_FAILED, CONDITION_SUCCEEDED,
+    SERVICE_TYPE_URL, TYPE_LATEST, TYPE_REVISION,
 };
 
 /// How many recorded requests are kept.
@@ -35,6 +35,9 @@ pub struct FakeService {
     /// Newest first.
     pub revisions: Vec<api::Revision>,
     pub host_suffix: String,
+    /// Tag URLs as `BASE/TAG` instead of `https://TAG---HOST` (tests point
+    /// them at a local server, so checks reach the tagged revision).
+    pub tag_url_base: Option<String>,
     /// When the status catches up with a finished operation (status lag),
     /// and for which generation.
     pub settle_at: Option<(Instant, Option<String>)>,
@@ -79,10 +82,10 @@ impl FakeService {
                 },
                 percent: t.percent.filter(|p| *p != 0),
                 tag: t.tag.clone(),
-                uri: t
-                    .tag
-                    .as_ref()
-                    .map(|tag| format!("https://{tag}---{}", self.host_suffix)),
+                uri: t.tag.as_ref().map(|tag| match &self.tag_url_base {
+                    Some(base) => format!("{base}/{tag}"),
+                    None => format!("https://{tag}---{}", self.host_suffix),
+                }),
             })
             .collect()
     }
@@ -160,6 +163,8 @@ pub struct FakeState {
     pub logs: super::logging::FakeLogs,
     /// Synthetic traffic behind the PromQL answers.
     pub monitoring: super::monitoring::FakeMonitoring,
+    /// Revisions being created, deletions.
+    pub releases: super::revisions::FakeReleases,
 }
 
 impl FakeState {
@@ -192,6 +197,7 @@ impl FakeState {
 
     /// Finishes every operation whose time has come, and settles statuses.
     pub fn advance(&mut self, now: Instant) {
+        super::revisions::before_operations(self, now);
         let wall = Utc::now();
         let lag = self.status_lag;
         for op in self.operations.values_mut() {
@@ -240,6 +246,7 @@ impl FakeState {
                 }
             }
         }
+        super::revisions::after_operations(self);
     }
 
     pub fn add_service(
@@ -275,6 +282,7 @@ impl FakeState {
             },
             revisions: Vec::new(),
             host_suffix,
+            tag_url_base: None,
             settle_at: None,
         };
         for spec in revisions {
@@ -314,11 +322,9 @@ pub fn push_revision(
         update_time: Some(timestamp(created)),
         launch_stage: Some("GA".into()),
         service: Some(at.service.clone()),
-        containers: vec![Container {
-            name: Some("app".into()),
-            image: spec.image.clone(),
-        }],
+        containers: vec![super::revisions::container(&spec.image)],
         max_instance_request_concurrency: Some(80),
+        scaling: super::revisions::scaling(),
         execution_environment: Some("EXECUTION_ENVIRONMENT_GEN2".into()),
         conditions: vec![condition],
         observed_generation: Some("1".into()),
@@ -344,13 +350,7 @@ pub fn push_revision(
     svc.resource.latest_created_revision = newest(false);
     svc.resource.latest_ready_revision = newest(true);
     if svc.resource.template.is_none() || pos == 0 {
-        svc.resource.template = Some(api::RevisionTemplate {
-            containers: vec![Container {
-                name: Some("app".into()),
-                image: spec.image.clone(),
-            }],
-            max_instance_request_concurrency: Some(80),
-        });
+        svc.resource.template = Some(super::revisions::template(&spec.image));
     }
 }
 
