@@ -51,6 +51,8 @@ pub struct StatusReport {
     /// Serving split when it differs from `traffic` or is reported apart.
     pub serving: Option<Vec<Share>>,
     pub revisions: Vec<RevisionStatus>,
+    /// The latest plan, from the journal (who drives it, its phase and step).
+    pub plan: Option<super::plan_status::PlanStatus>,
 }
 
 impl StatusReport {
@@ -86,6 +88,7 @@ impl StatusReport {
             traffic: shares(&snapshot.traffic),
             serving: snapshot.actual.as_ref().map(shares),
             revisions,
+            plan: None,
         }
     }
 
@@ -116,6 +119,18 @@ impl StatusReport {
             if *serving != self.traffic || self.reconciling {
                 let _ = writeln!(out, "serving  {} (still converging)", flag(serving));
             }
+        }
+        if let Some(p) = &self.plan {
+            let _ = writeln!(
+                out,
+                "plan     {} → {}: {} (started by {} {}){}",
+                p.canary,
+                p.stable,
+                p.label,
+                p.driver.user,
+                p.started.format("%Y-%m-%d %H:%M:%S UTC"),
+                p.why.as_deref().map_or(String::new(), |w| format!(": {w}"))
+            );
         }
         if let Some(m) = &self.message {
             let _ = writeln!(out, "problem  {m}");
@@ -170,10 +185,13 @@ pub async fn status(platform: &dyn Platform, ctx: &Context<'_>) -> Result<Status
     let snapshot = platform.snapshot().await?;
     let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
     let stable = roles.stable.zip(roles.stable_from);
-    Ok(StatusReport::build(
-        platform.info(),
-        &snapshot,
-        stable,
-        roles.canary,
-    ))
+    let mut report = StatusReport::build(platform.info(), &snapshot, stable, roles.canary);
+    report.plan = ctx
+        .plan_journal
+        .as_deref()
+        .filter(|p| p.is_file())
+        .and_then(|p| crate::journal::replay(p).ok())
+        .as_ref()
+        .and_then(super::plan_status::last_plan);
+    Ok(report)
 }

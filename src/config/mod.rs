@@ -25,7 +25,7 @@ use crate::core::plan::PlanSpec;
 pub use crate::core::duration::{format as format_duration, parse as parse_duration};
 pub use sections::{
     known_keys, CloudRunConfig, ColorChoice, DemoConfig, DiagnosticsConfig, GatesConfig,
-    GoogleAuth, HaproxyConfig, JournalConfig, LogsConfig, MetricsConfig, NotifyConfig,
+    GoogleAuth, HaproxyConfig, JournalConfig, LogsConfig, MetricsConfig, NamedPlan, NotifyConfig,
     PlatformKind, PrometheusConfig, RefreshConfig, ServiceConfig, TrafficConfig, UiConfig,
     DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
 };
@@ -51,6 +51,10 @@ pub struct Config {
     /// `[judge]`: the statistical judge.
     pub judge: crate::core::judge::JudgeSettings,
     pub plan: PlanSpec,
+    /// `[plan] on_cancel`: what a cancelled `canary release` leaves.
+    pub on_cancel: crate::core::plan::OnCancel,
+    /// `[plans.NAME]`: named plans (`canary release --plan NAME`).
+    pub plans: BTreeMap<String, NamedPlan>,
     /// `[deploy]` and `[revisions]`: deploys of new revisions and prunes.
     pub release: crate::core::release::ReleaseSettings,
     /// The whole verification battery must finish within this.
@@ -84,6 +88,8 @@ impl Default for Config {
             gates: GatesConfig::default(),
             judge: crate::core::judge::JudgeSettings::default(),
             plan: PlanSpec::domain_default(),
+            on_cancel: Default::default(),
+            plans: BTreeMap::new(),
             release: crate::core::release::ReleaseSettings::default(),
             verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
             checks: Vec::new(),

@@ -7,6 +7,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
 pub mod haproxy;
+pub mod lease;
 pub mod release;
 pub mod simulator;
 
