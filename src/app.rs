@@ -432,6 +432,24 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
     ))
 }
 
+/// The lease `canary release` holds while it drives (one driver at a
+/// time, see [`crate::platform::lease`]): Cloud Run's service annotation
+/// (written with the etag); a lock file next to the journal for HAProxy and
+/// the simulator (`None` with the journal turned off).
+pub fn lease(config: &Config) -> anyhow::Result<Option<Arc<dyn crate::platform::lease::Lease>>> {
+    if config.service.platform == PlatformKind::CloudRun {
+        let run = Arc::new(cloud_run_platform(config)?);
+        return Ok(Some(Arc::new(
+            crate::platform::cloud_run::lease::CloudRunLease::new(run),
+        )));
+    }
+    Ok(journal_path(config).map(|p| {
+        Arc::new(crate::platform::lease::FileLease::new(
+            p.with_extension("lease"),
+        )) as _
+    }))
+}
+
 /// Where the journal of the configured service goes (`None`: turned off or
 /// no home directory).
 /// The simulator's journal is kept apart from a real service of the same name.

@@ -5,13 +5,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use canary::app::{self, cockpit, logging};
-use canary::cli::{history, script, Args, Sub};
+use canary::cli::{history, script, unattended, Args, Sub};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::from_env();
     let config = match args.load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -26,6 +24,13 @@ fn main() -> ExitCode {
     match &args.command {
         Some(Sub::Journal { json }) => history::print_journal(&config, *json),
         Some(Sub::Report { output }) => history::write_report(&config, output.as_deref()),
+        Some(Sub::Release(release)) => {
+            let timeout = args
+                .timeout_given
+                .then(|| std::time::Duration::from_secs(args.timeout.max(1)));
+            unattended::run(release, &config, args.read_only, timeout)
+        }
+        Some(Sub::Wait { until }) => unattended::wait(until, &config, args.timeout),
         Some(cmd) => canary::cli::release::run_sub(cmd, &args, &config)
             .unwrap_or_else(|| script::run(cmd, &args, &config)),
         None => {

@@ -24,9 +24,14 @@ pub struct Args {
     /// Disable every action that changes traffic (anywhere on the line).
     #[arg(long, global = true)]
     pub read_only: bool,
-    /// Scripts: how long a failing call is retried, in seconds (default 60).
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    /// Scripts: how long a failing call is retried, in seconds (default 60);
+    /// `canary release` and `canary wait`: how long the whole run may take
+    /// (`90`, `30m`, `1h30m`).
+    #[arg(long, global = true, value_name = "SECS|DURATION", default_value_t = 60, value_parser = seconds)]
     pub timeout: u64,
+    /// Whether `--timeout` was given (`canary release` has its own default).
+    #[arg(skip)]
+    pub timeout_given: bool,
     /// Level of the program's own log file: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -37,8 +42,27 @@ pub struct Args {
     pub command: Option<Sub>,
 }
 
+/// `--timeout`: whole seconds, or a duration (`30m`).
+fn seconds(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) => crate::core::duration::parse(text).map(|d| d.as_secs().max(1)),
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum Sub {
+    /// Run the promotion plan unattended (CI): events as JSON lines on
+    /// stdout, progress on stderr; exit 0 promoted, 3 rolled back, 4 waiting
+    /// for a human, 1 failed to act, 2 bad usage.
+    Release(super::unattended::ReleaseArgs),
+    /// Wait until the service's plan (from the journal) reaches a state:
+    /// `step=N`, `paused`, `promoted`, `done`.
+    Wait {
+        /// step=N | paused | promoted | rolled-back | done
+        #[arg(long, value_name = "STATE")]
+        until: String,
+    },
     /// Print the audit journal of the service, oldest first.
     Journal {
         /// One JSON record per line, as stored.
@@ -99,6 +123,18 @@ pub struct ChangeArgs {
 }
 
 impl Args {
+    /// The command line of this process, noting whether `--timeout` was given.
+    pub fn from_env() -> Args {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().get_matches();
+        let mut args = match Args::from_arg_matches(&matches) {
+            Ok(a) => a,
+            Err(e) => e.exit(),
+        };
+        args.timeout_given = given(&matches, "timeout");
+        args
+    }
+
     /// Config from --config / $CANARY_CONFIG / XDG; `--demo` works without
     /// one. The error is said on stderr; the exit code is bad usage (2).
     pub fn load_config(&self) -> Result<Config, ExitCode> {
@@ -138,4 +174,13 @@ impl Args {
         }
         Ok(config)
     }
+}
+
+/// Whether `id` was on the command line (at the top or in a subcommand).
+fn given(m: &clap::ArgMatches, id: &str) -> bool {
+    let here = matches!(
+        m.try_contains_id(id).ok().and_then(|_| m.value_source(id)),
+        Some(clap::parser::ValueSource::CommandLine)
+    );
+    here || m.subcommand().is_some_and(|(_, sub)| given(sub, id))
 }

@@ -17,11 +17,14 @@
 
 pub mod args;
 mod change;
+pub mod events;
 pub mod history;
+pub mod plan_status;
 pub mod reconcile;
 pub mod release;
 pub mod script;
 mod status;
+pub mod unattended;
 
 use std::path::Path;
 
@@ -60,6 +63,8 @@ pub struct Context<'a> {
     pub journal: Option<&'a mut Journal>,
     pub who: Who,
     pub reason: Option<String>,
+    /// The journal `canary status` reads the plan from (it opens none for writing).
+    pub plan_journal: Option<std::path::PathBuf>,
 }
 
 impl<'a> Context<'a> {
@@ -70,6 +75,7 @@ impl<'a> Context<'a> {
             journal,
             who: Who::from_env(),
             reason: None,
+            plan_journal: None,
         }
     }
 

@@ -66,7 +66,8 @@ pub fn run(cmd: &Sub, args: &Args, config: &Config) -> ExitCode {
     let result: Result<(String, String, Option<String>), CliError> = rt.block_on(async {
         match cmd {
             Sub::Status { .. } => {
-                let ctx = Context::new(options, None);
+                let mut ctx = Context::new(options, None);
+                ctx.plan_journal = app::journal_path(config);
                 let r = super::status(platform.as_ref(), &ctx).await?;
                 Ok((r.to_json(), r.render_text(), None))
             }

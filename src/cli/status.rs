@@ -55,6 +55,8 @@ pub struct StatusReport {
     /// another controller, a colour kept warm, per-revision details).
     #[serde(skip_serializing_if = "crate::core::model::SnapshotExtra::is_empty")]
     pub extra: crate::core::model::SnapshotExtra,
+    /// The latest plan, from the journal (who drives it, its phase and step).
+    pub plan: Option<super::plan_status::PlanStatus>,
 }
 
 impl StatusReport {
@@ -91,6 +93,7 @@ impl StatusReport {
             serving: snapshot.actual.as_ref().map(shares),
             revisions,
             extra: snapshot.extra.clone(),
+            plan: None,
         }
     }
 
@@ -121,6 +124,18 @@ impl StatusReport {
             if *serving != self.traffic || self.reconciling {
                 let _ = writeln!(out, "serving  {} (still converging)", flag(serving));
             }
+        }
+        if let Some(p) = &self.plan {
+            let _ = writeln!(
+                out,
+                "plan     {} → {}: {} (started by {} {}){}",
+                p.canary,
+                p.stable,
+                p.label,
+                p.driver.user,
+                p.started.format("%Y-%m-%d %H:%M:%S UTC"),
+                p.why.as_deref().map_or(String::new(), |w| format!(": {w}"))
+            );
         }
         if let Some(m) = &self.message {
             let _ = writeln!(out, "problem  {m}");
@@ -187,10 +202,13 @@ pub async fn status(platform: &dyn Platform, ctx: &Context<'_>) -> Result<Status
     let snapshot = platform.snapshot().await?;
     let roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
     let stable = roles.stable.zip(roles.stable_from);
-    Ok(StatusReport::build(
-        platform.info(),
-        &snapshot,
-        stable,
-        roles.canary,
-    ))
+    let mut report = StatusReport::build(platform.info(), &snapshot, stable, roles.canary);
+    report.plan = ctx
+        .plan_journal
+        .as_deref()
+        .filter(|p| p.is_file())
+        .and_then(|p| crate::journal::replay(p).ok())
+        .as_ref()
+        .and_then(super::plan_status::last_plan);
+    Ok(report)
 }

@@ -26,8 +26,8 @@ pub use crate::core::duration::{format as format_duration, parse as parse_durati
 pub use sections::{
     known_keys, CloudRunConfig, ColorChoice, DemoConfig, DiagnosticsConfig, GatesConfig,
     GoogleAuth, HaproxyConfig, JournalConfig, KubeMode, KubernetesConfig, LogsConfig, MetricLabels,
-    MetricsConfig, NotifyConfig, PlatformKind, PrometheusConfig, RefreshConfig, ServiceConfig,
-    TrafficConfig, UiConfig, DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
+    MetricsConfig, NamedPlan, NotifyConfig, PlatformKind, PrometheusConfig, RefreshConfig,
+    ServiceConfig, TrafficConfig, UiConfig, DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
 };
 
 /// The environment variable naming a config file when `--config` is not given.
@@ -51,6 +51,10 @@ pub struct Config {
     /// `[judge]`: the statistical judge.
     pub judge: crate::core::judge::JudgeSettings,
     pub plan: PlanSpec,
+    /// `[plan] on_cancel`: what a cancelled `canary release` leaves.
+    pub on_cancel: crate::core::plan::OnCancel,
+    /// `[plans.NAME]`: named plans (`canary release --plan NAME`).
+    pub plans: BTreeMap<String, NamedPlan>,
     /// `[deploy]` and `[revisions]`: deploys of new revisions and prunes.
     pub release: crate::core::release::ReleaseSettings,
     /// The whole verification battery must finish within this.
@@ -86,6 +90,8 @@ impl Default for Config {
             gates: GatesConfig::default(),
             judge: crate::core::judge::JudgeSettings::default(),
             plan: PlanSpec::domain_default(),
+            on_cancel: Default::default(),
+            plans: BTreeMap::new(),
             release: crate::core::release::ReleaseSettings::default(),
             verification_timeout: DEFAULT_VERIFICATION_TIMEOUT,
             checks: Vec::new(),

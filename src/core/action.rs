@@ -75,6 +75,33 @@ pub enum Action {
         revision: String,
         result: Result<String, BackendError>,
     },
+    /// A request to the plan from no key: `canary release` starting its
+    /// plan, pausing or rolling back when cancelled.
+    Drive(DriveRequest),
+}
+
+/// What a headless driver (or a remote cockpit) asks of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DriveRequest {
+    /// Start this plan for the canary, rolling back to the stable (roles).
+    Start {
+        spec: super::plan::PlanSpec,
+        reason: Option<String>,
+    },
+    /// Pause a running plan (nothing advances, nothing rolls back).
+    Pause { reason: String },
+    /// Resume a paused plan.
+    Resume,
+    /// Abort: roll back to the plan's stable.
+    Abort { reason: String },
+    /// Nobody sits at a headless run: answer the question a conflict
+    /// re-asked (the service's version moved under a plan step). Sent again
+    /// when the traffic is still the last split confirmed (only the version
+    /// moved); else the plan pauses: the split changed under the driver.
+    AnswerReask,
+    /// The split the platform serves is not the plan's: someone else moved
+    /// it. The plan pauses (the driver stops instead of fighting).
+    SplitMoved { reason: String },
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits

@@ -19,6 +19,27 @@ pub enum OnFailure {
     StepDown,
 }
 
+/// What a cancelled unattended run (`canary release` getting SIGTERM or
+/// SIGINT) leaves behind: `[plan] on_cancel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnCancel {
+    /// The plan pauses: the canary keeps its share, nothing advances.
+    #[default]
+    Pause,
+    /// The plan rolls back to the stable.
+    Rollback,
+}
+
+impl OnCancel {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnCancel::Pause => "pause",
+            OnCancel::Rollback => "rollback",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanMode {

@@ -8,6 +8,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 pub mod cloud_run;
 pub mod haproxy;
 pub mod kubernetes;
+pub mod lease;
 pub mod release;
 pub mod simulator;
 

@@ -2,6 +2,7 @@
 //! turns them into effects, which run here as background tasks; the screen is
 //! redrawn only when something changed, at most `max_fps` times a second.
 
+pub mod headless;
 pub mod record;
 pub mod release;
 pub mod tasks;
@@ -99,45 +100,7 @@ where
     B: Backend,
     E: Stream<Item = io::Result<Event>> + Unpin,
 {
-    let platform = backends.platform.clone();
-    let (generation_tx, generation_rx) = watch::channel(state.write_generation);
-    let backends_rt = Executors {
-        checks: backends.checks.clone(),
-        recorder: backends.recorder.clone(),
-        notifier: backends.notifier.clone(),
-        generation: generation_rx.clone(),
-    };
-    {
-        let tx = tx.clone();
-        platform.observe_retries(Arc::new(move |r| {
-            let _ = tx.try_send(Action::Progress(r.clone()));
-        }));
-    }
-    let refresh = Arc::new(Notify::new());
-    let service_back = Arc::new(Notify::new());
-    let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
-    let (focus_tx, focus_rx) = watch::channel(None::<String>);
-    let pollers = [
-        tasks::spawn_service_poller(
-            platform.clone(),
-            timing.service,
-            refresh.clone(),
-            service_back.clone(),
-            generation_rx,
-            tx.clone(),
-        ),
-        tasks::spawn_metrics_poller(
-            backends.metrics,
-            timing.metrics,
-            timing.metrics_window,
-            timing.metrics_step,
-            watch_rx,
-            service_back.clone(),
-            tx.clone(),
-        ),
-        tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
-    ];
-
+    let mut engine = Engine::start(&state, backends, &timing, &tx);
     let frame_gap = Duration::from_secs(1) / timing.max_fps.max(1);
     let mut tick = tokio::time::interval(timing.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,8 +108,6 @@ where
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
     let mut input_open = true;
-    // Traffic-change tasks: quitting waits for them (`settle_changes`).
-    let mut changes = tokio::task::JoinSet::new();
 
     'main: loop {
         // Draw when something changed and the frame gap has passed.
@@ -180,9 +141,111 @@ where
         };
 
         // Handle this action and whatever else is already waiting, as one frame.
-        let mut batch = vec![action];
+        for action in engine.batch(action, &state, &mut rx) {
+            if let Action::Key(k) = &action {
+                tracing::trace!(key = ?k.code, mode = state.mode.name(), "key");
+            }
+            dirty |= needs_redraw(&action);
+            engine.step(&mut state, action);
+            if state.quit {
+                break 'main;
+            }
+        }
+        engine.reap();
+    }
+    let mut changes = engine.stop();
+    settle_changes(terminal, &mut state, &mut changes).await;
+    Ok(state)
+}
+
+/// The engine's side of the event loop, shared by the cockpit ([`run`]) and
+/// the headless driver ([`headless::run`]): the pollers, and every action
+/// through `update` with its effects carried out as background tasks.
+pub struct Engine {
+    platform: Arc<dyn Platform>,
+    ex: Executors,
+    timing: Timing,
+    tx: mpsc::Sender<Action>,
+    refresh: Arc<Notify>,
+    watch_tx: watch::Sender<Vec<String>>,
+    focus_tx: watch::Sender<Option<String>>,
+    generation_tx: watch::Sender<u64>,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
+    /// Traffic-change tasks: quitting waits for them (`settle_changes`).
+    changes: tokio::task::JoinSet<()>,
+}
+
+impl Engine {
+    /// Starts the pollers; results come back on `tx`.
+    pub fn start(
+        state: &State,
+        backends: Backends,
+        timing: &Timing,
+        tx: &mpsc::Sender<Action>,
+    ) -> Engine {
+        let platform = backends.platform.clone();
+        let (generation_tx, generation_rx) = watch::channel(state.write_generation);
+        let ex = Executors {
+            checks: backends.checks.clone(),
+            recorder: backends.recorder.clone(),
+            notifier: backends.notifier.clone(),
+            generation: generation_rx.clone(),
+        };
+        {
+            let tx = tx.clone();
+            platform.observe_retries(Arc::new(move |r| {
+                let _ = tx.try_send(Action::Progress(r.clone()));
+            }));
+        }
+        let refresh = Arc::new(Notify::new());
+        let service_back = Arc::new(Notify::new());
+        let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
+        let (focus_tx, focus_rx) = watch::channel(None::<String>);
+        let pollers = vec![
+            tasks::spawn_service_poller(
+                platform.clone(),
+                timing.service,
+                refresh.clone(),
+                service_back.clone(),
+                generation_rx,
+                tx.clone(),
+            ),
+            tasks::spawn_metrics_poller(
+                backends.metrics,
+                timing.metrics,
+                timing.metrics_window,
+                timing.metrics_step,
+                watch_rx,
+                service_back.clone(),
+                tx.clone(),
+            ),
+            tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
+        ];
+        Engine {
+            platform,
+            ex,
+            timing: timing.clone(),
+            tx: tx.clone(),
+            refresh,
+            watch_tx,
+            focus_tx,
+            generation_tx,
+            pollers,
+            changes: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// `first` and whatever else is already waiting (at most 256), handled
+    /// as one frame; a tick also checks the journal's health.
+    pub fn batch(
+        &self,
+        first: Action,
+        state: &State,
+        rx: &mut mpsc::Receiver<Action>,
+    ) -> Vec<Action> {
+        let mut batch = vec![first];
         if matches!(batch[0], Action::Tick) {
-            let broken = backends_rt.recorder.broken();
+            let broken = self.ex.recorder.broken();
             if broken.is_some() != state.journal_broken.is_some() {
                 batch.push(Action::JournalHealth(broken));
             }
@@ -193,47 +256,75 @@ where
                 Err(_) => break,
             }
         }
-        for action in batch {
-            if let Action::Key(k) = &action {
-                tracing::trace!(key = ?k.code, mode = state.mode.name(), "key");
-            }
-            dirty |= needs_redraw(&action);
-            let effects = update(&mut state, action, Utc::now());
-            // Reads started from now on carry the generation of the last change landed.
-            generation_tx.send_if_modified(|g| {
-                let changed = *g != state.write_generation;
-                *g = state.write_generation;
-                changed
-            });
-            // Every effect runs, those queued after a quit too (journal records).
-            for effect in effects {
-                match effect {
-                    Effect::Quit => {}
-                    Effect::RefreshService => refresh.notify_one(),
-                    Effect::WatchRevisions(revs) => {
-                        let _ = watch_tx.send(revs);
-                    }
-                    Effect::FocusLogs(revision) => {
-                        let _ = focus_tx.send(revision);
-                    }
-                    other => execute(other, &platform, &backends_rt, &timing, &tx, &mut changes),
+        batch
+    }
+
+    /// One action through `update`; its effects are started here (every
+    /// one, those queued after a quit too: journal records) and returned,
+    /// for whoever watches the engine.
+    pub fn step(&mut self, state: &mut State, action: Action) -> Vec<Effect> {
+        let effects = update(state, action, Utc::now());
+        // Reads started from now on carry the generation of the last change landed.
+        self.generation_tx.send_if_modified(|g| {
+            let changed = *g != state.write_generation;
+            *g = state.write_generation;
+            changed
+        });
+        for effect in &effects {
+            match effect {
+                Effect::Quit => {}
+                Effect::RefreshService => self.refresh.notify_one(),
+                Effect::WatchRevisions(revs) => {
+                    let _ = self.watch_tx.send(revs.clone());
                 }
-            }
-            if state.quit {
-                break 'main;
+                Effect::FocusLogs(revision) => {
+                    let _ = self.focus_tx.send(revision.clone());
+                }
+                other => execute(
+                    other.clone(),
+                    &self.platform,
+                    &self.ex,
+                    &self.timing,
+                    &self.tx,
+                    &mut self.changes,
+                ),
             }
         }
-        while changes.try_join_next().is_some() {}
+        effects
     }
-    for p in pollers {
-        p.abort();
+
+    /// Forgets traffic-change tasks that are done.
+    pub fn reap(&mut self) {
+        while self.changes.try_join_next().is_some() {}
     }
-    settle_changes(terminal, &mut state, &mut changes).await;
-    Ok(state)
+
+    /// Whether a traffic change is still running (sent, outcome not journaled).
+    pub fn changes_in_flight(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// The recorder effects journal with.
+    pub fn recorder(&self) -> &Recorder {
+        &self.ex.recorder
+    }
+
+    /// The notifier effects tell the team with.
+    pub fn notifier(&self) -> &Notifier {
+        &self.ex.notifier
+    }
+
+    /// Stops the pollers; returns the traffic changes still running, which
+    /// the caller lets land (`settle_changes`).
+    pub fn stop(mut self) -> tokio::task::JoinSet<()> {
+        for p in &self.pollers {
+            p.abort();
+        }
+        std::mem::take(&mut self.changes)
+    }
 }
 
 /// How long quitting waits for a traffic change already sent.
-const SETTLE: Duration = Duration::from_secs(30);
+pub const SETTLE: Duration = Duration::from_secs(30);
 
 /// A traffic change already sent is never cut off by quitting (a second `q`,
 /// SIGTERM, SIGHUP): its task runs to the platform's answer and journals the
@@ -254,19 +345,26 @@ async fn settle_changes<B: Backend>(
     );
     // The terminal may be gone (SIGHUP): nothing to show then, and no harm.
     let _ = terminal.draw(|f| crate::ui::render(f, state));
-    let drained = tokio::time::timeout(SETTLE, async {
+    drain(changes, SETTLE).await;
+}
+
+/// Waits (at most `within`) for the traffic changes still running to land
+/// and be journaled; false when one was still in flight.
+pub async fn drain(changes: &mut tokio::task::JoinSet<()>, within: Duration) -> bool {
+    let drained = tokio::time::timeout(within, async {
         while changes.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
-            waited_s = SETTLE.as_secs(),
+            waited_s = within.as_secs(),
             "a traffic change was still in flight at exit"
         );
     }
+    drained.is_ok()
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -427,7 +525,9 @@ fn execute(
         }
         Effect::Notify(text) => {
             let n = ex.notifier.clone();
+            let counted = n.in_flight();
             tokio::spawn(async move {
+                let _counted = counted;
                 if let Err(e) = n.send(&text).await {
                     let _ = tx.send(Action::NotifyFailed(e)).await;
                 }

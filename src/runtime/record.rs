@@ -254,6 +254,24 @@ pub struct Notifier {
     client: reqwest::Client,
     attempts: u32,
     timeout: Duration,
+    /// Notifications being sent now (a headless run waits for them).
+    inflight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a notification in flight while it lives.
+pub(crate) struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> InFlight {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(Arc::clone(n))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Notifier {
@@ -274,7 +292,25 @@ impl Notifier {
                 .unwrap_or_default(),
             attempts: 3,
             timeout: Duration::from_secs(5),
+            inflight: Arc::default(),
         }
+    }
+
+    /// Counts one notification in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        InFlight::new(&self.inflight)
+    }
+
+    /// Waits (at most `within`) until no notification is being sent.
+    pub async fn idle(&self, within: Duration) -> bool {
+        let end = tokio::time::Instant::now() + within;
+        while self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Per-attempt timeout and further attempts after a failure.
@@ -290,6 +326,7 @@ impl Notifier {
         let Some(url) = self.url.clone() else {
             return Ok(());
         };
+        let _inflight = InFlight::new(&self.inflight);
         let body = serde_json::json!({ "text": text });
         let mut last = String::new();
         for attempt in 0..self.attempts {

@@ -730,6 +730,74 @@ async fn promql_requests_follow_the_monitoring_discovery_document() {
     assert_eq!(err["errorType"], "bad_data");
 }
 
+/// The driver's lease as a service annotation (`canary release`): the
+/// request body, the service read back and the operation follow the
+/// discovery document; the fake keeps the annotation (and the others), and
+/// a write at an old etag is refused like the real API (409 ABORTED).
+#[tokio::test]
+async fn the_lease_annotation_follows_the_documented_api() {
+    use canary::platform::cloud_run::lease::{CloudRunLease, ANNOTATION};
+    use canary::platform::lease::{Lease, LeaseError, LeaseInfo};
+    let d = Discovery::load();
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    let run = std::sync::Arc::new(client(&url));
+    // Someone's own annotation survives the lease's writes.
+    let svc = run.read_service().await.unwrap();
+    let mut mine = svc.annotations.clone();
+    mine.insert("team.example/owner".into(), "payments".into());
+    run.patch_annotations(&mine, svc.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    let lease = CloudRunLease::new(run.clone());
+    let now = chrono::Utc::now();
+    let me = LeaseInfo {
+        driver: "ci@runner-3".into(),
+        pid: 42,
+        plan: "ci".into(),
+        step: None,
+        acquired: now,
+        deadline: now + chrono::Duration::seconds(60),
+    };
+    lease.acquire(&me, false).await.unwrap();
+    let service = get(&format!("{url}/v2/{}", at.name())).await;
+    assert_ok(&d, &service, "GoogleCloudRunV2Service");
+    assert_eq!(service["annotations"]["team.example/owner"], "payments");
+    let held: LeaseInfo =
+        serde_json::from_str(service["annotations"][ANNOTATION].as_str().unwrap()).unwrap();
+    assert_eq!(held, me);
+    let patch = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.route == Route::PatchService)
+        .expect("the lease's PATCH");
+    assert_eq!(patch.query, "updateMask=annotations");
+    let body: Value = serde_json::from_str(&patch.body).unwrap();
+    assert_ok(&d, &body, "GoogleCloudRunV2Service");
+    assert!(body["etag"].is_string(), "written with the etag: {body}");
+    // Another driver is refused, naming the first.
+    let other = LeaseInfo {
+        driver: "alice@bastion".into(),
+        pid: 7,
+        ..me.clone()
+    };
+    assert_eq!(
+        lease.acquire(&other, true).await,
+        Err(LeaseError::Held(me.clone()))
+    );
+    // A write at the etag before is refused (409), not applied.
+    let stale = svc.etag.clone().unwrap();
+    let e = run.patch_annotations(&mine, &stale).await.unwrap_err();
+    assert!(e.is_conflict(), "{e}");
+    lease.release(&me).await.unwrap();
+    let service = get(&format!("{url}/v2/{}", at.name())).await;
+    assert!(
+        service["annotations"].get(ANNOTATION).is_none(),
+        "{service}"
+    );
+    assert_eq!(service["annotations"]["team.example/owner"], "payments");
+}
+
 /// The release's side of the API: the deploy PATCH (template and traffic),
 /// the revision it creates while deploying and once ready or failed, a
 /// revision read alone, the delete operation; and the paths and methods.

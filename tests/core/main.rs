@@ -8,6 +8,7 @@
 
 mod check_expr;
 mod config;
+mod drive;
 mod exposition;
 mod journal;
 mod judge_flow;

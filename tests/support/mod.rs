@@ -8,5 +8,6 @@ pub mod canned_http;
 pub mod live_stack;
 pub mod local_stack;
 pub mod run;
+pub mod schema;
 pub mod tty;
 pub mod webhook;

@@ -82,6 +82,7 @@ mod logs;
 mod metrics;
 mod notify;
 mod plan;
+mod plans;
 mod prometheus;
 mod refresh;
 mod revisions;
@@ -100,6 +101,7 @@ pub use kubernetes::{KubeMode, KubernetesConfig, MetricLabels};
 pub use logs::LogsConfig;
 pub use metrics::MetricsConfig;
 pub use notify::{NotifyConfig, WEBHOOK_ENV};
+pub use plans::NamedPlan;
 pub use prometheus::PrometheusConfig;
 pub use refresh::RefreshConfig;
 pub use service::{PlatformKind, ServiceConfig};
@@ -176,6 +178,15 @@ pub fn known_keys() -> &'static [(&'static str, &'static [&'static str])] {
 /// What a dotted key (`traffic.step`, `plan.steps.percent`, `keys.quit`)
 /// accepts, for "expected ..." in messages.
 pub(super) fn expected(key: &str) -> &'static str {
+    // A named plan's keys are `[plan]`'s: `plans.ci.mode` is `plan.mode`.
+    let named;
+    let key = match key.strip_prefix("plans.").and_then(|r| r.split_once('.')) {
+        Some((_, rest)) => {
+            named = format!("plan.{rest}");
+            named.as_str()
+        }
+        None => key,
+    };
     SECTIONS
         .iter()
         .filter_map(|s| Some((s, key.strip_prefix(s.name)?.strip_prefix('.')?)))
@@ -204,6 +215,8 @@ pub(super) struct RawConfig {
     judge: judge::Raw,
     #[serde(default)]
     plan: plan::Raw,
+    #[serde(default)]
+    plans: plans::Raw,
     #[serde(default)]
     deploy: deploy::Raw,
     #[serde(default)]
@@ -247,6 +260,8 @@ impl RawConfig {
         let gates = self.gates.validate(cx)?;
         let judge = self.judge.validate(cx)?;
         let plan = self.plan.validate(cx)?;
+        let on_cancel = self.plan.on_cancel(cx, "plan")?.unwrap_or_default();
+        let plans = plans::validate(&self.plans, cx)?;
         let release = self.deploy.validate(cx, Default::default())?;
         let release = self.revisions.validate(cx, release)?;
         let verification_timeout = self.verification.validate(cx)?;
@@ -271,6 +286,8 @@ impl RawConfig {
             gates,
             judge,
             plan,
+            on_cancel,
+            plans,
             release,
             verification_timeout,
             checks,

@@ -8,12 +8,13 @@ use toml::Spanned;
 use super::{expected, Leaf, DURATION};
 use crate::config::validate::Cx;
 use crate::config::ConfigError;
-use crate::core::plan::{OnFailure, PlanMode, PlanSpec, PlanStep};
+use crate::core::plan::{OnCancel, OnFailure, PlanMode, PlanSpec, PlanStep};
 
 table! {
     struct Raw {
         mode: Leaf => "one of: \"manual\", \"auto\"",
         on_failure: Leaf => "one of: \"rollback\", \"pause\", \"step-down\"",
+        on_cancel: Leaf => "one of: \"pause\", \"rollback\"",
         steps: Option<Spanned<Vec<Spanned<RawStep>>>> => "a list of steps such as [{ percent = 10, observe = \"15m\" }, { percent = 100, observe = \"0s\" }], rising, ending at 100",
     }
 }
@@ -29,18 +30,34 @@ table! {
 
 impl Raw {
     pub(super) fn validate(&self, cx: &Cx) -> Result<PlanSpec, ConfigError> {
+        self.validate_at(cx, "plan")
+    }
+
+    /// What a cancelled `canary release` leaves (`prefix`: `plan`, or
+    /// `plans.NAME` for a named plan).
+    pub(super) fn on_cancel(&self, cx: &Cx, prefix: &str) -> Result<Option<OnCancel>, ConfigError> {
+        cx.choice(
+            &self.on_cancel,
+            &format!("{prefix}.on_cancel"),
+            &[("pause", OnCancel::Pause), ("rollback", OnCancel::Rollback)],
+        )
+    }
+
+    /// The plan under `[prefix]` (`plan`, or `plans.NAME`).
+    pub(super) fn validate_at(&self, cx: &Cx, prefix: &str) -> Result<PlanSpec, ConfigError> {
+        let key = |k: &str| format!("{prefix}.{k}");
         let d = PlanSpec::domain_default();
         let mode = cx
             .choice(
                 &self.mode,
-                "plan.mode",
+                &key("mode"),
                 &[("manual", PlanMode::Manual), ("auto", PlanMode::Auto)],
             )?
             .unwrap_or(d.mode);
         let on_failure = cx
             .choice(
                 &self.on_failure,
-                "plan.on_failure",
+                &key("on_failure"),
                 &[
                     ("rollback", OnFailure::Rollback),
                     ("pause", OnFailure::Pause),
@@ -55,16 +72,16 @@ impl Raw {
                 for item in list.get_ref() {
                     let step = item.get_ref();
                     let Some(percent) =
-                        cx.int::<u8>(&step.percent, "plan.steps.percent", 1..=100)?
+                        cx.int::<u8>(&step.percent, &key("steps.percent"), 1..=100)?
                     else {
                         return Err(cx.error(
                             Some(item.span()),
-                            Some("plan.steps.percent"),
+                            Some(&key("steps.percent")),
                             "missing: every step needs a percent, e.g. { percent = 10, observe = \"15m\" }".into(),
                         ));
                     };
                     let observe = cx
-                        .duration_or_zero(&step.observe, "plan.steps.observe")?
+                        .duration_or_zero(&step.observe, &key("steps.observe"))?
                         .unwrap_or(Duration::ZERO);
                     steps.push(PlanStep { percent, observe });
                 }
@@ -80,7 +97,7 @@ impl Raw {
             let span = self.steps.as_ref().map(|s| s.span());
             return Err(cx.error(
                 span,
-                Some("plan.steps"),
+                Some(&key("steps")),
                 format!("{why}; expected {}", expected("plan.steps")),
             ));
         }

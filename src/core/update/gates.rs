@@ -126,3 +126,41 @@ pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
         }
     }
 }
+
+/// The numbers the metric gates judged the canary on, and their thresholds:
+/// what [`evaluate_gates`] compares, for `canary release`'s event stream.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GateNumbers {
+    pub canary: Option<String>,
+    /// Means over the gates' window (`None`: no data).
+    pub error_percent: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub rps: Option<f64>,
+    /// Canary requests in the window (rps × window).
+    pub requests: Option<f64>,
+    pub max_error_percent: f64,
+    pub max_p95_ms: f64,
+    pub min_requests: f64,
+    pub window_s: u64,
+    pub sustain_s: u64,
+}
+
+/// What the gates see now (the same means [`evaluate_gates`] uses).
+pub fn gate_numbers(state: &State) -> GateNumbers {
+    let canary = judged(state);
+    let g = &state.settings.gates;
+    let of = |kind| canary.as_deref().and_then(|c| mean_recent(state, c, kind));
+    let rps = of(MetricKind::RequestRate);
+    GateNumbers {
+        error_percent: of(MetricKind::ErrorPercent),
+        p95_ms: of(MetricKind::LatencyP95),
+        requests: rps.map(|r| r * g.window.as_secs_f64()),
+        rps,
+        canary,
+        max_error_percent: g.error_percent,
+        max_p95_ms: g.p95_latency_ms,
+        min_requests: g.min_requests,
+        window_s: g.window.as_secs(),
+        sustain_s: g.sustain.as_secs(),
+    }
+}

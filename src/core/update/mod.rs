@@ -6,6 +6,7 @@ mod battery;
 mod changes;
 mod cmdline;
 mod deploy;
+mod drive;
 mod gates;
 mod history;
 mod judging;
@@ -23,7 +24,8 @@ use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use audit::manual_notification;
-pub use gates::evaluate_gates;
+pub use drive::split_moved;
+pub use gates::{evaluate_gates, gate_numbers, GateNumbers};
 pub use logs::LOG_PAGE;
 pub use plan::resume_interrupted_plan;
 
@@ -101,6 +103,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             );
         }
         Action::Release(event) => deploy::on_event(state, event, &mut fx),
+        Action::Drive(request) => drive::on_request(state, request, &mut fx),
         Action::ScaledDown { revision, result } => {
             keepwarm::scaled_down(state, revision, result, &mut fx)
         }

@@ -39,6 +39,9 @@ pub struct Service {
     /// `projects/P/locations/L/services/S`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// Unstructured key/value pairs (`canary.dev/lease`: the driver's lease).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     /// int64 as a string.

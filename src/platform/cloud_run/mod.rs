@@ -24,6 +24,7 @@ pub mod api;
 mod convert;
 pub mod deploy;
 mod inspect;
+pub mod lease;
 mod write;
 
 use std::sync::{Mutex, MutexGuard};
@@ -237,6 +238,33 @@ impl CloudRun {
     /// The raw service resource.
     pub async fn read_service(&self) -> Result<api::Service, BackendError> {
         self.read(&self.service_path(), &[], &self.what()).await
+    }
+
+    /// Replaces the service's annotations, only if it is still at `etag`
+    /// (`PATCH …?updateMask=annotations`, `{annotations, etag}`), and waits
+    /// for the operation. A 409 is [`BackendError::Conflict`]: someone wrote
+    /// the service since it was read. Not retried: the caller re-reads.
+    pub async fn patch_annotations(
+        &self,
+        annotations: &std::collections::BTreeMap<String, String>,
+        etag: &str,
+    ) -> Result<(), BackendError> {
+        let body = serde_json::json!({ "annotations": annotations, "etag": etag });
+        let op: api::Operation = self
+            .http
+            .patch(
+                &self.service_path(),
+                &[("updateMask", "annotations")],
+                &body,
+                &self.what(),
+            )
+            .await?;
+        let deadline = Instant::now() + self.settings.operation_timeout;
+        let op = self.wait(op, deadline).await?;
+        match op.error {
+            Some(e) => Err(BackendError::Failed(e.message)),
+            None => Ok(()),
+        }
     }
 
     /// Every revision of the service, all pages.

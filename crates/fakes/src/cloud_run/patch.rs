@@ -229,9 +229,12 @@ pub fn apply(
     if fields.contains(&"template") {
         return super::revisions::apply_deploy(state, name, &fields, body, now);
     }
-    if mask.split(',').map(str::trim).collect::<Vec<_>>() != ["traffic"] {
+    if fields == ["annotations"] {
+        return apply_annotations(state, name, body);
+    }
+    if fields != ["traffic"] {
         return Err(ApiError::invalid(format!(
-            "the fake supports only updateMask=traffic, got '{mask}'"
+            "the fake supports only updateMask=traffic or annotations, got '{mask}'"
         )));
     }
     let validate_only = param("validateOnly") == Some("true");
@@ -325,6 +328,75 @@ pub fn apply(
         .get(&op_name)
         .map(|o| o.resource.clone())
         .ok_or_else(|| ApiError::new(500, "INTERNAL", "operation vanished"))
+}
+
+/// `PATCH …?updateMask=annotations` with `{annotations, etag}`: the whole
+/// map is replaced (as an update mask does), only at the etag given; the
+/// service's generation and etag move, no revision is made, the operation
+/// is done at once.
+fn apply_annotations(
+    state: &mut FakeState,
+    name: &str,
+    body: &str,
+) -> Result<api::Operation, ApiError> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
+    let Value::Object(map) = &value else {
+        return Err(ApiError::invalid(
+            "Invalid JSON payload received. Expected an object for 'service'.",
+        ));
+    };
+    if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
+        return Err(unknown_name(k, "service"));
+    }
+    let annotations: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(map.get("annotations").cloned().unwrap_or(Value::Null))
+            .or_else(|_| {
+                if map.get("annotations").is_none_or(Value::is_null) {
+                    Ok(Default::default())
+                } else {
+                    Err(())
+                }
+            })
+            .map_err(|()| {
+                ApiError::invalid("Invalid value at 'service.annotations': a map of strings")
+            })?;
+    let etag = map.get("etag").and_then(Value::as_str).map(str::to_string);
+    let id = state.next_id();
+    let Some(svc) = state.services.get_mut(name) else {
+        return Err(not_found(name));
+    };
+    if let Some(etag) = etag {
+        if Some(&etag) != svc.resource.etag.as_ref() {
+            return Err(ApiError::new(
+                409,
+                "ABORTED",
+                format!(
+                    "Etag mismatch: the request has {etag} but service '{}' is at {}; it was modified concurrently.",
+                    svc.short(),
+                    svc.resource.etag.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    svc.resource.annotations = annotations;
+    svc.bump(chrono::Utc::now(), "canary-cockpit@example.com");
+    // Nothing to roll out: the new generation is observed at once.
+    svc.resource.observed_generation = svc.resource.generation.clone();
+    let parts: Vec<&str> = name.split('/').collect();
+    Ok(api::Operation {
+        name: format!(
+            "projects/{}/locations/{}/operations/{:08x}-5f1c-4e2a-9b7d-{:012x}",
+            parts.get(1).unwrap_or(&""),
+            parts.get(3).unwrap_or(&""),
+            id,
+            id.wrapping_mul(0x9E37_79B9)
+        ),
+        metadata: Some(with_type(&svc.resource)),
+        done: true,
+        error: None,
+        response: Some(with_type(&svc.resource)),
+    })
 }
 
 /// Cloud Run's 404 for a service.

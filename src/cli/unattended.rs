@@ -1,0 +1,479 @@
+//! `canary release`: the cockpit's plan engine (the same `update`, plan,
+//! gates, checks battery, journal recorder and notifier) run unattended,
+//! for CI. No terminal: events on stdout ([`super::events`]), progress on
+//! stderr, and an exit code that says how it ended:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | promoted: the canary is at 100 % |
+//! | 1 | failed to act: a platform error, the service could not be read, the start was refused |
+//! | 2 | bad usage or config (an unknown `--plan`, malformed `--steps`) |
+//! | 3 | rolled back: the canary was bad (a gate or a blocking check failed) |
+//! | 4 | stopped, waiting for a human: paused, waiting for approval, no data at the timeout |
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::events::Stream;
+use crate::app::{self, Options};
+use crate::config::Config;
+use crate::core::plan::{OnCancel, PlanMode, PlanSpec, PlanStep};
+use crate::core::state::State;
+use crate::journal::{self, Journal, Who};
+use crate::platform::lease::{Acquired, Lease, LeaseError, LeaseInfo};
+use crate::runtime::headless::{self, Ending};
+use crate::runtime::record::Recorder;
+use crate::runtime::{self, Backends};
+
+/// Exit codes of `canary release` (and `canary wait`).
+pub mod exit {
+    pub const PROMOTED: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const ROLLED_BACK: u8 = 3;
+    pub const WAITING: u8 = 4;
+}
+
+/// `canary release`'s own arguments (`--timeout` is the global one).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReleaseArgs {
+    /// A plan named in the config (`[plans.NAME]`); default `[plan]`.
+    #[arg(long, value_name = "NAME", conflicts_with = "steps")]
+    pub plan: Option<String>,
+    /// The steps on the command line: `20:10m,50:30m,100` (percent:window).
+    #[arg(long, value_name = "PERCENT:WINDOW,…")]
+    pub steps: Option<String>,
+    /// Advance by itself when a window is over and the gates are green
+    /// (else the run stops, exit 4, when the first window is observed).
+    #[arg(long)]
+    pub auto: bool,
+    /// No progress on stderr (the events on stdout stay).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Why, for the journal and the team.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Take over the lease of a driver whose lease expired (it died); journaled.
+    #[arg(long)]
+    pub take_over: bool,
+}
+
+/// `20:10m,50:30m,100` → steps (the plan's own validation follows).
+pub fn parse_steps(text: &str) -> Result<Vec<PlanStep>, String> {
+    text.split(',')
+        .map(|item| {
+            let item = item.trim();
+            let (pct, window) = match item.split_once(':') {
+                Some((p, w)) => (p, Some(w)),
+                None => (item, None),
+            };
+            let percent: u8 = pct
+                .trim()
+                .trim_end_matches('%')
+                .parse()
+                .map_err(|_| format!("`{item}`: expected PERCENT[:WINDOW] such as 20:10m"))?;
+            let observe = match window {
+                None => Duration::ZERO,
+                Some(w) if w.trim() == "0" => Duration::ZERO,
+                Some(w) => {
+                    crate::core::duration::parse(w.trim()).map_err(|e| format!("`{item}`: {e}"))?
+                }
+            };
+            Ok(PlanStep { percent, observe })
+        })
+        .collect()
+}
+
+/// The plan a release runs, and what cancelling it leaves.
+pub fn plan_of(config: &Config, args: &ReleaseArgs) -> Result<(PlanSpec, OnCancel), String> {
+    let (mut spec, on_cancel) = match &args.plan {
+        Some(name) => {
+            let Some(named) = config.plans.get(name) else {
+                let known: Vec<&str> = config.plans.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "no plan named `{name}` in the config (known: {})",
+                    if known.is_empty() {
+                        "none; add a [plans.NAME] section".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            };
+            (
+                named.spec.clone(),
+                named.on_cancel.unwrap_or(config.on_cancel),
+            )
+        }
+        None => (config.plan.clone(), config.on_cancel),
+    };
+    if let Some(text) = &args.steps {
+        spec.steps = parse_steps(text)?;
+    }
+    if args.auto {
+        spec.mode = PlanMode::Auto;
+    }
+    spec.validate().map_err(|e| format!("--steps: {e}"))?;
+    Ok((spec, on_cancel))
+}
+
+/// The exit code of an ending.
+pub fn exit_code(ending: &Ending) -> u8 {
+    match ending {
+        Ending::Promoted => exit::PROMOTED,
+        Ending::RolledBack(_) => exit::ROLLED_BACK,
+        Ending::Waiting(_) => exit::WAITING,
+        Ending::Failed(_) => exit::FAILED,
+    }
+}
+
+/// How long a release may run without `--timeout`: the plan's windows and
+/// ten minutes more (checks, metrics lag, the changes themselves).
+pub fn default_timeout(spec: &PlanSpec) -> Duration {
+    spec.steps.iter().map(|s| s.observe).sum::<Duration>() + Duration::from_secs(600)
+}
+
+/// Runs `canary release` to its end.
+pub fn run(
+    args: &ReleaseArgs,
+    config: &Config,
+    read_only: bool,
+    timeout: Option<Duration>,
+) -> ExitCode {
+    let (spec, on_cancel) = match plan_of(config, args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("canary: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if read_only {
+        eprintln!("canary: refused: --read-only (a release changes traffic)");
+        return ExitCode::from(exit::USAGE);
+    }
+    let timeout = timeout.unwrap_or_else(|| default_timeout(&spec));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canary: cannot start the runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let code = rt.block_on(release(config, args, spec, on_cancel, timeout));
+    ExitCode::from(code)
+}
+
+async fn release(
+    config: &Config,
+    args: &ReleaseArgs,
+    spec: PlanSpec,
+    on_cancel: OnCancel,
+    timeout: Duration,
+) -> u8 {
+    let progress: Option<Box<dyn std::io::Write + Send>> =
+        (!args.quiet).then(|| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>);
+    let mut stream = Stream::new(&config.service.name, Box::new(std::io::stdout()), progress);
+    let demo = config.service.platform == crate::config::PlatformKind::Simulator;
+    let parts = match app::build(config, demo).await {
+        Ok(p) => p,
+        Err(e) => {
+            let ending = Ending::Failed(format!("{e:#}"));
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
+    let opts = Options {
+        read_only: false,
+        auto: args.auto,
+    };
+    let mut state = State::new(
+        app::settings(config, &opts, demo),
+        parts.platform.info(),
+        chrono::Utc::now(),
+    );
+    // The journal, as the cockpit keeps it: a release refuses to run when
+    // it is configured but cannot be opened.
+    let journal = match open_journal(&mut state, config) {
+        Ok(j) => j,
+        Err(e) => {
+            let ending = Ending::Failed(e);
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
+    let recorder = Recorder::new(journal, Who::from_env(), config.service.name.clone());
+    let _ = recorder
+        .record(journal::Event::SessionStart {
+            platform: state.info.kind.clone(),
+            read_only: false,
+        })
+        .await;
+    let backends = Backends {
+        platform: parts.platform,
+        metrics: parts.metrics,
+        logs: parts.logs,
+        checks: parts.checks,
+        recorder: recorder.clone(),
+        notifier: app::notifier(config),
+    };
+    // One driver at a time: the lease, on the platform.
+    let lease = match app::lease(config) {
+        Ok(l) => l,
+        Err(e) => {
+            let ending = Ending::Failed(format!("{e:#}"));
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
+    let me = LeaseInfo {
+        driver: format!("{}@{}", Who::from_env().user, hostname()),
+        pid: std::process::id(),
+        plan: args.plan.clone().unwrap_or_else(|| {
+            if args.steps.is_some() {
+                "--steps"
+            } else {
+                "plan"
+            }
+            .into()
+        }),
+        step: None,
+        acquired: chrono::Utc::now(),
+        deadline: chrono::Utc::now() + LEASE_TTL,
+    };
+    if let Some(lease) = lease.as_deref() {
+        match lease.acquire(&me, args.take_over).await {
+            Ok(acquired) => {
+                let previous = match &acquired {
+                    Acquired::Fresh => None,
+                    Acquired::TookOver(old) => Some(old.describe()),
+                };
+                if let Some(old) = &previous {
+                    let _ = recorder
+                        .record(journal::Event::Note {
+                            message: format!(
+                                "lease taken over (--take-over) by {} (pid {}) from {old}",
+                                me.driver, me.pid
+                            ),
+                        })
+                        .await;
+                }
+                stream.emit(
+                    "lease",
+                    chrono::Utc::now(),
+                    serde_json::json!({
+                        "action": if previous.is_some() { "taken-over" } else { "taken" },
+                        "driver": me.driver,
+                        "pid": me.pid,
+                        "location": lease.location(),
+                        "previous": previous,
+                    }),
+                    format!(
+                        "lease {} at {}{}",
+                        if previous.is_some() {
+                            "taken over"
+                        } else {
+                            "taken"
+                        },
+                        lease.location(),
+                        previous
+                            .as_deref()
+                            .map_or(String::new(), |p| format!(" from {p}"))
+                    ),
+                );
+            }
+            Err(e) => {
+                let _ = recorder.record(journal::Event::SessionEnd).await;
+                let ending = Ending::Failed(format!("refused: {e}"));
+                stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+                return exit::FAILED;
+            }
+        }
+    }
+    let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
+    let (step_tx, step_rx) = tokio::sync::watch::channel(None::<usize>);
+    let keeper = lease
+        .clone()
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx.clone())));
+    if let Err(e) = listen_for_signals(cancel_tx) {
+        let ending = Ending::Failed(e);
+        stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+        return exit::FAILED;
+    }
+    let (tx, rx) = runtime::channel();
+    let opts = headless::Options {
+        spec,
+        reason: args.reason.clone(),
+        timeout,
+        on_cancel,
+        cancel,
+    };
+    let timing = app::cockpit::timing(config);
+    let mut watcher = Watching {
+        stream: &mut stream,
+        step: step_tx,
+    };
+    let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut watcher).await;
+    if let Some(k) = keeper {
+        k.abort();
+    }
+    if let Some(lease) = lease.as_deref() {
+        if let Err(e) = lease.release(&me).await {
+            tracing::warn!(error = %e, "the lease could not be given back");
+        }
+    }
+    let _ = recorder.record(journal::Event::SessionEnd).await;
+    let code = exit_code(&ending);
+    stream.finished(chrono::Utc::now(), &ending, code);
+    code
+}
+
+/// How long a lease lasts without renewal, and how often it is renewed.
+/// Renewals are rare on purpose: on Cloud Run each one moves the service's
+/// etag (a traffic change decided just before it is asked again).
+const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(90);
+const LEASE_RENEW: Duration = Duration::from_secs(30);
+
+/// The stream, plus the plan's step for the lease.
+struct Watching<'a> {
+    stream: &'a mut Stream,
+    step: tokio::sync::watch::Sender<Option<usize>>,
+}
+
+impl headless::Watcher for Watching<'_> {
+    fn saw(
+        &mut self,
+        state: &State,
+        seen: &headless::Seen,
+        effects: &[crate::core::action::Effect],
+    ) {
+        self.stream.saw(state, seen, effects);
+        let step = state
+            .plan
+            .as_ref()
+            .and_then(|p| p.phase.step())
+            .map(|s| s + 1);
+        self.step
+            .send_if_modified(|s| std::mem::replace(s, step) != step);
+    }
+}
+
+/// Renews the lease every [`LEASE_RENEW`] (with the plan's step); when it is
+/// lost, the run is told to stop ([`headless::LEASE_LOST`]).
+async fn keep_lease(
+    lease: std::sync::Arc<dyn Lease>,
+    mut me: LeaseInfo,
+    step: tokio::sync::watch::Receiver<Option<usize>>,
+    cancel: tokio::sync::mpsc::Sender<&'static str>,
+) {
+    let mut every = tokio::time::interval(LEASE_RENEW);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        me.step = *step.borrow();
+        me.deadline = chrono::Utc::now() + LEASE_TTL;
+        match lease.renew(&me).await {
+            Ok(()) => {}
+            Err(LeaseError::Lost(why)) => {
+                tracing::warn!(%why, "the lease was lost: stopping");
+                let _ = cancel.send(headless::LEASE_LOST).await;
+                return;
+            }
+            // A platform hiccup: the next renewal tries again (60 s of slack).
+            Err(e) => tracing::warn!(error = %e, "the lease could not be renewed"),
+        }
+    }
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Replays the journal (change numbers, roles, the last split) and opens it.
+fn open_journal(state: &mut State, config: &Config) -> Result<Option<Journal>, String> {
+    state.next_change_id = journal::fresh_change_id();
+    let Some(path) = app::journal_path(config) else {
+        return Ok(None);
+    };
+    if path.is_file() {
+        let replay = journal::replay(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        state.last_applied = replay.last_split().cloned();
+        state.next_change_id = replay.fresh_change_id();
+        state.role_history = replay.role_history();
+        if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
+            crate::core::update::resume_interrupted_plan(
+                state, canary, stable, spec, phase, started,
+            );
+        }
+    }
+    Journal::open(&path)
+        .map(Some)
+        .map_err(|e| format!("the audit journal {} cannot be opened: {e}", path.display()))
+}
+
+/// SIGTERM and SIGINT (a cancelled CI job, Ctrl-C) cancel the release;
+/// SIGHUP too (the session that started it went away).
+fn listen_for_signals(tx: tokio::sync::mpsc::Sender<&'static str>) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        let mut sig = signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                tracing::warn!(signal = name, "signal received: cancelling the release");
+                let _ = tx.send(name).await;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// `canary wait --until …`: polls the journal's plan (see
+/// [`super::plan_status::wait`] for the exit codes).
+pub fn wait(until: &str, config: &Config, timeout_secs: u64) -> ExitCode {
+    use super::plan_status::{wait, Until};
+    let until = match Until::parse(until) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("canary: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let Some(path) = app::journal_path(config) else {
+        eprintln!(
+            "canary: the journal is turned off ([journal] enabled = false): nothing to wait on"
+        );
+        return ExitCode::from(exit::USAGE);
+    };
+    let timeout = Duration::from_secs(timeout_secs.max(1));
+    let (code, plan) = wait(&path, &until, timeout, Duration::from_millis(500));
+    match &plan {
+        Some(p) => {
+            println!("{}", serde_json::to_string(p).unwrap_or_default());
+            eprintln!(
+                "canary: plan {}{}",
+                p.label,
+                p.why.as_deref().map_or(String::new(), |w| format!(": {w}"))
+            );
+        }
+        None => eprintln!("canary: no plan in the journal {}", path.display()),
+    }
+    if code == exit::WAITING {
+        eprintln!("canary: still not there after {}s", timeout.as_secs());
+    }
+    ExitCode::from(code)
+}

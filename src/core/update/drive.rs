@@ -1,0 +1,179 @@
+//! Requests to the plan that come from no key: `canary release` starting
+//! its plan headless, the safe state on cancellation (SIGTERM in a CI job),
+//! and (later) a cockpit's request written into the lease. They go through
+//! the same plan engine and the same guardrails as the keys: only the
+//! confirmation dialog is left out (the command line was the confirmation).
+
+use super::plan::{abort, carry_out, feed, plan_active};
+use super::say;
+use crate::core::action::{DriveRequest, Effect};
+use crate::core::plan::{Phase, Plan, PlanEvent};
+use crate::core::record::Event;
+use crate::core::state::{Level, Mode, State};
+
+pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<Effect>) {
+    match request {
+        DriveRequest::Start { spec, reason } => start(state, spec, reason, fx),
+        DriveRequest::Pause { reason } => {
+            if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(
+                    state,
+                    PlanEvent::Pause {
+                        reason: reason.clone(),
+                    },
+                    fx,
+                );
+                // Nobody is watching a headless run: the team hears of it.
+                if let Some(plan) = state.plan.as_ref() {
+                    let share = plan.ceiling();
+                    fx.push(Effect::Notify(format!(
+                        "{}: plan paused — canary {} keeps {share} % (stable {}) — {reason}",
+                        state.info.service, plan.canary, plan.stable
+                    )));
+                }
+            }
+        }
+        DriveRequest::Resume => {
+            if matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(state, PlanEvent::TogglePause, fx);
+            }
+        }
+        DriveRequest::Abort { reason } => {
+            if plan_active(state) {
+                abort(state, reason, fx);
+            }
+        }
+        DriveRequest::AnswerReask => answer_reask(state, fx),
+        DriveRequest::SplitMoved { reason } => {
+            if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(state, PlanEvent::Pause { reason }, fx);
+            }
+        }
+    }
+}
+
+/// The split the plan expects now, when the platform should be serving it
+/// (observing or waiting, nothing in flight) and is not: why.
+pub fn split_moved(state: &State) -> Option<String> {
+    let plan = state.plan.as_ref()?;
+    let step = match &plan.phase {
+        Phase::Observing { step, .. } | Phase::WaitingApproval { step } => *step,
+        _ => return None,
+    };
+    if state.change.is_some() || state.queued.is_some() || !matches!(state.mode, Mode::Normal) {
+        return None;
+    }
+    let serving = &state.snapshot.as_ref()?.traffic;
+    let want = plan.split_for(step);
+    let (have, expect) = (
+        serving.percent_of(&plan.canary),
+        want.percent_of(&plan.canary),
+    );
+    (have != expect).then(|| {
+        format!(
+            "the split changed under the driver: the canary has {have} %, the plan set {expect} % \
+             (now {serving}); stopping instead of fighting"
+        )
+    })
+}
+
+/// A conflict re-asked a plan step: send it again when only the version
+/// moved, else pause.
+fn answer_reask(state: &mut State, fx: &mut Vec<Effect>) {
+    let Mode::Confirm(c) = &state.mode else {
+        return;
+    };
+    let unchanged = state.last_applied.as_ref() == Some(&c.before);
+    if let Mode::Confirm(c) = std::mem::replace(&mut state.mode, Mode::Normal) {
+        if unchanged && plan_active(state) {
+            super::changes::confirmed(state, c, None, fx);
+        } else {
+            super::changes::cancelled(state, &c, fx);
+            let reason = format!(
+                "the split changed under the driver (now {}): stopping instead of fighting",
+                c.before
+            );
+            if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+                feed(state, PlanEvent::Pause { reason }, fx);
+            }
+        }
+    }
+}
+
+/// Starts `spec` for the canary of the one rule of [`crate::core::roles`],
+/// rolling back to its stable. Refused (said, journaled as a note, no
+/// plan) when either is unknown or the stable is only a guess: an
+/// unattended run must not roll back to a revision nobody chose.
+fn start(
+    state: &mut State,
+    spec: crate::core::plan::PlanSpec,
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
+    let refuse = |state: &mut State, why: String, fx: &mut Vec<Effect>| {
+        say(state, Level::Error, format!("release refused: {why}"));
+        fx.push(Effect::Journal(Event::Note {
+            message: format!("release refused: {why}"),
+        }));
+    };
+    let (Some(canary), Some(stable)) = (
+        state.canary().map(str::to_string),
+        state.stable().map(str::to_string),
+    ) else {
+        return refuse(
+            state,
+            "no canary revision or no stable revision (tag the canary, pin `stable`)".into(),
+            fx,
+        );
+    };
+    if state.roles.stable_from.is_some_and(|f| f.is_guess()) {
+        return refuse(
+            state,
+            format!(
+                "which revision is stable is a guess (the largest share, {stable}): \
+                 pin `service.stable_revision` in the config"
+            ),
+            fx,
+        );
+    }
+    // A plan a crash or a cancelled run left paused is superseded, said in
+    // the journal: the new run owns the service now.
+    if let Some(old) = state.plan.as_mut().filter(|p| !p.phase.is_finished()) {
+        let from = old.phase.clone();
+        let why = "superseded by a new release".to_string();
+        old.phase = Phase::Failed {
+            reason: why.clone(),
+        };
+        old.finished = Some(state.now);
+        fx.push(Effect::Journal(Event::PlanTransition {
+            from,
+            to: old.phase.clone(),
+            why,
+        }));
+    }
+    match Plan::start(spec, canary.clone(), stable.clone(), state.now) {
+        Ok((plan, cmds)) => {
+            let canary_image = state
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.revision(&canary))
+                .map(|r| r.image.clone());
+            fx.push(Effect::Journal(Event::PlanStarted {
+                canary: canary.clone(),
+                stable,
+                spec: plan.spec.clone(),
+                canary_image,
+            }));
+            if let Some(r) = reason {
+                fx.push(Effect::Journal(Event::Note {
+                    message: format!("release started: {r}"),
+                }));
+            }
+            state.plan = Some(plan);
+            state.selected = Some(canary);
+            state.red_since = None;
+            carry_out(state, cmds, false, fx);
+        }
+        Err(e) => refuse(state, format!("cannot start the plan: {e}"), fx),
+    }
+}

@@ -1,0 +1,245 @@
+//! The engine without a terminal: `canary release`. The same [`Engine`]
+//! as the cockpit (pollers, `update`, effects as background tasks, the
+//! journal recorder and the notifier); no screen, no raw mode, no keys.
+//! It starts the plan once the service has been read, feeds ticks and
+//! results to `update`, and stops when the plan is finished or needs a
+//! human (paused, waiting for approval, the timeout), or when cancelled,
+//! after putting the plan in the safe state the config chose.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{drain, sleep_until_opt, Backends, Engine, Timing, SETTLE};
+use crate::core::action::{Action, DriveRequest, Effect};
+use crate::core::plan::{Phase, PlanSpec};
+use crate::core::state::State;
+
+pub use crate::core::plan::OnCancel;
+
+/// Sent on the cancel channel when the driver's lease was lost: the run
+/// pauses whatever `on_cancel` says (someone else drives now).
+pub const LEASE_LOST: &str = "lease-lost";
+
+/// How a headless run goes.
+pub struct Options {
+    pub spec: PlanSpec,
+    /// Journaled with the start.
+    pub reason: Option<String>,
+    /// The whole run must end by then: the plan is paused (exit "waiting").
+    pub timeout: Duration,
+    pub on_cancel: OnCancel,
+    /// A signal's name, when the run is cancelled.
+    pub cancel: mpsc::Receiver<&'static str>,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The canary is at 100 %.
+    Promoted,
+    /// The plan rolled back (a gate or check failed, or cancelled with rollback).
+    RolledBack(String),
+    /// Stopped, waiting for a human: paused, waiting for approval, no data
+    /// at the end of the timeout.
+    Waiting(String),
+    /// Could not act: a step or the rollback failed on the platform, the
+    /// service could not be read, the start was refused.
+    Failed(String),
+}
+
+/// What an action was, kept before `update` consumes it (for watchers).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    /// New metrics: the gates were evaluated on fresh numbers.
+    Metrics,
+    /// A traffic change failed on the platform.
+    TrafficFailed {
+        id: u64,
+        error: String,
+    },
+    /// The run was cancelled by this signal.
+    Cancelled {
+        signal: &'static str,
+        then: OnCancel,
+    },
+    /// The timeout ran out.
+    TimedOut,
+    /// The journal could not be written.
+    JournalFailed(String),
+    /// A notification gave up.
+    NotifyFailed(String),
+    Other,
+}
+
+impl Seen {
+    fn of(action: &Action) -> Seen {
+        match action {
+            Action::MetricsLoaded(_) | Action::MetricsFailed(_) => Seen::Metrics,
+            Action::TrafficFailed { id, error } => Seen::TrafficFailed {
+                id: *id,
+                error: error.to_string(),
+            },
+            Action::JournalFailed(e) => Seen::JournalFailed(e.clone()),
+            Action::NotifyFailed(e) => Seen::NotifyFailed(e.clone()),
+            _ => Seen::Other,
+        }
+    }
+}
+
+/// Watches the engine: every action that went through `update`, the state
+/// after it and the effects it produced.
+pub trait Watcher {
+    fn saw(&mut self, state: &State, seen: &Seen, effects: &[Effect]);
+}
+
+/// Runs the plan headless until it ends; returns the final state and why.
+pub async fn run(
+    mut state: State,
+    backends: Backends,
+    timing: Timing,
+    mut opts: Options,
+    tx: mpsc::Sender<Action>,
+    mut rx: mpsc::Receiver<Action>,
+    watcher: &mut dyn Watcher,
+) -> (State, Ending) {
+    let mut engine = Engine::start(&state, backends, &timing, &tx);
+    let mut tick = tokio::time::interval(timing.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.reset();
+    let deadline = Instant::now() + opts.timeout;
+    // After the timeout or a cancellation: the plan is being put in its
+    // safe state; the run ends when it is there, or at this bound.
+    let mut settling: Option<(Instant, Option<String>)> = None;
+    let mut started = false;
+    let mut platform_error: Option<String> = None;
+    let mut cancel_open = true;
+
+    let ending = 'main: loop {
+        let bound = settling.as_ref().map(|(at, _)| *at);
+        let (action, seen) = tokio::select! {
+            Some(a) = rx.recv() => (a, None),
+            _ = tick.tick() => (Action::Tick, None),
+            sig = opts.cancel.recv(), if cancel_open => match sig {
+                None => { cancel_open = false; continue }
+                Some(signal) => {
+                    cancel_open = false;
+                    settling = Some((Instant::now() + SETTLE, None));
+                    // A lost lease means someone else drives now: stop, never fight.
+                    let then = if signal == LEASE_LOST { OnCancel::Pause } else { opts.on_cancel };
+                    let reason = if signal == LEASE_LOST {
+                        "the lease was lost: another driver took over".to_string()
+                    } else {
+                        format!("{signal}: the release was cancelled")
+                    };
+                    let request = match then {
+                        OnCancel::Pause => DriveRequest::Pause { reason },
+                        OnCancel::Rollback => DriveRequest::Abort { reason },
+                    };
+                    (Action::Drive(request), Some(Seen::Cancelled { signal, then }))
+                }
+            },
+            _ = tokio::time::sleep_until(deadline), if settling.is_none() => {
+                let why = format!(
+                    "the release's timeout ({}) ran out",
+                    crate::core::duration::format(opts.timeout)
+                );
+                settling = Some((Instant::now() + SETTLE, Some(why.clone())));
+                (Action::Drive(DriveRequest::Pause { reason: why }), Some(Seen::TimedOut))
+            },
+            _ = sleep_until_opt(bound) => {
+                break 'main Ending::Failed(
+                    "the plan did not reach a safe state in time (a change still in flight)".into(),
+                );
+            }
+        };
+        for action in engine.batch(action, &state, &mut rx) {
+            let seen = seen.clone().unwrap_or_else(|| Seen::of(&action));
+            if let Seen::TrafficFailed { error, .. } = &seen {
+                if matches!(state.active_phase(), Some(Phase::Applying { .. })) {
+                    platform_error = Some(error.clone());
+                }
+            }
+            let effects = engine.step(&mut state, action);
+            watcher.saw(&state, &seen, &effects);
+        }
+        engine.reap();
+
+        if !started {
+            if state.snapshot.is_none() {
+                if let Some((_, why)) = &settling {
+                    let read = state
+                        .service_health
+                        .error
+                        .as_ref()
+                        .map_or(String::new(), |(e, _)| format!(": {e}"));
+                    break 'main Ending::Failed(format!(
+                        "{}; the service was never read{read}",
+                        why.clone().unwrap_or_else(|| "cancelled".into())
+                    ));
+                }
+                continue;
+            }
+            started = true;
+            let request = DriveRequest::Start {
+                spec: opts.spec.clone(),
+                reason: opts.reason.clone(),
+            };
+            let effects = engine.step(&mut state, Action::Drive(request));
+            watcher.saw(&state, &Seen::Other, &effects);
+            if state.active_phase().is_none() {
+                let why = state
+                    .message
+                    .as_ref()
+                    .map_or("the plan could not start".into(), |m| m.text.clone());
+                break 'main Ending::Failed(why);
+            }
+        }
+        // Nobody answers a dialog here: a conflict's re-ask is answered
+        // (sent again if only the version moved), and a split someone else
+        // set stops the driver.
+        if matches!(state.mode, crate::core::state::Mode::Confirm(_)) {
+            let effects = engine.step(&mut state, Action::Drive(DriveRequest::AnswerReask));
+            watcher.saw(&state, &Seen::Other, &effects);
+        }
+        if let Some(reason) = crate::core::update::split_moved(&state) {
+            let effects = engine.step(
+                &mut state,
+                Action::Drive(DriveRequest::SplitMoved { reason }),
+            );
+            watcher.saw(&state, &Seen::Other, &effects);
+        }
+        if let Some(end) = ending(&state, platform_error.as_deref(), settling.is_some()) {
+            break 'main end;
+        }
+    };
+    // Changes and notifications still running land before the process ends
+    // (the journal's records are in order behind the recorder's queue).
+    let notifier = engine.notifier().clone();
+    let mut changes = engine.stop();
+    drain(&mut changes, SETTLE).await;
+    notifier.idle(Duration::from_secs(20)).await;
+    (state, ending)
+}
+
+/// Whether the run is over: the plan finished, or it needs a human. Never
+/// while a change is in flight or queued (its outcome comes first).
+fn ending(state: &State, platform_error: Option<&str>, settling: bool) -> Option<Ending> {
+    if state.change.is_some() || state.queued.is_some() {
+        return None;
+    }
+    let plan = state.plan.as_ref()?;
+    Some(match &plan.phase {
+        Phase::Promoted => Ending::Promoted,
+        Phase::RolledBack { reason } => Ending::RolledBack(reason.clone()),
+        Phase::Failed { reason } => Ending::Failed(reason.clone()),
+        Phase::Paused { reason, .. } => match platform_error {
+            Some(e) if !settling => Ending::Failed(format!("{reason} ({e})")),
+            _ => Ending::Waiting(reason.clone()),
+        },
+        p @ Phase::WaitingApproval { .. } => Ending::Waiting(p.label()),
+        // Cancelled or timed out while applying a step: once it landed, pause.
+        _ => return None,
+    })
+}

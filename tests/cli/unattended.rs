@@ -1,0 +1,814 @@
+//! `canary release`: the plan run unattended by the real binary, against
+//! the simulator and the Cloud Run fake. Every run's stdout is checked line
+//! by line against `docs/release-events.schema.json`; exit codes, the
+//! journal and the webhook say how it ended.
+
+use crate::support::{run, schema, webhook};
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A simulator scenario: the canary with `canary_errors` % 5xx from the
+/// start, `rps` requests per second in all.
+fn scenario(dir: &Path, name: &str, rps: f64, canary_errors: f64) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "{name}"
+description = "test"
+requests_per_second = {rps}
+apply_delay = "300ms"
+log_sample = 0.0
+
+[[revisions]]
+name = "emergence-app-00043-kaw"
+image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261120-101500"
+created_ago = "20m"
+tag = "canary"
+traffic = 0
+error_percent = {canary_errors}
+p95_ms = 195
+
+[[revisions]]
+name = "emergence-app-00042-xuv"
+image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261117-143000"
+created_ago = "3d"
+traffic = 100
+error_percent = 0.2
+p95_ms = 205
+"#
+        ),
+    )
+    .expect("scenario");
+    path.display().to_string()
+}
+
+/// A config for the simulator running `scenario`, fast refreshes, short
+/// gates, the journal under `dir`, the webhook at `webhook`; `extra` appended.
+fn sim_config(dir: &Path, scenario: &str, webhook: &str, extra: &str) -> String {
+    let path = dir.join("canary.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[service]
+platform = "simulator"
+
+[demo]
+scenario = "{scenario}"
+
+[refresh]
+service = "300ms"
+metrics = "500ms"
+logs = "1s"
+
+[gates]
+window = "10s"
+sustain = "1s"
+min_requests = 20
+
+[[checks]]
+name = "ready"
+kind = "ready"
+
+[journal]
+dir = "{journal}"
+
+[notify]
+webhook_url = "{webhook}"
+{extra}
+"#,
+            journal = dir.join("journal").display()
+        ),
+    )
+    .expect("config");
+    path.display().to_string()
+}
+
+fn journal(dir: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(dir.join("journal"))
+        .expect("journal dir")
+        .flatten()
+    {
+        all.push_str(&std::fs::read_to_string(e.path()).expect("journal"));
+    }
+    all
+}
+
+fn events<'a>(stream: &'a [Value], name: &str) -> Vec<&'a Value> {
+    stream.iter().filter(|e| e["event"] == name).collect()
+}
+
+fn last_transition_to(journal: &str) -> String {
+    run::records_of(journal, "plan-transition")
+        .last()
+        .map(|r| r["to"]["phase"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+/// The validator fails what it should: a test that cannot fail is no test.
+#[test]
+fn the_schema_validator_refuses_bad_events() {
+    let s = schema::release_events();
+    let good: Value = serde_json::from_str(
+        r#"{"v":1,"event":"rolled-back","at":"2026-11-30T13:24:00.614Z","service":"x","from":"rolling back","why":"w","reason":"r"}"#,
+    )
+    .unwrap();
+    schema::validate(&s, &s, &good).expect("valid");
+    for bad in [
+        r#"{"v":1,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w"}"#,
+        r#"{"v":2,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w","reason":"r"}"#,
+        r#"{"v":1,"event":"rolled-back","at":"t","service":"x","from":"f","why":"w","reason":"r","extra":1}"#,
+        r#"{"v":1,"event":"no-such-event","at":"t","service":"x"}"#,
+        r#"{"v":1,"event":"finished","at":"t","service":"x","outcome":"promoted","reason":null,"exit_code":2}"#,
+        r#"{"v":1,"event":"gates","at":"t","service":"x","verdict":"green"}"#,
+    ] {
+        let v: Value = serde_json::from_str(bad).unwrap();
+        assert!(schema::validate(&s, &s, &v).is_err(), "accepted: {bad}");
+    }
+}
+
+#[test]
+fn a_healthy_release_is_promoted_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:3s,100",
+            "--auto",
+            "--reason",
+            "ci #1",
+        ],
+        &[("USER", "ci")],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let kinds: Vec<&str> = stream.iter().filter_map(|e| e["event"].as_str()).collect();
+    for k in [
+        "plan-started",
+        "step-started",
+        "traffic-requested",
+        "step-applied",
+        "check",
+        "gates",
+        "promoted",
+        "finished",
+    ] {
+        assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"finished"));
+    // The gates carried their numbers and thresholds.
+    let green = events(&stream, "gates")
+        .into_iter()
+        .find(|g| g["verdict"] == "green")
+        .expect("a green evaluation");
+    assert!(green["error_percent"].as_f64().is_some(), "{green}");
+    assert!(green["requests"].as_f64().unwrap() >= 20.0, "{green}");
+    assert_eq!(green["max_error_percent"], 1.0);
+    let check = events(&stream, "check")[0];
+    assert_eq!(check["name"], "ready");
+    assert_eq!(check["status"], "pass");
+    // Human progress on stderr, without escape codes (not a terminal).
+    assert!(err.contains("promoted"), "{err}");
+    assert!(!err.contains('\x1b'), "escape codes on a pipe: {err:?}");
+    // The journal and the team heard it.
+    let j = journal(dir.path());
+    assert_eq!(last_transition_to(&j), "promoted");
+    assert!(j.contains("release started: ci #1"), "{j}");
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("promoted"), "webhook: {heard}");
+    // Quiet: the events stay, the progress goes.
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:1s,100",
+            "--auto",
+            "--quiet",
+        ],
+        &[],
+    );
+    schema::check_stream(&out);
+    // (The simulator starts afresh in every process: promoted again.)
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.is_empty(), "--quiet wrote: {err}");
+}
+
+#[test]
+fn a_bad_canary_is_rolled_back_and_exits_3() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "bad", 50.0, 8.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:60s,100", "--auto"],
+        &[],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    let red = events(&stream, "gates")
+        .into_iter()
+        .find(|g| g["verdict"] == "red")
+        .expect("a red evaluation");
+    assert!(red["error_percent"].as_f64().unwrap() > 1.0, "{red}");
+    let rollback = events(&stream, "traffic-requested")
+        .into_iter()
+        .find(|t| t["kind"] == "rollback")
+        .expect("the rollback request");
+    assert_eq!(rollback["after"]["emergence-app-00042-xuv"], 100);
+    assert_eq!(events(&stream, "rolled-back").len(), 1);
+    let finished = stream.last().unwrap();
+    assert_eq!(finished["outcome"], "rolled-back");
+    assert_eq!(finished["exit_code"], 3);
+    let j = journal(dir.path());
+    assert_eq!(last_transition_to(&j), "rolled-back");
+    assert!(
+        run::records_of(&j, "traffic-applied")
+            .iter()
+            .any(|r| r["kind"] == "rollback"),
+        "{j}"
+    );
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("rolled back"), "webhook: {heard}");
+}
+
+#[test]
+fn no_traffic_stops_at_the_timeout_with_exit_4() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    // Half a request a second: the gates never have their 20 requests.
+    let sc = scenario(dir.path(), "quiet", 0.5, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let started = Instant::now();
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "5s",
+            "release",
+            "--steps",
+            "20:10m,100",
+            "--auto",
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        took >= Duration::from_secs(5),
+        "ended before its timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(events(&stream, "timed-out").len(), 1);
+    assert!(events(&stream, "gates")
+        .iter()
+        .all(|g| g["verdict"] != "green"));
+    assert_eq!(events(&stream, "paused").len(), 1);
+    assert_eq!(stream.last().unwrap()["outcome"], "waiting");
+    assert_eq!(last_transition_to(&journal(dir.path())), "paused");
+}
+
+/// Starts a release in the background, reads its stdout until `event`,
+/// sends SIGTERM; returns the exit code and every event.
+fn terminate_after(dir: &Path, args: &[&str], event: &str) -> (i32, Vec<Value>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(args)
+        .env_clear()
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut sent = false;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        if !sent && v["event"] == event {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            sent = true;
+        }
+        lines.push(line.trim().to_string());
+        line.clear();
+    }
+    let status = child.wait().expect("wait");
+    assert!(sent, "never saw {event}: {lines:?}");
+    (
+        status.code().unwrap_or(-1),
+        schema::check_stream(&lines.join("\n")),
+    )
+}
+
+#[test]
+fn sigterm_mid_window_pauses_by_default() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, stream) = terminate_after(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
+        "step-applied",
+    );
+    assert_eq!(code, 4, "{stream:?}");
+    let cancelled = events(&stream, "cancelled");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["then"], "pause");
+    assert_eq!(events(&stream, "paused").len(), 1);
+    assert!(events(&stream, "traffic-requested")
+        .iter()
+        .all(|t| t["kind"] != "rollback"));
+    let j = journal(dir.path());
+    let last = run::records_of(&j, "plan-transition")
+        .pop()
+        .expect("transition");
+    assert_eq!(last["to"]["phase"], "paused");
+    assert!(
+        last["to"]["reason"].as_str().unwrap().contains("SIGTERM"),
+        "{last}"
+    );
+    // The canary keeps its 20 %: the last applied split.
+    let applied = run::records_of(&j, "traffic-applied")
+        .pop()
+        .expect("applied");
+    assert_eq!(applied["kind"], "plan step 1");
+    let heard = heard.lock().unwrap().join("\n");
+    assert!(heard.contains("plan paused"), "webhook: {heard}");
+}
+
+#[test]
+fn sigterm_with_on_cancel_rollback_rolls_back_even_mid_change() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let plans = "[plans.ci]\nmode = \"auto\"\non_cancel = \"rollback\"\nsteps = [{ percent = 20, observe = \"10m\" }, { percent = 100, observe = \"0s\" }]\n";
+    let config = sim_config(dir.path(), &sc, &url, plans);
+    // SIGTERM while the first step is in flight: it lands, then the rollback.
+    let (code, stream) = terminate_after(
+        dir.path(),
+        &["-c", &config, "release", "--plan", "ci"],
+        "traffic-requested",
+    );
+    assert_eq!(code, 3, "{stream:?}");
+    assert_eq!(events(&stream, "cancelled")[0]["then"], "rollback");
+    assert_eq!(events(&stream, "rolled-back").len(), 1);
+    let j = journal(dir.path());
+    // Never half a change: every request has its outcome, the last one the rollback.
+    let requested = run::records_of(&j, "traffic-requested");
+    let applied = run::records_of(&j, "traffic-applied");
+    assert_eq!(requested.len(), applied.len(), "{j}");
+    assert_eq!(applied.last().unwrap()["kind"], "rollback");
+    assert_eq!(last_transition_to(&j), "rolled-back");
+    assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+}
+
+#[test]
+fn bad_usage_and_config_exit_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, "http://127.0.0.1:9/x", "");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--plan", "nope"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no plan named `nope`"), "{err}");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:10m,50"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("the last step must be 100"), "{err}");
+    let (code, _, err) = run::canary(dir.path(), &["-c", &config, "release", "--steps", "x"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let bad = sim_config(
+        dir.path(),
+        &sc,
+        "http://127.0.0.1:9/x",
+        "[plans.ci]\nmode = \"sometimes\"\n",
+    );
+    let (code, _, err) = run::canary(dir.path(), &["-c", &bad, "release", "--plan", "ci"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("plans.ci.mode") && err.contains("\"manual\""),
+        "{err}"
+    );
+}
+
+mod cloud_run {
+    use super::*;
+    use canary_fakes::cloud_run::{FakeCloudRun, Route, ServiceRef, DEMO_CANARY};
+
+    /// The fake on a runtime of its own (it serves while the test blocks).
+    pub struct Fake {
+        pub fake: FakeCloudRun,
+        pub url: String,
+        pub at: ServiceRef,
+        pub _rt: tokio::runtime::Runtime,
+    }
+
+    impl Fake {
+        pub fn start() -> Fake {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let (fake, url) = rt.block_on(FakeCloudRun::start()).expect("fake");
+            let at = fake.seed_demo();
+            Fake {
+                fake,
+                url,
+                at,
+                _rt: rt,
+            }
+        }
+
+        /// The operator's config for the fake, with the team's gates made short.
+        pub fn config(&self, dir: &Path, webhook: &str) -> String {
+            let path = dir.join("canary.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    r#"[service]
+platform = "cloud-run"
+name = "{name}"
+project = "{project}"
+region = "{region}"
+
+[refresh]
+service = "300ms"
+metrics = "500ms"
+logs = "1s"
+
+[gates]
+window = "30s"
+sustain = "1s"
+min_requests = 20
+
+[[checks]]
+name = "ready"
+kind = "ready"
+
+[cloud_run]
+endpoint = "{url}"
+monitoring_endpoint = "{url}/v1/projects/{project}/location/global/prometheus"
+auth = "none"
+
+[journal]
+dir = "{journal}"
+
+[notify]
+webhook_url = "{webhook}"
+"#,
+                    name = self.at.service,
+                    project = self.at.project,
+                    region = self.at.region,
+                    url = self.url,
+                    journal = dir.join("journal").display(),
+                ),
+            )
+            .expect("config");
+            path.display().to_string()
+        }
+
+        /// The canary's share of the traffic the fake serves.
+        pub fn canary_percent(&self) -> i32 {
+            let _g = self._rt.enter();
+            self.fake
+                .service(&self.at)
+                .expect("service")
+                .traffic
+                .iter()
+                .filter(|t| t.revision.as_deref() == Some(DEMO_CANARY))
+                .filter_map(|t| t.percent)
+                .sum()
+        }
+
+        /// When each PATCH of the service arrived, as wall-clock time.
+        pub fn patches(&self) -> Vec<chrono::DateTime<chrono::Utc>> {
+            let now = chrono::Utc::now();
+            self.fake
+                .requests()
+                .into_iter()
+                .filter(|r| r.route == Route::PatchService)
+                .map(|r| now - chrono::Duration::from_std(r.received.elapsed()).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_healthy_release_on_cloud_run_exits_0() {
+        let f = Fake::start();
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, heard) = webhook::receiver();
+        let config = f.config(dir.path(), &url);
+        let (code, out, err) = run::canary(
+            dir.path(),
+            &["-c", &config, "release", "--steps", "20:3s,100", "--auto"],
+            &[],
+        );
+        let stream = schema::check_stream(&out);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        assert_eq!(f.canary_percent(), 100);
+        assert!(events(&stream, "gates")
+            .iter()
+            .any(|g| g["verdict"] == "green"));
+        assert!(heard.lock().unwrap().join("\n").contains("promoted"));
+    }
+
+    /// Also the measure of BENCHMARKS.md: from the failing gate evaluation
+    /// (the `gates` event's time) to the rollback PATCH at the fake.
+    #[test]
+    fn a_bad_canary_on_cloud_run_is_rolled_back_within_a_second_of_the_red_gate() {
+        let f = Fake::start();
+        f.fake.set_revision_behaviour(DEMO_CANARY, 6.0, 150.0);
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, heard) = webhook::receiver();
+        let config = f.config(dir.path(), &url);
+        let (code, out, err) = run::canary(
+            dir.path(),
+            &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
+            &[],
+        );
+        let stream = schema::check_stream(&out);
+        assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+        assert_eq!(f.canary_percent(), 0);
+        let red = events(&stream, "gates")
+            .into_iter()
+            .find(|g| g["verdict"] == "red")
+            .expect("red");
+        let red_at: chrono::DateTime<chrono::Utc> =
+            red["at"].as_str().unwrap().parse().expect("time");
+        let rollback_at = *f.patches().last().expect("the rollback PATCH");
+        let ms = (rollback_at - red_at).num_milliseconds();
+        eprintln!("failing gate evaluation -> rollback PATCH at the fake: {ms} ms");
+        assert!((-5..1000).contains(&ms), "{ms} ms");
+        assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+    }
+}
+
+/// CI hand-off: one job releases, another waits on the journal for a step,
+/// then for the end; `canary status --json` shows the plan.
+#[test]
+fn wait_and_status_follow_the_plan_from_the_journal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "wait", "--until", "step=x"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    // No plan yet: still waiting at the timeout.
+    let (code, _, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "--timeout", "1", "wait", "--until", "done"],
+        &[],
+    );
+    assert_eq!(code, 4, "{err}");
+    let mut release = run::spawn_canary(
+        dir.path(),
+        &["-c", &config, "release", "--steps", "20:8s,100", "--auto"],
+        &[("USER", "ci-bot")],
+    );
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "30",
+            "wait",
+            "--until",
+            "step=1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let at_step: Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(at_step["step"], 1);
+    assert!(
+        release.try_wait().unwrap().is_none(),
+        "the release was still running"
+    );
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &["-c", &config, "--timeout", "60", "wait", "--until", "done"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(release.wait().unwrap().code(), Some(0));
+    // It will never pause now: 1 at once, not 4 at the timeout.
+    let (code, _, _) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "--timeout",
+            "30",
+            "wait",
+            "--until",
+            "paused",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    let (code, out, err) = run::canary(dir.path(), &["-c", &config, "status", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["plan"]["phase"], "promoted", "{out}");
+    assert_eq!(status["plan"]["driver"]["user"], "ci-bot");
+    assert_eq!(status["plan"]["canary"], "emergence-app-00043-kaw");
+}
+
+/// One driver at a time: while a release drives, a second one refuses and
+/// names the first; a lease whose driver died is taken over only with
+/// `--take-over`, journaled.
+#[test]
+fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
+    let config = sim_config(dir.path(), &sc, &url, "");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("USER", "alice")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(first.stdout.take().expect("stdout"));
+    let mut location = None;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        if v["event"] == "lease" {
+            assert_eq!(v["action"], "taken");
+            location = v["location"].as_str().map(str::to_string);
+        }
+        if v["event"] == "step-applied" {
+            break;
+        }
+        line.clear();
+    }
+    let location = location.expect("the first driver took the lease");
+    let (code, out, err) = run::canary(
+        dir.path(),
+        &[
+            "-c",
+            &config,
+            "release",
+            "--steps",
+            "20:10m,100",
+            "--auto",
+            "--take-over",
+        ],
+        &[("USER", "bob")],
+    );
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 1, "{out}{err}");
+    let reason = stream.last().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("alice@") && reason.contains(&format!("pid {}", first.id())),
+        "{reason}"
+    );
+    assert!(
+        events(&stream, "traffic-requested").is_empty(),
+        "the second driver sent nothing"
+    );
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    assert_eq!(first.wait().unwrap().code(), Some(4));
+    assert!(!Path::new(&location).exists(), "the lease was given back");
+
+    // A driver that died: its lease is past its deadline.
+    std::fs::write(
+        &location,
+        r#"{"driver":"ghost@ci-7","pid":999999,"plan":"ci","step":1,"acquired":"2026-01-01T00:00:00Z","deadline":"2026-01-01T00:00:30Z"}"#,
+    )
+    .expect("lease");
+    let args = [
+        "-c",
+        config.as_str(),
+        "release",
+        "--steps",
+        "20:1s,100",
+        "--auto",
+    ];
+    let (code, out, _) = run::canary(dir.path(), &args, &[]);
+    assert_eq!(code, 1);
+    let reason = schema::check_stream(&out).last().unwrap()["reason"].to_string();
+    assert!(
+        reason.contains("ghost@ci-7") && reason.contains("--take-over"),
+        "{reason}"
+    );
+    let mut args = args.to_vec();
+    args.push("--take-over");
+    let (code, out, err) = run::canary(dir.path(), &args, &[]);
+    let stream = schema::check_stream(&out);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(events(&stream, "lease")[0]["action"], "taken-over");
+    assert!(journal(dir.path()).contains("lease taken over (--take-over)"));
+}
+
+/// Someone moves the split while the release observes: the driver
+/// pauses instead of fighting (exit 4), and sends nothing more.
+#[test]
+fn the_driver_stops_when_the_split_changes_under_it() {
+    use canary_fakes::cloud_run::{to_revision, DEMO_CANARY, DEMO_STABLE};
+    let f = cloud_run::Fake::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _heard) = webhook::receiver();
+    let config = f.config(dir.path(), &url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        lines.push(line.trim().to_string());
+        if v["event"] == "step-applied" {
+            let _g = f._rt.enter();
+            // The driver's lease is on the service, as an annotation.
+            let svc = f.fake.service(&f.at).expect("service");
+            let lease: Value = serde_json::from_str(&svc.annotations["canary.dev/lease"])
+                .expect("the lease annotation");
+            assert_eq!(lease["pid"], child.id(), "{lease}");
+            f.fake
+                .change_traffic(
+                    &f.at,
+                    vec![
+                        to_revision(DEMO_STABLE, 50, None),
+                        to_revision(DEMO_CANARY, 50, Some("canary")),
+                    ],
+                )
+                .expect("someone else's change");
+        }
+        line.clear();
+    }
+    let code = child.wait().expect("wait").code();
+    let stream = schema::check_stream(&lines.join("\n"));
+    assert_eq!(code, Some(4), "{lines:?}");
+    let paused = events(&stream, "paused");
+    assert_eq!(paused.len(), 1, "{lines:?}");
+    assert!(
+        paused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed under the driver"),
+        "{}",
+        paused[0]
+    );
+    assert_eq!(
+        events(&stream, "traffic-requested").len(),
+        1,
+        "nothing sent after"
+    );
+    assert_eq!(f.canary_percent(), 50, "their split stays");
+    let _g = f._rt.enter();
+    let svc = f.fake.service(&f.at).expect("service");
+    assert!(
+        !svc.annotations.contains_key("canary.dev/lease"),
+        "the lease was given back"
+    );
+}
