@@ -83,7 +83,7 @@ fn second_of_actions(k: usize) -> Vec<Action> {
     let mut out = vec![Action::Tick];
     // ~10 log lines a second come in a batch every 2 s (the log poll);
     // `drive` dates them just before its clock, as a poll would.
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         out.push(Action::LogBatch(fixtures::logs(20)));
     }
     // The service every 2 s, metrics every 5 s.
@@ -93,7 +93,7 @@ fn second_of_actions(k: usize) -> Vec<Action> {
             generation: 0, // stamped by `drive`
         });
     }
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         out.push(Action::MetricsLoaded(fixtures::metrics()));
     }
     // The operator: moves the selection, changes the log view, opens help.

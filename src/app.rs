@@ -25,6 +25,8 @@ use crate::metrics::prometheus::{
 use crate::metrics::MetricsSource;
 use crate::platform::cloud_run::{CloudRun, CloudRunSettings};
 use crate::platform::haproxy::{HaproxyPlatform, HaproxySettings, Socket};
+use crate::platform::kubernetes::logs::KubeLogs;
+use crate::platform::kubernetes::{KubePlatform, KubeSettings};
 use crate::platform::simulator::{Scenario, Simulator};
 use crate::platform::Platform;
 use crate::runtime::record::Notifier;
@@ -186,6 +188,23 @@ pub async fn build(config: &Config, demo: bool) -> anyhow::Result<Parts> {
             };
             (platform, metrics_source(config)?, logs, None)
         }
+        PlatformKind::Kubernetes => {
+            // The first token now, before the terminal is taken.
+            let kube = Arc::new(
+                KubePlatform::connect(kubernetes_settings(config)?)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+            let logs: Box<dyn LogSource> = if config.logs.has_own_sources() {
+                own_log_sources(config)
+            } else {
+                Box::new(KubeLogs::start(
+                    kube.clone(),
+                    config.refresh.logs.max(Duration::from_secs(5)),
+                ))
+            };
+            (kube, metrics_source(config)?, logs, None)
+        }
         PlatformKind::Haproxy => {
             let platform: Arc<dyn Platform> = Arc::new(haproxy_platform(config)?);
             let logs: Box<dyn LogSource> = if config.logs.has_own_sources() {
@@ -321,7 +340,29 @@ pub fn platform_for_script(
         }
         PlatformKind::CloudRun => Arc::new(cloud_run_with(config, timeout)?),
         PlatformKind::Haproxy => Arc::new(haproxy_platform(config)?),
+        PlatformKind::Kubernetes => {
+            let mut settings = kubernetes_settings(config)?;
+            if let Some(t) = timeout {
+                settings.apply_timeout = settings.apply_timeout.max(t);
+            }
+            Arc::new(KubePlatform::new(settings))
+        }
     })
+}
+
+/// The Kubernetes service a config describes (no I/O yet).
+pub fn kubernetes_settings(config: &Config) -> anyhow::Result<KubeSettings> {
+    let Some(k) = &config.kubernetes else {
+        anyhow::bail!("platform kubernetes needs a [kubernetes] section with mode");
+    };
+    let mut s = KubeSettings::new(k.mode.clone(), config.service.name.clone());
+    s.kubeconfig = k.kubeconfig.clone();
+    s.context = k.context.clone();
+    s.namespace = k.namespace.clone();
+    s.keep_warm = k.keep_warm;
+    s.timeout = k.timeout;
+    s.apply_timeout = k.apply_timeout;
+    Ok(s)
 }
 
 /// The HAProxy backend a config describes (no I/O yet).
@@ -342,6 +383,10 @@ pub fn haproxy_platform(config: &Config) -> anyhow::Result<HaproxyPlatform> {
 pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>> {
     let defaults = match (config.service.platform, &config.haproxy) {
         (PlatformKind::Haproxy, Some(h)) => QueryTemplates::haproxy(&h.backend),
+        (PlatformKind::Kubernetes, _) => match &config.kubernetes {
+            Some(k) => QueryTemplates::kubernetes(k.metrics, k.namespace.as_deref()),
+            None => QueryTemplates::kubernetes(Default::default(), None),
+        },
         _ => QueryTemplates::cloud_run(&config.service.name),
     };
     let settings = match &config.prometheus {

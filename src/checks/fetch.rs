@@ -7,9 +7,9 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// A limit as people say it: `1 MiB`, `512 KiB`, `100 bytes`.
 pub(crate) fn human_size(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} bytes")

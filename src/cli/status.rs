@@ -51,6 +51,10 @@ pub struct StatusReport {
     /// Serving split when it differs from `traffic` or is reported apart.
     pub serving: Option<Vec<Share>>,
     pub revisions: Vec<RevisionStatus>,
+    /// What the platform adds (Kubernetes: all-or-nothing, read-only by
+    /// another controller, a colour kept warm, per-revision details).
+    #[serde(skip_serializing_if = "crate::core::model::SnapshotExtra::is_empty")]
+    pub extra: crate::core::model::SnapshotExtra,
     /// The latest plan, from the journal (who drives it, its phase and step).
     pub plan: Option<super::plan_status::PlanStatus>,
 }
@@ -88,6 +92,7 @@ impl StatusReport {
             traffic: shares(&snapshot.traffic),
             serving: snapshot.actual.as_ref().map(shares),
             revisions,
+            extra: snapshot.extra.clone(),
             plan: None,
         }
     }
@@ -142,6 +147,18 @@ impl StatusReport {
                  configured weights; re-apply the last confirmed split (`canary set …`, or \
                  the screen's offer)",
                 self.platform.kind
+            );
+        }
+        if let Some(why) = &self.extra.read_only {
+            let _ = writeln!(out, "read-only  {why}");
+        }
+        if let Some(kw) = &self.extra.keep_warm {
+            let _ = writeln!(
+                out,
+                "keep-warm  {} ({} replicas) kept running until {}, then scaled to 0",
+                kw.revision,
+                kw.replicas,
+                kw.until.format("%Y-%m-%d %H:%M:%S UTC")
             );
         }
         let name_w = self

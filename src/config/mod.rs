@@ -25,9 +25,9 @@ use crate::core::plan::PlanSpec;
 pub use crate::core::duration::{format as format_duration, parse as parse_duration};
 pub use sections::{
     known_keys, CloudRunConfig, ColorChoice, DemoConfig, DiagnosticsConfig, GatesConfig,
-    GoogleAuth, HaproxyConfig, JournalConfig, LogsConfig, MetricsConfig, NamedPlan, NotifyConfig,
-    PlatformKind, PrometheusConfig, RefreshConfig, ServiceConfig, TrafficConfig, UiConfig,
-    DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
+    GoogleAuth, HaproxyConfig, JournalConfig, KubeMode, KubernetesConfig, LogsConfig, MetricLabels,
+    MetricsConfig, NamedPlan, NotifyConfig, PlatformKind, PrometheusConfig, RefreshConfig,
+    ServiceConfig, TrafficConfig, UiConfig, DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
 };
 
 /// The environment variable naming a config file when `--config` is not given.
@@ -65,6 +65,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub cloud_run: CloudRunConfig,
     pub haproxy: Option<HaproxyConfig>,
+    /// `[kubernetes]` (`platform = "kubernetes"` only).
+    pub kubernetes: Option<KubernetesConfig>,
     pub prometheus: Option<PrometheusConfig>,
     pub logs: LogsConfig,
     pub ui: UiConfig,
@@ -97,6 +99,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             cloud_run: CloudRunConfig::default(),
             haproxy: None,
+            kubernetes: None,
             prometheus: None,
             logs: LogsConfig::default(),
             ui: UiConfig::default(),

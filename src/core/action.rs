@@ -70,6 +70,11 @@ pub enum Action {
     Terminate(&'static str),
     /// A deploy or a deletion of revisions finished (or one step of it).
     Release(super::release::ReleaseEvent),
+    /// A revision kept warm was scaled to 0 (what was done), or not.
+    ScaledDown {
+        revision: String,
+        result: Result<String, BackendError>,
+    },
     /// A request to the plan from no key: `canary release` starting its
     /// plan, pausing or rolling back when cancelled.
     Drive(DriveRequest),
@@ -195,4 +200,7 @@ pub enum Effect {
     Quit,
     /// Deploy a revision, or delete some (journaled before anything is sent).
     Release(super::release::ReleaseEffect),
+    /// Scale a revision that no longer serves to 0 (blue/green's old colour
+    /// once its keep-warm time is over).
+    ScaleDown { revision: String },
 }

@@ -463,6 +463,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
             write_api: Default::default(),
         };
         let roles = Roles {

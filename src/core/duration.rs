@@ -155,7 +155,7 @@ pub fn human(d: Duration) -> String {
     }
     let secs = d.as_secs();
     if secs < 60 {
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             return format!("{secs}s");
         }
         return format!("{:.1}s", d.as_secs_f64());

@@ -13,6 +13,7 @@ pub mod error;
 pub mod judge;
 pub mod key;
 pub mod keymap;
+pub mod kube_preview;
 pub mod model;
 pub mod plan;
 pub mod preview;

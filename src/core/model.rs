@@ -187,10 +187,57 @@ pub struct ServiceSnapshot {
     /// `set server … weight`): the split shown is its configured one.
     #[serde(default)]
     pub runtime_state_lost: bool,
+    /// What a platform adds that the rest of the model has no place for
+    /// (Kubernetes: all-or-nothing traffic, another controller owning the
+    /// service, per-revision rollout details, a colour kept warm).
+    #[serde(default, skip_serializing_if = "SnapshotExtra::is_empty")]
+    pub extra: SnapshotExtra,
     /// How a change to this service is written, with what the write starts
     /// from as read here: what [`super::preview::preview`] shows.
     #[serde(default)]
     pub write_api: WriteApi,
+}
+
+/// See [`ServiceSnapshot::extra`]. Empty for Cloud Run, HAProxy and the
+/// simulator.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotExtra {
+    /// Traffic moves all at once (Kubernetes blue/green): a split with more
+    /// than one revision is refused, and this says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_or_nothing: Option<String>,
+    /// Another controller owns the traffic: every change is refused (the
+    /// cockpit never fights it), and this says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<String>,
+    /// The revision a rollback returns to, when the platform knows better
+    /// than the split (blue/green: the colour that served before the last
+    /// switch, while it still runs the version it ran then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<String>,
+    /// A revision kept running after a switch, then scaled to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<KeepWarm>,
+    /// Per revision, more `(label, value)` lines for the detail view
+    /// (Kubernetes: replicas, rollout state, recent Events).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl SnapshotExtra {
+    pub fn is_empty(&self) -> bool {
+        *self == SnapshotExtra::default()
+    }
+}
+
+/// Blue/green's old colour after a switch: kept running until `until`, then
+/// scaled to 0 (asked in manual mode, done by itself in auto mode).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepWarm {
+    pub revision: String,
+    pub until: DateTime<Utc>,
+    /// Replicas it runs now.
+    pub replicas: u32,
 }
 
 impl ServiceSnapshot {

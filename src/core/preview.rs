@@ -49,6 +49,8 @@ pub enum WriteApi {
         /// Every server of the backend and its weight.
         weights: BTreeMap<String, u32>,
     },
+    /// Kubernetes: a Service's selector (blue/green) or an HTTPRoute's weights.
+    Kubernetes(super::kube_preview::KubeWrite),
 }
 
 /// A traffic tag a change keeps (at 0 %): on a revision, or following the
@@ -79,6 +81,7 @@ pub fn preview(snapshot: &ServiceSnapshot, split: &TrafficSplit) -> Vec<String> 
             serde_json::to_string(&cloud_run_patch(split, tags, etag.as_deref()))
                 .unwrap_or_default(),
         ],
+        WriteApi::Kubernetes(k) => super::kube_preview::preview(k, split),
         WriteApi::Haproxy { backend, weights } => {
             let wanted: BTreeMap<String, u32> = weights
                 .keys()
@@ -214,6 +217,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
             write_api,
         }
     }

@@ -626,6 +626,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
             write_api: Default::default(),
         }
     }

@@ -215,6 +215,11 @@ pub fn preview(snapshot: &ServiceSnapshot, op: &ReleaseOp) -> Result<Vec<String>
     match &snapshot.write_api {
         WriteApi::Generic => Err(CANNOT.into()),
         WriteApi::Haproxy { .. } => Err(HAPROXY_CANNOT.into()),
+        WriteApi::Kubernetes(_) => Err(
+            "Kubernetes revisions are Deployments: deploy and delete them with your own \
+             pipeline (kubectl apply, Helm, Argo CD); the cockpit steers their traffic"
+                .into(),
+        ),
         WriteApi::Gcloud { project, region } => Ok(match op {
             ReleaseOp::Deploy(d) => vec![
                 format!(

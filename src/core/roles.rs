@@ -6,12 +6,15 @@
 //!    interrupted): a plan's roles do not change under it, and its
 //!    automatic rollback goes there;
 //! 2. the revision pinned in the config (`stable = "…"`, a name or a tag);
-//! 3. the revision that serves 100 %;
-//! 4. the last revision the history saw at 100 % (the journal's records of
+//! 3. the revision the platform names as the rollback target (Kubernetes
+//!    blue/green: the colour that served before the last switch, while it
+//!    still runs the version it ran then);
+//! 4. the revision that serves 100 %;
+//! 5. the last revision the history saw at 100 % (the journal's records of
 //!    applied changes, before and after, and every read of the service while
 //!    the cockpit ran), if the service still has it and it is ready;
-//! 5. the only revision with traffic that is not the canary;
-//! 6. the largest share: a guess, which `canary rollback` refuses to act on
+//! 6. the only revision with traffic that is not the canary;
+//! 7. the largest share: a guess, which `canary rollback` refuses to act on
 //!    and the screen's rollback confirmation says it is.
 //!
 //! The canary: the plan's canary; else the revision carrying the canary tag
@@ -30,6 +33,9 @@ pub enum StableFrom {
     Pin,
     /// The running (or interrupted) plan's stable.
     Plan,
+    /// The platform names it (blue/green: the colour that served before
+    /// the last switch, still on the version it ran then).
+    Platform,
     /// It serves 100 %.
     AllTraffic,
     /// The last revision the history saw at 100 %.
@@ -50,6 +56,7 @@ impl StableFrom {
         match self {
             StableFrom::Pin => "pinned in the config",
             StableFrom::Plan => "the plan's stable",
+            StableFrom::Platform => "served before the last switch",
             StableFrom::AllTraffic => "serves 100 %",
             StableFrom::Journal => "the last revision at 100 % (journal)",
             StableFrom::OnlyNonCanary => "the only revision with traffic besides the canary",
@@ -190,6 +197,9 @@ fn stable_of(
     }
     if let Some(rev) = i.pin.and_then(|p| snap.resolve(p)) {
         return found(&rev.name, StableFrom::Pin);
+    }
+    if let Some(r) = snap.extra.rollback_to.as_deref().filter(|r| exists(r)) {
+        return found(r, StableFrom::Platform);
     }
     let traffic = &snap.traffic;
     if let [only] = traffic.entries() {

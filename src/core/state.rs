@@ -207,6 +207,9 @@ pub struct Confirmation {
     /// Opened by the cockpit, not by a key (a restart, a conflict, a world
     /// that moved): only `y` answers it, not an Enter meant for something else.
     pub unprompted: bool,
+    /// Not a traffic change: scale this revision, kept warm after a switch,
+    /// to 0 (the split stays as it is; `preview` holds the platform's call).
+    pub scale_down: Option<super::model::KeepWarm>,
 }
 
 /// Plan operations that go through a confirmation.
@@ -594,6 +597,18 @@ pub struct State {
     pub pending_effects: Vec<super::action::Effect>,
     /// Deploys and deletions of revisions: in flight, last result, previews.
     pub release: super::release::ReleaseState,
+    /// The old colour kept warm after a blue/green switch: asked about or
+    /// being scaled to 0.
+    pub keep_warm: KeepWarmState,
+}
+
+/// What became of the platform's keep-warm countdown ([`super::model::KeepWarm`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeepWarmState {
+    /// A scale-down sent and not yet answered (the revision).
+    pub in_flight: Option<String>,
+    /// The operator said no: not asked again before this.
+    pub declined_until: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -645,6 +660,7 @@ impl State {
             quit: false,
             pending_effects: Vec::new(),
             release: super::release::ReleaseState::default(),
+            keep_warm: KeepWarmState::default(),
         }
     }
 

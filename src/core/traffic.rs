@@ -156,11 +156,20 @@ pub fn largest_move(before: &TrafficSplit, after: &TrafficSplit) -> u8 {
 
 /// Refuses a change that would send more traffic to a revision that is not
 /// ready (or unknown). Draining an unready revision is always allowed.
+/// Also refuses what the platform cannot do ([`ServiceSnapshot::extra`]):
+/// any change while another controller owns the traffic, and a split in
+/// blue/green, which moves all traffic at once (never rounded).
 pub fn check_ready(
     snapshot: &ServiceSnapshot,
     before: &TrafficSplit,
     after: &TrafficSplit,
 ) -> Result<(), String> {
+    if let Some(why) = &snapshot.extra.read_only {
+        return Err(format!("read-only: {why}"));
+    }
+    if let (Some(why), [_, _, ..]) = (&snapshot.extra.all_or_nothing, after.entries()) {
+        return Err(format!("{why}: {after} cannot be done"));
+    }
     for rev in increases(before, after) {
         match snapshot.revision(&rev) {
             None => return Err(format!("{rev} is not a revision of this service")),
@@ -215,6 +224,7 @@ mod tests {
             reconciling: false,
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
             write_api: Default::default(),
         }
     }
@@ -262,6 +272,23 @@ mod tests {
             let err = parse_assignment(input, &s, &s.traffic, "old", None).expect_err(input);
             assert!(err.contains(fragment), "{input}: {err}");
         }
+    }
+
+    #[test]
+    fn what_the_platform_cannot_do_is_refused() {
+        let mut s = snap();
+        s.extra.all_or_nothing = Some("blue/green moves all traffic at once".into());
+        // The reason first: it is what a cut footer line keeps.
+        let err =
+            check_ready(&s, &s.traffic, &split(&[("old", 95), ("new", 5)])).expect_err("a split");
+        assert_eq!(
+            err,
+            "blue/green moves all traffic at once: old 95% · new 5% cannot be done"
+        );
+        check_ready(&s, &s.traffic, &TrafficSplit::all_to("new")).expect("a switch");
+        s.extra.read_only = Some("owned by Flagger".into());
+        let err = check_ready(&s, &s.traffic, &TrafficSplit::all_to("new")).expect_err("owned");
+        assert_eq!(err, "read-only: owned by Flagger");
     }
 
     #[test]

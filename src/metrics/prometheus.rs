@@ -88,6 +88,57 @@ impl QueryTemplates {
         }
     }
 
+    /// Kubernetes: the app's own `http_requests_total{code}` and
+    /// `http_request_duration_seconds` as Prometheus' Kubernetes discovery
+    /// labels them (`pod`, `namespace`), or relabelled with a `deployment`
+    /// label; or Istio's sidecar metrics by `destination_workload`.
+    /// `{revision}` is the Deployment.
+    pub fn kubernetes(
+        labels: crate::config::MetricLabels,
+        namespace: Option<&str>,
+    ) -> QueryTemplates {
+        use crate::config::MetricLabels;
+        let ns = namespace.map_or(String::new(), |n| format!("namespace=\"{}\",", escape(n)));
+        let (sel, requests, code, latency, to_ms) = match labels {
+            MetricLabels::Pod => (
+                format!("{ns}pod=~\"{{revision}}-[a-z0-9]+-[a-z0-9]+\""),
+                "http_requests_total",
+                "code",
+                "http_request_duration_seconds_bucket",
+                "1000 * ",
+            ),
+            MetricLabels::Deployment => (
+                format!("{ns}deployment=\"{{revision}}\""),
+                "http_requests_total",
+                "code",
+                "http_request_duration_seconds_bucket",
+                "1000 * ",
+            ),
+            MetricLabels::Istio => (
+                format!(
+                    "{}destination_workload=\"{{revision}}\",reporter=\"destination\"",
+                    namespace.map_or(String::new(), |n| format!(
+                        "destination_workload_namespace=\"{}\",",
+                        escape(n)
+                    ))
+                ),
+                "istio_requests_total",
+                "response_code",
+                "istio_request_duration_milliseconds_bucket",
+                "",
+            ),
+        };
+        QueryTemplates {
+            request_rate: format!("sum(rate({requests}{{{sel}}}[{{rate_window}}]))"),
+            error_percent: format!(
+                "100 * sum(rate({requests}{{{sel},{code}=~\"5..\"}}[{{rate_window}}])) / sum(rate({requests}{{{sel}}}[{{rate_window}}]))"
+            ),
+            latency_p95: format!(
+                "{to_ms}histogram_quantile(0.95, sum by (le) (rate({latency}{{{sel}}}[{{rate_window}}])))"
+            ),
+        }
+    }
+
     pub fn get(&self, kind: MetricKind) -> &str {
         match kind {
             MetricKind::RequestRate => &self.request_rate,
@@ -402,6 +453,24 @@ impl MetricsSource for PrometheusMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubernetes_templates() {
+        use crate::config::MetricLabels;
+        let t = QueryTemplates::kubernetes(MetricLabels::Pod, Some("shop"));
+        t.validate().expect("valid");
+        let q = expand(&t.error_percent, "backend-v2", Duration::from_secs(30)).expect("ok");
+        assert_eq!(q, "100 * sum(rate(http_requests_total{namespace=\"shop\",pod=~\"backend-v2-[a-z0-9]+-[a-z0-9]+\",code=~\"5..\"}[30s])) / sum(rate(http_requests_total{namespace=\"shop\",pod=~\"backend-v2-[a-z0-9]+-[a-z0-9]+\"}[30s]))");
+        let t = QueryTemplates::kubernetes(MetricLabels::Istio, None);
+        let q = expand(&t.latency_p95, "backend-v2", Duration::from_secs(30)).expect("ok");
+        assert_eq!(q, "histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_workload=\"backend-v2\",reporter=\"destination\"}[30s])))");
+        let t = QueryTemplates::kubernetes(MetricLabels::Deployment, None);
+        assert!(
+            t.request_rate.contains("deployment=\"{revision}\""),
+            "{}",
+            t.request_rate
+        );
+    }
 
     #[test]
     fn expands_placeholders_and_leaves_promql_braces() {

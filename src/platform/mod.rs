@@ -7,6 +7,7 @@ use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
 
 pub mod cloud_run;
 pub mod haproxy;
+pub mod kubernetes;
 pub mod lease;
 pub mod release;
 pub mod simulator;
@@ -39,5 +40,14 @@ pub trait Platform: Send + Sync {
     /// sentence saying why this platform cannot.
     fn releases(&self) -> Result<&dyn release::Releases, String> {
         Err(release::CANNOT.into())
+    }
+
+    /// Scales `revision` to 0 replicas, if it still serves nothing (blue/green's
+    /// old colour once kept warm long enough); says what was done.
+    async fn scale_down(&self, revision: &str) -> Result<String, BackendError> {
+        Err(BackendError::Refused(format!(
+            "{} does not scale revisions: {revision} was left as it is",
+            self.info().kind
+        )))
     }
 }

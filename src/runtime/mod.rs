@@ -508,6 +508,13 @@ fn execute(
                 let _ = tx.send(action).await;
             });
         }
+        Effect::ScaleDown { revision } => {
+            let p = platform.clone();
+            changes.spawn(async move {
+                let result = p.scale_down(&revision).await;
+                let _ = tx.send(Action::ScaledDown { revision, result }).await;
+            });
+        }
         Effect::Journal(event) => {
             let written = ex.recorder.submit(event);
             tokio::spawn(async move {

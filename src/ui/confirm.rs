@@ -17,6 +17,15 @@ use crate::core::traffic::largest_move;
 fn headline(ctx: &Ctx, c: &Confirmation) -> (&'static str, String) {
     let large = largest_move(&c.before, &c.after) > ctx.state.settings.max_step;
     let to = c.after.largest().map_or("?", |r| ctx.short(r)).to_string();
+    if let Some(kw) = &c.scale_down {
+        return (
+            "SCALE DOWN",
+            format!(
+                "{} to 0 replicas (traffic unchanged)",
+                ctx.short(&kw.revision)
+            ),
+        );
+    }
     match (&c.plan_action, c.kind) {
         (Some(PlanAction::Abort), _) => {
             ("ABORT PLAN", format!("stop the plan and roll back to {to}"))

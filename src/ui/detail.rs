@@ -83,6 +83,16 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
         ));
     }
 
+    // What the platform adds (Kubernetes: the Deployment, replicas,
+    // rollout, recent Events).
+    if let Some(extra) = snap.extra.details.get(name).filter(|l| !l.is_empty()) {
+        out.push(Line::raw(""));
+        out.push(heading(ctx, "Platform"));
+        for (label, value) in extra {
+            out.push(field(ctx, label, value.clone()));
+        }
+    }
+
     out.push(Line::raw(""));
     out.push(heading(
         ctx,

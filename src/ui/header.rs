@@ -22,8 +22,18 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         right.push(Span::styled(label, t.badge_demo));
         right.push(Span::raw(" "));
     }
-    if state.settings.read_only {
-        right.push(Span::styled(" READ-ONLY ", t.badge_read_only));
+    let owned = state
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.extra.read_only.is_some());
+    if state.settings.read_only || owned {
+        // Another controller owns the traffic: the Traffic panel says which.
+        let badge = if state.settings.read_only {
+            " READ-ONLY "
+        } else {
+            " READ-ONLY: another controller "
+        };
+        right.push(Span::styled(badge, t.badge_read_only));
         right.push(Span::raw(" "));
     }
     right.push(freshness(ctx));

@@ -42,6 +42,38 @@ fn bars<'s>(ctx: &Ctx<'s>) -> Vec<(&'static str, &'s TrafficSplit)> {
     v
 }
 
+/// `backend-blue kept warm 12m30s more, then scaled to 0`.
+fn keep_warm<'a>(ctx: &Ctx, kw: &crate::core::model::KeepWarm) -> Span<'a> {
+    let t = &ctx.theme;
+    let state = ctx.state;
+    let rev = ctx.short(&kw.revision);
+    if state.keep_warm.in_flight.as_deref() == Some(kw.revision.as_str()) {
+        return Span::styled(format!(" scaling {rev} to 0… "), t.changing);
+    }
+    let left = (kw.until - state.now).num_seconds();
+    if left > 0 {
+        let auto = state.settings.plan.mode == crate::core::plan::PlanMode::Auto;
+        Span::styled(
+            format!(
+                " {rev} kept warm {} more ({} replicas), then {} ",
+                age(left),
+                kw.replicas,
+                if auto {
+                    "scaled to 0"
+                } else {
+                    "asked to scale to 0"
+                }
+            ),
+            t.dim,
+        )
+    } else {
+        Span::styled(
+            format!(" {rev} kept warm past its time ({} replicas) ", kw.replicas),
+            t.warn,
+        )
+    }
+}
+
 pub(crate) fn height(ctx: &Ctx) -> u16 {
     let n = bars(ctx).len() as u16;
     if n == 0 {
@@ -58,6 +90,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     if let Some(snap) = &state.snapshot {
         if snap.reconciling {
             title.push(Span::styled(" platform reconciling… ", t.changing));
+        }
+        if let Some(why) = &snap.extra.read_only {
+            title.push(Span::styled(format!(" read-only: {why} "), t.warn));
+        }
+        if let Some(kw) = &snap.extra.keep_warm {
+            title.push(keep_warm(ctx, kw));
         }
         if snap.actual.as_ref().is_some_and(|a| *a != snap.traffic) {
             title.push(Span::styled(" serving differs from target ", t.warn));

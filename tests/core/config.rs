@@ -336,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, prometheus, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(
@@ -490,18 +490,18 @@ fn out_of_range() {
 }
 
 #[test]
-fn platform_not_supported_yet() {
+fn platform_names() {
     fails(
         "[service]\nplatform = \"kubernetes\"\n",
-        Some(2),
-        Some("service.platform"),
-        "not supported by this version yet",
+        Some(1),
+        Some("service.name"),
+        "platform \"kubernetes\" needs a service name",
     );
     fails(
         "[service]\nplatform = \"cloudrun\"\n",
         Some(2),
         Some("service.platform"),
-        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"haproxy\", \"simulator\"",
+        "invalid value \"cloudrun\", expected one of: \"cloud-run\", \"haproxy\", \"kubernetes\", \"simulator\"",
     );
 }
 

@@ -54,6 +54,7 @@ pub fn snapshot() -> ServiceSnapshot {
         reconciling: false,
         message: None,
         runtime_state_lost: false,
+        extra: Default::default(),
         write_api: Default::default(),
     }
 }

@@ -4,8 +4,11 @@
 //!
 //! - [`cloud_run`]: the Cloud Run Admin API v2 + Cloud Logging + Cloud
 //!   Monitoring fake, a real HTTP server on loopback.
+//! - [`kubernetes`]: the Kubernetes API server fake (Services, Deployments,
+//!   Pods and their logs, Events, HTTPRoutes), a real HTTP server on loopback.
 //! - [`fixtures`]: deterministic states, snapshots, logs, metrics and key
 //!   presses for tests and benches.
 
 pub mod cloud_run;
 pub mod fixtures;
+pub mod kubernetes;

@@ -77,6 +77,7 @@ mod haproxy;
 mod journal;
 mod judge;
 mod keys;
+mod kubernetes;
 mod logs;
 mod metrics;
 mod notify;
@@ -96,6 +97,7 @@ pub use diagnostics::DiagnosticsConfig;
 pub use gates::GatesConfig;
 pub use haproxy::HaproxyConfig;
 pub use journal::JournalConfig;
+pub use kubernetes::{KubeMode, KubernetesConfig, MetricLabels};
 pub use logs::LogsConfig;
 pub use metrics::MetricsConfig;
 pub use notify::{NotifyConfig, WEBHOOK_ENV};
@@ -156,6 +158,7 @@ pub(super) const SECTIONS: &[Section] = &[
     section::<notify::Raw>("notify"),
     section::<cloud_run::Raw>("cloud_run"),
     section::<haproxy::Raw>("haproxy"),
+    section::<kubernetes::Raw>("kubernetes"),
     section::<prometheus::Raw>("prometheus"),
     section::<logs::Raw>("logs"),
     section::<ui::Raw>("ui"),
@@ -231,6 +234,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     haproxy: haproxy::Raw,
     #[serde(default)]
+    kubernetes: kubernetes::Raw,
+    #[serde(default)]
     prometheus: prometheus::Raw,
     #[serde(default)]
     logs: logs::Raw,
@@ -265,6 +270,8 @@ impl RawConfig {
         let notify = self.notify.validate(cx)?;
         let cloud_run = self.cloud_run.validate(cx)?;
         let haproxy = self.haproxy.validate(cx, service.platform)?;
+        let kubernetes = cx.kubernetes(&self.kubernetes, service.platform, &service.name)?;
+        let plan = cx.blue_green_plan(&kubernetes, &self.plan, plan)?;
         let prometheus = self.prometheus.validate(cx)?;
         let logs = self.logs.validate(cx)?;
         let ui = self.ui.validate(cx)?;
@@ -288,6 +295,7 @@ impl RawConfig {
             notify,
             cloud_run,
             haproxy,
+            kubernetes,
             prometheus,
             logs,
             ui,

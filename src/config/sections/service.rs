@@ -3,15 +3,14 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use toml::Value;
 
-use super::{expected, Leaf};
+use super::Leaf;
 use crate::config::validate::Cx;
 use crate::config::{ConfigError, DEMO_PROJECT, DEMO_REGION, DEMO_SERVICE};
 
 table! {
     struct Raw {
-        platform: Leaf => "one of: \"cloud-run\", \"haproxy\", \"simulator\"",
+        platform: Leaf => "one of: \"cloud-run\", \"haproxy\", \"kubernetes\", \"simulator\"",
         name: Leaf => "a service name without spaces, e.g. \"emergence-app\"",
         project: Leaf => "a Google Cloud project id without spaces, e.g. \"my-project-123\"",
         region: Leaf => "a region without spaces, e.g. \"europe-west1\"",
@@ -27,13 +26,15 @@ pub enum PlatformKind {
     #[default]
     CloudRun,
     Haproxy,
+    Kubernetes,
     Simulator,
 }
 
 impl PlatformKind {
-    pub const ALL: [PlatformKind; 3] = [
+    pub const ALL: [PlatformKind; 4] = [
         PlatformKind::CloudRun,
         PlatformKind::Haproxy,
+        PlatformKind::Kubernetes,
         PlatformKind::Simulator,
     ];
 
@@ -42,6 +43,7 @@ impl PlatformKind {
         match self {
             PlatformKind::CloudRun => "cloud-run",
             PlatformKind::Haproxy => "haproxy",
+            PlatformKind::Kubernetes => "kubernetes",
             PlatformKind::Simulator => "simulator",
         }
     }
@@ -92,23 +94,13 @@ impl Raw {
             &self.stable_revision,
             &self.canary_tag,
         ];
-        let platform = match &self.platform {
-            Some(l) if matches!(l.get_ref(), Value::String(s) if s == "kubernetes") => {
-                let message = format!(
-                    "invalid value {}: not supported by this version yet, expected {}",
-                    l.get_ref(),
-                    expected("service.platform")
-                );
-                return Err(cx.at(l, "service.platform", message));
-            }
-            _ => cx
-                .choice(
-                    &self.platform,
-                    "service.platform",
-                    &PlatformKind::ALL.map(|p| (p.as_str(), p)),
-                )?
-                .unwrap_or_default(),
-        };
+        let platform = cx
+            .choice(
+                &self.platform,
+                "service.platform",
+                &PlatformKind::ALL.map(|p| (p.as_str(), p)),
+            )?
+            .unwrap_or_default();
         let mut name = cx.word(&self.name, "service.name")?;
         let mut project = cx.word(&self.project, "service.project")?;
         let mut region = cx.word(&self.region, "service.region")?;
@@ -140,10 +132,13 @@ impl Raw {
                     }
                 }
             }
-            PlatformKind::Haproxy => {
+            PlatformKind::Haproxy | PlatformKind::Kubernetes => {
                 if name.is_none() {
-                    let why =
-                        "platform \"haproxy\" needs a service name, e.g. name = \"my-service\"";
+                    let why = if platform == PlatformKind::Haproxy {
+                        "platform \"haproxy\" needs a service name, e.g. name = \"my-service\""
+                    } else {
+                        "platform \"kubernetes\" needs a service name, e.g. name = \"backend\""
+                    };
                     return Err(cx.missing("service", &leaves, "service.name", why));
                 }
             }

@@ -79,6 +79,7 @@ pub(super) fn request_change(
             plan_action: None,
             plan_phase: state.active_phase(),
             unprompted: false,
+            scale_down: None,
         });
         return;
     }
@@ -120,6 +121,10 @@ pub(super) fn confirmed(
     reason: Option<Option<String>>,
     fx: &mut Vec<Effect>,
 ) {
+    if let Some(kw) = c.scale_down {
+        super::keepwarm::confirmed(state, kw, fx);
+        return;
+    }
     let rollback = rolls_back(&c);
     let ask_after = reason.is_none() && rollback;
     let reason = match reason {
@@ -258,6 +263,10 @@ pub(super) fn annotated(
 
 /// `n` / Esc on a confirmation or its reason box.
 pub(super) fn cancelled(state: &mut State, c: &Confirmation, fx: &mut Vec<Effect>) {
+    if let Some(kw) = &c.scale_down {
+        super::keepwarm::declined(state, kw, fx);
+        return;
+    }
     if let ChangeKind::Plan(step) = c.kind {
         plan::plan_step_failed(
             state,
@@ -418,6 +427,7 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
         plan_action: None,
         plan_phase: state.active_phase(),
         unprompted: true,
+        scale_down: None,
     });
 }
 
@@ -549,6 +559,10 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
 /// new before/after, or closed when there is nothing left to decide.
 pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
     let c = match &state.mode {
+        Mode::Confirm(c) if c.scale_down.is_some() => {
+            super::keepwarm::revalidate(state);
+            return;
+        }
         Mode::Confirm(c) => c,
         Mode::Input(i) => match &i.kind {
             InputKind::Reason { then, .. } => &**then,
@@ -646,6 +660,7 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
                 note: Some(note),
                 plan_phase: phase,
                 unprompted: true,
+                scale_down: None,
                 ..c
             });
         }

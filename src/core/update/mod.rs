@@ -10,6 +10,7 @@ mod drive;
 mod gates;
 mod history;
 mod judging;
+mod keepwarm;
 mod keys;
 mod logs;
 mod plan;
@@ -33,7 +34,10 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
     state.now = now;
     let mut fx = Vec::new();
     match action {
-        Action::Tick => gates::judge(state, &mut fx),
+        Action::Tick => {
+            gates::judge(state, &mut fx);
+            keepwarm::tick(state, &mut fx);
+        }
         Action::Resize => {}
         Action::Key(key) => keys::on_key(state, key, &mut fx),
         Action::Paste(text) => keys::on_paste(state, &text),
@@ -100,6 +104,9 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         }
         Action::Release(event) => deploy::on_event(state, event, &mut fx),
         Action::Drive(request) => drive::on_request(state, request, &mut fx),
+        Action::ScaledDown { revision, result } => {
+            keepwarm::scaled_down(state, revision, result, &mut fx)
+        }
         Action::Terminate(why) => {
             state.quit = true;
             say(state, Level::Warn, format!("{why}: leaving"));
@@ -178,6 +185,7 @@ fn offer_reapply(state: &mut State, snapshot: &ServiceSnapshot) {
         plan_action: None,
         plan_phase: state.active_phase(),
         unprompted: true,
+        scale_down: None,
     });
 }
 

@@ -200,6 +200,7 @@ fn ask(state: &mut State, action: PlanAction, after: TrafficSplit, note: String)
         plan_action: Some(action),
         plan_phase: state.active_phase(),
         unprompted: false,
+        scale_down: None,
     });
 }
 

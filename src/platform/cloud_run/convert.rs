@@ -78,6 +78,7 @@ pub fn snapshot(
         reconciling: service.reconciling,
         message,
         runtime_state_lost: false,
+        extra: Default::default(),
         // The settings' part (project, region, URL) is added by the client.
         write_api: WriteApi::Generic,
     })

@@ -189,6 +189,7 @@ pub(super) fn snapshot(s: &HaproxySettings, obs: &Observed, memory: &Memory) -> 
         reconciling: false,
         message: (!warnings.is_empty()).then(|| warnings.join("; ")),
         runtime_state_lost: memory.restart.is_some(),
+        extra: Default::default(),
         write_api: WriteApi::Haproxy {
             backend: s.backend.clone(),
             weights: obs.user_weights(),

@@ -249,6 +249,7 @@ impl World {
             reconciling: self.converge_at.is_some(),
             message: None,
             runtime_state_lost: false,
+            extra: Default::default(),
             write_api: WriteApi::Gcloud {
                 project: super::PROJECT.into(),
                 region: super::REGION.into(),

@@ -1,0 +1,1572 @@
+//! `platform = "kubernetes"` against the fake API server
+//! (`canary_fakes::kubernetes`), with the real `kubectl` as the independent
+//! peer: blue/green by a Service's selector, weights on an HTTPRoute, the
+//! scripting commands, conflicts, controllers, RBAC, keep-warm, logs.
+//!
+//! Self-contained (its own small helpers), so it does not depend on how the
+//! other tests' support modules are grouped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use canary::config::{Config, KubeMode};
+use canary::core::error::BackendError;
+use canary::core::model::TrafficSplit;
+use canary::logs::LogSource;
+use canary::platform::kubernetes::logs::KubeLogs;
+use canary::platform::kubernetes::{KubePlatform, KubeSettings};
+use canary::platform::Platform;
+use canary_fakes::kubernetes::{Controllers, FakeKube, Fault, Kind, Verb};
+use serde_json::{json, Value};
+
+const NS: &str = "shop";
+
+/// The newest versioned kubectl of the Google Cloud CLI (the `/usr/bin`
+/// dispatcher asks `/version` first), else `kubectl` on PATH.
+fn kubectl() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/google-cloud-sdk/bin")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let minor = name.strip_prefix("kubectl.1.")?.parse().ok()?;
+            Some((minor, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("kubectl"))
+                .find(|p| p.is_file())
+        })
+    })
+}
+
+/// A test's world: the fake, a kubeconfig, a config, a HOME.
+struct World {
+    fake: FakeKube,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let fake = FakeKube::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        fake.write_kubeconfig(&dir.path().join("kubeconfig"), NS)
+            .expect("kubeconfig");
+        World { fake, dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn journal(&self) -> String {
+        let dir = self.dir.path().join("journal");
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect()
+    }
+
+    /// Writes the config (`kubernetes` holds the section's mode keys) and
+    /// returns its path.
+    fn config(&self, kubernetes: &str, more: &str) -> PathBuf {
+        let path = self.dir.path().join("canary.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[service]\nplatform = \"kubernetes\"\nname = \"backend\"\n\n\
+                 [kubernetes]\nkubeconfig = \"{}\"\nnamespace = \"{NS}\"\ntimeout = \"3s\"\n{kubernetes}\n\n\
+                 [journal]\ndir = \"{}\"\n{more}",
+                self.kubeconfig().display(),
+                self.dir.path().join("journal").display()
+            ),
+        )
+        .expect("config");
+        path
+    }
+
+    fn blue_green_config(&self) -> PathBuf {
+        self.config(
+            "mode = \"blue-green\"\nkeep_warm = \"2s\"\napply_timeout = \"10s\"",
+            "",
+        )
+    }
+
+    fn weights_config(&self) -> PathBuf {
+        self.config(
+            "mode = \"weights\"\nroute = \"backend\"\napply_timeout = \"3s\"\n\
+             backends = { backend-stable = \"backend-stable\", backend-canary = \"backend-canary\" }",
+            "",
+        )
+    }
+
+    /// The platform the binary would build from `config`.
+    fn platform(&self, config: &Path) -> KubePlatform {
+        let c = Config::load(config).expect("valid config");
+        let mut s: KubeSettings = canary::app::kubernetes_settings(&c).expect("settings");
+        s.poll = Duration::from_millis(50);
+        KubePlatform::new(s)
+    }
+
+    /// Runs the binary (off the runtime the fake serves on).
+    async fn canary(&self, args: &[&str]) -> (i32, String, String) {
+        let home = self.dir.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_canary"))
+                .args(&args)
+                .env_clear()
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env("XDG_STATE_HOME", home.join("state"))
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("USER", "alice")
+                .output()
+                .expect("run canary");
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .expect("join")
+    }
+
+    /// Runs kubectl against the fake; `None` when there is no kubectl.
+    async fn kubectl(&self, args: &[&str]) -> Option<(bool, String, String)> {
+        let bin = kubectl()?;
+        let kubeconfig = self.kubeconfig();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(bin)
+                .args(&args)
+                .env("KUBECONFIG", kubeconfig)
+                .output()
+                .expect("run kubectl")
+        })
+        .await
+        .expect("join");
+        Some((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// kubectl's `-o jsonpath` of an object (the test fails if kubectl fails).
+    async fn read(&self, what: &str, jsonpath: &str) -> Option<String> {
+        let (ok, out, err) = self
+            .kubectl(&["get", what, "-n", NS, "-o", &format!("jsonpath={jsonpath}")])
+            .await?;
+        assert!(ok, "kubectl get {what}: {err}");
+        Some(out)
+    }
+
+    fn selector_version(&self) -> String {
+        self.fake
+            .get(Kind::Service, NS, "backend")
+            .map(|s| {
+                s["spec"]["selector"]["version"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+
+    fn replicas(&self, deployment: &str) -> i64 {
+        self.fake
+            .get(Kind::Deployment, NS, deployment)
+            .and_then(|d| d["spec"]["replicas"].as_i64())
+            .unwrap_or(-1)
+    }
+}
+
+fn skipped(why: &str) {
+    eprintln!("SKIPPED (kubectl part): {why}");
+}
+
+fn all_to(rev: &str) -> TrafficSplit {
+    TrafficSplit::all_to(rev)
+}
+
+fn split(p: &[(&str, u32)]) -> TrafficSplit {
+    TrafficSplit::new(p.iter().map(|(r, v)| (*r, *v))).expect("valid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_status_set_rollback_with_the_binary_and_kubectl_reads_back() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let config = w.blue_green_config();
+    let c = config.to_str().expect("utf-8");
+
+    let (code, out, err) = w.canary(&["--config", c, "status", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["platform"]["kind"], "kubernetes");
+    assert_eq!(
+        status["traffic"],
+        json!([{"revision": "backend-blue", "percent": 100}])
+    );
+    assert_eq!(status["stable"], "backend-blue");
+    assert_eq!(status["canary"], "backend-green");
+    let green = status["revisions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "backend-green"))
+        .expect("green");
+    assert_eq!(green["image"], "registry.example/backend:green");
+    assert_eq!(green["tag"], "green");
+    assert_eq!(green["ready"], true);
+
+    // A split is refused with a sentence, never rounded, nothing sent.
+    w.fake.clear_requests();
+    let (code, _, err) = w.canary(&["--config", c, "set", "green=10", "--yes"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot be done"), "{err}");
+    assert!(err.contains("sends all traffic to one colour"), "{err}");
+    assert!(
+        !w.fake.requests().iter().any(|r| r.method == "PATCH"),
+        "nothing sent for a refused split"
+    );
+    assert_eq!(w.selector_version(), "blue");
+
+    // The switch, by colour (the tag).
+    let (code, out, err) = w
+        .canary(&["--config", c, "set", "green=100", "--yes"])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(w.selector_version(), "green");
+    match w.read("service/backend", "{.spec.selector}").await {
+        Some(sel) => {
+            let sel: Value = serde_json::from_str(&sel).expect("selector json");
+            assert_eq!(sel, json!({"app": "backend", "version": "green"}));
+        }
+        None => skipped("no kubectl"),
+    }
+    let journal = w.journal();
+    assert!(journal.contains("\"traffic-requested\""), "{journal}");
+    assert!(journal.contains("\"traffic-applied\""), "{journal}");
+
+    // Rollback goes back to the colour that served before the switch.
+    let (code, out, err) = w.canary(&["--config", c, "status", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["stable"], "backend-blue", "{out}");
+    assert_eq!(status["stable_from"], "platform", "{out}");
+    let (code, out, err) = w.canary(&["--config", c, "rollback", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("backend-blue 100%"), "{out}");
+    assert_eq!(w.selector_version(), "blue");
+    if let Some(v) = w.read("service/backend", "{.spec.selector.version}").await {
+        assert_eq!(v, "blue");
+    }
+    // Rolled back: nothing further to roll back to.
+    let (code, out, err) = w.canary(&["--config", c, "rollback", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing to change"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_set_and_rollback_read_back_by_kubectl() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let config = w.weights_config();
+    let c = config.to_str().expect("utf-8");
+
+    let (code, out, err) = w
+        .canary(&["--config", c, "set", "backend-canary=25", "--yes"])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let route = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
+    let weights: Vec<(String, i64)> = route["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or("").to_string(),
+                b["weight"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weights,
+        vec![
+            ("backend-stable".to_string(), 75),
+            ("backend-canary".to_string(), 25)
+        ]
+    );
+    // The rule's other fields survive (rules is an atomic list, sent whole).
+    assert_eq!(
+        route["spec"]["rules"][0]["matches"][0]["path"]["value"],
+        json!("/")
+    );
+    match w
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await
+    {
+        Some(v) => assert_eq!(v, "75 25"),
+        None => skipped("no kubectl"),
+    }
+    let (code, out, err) = w.canary(&["--config", c, "status", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        status["traffic"],
+        json!([{"revision": "backend-stable", "percent": 75}, {"revision": "backend-canary", "percent": 25}])
+    );
+    assert_eq!(status["reconciling"], false);
+
+    let (code, out, err) = w.canary(&["--config", c, "rollback", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    if let Some(v) = w
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await
+    {
+        assert_eq!(v, "100 0");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_weights_set_by_kubectl_read_as_percentages() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let p = w.platform(&w.weights_config());
+    let patch = json!({"spec": {"rules": [{
+    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+    "backendRefs": [
+        {"group": "", "kind": "Service", "name": "backend-stable", "port": 80, "weight": 9},
+        {"group": "", "kind": "Service", "name": "backend-canary", "port": 80, "weight": 1}
+    ]}]}});
+    match w
+        .kubectl(&[
+            "patch",
+            "httproute",
+            "backend",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            &patch.to_string(),
+        ])
+        .await
+    {
+        Some((ok, _, err)) => assert!(ok, "{err}"),
+        None => {
+            skipped("no kubectl: patched through the fake instead");
+            let mut r = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
+            r["spec"]["rules"] = patch["spec"]["rules"].clone();
+            w.fake.put_httproute(NS, r);
+        }
+    }
+    let snap = p.snapshot().await.expect("snapshot");
+    assert_eq!(
+        snap.traffic,
+        split(&[("backend-stable", 90), ("backend-canary", 10)])
+    );
+    // The spec changed and no Gateway has seen it yet: pending.
+    assert!(snap.reconciling, "{snap:?}");
+    assert!(
+        snap.message
+            .as_deref()
+            .is_some_and(|m| m.contains("pending")),
+        "{snap:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let p = Arc::new(w.platform(&w.weights_config()));
+    let snap = p.snapshot().await.expect("snapshot");
+    let task = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.set_traffic(
+                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
+                &snap.version,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!task.is_finished(), "done before any Gateway accepted it");
+    let during = p.snapshot().await.expect("snapshot");
+    assert!(during.reconciling);
+    // The Gateway controller accepts the new generation.
+    w.fake.set_route_status(NS, "backend", true, true);
+    let done = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("in time")
+        .expect("join")
+        .expect("applied");
+    assert_eq!(
+        done.traffic,
+        split(&[("backend-stable", 90), ("backend-canary", 10)])
+    );
+    assert!(!done.reconciling);
+
+    // A Gateway that refuses (a backend it cannot resolve) fails the change.
+    let snap = p.snapshot().await.expect("snapshot");
+    let task = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.set_traffic(
+                &split(&[("backend-stable", 50), ("backend-canary", 50)]),
+                &snap.version,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.fake.set_route_status(NS, "backend", true, false);
+    let err = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("in time")
+        .expect("join")
+        .expect_err("refused");
+    assert!(matches!(err, BackendError::Failed(_)), "{err}");
+    assert!(err.to_string().contains("ResolvedRefs is False"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let p = w.platform(&w.blue_green_config());
+    let read = p.snapshot().await.expect("snapshot");
+    let other = json!({"spec": {"selector": {"app": "backend", "version": "green"}}}).to_string();
+    match w
+        .kubectl(&["patch", "service", "backend", "-n", NS, "-p", &other])
+        .await
+    {
+        Some((ok, _, err)) => assert!(ok, "{err}"),
+        None => {
+            skipped("no kubectl: patched through the fake instead");
+            let mut s = w.fake.get(Kind::Service, NS, "backend").expect("svc");
+            s["spec"]["selector"]["version"] = json!("green");
+            w.fake.put_service(NS, s);
+        }
+    }
+    // The cockpit decided on the old read: refused, nothing overwritten.
+    let err = p
+        .set_traffic(&all_to("backend-blue"), &read.version)
+        .await
+        .expect_err("conflict");
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(w.selector_version(), "green");
+
+    // The race the re-read cannot see: kubectl writes while the cockpit's
+    // PATCH is on its way; the apiserver's resourceVersion check refuses it.
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake.inject(Fault::delay(
+        Some(Verb::Patch),
+        "/api/v1/namespaces/shop/services/backend",
+        Duration::from_millis(800),
+    ));
+    let p = Arc::new(p);
+    let task = {
+        let p = p.clone();
+        let v = read.version.clone();
+        tokio::spawn(async move { p.set_traffic(&all_to("backend-blue"), &v).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut s = w.fake.get(Kind::Service, NS, "backend").expect("svc");
+    s["metadata"]["labels"] = json!({"touched": "by-someone"});
+    w.fake.put_service(NS, s);
+    let err = task.await.expect("join").expect_err("409");
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(w.selector_version(), "green");
+    let patches: Vec<_> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.last().map(|r| r.status), Some(409));
+    let body = patches.last().map(|r| r.json_body()).unwrap_or_default();
+    assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
+    assert_eq!(
+        body["spec"]["selector"],
+        json!({"app": "backend", "version": "blue"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_controller_makes_the_service_read_only() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let config = w.blue_green_config();
+    let c = config.to_str().expect("utf-8");
+    let mut s = w.fake.get(Kind::Service, NS, "backend").expect("svc");
+    s["metadata"]["annotations"] =
+        json!({"argo-rollouts.argoproj.io/managed-by-rollouts": "backend"});
+    w.fake.put_as("argo-rollouts", Kind::Service, NS, s);
+    let (code, out, err) = w.canary(&["--config", c, "status", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("managed by Argo Rollouts"), "{out}");
+    let (code, _, err) = w
+        .canary(&["--config", c, "set", "green=100", "--yes"])
+        .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("read-only: Service backend is managed by Argo Rollouts"),
+        "{err}"
+    );
+    assert_eq!(w.selector_version(), "blue");
+
+    // Flagger owns the route it generates.
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let mut r = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
+    r["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "backend",
+        "uid": "6d1c2c52-0000-4000-8000-000000000001", "controller": true
+    }]);
+    w.fake.put_httproute(NS, r);
+    let p = w.platform(&w.weights_config());
+    let snap = p.snapshot().await.expect("snapshot");
+    let why = snap.extra.read_only.clone().expect("read-only");
+    assert!(why.contains("Flagger Canary backend"), "{why}");
+    let err = p
+        .set_traffic(
+            &split(&[("backend-stable", 50), ("backend-canary", 50)]),
+            &snap.version,
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("does not fight"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_names_the_verb_resource_and_namespace() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake.deny(Verb::Patch, "services");
+    let config = w.blue_green_config();
+    let (code, _, err) = w
+        .canary(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "set",
+            "green=100",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("may not patch services in namespace shop"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl auth can-i patch services -n shop"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_warm_scale_down_then_a_rollback_scales_up_first() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let p = w.platform(&w.blue_green_config());
+    let read = p.snapshot().await.expect("snapshot");
+    assert!(
+        read.extra.keep_warm.is_none(),
+        "nothing kept warm before a switch"
+    );
+    let before = chrono::Utc::now();
+    let snap = p
+        .set_traffic(&all_to("backend-green"), &read.version)
+        .await
+        .expect("switch");
+    let kw = snap.extra.keep_warm.clone().expect("blue kept warm");
+    assert_eq!(kw.revision, "backend-blue");
+    assert_eq!(kw.replicas, 2);
+    let left = (kw.until - before).num_milliseconds();
+    assert!((1_500..=2_500).contains(&left), "keep_warm 2s: {left} ms");
+    assert_eq!(snap.extra.rollback_to.as_deref(), Some("backend-blue"));
+
+    // A fresh platform (a restarted cockpit) sees the same countdown.
+    let again = w
+        .platform(&w.blue_green_config())
+        .snapshot()
+        .await
+        .expect("snapshot");
+    assert_eq!(again.extra.keep_warm, Some(kw.clone()));
+
+    let done = p.scale_down("backend-green").await.expect_err("serves");
+    assert!(done.to_string().contains("serves the traffic"), "{done}");
+    let done = p.scale_down("backend-blue").await.expect("scaled");
+    assert!(done.contains("2 → 0"), "{done}");
+    assert_eq!(w.replicas("backend-blue"), 0);
+    let snap = p.snapshot().await.expect("snapshot");
+    assert!(snap.extra.keep_warm.is_none());
+    assert_eq!(snap.extra.rollback_to.as_deref(), Some("backend-blue"));
+
+    // Rollback after the scale-down: up to 2 again, available, then the selector.
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(300)));
+    w.fake.clear_requests();
+    let back = p
+        .set_traffic(&all_to("backend-blue"), &snap.version)
+        .await
+        .expect("rolled back");
+    assert_eq!(back.traffic, all_to("backend-blue"));
+    assert_eq!(w.replicas("backend-blue"), 2);
+    assert_eq!(w.selector_version(), "blue");
+    let writes: Vec<String> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            "/apis/apps/v1/namespaces/shop/deployments/backend-blue".to_string(),
+            "/api/v1/namespaces/shop/services/backend".to_string()
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_show_rollout_state_and_events() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake.fail_rollout(
+        NS,
+        "backend-green",
+        "ReplicaSet \"backend-green-7d4b9c\" has timed out progressing.",
+    );
+    w.fake.put_event(
+        NS,
+        canary_fakes::kubernetes::objects::event(
+            NS,
+            ("Deployment", "backend-green"),
+            "Warning",
+            "ProgressDeadlineExceeded",
+            "Deployment does not have minimum availability.",
+            SystemTime::now(),
+        ),
+    );
+    let config = w.blue_green_config();
+    let p = w.platform(&config);
+    let snap = p.snapshot().await.expect("snapshot");
+    let green = snap.revision("backend-green").expect("green");
+    assert!(!green.ready);
+    assert!(
+        green
+            .status_message
+            .as_deref()
+            .is_some_and(|m| m.contains("ProgressDeadlineExceeded")),
+        "{green:?}"
+    );
+    let details = snap.extra.details.get("backend-green").expect("details");
+    assert!(
+        details
+            .iter()
+            .any(|(k, v)| k == "event" && v.contains("Warning ProgressDeadlineExceeded")),
+        "{details:?}"
+    );
+    assert!(details
+        .iter()
+        .any(|(k, v)| k == "replicas" && v.contains("of 2 desired")));
+    // The guardrail: no traffic to a colour that is not ready.
+    let (code, _, err) = w
+        .canary(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "set",
+            "green=100",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("is not ready"), "{err}");
+    assert_eq!(w.selector_version(), "blue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_logs_follow_reconnect_and_pods_joining_without_duplicates() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let p = Arc::new(w.platform(&w.blue_green_config()));
+    let pods: Vec<(String, String)> = w
+        .fake
+        .list(Kind::Pod, NS)
+        .into_iter()
+        .map(|pod| {
+            (
+                pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                pod["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pods.len(), 4, "{pods:?}");
+    let mut logs = KubeLogs::start(p.clone(), Duration::from_millis(200));
+    let t0 = SystemTime::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    for (i, (pod, container)) in pods.iter().enumerate() {
+        w.fake.append_log(
+            NS,
+            pod,
+            container,
+            &format!("{{\"severity\":\"INFO\",\"message\":\"hello {i}\"}}"),
+            at(i as u64),
+        );
+    }
+    let mut seen: Vec<String> = Vec::new();
+    fn collect(seen: &mut Vec<String>, batch: Vec<canary::core::model::LogEntry>) {
+        for e in batch {
+            seen.push(format!("{}:{}", e.revision.unwrap_or_default(), e.message));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        collect(&mut seen, logs.poll().await.unwrap_or_default());
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.starts_with("backend-blue:hello")),
+        "{seen:?}"
+    );
+
+    // The streams end (an apiserver restart); lines written meanwhile come
+    // once after the reconnect, the earlier ones not again.
+    w.fake.close_streams();
+    let (pod, container) = &pods[0];
+    w.fake.append_log(
+        NS,
+        pod,
+        container,
+        "{\"severity\":\"ERROR\",\"message\":\"after\"}",
+        at(1_000),
+    );
+    // A new pod joins (a scale-up).
+    let mut d = w
+        .fake
+        .get(Kind::Deployment, NS, "backend-green")
+        .expect("green");
+    d["spec"]["replicas"] = json!(3);
+    w.fake.put_deployment(NS, d);
+    w.fake.complete_rollout(NS, "backend-green");
+    let new_pod = w
+        .fake
+        .list(Kind::Pod, NS)
+        .into_iter()
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .find(|n| !pods.iter().any(|(p, _)| p == n))
+        .expect("a new pod");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    w.fake.append_log(
+        NS,
+        &new_pod,
+        "app",
+        "{\"message\":\"from the new pod\"}",
+        at(2_000),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < 6 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        collect(&mut seen, logs.poll().await.unwrap_or_default());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    collect(&mut seen, logs.poll().await.unwrap_or_default());
+    assert_eq!(seen.len(), 6, "no duplicates, nothing lost: {seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.ends_with(":after")).count(), 1);
+    assert!(
+        seen.iter().any(|s| s == "backend-green:from the new pod"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_builds_the_modes() {
+    let w = World::start().await;
+    let c = Config::load(&w.blue_green_config()).expect("valid");
+    let k = c.kubernetes.expect("section");
+    assert!(matches!(k.mode, KubeMode::BlueGreen { .. }));
+    assert_eq!(c.plan.steps.len(), 1, "blue/green's plan is the switch");
+}
+
+/// The real binary in a pseudo-terminal (a small copy of the harness the
+/// other end-to-end tests use, so this file stands alone).
+mod pty {
+    use std::io::{Read, Write};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+    pub struct Tty {
+        screen: Arc<Mutex<vt100::Parser>>,
+        writer: Box<dyn Write + Send>,
+        pub child: Box<dyn Child + Send + Sync>,
+        _master: Box<dyn MasterPty + Send>,
+    }
+
+    impl Tty {
+        pub fn spawn(home: &Path, args: &[&str]) -> Tty {
+            let pair = native_pty_system()
+                .openpty(PtySize {
+                    rows: 40,
+                    cols: 140,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .expect("openpty");
+            let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_canary"));
+            cmd.args(args);
+            cmd.env_clear();
+            cmd.env("HOME", home);
+            cmd.env("XDG_CONFIG_HOME", home.join("config"));
+            cmd.env("XDG_STATE_HOME", home.join("state"));
+            cmd.env("TERM", "xterm-256color");
+            cmd.env("USER", "alice");
+            cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+            cmd.cwd(home);
+            let child = pair.slave.spawn_command(cmd).expect("spawn canary");
+            drop(pair.slave);
+            let mut reader = pair.master.try_clone_reader().expect("reader");
+            let writer = pair.master.take_writer().expect("writer");
+            let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 140, 0)));
+            let s = screen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    s.lock().expect("lock").process(&buf[..n]);
+                }
+            });
+            Tty {
+                screen,
+                writer,
+                child,
+                _master: pair.master,
+            }
+        }
+
+        pub fn text(&self) -> String {
+            self.screen.lock().expect("lock").screen().contents()
+        }
+
+        pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let t = self.text();
+                if pred(&t) {
+                    return t;
+                }
+                if Instant::now() > deadline {
+                    panic!("timed out waiting for {what}; screen:\n{t}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        pub fn press(&mut self, keys: &str) {
+            self.writer.write_all(keys.as_bytes()).expect("write");
+            self.writer.flush().expect("flush");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+
+        pub fn wait_exit(&mut self) -> bool {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Some(st) = self.child.try_wait().expect("try_wait") {
+                    return st.success();
+                }
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    panic!("canary did not exit; screen:\n{}", self.text());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    impl Drop for Tty {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+        }
+    }
+
+    /// The screen line that mentions `needle`.
+    pub fn row<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+        screen.lines().find(|l| l.contains(needle))
+    }
+}
+
+/// Blue/green on the screen: switch with `P`, roll back with `r` while the
+/// old colour is warm, switch again, the keep-warm countdown ends and the
+/// question is answered `y` (scaled to 0, journaled), then a rollback scales
+/// it back up before the selector moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
+    use pty::{row, Tty};
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let config = w.config(
+        "mode = \"blue-green\"\nkeep_warm = \"3s\"\napply_timeout = \"20s\"",
+        "[refresh]\nservice = \"500ms\"\n",
+    );
+    let home = w.dir.path().to_path_buf();
+    let fake = &w.fake;
+    let args = ["--config".to_string(), config.display().to_string()];
+    let screen_test = {
+        let home = home.clone();
+        move |fake_selector: &dyn Fn() -> String, replicas: &dyn Fn() -> i64| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut t = Tty::spawn(&home, &args);
+            let s = t.wait_for("both colours, blue serving", |s| {
+                row(s, "backend-blue").is_some_and(|r| r.contains("100%"))
+                    && row(s, "backend-green").is_some_and(|r| r.contains("0%"))
+            });
+            assert!(s.contains("kubernetes"), "{s}");
+
+            // A split is refused with the sentence, on the screen too.
+            t.press("+");
+            t.wait_for("the refusal", |s| {
+                s.contains("refused: blue/green sends all traffic to one colour")
+            });
+
+            // The switch: P on the canary (green), y, no reason.
+            t.press("P");
+            t.wait_for("the promote confirmation", |s| s.contains("PROMOTE"));
+            t.press("y");
+            t.press("\r");
+            t.wait_for("green serving", |s| {
+                row(s, "backend-green").is_some_and(|r| r.contains("100%") && !r.contains('→'))
+            });
+            assert_eq!(fake_selector(), "green");
+            t.wait_for("the keep-warm countdown", |s| s.contains("kept warm"));
+
+            // Rollback while blue is warm: instant, no scale-up.
+            t.press("r");
+            t.wait_for("the rollback confirmation", |s| {
+                s.contains("ROLLBACK") && s.contains("backend-blue")
+            });
+            t.press("y");
+            t.wait_for("the reason box", |s| {
+                s.contains("is already on its way. Why?")
+            });
+            t.press("\x1b");
+            t.wait_for("blue serving again", |s| {
+                row(s, "backend-blue").is_some_and(|r| r.contains("100%") && !r.contains('→'))
+            });
+            assert_eq!(fake_selector(), "blue");
+
+            // Switch again; the keep-warm time ends: asked, y.
+            t.press("P");
+            t.wait_for("the promote confirmation", |s| s.contains("PROMOTE"));
+            t.press("y");
+            t.press("\r");
+            t.wait_for("green serving", |s| {
+                row(s, "backend-green").is_some_and(|r| r.contains("100%") && !r.contains('→'))
+            });
+            t.wait_for("the scale-down question", |s| s.contains("SCALE DOWN"));
+            t.press("y");
+            t.wait_for("scaled to 0", |s| s.contains("scaled to 0"));
+            assert_eq!(replicas(), 0);
+
+            // Rollback after the scale-down: blue comes back up first.
+            t.press("r");
+            t.wait_for("the rollback confirmation", |s| s.contains("ROLLBACK"));
+            t.press("y");
+            t.wait_for("the reason box", |s| {
+                s.contains("is already on its way. Why?")
+            });
+            t.press("\x1b");
+            t.wait_for("blue serving again", |s| {
+                row(s, "backend-blue").is_some_and(|r| r.contains("100%") && !r.contains('→'))
+            });
+            assert_eq!(replicas(), 2);
+            assert_eq!(fake_selector(), "blue");
+            t.press("q");
+            assert!(t.wait_exit(), "clean exit");
+        }
+    };
+    fake.set_controllers(Controllers::all(Duration::from_millis(300)));
+    let sel = || w.selector_version();
+    let reps = || w.replicas("backend-blue");
+    // The screen is driven from this thread; the fake keeps serving on the
+    // runtime's workers.
+    tokio::task::block_in_place(|| screen_test(&sel, &reps));
+    let journal = w.journal();
+    assert!(
+        journal.contains("scale-down requested: backend-blue"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("scale-down done: backend-blue 2 → 0"),
+        "{journal}"
+    );
+    assert_eq!(
+        journal.matches("\"traffic-applied\"").count(),
+        4,
+        "{journal}"
+    );
+}
+
+/// An exec credential plugin (as `gke-gcloud-auth-plugin`, `aws`, `kubelogin`
+/// are) runs once interactively before the screen is taken, then only with
+/// `interactive: false` (stdin a pipe, stderr captured): never on the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_gets_the_first_token_before_the_screen_then_runs_non_interactively() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake.require_token(Some("plugin-token"));
+    let calls = w.dir.path().join("plugin-calls");
+    let plugin = w.dir.path().join("auth-plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$KUBERNETES_EXEC_INFO\" >> {calls}\n\
+             exp=$(date -u -d '+30 sec' +%Y-%m-%dT%H:%M:%SZ)\n\
+             printf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"plugin-token\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n",
+            calls = calls.display()
+        ),
+    )
+    .expect("plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(
+        w.kubeconfig(),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n\
+             \x20     command: {}\n      interactiveMode: IfAvailable\n      provideClusterInfo: false\n\
+             contexts:\n- name: prod\n  context:\n    cluster: fake\n    user: sso\n    namespace: {NS}\n\
+             current-context: prod\n",
+            w.fake.url(),
+            plugin.display()
+        ),
+    )
+    .expect("kubeconfig");
+    let c = Config::load(&w.blue_green_config()).expect("config");
+    let settings = canary::app::kubernetes_settings(&c).expect("settings");
+    let infos = || -> Vec<Value> {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("exec info"))
+            .collect()
+    };
+    let p = KubePlatform::connect(settings)
+        .await
+        .expect("connected with the plugin's token");
+    assert_eq!(
+        p.info().location,
+        "prod · shop · service/backend (blue/green)"
+    );
+    // Before the screen: the plugin may interact (a login prompt).
+    let before = infos();
+    assert_eq!(before[0]["spec"]["interactive"], true, "{before:?}");
+    std::fs::remove_file(&calls).expect("reset");
+    // Afterwards (the token expires within a minute, so every request
+    // refreshes it): never interactive.
+    for _ in 0..3 {
+        let snap = p.snapshot().await.expect("read with the token");
+        assert_eq!(snap.traffic, all_to("backend-blue"));
+    }
+    let after = infos();
+    assert!(!after.is_empty(), "the token was refreshed");
+    for call in &after {
+        assert_eq!(call["spec"]["interactive"], false, "{after:?}");
+    }
+    // A wrong token is a 401 that says what to do.
+    w.fake.require_token(Some("another-token"));
+    let fresh = KubePlatform::new(canary::app::kubernetes_settings(&c).expect("settings"));
+    let err = fresh.snapshot().await.expect_err("401");
+    assert!(err.to_string().contains("401"), "{err}");
+}
+
+/// A program the test needs: `None` skips (said), unless CI is set.
+fn require(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(
+            !ci,
+            "`{program}` is not installed and CI is set (scripts/test.sh installs it)"
+        );
+        eprintln!("SKIPPED: `{program}` is not installed");
+    }
+    found
+}
+
+/// One canary-sample app, killed when dropped.
+struct App {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl App {
+    fn start(name: &str, error_rate: &str) -> App {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canary-sample"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+                "--error-rate",
+                error_rate,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("canary-sample");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("its address");
+        App {
+            child,
+            addr: first.trim().parse().expect("an address"),
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prometheus scraping the apps every second, each target labelled as
+/// Prometheus' Kubernetes discovery labels a pod (`namespace`, `pod`).
+struct Prometheus {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Prometheus {
+    async fn start(binary: &Path, dir: &Path, pods: &[(&str, std::net::SocketAddr)]) -> Prometheus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a port")
+            .port();
+        let mut cfg = String::from(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pods\n    metrics_path: /api/metrics\n    static_configs:\n",
+        );
+        for (pod, addr) in pods {
+            cfg.push_str(&format!(
+                "      - targets: [\"{addr}\"]\n        labels:\n          namespace: \"{NS}\"\n          pod: \"{pod}\"\n"
+            ));
+        }
+        std::fs::write(dir.join("prometheus.yml"), cfg).expect("prometheus.yml");
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{url}/-/ready"))
+            .await
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "prometheus not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Prometheus { child, url }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The plan on weights: 10 / 25 / 50 / 100 % in auto mode, a canary that
+/// answers 30 % 5xx. Requests are split by the route's weights as read from
+/// the fake (the Gateway's data plane), Prometheus scrapes the apps, the
+/// gates see the canary's 5xx at the first step and roll it back: the route
+/// carries 100 / 0 again, journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
+    use pty::{row, Tty};
+    let Some(prom_bin) = require("prometheus") else {
+        return;
+    };
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let stable = App::start("backend-stable", "0");
+    let canary = App::start("backend-canary", "0.3");
+    let prom = Prometheus::start(
+        &prom_bin,
+        w.dir.path(),
+        &[
+            ("backend-stable-5c9d7f6b8-x7k2p", stable.addr),
+            ("backend-canary-7f8c9d5b6-q4m9z", canary.addr),
+        ],
+    )
+    .await;
+    // The data plane: ~50 requests/s split by the route's weights.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let (s, c) = (stable.addr, canary.addr);
+        let weights = Arc::new(std::sync::Mutex::new((100i64, 0i64)));
+        let reader = {
+            let weights = weights.clone();
+            let stop = stop.clone();
+            let url = format!(
+                "{}/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/backend",
+                w.fake.url()
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(r) = client.get(&url).bearer_auth("fake-token").send().await {
+                        if let Ok(v) = r.json::<Value>().await {
+                            let refs = v["spec"]["rules"][0]["backendRefs"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default();
+                            let of = |n: &str| {
+                                refs.iter()
+                                    .find(|b| b["name"] == n)
+                                    .and_then(|b| b["weight"].as_i64())
+                                    .unwrap_or(0)
+                            };
+                            *weights.lock().expect("lock") =
+                                (of("backend-stable"), of("backend-canary"));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let sender = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n: i64 = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (ws, wc) = *weights.lock().expect("lock");
+                let total = (ws + wc).max(1);
+                let to = if (n % total) < wc { c } else { s };
+                n += 1;
+                let _ = client.get(format!("http://{to}/api/work")).send().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        (reader, sender)
+    };
+    let config = w.config(
+        "mode = \"weights\"\nroute = \"backend\"\nmetrics = \"pod\"\napply_timeout = \"10s\"\n\
+         backends = { backend-stable = \"backend-stable\", backend-canary = \"backend-canary\" }",
+        &format!(
+            "[prometheus]\nurl = \"{}\"\nrate_window = \"5s\"\n\
+             [refresh]\nservice = \"500ms\"\nmetrics = \"1s\"\nlogs = \"1s\"\n\
+             [metrics]\nwindow = \"2m\"\nstep = \"1s\"\n\
+             [gates]\nerror_percent = 1.0\nwindow = \"10s\"\nsustain = \"3s\"\nmin_requests = 10\n\
+             [plan]\nmode = \"auto\"\non_failure = \"rollback\"\nsteps = [\n\
+             {{ percent = 10, observe = \"40s\" }},\n{{ percent = 25, observe = \"40s\" }},\n\
+             {{ percent = 50, observe = \"40s\" }},\n{{ percent = 100, observe = \"0s\" }},\n]\n",
+            prom.url
+        ),
+    );
+    let home = w.dir.path().to_path_buf();
+    let cfg = config.display().to_string();
+    let started = tokio::time::Instant::now();
+    tokio::task::block_in_place(|| {
+        let mut t = Tty::spawn(&home, &["--config", &cfg, "--auto"]);
+        t.wait_for("both revisions, stable serving", |s| {
+            row(s, "backend-stable").is_some_and(|r| r.contains("100%"))
+                && row(s, "backend-canary").is_some()
+        });
+        t.press("p");
+        t.wait_for("the plan confirmation", |s| s.contains("START PLAN"));
+        t.press("y");
+        t.wait_for("the first step applied", |s| {
+            row(s, "backend-canary").is_some_and(|r| r.contains("10%"))
+        });
+        let s = t.wait_for("the gates rolling the canary back", |s| {
+            s.contains("rolled back")
+                && row(s, "backend-stable").is_some_and(|r| r.contains("100%"))
+        });
+        assert!(s.contains("5xx"), "{s}");
+        t.press("q");
+        t.press("q");
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = load;
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
+    let route = w.fake.get(Kind::HttpRoute, NS, "backend").expect("route");
+    let weights: Vec<i64> = route["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .map(|b| b["weight"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(weights, vec![100, 0]);
+    if let Some(v) = w
+        .read(
+            "httproute/backend",
+            "{.spec.rules[0].backendRefs[*].weight}",
+        )
+        .await
+    {
+        assert_eq!(v, "100 0");
+    }
+    let journal = w.journal();
+    assert!(journal.contains("gate failed"), "{journal}");
+    assert!(journal.contains("\"rolled-back\""), "{journal}");
+}
+
+/// The screen's Kubernetes additions, drawn into ratatui's `TestBackend`
+/// (reviewed snapshots): the keep-warm countdown, the scale-down question,
+/// another controller's ownership.
+mod screen {
+    use canary::core::action::Action;
+    use canary::core::model::KeepWarm;
+    use canary::core::state::{Mode, Settings};
+    use canary::core::update::update;
+    use canary_fakes::fixtures::{self as testing, t0};
+    use chrono::Duration;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn text(state: &canary::core::state::State, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        term.draw(|f| canary::ui::render(f, state)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The oldest revision, serving nothing, kept warm 12m34s more.
+    fn kept_warm() -> canary::core::state::State {
+        let mut s = testing::busy_state_with(Settings::default());
+        let snap = s.snapshot.as_mut().expect("snapshot");
+        let old = snap.revisions[2].name.clone();
+        assert_eq!(snap.traffic.percent_of(&old), 0);
+        snap.extra.keep_warm = Some(KeepWarm {
+            revision: old.clone(),
+            until: t0() + Duration::seconds(754),
+            replicas: 3,
+        });
+        snap.extra.details.insert(
+            old.clone(),
+            vec![(
+                "scale call".into(),
+                format!("kubectl scale deployment/{old} --replicas=0 -n shop"),
+            )],
+        );
+        s
+    }
+
+    #[test]
+    fn keep_warm_countdown_then_the_question() {
+        let mut s = kept_warm();
+        update(&mut s, Action::Tick, t0());
+        let countdown = text(&s, 120, 40);
+        assert!(
+            countdown.contains("kept warm 12m more (3 replicas), then asked"),
+            "{countdown}"
+        );
+        insta::assert_snapshot!("keep_warm_countdown_120x40", countdown);
+        update(&mut s, Action::Tick, t0() + Duration::seconds(755));
+        assert!(matches!(s.mode, Mode::Confirm(_)));
+        let question = text(&s, 80, 24);
+        assert!(question.contains("SCALE DOWN"), "{question}");
+        insta::assert_snapshot!("scale_down_question_80x24", question);
+    }
+
+    #[test]
+    fn another_controller_owns_the_service() {
+        let mut s = testing::busy_state_with(Settings::default());
+        s.snapshot.as_mut().expect("snapshot").extra.read_only = Some(
+            "Service backend is managed by Argo Rollouts (Rollout backend, annotation \
+             argo-rollouts.argoproj.io/managed-by-rollouts): change traffic there, the cockpit \
+             does not fight it"
+                .into(),
+        );
+        update(
+            &mut s,
+            testing::key(canary::core::key::KeyCode::Char('+')),
+            t0(),
+        );
+        let screen = text(&s, 120, 40);
+        assert!(screen.contains("READ-ONLY: another controller"), "{screen}");
+        assert!(
+            screen.contains("refused: read-only: Service backend is managed by Argo"),
+            "{screen}"
+        );
+        insta::assert_snapshot!("read_only_by_a_controller_120x40", screen);
+    }
+}
+/// Keep-warm in `update` (`core::update::keepwarm`).
+mod keep_warm {
+    use canary::core::action::{Action, Effect};
+    use canary::core::model::KeepWarm;
+    use canary::core::plan::PlanMode;
+    use canary::core::record::Event;
+    use canary::core::state::{Mode, Settings, State};
+    use canary::core::update::update;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn state_with(mode: PlanMode, until_secs: i64) -> (State, DateTime<Utc>) {
+        let mut settings = Settings::default();
+        settings.plan.mode = mode;
+        let mut state = canary_fakes::fixtures::busy_state_with(settings);
+        let now = state.now;
+        let snap = state.snapshot.as_mut().expect("snapshot");
+        let old = snap.revisions[1].name.clone();
+        snap.extra.keep_warm = Some(KeepWarm {
+            revision: old,
+            until: now + Duration::seconds(until_secs),
+            replicas: 3,
+        });
+        (state, now)
+    }
+
+    fn notes(fx: &[Effect]) -> Vec<String> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Journal(Event::Note { message }) => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_mode_scales_down_by_itself_when_the_time_is_over() {
+        let (mut state, now) = state_with(PlanMode::Auto, 60);
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(59));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(60));
+        let rev = state.snapshot.as_ref().expect("s").revisions[1]
+            .name
+            .clone();
+        assert!(fx.contains(&Effect::ScaleDown {
+            revision: rev.clone()
+        }));
+        assert!(notes(&fx)[0].starts_with(&format!("scale-down requested: {rev}")));
+        // Once: not sent again while in flight.
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(61));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(
+            &mut state,
+            Action::ScaledDown {
+                revision: rev.clone(),
+                result: Ok(format!("{rev} 3 → 0 replicas")),
+            },
+            now + Duration::seconds(62),
+        );
+        assert!(notes(&fx)[0].starts_with("scale-down done"));
+        assert!(fx.contains(&Effect::RefreshService));
+    }
+
+    #[test]
+    fn manual_mode_asks_and_no_waits() {
+        let (mut state, now) = state_with(PlanMode::Manual, 0);
+        let fx = update(&mut state, Action::Tick, now);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let Mode::Confirm(c) = &state.mode else {
+            panic!("asked: {:?}", state.mode.name())
+        };
+        assert!(c.scale_down.is_some());
+        assert!(c.unprompted);
+        // n: declined, journaled, not asked again at once.
+        let fx = update(
+            &mut state,
+            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('n')),
+            now,
+        );
+        assert!(notes(&fx)[0].starts_with("scale-down declined"));
+        assert!(matches!(state.mode, Mode::Normal));
+        update(&mut state, Action::Tick, now + Duration::seconds(10));
+        assert!(matches!(state.mode, Mode::Normal));
+        // Asked again later; y sends it.
+        update(&mut state, Action::Tick, now + Duration::minutes(6));
+        assert!(matches!(state.mode, Mode::Confirm(_)));
+        let fx = update(
+            &mut state,
+            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('y')),
+            now + Duration::minutes(6),
+        );
+        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        // No traffic change was made for it.
+        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
+    }
+
+    #[test]
+    fn the_question_closes_when_the_colour_is_no_longer_kept_warm() {
+        let (mut state, now) = state_with(PlanMode::Manual, 0);
+        update(&mut state, Action::Tick, now);
+        assert!(matches!(state.mode, Mode::Confirm(_)));
+        let mut snap = state.snapshot.clone().expect("s");
+        snap.extra.keep_warm = None;
+        let generation = state.write_generation;
+        update(
+            &mut state,
+            Action::ServiceLoaded {
+                snapshot: snap,
+                generation,
+            },
+            now,
+        );
+        assert!(matches!(state.mode, Mode::Normal));
+    }
+}
