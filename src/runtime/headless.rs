@@ -154,8 +154,12 @@ pub async fn run(
                 );
             }
         };
+        // What was seen (a signal, the timeout) belongs to the first action of
+        // the batch only: the actions drained with it are reported for what
+        // they are, or a cancellation would be told once per action.
+        let mut seen = seen;
         for action in engine.batch(action, &state, &mut rx) {
-            let seen = seen.clone().unwrap_or_else(|| Seen::of(&action));
+            let seen = seen.take().unwrap_or_else(|| Seen::of(&action));
             if let Seen::TrafficFailed { error, .. } = &seen {
                 if matches!(state.active_phase(), Some(Phase::Applying { .. })) {
                     platform_error = Some(error.clone());
