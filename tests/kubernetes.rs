@@ -511,6 +511,180 @@ async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
     );
 }
 
+const SERVICE_PATH: &str = "/api/v1/namespaces/shop/services/backend";
+const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/backend";
+
+/// Waits (up to 5 s) until `cond` holds on the fake.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A write whose answer is lost (5xx, a dropped connection, a timeout after
+/// the apiserver stored it) is read back: applied, not applied, or NOT
+/// KNOWN — never a plain failure of a write that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_whose_answer_is_lost_is_read_back() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let p = Arc::new(w.platform(&w.blue_green_config()));
+
+    // Stored, then answered 503: kube's client sends the patch again by
+    // itself, which gets a 409 (the resourceVersion moved: by our own
+    // write). Read back, applied.
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 503).after_write());
+    let snap = p
+        .set_traffic(&all_to("backend-green"), &read.version)
+        .await
+        .expect("read back: applied");
+    assert_eq!(snap.traffic, all_to("backend-green"));
+    assert_eq!(w.selector_version(), "green");
+    let answers: Vec<u16> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers, vec![503, 409], "the client's own retry");
+
+    // Stored, then the connection dropped: read back, applied.
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::drop_connection(Some(Verb::Patch), SERVICE_PATH).after_write());
+    let snap = p
+        .set_traffic(&all_to("backend-blue"), &read.version)
+        .await
+        .expect("read back: applied");
+    assert_eq!(w.selector_version(), "blue");
+
+    // 500 before it was stored: read back unchanged, said so.
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 500));
+    let err = p
+        .set_traffic(&all_to("backend-green"), &snap.version)
+        .await
+        .expect_err("not applied");
+    assert!(err.to_string().contains("not applied"), "{err}");
+    assert!(!matches!(err, BackendError::Unconfirmed { .. }), "{err}");
+    assert_eq!(w.selector_version(), "blue");
+
+    // Stored and answered, but the Service cannot be read back: NOT KNOWN
+    // (it was a plain "unavailable" failure, journaled as not applied).
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake.inject(
+        Fault::delay(Some(Verb::Patch), SERVICE_PATH, Duration::from_millis(500)).after_write(),
+    );
+    let task = {
+        let (p, v) = (p.clone(), read.version.clone());
+        tokio::spawn(async move { p.set_traffic(&all_to("backend-green"), &v).await })
+    };
+    until("the selector stored", || w.selector_version() == "green").await;
+    w.fake
+        .inject(Fault::status(Some(Verb::Get), SERVICE_PATH, 503).times(3));
+    let err = task.await.expect("join").expect_err("not read back");
+    assert!(
+        matches!(err, BackendError::Unconfirmed { .. }),
+        "a switch that landed is not a failure: {err}"
+    );
+    assert!(err.to_string().contains("could not be read back"), "{err}");
+}
+
+/// A rollback to a colour scaled to 0: the scale-up's answer is lost after
+/// it was stored (read back: go on, switch); the selector patch is refused
+/// after the scale-up (the error says the colour was scaled up and keeps
+/// running, so its journal record does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_after_scale_down_is_never_half_applied_unsaid() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let p = w.platform(&w.blue_green_config());
+    let read = p.snapshot().await.expect("snapshot");
+    let snap = p
+        .set_traffic(&all_to("backend-green"), &read.version)
+        .await
+        .expect("switch");
+
+    // The scale-down's answer is lost after it was stored: read back, done.
+    let blue = "/apis/apps/v1/namespaces/shop/deployments/backend-blue";
+    w.fake
+        .inject(Fault::drop_connection(Some(Verb::Patch), blue).after_write());
+    let done = p.scale_down("backend-blue").await.expect("read back at 0");
+    assert!(done.contains("2 → 0"), "{done}");
+    assert_eq!(w.replicas("backend-blue"), 0);
+
+    // The selector patch is refused after the scale-up: said.
+    let snap = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 409));
+    let err = p
+        .set_traffic(&all_to("backend-blue"), &snap.version)
+        .await
+        .expect_err("409");
+    assert!(err.is_conflict(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("backend-blue was scaled up to 2 for it and keeps running"),
+        "{err}"
+    );
+    assert_eq!(w.replicas("backend-blue"), 2);
+    assert_eq!(w.selector_version(), "green");
+
+    // Down again; the scale-up's answer is lost after it was stored: read
+    // back, waited for, switched.
+    p.scale_down("backend-blue").await.expect("scaled");
+    let snap = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), blue, 500).after_write());
+    let back = p
+        .set_traffic(&all_to("backend-blue"), &snap.version)
+        .await
+        .expect("rolled back");
+    assert_eq!(back.traffic, all_to("backend-blue"));
+    assert_eq!(w.replicas("backend-blue"), 2);
+    assert_eq!(w.selector_version(), "blue");
+    let _ = snap;
+}
+
+/// Weights written, then the route cannot be read while waiting for the
+/// Gateways: NOT KNOWN, not a failure of a write that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_written_then_unreadable_are_not_known() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let p = Arc::new(w.platform(&w.weights_config()));
+    let snap = p.snapshot().await.expect("snapshot");
+    let task = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.set_traffic(
+                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
+                &snap.version,
+            )
+            .await
+        })
+    };
+    until("the weights stored", || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.status == 200)
+    })
+    .await;
+    w.fake
+        .inject(Fault::status(Some(Verb::Get), ROUTE_PATH, 500).times(50));
+    let err = task.await.expect("join").expect_err("not read back");
+    assert!(matches!(err, BackendError::Unconfirmed { .. }), "{err}");
+    assert!(err.to_string().contains("has the new weights"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_controller_makes_the_service_read_only() {
     let w = World::start().await;
