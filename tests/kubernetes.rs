@@ -1692,6 +1692,94 @@ mod keep_warm {
         assert!(fx.contains(&Effect::RefreshService));
     }
 
+    /// A failed scale-down is tried again after a pause in auto mode too
+    /// (it was sent again on the next tick, every second, journaled each
+    /// time); one NOT KNOWN is said so, not "failed".
+    #[test]
+    fn auto_mode_pauses_after_a_failed_scale_down() {
+        let (mut state, now) = state_with(PlanMode::Auto, 0);
+        let rev = state.snapshot.as_ref().expect("s").revisions[1]
+            .name
+            .clone();
+        let fx = update(&mut state, Action::Tick, now);
+        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(
+            &mut state,
+            Action::ScaledDown {
+                revision: rev.clone(),
+                result: Err(canary::core::error::BackendError::Unavailable {
+                    message: "HTTP 500".into(),
+                    retry_after: None,
+                }),
+            },
+            now + Duration::seconds(1),
+        );
+        assert!(notes(&fx)[0].starts_with(&format!("scale-down of {rev} failed")));
+        for secs in [2, 3, 60, 299] {
+            let fx = update(&mut state, Action::Tick, now + Duration::seconds(secs));
+            assert!(
+                !fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })),
+                "sent again after {secs}s"
+            );
+        }
+        let fx = update(&mut state, Action::Tick, now + Duration::seconds(302));
+        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
+        let fx = update(
+            &mut state,
+            Action::ScaledDown {
+                revision: rev.clone(),
+                result: Err(canary::core::error::BackendError::Unconfirmed {
+                    message: "the answer was lost".into(),
+                    read_back: None,
+                }),
+            },
+            now + Duration::seconds(303),
+        );
+        let said = notes(&fx);
+        assert!(
+            said[0].starts_with(&format!(
+                "scale-down of {rev}: NOT KNOWN whether it was applied"
+            )),
+            "{said:?}"
+        );
+    }
+
+    /// Done: not sent again, nor asked, while the refresh that shows it is
+    /// on its way (the snapshot read before still shows the countdown).
+    #[test]
+    fn a_done_scale_down_is_not_sent_again_before_the_refresh() {
+        for mode in [PlanMode::Auto, PlanMode::Manual] {
+            let (mut state, now) = state_with(mode, 0);
+            let rev = state.snapshot.as_ref().expect("s").revisions[1]
+                .name
+                .clone();
+            update(&mut state, Action::Tick, now);
+            if mode == PlanMode::Manual {
+                update(
+                    &mut state,
+                    canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('y')),
+                    now,
+                );
+            }
+            assert_eq!(state.keep_warm.in_flight.as_deref(), Some(rev.as_str()));
+            let fx = update(
+                &mut state,
+                Action::ScaledDown {
+                    revision: rev.clone(),
+                    result: Ok(format!("{rev} 3 → 0 replicas")),
+                },
+                now + Duration::seconds(1),
+            );
+            assert!(fx.contains(&Effect::RefreshService));
+            let fx = update(&mut state, Action::Tick, now + Duration::seconds(2));
+            assert!(
+                !fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })),
+                "{mode:?}: sent again"
+            );
+            assert!(matches!(state.mode, Mode::Normal), "{mode:?}: asked again");
+        }
+    }
+
     #[test]
     fn manual_mode_asks_and_no_waits() {
         let (mut state, now) = state_with(PlanMode::Manual, 0);
