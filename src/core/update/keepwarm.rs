@@ -3,7 +3,7 @@
 //! mode, done by itself in auto mode — and journaled either way. The
 //! countdown comes from the platform ([`crate::core::model::KeepWarm`], read
 //! with the service), so a restart of the cockpit keeps it. Tested in
-//! `tests/kubernetes.rs` (`screen`), on the fixtures of `crates/fakes`.
+//! `tests/core/kubernetes.rs`, on the fixtures of `crates/fakes`.
 
 use chrono::{DateTime, Duration, Utc};
 
