@@ -178,6 +178,16 @@ fn skipped(why: &str) {
     eprintln!("SKIPPED (kubectl part): {why}");
 }
 
+/// `set_traffic` on its own task: the test acts on the fake meanwhile.
+fn set_in_background(
+    p: &Arc<KubePlatform>,
+    to: TrafficSplit,
+    expect: &canary::core::model::Version,
+) -> tokio::task::JoinHandle<Result<canary::core::model::ServiceSnapshot, BackendError>> {
+    let (p, expect) = (p.clone(), expect.clone());
+    tokio::spawn(async move { p.set_traffic(&to, &expect).await })
+}
+
 fn all_to(rev: &str) -> TrafficSplit {
     TrafficSplit::all_to(rev)
 }
@@ -381,16 +391,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
     w.fake.seed_weights(NS);
     let p = Arc::new(w.platform(&w.weights_config()));
     let snap = p.snapshot().await.expect("snapshot");
-    let task = {
-        let p = p.clone();
-        tokio::spawn(async move {
-            p.set_traffic(
-                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
-                &snap.version,
-            )
-            .await
-        })
-    };
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 90), ("backend-canary", 10)]),
+        &snap.version,
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!task.is_finished(), "done before any Gateway accepted it");
     let during = p.snapshot().await.expect("snapshot");
@@ -410,16 +415,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
 
     // A Gateway that refuses (a backend it cannot resolve) fails the change.
     let snap = p.snapshot().await.expect("snapshot");
-    let task = {
-        let p = p.clone();
-        tokio::spawn(async move {
-            p.set_traffic(
-                &split(&[("backend-stable", 50), ("backend-canary", 50)]),
-                &snap.version,
-            )
-            .await
-        })
-    };
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 50), ("backend-canary", 50)]),
+        &snap.version,
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     w.fake.set_route_status(NS, "backend", true, false);
     let err = tokio::time::timeout(Duration::from_secs(5), task)
@@ -467,11 +467,7 @@ async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
         Duration::from_millis(800),
     ));
     let p = Arc::new(p);
-    let task = {
-        let p = p.clone();
-        let v = read.version.clone();
-        tokio::spawn(async move { p.set_traffic(&all_to("backend-blue"), &v).await })
-    };
+    let task = set_in_background(&p, all_to("backend-blue"), &read.version);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut s = w.fake.get(Kind::Service, NS, "backend").expect("svc");
     s["metadata"]["labels"] = json!({"touched": "by-someone"});
@@ -563,10 +559,7 @@ async fn a_switch_whose_answer_is_lost_is_read_back() {
     w.fake.inject(
         Fault::delay(Some(Verb::Patch), SERVICE_PATH, Duration::from_millis(500)).after_write(),
     );
-    let task = {
-        let (p, v) = (p.clone(), read.version.clone());
-        tokio::spawn(async move { p.set_traffic(&all_to("backend-green"), &v).await })
-    };
+    let task = set_in_background(&p, all_to("backend-green"), &read.version);
     until("the selector stored", || w.selector_version() == "green").await;
     w.fake
         .inject(Fault::status(Some(Verb::Get), SERVICE_PATH, 503).times(3));
@@ -647,16 +640,11 @@ async fn weights_written_then_unreadable_are_not_known() {
     w.fake.seed_weights(NS);
     let p = Arc::new(w.platform(&w.weights_config()));
     let snap = p.snapshot().await.expect("snapshot");
-    let task = {
-        let p = p.clone();
-        tokio::spawn(async move {
-            p.set_traffic(
-                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
-                &snap.version,
-            )
-            .await
-        })
-    };
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 90), ("backend-canary", 10)]),
+        &snap.version,
+    );
     until("the weights stored", || {
         w.fake
             .requests()
