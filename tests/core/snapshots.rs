@@ -1285,3 +1285,29 @@ fn blue_green_offers_only_what_the_platform_does() {
         c.note
     );
 }
+
+/// After a deploy the old canary keeps its `canary` tag while the new
+/// revision is the canary: the role column shows one canary, and the old
+/// one's tag as a tag.
+#[test]
+fn one_canary_in_the_role_column_after_a_deploy() {
+    let mut snapshot = fixtures::snapshot();
+    snapshot.revisions.insert(
+        0,
+        fixtures::revision("emergence-app-00044-new", Some("canary-20261120"), 1, true),
+    );
+    let mut s = fixtures::state();
+    update(&mut s, fixtures::service_loaded(snapshot), t0());
+    assert_eq!(s.canary(), Some("emergence-app-00044-new"));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = text(&draw(&s, w, h));
+        let row = |name: &str| {
+            t.lines()
+                .find(|l| l.contains(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(row("00044-new").contains("canary-20261120"), "{t}");
+        assert!(row(CANARY).contains("tag canary"), "{t}");
+    }
+}
