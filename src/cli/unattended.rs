@@ -195,9 +195,20 @@ async fn release(
         chrono::Utc::now(),
     );
     // The journal, as the cockpit keeps it: a release refuses to run when
-    // it is configured but cannot be opened.
-    let journal = match open_journal(&mut state, config) {
-        Ok(j) => j,
+    // it is configured but cannot be opened (or a change a crash left open
+    // cannot be reconciled in it).
+    let journal = match open_journal(&mut state, config, parts.platform.as_ref()).await {
+        Ok((j, reconciled)) => {
+            for line in reconciled {
+                stream.emit(
+                    "note",
+                    chrono::Utc::now(),
+                    serde_json::json!({ "message": line }),
+                    line.clone(),
+                );
+            }
+            j
+        }
         Err(e) => {
             let ending = Ending::Failed(e);
             stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
@@ -399,26 +410,37 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// Replays the journal (change numbers, roles, the last split) and opens it.
-fn open_journal(state: &mut State, config: &Config) -> Result<Option<Journal>, String> {
+/// Opens the journal, reconciles the changes a crash left without an
+/// outcome against the platform (as every start does: the cockpit, the
+/// scripts), then replays it (change numbers, roles, the last split, a plan
+/// to resume). Returns the journal and one line per reconciled change.
+async fn open_journal(
+    state: &mut State,
+    config: &Config,
+    platform: &dyn crate::platform::Platform,
+) -> Result<(Option<Journal>, Vec<String>), String> {
     state.next_change_id = journal::fresh_change_id();
     let Some(path) = app::journal_path(config) else {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
-    if path.is_file() {
-        let replay = journal::replay(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        state.last_applied = replay.last_split().cloned();
-        state.next_change_id = replay.fresh_change_id();
-        state.role_history = replay.role_history();
-        if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
-            crate::core::update::resume_interrupted_plan(
-                state, canary, stable, spec, phase, started,
-            );
-        }
+    let mut opened = Journal::open(&path)
+        .map_err(|e| format!("the audit journal {} cannot be opened: {e}", path.display()))?;
+    let reconciled = super::reconcile::on_start(
+        platform,
+        &path,
+        Some(&mut opened),
+        &Who::from_env(),
+        &config.service.name,
+    )
+    .await?;
+    let replay = journal::replay(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    state.last_applied = replay.last_split().cloned();
+    state.next_change_id = replay.fresh_change_id();
+    state.role_history = replay.role_history();
+    if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
+        crate::core::update::resume_interrupted_plan(state, canary, stable, spec, phase, started);
     }
-    Journal::open(&path)
-        .map(Some)
-        .map_err(|e| format!("the audit journal {} cannot be opened: {e}", path.display()))
+    Ok((Some(opened), reconciled))
 }
 
 /// SIGTERM and SIGINT (a cancelled CI job, Ctrl-C) cancel the release;

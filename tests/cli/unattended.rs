@@ -541,6 +541,63 @@ webhook_url = "{webhook}"
         assert!(heard.lock().unwrap().join("\n").contains("promoted"));
     }
 
+    /// A change a crash left without an outcome (a `canary set` killed while
+    /// the platform worked on it) is reconciled before the release drives,
+    /// as every other start does, and said on the stream.
+    #[test]
+    fn a_change_a_crash_left_open_is_reconciled_before_the_release() {
+        let f = Fake::start();
+        f.fake.set_operation_delay(Duration::from_secs(60));
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, _heard) = webhook::receiver();
+        let config = f.config(dir.path(), &url);
+        let mut set = run::spawn_canary(
+            dir.path(),
+            &["-c", &config, "set", "canary=25", "--yes"],
+            &[],
+        );
+        let patched = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            f.fake
+                .requests()
+                .iter()
+                .any(|r| r.route == Route::PatchService)
+        });
+        assert!(patched, "the PATCH went out");
+        std::thread::sleep(Duration::from_millis(100));
+        set.kill().expect("SIGKILL");
+        let _ = set.wait();
+        let before = journal(dir.path());
+        assert_eq!(run::records_of(&before, "traffic-requested").len(), 1);
+        assert!(
+            run::records_of(&before, "traffic-applied").is_empty(),
+            "killed before the outcome: {before}"
+        );
+        f.fake.set_operation_delay(Duration::ZERO);
+        let (code, out, err) = run::canary(
+            dir.path(),
+            &["-c", &config, "release", "--steps", "20:1s,100", "--auto"],
+            &[],
+        );
+        let stream = schema::check_stream(&out);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        let j = journal(dir.path());
+        let reconciled = run::records_of(&j, "traffic-reconciled");
+        assert_eq!(reconciled.len(), 1, "{j}");
+        let requested = run::records_of(&j, "traffic-requested");
+        assert_eq!(reconciled[0]["id"], requested[0]["id"], "paired by id");
+        assert_eq!(reconciled[0]["outcome"], "applied");
+        // Before the plan: the release started from what is true.
+        let at = |event: &str| j.find(&format!("\"event\":\"{event}\"")).expect(event);
+        assert!(at("traffic-reconciled") < at("plan-started"), "{j}");
+        assert!(
+            events(&stream, "note")
+                .iter()
+                .any(|n| n["message"].as_str().unwrap().contains("reconciled")),
+            "{out}"
+        );
+    }
+
     /// Also the measure of BENCHMARKS.md: from the failing gate evaluation
     /// (the `gates` event's time) to the rollback PATCH at the fake.
     #[test]
