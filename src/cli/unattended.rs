@@ -185,6 +185,23 @@ async fn release(
             return exit::FAILED;
         }
     };
+    // One driver at a time: the lease, on the platform.
+    let lease = match app::lease(config) {
+        Ok(l) => l,
+        Err(e) => {
+            let ending = Ending::Failed(format!("{e:#}"));
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
+    // Listening before the lease is taken: no way out between taking it
+    // and the run that gives it back.
+    let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
+    if let Err(e) = listen_for_signals(cancel_tx.clone()) {
+        let ending = Ending::Failed(e);
+        stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+        return exit::FAILED;
+    }
     let opts = Options {
         read_only: false,
         auto: args.auto,
@@ -229,15 +246,6 @@ async fn release(
         checks: parts.checks,
         recorder: recorder.clone(),
         notifier: app::notifier(config),
-    };
-    // One driver at a time: the lease, on the platform.
-    let lease = match app::lease(config) {
-        Ok(l) => l,
-        Err(e) => {
-            let ending = Ending::Failed(format!("{e:#}"));
-            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
-            return exit::FAILED;
-        }
     };
     let me = LeaseInfo {
         driver: format!("{}@{}", Who::from_env().user, hostname()),
@@ -303,16 +311,10 @@ async fn release(
             }
         }
     }
-    let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
     let (step_tx, step_rx) = tokio::sync::watch::channel(None::<usize>);
     let keeper = lease
         .clone()
-        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx.clone())));
-    if let Err(e) = listen_for_signals(cancel_tx) {
-        let ending = Ending::Failed(e);
-        stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
-        return exit::FAILED;
-    }
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx)));
     let (tx, rx) = runtime::channel();
     let opts = headless::Options {
         spec,
@@ -328,7 +330,10 @@ async fn release(
     };
     let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut watcher).await;
     if let Some(k) = keeper {
+        // Stopped for good before the lease is given back: a renewal still
+        // running would write the lease again after its removal.
         k.abort();
+        let _ = k.await;
     }
     if let Some(lease) = lease.as_deref() {
         if let Err(e) = lease.release(&me).await {
