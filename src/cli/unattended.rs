@@ -328,7 +328,21 @@ async fn release(
         stream: &mut stream,
         step: step_tx,
     };
-    let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut watcher).await;
+    // A panic (a bug) still gives the lease back and says how the run
+    // ended: another driver need not wait for the lease to expire and take
+    // it over. A change it cut off is reconciled at the next start.
+    let run = headless::run(state, backends, timing, opts, tx, rx, &mut watcher);
+    let ending = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await {
+        Ok((_state, ending)) => ending,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Ending::Failed(format!("internal error: {what}"))
+        }
+    };
     if let Some(k) = keeper {
         // Stopped for good before the lease is given back: a renewal still
         // running would write the lease again after its removal.
