@@ -167,11 +167,23 @@ pub fn wait(
     poll: Duration,
 ) -> (u8, Option<PlanStatus>) {
     let end = std::time::Instant::now() + timeout;
-    loop {
-        let plan = crate::journal::replay(journal)
+    // The journal only grows: read again only once it has (a long journal
+    // is not parsed twice a second for hours while nothing happens).
+    let stamp = || {
+        std::fs::metadata(journal)
             .ok()
-            .as_ref()
-            .and_then(last_plan);
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let mut read_at = None;
+    let mut plan = None;
+    loop {
+        let now_at = stamp();
+        if read_at.is_none() || now_at != read_at {
+            if let Ok(replay) = crate::journal::replay(journal) {
+                read_at = now_at;
+                plan = last_plan(&replay);
+            }
+        }
         if let Some(p) = &plan {
             if until.reached(p) {
                 let code = if *until == Until::Done {

@@ -185,6 +185,23 @@ async fn release(
             return exit::FAILED;
         }
     };
+    // One driver at a time: the lease, on the platform.
+    let lease = match app::lease(config) {
+        Ok(l) => l,
+        Err(e) => {
+            let ending = Ending::Failed(format!("{e:#}"));
+            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+            return exit::FAILED;
+        }
+    };
+    // Listening before the lease is taken: no way out between taking it
+    // and the run that gives it back.
+    let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
+    if let Err(e) = listen_for_signals(cancel_tx.clone()) {
+        let ending = Ending::Failed(e);
+        stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
+        return exit::FAILED;
+    }
     let opts = Options {
         read_only: false,
         auto: args.auto,
@@ -195,9 +212,20 @@ async fn release(
         chrono::Utc::now(),
     );
     // The journal, as the cockpit keeps it: a release refuses to run when
-    // it is configured but cannot be opened.
-    let journal = match open_journal(&mut state, config) {
-        Ok(j) => j,
+    // it is configured but cannot be opened (or a change a crash left open
+    // cannot be reconciled in it).
+    let journal = match open_journal(&mut state, config, parts.platform.as_ref()).await {
+        Ok((j, reconciled)) => {
+            for line in reconciled {
+                stream.emit(
+                    "note",
+                    chrono::Utc::now(),
+                    serde_json::json!({ "message": line }),
+                    line.clone(),
+                );
+            }
+            j
+        }
         Err(e) => {
             let ending = Ending::Failed(e);
             stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
@@ -218,15 +246,6 @@ async fn release(
         checks: parts.checks,
         recorder: recorder.clone(),
         notifier: app::notifier(config),
-    };
-    // One driver at a time: the lease, on the platform.
-    let lease = match app::lease(config) {
-        Ok(l) => l,
-        Err(e) => {
-            let ending = Ending::Failed(format!("{e:#}"));
-            stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
-            return exit::FAILED;
-        }
     };
     let me = LeaseInfo {
         driver: format!("{}@{}", Who::from_env().user, hostname()),
@@ -292,16 +311,10 @@ async fn release(
             }
         }
     }
-    let (cancel_tx, cancel) = tokio::sync::mpsc::channel(4);
     let (step_tx, step_rx) = tokio::sync::watch::channel(None::<usize>);
     let keeper = lease
         .clone()
-        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx.clone())));
-    if let Err(e) = listen_for_signals(cancel_tx) {
-        let ending = Ending::Failed(e);
-        stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
-        return exit::FAILED;
-    }
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx)));
     let (tx, rx) = runtime::channel();
     let opts = headless::Options {
         spec,
@@ -315,9 +328,26 @@ async fn release(
         stream: &mut stream,
         step: step_tx,
     };
-    let (_state, ending) = headless::run(state, backends, timing, opts, tx, rx, &mut watcher).await;
+    // A panic (a bug) still gives the lease back and says how the run
+    // ended: another driver need not wait for the lease to expire and take
+    // it over. A change it cut off is reconciled at the next start.
+    let run = headless::run(state, backends, timing, opts, tx, rx, &mut watcher);
+    let ending = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await {
+        Ok((_state, ending)) => ending,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Ending::Failed(format!("internal error: {what}"))
+        }
+    };
     if let Some(k) = keeper {
+        // Stopped for good before the lease is given back: a renewal still
+        // running would write the lease again after its removal.
         k.abort();
+        let _ = k.await;
     }
     if let Some(lease) = lease.as_deref() {
         if let Err(e) = lease.release(&me).await {
@@ -399,26 +429,37 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// Replays the journal (change numbers, roles, the last split) and opens it.
-fn open_journal(state: &mut State, config: &Config) -> Result<Option<Journal>, String> {
+/// Opens the journal, reconciles the changes a crash left without an
+/// outcome against the platform (as every start does: the cockpit, the
+/// scripts), then replays it (change numbers, roles, the last split, a plan
+/// to resume). Returns the journal and one line per reconciled change.
+async fn open_journal(
+    state: &mut State,
+    config: &Config,
+    platform: &dyn crate::platform::Platform,
+) -> Result<(Option<Journal>, Vec<String>), String> {
     state.next_change_id = journal::fresh_change_id();
     let Some(path) = app::journal_path(config) else {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
-    if path.is_file() {
-        let replay = journal::replay(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        state.last_applied = replay.last_split().cloned();
-        state.next_change_id = replay.fresh_change_id();
-        state.role_history = replay.role_history();
-        if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
-            crate::core::update::resume_interrupted_plan(
-                state, canary, stable, spec, phase, started,
-            );
-        }
+    let mut opened = Journal::open(&path)
+        .map_err(|e| format!("the audit journal {} cannot be opened: {e}", path.display()))?;
+    let reconciled = super::reconcile::on_start(
+        platform,
+        &path,
+        Some(&mut opened),
+        &Who::from_env(),
+        &config.service.name,
+    )
+    .await?;
+    let replay = journal::replay(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    state.last_applied = replay.last_split().cloned();
+    state.next_change_id = replay.fresh_change_id();
+    state.role_history = replay.role_history();
+    if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
+        crate::core::update::resume_interrupted_plan(state, canary, stable, spec, phase, started);
     }
-    Journal::open(&path)
-        .map(Some)
-        .map_err(|e| format!("the audit journal {} cannot be opened: {e}", path.display()))
+    Ok((Some(opened), reconciled))
 }
 
 /// SIGTERM and SIGINT (a cancelled CI job, Ctrl-C) cancel the release;

@@ -113,7 +113,9 @@ pub async fn run(
     // safe state; the run ends when it is there, or at this bound.
     let mut settling: Option<(Instant, Option<String>)> = None;
     let mut started = false;
-    let mut platform_error: Option<String> = None;
+    // A step failed on the platform and paused the plan: no human can fix
+    // that by resuming, the run failed (exit 1), unlike a pause it chose.
+    let mut step_failed = false;
     let mut cancel_open = true;
 
     let ending = 'main: loop {
@@ -160,12 +162,13 @@ pub async fn run(
         let mut seen = seen;
         for action in engine.batch(action, &state, &mut rx) {
             let seen = seen.take().unwrap_or_else(|| Seen::of(&action));
-            if let Seen::TrafficFailed { error, .. } = &seen {
-                if matches!(state.active_phase(), Some(Phase::Applying { .. })) {
-                    platform_error = Some(error.clone());
-                }
-            }
+            let applying = matches!(state.active_phase(), Some(Phase::Applying { .. }));
             let effects = engine.step(&mut state, action);
+            // Only the failure that paused the plan: a conflict re-asked and
+            // sent again (a lease renewal moved the etag) is no failure.
+            step_failed |= matches!(seen, Seen::TrafficFailed { .. })
+                && applying
+                && matches!(state.active_phase(), Some(Phase::Paused { .. }));
             watcher.saw(&state, &seen, &effects);
         }
         engine.reap();
@@ -214,7 +217,7 @@ pub async fn run(
             );
             watcher.saw(&state, &Seen::Other, &effects);
         }
-        if let Some(end) = ending(&state, platform_error.as_deref(), settling.is_some()) {
+        if let Some(end) = ending(&state, step_failed, settling.is_some()) {
             break 'main end;
         }
     };
@@ -229,7 +232,7 @@ pub async fn run(
 
 /// Whether the run is over: the plan finished, or it needs a human. Never
 /// while a change is in flight or queued (its outcome comes first).
-fn ending(state: &State, platform_error: Option<&str>, settling: bool) -> Option<Ending> {
+fn ending(state: &State, step_failed: bool, settling: bool) -> Option<Ending> {
     if state.change.is_some() || state.queued.is_some() {
         return None;
     }
@@ -238,12 +241,204 @@ fn ending(state: &State, platform_error: Option<&str>, settling: bool) -> Option
         Phase::Promoted => Ending::Promoted,
         Phase::RolledBack { reason } => Ending::RolledBack(reason.clone()),
         Phase::Failed { reason } => Ending::Failed(reason.clone()),
-        Phase::Paused { reason, .. } => match platform_error {
-            Some(e) if !settling => Ending::Failed(format!("{reason} ({e})")),
-            _ => Ending::Waiting(reason.clone()),
-        },
+        // The reason names the platform's error ("step N could not be applied: …").
+        Phase::Paused { reason, .. } if step_failed && !settling => Ending::Failed(reason.clone()),
+        Phase::Paused { reason, .. } => Ending::Waiting(reason.clone()),
         p @ Phase::WaitingApproval { .. } => Ending::Waiting(p.label()),
         // Cancelled or timed out while applying a step: once it landed, pause.
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::core::error::BackendError;
+    use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+    use crate::core::plan::{PlanMode, PlanStep};
+    use crate::core::state::Settings;
+    use crate::journal::Who;
+    use crate::platform::simulator::{Scenario, Simulator};
+    use crate::platform::Platform;
+    use crate::runtime::record::{Notifier, Recorder};
+
+    /// The simulator, whose first `refusals` traffic changes are refused
+    /// with `refusal` (nothing applied).
+    struct Refusing {
+        sim: Simulator,
+        refusals: AtomicUsize,
+        refusal: fn() -> BackendError,
+    }
+
+    #[async_trait::async_trait]
+    impl Platform for Refusing {
+        fn info(&self) -> PlatformInfo {
+            self.sim.info()
+        }
+
+        async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError> {
+            self.sim.snapshot().await
+        }
+
+        async fn set_traffic(
+            &self,
+            split: &TrafficSplit,
+            expect: &Version,
+        ) -> Result<ServiceSnapshot, BackendError> {
+            let left = self.refusals.load(Ordering::SeqCst);
+            if left > 0 {
+                self.refusals.store(left - 1, Ordering::SeqCst);
+                return Err((self.refusal)());
+            }
+            self.sim.set_traffic(split, expect).await
+        }
+    }
+
+    /// What the run saw, for the asserts.
+    #[derive(Default)]
+    struct Seeing(Vec<Seen>);
+
+    impl Watcher for Seeing {
+        fn saw(&mut self, _: &State, seen: &Seen, _: &[Effect]) {
+            self.0.push(seen.clone());
+        }
+    }
+
+    /// A run of `20:10m,100 --auto` against the healthy simulator whose first
+    /// `refusals` changes are refused with `refusal`; after 20 s someone else
+    /// sets 50/50. Returns the final state, the ending, what was seen, and
+    /// the canary's name.
+    async fn drive(
+        refusals: usize,
+        refusal: fn() -> BackendError,
+    ) -> (State, Ending, Vec<Seen>, String) {
+        let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
+        let platform: Arc<dyn Platform> = Arc::new(Refusing {
+            sim: sim.clone(),
+            refusals: AtomicUsize::new(refusals),
+            refusal,
+        });
+        let first = sim.snapshot().await.expect("snapshot");
+        let mut state = State::new(Settings::default(), platform.info(), Utc::now());
+        // As replayed from the journal: the split the last change left.
+        state.last_applied = Some(first.traffic.clone());
+        let canary = first.resolve("canary").expect("canary").name.clone();
+        let stable = first.traffic.largest().expect("stable").to_string();
+        let theirs = TrafficSplit::new([(stable, 50), (canary.clone(), 50)]).expect("valid");
+        let spec = PlanSpec {
+            steps: vec![
+                PlanStep {
+                    percent: 20,
+                    observe: Duration::from_secs(600),
+                },
+                PlanStep {
+                    percent: 100,
+                    observe: Duration::ZERO,
+                },
+            ],
+            mode: PlanMode::Auto,
+            ..PlanSpec::domain_default()
+        };
+        let (_cancel_tx, cancel) = mpsc::channel(1);
+        let opts = Options {
+            spec,
+            reason: None,
+            timeout: Duration::from_secs(3600),
+            on_cancel: OnCancel::Pause,
+            cancel,
+        };
+        let timing = Timing {
+            service: Duration::from_millis(200),
+            ..Timing::default()
+        };
+        let mover = {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                sim.set_traffic_externally(&theirs).expect("their change");
+            })
+        };
+        let recorder = Recorder::new(
+            None,
+            Who {
+                user: "test".into(),
+                from: None,
+            },
+            "emergence-app".into(),
+        );
+        let backends = Backends {
+            platform,
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder,
+            notifier: Notifier::new(None),
+        };
+        let (tx, rx) = super::super::channel();
+        let mut seeing = Seeing::default();
+        let (state, ending) = run(state, backends, timing, opts, tx, rx, &mut seeing).await;
+        mover.abort();
+        (state, ending, seeing.0, canary)
+    }
+
+    fn failures(seen: &[Seen]) -> usize {
+        seen.iter()
+            .filter(|s| matches!(s, Seen::TrafficFailed { .. }))
+            .count()
+    }
+
+    /// A step refused as a conflict (only the version moved: a Cloud Run
+    /// lease renewal) is sent again and lands; when the plan pauses later
+    /// for another reason (the split moved under the driver), the run waits
+    /// for a human (exit 4): the conflict, long resolved, does not turn it
+    /// into a platform failure.
+    #[tokio::test(start_paused = true)]
+    async fn a_conflict_sent_again_does_not_fail_a_later_pause() {
+        let (state, ending, seen, canary) =
+            drive(1, || BackendError::Conflict("the etag moved".into())).await;
+        assert_eq!(
+            failures(&seen),
+            1,
+            "the first step was refused as a conflict"
+        );
+        assert_eq!(
+            state.last_applied.as_ref().map(|s| s.percent_of(&canary)),
+            Some(20),
+            "the step was sent again and landed"
+        );
+        match &ending {
+            Ending::Waiting(reason) => {
+                assert!(reason.contains("changed under the driver"), "{reason}")
+            }
+            other => panic!("expected waiting (paused), got {other:?}"),
+        }
+    }
+
+    /// A step the platform refuses pauses the plan, and the run failed
+    /// (exit 1), naming the platform's error.
+    #[tokio::test(start_paused = true)]
+    async fn a_step_the_platform_refuses_fails_the_run() {
+        let (state, ending, seen, _) = drive(usize::MAX, || {
+            BackendError::Refused("quota exceeded".into())
+        })
+        .await;
+        assert_eq!(failures(&seen), 1, "{seen:?}");
+        assert!(
+            matches!(state.active_phase(), Some(Phase::Paused { .. })),
+            "{:?}",
+            state.active_phase()
+        );
+        match &ending {
+            Ending::Failed(reason) => assert!(
+                reason.contains("could not be applied") && reason.contains("quota exceeded"),
+                "{reason}"
+            ),
+            other => panic!("expected failed, got {other:?}"),
+        }
+    }
 }

@@ -7,7 +7,8 @@ use crate::support::{run, schema, webhook};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -111,6 +112,138 @@ fn last_transition_to(journal: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A release's world: a directory (the journal under it), the config
+/// written there, and the webhook receiver the config names.
+struct World {
+    dir: tempfile::TempDir,
+    config: String,
+    heard: Arc<Mutex<Vec<String>>>,
+}
+
+impl World {
+    /// The simulator running [`scenario`] `name`, `extra` appended to the config.
+    fn sim(name: &str, rps: f64, canary_errors: f64, extra: &str) -> World {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (url, heard) = webhook::receiver();
+        let sc = scenario(dir.path(), name, rps, canary_errors);
+        let config = sim_config(dir.path(), &sc, &url, extra);
+        World { dir, config, heard }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `canary -c CONFIG ARGS…`: the exit code, stdout and stderr.
+    fn canary(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        run::canary(self.path(), &self.with_config(args), env)
+    }
+
+    /// [`World::canary`] for a command whose stdout is the event stream:
+    /// every line checked against the schema.
+    fn release(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let (code, out, err) = self.canary(args, env);
+        let stream = schema::check_stream(&out);
+        Ran {
+            code,
+            out,
+            err,
+            stream,
+        }
+    }
+
+    /// `canary -c CONFIG ARGS…` in the background, its events read as they come.
+    fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
+            .args(self.with_config(args))
+            .env_clear()
+            .env("HOME", self.path())
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let reader = BufReader::new(child.stdout.take().expect("stdout"));
+        Running {
+            child,
+            reader,
+            lines: Vec::new(),
+        }
+    }
+
+    fn with_config<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["-c", self.config.as_str()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    fn journal(&self) -> String {
+        journal(self.path())
+    }
+
+    /// What the webhook heard, a message a line.
+    fn heard(&self) -> String {
+        self.heard.lock().unwrap().join("\n")
+    }
+}
+
+/// A run that ended, its stdout checked against the schema.
+struct Ran {
+    code: i32,
+    out: String,
+    err: String,
+    stream: Vec<Value>,
+}
+
+impl Ran {
+    /// Asserts the exit code (showing stdout and stderr when it is another);
+    /// the events.
+    fn exits(self, code: i32) -> Vec<Value> {
+        assert_eq!(
+            self.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.out, self.err
+        );
+        self.stream
+    }
+}
+
+/// A run in the background.
+struct Running {
+    child: Child,
+    reader: BufReader<ChildStdout>,
+    /// Every line read so far.
+    lines: Vec<String>,
+}
+
+impl Running {
+    /// The next event on stdout (`None` once it is closed).
+    fn next_event(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(line.trim()).expect("json");
+        self.lines.push(line.trim().to_string());
+        Some(v)
+    }
+
+    /// Every event read so far, checked against the schema.
+    fn stream(&self) -> Vec<Value> {
+        schema::check_stream(&self.lines.join("\n"))
+    }
+
+    fn terminate(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+
+    fn exit_code(&mut self) -> Option<i32> {
+        self.child.wait().expect("wait").code()
+    }
+}
+
 /// The validator fails what it should: a test that cannot fail is no test.
 #[test]
 fn the_schema_validator_refuses_bad_events() {
@@ -135,15 +268,9 @@ fn the_schema_validator_refuses_bad_events() {
 
 #[test]
 fn a_healthy_release_is_promoted_and_exits_0() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
-    let (code, out, err) = run::canary(
-        dir.path(),
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let ran = w.release(
         &[
-            "-c",
-            &config,
             "release",
             "--steps",
             "20:3s,100",
@@ -153,8 +280,8 @@ fn a_healthy_release_is_promoted_and_exits_0() {
         ],
         &[("USER", "ci")],
     );
-    let stream = schema::check_stream(&out);
-    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let err = ran.err.clone();
+    let stream = ran.exits(0);
     let kinds: Vec<&str> = stream.iter().filter_map(|e| e["event"].as_str()).collect();
     for k in [
         "plan-started",
@@ -184,26 +311,16 @@ fn a_healthy_release_is_promoted_and_exits_0() {
     assert!(err.contains("promoted"), "{err}");
     assert!(!err.contains('\x1b'), "escape codes on a pipe: {err:?}");
     // The journal and the team heard it.
-    let j = journal(dir.path());
+    let j = w.journal();
     assert_eq!(last_transition_to(&j), "promoted");
     assert!(j.contains("release started: ci #1"), "{j}");
-    let heard = heard.lock().unwrap().join("\n");
+    let heard = w.heard();
     assert!(heard.contains("promoted"), "webhook: {heard}");
     // Quiet: the events stay, the progress goes.
-    let (code, out, err) = run::canary(
-        dir.path(),
-        &[
-            "-c",
-            &config,
-            "release",
-            "--steps",
-            "20:1s,100",
-            "--auto",
-            "--quiet",
-        ],
+    let Ran { code, out, err, .. } = w.release(
+        &["release", "--steps", "20:1s,100", "--auto", "--quiet"],
         &[],
     );
-    schema::check_stream(&out);
     // (The simulator starts afresh in every process: promoted again.)
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.is_empty(), "--quiet wrote: {err}");
@@ -211,17 +328,10 @@ fn a_healthy_release_is_promoted_and_exits_0() {
 
 #[test]
 fn a_bad_canary_is_rolled_back_and_exits_3() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "bad", 50.0, 8.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
-    let (code, out, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "release", "--steps", "20:60s,100", "--auto"],
-        &[],
-    );
-    let stream = schema::check_stream(&out);
-    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    let w = World::sim("bad", 50.0, 8.0, "");
+    let stream = w
+        .release(&["release", "--steps", "20:60s,100", "--auto"], &[])
+        .exits(3);
     let red = events(&stream, "gates")
         .into_iter()
         .find(|g| g["verdict"] == "red")
@@ -236,7 +346,7 @@ fn a_bad_canary_is_rolled_back_and_exits_3() {
     let finished = stream.last().unwrap();
     assert_eq!(finished["outcome"], "rolled-back");
     assert_eq!(finished["exit_code"], 3);
-    let j = journal(dir.path());
+    let j = w.journal();
     assert_eq!(last_transition_to(&j), "rolled-back");
     assert!(
         run::records_of(&j, "traffic-applied")
@@ -244,23 +354,22 @@ fn a_bad_canary_is_rolled_back_and_exits_3() {
             .any(|r| r["kind"] == "rollback"),
         "{j}"
     );
-    let heard = heard.lock().unwrap().join("\n");
+    let heard = w.heard();
     assert!(heard.contains("rolled back"), "webhook: {heard}");
 }
 
 #[test]
 fn no_traffic_stops_at_the_timeout_with_exit_4() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, _heard) = webhook::receiver();
     // Half a request a second: the gates never have their 20 requests.
-    let sc = scenario(dir.path(), "quiet", 0.5, 0.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
+    let w = World::sim("quiet", 0.5, 0.0, "");
     let started = Instant::now();
-    let (code, out, err) = run::canary(
-        dir.path(),
+    let Ran {
+        code,
+        out,
+        err,
+        stream,
+    } = w.release(
         &[
-            "-c",
-            &config,
             "--timeout",
             "5s",
             "release",
@@ -271,7 +380,6 @@ fn no_traffic_stops_at_the_timeout_with_exit_4() {
         &[],
     );
     let took = started.elapsed();
-    let stream = schema::check_stream(&out);
     assert_eq!(code, 4, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         took >= Duration::from_secs(5),
@@ -284,52 +392,31 @@ fn no_traffic_stops_at_the_timeout_with_exit_4() {
         .all(|g| g["verdict"] != "green"));
     assert_eq!(events(&stream, "paused").len(), 1);
     assert_eq!(stream.last().unwrap()["outcome"], "waiting");
-    assert_eq!(last_transition_to(&journal(dir.path())), "paused");
+    assert_eq!(last_transition_to(&w.journal()), "paused");
 }
 
 /// Starts a release in the background, reads its stdout until `event`,
 /// sends SIGTERM; returns the exit code and every event.
-fn terminate_after(dir: &Path, args: &[&str], event: &str) -> (i32, Vec<Value>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(args)
-        .env_clear()
-        .env("HOME", dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+fn terminate_after(w: &World, args: &[&str], event: &str) -> (i32, Vec<Value>) {
+    let mut running = w.spawn(args, &[]);
     let mut sent = false;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        let v: Value = serde_json::from_str(line.trim()).expect("json");
+    while let Some(v) = running.next_event() {
         if !sent && v["event"] == event {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            running.terminate();
             sent = true;
         }
-        lines.push(line.trim().to_string());
-        line.clear();
     }
-    let status = child.wait().expect("wait");
-    assert!(sent, "never saw {event}: {lines:?}");
-    (
-        status.code().unwrap_or(-1),
-        schema::check_stream(&lines.join("\n")),
-    )
+    let code = running.exit_code();
+    assert!(sent, "never saw {event}: {:?}", running.lines);
+    (code.unwrap_or(-1), running.stream())
 }
 
 #[test]
 fn sigterm_mid_window_pauses_by_default() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
+    let w = World::sim("healthy", 50.0, 0.0, "");
     let (code, stream) = terminate_after(
-        dir.path(),
-        &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
+        &w,
+        &["release", "--steps", "20:10m,100", "--auto"],
         "step-applied",
     );
     assert_eq!(code, 4, "{stream:?}");
@@ -340,7 +427,7 @@ fn sigterm_mid_window_pauses_by_default() {
     assert!(events(&stream, "traffic-requested")
         .iter()
         .all(|t| t["kind"] != "rollback"));
-    let j = journal(dir.path());
+    let j = w.journal();
     let last = run::records_of(&j, "plan-transition")
         .pop()
         .expect("transition");
@@ -354,64 +441,48 @@ fn sigterm_mid_window_pauses_by_default() {
         .pop()
         .expect("applied");
     assert_eq!(applied["kind"], "plan step 1");
-    let heard = heard.lock().unwrap().join("\n");
+    let heard = w.heard();
     assert!(heard.contains("plan paused"), "webhook: {heard}");
 }
 
 #[test]
 fn sigterm_with_on_cancel_rollback_rolls_back_even_mid_change() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
     let plans = "[plans.ci]\nmode = \"auto\"\non_cancel = \"rollback\"\nsteps = [{ percent = 20, observe = \"10m\" }, { percent = 100, observe = \"0s\" }]\n";
-    let config = sim_config(dir.path(), &sc, &url, plans);
+    let w = World::sim("healthy", 50.0, 0.0, plans);
     // SIGTERM while the first step is in flight: it lands, then the rollback.
-    let (code, stream) = terminate_after(
-        dir.path(),
-        &["-c", &config, "release", "--plan", "ci"],
-        "traffic-requested",
-    );
+    let (code, stream) = terminate_after(&w, &["release", "--plan", "ci"], "traffic-requested");
     assert_eq!(code, 3, "{stream:?}");
     assert_eq!(events(&stream, "cancelled")[0]["then"], "rollback");
     assert_eq!(events(&stream, "rolled-back").len(), 1);
-    let j = journal(dir.path());
+    let j = w.journal();
     // Never half a change: every request has its outcome, the last one the rollback.
     let requested = run::records_of(&j, "traffic-requested");
     let applied = run::records_of(&j, "traffic-applied");
     assert_eq!(requested.len(), applied.len(), "{j}");
     assert_eq!(applied.last().unwrap()["kind"], "rollback");
     assert_eq!(last_transition_to(&j), "rolled-back");
-    assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+    assert!(w.heard().contains("rolled back"));
 }
 
 #[test]
 fn bad_usage_and_config_exit_2() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
-    let config = sim_config(dir.path(), &sc, "http://127.0.0.1:9/x", "");
-    let (code, _, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "release", "--plan", "nope"],
-        &[],
-    );
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let (code, _, err) = w.canary(&["release", "--plan", "nope"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("no plan named `nope`"), "{err}");
-    let (code, _, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "release", "--steps", "20:10m,50"],
-        &[],
-    );
+    let (code, _, err) = w.canary(&["release", "--steps", "20:10m,50"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("the last step must be 100"), "{err}");
-    let (code, _, err) = run::canary(dir.path(), &["-c", &config, "release", "--steps", "x"], &[]);
+    let (code, _, err) = w.canary(&["release", "--steps", "x"], &[]);
     assert_eq!(code, 2, "{err}");
+    let sc = scenario(w.path(), "healthy", 50.0, 0.0);
     let bad = sim_config(
-        dir.path(),
+        w.path(),
         &sc,
         "http://127.0.0.1:9/x",
         "[plans.ci]\nmode = \"sometimes\"\n",
     );
-    let (code, _, err) = run::canary(dir.path(), &["-c", &bad, "release", "--plan", "ci"], &[]);
+    let (code, _, err) = run::canary(w.path(), &["-c", &bad, "release", "--plan", "ci"], &[]);
     assert_eq!(code, 2);
     assert!(
         err.contains("plans.ci.mode") && err.contains("\"manual\""),
@@ -446,6 +517,14 @@ mod cloud_run {
                 at,
                 _rt: rt,
             }
+        }
+
+        /// A directory, a webhook and the operator's config for the fake.
+        pub fn world(&self) -> World {
+            let dir = tempfile::tempdir().expect("tmp");
+            let (url, heard) = webhook::receiver();
+            let config = self.config(dir.path(), &url);
+            World { dir, config, heard }
         }
 
         /// The operator's config for the fake, with the team's gates made short.
@@ -524,21 +603,66 @@ webhook_url = "{webhook}"
     #[test]
     fn a_healthy_release_on_cloud_run_exits_0() {
         let f = Fake::start();
-        let dir = tempfile::tempdir().expect("tmp");
-        let (url, heard) = webhook::receiver();
-        let config = f.config(dir.path(), &url);
-        let (code, out, err) = run::canary(
-            dir.path(),
-            &["-c", &config, "release", "--steps", "20:3s,100", "--auto"],
-            &[],
-        );
-        let stream = schema::check_stream(&out);
-        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        let w = f.world();
+        let stream = w
+            .release(&["release", "--steps", "20:3s,100", "--auto"], &[])
+            .exits(0);
         assert_eq!(f.canary_percent(), 100);
         assert!(events(&stream, "gates")
             .iter()
             .any(|g| g["verdict"] == "green"));
-        assert!(heard.lock().unwrap().join("\n").contains("promoted"));
+        assert!(w.heard().contains("promoted"));
+    }
+
+    /// A change a crash left without an outcome (a `canary set` killed while
+    /// the platform worked on it) is reconciled before the release drives,
+    /// as every other start does, and said on the stream.
+    #[test]
+    fn a_change_a_crash_left_open_is_reconciled_before_the_release() {
+        let f = Fake::start();
+        f.fake.set_operation_delay(Duration::from_secs(60));
+        let w = f.world();
+        let mut set = run::spawn_canary(
+            w.path(),
+            &["-c", &w.config, "set", "canary=25", "--yes"],
+            &[],
+        );
+        let patched = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            f.fake
+                .requests()
+                .iter()
+                .any(|r| r.route == Route::PatchService)
+        });
+        assert!(patched, "the PATCH went out");
+        std::thread::sleep(Duration::from_millis(100));
+        set.kill().expect("SIGKILL");
+        let _ = set.wait();
+        let before = w.journal();
+        assert_eq!(run::records_of(&before, "traffic-requested").len(), 1);
+        assert!(
+            run::records_of(&before, "traffic-applied").is_empty(),
+            "killed before the outcome: {before}"
+        );
+        f.fake.set_operation_delay(Duration::ZERO);
+        let stream = w
+            .release(&["release", "--steps", "20:1s,100", "--auto"], &[])
+            .exits(0);
+        let j = w.journal();
+        let reconciled = run::records_of(&j, "traffic-reconciled");
+        assert_eq!(reconciled.len(), 1, "{j}");
+        let requested = run::records_of(&j, "traffic-requested");
+        assert_eq!(reconciled[0]["id"], requested[0]["id"], "paired by id");
+        assert_eq!(reconciled[0]["outcome"], "applied");
+        // Before the plan: the release started from what is true.
+        let at = |event: &str| j.find(&format!("\"event\":\"{event}\"")).expect(event);
+        assert!(at("traffic-reconciled") < at("plan-started"), "{j}");
+        assert!(
+            events(&stream, "note")
+                .iter()
+                .any(|n| n["message"].as_str().unwrap().contains("reconciled")),
+            "{stream:?}"
+        );
     }
 
     /// Also the measure of BENCHMARKS.md: from the failing gate evaluation
@@ -547,16 +671,10 @@ webhook_url = "{webhook}"
     fn a_bad_canary_on_cloud_run_is_rolled_back_within_a_second_of_the_red_gate() {
         let f = Fake::start();
         f.fake.set_revision_behaviour(DEMO_CANARY, 6.0, 150.0);
-        let dir = tempfile::tempdir().expect("tmp");
-        let (url, heard) = webhook::receiver();
-        let config = f.config(dir.path(), &url);
-        let (code, out, err) = run::canary(
-            dir.path(),
-            &["-c", &config, "release", "--steps", "20:10m,100", "--auto"],
-            &[],
-        );
-        let stream = schema::check_stream(&out);
-        assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+        let w = f.world();
+        let stream = w
+            .release(&["release", "--steps", "20:10m,100", "--auto"], &[])
+            .exits(3);
         assert_eq!(f.canary_percent(), 0);
         let red = events(&stream, "gates")
             .into_iter()
@@ -568,7 +686,7 @@ webhook_url = "{webhook}"
         let ms = (rollback_at - red_at).num_milliseconds();
         eprintln!("failing gate evaluation -> rollback PATCH at the fake: {ms} ms");
         assert!((-5..1000).contains(&ms), "{ms} ms");
-        assert!(heard.lock().unwrap().join("\n").contains("rolled back"));
+        assert!(w.heard().contains("rolled back"));
     }
 }
 
@@ -576,41 +694,18 @@ webhook_url = "{webhook}"
 /// then for the end; `canary status --json` shows the plan.
 #[test]
 fn wait_and_status_follow_the_plan_from_the_journal() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, _heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
-    let (code, _, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "wait", "--until", "step=x"],
-        &[],
-    );
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let (code, _, err) = w.canary(&["wait", "--until", "step=x"], &[]);
     assert_eq!(code, 2, "{err}");
     // No plan yet: still waiting at the timeout.
-    let (code, _, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "--timeout", "1", "wait", "--until", "done"],
-        &[],
-    );
+    let (code, _, err) = w.canary(&["--timeout", "1", "wait", "--until", "done"], &[]);
     assert_eq!(code, 4, "{err}");
     let mut release = run::spawn_canary(
-        dir.path(),
-        &["-c", &config, "release", "--steps", "20:8s,100", "--auto"],
+        w.path(),
+        &w.with_config(&["release", "--steps", "20:8s,100", "--auto"]),
         &[("USER", "ci-bot")],
     );
-    let (code, out, err) = run::canary(
-        dir.path(),
-        &[
-            "-c",
-            &config,
-            "--timeout",
-            "30",
-            "wait",
-            "--until",
-            "step=1",
-        ],
-        &[],
-    );
+    let (code, out, err) = w.canary(&["--timeout", "30", "wait", "--until", "step=1"], &[]);
     assert_eq!(code, 0, "{out}{err}");
     let at_step: Value = serde_json::from_str(out.trim()).expect("json");
     assert_eq!(at_step["step"], 1);
@@ -618,29 +713,13 @@ fn wait_and_status_follow_the_plan_from_the_journal() {
         release.try_wait().unwrap().is_none(),
         "the release was still running"
     );
-    let (code, out, err) = run::canary(
-        dir.path(),
-        &["-c", &config, "--timeout", "60", "wait", "--until", "done"],
-        &[],
-    );
+    let (code, out, err) = w.canary(&["--timeout", "60", "wait", "--until", "done"], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(release.wait().unwrap().code(), Some(0));
     // It will never pause now: 1 at once, not 4 at the timeout.
-    let (code, _, _) = run::canary(
-        dir.path(),
-        &[
-            "-c",
-            &config,
-            "--timeout",
-            "30",
-            "wait",
-            "--until",
-            "paused",
-        ],
-        &[],
-    );
+    let (code, _, _) = w.canary(&["--timeout", "30", "wait", "--until", "paused"], &[]);
     assert_eq!(code, 1);
-    let (code, out, err) = run::canary(dir.path(), &["-c", &config, "status", "--json"], &[]);
+    let (code, out, err) = w.canary(&["status", "--json"], &[]);
     assert_eq!(code, 0, "{err}");
     let status: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(status["plan"]["phase"], "promoted", "{out}");
@@ -653,25 +732,13 @@ fn wait_and_status_follow_the_plan_from_the_journal() {
 /// `--take-over`, journaled.
 #[test]
 fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, _heard) = webhook::receiver();
-    let sc = scenario(dir.path(), "healthy", 50.0, 0.0);
-    let config = sim_config(dir.path(), &sc, &url, "");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("USER", "alice")
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut reader = BufReader::new(first.stdout.take().expect("stdout"));
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let mut first = w.spawn(
+        &["release", "--steps", "20:10m,100", "--auto"],
+        &[("USER", "alice")],
+    );
     let mut location = None;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        let v: Value = serde_json::from_str(line.trim()).expect("json");
+    while let Some(v) = first.next_event() {
         if v["event"] == "lease" {
             assert_eq!(v["action"], "taken");
             location = v["location"].as_str().map(str::to_string);
@@ -679,38 +746,28 @@ fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
         if v["event"] == "step-applied" {
             break;
         }
-        line.clear();
     }
     let location = location.expect("the first driver took the lease");
-    let (code, out, err) = run::canary(
-        dir.path(),
-        &[
-            "-c",
-            &config,
-            "release",
-            "--steps",
-            "20:10m,100",
-            "--auto",
-            "--take-over",
-        ],
-        &[("USER", "bob")],
-    );
-    let stream = schema::check_stream(&out);
-    assert_eq!(code, 1, "{out}{err}");
+    let stream = w
+        .release(
+            &["release", "--steps", "20:10m,100", "--auto", "--take-over"],
+            &[("USER", "bob")],
+        )
+        .exits(1);
     let reason = stream.last().unwrap()["reason"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(
-        reason.contains("alice@") && reason.contains(&format!("pid {}", first.id())),
+        reason.contains("alice@") && reason.contains(&format!("pid {}", first.child.id())),
         "{reason}"
     );
     assert!(
         events(&stream, "traffic-requested").is_empty(),
         "the second driver sent nothing"
     );
-    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
-    assert_eq!(first.wait().unwrap().code(), Some(4));
+    first.terminate();
+    assert_eq!(first.exit_code(), Some(4));
     assert!(!Path::new(&location).exists(), "the lease was given back");
 
     // A driver that died: its lease is past its deadline.
@@ -719,28 +776,19 @@ fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
         r#"{"driver":"ghost@ci-7","pid":999999,"plan":"ci","step":1,"acquired":"2026-01-01T00:00:00Z","deadline":"2026-01-01T00:00:30Z"}"#,
     )
     .expect("lease");
-    let args = [
-        "-c",
-        config.as_str(),
-        "release",
-        "--steps",
-        "20:1s,100",
-        "--auto",
-    ];
-    let (code, out, _) = run::canary(dir.path(), &args, &[]);
+    let args = ["release", "--steps", "20:1s,100", "--auto"];
+    let Ran { code, stream, .. } = w.release(&args, &[]);
     assert_eq!(code, 1);
-    let reason = schema::check_stream(&out).last().unwrap()["reason"].to_string();
+    let reason = stream.last().unwrap()["reason"].to_string();
     assert!(
         reason.contains("ghost@ci-7") && reason.contains("--take-over"),
         "{reason}"
     );
     let mut args = args.to_vec();
     args.push("--take-over");
-    let (code, out, err) = run::canary(dir.path(), &args, &[]);
-    let stream = schema::check_stream(&out);
-    assert_eq!(code, 0, "{out}{err}");
+    let stream = w.release(&args, &[]).exits(0);
     assert_eq!(events(&stream, "lease")[0]["action"], "taken-over");
-    assert!(journal(dir.path()).contains("lease taken over (--take-over)"));
+    assert!(w.journal().contains("lease taken over (--take-over)"));
 }
 
 /// Someone moves the split while the release observes: the driver
@@ -749,31 +797,16 @@ fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
 fn the_driver_stops_when_the_split_changes_under_it() {
     use canary_fakes::cloud_run::{to_revision, DEMO_CANARY, DEMO_STABLE};
     let f = cloud_run::Fake::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let (url, _heard) = webhook::receiver();
-    let config = f.config(dir.path(), &url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_canary"))
-        .args(["-c", &config, "release", "--steps", "20:10m,100", "--auto"])
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        let v: Value = serde_json::from_str(line.trim()).expect("json");
-        lines.push(line.trim().to_string());
+    let w = f.world();
+    let mut running = w.spawn(&["release", "--steps", "20:10m,100", "--auto"], &[]);
+    while let Some(v) = running.next_event() {
         if v["event"] == "step-applied" {
             let _g = f._rt.enter();
             // The driver's lease is on the service, as an annotation.
             let svc = f.fake.service(&f.at).expect("service");
             let lease: Value = serde_json::from_str(&svc.annotations["canary.dev/lease"])
                 .expect("the lease annotation");
-            assert_eq!(lease["pid"], child.id(), "{lease}");
+            assert_eq!(lease["pid"], running.child.id(), "{lease}");
             f.fake
                 .change_traffic(
                     &f.at,
@@ -784,10 +817,10 @@ fn the_driver_stops_when_the_split_changes_under_it() {
                 )
                 .expect("someone else's change");
         }
-        line.clear();
     }
-    let code = child.wait().expect("wait").code();
-    let stream = schema::check_stream(&lines.join("\n"));
+    let code = running.exit_code();
+    let lines = &running.lines;
+    let stream = running.stream();
     assert_eq!(code, Some(4), "{lines:?}");
     let paused = events(&stream, "paused");
     assert_eq!(paused.len(), 1, "{lines:?}");

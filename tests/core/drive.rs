@@ -113,6 +113,89 @@ fn pause_and_abort_requests_are_journaled_and_told() {
     )));
 }
 
+/// A plan step refused as a conflict, the service read again at `now`
+/// (a new version): what the driver's answer to the re-ask did.
+fn reask_after_conflict(now: TrafficSplit) -> (canary::core::state::State, Vec<Effect>) {
+    let mut s = testing::state();
+    // As replayed from the journal: the split the last change left.
+    s.last_applied = s.snapshot.as_ref().map(|snap| snap.traffic.clone());
+    update(
+        &mut s,
+        Action::Drive(DriveRequest::Start {
+            spec: spec(),
+            reason: None,
+        }),
+        t0(),
+    );
+    let id = s.change.as_ref().expect("the first step in flight").id;
+    update(
+        &mut s,
+        Action::TrafficFailed {
+            id,
+            error: canary::core::error::BackendError::Conflict("etag moved".into()),
+        },
+        t0(),
+    );
+    let mut read = s.snapshot.clone().expect("snapshot");
+    read.traffic = now.clone();
+    read.actual = Some(now);
+    read.version = Version("etag-renewed".into());
+    let g = s.write_generation;
+    update(&mut s, service_loaded_at(read, g), t0());
+    assert!(
+        matches!(s.mode, canary::core::state::Mode::Confirm(_)),
+        "re-asked"
+    );
+    let fx = update(&mut s, Action::Drive(DriveRequest::AnswerReask), t0());
+    (s, fx)
+}
+
+/// Only the version moved (a lease renewal wrote the service): the step
+/// goes out again, on the new version.
+#[test]
+fn a_reask_when_only_the_version_moved_sends_the_step_again() {
+    let before = testing::state().snapshot.expect("snapshot").traffic;
+    let (s, fx) = reask_after_conflict(before);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::SetTraffic { kind: ChangeKind::Plan(0), expect, .. } if expect.0 == "etag-renewed"
+        )),
+        "{fx:?}"
+    );
+    assert!(matches!(
+        s.active_phase(),
+        Some(Phase::Applying { step: 0 })
+    ));
+}
+
+/// Someone set another split meanwhile: the driver pauses, sends nothing.
+#[test]
+fn a_reask_after_someone_elses_split_pauses_the_plan() {
+    let theirs = TrafficSplit::new([(STABLE, 70), (CANARY, 30)]).expect("valid");
+    let (s, fx) = reask_after_conflict(theirs);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })),
+        "nothing sent: {fx:?}"
+    );
+    match s.active_phase() {
+        Some(Phase::Paused { reason, .. }) => {
+            assert!(reason.contains("changed under the driver"), "{reason}")
+        }
+        other => panic!("expected paused, got {other:?}"),
+    }
+    let transitions = fx
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Journal(canary::core::record::Event::PlanTransition { .. })
+            )
+        })
+        .count();
+    assert_eq!(transitions, 1, "journaled once: {fx:?}");
+}
+
 fn service_loaded_at(snapshot: canary::core::model::ServiceSnapshot, g: u64) -> Action {
     match service_loaded(snapshot) {
         Action::ServiceLoaded { snapshot, .. } => Action::ServiceLoaded {

@@ -88,7 +88,8 @@ fn answer_reask(state: &mut State, fx: &mut Vec<Effect>) {
         if unchanged && plan_active(state) {
             super::changes::confirmed(state, c, None, fx);
         } else {
-            super::changes::cancelled(state, &c, fx);
+            // Paused for what happened, before the re-ask is declined (which
+            // would pause it as "the operator declined", and nobody did).
             let reason = format!(
                 "the split changed under the driver (now {}): stopping instead of fighting",
                 c.before
@@ -96,6 +97,7 @@ fn answer_reask(state: &mut State, fx: &mut Vec<Effect>) {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
                 feed(state, PlanEvent::Pause { reason }, fx);
             }
+            super::changes::cancelled(state, &c, fx);
         }
     }
 }
