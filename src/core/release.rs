@@ -200,27 +200,7 @@ impl Guard<'_> {
 
     /// `canary delete REV`, `x`: the revision, or why not.
     pub fn delete(&self, name_or_tag: &str) -> Result<String, String> {
-        let rev = self
-            .snapshot
-            .resolve(name_or_tag)
-            .or_else(|| {
-                // Short names as the screen shows them (`00041-mop`).
-                let mut it = self
-                    .snapshot
-                    .revisions
-                    .iter()
-                    .filter(|r| r.name.ends_with(&format!("-{name_or_tag}")));
-                match (it.next(), it.next()) {
-                    (Some(r), None) => Some(r),
-                    _ => None,
-                }
-            })
-            .ok_or_else(|| {
-                format!(
-                    "no revision or tag `{name_or_tag}` in {}",
-                    self.snapshot.service
-                )
-            })?;
+        let rev = super::describe::find(self.snapshot, name_or_tag)?;
         match self.protects(&rev.name) {
             Some(why) => Err(format!("{} is kept: {why}", rev.name)),
             None => Ok(rev.name.clone()),

@@ -54,51 +54,21 @@ impl CloudRun {
 
     /// Polls `op` (first after 100 ms, then backing off as
     /// [`CloudRun::next_poll`] says), reading the service after each poll
-    /// for `progress`.
+    /// for `progress`; at `deadline`, [`BackendError::Timeout`] of `limit`
+    /// (the deploy's or the operation's timeout).
     async fn follow_operation(
         &self,
-        mut op: api::Operation,
+        op: api::Operation,
         deadline: Instant,
+        limit: std::time::Duration,
         progress: &SnapshotSink,
     ) -> Result<api::Operation, BackendError> {
-        let started = Instant::now();
-        let mut delay = self
+        let first = self
             .settings
             .poll_initial
             .min(std::time::Duration::from_millis(100));
-        let path = format!("v2/{}", op.name);
-        let what = format!("operation {}", op.name);
-        while !op.done {
-            if op.name.is_empty() {
-                return Err(BackendError::Other(
-                    "the API answered with an operation that has no name".into(),
-                ));
-            }
-            if Instant::now() + delay > deadline {
-                return Err(BackendError::Timeout(self.settings.deploy_timeout));
-            }
-            tokio::time::sleep(delay).await;
-            delay = self.next_poll(delay, started.elapsed());
-            match self.http.get::<api::Operation>(&path, &[], &what).await {
-                Ok(next) => op = next,
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, operation = %op.name, "operation poll failed; retrying");
-                }
-                Err(BackendError::NotFound(_)) => {
-                    return Err(BackendError::Other(format!(
-                        "the API no longer knows operation {}",
-                        op.name
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
-            if !op.done {
-                if let Ok(s) = self.snapshot().await {
-                    progress(s);
-                }
-            }
-        }
-        Ok(op)
+        self.poll_operation(op, deadline, first, limit, Some(progress))
+            .await
     }
 
     /// Reads until `revision` is ready or has failed (or the deadline).
@@ -232,7 +202,10 @@ impl CloudRun {
     ) -> Result<ServiceSnapshot, BackendError> {
         let op_failed = match op {
             None => None,
-            Some(op) => match self.follow_operation(op, deadline, progress).await {
+            Some(op) => match self
+                .follow_operation(op, deadline, self.settings.deploy_timeout, progress)
+                .await
+            {
                 Ok(op) => op.error.map(|e| {
                     if e.message.is_empty() {
                         format!("operation {} failed with code {}", op.name, e.code)
@@ -267,30 +240,14 @@ impl CloudRun {
     }
 }
 
-/// A failed revision's reason: plain words, then the platform's own.
+/// A failed revision's reason: plain words, then the platform's own (as
+/// its row says it, [`super::inspect::failure_message`]).
 fn failure(r: &crate::core::model::Revision) -> BackendError {
-    use crate::core::details::{plain_reason, ConditionState};
-    let failed = r
-        .details
-        .conditions
-        .iter()
-        .filter(|c| c.state == ConditionState::Failed)
-        .find(|c| c.kind != "Ready")
-        .or_else(|| {
-            r.details
-                .conditions
-                .iter()
-                .find(|c| c.state == ConditionState::Failed)
-        });
-    let platform = failed
-        .and_then(|c| c.message.clone())
-        .or_else(|| r.status_message.clone())
-        .unwrap_or_else(|| "the revision did not become ready".into());
-    let plain = failed.and_then(|c| plain_reason(c.reason.as_deref(), c.message.as_deref()));
-    BackendError::Failed(match plain {
-        Some(p) => format!("{p}: {platform}"),
-        None => platform,
-    })
+    BackendError::Failed(
+        super::inspect::failure_message(&r.details)
+            .or_else(|| r.status_message.clone())
+            .unwrap_or_else(|| "the revision did not become ready".into()),
+    )
 }
 
 #[async_trait]
@@ -365,7 +322,10 @@ impl CloudRun {
             )
             .await;
         let unclear = match sent {
-            Ok(op) => match self.follow_operation(op, deadline, progress).await {
+            Ok(op) => match self
+                .follow_operation(op, deadline, self.settings.operation_timeout, progress)
+                .await
+            {
                 Ok(op) => match op.error {
                     Some(e) => {
                         return Err(BackendError::Failed(format!(
@@ -426,7 +386,10 @@ impl CloudRun {
                 .delete::<api::Operation>(&self.revision_path(revision), &[], &what)
                 .await
             {
-                Ok(op) => match self.follow_operation(op, deadline, progress).await {
+                Ok(op) => match self
+                    .follow_operation(op, deadline, self.settings.operation_timeout, progress)
+                    .await
+                {
                     Ok(op) => match op.error {
                         Some(e) => return Err(BackendError::Failed(e.message)),
                         None => return self.read_deleted(revision, deadline).await,
