@@ -243,68 +243,60 @@ fn the_checker_catches_invented_paths_parameters_fields_types_and_enums() {
     let good = objects::service("backend", &[("app", "backend")], 80);
     assert_eq!(c.check_object(&good), Vec::<String>::new());
 
-    for (patch, fragment) in [
-        (json!({"spec": {"selectr": {}}}), "no field `selectr`"),
-        (
-            json!({"spec": {"ports": [{"port": "80"}]}}),
-            "expected an integer",
-        ),
-        (json!({"spec": {"ports": [{"port": 1u64 << 40}]}}), "int32"),
-        (
-            json!({"spec": {"selector": {"app": 1}}}),
-            "expected a string",
-        ),
-        (
-            json!({"metadata": {"creationTimestamp": "yesterday"}}),
-            "RFC 3339",
-        ),
-        (json!({"metadata": {"labels": null}}), "null"),
-        (
-            json!({"spec": {"ports": [{"targetPort": true}]}}),
-            "int or a string",
-        ),
-    ] {
-        let mut bad = good.clone();
-        json_merge(&mut bad, &patch);
-        let problems = c.check_object(&bad);
-        assert!(
-            problems.iter().any(|p| p.contains(fragment)),
-            "{patch}: {problems:?}"
-        );
-    }
+    assert_each_caught(
+        &c,
+        &good,
+        [
+            (json!({"spec": {"selectr": {}}}), "no field `selectr`"),
+            (
+                json!({"spec": {"ports": [{"port": "80"}]}}),
+                "expected an integer",
+            ),
+            (json!({"spec": {"ports": [{"port": 1u64 << 40}]}}), "int32"),
+            (
+                json!({"spec": {"selector": {"app": 1}}}),
+                "expected a string",
+            ),
+            (
+                json!({"metadata": {"creationTimestamp": "yesterday"}}),
+                "RFC 3339",
+            ),
+            (json!({"metadata": {"labels": null}}), "null"),
+            (
+                json!({"spec": {"ports": [{"targetPort": true}]}}),
+                "int or a string",
+            ),
+        ],
+    );
     // The CRD: enums, required fields, bounds.
     let r = objects::httproute("backend", "gw", &[("a", 90), ("b", 10)]);
     assert_eq!(c.check_object(&r), Vec::<String>::new());
-    for (patch, fragment) in [
-        (
-            json!({"spec": {"rules": [{"backendRefs": [{"name": "a", "weight": -1}]}]}}),
-            "minimum",
-        ),
-        (
-            json!({"spec": {"rules": [{"backendRefs": [{"weight": 1}]}]}}),
-            "required field `name`",
-        ),
-        (
-            json!({"spec": {"rules": [{"matches": [{"path": {"type": "Glob"}}]}]}}),
-            "enum",
-        ),
-        (
-            json!({"spec": {"rules": [{"backendRefs": [{"name": "a", "weigth": 1}]}]}}),
-            "no field `weigth`",
-        ),
-        (
-            json!({"metadata": {"generation": "2"}}),
-            "expected an integer",
-        ),
-    ] {
-        let mut bad = r.clone();
-        json_merge(&mut bad, &patch);
-        let problems = c.check_object(&bad);
-        assert!(
-            problems.iter().any(|p| p.contains(fragment)),
-            "{patch}: {problems:?}"
-        );
-    }
+    assert_each_caught(
+        &c,
+        &r,
+        [
+            (
+                json!({"spec": {"rules": [{"backendRefs": [{"name": "a", "weight": -1}]}]}}),
+                "minimum",
+            ),
+            (
+                json!({"spec": {"rules": [{"backendRefs": [{"weight": 1}]}]}}),
+                "required field `name`",
+            ),
+            (
+                json!({"spec": {"rules": [{"matches": [{"path": {"type": "Glob"}}]}]}}),
+                "enum",
+            ),
+            (
+                json!({"spec": {"rules": [{"backendRefs": [{"name": "a", "weigth": 1}]}]}}),
+                "no field `weigth`",
+            ),
+            (
+                json!({"metadata": {"generation": "2"}}),
+                "expected an integer",
+            ),
+        ],
+    );
     // Paths, methods and parameters.
     let op = c
         .check_request(
@@ -334,6 +326,20 @@ fn the_checker_catches_invented_paths_parameters_fields_types_and_enums() {
     assert!(!op
         .request_types
         .contains(&"application/strategic-merge-patch+json".to_string()));
+}
+
+/// Each of `cases` (a merge patch onto `good`, a fragment of the problem
+/// it makes) is caught by the checker.
+fn assert_each_caught<const N: usize>(c: &Contracts, good: &Value, cases: [(Value, &str); N]) {
+    for (patch, fragment) in cases {
+        let mut bad = good.clone();
+        json_merge(&mut bad, &patch);
+        let problems = c.check_object(&bad);
+        assert!(
+            problems.iter().any(|p| p.contains(fragment)),
+            "{patch}: {problems:?}"
+        );
+    }
 }
 
 fn json_merge(target: &mut Value, patch: &Value) {

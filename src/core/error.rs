@@ -117,6 +117,20 @@ impl BackendError {
         matches!(self, BackendError::Conflict(_))
     }
 
+    /// A refusal that proves nothing was applied (the version did not match,
+    /// the request was invalid, not allowed, or its object is gone). Any
+    /// other answer to a write (5xx, 429, a timeout, a dropped connection,
+    /// a garbled body) leaves its outcome to be read back.
+    pub fn is_clean_refusal(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Conflict(_)
+                | BackendError::Refused(_)
+                | BackendError::Auth(_)
+                | BackendError::NotFound(_)
+        )
+    }
+
     /// Worth retrying without asking the operator.
     pub fn is_transient(&self) -> bool {
         matches!(

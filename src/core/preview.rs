@@ -53,6 +53,15 @@ pub enum WriteApi {
     Kubernetes(super::kube_preview::KubeWrite),
 }
 
+impl WriteApi {
+    /// A platform known not to deploy or delete revisions from the cockpit
+    /// (HAProxy, Kubernetes: [`super::release_call::preview`] says why), so
+    /// the screen does not offer it. A generic platform is asked at the key.
+    pub fn refuses_release(&self) -> bool {
+        matches!(self, WriteApi::Haproxy { .. } | WriteApi::Kubernetes(_))
+    }
+}
+
 /// A traffic tag a change keeps (at 0 %): on a revision, or following the
 /// latest ready revision (`revision: None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -111,7 +111,9 @@ impl<'a> Tries<'a> {
             return false;
         }
         let wait = self.policy.delay(self.failed, err);
-        if self.started.elapsed() + wait > self.policy.budget {
+        // Saturating: `Retry-After` is the peer's number (`Retry-After:
+        // 18446744073709551615` would overflow a plain sum).
+        if self.started.elapsed().saturating_add(wait) > self.policy.budget {
             return false;
         }
         let note = Retrying {
@@ -208,5 +210,27 @@ mod tests {
             !t.again(&far).await,
             "a wait beyond the budget is not taken"
         );
+    }
+
+    /// A peer asking for the largest wait a header can say: given up, no panic.
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_retry_after_gives_up_without_a_panic() {
+        let p = RetryPolicy::default();
+        let asked = crate::google::errors::from_response(
+            503,
+            Some("18446744073709551615"),
+            "",
+            "GET x",
+            chrono::Utc::now(),
+        );
+        assert_eq!(asked_wait(&asked), Some(Duration::from_secs(u64::MAX)));
+        let mut t = Tries::new(&p, None, "GET x");
+        // The failed try itself took a while (a slow 503).
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(
+            !t.again(&asked).await,
+            "a wait beyond the budget is not taken"
+        );
+        assert_eq!(t.count(), 1);
     }
 }

@@ -224,9 +224,21 @@ fn hints(ctx: &Ctx, width: usize) -> (Line<'static>, Line<'static>) {
     let pairs: Vec<(String, String)> = match &state.mode {
         Mode::Normal => {
             let read_only = state.settings.read_only;
+            let snap = state.snapshot.as_ref();
+            // Keys the platform refuses are not offered: no split on an
+            // all-or-nothing platform (blue/green), no deploy where the
+            // platform cannot.
+            let all_or_nothing = snap.is_some_and(|s| s.extra.all_or_nothing.is_some());
+            let no_release = snap.is_some_and(|s| s.write_api.refuses_release());
+            let refused = |c: &Command| match c {
+                Command::ShiftUp | Command::ShiftDown | Command::SetSplit => all_or_nothing,
+                Command::Deploy => no_release,
+                _ => false,
+            };
             let mut v: Vec<(Vec<Command>, String)> = NORMAL
                 .iter()
                 .filter(|h| !(read_only && h.cmds.iter().any(|c| c.writes())))
+                .filter(|h| !h.cmds.iter().any(refused))
                 .map(|h| {
                     let what = if h.cmds == [Command::ShiftUp, Command::ShiftDown] {
                         format!("shift ±{}%", state.settings.step)

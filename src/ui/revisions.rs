@@ -167,11 +167,15 @@ impl Col {
     }
 }
 
-/// `stable`, the tag (the canary's is usually `canary`), or both.
+/// `stable`, the tag (the canary's is usually `canary`), or both. A
+/// revision with no role shows its tag as a tag (`tag canary`): after a
+/// deploy, the old canary keeps its `canary` tag while the new one is the
+/// canary, and the column must not show two canaries.
 fn role_tag(ctx: &Ctx, r: &Revision) -> String {
     let role = ctx.role(&r.name).label();
     match (role, r.tag.as_deref()) {
-        ("", tag) => tag.unwrap_or_default().to_string(),
+        ("", None) => String::new(),
+        ("", Some(tag)) => format!("tag {tag}"),
         (role, None) => role.to_string(),
         (role, Some(tag)) if tag == role => role.to_string(),
         ("canary", Some(tag)) => tag.to_string(),

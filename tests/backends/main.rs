@@ -3,7 +3,8 @@
 //! (`canary_fakes::cloud_run`, checked against Google's discovery documents in
 //! `contracts` and driven by Google's Python client), Application Default
 //! Credentials, the fault table, the journal guard, a real HAProxy and
-//! Prometheus with the sample app, file and command logs, the check kinds.
+//! Prometheus with the sample app, file and command logs, the check kinds;
+//! Kubernetes against its fake (`canary_fakes::kubernetes`) with `kubectl`.
 //!
 //! `cargo test --test backends`; one module: `cargo test --test backends haproxy::`.
 
@@ -19,6 +20,7 @@ mod contracts;
 mod faults;
 mod haproxy;
 mod journal_guard;
+mod kubernetes;
 mod log_command;
 mod log_file;
 mod prometheus;

@@ -13,6 +13,7 @@ mod exposition;
 mod journal;
 mod judge_flow;
 mod judge_reference;
+mod kubernetes;
 mod plan;
 mod plan_flow;
 mod properties;

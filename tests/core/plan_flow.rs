@@ -86,6 +86,14 @@ fn start(s: &mut State) -> Vec<Effect> {
     update(s, key('y'), at(0))
 }
 
+/// A plan in `mode`, started and its first step (10 %) landed at 1 s: observing.
+fn observing(mode: PlanMode) -> State {
+    let mut s = state(mode);
+    start(&mut s);
+    land(&mut s, 1);
+    s
+}
+
 #[test]
 fn p_starts_the_plan_at_the_first_step_and_journals_it() {
     let mut s = state(PlanMode::Manual);
@@ -112,9 +120,7 @@ fn p_starts_the_plan_at_the_first_step_and_journals_it() {
 
 #[test]
 fn a_red_gate_sends_the_rollback_in_the_same_update() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     // healthy first
     update(&mut s, metrics(10, 0.2, 5.0), at(10));
     assert_eq!(s.verdict, Verdict::Green);
@@ -142,9 +148,7 @@ fn a_red_gate_sends_the_rollback_in_the_same_update() {
 
 #[test]
 fn healthy_auto_plan_promotes_step_by_step() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     let fx = update(&mut s, metrics(62, 0.2, 5.0), at(62));
     let (_, split, _) = sent(&fx).expect("window over, green: next step");
     assert_eq!(split.percent_of(CANARY), 50);
@@ -162,9 +166,7 @@ fn healthy_auto_plan_promotes_step_by_step() {
 
 #[test]
 fn no_data_never_promotes_blind() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     update(
         &mut s,
         Action::MetricsFailed(canary::core::error::BackendError::Unavailable {
@@ -185,9 +187,7 @@ fn stale_metrics_never_promote() {
     // Green numbers at 40 s, then the source hangs (no answer, no error yet):
     // at the window's end the last batch is 30 s old, still within the gate
     // window, but it no longer says how the canary is doing now.
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     update(&mut s, metrics(40, 0.2, 5.0), at(40));
     let fx = update(&mut s, Action::Tick, at(70));
     assert!(sent(&fx).is_none(), "promoted on 30 s old metrics");
@@ -203,9 +203,7 @@ fn stale_metrics_never_promote() {
 
 #[test]
 fn manual_p_on_a_red_gate_needs_an_override_reason() {
-    let mut s = state(PlanMode::Manual);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Manual);
     update(&mut s, Action::Tick, at(61)); // window over, no metrics: no data
     assert!(matches!(
         s.plan.as_ref().map(|p| &p.phase),
@@ -240,9 +238,7 @@ fn manual_p_on_a_red_gate_needs_an_override_reason() {
 
 #[test]
 fn space_pauses_and_a_manual_shift_pauses_too() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     update(&mut s, key(' '), at(5));
     assert!(matches!(
         s.plan.as_ref().map(|p| &p.phase),
@@ -280,9 +276,7 @@ fn space_pauses_and_a_manual_shift_pauses_too() {
 
 #[test]
 fn a_aborts_with_confirmation_and_rolls_back() {
-    let mut s = state(PlanMode::Manual);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Manual);
     update(&mut s, key('a'), at(5));
     assert!(matches!(s.mode, Mode::Confirm(_)));
     // `a` `y` sends the rollback at once; the reason is asked afterwards.
@@ -364,9 +358,7 @@ fn a_journaled_plan_that_does_not_hold_up_is_not_resumed() {
 
 #[test]
 fn quitting_during_a_plan_asks_then_pauses_it_and_quits() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     // The first `q` says what quitting means and quits nothing.
     let fx = update(&mut s, key('q'), at(5));
     assert!(!fx.contains(&Effect::Quit), "{fx:?}");
@@ -403,9 +395,7 @@ fn quitting_during_a_plan_asks_then_pauses_it_and_quits() {
 
 #[test]
 fn a_confirmation_opened_before_the_plan_moved_is_closed() {
-    let mut s = state(PlanMode::Manual);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Manual);
     // `p` during the window: an override dialog for step 1 → 2.
     update(&mut s, key('p'), at(5));
     let Mode::Confirm(c) = &s.mode else {
@@ -471,9 +461,7 @@ fn starting_a_plan_on_a_canary_that_is_not_ready_warns_in_the_dialog() {
 /// box closes and nothing is sent.
 #[test]
 fn a_reason_box_closes_when_the_plan_falls_back() {
-    let mut s = state(PlanMode::Manual);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Manual);
     s.selected = Some(CANARY.into());
     update(&mut s, key('P'), at(5));
     assert!(matches!(s.mode, Mode::Confirm(_)));
@@ -609,9 +597,7 @@ fn the_plan_keys_do_exactly_what_the_screen_offers() {
 /// rollback still on its way is not a rollback done.
 #[test]
 fn an_abort_dialog_overtaken_by_the_automatic_rollback_waits_for_its_landing() {
-    let mut s = state(PlanMode::Auto);
-    start(&mut s);
-    land(&mut s, 1);
+    let mut s = observing(PlanMode::Auto);
     update(&mut s, metrics(10, 0.2, 5.0), at(10));
     update(&mut s, key('a'), at(15));
     assert!(matches!(s.mode, Mode::Confirm(_)), "abort asks first");

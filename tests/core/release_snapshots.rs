@@ -31,7 +31,7 @@ fn type_str(s: &mut State, text: &str) {
     }
 }
 
-fn text(state: &State, w: u16, h: u16) -> String {
+pub(crate) fn text(state: &State, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| canary::ui::render(f, state)).expect("draw");
     let buf = term.backend().buffer().clone();

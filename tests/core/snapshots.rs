@@ -1242,3 +1242,72 @@ fn help_scrolls_where_the_terminal_is_short() {
     press(&mut s, KeyCode::Esc);
     assert!(matches!(s.mode, Mode::Normal));
 }
+
+/// Blue/green (all or nothing, a platform that cannot deploy): the footer
+/// offers no split keys and no deploy, and the switch's confirmation does
+/// not warn about the size of the only move the platform can make.
+#[test]
+fn blue_green_offers_only_what_the_platform_does() {
+    use canary::core::kube_preview::KubeWrite;
+    use canary::core::preview::WriteApi;
+    let mut snapshot = fixtures::snapshot();
+    snapshot.extra.all_or_nothing = Some("blue/green sends all traffic to one colour".into());
+    snapshot.write_api = WriteApi::Kubernetes(KubeWrite::Selector {
+        namespace: "shop".into(),
+        service: "backend".into(),
+        key: "version".into(),
+        selector: Default::default(),
+        colours: Default::default(),
+        cold: Default::default(),
+        resource_version: "1".into(),
+    });
+    let mut s = fixtures::state();
+    update(&mut s, fixtures::service_loaded(snapshot), t0());
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = text(&draw(&s, w, h));
+        let footer: String = t.lines().rev().take(2).collect::<Vec<_>>().join("\n");
+        assert!(footer.contains("promote"), "{footer}");
+        for refused in ["shift", "set split", "deploy"] {
+            assert!(!footer.contains(refused), "{refused} offered:\n{footer}");
+        }
+    }
+    // The generic fixture platform still offers them (the footer filters by
+    // platform, not always).
+    let plain = text(&draw(&fixtures::state(), 120, 40));
+    assert!(plain.contains("shift ±"), "{plain}");
+    press(&mut s, KeyCode::Char('P'));
+    let Mode::Confirm(c) = &s.mode else {
+        panic!("P asks first: {:?}", s.mode)
+    };
+    assert!(
+        !c.note.as_deref().unwrap_or("").contains("a jump of"),
+        "{:?}",
+        c.note
+    );
+}
+
+/// After a deploy the old canary keeps its `canary` tag while the new
+/// revision is the canary: the role column shows one canary, and the old
+/// one's tag as a tag.
+#[test]
+fn one_canary_in_the_role_column_after_a_deploy() {
+    let mut snapshot = fixtures::snapshot();
+    snapshot.revisions.insert(
+        0,
+        fixtures::revision("emergence-app-00044-new", Some("canary-20261120"), 1, true),
+    );
+    let mut s = fixtures::state();
+    update(&mut s, fixtures::service_loaded(snapshot), t0());
+    assert_eq!(s.canary(), Some("emergence-app-00044-new"));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = text(&draw(&s, w, h));
+        let row = |name: &str| {
+            t.lines()
+                .find(|l| l.contains(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(row("00044-new").contains("canary-20261120"), "{t}");
+        assert!(row(CANARY).contains("tag canary"), "{t}");
+    }
+}

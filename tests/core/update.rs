@@ -47,6 +47,28 @@ fn land(s: &mut State) -> Vec<Effect> {
     fixtures::land(s, t0() + Duration::seconds(1))
 }
 
+/// The change `id` failed with `error` (at `t0`).
+fn fail(s: &mut State, id: u64, error: BackendError) -> Vec<Effect> {
+    update(s, Action::TrafficFailed { id, error }, t0())
+}
+
+/// A read that started after the last change landed comes back with `snapshot`.
+fn read(
+    s: &mut State,
+    snapshot: canary::core::model::ServiceSnapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Effect> {
+    let generation = s.write_generation;
+    update(
+        s,
+        Action::ServiceLoaded {
+            snapshot,
+            generation,
+        },
+        now,
+    )
+}
+
 #[test]
 fn first_load_picks_stable_and_selects_the_tagged_canary() {
     let s = fixtures::state();
@@ -499,13 +521,10 @@ fn a_failed_change_is_shown_and_the_split_stays() {
     press(&mut s, ch('+'));
     press(&mut s, ch('+'));
     let id = s.change.as_ref().map(|c| c.id).expect("pending");
-    let fx = update(
+    let fx = fail(
         &mut s,
-        Action::TrafficFailed {
-            id,
-            error: BackendError::Failed("revision failed health check".into()),
-        },
-        t0(),
+        id,
+        BackendError::Failed("revision failed health check".into()),
     );
     assert!(fx.contains(&Effect::RefreshService));
     assert!(s.change.is_none());
@@ -525,28 +544,13 @@ fn a_conflict_rereads_and_asks_again_showing_the_new_split() {
     let mut s = fixtures::state();
     press(&mut s, ch('+'));
     let id = s.change.as_ref().map(|c| c.id).expect("pending");
-    let fx = update(
-        &mut s,
-        Action::TrafficFailed {
-            id,
-            error: BackendError::Conflict("etag mismatch".into()),
-        },
-        t0(),
-    );
+    let fx = fail(&mut s, id, BackendError::Conflict("etag mismatch".into()));
     assert!(fx.contains(&Effect::RefreshService));
     // Someone else put 30 % on the old revision meanwhile.
     let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 70), (OLD, 30)]);
     snap.version = Version("etag-9".into());
-    let generation = s.write_generation;
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            generation,
-        },
-        t0() + Duration::seconds(1),
-    );
+    read(&mut s, snap, t0() + Duration::seconds(1));
     let Mode::Confirm(c) = &s.mode else {
         panic!("must ask again, not overwrite")
     };
@@ -718,12 +722,7 @@ fn a_platform_restart_offers_to_reapply_the_last_split() {
     snap.actual = Some(TrafficSplit::all_to(STABLE));
     snap.version = Version("after-restart".into());
     snap.runtime_state_lost = true;
-    let generation = s.write_generation;
-    let load = |snap: &canary::core::model::ServiceSnapshot| Action::ServiceLoaded {
-        snapshot: snap.clone(),
-        generation,
-    };
-    update(&mut s, load(&snap), t0() + Duration::seconds(5));
+    read(&mut s, snap.clone(), t0() + Duration::seconds(5));
     let Mode::Confirm(c) = &s.mode else {
         panic!("an offer to re-apply: {:?}", s.mode.name());
     };
@@ -733,15 +732,15 @@ fn a_platform_restart_offers_to_reapply_the_last_split() {
 
     // Declined: not asked again for the same restart.
     press(&mut s, ch('n'));
-    update(&mut s, load(&snap), t0() + Duration::seconds(7));
+    read(&mut s, snap.clone(), t0() + Duration::seconds(7));
     assert!(matches!(s.mode, Mode::Normal));
 
     // Accepted after the next restart: the split goes out with the new version.
     snap.runtime_state_lost = false;
-    update(&mut s, load(&snap), t0() + Duration::seconds(8));
+    read(&mut s, snap.clone(), t0() + Duration::seconds(8));
     snap.runtime_state_lost = true;
     snap.version = Version("after-second-restart".into());
-    update(&mut s, load(&snap), t0() + Duration::seconds(9));
+    read(&mut s, snap.clone(), t0() + Duration::seconds(9));
     assert!(matches!(s.mode, Mode::Confirm(_)));
     let fx = press(&mut s, ch('y'));
     let sent = fx.iter().find_map(|e| match e {
@@ -952,14 +951,7 @@ fn a_rollback_that_meets_a_conflict_goes_out_again_by_itself() {
     let (id, _, _) = set_traffic(&fx).expect("sent");
     assert_eq!(s.mode.name(), "reason");
     type_str(&mut s, "5xx");
-    update(
-        &mut s,
-        Action::TrafficFailed {
-            id,
-            error: BackendError::Conflict("etag".into()),
-        },
-        t0(),
-    );
+    fail(&mut s, id, BackendError::Conflict("etag".into()));
     let mut snap = fixtures::snapshot();
     snap.traffic = split(&[(STABLE, 80), (CANARY, 20)]);
     snap.version = Version("etag-after-deploy".into());
@@ -995,14 +987,7 @@ fn a_queued_rollback_is_never_dropped_or_replaced() {
         message(&s)
     );
     // The shift fails: the rollback goes out anyway.
-    let fx = update(
-        &mut s,
-        Action::TrafficFailed {
-            id: shift,
-            error: BackendError::Failed("boom".into()),
-        },
-        t0(),
-    );
+    let fx = fail(&mut s, shift, BackendError::Failed("boom".into()));
     let (_, sp, _) = set_traffic(&fx).expect("the rollback goes out");
     assert_eq!(sp, TrafficSplit::all_to(STABLE));
 }
@@ -1058,15 +1043,7 @@ fn enter_does_not_answer_a_question_that_opened_by_itself() {
     snap.actual = Some(TrafficSplit::all_to(STABLE));
     snap.version = Version("after-restart".into());
     snap.runtime_state_lost = true;
-    let generation = s.write_generation;
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: snap,
-            generation,
-        },
-        t0() + Duration::seconds(5),
-    );
+    read(&mut s, snap, t0() + Duration::seconds(5));
     let Mode::Confirm(c) = &s.mode else {
         panic!("offered: {}", s.mode.name())
     };
@@ -1110,14 +1087,6 @@ fn a_read_older_than_the_last_change_is_dropped_whatever_the_clock_says() {
     let mut theirs = s.snapshot.clone().expect("snapshot");
     theirs.traffic = split(&[(STABLE, 70), (CANARY, 30)]);
     theirs.version = Version("etag-theirs".into());
-    let generation = s.write_generation;
-    update(
-        &mut s,
-        Action::ServiceLoaded {
-            snapshot: theirs.clone(),
-            generation,
-        },
-        back,
-    );
+    read(&mut s, theirs.clone(), back);
     assert_eq!(s.snapshot.as_ref(), Some(&theirs));
 }

@@ -44,7 +44,9 @@ pub(super) fn request_change(
         return;
     }
     let jump = traffic::largest_move(&basis, &split);
-    let large = jump > state.settings.max_step;
+    // An all-or-nothing platform (blue/green) only ever moves 100 points:
+    // warning about the size of the only move it can make is noise.
+    let large = jump > state.settings.max_step && snapshot.extra.all_or_nothing.is_none();
     // A manual change takes over from a running plan: never silently.
     let pauses_plan = plan::plan_active(state) && kind != ChangeKind::Rollback;
     let guess = (kind == ChangeKind::Rollback

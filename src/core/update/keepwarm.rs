@@ -3,7 +3,7 @@
 //! mode, done by itself in auto mode — and journaled either way. The
 //! countdown comes from the platform ([`crate::core::model::KeepWarm`], read
 //! with the service), so a restart of the cockpit keeps it. Tested in
-//! `tests/kubernetes.rs` (`screen`), on the fixtures of `crates/fakes`.
+//! `tests/core/kubernetes.rs`, on the fixtures of `crates/fakes`.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -45,13 +45,16 @@ pub(super) fn tick(state: &mut State, fx: &mut Vec<Effect>) {
     {
         return;
     }
+    // After a "no", or a scale-down that failed: not before this, in
+    // either mode.
+    if state.keep_warm.declined_until.is_some_and(|t| now < t) {
+        return;
+    }
     if state.settings.plan.mode == PlanMode::Auto {
         send(state, kw, "auto mode", fx);
         return;
     }
-    if state.keep_warm.declined_until.is_some_and(|t| now < t)
-        || !matches!(state.mode, Mode::Normal)
-    {
+    if !matches!(state.mode, Mode::Normal) {
         return;
     }
     let Some(snapshot) = state.snapshot.as_ref() else {
@@ -187,8 +190,32 @@ pub(super) fn scaled_down(
     state.keep_warm.in_flight = None;
     match result {
         Ok(done) => {
+            // Until the refresh below lands, the snapshot still shows the
+            // countdown: it is over (else the next tick sends it again, or
+            // asks again).
+            if let Some(snap) = state.snapshot.as_mut() {
+                if snap
+                    .extra
+                    .keep_warm
+                    .as_ref()
+                    .is_some_and(|k| k.revision == revision)
+                {
+                    snap.extra.keep_warm = None;
+                }
+            }
             fx.push(note(format!("scale-down done: {done}")));
             say(state, Level::Info, format!("scaled to 0: {done}"));
+        }
+        Err(BackendError::Unconfirmed { message, .. }) => {
+            state.keep_warm.declined_until = Some(state.now + ASK_AGAIN);
+            fx.push(note(format!(
+                "scale-down of {revision}: NOT KNOWN whether it was applied: {message}"
+            )));
+            say(
+                state,
+                Level::Error,
+                format!("scaling {revision} to 0: NOT KNOWN whether it was applied: {message}"),
+            );
         }
         Err(e) => {
             // Not asked again at once: the next try comes after a pause.

@@ -82,10 +82,12 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
             result,
         } => battery::check_finished(state, battery, index, result, &mut fx),
         Action::JournalFailed(e) => {
-            let text = format!("AUDIT JOURNAL WRITE FAILED: {e}");
-            state.journal_error = Some(text.clone());
-            state.journal_broken = Some(e);
-            say(state, Level::Error, text);
+            say(
+                state,
+                Level::Error,
+                format!("AUDIT JOURNAL WRITE FAILED: {e}"),
+            );
+            audit::journal_health(state, Some(e));
         }
         Action::JournalHealth(h) => audit::journal_health(state, h),
         Action::Progress(p) => audit::on_progress(state, &p),

@@ -8,7 +8,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 
 use super::convert::{all_or_nothing, selected_colour, selector_for, show_selector};
-use super::errors::Call;
+use super::errors::{with_note, Call, NOT_APPLIED};
 use super::owners::owned_by_another;
 use super::{DeploymentView, KubePlatform, FIELD_MANAGER, SWITCH_ANNOTATION};
 use crate::config::KubeMode;
@@ -344,10 +344,23 @@ pub(super) async fn set_traffic(
         )));
     }
     // A cold colour is scaled back up and waited for before it gets traffic.
+    // From then on every error says it was (it keeps running).
+    let mut scaled = String::new();
     if view.replicas.desired == 0 {
         let want = restore_to(&s, &obs, &view);
         tracing::info!(deployment = %target, replicas = want, "kubernetes: scaling up before the switch");
-        p.set_replicas(&view, want).await?;
+        p.set_replicas(&view, want).await.map_err(|e| match e {
+            // The selector was not sent: the traffic is known unchanged.
+            BackendError::Unconfirmed { message, .. } => BackendError::Failed(format!(
+                "scaling {target} up to {want} before the switch: not known whether it was \
+                 applied ({message}); the selector was not moved"
+            )),
+            e => with_note(
+                e,
+                &format!(" (scaling {target} up before the switch: the selector was not moved)"),
+            ),
+        })?;
+        scaled = format!(" ({target} was scaled up to {want} for it and keeps running)");
         p.wait_available(&target, want).await?;
     } else if !matches!(view.rollout, super::Rollout::Complete)
         || view.replicas.available < view.replicas.desired
@@ -375,8 +388,29 @@ pub(super) async fn set_traffic(
         template: from_template,
         rollback,
     };
-    let selector = selector_for(&obs.selector, s.key, &to);
-    let patch = switch_patch(&selector, &record, &obs.resource_version);
+    switch(p, &obs, split, &record)
+        .await
+        .map_err(|e| with_note(e, &scaled))
+}
+
+/// Sends the selector patch of `record` and says what became of it: a
+/// clean refusal (4xx) as it is; any other answer, a 409 too (it may answer
+/// the client's own retry of a patch that landed), is resolved by reading
+/// the Service again (the switch in place: done; a 409 otherwise: the
+/// conflict; the Service unchanged: not applied; anything else, or no
+/// read: [`BackendError::Unconfirmed`]). Once the patch is known to have
+/// landed, a failed or surprising read back is `Unconfirmed` too, never a
+/// plain failure.
+async fn switch(
+    p: &KubePlatform,
+    obs: &Observed,
+    split: &TrafficSplit,
+    record: &SwitchRecord,
+) -> Result<ServiceSnapshot, BackendError> {
+    let s = shape(p);
+    let to = &record.to;
+    let selector = selector_for(&obs.selector, s.key, to);
+    let patch = switch_patch(&selector, record, &obs.resource_version);
     let cluster = p.cluster().await?;
     let api: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let pp = PatchParams {
@@ -389,44 +423,59 @@ pub(super) async fn set_traffic(
         name: Some(s.service),
         namespace: &cluster.namespace,
     };
-    tracing::info!(service = %s.service, from = %from, to = %to, "kubernetes: switching the selector");
+    tracing::info!(service = %s.service, from = %record.from, to = %to, "kubernetes: switching the selector");
     let sent = p
         .call(call, api.patch(s.service, &pp, &Patch::Merge(&patch)))
         .await;
-    match sent {
-        Ok(_) => {}
-        Err(e) if e.is_conflict() => return Err(e),
-        Err(e) if e.is_transient() => {
-            // The answer was lost: what does the Service say now?
-            let after = observe(p).await.map_err(|_| BackendError::Unconfirmed {
-                message: format!(
-                    "the switch to {to} was sent ({e}) and the Service could not be read back"
-                ),
-                read_back: None,
-            })?;
-            return match &after.colour {
-                Ok(c) if *c == to => snapshot_of(p, &after),
-                Ok(_) if after.resource_version == obs.resource_version => Err(e),
-                _ => Err(BackendError::Unconfirmed {
+    let lost = match sent {
+        Ok(_) => None,
+        // kube's client retries a 429/503/504 itself: a 409 may be the
+        // answer to the retry of a patch that landed. Read back too.
+        Err(e) if e.is_clean_refusal() && !e.is_conflict() => return Err(e),
+        Err(e) => Some(e),
+    };
+    let after = observe(p).await.map_err(|r| BackendError::Unconfirmed {
+        message: match &lost {
+            Some(e) => format!(
+                "the switch to {to} was sent ({e}) and the Service could not be read back: {r}"
+            ),
+            None => format!(
+                "the switch to {to} was accepted but the Service could not be read back: {r}"
+            ),
+        },
+        read_back: None,
+    })?;
+    if let Some(e) = lost {
+        tracing::warn!(error = %e, "kubernetes: the selector patch's answer is unclear; read back");
+        match &after.colour {
+            Ok(c) if c == to => {}
+            _ if e.is_conflict() => return Err(e),
+            _ if after.resource_version == obs.resource_version => {
+                return Err(with_note(e, NOT_APPLIED))
+            }
+            _ => {
+                return Err(BackendError::Unconfirmed {
                     message: format!(
                         "the switch to {to} was sent ({e}); the Service now selects {}",
                         show_selector(&after.selector)
                     ),
                     read_back: snapshot_of(p, &after).ok().map(|s| s.traffic),
-                }),
-            };
+                })
+            }
         }
-        Err(e) => return Err(e),
     }
-    let after = observe(p).await?;
-    let snap = snapshot_of(p, &after)?;
-    if snap.traffic != *split {
-        return Err(BackendError::Failed(format!(
-            "the Service selects {} after the switch to {to} (changed again meanwhile?)",
-            show_selector(&after.selector)
-        )));
+    let snap = snapshot_of(p, &after);
+    match snap {
+        Ok(snap) if snap.traffic == *split => Ok(snap),
+        other => Err(BackendError::Unconfirmed {
+            message: format!(
+                "the switch to {to} was made, but the Service now selects {} (changed again \
+                 meanwhile?)",
+                show_selector(&after.selector)
+            ),
+            read_back: other.ok().map(|s| s.traffic),
+        }),
     }
-    Ok(snap)
 }
 
 pub(super) async fn scale_down(p: &KubePlatform, revision: &str) -> Result<String, BackendError> {

@@ -92,6 +92,38 @@ pub fn timed_out(call: &Call<'_>, limit: Duration) -> BackendError {
     }
 }
 
+/// `e` with `more` added to its message, of the same kind (a conflict
+/// stays a conflict, so the cockpit still re-reads and asks again).
+pub fn with_note(e: BackendError, more: &str) -> BackendError {
+    match e {
+        BackendError::Conflict(m) => BackendError::Conflict(format!("{m}{more}")),
+        BackendError::Refused(m) => BackendError::Refused(format!("{m}{more}")),
+        BackendError::Auth(m) => BackendError::Auth(format!("{m}{more}")),
+        BackendError::NotFound(m) => BackendError::NotFound(format!("{m}{more}")),
+        BackendError::Unavailable {
+            message,
+            retry_after,
+        } => BackendError::Unavailable {
+            message: format!("{message}{more}"),
+            retry_after,
+        },
+        BackendError::Timeout(d) => BackendError::Unavailable {
+            message: format!("no answer within {d:?}{more}"),
+            retry_after: None,
+        },
+        BackendError::Failed(m) => BackendError::Failed(format!("{m}{more}")),
+        BackendError::Unconfirmed { message, read_back } => BackendError::Unconfirmed {
+            message: format!("{message}{more}"),
+            read_back,
+        },
+        BackendError::Other(m) => BackendError::Other(format!("{m}{more}")),
+    }
+}
+
+/// Said of a write whose answer was unclear when a re-read found its
+/// object unchanged (same resourceVersion).
+pub const NOT_APPLIED: &str = " (not applied: read back unchanged)";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ use crate::core::model::{PlatformInfo, Revision, ServiceSnapshot, TrafficSplit, 
 use crate::platform::Platform;
 pub use cluster::Cluster;
 use convert::{readiness, rollout, Condition, Replicas, Rollout};
-use errors::{classify, timed_out, Call};
+use errors::{classify, timed_out, with_note, Call};
 pub use owners::FIELD_MANAGER;
 
 /// Where the cockpit records a blue/green switch on the Service.
@@ -430,7 +430,13 @@ impl KubePlatform {
     }
 
     /// Patches a Deployment's replicas (with its resourceVersion), recording
-    /// the count it had when going to 0.
+    /// the count it had when going to 0. `Ok` only when the replicas are
+    /// known to be set: an unclear answer (5xx, 429, a timeout, a dropped
+    /// connection, a garbled body, a 409 that may answer the client's own
+    /// retry of a patch that landed) is resolved by reading the Deployment
+    /// again — at `replicas`: done; a 409 otherwise: the conflict;
+    /// unchanged: not applied (the error, said so); anything else, or no
+    /// read: [`BackendError::Unconfirmed`].
     async fn set_replicas(&self, d: &DeploymentView, replicas: i32) -> Result<(), BackendError> {
         let cluster = self.cluster().await?;
         let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
@@ -451,18 +457,69 @@ impl KubePlatform {
             name: Some(&d.name),
             namespace: &cluster.namespace,
         };
-        self.call(call, api.patch(&d.name, &pp, &Patch::Merge(&patch)))
+        let Err(e) = self
+            .call(call, api.patch(&d.name, &pp, &Patch::Merge(&patch)))
             .await
-            .map(|_| ())
+        else {
+            return Ok(());
+        };
+        // A 409 may answer kube's own retry (429/503/504) of a patch that
+        // landed: read back too.
+        if e.is_clean_refusal() && !e.is_conflict() {
+            return Err(e);
+        }
+        tracing::warn!(deployment = %d.name, error = %e, "kubernetes: the replicas patch's answer is unclear; reading it back");
+        let now = match self.deployments().await {
+            Ok(all) => all.into_iter().find(|v| v.name == d.name && v.found),
+            Err(r) => {
+                return Err(BackendError::Unconfirmed {
+                    message: format!("{e}; reading Deployment {} back failed too: {r}", d.name),
+                    read_back: None,
+                })
+            }
+        };
+        match now {
+            Some(v) if v.replicas.desired == replicas => {
+                tracing::info!(deployment = %d.name, replicas, "kubernetes: read back: the replicas patch was applied");
+                Ok(())
+            }
+            _ if e.is_conflict() => Err(e),
+            Some(v) if v.resource_version == d.resource_version => {
+                Err(with_note(e, errors::NOT_APPLIED))
+            }
+            Some(v) => Err(BackendError::Unconfirmed {
+                message: format!(
+                    "{e}; Deployment {} now asks for {} replicas, neither {} nor {replicas} \
+                     (someone else changed it)",
+                    d.name, v.replicas.desired, d.replicas.desired
+                ),
+                read_back: None,
+            }),
+            None => Err(BackendError::Unconfirmed {
+                message: format!("{e}; Deployment {} no longer exists", d.name),
+                read_back: None,
+            }),
+        }
     }
 
     /// Waits until `name`'s rollout is complete with `replicas` available.
+    /// It was scaled up for a switch: every error says the selector was
+    /// not moved.
     async fn wait_available(&self, name: &str, replicas: i32) -> Result<(), BackendError> {
         let deadline = tokio::time::Instant::now() + self.settings.apply_timeout;
         loop {
             let d = self
                 .deployments()
-                .await?
+                .await
+                .map_err(|e| {
+                    with_note(
+                        e,
+                        &format!(
+                            " (while waiting for {name}, scaled up to {replicas}, to be \
+                             available: the selector was not moved)"
+                        ),
+                    )
+                })?
                 .into_iter()
                 .find(|d| d.name == name);
             let last = match &d {

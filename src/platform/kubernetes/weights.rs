@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kube::api::{Api, Patch, PatchParams};
 
 use super::convert::{percentages, weights_for, weights_serve};
-use super::errors::Call;
+use super::errors::{with_note, Call, NOT_APPLIED};
 use super::owners::owned_by_another;
 use super::route::{Acceptance, HttpRoute};
 use super::{DeploymentView, KubePlatform, FIELD_MANAGER};
@@ -272,19 +272,24 @@ pub(super) async fn set_traffic(
         .await
     {
         Ok(r) => r,
-        Err(e) if e.is_transient() => {
-            // The answer was lost: read the route to know.
-            let after = read_route(p).await.map_err(|_| BackendError::Unconfirmed {
+        // A 409 may answer kube's own retry (429/503/504) of a patch that
+        // landed: read back too.
+        Err(e) if e.is_clean_refusal() && !e.is_conflict() => return Err(e),
+        Err(e) => {
+            // The answer was lost or garbled: read the route to know.
+            tracing::warn!(error = %e, "kubernetes: the route patch's answer is unclear; reading it back");
+            let after = read_route(p).await.map_err(|r| BackendError::Unconfirmed {
                 message: format!(
-                    "the weights were sent ({e}) and the route could not be read back"
+                    "the weights were sent ({e}) and the route could not be read back: {r}"
                 ),
                 read_back: None,
             })?;
             let now = after.weights(&s.services()).ok();
             match now {
                 Some(w) if weights_serve(&w, &service_split(&s, split)) => after,
+                _ if e.is_conflict() => return Err(e),
                 _ if after.metadata.resource_version.as_deref() == Some(rv.as_str()) => {
-                    return Err(e)
+                    return Err(with_note(e, NOT_APPLIED))
                 }
                 other => {
                     return Err(BackendError::Unconfirmed {
@@ -296,9 +301,18 @@ pub(super) async fn set_traffic(
                 }
             }
         }
-        Err(e) => return Err(e),
     };
     let generation = written.metadata.generation.unwrap_or(0);
+    // From here the weights are known written: a read that fails is
+    // "not known" (whether the Gateways serve them), never a plain failure.
+    let unread = |e: BackendError| BackendError::Unconfirmed {
+        message: format!(
+            "HTTPRoute {} has the new weights (generation {generation}) but reading it back \
+             failed: {e}",
+            s.route
+        ),
+        read_back: None,
+    };
     // Done when every Gateway has accepted this generation.
     let deadline = tokio::time::Instant::now() + p.settings.apply_timeout;
     let mut route = written;
@@ -323,17 +337,23 @@ pub(super) async fn set_traffic(
             _ => {}
         }
         tokio::time::sleep(p.settings.poll).await;
-        route = read_route(p).await?;
+        route = read_route(p).await.map_err(unread)?;
     }
-    let obs = observe(p).await?;
-    let snap = snapshot_of(p, &obs)?;
-    if snap.traffic != *split {
-        return Err(BackendError::Failed(format!(
-            "HTTPRoute {} carries {} after the change to {} (changed again meanwhile?)",
-            s.route, snap.traffic, split
-        )));
+    let obs = observe(p).await.map_err(unread)?;
+    match snapshot_of(p, &obs) {
+        Ok(snap) if snap.traffic == *split => Ok(snap),
+        other => Err(BackendError::Unconfirmed {
+            message: format!(
+                "HTTPRoute {} was given {split} and accepted, but now carries {} (changed again \
+                 meanwhile?)",
+                s.route,
+                other
+                    .as_ref()
+                    .map_or_else(|e| e.to_string(), |snap| snap.traffic.to_string())
+            ),
+            read_back: other.ok().map(|snap| snap.traffic),
+        }),
     }
-    Ok(snap)
 }
 
 /// The split by Service name.

@@ -260,6 +260,9 @@ pub struct Fault {
     pub drop_connection: bool,
     /// How many matching requests it hits; then it is gone.
     pub times: usize,
+    /// Serve the request first (a write is stored), then delay, replace or
+    /// drop its answer: the write landed but the client cannot know.
+    pub after_write: bool,
 }
 
 impl Fault {
@@ -273,6 +276,7 @@ impl Fault {
             delay: Duration::ZERO,
             drop_connection: false,
             times: 1,
+            after_write: false,
         }
     }
 
@@ -297,6 +301,12 @@ impl Fault {
     /// The same fault for the next `n` matching requests.
     pub fn times(mut self, n: usize) -> Fault {
         self.times = n;
+        self
+    }
+
+    /// The request is served (a write stored) before the fault answers.
+    pub fn after_write(mut self) -> Fault {
+        self.after_write = true;
         self
     }
 

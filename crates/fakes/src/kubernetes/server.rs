@@ -317,6 +317,13 @@ async fn handle(
                 f
             })
         };
+        // A fault after the write: the request is served (stored) first.
+        let mut served = None;
+        if fault.as_ref().is_some_and(|f| f.after_write) {
+            if let (Route::Resource(_), Some(t), Some(v)) = (&route, &target, verb) {
+                served = Some(resource(&shared, &r, t, v).await);
+            }
+        }
         let delay = shared.state().delay;
         if let Some(f) = &fault {
             if !f.delay.is_zero() {
@@ -335,6 +342,9 @@ async fn handle(
                 let user = shared.state().user.clone();
                 break 'answer injected(code, f.message, target.as_ref(), verb, &user).into();
             }
+        }
+        if let Some(answer) = served {
+            break 'answer answer;
         }
         match (&route, &target, verb) {
             (Route::Resource(_), Some(t), Some(v)) => {

@@ -597,30 +597,17 @@ impl Shared {
         let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
         let before = d["status"]["replicas"].as_i64().unwrap_or(0);
         self.sync_pods(s, ns, &d, want)?;
-        let now = time::rfc3339(time::now());
         let hash = template_hash(&d);
-        let status = json!({
-            "observedGeneration": d["metadata"]["generation"],
-            "replicas": want,
-            "updatedReplicas": want,
-            "readyReplicas": want,
-            "availableReplicas": want,
-            "conditions": [
-                {
-                    "type": "Available", "status": "True",
-                    "lastUpdateTime": now, "lastTransitionTime": now,
-                    "reason": "MinimumReplicasAvailable",
-                    "message": "Deployment has minimum availability."
-                },
-                {
-                    "type": "Progressing", "status": "True",
-                    "lastUpdateTime": now, "lastTransitionTime": now,
-                    "reason": "NewReplicaSetAvailable",
-                    "message": format!("ReplicaSet \"{name}-{hash}\" has successfully progressed.")
-                }
-            ]
-        });
-        let status = prune_zero_replicas(status);
+        let progressed = format!("ReplicaSet \"{name}-{hash}\" has successfully progressed.");
+        let status = rollout_status(
+            &d,
+            json!({
+                "replicas": want, "updatedReplicas": want,
+                "readyReplicas": want, "availableReplicas": want,
+            }),
+            AVAILABLE,
+            ["True", "NewReplicaSetAvailable", &progressed],
+        );
         self.write_status(
             s,
             "kube-controller-manager",
@@ -645,89 +632,69 @@ impl Shared {
         Ok(())
     }
 
-    pub fn progress_rollout(&self, ns: &str, name: &str, updated: i64) {
+    /// Writes the status `status(deployment, spec.replicas)` of a rollout
+    /// the test plays (panics on a missing Deployment: a broken test).
+    fn play_rollout(
+        &self,
+        what: &str,
+        ns: &str,
+        name: &str,
+        status: impl FnOnce(&Value, i64) -> Value,
+    ) {
         let mut s = self.state();
         let run = |s: &mut State| -> Result<(), ApiError> {
             let d = self.deployment(s, ns, name)?;
             let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let now = time::rfc3339(time::now());
-            let hash = template_hash(&d);
-            let status = json!({
-                "observedGeneration": d["metadata"]["generation"],
-                "replicas": want + updated.min(want).max(0),
-                "updatedReplicas": updated,
-                "readyReplicas": want,
-                "availableReplicas": want,
-                "unavailableReplicas": updated,
-                "conditions": [
-                    {
-                        "type": "Available", "status": "True",
-                        "lastUpdateTime": now, "lastTransitionTime": now,
-                        "reason": "MinimumReplicasAvailable",
-                        "message": "Deployment has minimum availability."
-                    },
-                    {
-                        "type": "Progressing", "status": "True",
-                        "lastUpdateTime": now, "lastTransitionTime": now,
-                        "reason": "ReplicaSetUpdated",
-                        "message": format!("ReplicaSet \"{name}-{hash}\" is progressing.")
-                    }
-                ]
-            });
+            let status = status(&d, want);
             self.write_status(
                 s,
                 "kube-controller-manager",
                 Kind::Deployment,
                 ns,
                 &d,
-                prune_zero_replicas(status),
+                status,
             )
         };
         if let Err(e) = run(&mut s) {
-            panic!("progress_rollout {ns}/{name}: {}", e.message);
+            panic!("{what} {ns}/{name}: {}", e.message);
         }
     }
 
-    pub fn fail_rollout(&self, ns: &str, name: &str, message: &str) {
-        let mut s = self.state();
-        let run = |s: &mut State| -> Result<(), ApiError> {
-            let d = self.deployment(s, ns, name)?;
-            let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let now = time::rfc3339(time::now());
-            let status = json!({
-                "observedGeneration": d["metadata"]["generation"],
-                "replicas": want,
-                "updatedReplicas": want,
-                "readyReplicas": 0,
-                "availableReplicas": 0,
-                "unavailableReplicas": want,
-                "conditions": [
-                    {
-                        "type": "Available", "status": "False",
-                        "lastUpdateTime": now, "lastTransitionTime": now,
-                        "reason": "MinimumReplicasUnavailable",
-                        "message": "Deployment does not have minimum availability."
-                    },
-                    {
-                        "type": "Progressing", "status": "False",
-                        "lastUpdateTime": now, "lastTransitionTime": now,
-                        "reason": "ProgressDeadlineExceeded",
-                        "message": message
-                    }
-                ]
-            });
-            self.write_status(
-                s,
-                "kube-controller-manager",
-                Kind::Deployment,
-                ns,
-                &d,
-                prune_zero_replicas(status),
+    pub fn progress_rollout(&self, ns: &str, name: &str, updated: i64) {
+        self.play_rollout("progress_rollout", ns, name, |d, want| {
+            let progressing = format!("ReplicaSet \"{name}-{}\" is progressing.", template_hash(d));
+            rollout_status(
+                d,
+                json!({
+                    "replicas": want + updated.min(want).max(0),
+                    "updatedReplicas": updated,
+                    "readyReplicas": want,
+                    "availableReplicas": want,
+                    "unavailableReplicas": updated,
+                }),
+                AVAILABLE,
+                ["True", "ReplicaSetUpdated", &progressing],
             )
-        };
-        if let Err(e) = run(&mut s) {
-            panic!("fail_rollout {ns}/{name}: {}", e.message);
-        }
+        });
+    }
+
+    pub fn fail_rollout(&self, ns: &str, name: &str, message: &str) {
+        self.play_rollout("fail_rollout", ns, name, |d, want| {
+            rollout_status(
+                d,
+                json!({
+                    "replicas": want, "updatedReplicas": want,
+                    "readyReplicas": 0, "availableReplicas": 0,
+                    "unavailableReplicas": want,
+                }),
+                [
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
+                ],
+                ["False", "ProgressDeadlineExceeded", message],
+            )
+        });
     }
 
     pub fn set_route_status(&self, ns: &str, name: &str, accepted: bool, resolved: bool) {
@@ -961,6 +928,38 @@ pub(crate) fn template_hash(d: &Value) -> String {
 }
 
 /// The apiserver omits zero replica counts (`omitempty`).
+/// The `Available` condition of a Deployment that has its replicas.
+const AVAILABLE: [&str; 3] = [
+    "True",
+    "MinimumReplicasAvailable",
+    "Deployment has minimum availability.",
+];
+
+/// A Deployment's status as the Deployment controller writes it: the
+/// replica counts in `counts`, then its `Available` and `Progressing`
+/// conditions, each as [status, reason, message].
+fn rollout_status(
+    d: &Value,
+    mut counts: Value,
+    available: [&str; 3],
+    progressing: [&str; 3],
+) -> Value {
+    let now = time::rfc3339(time::now());
+    let cond = |type_: &str, [status, reason, message]: [&str; 3]| {
+        json!({
+            "type": type_, "status": status,
+            "lastUpdateTime": now, "lastTransitionTime": now,
+            "reason": reason, "message": message
+        })
+    };
+    counts["observedGeneration"] = d["metadata"]["generation"].clone();
+    counts["conditions"] = json!([
+        cond("Available", available),
+        cond("Progressing", progressing)
+    ]);
+    prune_zero_replicas(counts)
+}
+
 fn prune_zero_replicas(mut status: Value) -> Value {
     if let Some(m) = status.as_object_mut() {
         m.retain(|k, v| !(k.ends_with("eplicas") && v.as_i64() == Some(0)));

@@ -1,10 +1,9 @@
 //! `platform = "kubernetes"` against the fake API server
 //! (`canary_fakes::kubernetes`), with the real `kubectl` as the independent
 //! peer: blue/green by a Service's selector, weights on an HTTPRoute, the
-//! scripting commands, conflicts, controllers, RBAC, keep-warm, logs.
-//!
-//! Self-contained (its own small helpers), so it does not depend on how the
-//! other tests' support modules are grouped.
+//! scripting commands, conflicts, controllers, RBAC, keep-warm, logs; the
+//! binary in a pty (`support::tty`). The screen's Kubernetes parts and
+//! keep-warm in `update`: `tests/core/kubernetes.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +19,10 @@ use canary::platform::kubernetes::{KubePlatform, KubeSettings};
 use canary::platform::Platform;
 use canary_fakes::kubernetes::{Controllers, FakeKube, Fault, Kind, Verb};
 use serde_json::{json, Value};
+
+use crate::support::local_stack::{free_port, require, SampleApp};
+use crate::support::run::canary_async;
+use crate::support::tty::{row, Tty};
 
 const NS: &str = "shop";
 
@@ -118,27 +121,7 @@ impl World {
 
     /// Runs the binary (off the runtime the fake serves on).
     async fn canary(&self, args: &[&str]) -> (i32, String, String) {
-        let home = self.dir.path().to_path_buf();
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let out = Command::new(env!("CARGO_BIN_EXE_canary"))
-                .args(&args)
-                .env_clear()
-                .env("HOME", &home)
-                .env("XDG_CONFIG_HOME", home.join("config"))
-                .env("XDG_STATE_HOME", home.join("state"))
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("USER", "alice")
-                .output()
-                .expect("run canary");
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .expect("join")
+        canary_async(self.dir.path(), args, &[]).await
     }
 
     /// Runs kubectl against the fake; `None` when there is no kubectl.
@@ -193,6 +176,16 @@ impl World {
 
 fn skipped(why: &str) {
     eprintln!("SKIPPED (kubectl part): {why}");
+}
+
+/// `set_traffic` on its own task: the test acts on the fake meanwhile.
+fn set_in_background(
+    p: &Arc<KubePlatform>,
+    to: TrafficSplit,
+    expect: &canary::core::model::Version,
+) -> tokio::task::JoinHandle<Result<canary::core::model::ServiceSnapshot, BackendError>> {
+    let (p, expect) = (p.clone(), expect.clone());
+    tokio::spawn(async move { p.set_traffic(&to, &expect).await })
 }
 
 fn all_to(rev: &str) -> TrafficSplit {
@@ -398,16 +391,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
     w.fake.seed_weights(NS);
     let p = Arc::new(w.platform(&w.weights_config()));
     let snap = p.snapshot().await.expect("snapshot");
-    let task = {
-        let p = p.clone();
-        tokio::spawn(async move {
-            p.set_traffic(
-                &split(&[("backend-stable", 90), ("backend-canary", 10)]),
-                &snap.version,
-            )
-            .await
-        })
-    };
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 90), ("backend-canary", 10)]),
+        &snap.version,
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!task.is_finished(), "done before any Gateway accepted it");
     let during = p.snapshot().await.expect("snapshot");
@@ -427,16 +415,11 @@ async fn a_weights_change_is_pending_until_every_gateway_accepts_it() {
 
     // A Gateway that refuses (a backend it cannot resolve) fails the change.
     let snap = p.snapshot().await.expect("snapshot");
-    let task = {
-        let p = p.clone();
-        tokio::spawn(async move {
-            p.set_traffic(
-                &split(&[("backend-stable", 50), ("backend-canary", 50)]),
-                &snap.version,
-            )
-            .await
-        })
-    };
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 50), ("backend-canary", 50)]),
+        &snap.version,
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     w.fake.set_route_status(NS, "backend", true, false);
     let err = tokio::time::timeout(Duration::from_secs(5), task)
@@ -484,11 +467,7 @@ async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
         Duration::from_millis(800),
     ));
     let p = Arc::new(p);
-    let task = {
-        let p = p.clone();
-        let v = read.version.clone();
-        tokio::spawn(async move { p.set_traffic(&all_to("backend-blue"), &v).await })
-    };
+    let task = set_in_background(&p, all_to("backend-blue"), &read.version);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut s = w.fake.get(Kind::Service, NS, "backend").expect("svc");
     s["metadata"]["labels"] = json!({"touched": "by-someone"});
@@ -509,6 +488,175 @@ async fn a_kubectl_patch_between_read_and_write_is_never_overwritten() {
         body["spec"]["selector"],
         json!({"app": "backend", "version": "blue"})
     );
+}
+
+const SERVICE_PATH: &str = "/api/v1/namespaces/shop/services/backend";
+const ROUTE_PATH: &str = "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/backend";
+
+/// Waits (up to 5 s) until `cond` holds on the fake.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A write whose answer is lost (5xx, a dropped connection, a timeout after
+/// the apiserver stored it) is read back: applied, not applied, or NOT
+/// KNOWN — never a plain failure of a write that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_whose_answer_is_lost_is_read_back() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let p = Arc::new(w.platform(&w.blue_green_config()));
+
+    // Stored, then answered 503: kube's client sends the patch again by
+    // itself, which gets a 409 (the resourceVersion moved: by our own
+    // write). Read back, applied.
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 503).after_write());
+    let snap = p
+        .set_traffic(&all_to("backend-green"), &read.version)
+        .await
+        .expect("read back: applied");
+    assert_eq!(snap.traffic, all_to("backend-green"));
+    assert_eq!(w.selector_version(), "green");
+    let answers: Vec<u16> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers, vec![503, 409], "the client's own retry");
+
+    // Stored, then the connection dropped: read back, applied.
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::drop_connection(Some(Verb::Patch), SERVICE_PATH).after_write());
+    let snap = p
+        .set_traffic(&all_to("backend-blue"), &read.version)
+        .await
+        .expect("read back: applied");
+    assert_eq!(w.selector_version(), "blue");
+
+    // 500 before it was stored: read back unchanged, said so.
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 500));
+    let err = p
+        .set_traffic(&all_to("backend-green"), &snap.version)
+        .await
+        .expect_err("not applied");
+    assert!(err.to_string().contains("not applied"), "{err}");
+    assert!(!matches!(err, BackendError::Unconfirmed { .. }), "{err}");
+    assert_eq!(w.selector_version(), "blue");
+
+    // Stored and answered, but the Service cannot be read back: NOT KNOWN
+    // (it was a plain "unavailable" failure, journaled as not applied).
+    let read = p.snapshot().await.expect("snapshot");
+    w.fake.inject(
+        Fault::delay(Some(Verb::Patch), SERVICE_PATH, Duration::from_millis(500)).after_write(),
+    );
+    let task = set_in_background(&p, all_to("backend-green"), &read.version);
+    until("the selector stored", || w.selector_version() == "green").await;
+    w.fake
+        .inject(Fault::status(Some(Verb::Get), SERVICE_PATH, 503).times(3));
+    let err = task.await.expect("join").expect_err("not read back");
+    assert!(
+        matches!(err, BackendError::Unconfirmed { .. }),
+        "a switch that landed is not a failure: {err}"
+    );
+    assert!(err.to_string().contains("could not be read back"), "{err}");
+}
+
+/// A rollback to a colour scaled to 0: the scale-up's answer is lost after
+/// it was stored (read back: go on, switch); the selector patch is refused
+/// after the scale-up (the error says the colour was scaled up and keeps
+/// running, so its journal record does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_after_scale_down_is_never_half_applied_unsaid() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let p = w.platform(&w.blue_green_config());
+    let read = p.snapshot().await.expect("snapshot");
+    let switched = p
+        .set_traffic(&all_to("backend-green"), &read.version)
+        .await
+        .expect("switch");
+    assert_eq!(
+        switched.extra.keep_warm.map(|k| k.revision).as_deref(),
+        Some("backend-blue")
+    );
+
+    // The scale-down's answer is lost after it was stored: read back, done.
+    let blue = "/apis/apps/v1/namespaces/shop/deployments/backend-blue";
+    w.fake
+        .inject(Fault::drop_connection(Some(Verb::Patch), blue).after_write());
+    let done = p.scale_down("backend-blue").await.expect("read back at 0");
+    assert!(done.contains("2 → 0"), "{done}");
+    assert_eq!(w.replicas("backend-blue"), 0);
+
+    // The selector patch is refused after the scale-up: said.
+    let snap = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), SERVICE_PATH, 409));
+    let err = p
+        .set_traffic(&all_to("backend-blue"), &snap.version)
+        .await
+        .expect_err("409");
+    assert!(err.is_conflict(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("backend-blue was scaled up to 2 for it and keeps running"),
+        "{err}"
+    );
+    assert_eq!(w.replicas("backend-blue"), 2);
+    assert_eq!(w.selector_version(), "green");
+
+    // Down again; the scale-up's answer is lost after it was stored: read
+    // back, waited for, switched.
+    p.scale_down("backend-blue").await.expect("scaled");
+    let snap = p.snapshot().await.expect("snapshot");
+    w.fake
+        .inject(Fault::status(Some(Verb::Patch), blue, 500).after_write());
+    let back = p
+        .set_traffic(&all_to("backend-blue"), &snap.version)
+        .await
+        .expect("rolled back");
+    assert_eq!(back.traffic, all_to("backend-blue"));
+    assert_eq!(w.replicas("backend-blue"), 2);
+    assert_eq!(w.selector_version(), "blue");
+}
+
+/// Weights written, then the route cannot be read while waiting for the
+/// Gateways: NOT KNOWN, not a failure of a write that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_written_then_unreadable_are_not_known() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let p = Arc::new(w.platform(&w.weights_config()));
+    let snap = p.snapshot().await.expect("snapshot");
+    let task = set_in_background(
+        &p,
+        split(&[("backend-stable", 90), ("backend-canary", 10)]),
+        &snap.version,
+    );
+    until("the weights stored", || {
+        w.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.status == 200)
+    })
+    .await;
+    w.fake
+        .inject(Fault::status(Some(Verb::Get), ROUTE_PATH, 500).times(50));
+    let err = task.await.expect("join").expect_err("not read back");
+    assert!(matches!(err, BackendError::Unconfirmed { .. }), "{err}");
+    assert!(err.to_string().contains("has the new weights"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -815,122 +963,12 @@ async fn the_config_builds_the_modes() {
 
 /// The real binary in a pseudo-terminal (a small copy of the harness the
 /// other end-to-end tests use, so this file stands alone).
-mod pty {
-    use std::io::{Read, Write};
-    use std::path::Path;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
-
-    use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
-
-    pub struct Tty {
-        screen: Arc<Mutex<vt100::Parser>>,
-        writer: Box<dyn Write + Send>,
-        pub child: Box<dyn Child + Send + Sync>,
-        _master: Box<dyn MasterPty + Send>,
-    }
-
-    impl Tty {
-        pub fn spawn(home: &Path, args: &[&str]) -> Tty {
-            let pair = native_pty_system()
-                .openpty(PtySize {
-                    rows: 40,
-                    cols: 140,
-                    pixel_width: 0,
-                    pixel_height: 0,
-                })
-                .expect("openpty");
-            let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_canary"));
-            cmd.args(args);
-            cmd.env_clear();
-            cmd.env("HOME", home);
-            cmd.env("XDG_CONFIG_HOME", home.join("config"));
-            cmd.env("XDG_STATE_HOME", home.join("state"));
-            cmd.env("TERM", "xterm-256color");
-            cmd.env("USER", "alice");
-            cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
-            cmd.cwd(home);
-            let child = pair.slave.spawn_command(cmd).expect("spawn canary");
-            drop(pair.slave);
-            let mut reader = pair.master.try_clone_reader().expect("reader");
-            let writer = pair.master.take_writer().expect("writer");
-            let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 140, 0)));
-            let s = screen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = reader.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    s.lock().expect("lock").process(&buf[..n]);
-                }
-            });
-            Tty {
-                screen,
-                writer,
-                child,
-                _master: pair.master,
-            }
-        }
-
-        pub fn text(&self) -> String {
-            self.screen.lock().expect("lock").screen().contents()
-        }
-
-        pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let t = self.text();
-                if pred(&t) {
-                    return t;
-                }
-                if Instant::now() > deadline {
-                    panic!("timed out waiting for {what}; screen:\n{t}");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-
-        pub fn press(&mut self, keys: &str) {
-            self.writer.write_all(keys.as_bytes()).expect("write");
-            self.writer.flush().expect("flush");
-            std::thread::sleep(Duration::from_millis(150));
-        }
-
-        pub fn wait_exit(&mut self) -> bool {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Some(st) = self.child.try_wait().expect("try_wait") {
-                    return st.success();
-                }
-                if Instant::now() > deadline {
-                    let _ = self.child.kill();
-                    panic!("canary did not exit; screen:\n{}", self.text());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    impl Drop for Tty {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-        }
-    }
-
-    /// The screen line that mentions `needle`.
-    pub fn row<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
-        screen.lines().find(|l| l.contains(needle))
-    }
-}
-
 /// Blue/green on the screen: switch with `P`, roll back with `r` while the
 /// old colour is warm, switch again, the keep-warm countdown ends and the
 /// question is answered `y` (scaled to 0, journaled), then a rollback scales
 /// it back up before the selector moves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
-    use pty::{row, Tty};
     let w = World::start().await;
     w.fake.seed_blue_green(NS);
     let config = w.config(
@@ -944,7 +982,7 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
         let home = home.clone();
         move |fake_selector: &dyn Fn() -> String, replicas: &dyn Fn() -> i64| {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut t = Tty::spawn(&home, &args);
+            let mut t = Tty::spawn_at(&home, &args, &[("USER", "alice")]);
             let s = t.wait_for("both colours, blue serving", |s| {
                 row(s, "backend-blue").is_some_and(|r| r.contains("100%"))
                     && row(s, "backend-green").is_some_and(|r| r.contains("0%"))
@@ -1010,7 +1048,7 @@ async fn blue_green_on_the_screen_switch_rollback_keep_warm_scale_down() {
             assert_eq!(replicas(), 2);
             assert_eq!(fake_selector(), "blue");
             t.press("q");
-            assert!(t.wait_exit(), "clean exit");
+            assert!(t.wait_exit().success(), "clean exit");
         }
     };
     fake.set_controllers(Controllers::all(Duration::from_millis(300)));
@@ -1109,65 +1147,6 @@ async fn an_exec_plugin_gets_the_first_token_before_the_screen_then_runs_non_int
     assert!(err.to_string().contains("401"), "{err}");
 }
 
-/// A program the test needs: `None` skips (said), unless CI is set.
-fn require(program: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(
-            !ci,
-            "`{program}` is not installed and CI is set (scripts/test.sh installs it)"
-        );
-        eprintln!("SKIPPED: `{program}` is not installed");
-    }
-    found
-}
-
-/// One canary-sample app, killed when dropped.
-struct App {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl App {
-    fn start(name: &str, error_rate: &str) -> App {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_canary-sample"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--name",
-                name,
-                "--error-rate",
-                error_rate,
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("canary-sample");
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("its address");
-        App {
-            child,
-            addr: first.trim().parse().expect("an address"),
-        }
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Prometheus scraping the apps every second, each target labelled as
 /// Prometheus' Kubernetes discovery labels a pod (`namespace`, `pod`).
 struct Prometheus {
@@ -1177,10 +1156,7 @@ struct Prometheus {
 
 impl Prometheus {
     async fn start(binary: &Path, dir: &Path, pods: &[(&str, std::net::SocketAddr)]) -> Prometheus {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a port")
-            .port();
+        let port = free_port();
         let mut cfg = String::from(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pods\n    metrics_path: /api/metrics\n    static_configs:\n",
         );
@@ -1234,7 +1210,6 @@ impl Drop for Prometheus {
 /// carries 100 / 0 again, journaled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
-    use pty::{row, Tty};
     let Some(prom_bin) = require("prometheus") else {
         return;
     };
@@ -1242,8 +1217,8 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     w.fake.seed_weights(NS);
     w.fake
         .set_controllers(Controllers::all(Duration::from_millis(100)));
-    let stable = App::start("backend-stable", "0");
-    let canary = App::start("backend-canary", "0.3");
+    let stable = SampleApp::start("backend-stable", "stable", &["--error-rate", "0"], None);
+    let canary = SampleApp::start("backend-canary", "canary", &["--error-rate", "0.3"], None);
     let prom = Prometheus::start(
         &prom_bin,
         w.dir.path(),
@@ -1321,7 +1296,7 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     let cfg = config.display().to_string();
     let started = tokio::time::Instant::now();
     tokio::task::block_in_place(|| {
-        let mut t = Tty::spawn(&home, &["--config", &cfg, "--auto"]);
+        let mut t = Tty::spawn_at(&home, &["--config", &cfg, "--auto"], &[("USER", "alice")]);
         t.wait_for("both revisions, stable serving", |s| {
             row(s, "backend-stable").is_some_and(|r| r.contains("100%"))
                 && row(s, "backend-canary").is_some()
@@ -1367,206 +1342,4 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     let journal = w.journal();
     assert!(journal.contains("gate failed"), "{journal}");
     assert!(journal.contains("\"rolled-back\""), "{journal}");
-}
-
-/// The screen's Kubernetes additions, drawn into ratatui's `TestBackend`
-/// (reviewed snapshots): the keep-warm countdown, the scale-down question,
-/// another controller's ownership.
-mod screen {
-    use canary::core::action::Action;
-    use canary::core::model::KeepWarm;
-    use canary::core::state::{Mode, Settings};
-    use canary::core::update::update;
-    use canary_fakes::fixtures::{self as testing, t0};
-    use chrono::Duration;
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
-
-    fn text(state: &canary::core::state::State, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        term.draw(|f| canary::ui::render(f, state)).expect("draw");
-        let buf = term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..h {
-            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
-    }
-
-    /// The oldest revision, serving nothing, kept warm 12m34s more.
-    fn kept_warm() -> canary::core::state::State {
-        let mut s = testing::busy_state_with(Settings::default());
-        let snap = s.snapshot.as_mut().expect("snapshot");
-        let old = snap.revisions[2].name.clone();
-        assert_eq!(snap.traffic.percent_of(&old), 0);
-        snap.extra.keep_warm = Some(KeepWarm {
-            revision: old.clone(),
-            until: t0() + Duration::seconds(754),
-            replicas: 3,
-        });
-        snap.extra.details.insert(
-            old.clone(),
-            vec![(
-                "scale call".into(),
-                format!("kubectl scale deployment/{old} --replicas=0 -n shop"),
-            )],
-        );
-        s
-    }
-
-    #[test]
-    fn keep_warm_countdown_then_the_question() {
-        let mut s = kept_warm();
-        update(&mut s, Action::Tick, t0());
-        let countdown = text(&s, 120, 40);
-        assert!(
-            countdown.contains("kept warm 12m more (3 replicas), then asked"),
-            "{countdown}"
-        );
-        insta::assert_snapshot!("keep_warm_countdown_120x40", countdown);
-        update(&mut s, Action::Tick, t0() + Duration::seconds(755));
-        assert!(matches!(s.mode, Mode::Confirm(_)));
-        let question = text(&s, 80, 24);
-        assert!(question.contains("SCALE DOWN"), "{question}");
-        insta::assert_snapshot!("scale_down_question_80x24", question);
-    }
-
-    #[test]
-    fn another_controller_owns_the_service() {
-        let mut s = testing::busy_state_with(Settings::default());
-        s.snapshot.as_mut().expect("snapshot").extra.read_only = Some(
-            "Service backend is managed by Argo Rollouts (Rollout backend, annotation \
-             argo-rollouts.argoproj.io/managed-by-rollouts): change traffic there, the cockpit \
-             does not fight it"
-                .into(),
-        );
-        update(
-            &mut s,
-            testing::key(canary::core::key::KeyCode::Char('+')),
-            t0(),
-        );
-        let screen = text(&s, 120, 40);
-        assert!(screen.contains("READ-ONLY: another controller"), "{screen}");
-        assert!(
-            screen.contains("refused: read-only: Service backend is managed by Argo"),
-            "{screen}"
-        );
-        insta::assert_snapshot!("read_only_by_a_controller_120x40", screen);
-    }
-}
-/// Keep-warm in `update` (`core::update::keepwarm`).
-mod keep_warm {
-    use canary::core::action::{Action, Effect};
-    use canary::core::model::KeepWarm;
-    use canary::core::plan::PlanMode;
-    use canary::core::record::Event;
-    use canary::core::state::{Mode, Settings, State};
-    use canary::core::update::update;
-    use chrono::{DateTime, Duration, Utc};
-
-    fn state_with(mode: PlanMode, until_secs: i64) -> (State, DateTime<Utc>) {
-        let mut settings = Settings::default();
-        settings.plan.mode = mode;
-        let mut state = canary_fakes::fixtures::busy_state_with(settings);
-        let now = state.now;
-        let snap = state.snapshot.as_mut().expect("snapshot");
-        let old = snap.revisions[1].name.clone();
-        snap.extra.keep_warm = Some(KeepWarm {
-            revision: old,
-            until: now + Duration::seconds(until_secs),
-            replicas: 3,
-        });
-        (state, now)
-    }
-
-    fn notes(fx: &[Effect]) -> Vec<String> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::Journal(Event::Note { message }) => Some(message.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn auto_mode_scales_down_by_itself_when_the_time_is_over() {
-        let (mut state, now) = state_with(PlanMode::Auto, 60);
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(59));
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(60));
-        let rev = state.snapshot.as_ref().expect("s").revisions[1]
-            .name
-            .clone();
-        assert!(fx.contains(&Effect::ScaleDown {
-            revision: rev.clone()
-        }));
-        assert!(notes(&fx)[0].starts_with(&format!("scale-down requested: {rev}")));
-        // Once: not sent again while in flight.
-        let fx = update(&mut state, Action::Tick, now + Duration::seconds(61));
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let fx = update(
-            &mut state,
-            Action::ScaledDown {
-                revision: rev.clone(),
-                result: Ok(format!("{rev} 3 → 0 replicas")),
-            },
-            now + Duration::seconds(62),
-        );
-        assert!(notes(&fx)[0].starts_with("scale-down done"));
-        assert!(fx.contains(&Effect::RefreshService));
-    }
-
-    #[test]
-    fn manual_mode_asks_and_no_waits() {
-        let (mut state, now) = state_with(PlanMode::Manual, 0);
-        let fx = update(&mut state, Action::Tick, now);
-        assert!(!fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        let Mode::Confirm(c) = &state.mode else {
-            panic!("asked: {:?}", state.mode.name())
-        };
-        assert!(c.scale_down.is_some());
-        assert!(c.unprompted);
-        // n: declined, journaled, not asked again at once.
-        let fx = update(
-            &mut state,
-            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('n')),
-            now,
-        );
-        assert!(notes(&fx)[0].starts_with("scale-down declined"));
-        assert!(matches!(state.mode, Mode::Normal));
-        update(&mut state, Action::Tick, now + Duration::seconds(10));
-        assert!(matches!(state.mode, Mode::Normal));
-        // Asked again later; y sends it.
-        update(&mut state, Action::Tick, now + Duration::minutes(6));
-        assert!(matches!(state.mode, Mode::Confirm(_)));
-        let fx = update(
-            &mut state,
-            canary_fakes::fixtures::key(canary::core::key::KeyCode::Char('y')),
-            now + Duration::minutes(6),
-        );
-        assert!(fx.iter().any(|e| matches!(e, Effect::ScaleDown { .. })));
-        // No traffic change was made for it.
-        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
-    }
-
-    #[test]
-    fn the_question_closes_when_the_colour_is_no_longer_kept_warm() {
-        let (mut state, now) = state_with(PlanMode::Manual, 0);
-        update(&mut state, Action::Tick, now);
-        assert!(matches!(state.mode, Mode::Confirm(_)));
-        let mut snap = state.snapshot.clone().expect("s");
-        snap.extra.keep_warm = None;
-        let generation = state.write_generation;
-        update(
-            &mut state,
-            Action::ServiceLoaded {
-                snapshot: snap,
-                generation,
-            },
-            now,
-        );
-        assert!(matches!(state.mode, Mode::Normal));
-    }
 }
