@@ -457,37 +457,26 @@ async fn deploy_cmd(
         )
         .await;
     let took_ms = started.elapsed().as_millis() as i64;
-    let (outcome, error, tag_url) = match &result {
-        Ok(s) => (
-            DeployOutcome::Ready,
-            None,
-            s.revision(&request.revision)
-                .and_then(|r| r.tag_url.clone()),
-        ),
-        Err(e @ crate::core::error::BackendError::Unconfirmed { .. }) => {
-            (DeployOutcome::Unknown, Some(e.to_string()), None)
-        }
-        Err(e) => (DeployOutcome::Failed, Some(e.to_string()), None),
-    };
-    let journaled = ctx.record(
-        &service,
-        Event::DeployFinished(DeployFinished {
-            id,
-            revision: request.revision.clone(),
-            outcome,
-            tag_url: tag_url.clone(),
-            error: error.clone(),
-            took_ms,
-        }),
+    let finished = DeployFinished::of(id, &request.revision, &result, took_ms);
+    let (outcome, error, tag_url) = (
+        finished.outcome,
+        finished.error.clone(),
+        finished.tag_url.clone(),
     );
+    let journaled = ctx.record(&service, Event::DeployFinished(finished));
     let notify = match &result {
         Ok(_) => format!(
             "{service}: deployed {} ({}) with no traffic, tag {} (by script)",
             request.revision, request.image, request.tag
         ),
         Err(e) => format!(
-            "{service}: deploy of {} ({}) FAILED: {e} (by script)",
-            request.revision, request.image
+            "{service}: deploy of {} ({}) {}: {e} (by script)",
+            request.revision,
+            request.image,
+            match outcome {
+                DeployOutcome::Unknown => "outcome NOT KNOWN",
+                _ => "FAILED",
+            }
         ),
     };
     notify_team(config, &notify).await;
@@ -657,12 +646,7 @@ async fn delete_cmd(
         let result = releases.delete_revision(r, quiet.clone()).await;
         if let Err(e) = ctx.record(
             &service,
-            Event::RevisionDeleted(RevisionDeleted {
-                id,
-                revision: r.clone(),
-                deleted: result.is_ok(),
-                error: result.as_ref().err().map(ToString::to_string),
-            }),
+            Event::RevisionDeleted(RevisionDeleted::of(id, r, &result)),
         ) {
             journal_failed = Some(e);
         }

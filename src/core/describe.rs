@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::details::{Condition, ConditionState, EnvValue, EnvVar};
-use super::model::ServiceSnapshot;
+use super::model::{Revision, ServiceSnapshot};
 use super::roles::Roles;
 
 /// Everything known about one revision, and how it differs from the stable.
@@ -109,13 +109,10 @@ fn heading(text: &str) -> DescLine {
     line("", text, Tone::Heading)
 }
 
-/// Describes revision `name` (a full name, a tag, or a short `00043-kaw`).
-pub fn describe(
-    snapshot: &ServiceSnapshot,
-    name: &str,
-    roles: &Roles,
-) -> Result<Description, String> {
-    let r = snapshot
+/// The revision an operator names: its full name, its tag, or its short
+/// name as the screen shows it (`00043-kaw`, when only one ends so).
+pub fn find<'a>(snapshot: &'a ServiceSnapshot, name: &str) -> Result<&'a Revision, String> {
+    snapshot
         .resolve(name)
         .or_else(|| {
             let mut it = snapshot
@@ -127,7 +124,16 @@ pub fn describe(
                 _ => None,
             }
         })
-        .ok_or_else(|| format!("no revision or tag `{name}` in {}", snapshot.service))?;
+        .ok_or_else(|| format!("no revision or tag `{name}` in {}", snapshot.service))
+}
+
+/// Describes revision `name` (a full name, a tag, or a short `00043-kaw`).
+pub fn describe(
+    snapshot: &ServiceSnapshot,
+    name: &str,
+    roles: &Roles,
+) -> Result<Description, String> {
+    let r = find(snapshot, name)?;
     let d = &r.details;
     let role = if roles.stable.as_deref() == Some(r.name.as_str()) {
         Some("stable".to_string())
@@ -409,7 +415,7 @@ fn ago(secs: i64) -> String {
 mod tests {
     use super::*;
     use crate::core::details::RevisionDetails;
-    use crate::core::model::{Revision, TrafficSplit, Version};
+    use crate::core::model::{TrafficSplit, Version};
 
     fn rev(name: &str, image: &str, details: RevisionDetails) -> Revision {
         Revision {

@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::BackendError;
 use super::model::{ServiceSnapshot, Version};
 use super::roles::Roles;
 
@@ -199,27 +200,7 @@ impl Guard<'_> {
 
     /// `canary delete REV`, `x`: the revision, or why not.
     pub fn delete(&self, name_or_tag: &str) -> Result<String, String> {
-        let rev = self
-            .snapshot
-            .resolve(name_or_tag)
-            .or_else(|| {
-                // Short names as the screen shows them (`00041-mop`).
-                let mut it = self
-                    .snapshot
-                    .revisions
-                    .iter()
-                    .filter(|r| r.name.ends_with(&format!("-{name_or_tag}")));
-                match (it.next(), it.next()) {
-                    (Some(r), None) => Some(r),
-                    _ => None,
-                }
-            })
-            .ok_or_else(|| {
-                format!(
-                    "no revision or tag `{name_or_tag}` in {}",
-                    self.snapshot.service
-                )
-            })?;
+        let rev = super::describe::find(self.snapshot, name_or_tag)?;
         match self.protects(&rev.name) {
             Some(why) => Err(format!("{} is kept: {why}", rev.name)),
             None => Ok(rev.name.clone()),
@@ -493,14 +474,14 @@ pub enum ReleaseEvent {
     /// The deploy finished: the revision is ready (the service as read), or why not.
     Deployed {
         id: u64,
-        result: Result<ServiceSnapshot, super::error::BackendError>,
+        result: Result<ServiceSnapshot, BackendError>,
     },
     /// One revision of deletion `id` was deleted (or why not); `last`: the
     /// deletion is over.
     Deleted {
         id: u64,
         revision: String,
-        result: Result<ServiceSnapshot, super::error::BackendError>,
+        result: Result<ServiceSnapshot, BackendError>,
         last: bool,
     },
 }
@@ -559,7 +540,8 @@ pub enum DeployOutcome {
     Ready,
     /// The platform refused it, or the revision failed (`error` says why).
     Failed,
-    /// Not known (the answer was lost and the service could not tell).
+    /// Not known: the answer was lost and the service could not tell, or
+    /// the revision was still being created when the time was up.
     Unknown,
 }
 
@@ -574,6 +556,38 @@ pub struct DeployFinished {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub took_ms: i64,
+}
+
+impl DeployFinished {
+    /// The record of deploy `id` of `revision` from the platform's answer:
+    /// ready (with its tag URL), not known ([`BackendError::Unconfirmed`]:
+    /// the answer was lost, or the revision had not settled), or failed.
+    pub fn of(
+        id: u64,
+        revision: &str,
+        result: &Result<ServiceSnapshot, BackendError>,
+        took_ms: i64,
+    ) -> DeployFinished {
+        let (outcome, error, tag_url) = match result {
+            Ok(s) => (
+                DeployOutcome::Ready,
+                None,
+                s.revision(revision).and_then(|r| r.tag_url.clone()),
+            ),
+            Err(e @ BackendError::Unconfirmed { .. }) => {
+                (DeployOutcome::Unknown, Some(e.to_string()), None)
+            }
+            Err(e) => (DeployOutcome::Failed, Some(e.to_string()), None),
+        };
+        DeployFinished {
+            id,
+            revision: revision.to_string(),
+            outcome,
+            tag_url,
+            error,
+            took_ms,
+        }
+    }
 }
 
 /// Revisions about to be deleted (one, or a prune's list).
@@ -593,8 +607,26 @@ pub struct RevisionDeleted {
     pub id: u64,
     pub revision: String,
     pub deleted: bool,
+    /// Not deleted as far as anyone can tell: the answer was lost and the
+    /// service could not be read back (it may be gone; `error` says why).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl RevisionDeleted {
+    /// The record of deleting `revision` (deletion `id`) from the
+    /// platform's answer.
+    pub fn of<T>(id: u64, revision: &str, result: &Result<T, BackendError>) -> RevisionDeleted {
+        RevisionDeleted {
+            id,
+            revision: revision.to_string(),
+            deleted: result.is_ok(),
+            unknown: matches!(result, Err(BackendError::Unconfirmed { .. })),
+            error: result.as_ref().err().map(ToString::to_string),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -699,6 +731,44 @@ mod tests {
             ("r/app:3".into(), Some("c2".into()), vec!["A=1".into()])
         );
         assert!(parse_deploy_line("a b").is_err());
+    }
+
+    #[test]
+    fn outcome_records_say_unknown_when_the_platform_could_not_tell() {
+        let unknown: Result<ServiceSnapshot, BackendError> = Err(BackendError::Unconfirmed {
+            message: "HTTP 503; re-reading the service failed too".into(),
+            read_back: None,
+        });
+        let d = DeployFinished::of(3, "svc-00002-abc", &unknown, 10);
+        assert_eq!(d.outcome, DeployOutcome::Unknown);
+        let failed: Result<ServiceSnapshot, BackendError> =
+            Err(BackendError::Failed("image not found".into()));
+        let d = DeployFinished::of(3, "svc-00002-abc", &failed, 10);
+        assert_eq!(d.outcome, DeployOutcome::Failed);
+        assert_eq!(
+            d.error.as_deref(),
+            Some("the change failed: image not found")
+        );
+        let mut s = snap(
+            vec![rev("svc-00002-abc", Some("c"))],
+            TrafficSplit::all_to("svc-00002-abc"),
+        );
+        s.revisions[0].tag_url = Some("https://c---svc".into());
+        let d = DeployFinished::of(3, "svc-00002-abc", &Ok(s), 10);
+        assert_eq!(d.outcome, DeployOutcome::Ready);
+        assert_eq!(d.tag_url.as_deref(), Some("https://c---svc"));
+
+        let r = RevisionDeleted::of(4, "svc-00001-old", &unknown);
+        assert!(!r.deleted && r.unknown, "{r:?}");
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""unknown":true"#), "{line}");
+        let r = RevisionDeleted::of(4, "svc-00001-old", &failed);
+        assert!(!r.deleted && !r.unknown, "{r:?}");
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(!line.contains("unknown"), "omitted when false: {line}");
+        let back: RevisionDeleted = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+        assert!(RevisionDeleted::of(4, "svc-00001-old", &Ok::<(), BackendError>(())).deleted);
     }
 
     #[test]

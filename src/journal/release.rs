@@ -69,6 +69,12 @@ pub fn history_text(event: &super::Event) -> Option<String> {
         E::RevisionDeleted(d) if d.deleted => {
             format!("revision {} deleted (#{})", d.revision, d.id)
         }
+        E::RevisionDeleted(d) if d.unknown => format!(
+            "revision {} deletion outcome UNKNOWN (#{}): {}",
+            d.revision,
+            d.id,
+            d.error.as_deref().unwrap_or("")
+        ),
         E::RevisionDeleted(d) => format!(
             "revision {} NOT deleted (#{}): {}",
             d.revision,
@@ -152,10 +158,24 @@ mod tests {
             id: 8,
             revision: "s-00001-old".into(),
             deleted: false,
+            unknown: false,
             error: Some("refused: it serves traffic".into()),
         });
         let line = serde_json::to_string(&done).unwrap();
         assert!(line.starts_with(r#"{"event":"revision-deleted""#), "{line}");
+        let unknown = Event::RevisionDeleted(RevisionDeleted {
+            unknown: true,
+            error: Some("not known whether the change was applied: HTTP 503".into()),
+            ..match done {
+                Event::RevisionDeleted(d) => d,
+                _ => unreachable!(),
+            }
+        });
+        assert_eq!(
+            history_text(&unknown).unwrap(),
+            "revision s-00001-old deletion outcome UNKNOWN (#8): not known whether the change \
+             was applied: HTTP 503"
+        );
         let section = report_section(&[back]).unwrap();
         assert!(section.contains("no outcome recorded"), "{section}");
     }

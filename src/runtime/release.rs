@@ -13,9 +13,7 @@ use super::record::Recorder;
 use crate::core::action::Action;
 use crate::core::error::BackendError;
 use crate::core::release::{ReleaseEffect, ReleaseEvent};
-use crate::journal::release::{
-    DeleteRequested, DeployFinished, DeployOutcome, DeployRequested, RevisionDeleted,
-};
+use crate::journal::release::{DeleteRequested, DeployFinished, DeployRequested, RevisionDeleted};
 use crate::journal::Event;
 use crate::platform::release::SnapshotSink;
 use crate::platform::Platform;
@@ -78,26 +76,12 @@ pub(super) fn execute(
                         Err(why) => Err(BackendError::Refused(why)),
                     },
                 };
-                let (outcome, error, tag_url) = match &result {
-                    Ok(s) => (
-                        DeployOutcome::Ready,
-                        None,
-                        s.revision(&request.revision)
-                            .and_then(|r| r.tag_url.clone()),
-                    ),
-                    Err(e @ BackendError::Unconfirmed { .. }) => {
-                        (DeployOutcome::Unknown, Some(e.to_string()), None)
-                    }
-                    Err(e) => (DeployOutcome::Failed, Some(e.to_string()), None),
-                };
-                let event = Event::DeployFinished(DeployFinished {
+                let event = Event::DeployFinished(DeployFinished::of(
                     id,
-                    revision: request.revision.clone(),
-                    outcome,
-                    tag_url,
-                    error,
-                    took_ms: started.elapsed().as_millis() as i64,
-                });
+                    &request.revision,
+                    &result,
+                    started.elapsed().as_millis() as i64,
+                ));
                 if let Err(e) = rec.record(event).await {
                     let _ = tx.send(Action::JournalFailed(e)).await;
                 }
@@ -134,12 +118,7 @@ pub(super) fn execute(
                         },
                     };
                     let failed = result.is_err();
-                    let event = Event::RevisionDeleted(RevisionDeleted {
-                        id,
-                        revision: revision.clone(),
-                        deleted: !failed,
-                        error: result.as_ref().err().map(ToString::to_string),
-                    });
+                    let event = Event::RevisionDeleted(RevisionDeleted::of(id, &revision, &result));
                     if let Err(e) = rec.record(event).await {
                         let _ = tx.send(Action::JournalFailed(e)).await;
                     }

@@ -55,22 +55,11 @@ fn headline(ctx: &Ctx, c: &Confirmation) -> (&'static str, String) {
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation) {
     let t = &ctx.theme;
-    let km = &ctx.state.settings.keymap;
     let w = area.width.saturating_sub(4).clamp(20, 100).min(area.width);
     let inner_w = w.saturating_sub(4) as usize;
     let (kind, what) = headline(ctx, c);
 
-    let mut lines: Vec<Line> = vec![
-        Line::from(vec![
-            Span::styled(format!(" {kind} "), t.badge_read_only),
-            Span::raw(" "),
-            Span::styled(
-                ellipsize(&what, inner_w.saturating_sub(kind.len() + 3)).into_owned(),
-                t.bold,
-            ),
-        ]),
-        Line::raw(""),
-    ];
+    let mut lines: Vec<Line> = vec![badge_line(ctx, kind, &what, inner_w), Line::raw("")];
 
     // Per revision: before → after.
     let mut names: Vec<&str> = c.before.revisions().collect();
@@ -124,61 +113,13 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        format!(
-            "Exact call{} that will run:",
-            if c.preview.len() == 1 { "" } else { "s" }
-        ),
-        t.bold,
-    ));
-    for call in &c.preview {
-        for (i, chunk) in token_wrap(call, inner_w.saturating_sub(4))
-            .into_iter()
-            .enumerate()
-        {
-            let lead = if i == 0 { "  $ " } else { "    " };
-            lines.push(Line::from(vec![
-                Span::styled(lead, t.dim),
-                Span::styled(chunk, t.call),
-            ]));
-        }
-    }
+    lines.extend(exact_calls(ctx, &c.preview, inner_w));
     if c.preview.is_empty() {
         lines.push(Line::styled("  (the backend gave no preview)", t.dim));
     }
     lines.push(Line::raw(""));
-    // A question the cockpit opened by itself takes `y`, not an Enter that
-    // was meant for something else.
-    let confirm_keys = if c.unprompted {
-        km.label(Command::Confirm)
-            .split('/')
-            .filter(|k| *k != "Enter")
-            .collect::<Vec<_>>()
-            .join("/")
-    } else {
-        km.label(Command::Confirm)
-    };
-    lines.push(Line::from(vec![
-        Span::styled(confirm_keys, t.key),
-        Span::raw(" confirm    "),
-        Span::styled(km.label(Command::Cancel), t.key),
-        Span::raw(" cancel    "),
-        Span::styled(km.label(Command::CopyCall), t.key),
-        Span::raw(" copy the call"),
-    ]));
-
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let popup = centered(area, w, h);
-    let block = Block::bordered()
-        .border_style(t.confirm_border)
-        .title(Span::styled(
-            format!(" Confirm {} ", kind.to_lowercase()),
-            t.confirm_border,
-        ));
-    let inner = block.inner(popup).inner(ratatui::layout::Margin::new(1, 0));
-    frame.render_widget(Clear, popup);
-    frame.render_widget(block, popup);
-    frame.render_widget(Paragraph::new(lines), inner);
+    lines.push(keys_line(ctx, c.unprompted));
+    let inner = draw_popup(frame, area, ctx, kind, w, lines);
 
     // The two bars, drawn after the text at their reserved rows.
     for (i, split) in [&c.before, &c.after].into_iter().enumerate() {
@@ -194,4 +135,96 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &Confirmation)
         };
         traffic::draw_bar(frame.buffer_mut(), bar, ctx, split);
     }
+}
+
+// ------------------------------------------------ shared with the release's
+// confirmation ([`super::release`]): the same badge, calls, keys and frame.
+
+/// ` KIND  what`: the badge and the headline, cut to the width.
+pub(super) fn badge_line(ctx: &Ctx, kind: &str, what: &str, inner_w: usize) -> Line<'static> {
+    let t = &ctx.theme;
+    Line::from(vec![
+        Span::styled(format!(" {kind} "), t.badge_read_only),
+        Span::raw(" "),
+        Span::styled(
+            ellipsize(what, inner_w.saturating_sub(kind.len() + 3)).into_owned(),
+            t.bold,
+        ),
+    ])
+}
+
+/// "Exact call(s) that will run:" and every call, wrapped, never cut.
+pub(super) fn exact_calls(ctx: &Ctx, preview: &[String], inner_w: usize) -> Vec<Line<'static>> {
+    let t = &ctx.theme;
+    let mut lines = vec![Line::styled(
+        format!(
+            "Exact call{} that will run:",
+            if preview.len() == 1 { "" } else { "s" }
+        ),
+        t.bold,
+    )];
+    for call in preview {
+        for (i, chunk) in token_wrap(call, inner_w.saturating_sub(4))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { "  $ " } else { "    " };
+            lines.push(Line::from(vec![
+                Span::styled(lead, t.dim),
+                Span::styled(chunk, t.call),
+            ]));
+        }
+    }
+    lines
+}
+
+/// The keys: confirm, cancel, copy the call. A question the cockpit opened
+/// by itself (`unprompted`) takes `y`, not an Enter that was meant for
+/// something else.
+pub(super) fn keys_line(ctx: &Ctx, unprompted: bool) -> Line<'static> {
+    let t = &ctx.theme;
+    let km = &ctx.state.settings.keymap;
+    let confirm_keys = if unprompted {
+        km.label(Command::Confirm)
+            .split('/')
+            .filter(|k| *k != "Enter")
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        km.label(Command::Confirm)
+    };
+    Line::from(vec![
+        Span::styled(confirm_keys, t.key),
+        Span::raw(" confirm    "),
+        Span::styled(km.label(Command::Cancel), t.key),
+        Span::raw(" cancel    "),
+        Span::styled(km.label(Command::CopyCall), t.key),
+        Span::raw(" copy the call"),
+    ])
+}
+
+/// Draws `lines` in the bordered " Confirm kind " popup `w` wide, centred
+/// in `area`; returns the text's area.
+pub(super) fn draw_popup(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &Ctx,
+    kind: &str,
+    w: u16,
+    lines: Vec<Line<'static>>,
+) -> Rect {
+    let t = &ctx.theme;
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let popup = centered(area, w, h);
+    let block = Block::bordered()
+        .border_style(t.confirm_border)
+        .title(Span::styled(
+            format!(" Confirm {} ", kind.to_lowercase()),
+            t.confirm_border,
+        ));
+    let inner = block.inner(popup).inner(ratatui::layout::Margin::new(1, 0));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(block, popup);
+    frame.render_widget(Paragraph::new(lines), inner);
+    inner
 }

@@ -4,13 +4,11 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::{centered, ellipsize, token_wrap, Ctx};
+use super::{ellipsize, token_wrap, Ctx};
 use crate::core::details::ConditionState;
 use crate::core::duration::age;
-use crate::core::keymap::Command;
 use crate::core::model::Revision;
 use crate::core::release::{ReleaseConfirm, ReleaseOp};
 
@@ -119,22 +117,12 @@ fn headline(ctx: &Ctx, c: &ReleaseConfirm) -> (&'static str, String) {
 }
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &ReleaseConfirm) {
+    use super::confirm::{badge_line, draw_popup, exact_calls, keys_line};
     let t = &ctx.theme;
-    let km = &ctx.state.settings.keymap;
     let w = area.width.saturating_sub(4).clamp(20, 110).min(area.width);
     let inner_w = w.saturating_sub(4) as usize;
     let (kind, what) = headline(ctx, c);
-    let mut lines: Vec<Line> = vec![
-        Line::from(vec![
-            Span::styled(format!(" {kind} "), t.badge_read_only),
-            Span::raw(" "),
-            Span::styled(
-                ellipsize(&what, inner_w.saturating_sub(kind.len() + 3)).into_owned(),
-                t.bold,
-            ),
-        ]),
-        Line::raw(""),
-    ];
+    let mut lines: Vec<Line> = vec![badge_line(ctx, kind, &what, inner_w), Line::raw("")];
     let field = |name: &str, value: String| {
         Line::from(vec![
             Span::styled(format!("  {name:<9} "), t.dim),
@@ -177,44 +165,8 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &ReleaseConfir
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        if c.preview.len() == 1 {
-            "Exact call that will run:"
-        } else {
-            "Exact calls that will run:"
-        },
-        t.bold,
-    ));
-    for call in &c.preview {
-        for (i, chunk) in token_wrap(call, inner_w.saturating_sub(4))
-            .into_iter()
-            .enumerate()
-        {
-            let lead = if i == 0 { "  $ " } else { "    " };
-            lines.push(Line::from(vec![
-                Span::styled(lead, t.dim),
-                Span::styled(chunk, t.call),
-            ]));
-        }
-    }
+    lines.extend(exact_calls(ctx, &c.preview, inner_w));
     lines.push(Line::raw(""));
-    let confirm_keys = if c.unprompted {
-        km.label(Command::Confirm)
-            .split('/')
-            .filter(|k| *k != "Enter")
-            .collect::<Vec<_>>()
-            .join("/")
-    } else {
-        km.label(Command::Confirm)
-    };
-    let footer = Line::from(vec![
-        Span::styled(confirm_keys, t.key),
-        Span::raw(" confirm    "),
-        Span::styled(km.label(Command::Cancel), t.key),
-        Span::raw(" cancel    "),
-        Span::styled(km.label(Command::CopyCall), t.key),
-        Span::raw(" copy the call"),
-    ]);
     // A long request body is cut before the keys are: they stay visible.
     let room = area.height.saturating_sub(2) as usize;
     if lines.len() + 1 > room {
@@ -224,17 +176,6 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &ReleaseConfir
             t.dim,
         ));
     }
-    lines.push(footer);
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let popup = centered(area, w, h);
-    let block = Block::bordered()
-        .border_style(t.confirm_border)
-        .title(Span::styled(
-            format!(" Confirm {} ", kind.to_lowercase()),
-            t.confirm_border,
-        ));
-    let inner = block.inner(popup).inner(ratatui::layout::Margin::new(1, 0));
-    frame.render_widget(Clear, popup);
-    frame.render_widget(block, popup);
-    frame.render_widget(Paragraph::new(lines), inner);
+    lines.push(keys_line(ctx, c.unprompted));
+    draw_popup(frame, area, ctx, kind, w, lines);
 }

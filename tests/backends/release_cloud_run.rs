@@ -18,8 +18,8 @@ use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::release::SnapshotSink;
 use canary::platform::Platform;
 use canary_fakes::cloud_run::{
-    to_latest, to_revision, FakeCloudRun, RevisionSpec, ServiceRef, DEMO_CANARY, DEMO_OLD,
-    DEMO_STABLE,
+    to_latest, to_revision, FakeCloudRun, Fault, RevisionSpec, Route, ServiceRef, DEMO_CANARY,
+    DEMO_OLD, DEMO_STABLE,
 };
 
 fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
@@ -334,6 +334,168 @@ async fn deleting_refuses_what_serves_traffic_and_deletes_the_rest() {
         .await
         .expect_err("gone");
     assert!(matches!(err, BackendError::NotFound(_)), "{err}");
+}
+
+/// A deploy whose PATCH landed but whose answer was lost is read back: the
+/// template names our revision, so it is followed to ready.
+#[tokio::test]
+async fn a_deploy_whose_answer_is_lost_is_read_back_and_followed() {
+    let (fake, cr, _at) = demo().await;
+    let before = cr.snapshot().await.unwrap();
+    fake.inject(
+        Route::PatchService,
+        Fault::AfterApply(Box::new(Fault::Status(503))),
+        1,
+    );
+    let (progress, _) = sink();
+    let after = cr
+        .releases()
+        .unwrap()
+        .deploy(&request("r/app:2", NEW), &before.version, progress)
+        .await
+        .expect("read back as applied, then ready");
+    assert!(after.revision(NEW).is_some_and(|r| r.ready));
+    let patches = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(patches, 1, "the landed PATCH is not sent again");
+}
+
+/// A revision still being created when the deploy's time runs out has not
+/// failed: its outcome is not known yet (journaled `unknown`, not `failed`).
+#[tokio::test]
+async fn a_deploy_that_runs_out_of_time_is_unknown_not_failed() {
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    fake.set_deploy_step(Duration::from_secs(2));
+    let mut s = settings(&url, &at);
+    s.deploy_timeout = Duration::from_millis(600);
+    let cr = CloudRun::new(s).unwrap();
+    let before = cr.snapshot().await.unwrap();
+    let (progress, _) = sink();
+    let err = cr
+        .releases()
+        .unwrap()
+        .deploy(&request("r/app:2", NEW), &before.version, progress)
+        .await
+        .expect_err("not ready in time");
+    assert!(
+        matches!(err, BackendError::Unconfirmed { .. }),
+        "a revision still deploying is no failure: {err:?}"
+    );
+    assert!(err.to_string().contains(NEW), "{err}");
+    let snap = cr.snapshot().await.unwrap();
+    assert!(snap.revision(NEW).is_some_and(|r| r.details.deploying));
+}
+
+/// A DELETE whose answer is lost (it landed) is read back: the revision is
+/// gone, so it was deleted; one refused on every try is read back listed:
+/// not deleted; one whose answer is lost while the service cannot be read is
+/// not known (never `not deleted`).
+#[tokio::test]
+async fn an_unclear_answer_to_a_delete_is_read_back() {
+    let (fake, cr, at) = demo().await;
+    let releases = cr.releases().unwrap();
+    let (progress, _) = sink();
+    fake.inject(
+        Route::DeleteRevision,
+        Fault::AfterApply(Box::new(Fault::Garbage)),
+        1,
+    );
+    let after = releases
+        .delete_revision(DEMO_OLD, progress.clone())
+        .await
+        .expect("read back: it is gone");
+    assert!(after.revision(DEMO_OLD).is_none());
+
+    let older = "emergence-app-00040-old";
+    fake.add_revision(
+        &at,
+        &RevisionSpec::new(older, "r/app:0", Duration::from_secs(30 * 86_400)),
+    )
+    .unwrap();
+    fake.inject(Route::DeleteRevision, Fault::Status(503), 10);
+    let err = releases
+        .delete_revision(older, progress.clone())
+        .await
+        .expect_err("503 on every try");
+    assert!(
+        !matches!(err, BackendError::Unconfirmed { .. }),
+        "read back listed: not deleted, and known: {err:?}"
+    );
+    assert!(cr.snapshot().await.unwrap().revision(older).is_some());
+    fake.clear_faults();
+
+    fake.inject(
+        Route::DeleteRevision,
+        Fault::AfterApply(Box::new(Fault::Garbage)),
+        1,
+    );
+    fake.inject(Route::ListRevisions, Fault::Status(403), 10);
+    let err = releases
+        .delete_revision(older, progress)
+        .await
+        .expect_err("not known");
+    assert!(
+        matches!(err, BackendError::Unconfirmed { .. }),
+        "the answer lost and no read: not known, {err:?}"
+    );
+    fake.clear_faults();
+    assert!(cr.snapshot().await.unwrap().revision(older).is_none());
+}
+
+/// A failed revision's tag is removed before it is deleted: an unclear
+/// answer to that traffic PATCH is read back (the tag is gone: go on), and a
+/// deletion that fails after the tag went says so (the journal keeps it).
+#[tokio::test]
+async fn the_untag_before_a_delete_is_read_back_and_never_untold() {
+    let (fake, cr, _at) = demo().await;
+    let releases = cr.releases().unwrap();
+    let failed = |name: &'static str| {
+        let cr = &cr;
+        async move {
+            let before = cr.snapshot().await.unwrap();
+            let (progress, _) = sink();
+            let mut r = request("r/app:bad-pull-1", name);
+            r.tag = format!("t-{}", &name[name.len() - 3..]);
+            cr.releases()
+                .unwrap()
+                .deploy(&r, &before.version, progress)
+                .await
+                .expect_err("bad pull");
+            r.tag
+        }
+    };
+    let first = "emergence-app-00044-aaa";
+    failed(first).await;
+    fake.inject(
+        Route::PatchService,
+        Fault::AfterApply(Box::new(Fault::Status(503))),
+        1,
+    );
+    let (progress, _) = sink();
+    let after = releases
+        .delete_revision(first, progress.clone())
+        .await
+        .expect("the untag read back as applied, then deleted");
+    assert!(after.revision(first).is_none());
+
+    let second = "emergence-app-00045-bbb";
+    let tag = failed(second).await;
+    fake.inject(Route::DeleteRevision, Fault::Status(403), 1);
+    let err = releases
+        .delete_revision(second, progress)
+        .await
+        .expect_err("the DELETE is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("tag `{tag}` was removed")),
+        "the traffic change that landed is told: {text}"
+    );
+    let snap = cr.snapshot().await.unwrap();
+    assert!(snap.revision(second).is_some_and(|r| r.tag.is_none()));
 }
 
 /// `gcloud run revisions list` (its v1 surface, through gcloud's proxy

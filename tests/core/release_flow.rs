@@ -201,6 +201,67 @@ fn a_failed_deploy_says_why_and_how_to_clean_up() {
         .any(|e| matches!(e, Effect::Notify(t) if t.contains("FAILED"))));
 }
 
+/// A deploy or a deletion whose outcome is not known is never told as a
+/// failure (on screen nor to the team): the revision may be there.
+#[test]
+fn an_unknown_outcome_is_told_as_unknown_not_as_a_failure() {
+    let mut s = state();
+    open_confirm(&mut s);
+    let fx = press(&mut s, ch('y'));
+    let (id, _) = deploy_effect(&fx).unwrap();
+    let unknown = || BackendError::Unconfirmed {
+        message: "HTTP 503; re-reading the service failed too: timed out".into(),
+        read_back: None,
+    };
+    let fx = press(
+        &mut s,
+        Action::Release(ReleaseEvent::Deployed {
+            id,
+            result: Err(unknown()),
+        }),
+    );
+    let m = message(&s);
+    assert!(m.contains("outcome NOT KNOWN"), "{m}");
+    assert!(!m.contains("FAILED"), "{m}");
+    let told: Vec<&String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("NOT KNOWN") && !told[0].contains("FAILED"),
+        "{told:?}"
+    );
+    assert!(fx.contains(&Effect::RefreshService));
+
+    s.selected = Some(OLD.into());
+    press(&mut s, ch('x'));
+    let fx = press(&mut s, ch('y'));
+    let id = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Release(ReleaseEffect::Delete { id, .. }) => Some(*id),
+            _ => None,
+        })
+        .expect("sent");
+    press(
+        &mut s,
+        Action::Release(ReleaseEvent::Deleted {
+            id,
+            revision: OLD.into(),
+            result: Err(unknown()),
+            last: true,
+        }),
+    );
+    let m = message(&s);
+    assert!(m.contains(OLD) && m.contains("outcome NOT KNOWN"), "{m}");
+    assert!(!m.contains("was NOT deleted"), "{m}");
+    assert!(s.release.delete.is_none(), "the deletion is over");
+}
+
 #[test]
 fn a_concurrent_change_is_read_again_and_asked_again() {
     let mut s = state();

@@ -17,7 +17,7 @@ use canary::core::release::ReleaseOp;
 use canary::core::release_call::{CloudRunRelease, Target};
 use canary::core::state::State;
 use canary::core::update::update;
-use canary_fakes::fixtures::{self, key, revision, t0, CANARY, OLD, STABLE};
+use canary_fakes::fixtures::{self, key, revision, t0, CANARY, STABLE};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -235,7 +235,7 @@ fn inspect_shows_env_by_name_resources_and_the_diff() {
     );
     assert!(t.contains("env added    FEATURE_X"), "{t}");
     assert!(t.contains("memory limit 512Mi → 1Gi"), "{t}");
-    let _ = (STABLE, OLD);
+    assert!(t.contains(&format!("Against the stable {STABLE}")), "{t}");
 }
 
 #[test]

@@ -17,17 +17,17 @@ use canary_fakes::cloud_run::{
 use tty::{row, Tty};
 
 /// The fake on a runtime of its own (worker threads keep serving while the
-/// test thread blocks on the screen).
-struct Fake {
-    fake: FakeCloudRun,
-    url: String,
-    at: ServiceRef,
+/// test thread blocks on the screen); the release's tests use it too.
+pub(crate) struct Fake {
+    pub(crate) fake: FakeCloudRun,
+    pub(crate) url: String,
+    pub(crate) at: ServiceRef,
     // Dropped last: the fake's server task lives on it.
-    _rt: tokio::runtime::Runtime,
+    pub(crate) _rt: tokio::runtime::Runtime,
 }
 
 impl Fake {
-    fn start() -> Fake {
+    pub(crate) fn start() -> Fake {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -65,9 +65,13 @@ impl Fake {
             .expect("etag")
     }
 
-    fn traffic(&self) -> Vec<TrafficTarget> {
+    pub(crate) fn service(&self) -> canary::platform::cloud_run::api::Service {
         let _g = self._rt.enter();
-        self.fake.service(&self.at).expect("service").traffic
+        self.fake.service(&self.at).expect("service")
+    }
+
+    pub(crate) fn traffic(&self) -> Vec<TrafficTarget> {
+        self.service().traffic
     }
 
     fn stop(&self) {

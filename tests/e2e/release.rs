@@ -13,43 +13,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::cloud_run::Fake;
 use canary::platform::cloud_run::api::TrafficTarget;
-use canary_fakes::cloud_run::{FakeCloudRun, RevisionSpec, ServiceRef, DEMO_CANARY, DEMO_STABLE};
+use canary_fakes::cloud_run::{FakeCloudRun, RevisionSpec, DEMO_CANARY, DEMO_STABLE};
 use tty::{row, Tty};
-
-struct Fake {
-    fake: FakeCloudRun,
-    url: String,
-    at: ServiceRef,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Fake {
-    fn start() -> Fake {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let (fake, url) = rt.block_on(FakeCloudRun::start()).expect("fake");
-        let at = fake.seed_demo();
-        Fake {
-            fake,
-            url,
-            at,
-            _rt: rt,
-        }
-    }
-
-    fn service(&self) -> canary::platform::cloud_run::api::Service {
-        let _g = self._rt.enter();
-        self.fake.service(&self.at).expect("service")
-    }
-
-    fn traffic(&self) -> Vec<TrafficTarget> {
-        self.service().traffic
-    }
-}
 
 /// Answers every request `200 {"status":"ok"}` and keeps the paths asked:
 /// what the tag URLs of the fake point at.

@@ -518,8 +518,9 @@ fn deployed(
                 ),
             );
             fx.push(Effect::Notify(format!(
-                "{service}: deploy of {rev} ({}) FAILED: {e}",
-                d.request.image
+                "{service}: deploy of {rev} ({}) {}: {e}",
+                d.request.image,
+                if known { "FAILED" } else { "outcome NOT KNOWN" }
             )));
             state.release.last_deploy = Some((rev, Err(e.to_string())));
         }
@@ -594,6 +595,11 @@ fn deleted(
             state.write_generation += 1;
             load_snapshot(state, snapshot, fx);
         }
+        Err(e @ BackendError::Unconfirmed { .. }) => say(
+            state,
+            Level::Error,
+            format!("deleting {revision}: outcome NOT KNOWN: {e}"),
+        ),
         Err(e) => say(
             state,
             Level::Error,

@@ -12,13 +12,21 @@
 //!   operation is polled (a short first poll that backs off), the service
 //!   read after each poll (the screen shows the revision's conditions
 //!   progress), until the revision is ready or has failed.
+//!   Once the PATCH is accepted (or read back as applied), only what the
+//!   platform says failed is a failure: a revision still being created when
+//!   the time is up, or reads that fail, leave the outcome not known
+//!   ([`BackendError::Unconfirmed`], journaled `unknown`).
 //! - Delete: `DELETE …/revisions/R`; a failed revision's 0 % tag target
 //!   (its URL reaches nothing) is removed first by a traffic PATCH with the
-//!   etag, the rest of the traffic as it was.
+//!   etag, the rest of the traffic as it was. As for traffic changes, an
+//!   answer that is neither a clean success nor a clean refusal (of the
+//!   PATCH or of the DELETE) is resolved by reading the service again, and
+//!   a deletion that fails after the tag went says that the tag went.
 
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::write::{clean_refusal, unreadable};
 use super::{api, convert, CloudRun};
 use crate::core::error::BackendError;
 use crate::core::model::{ServiceSnapshot, Version};
@@ -46,51 +54,21 @@ impl CloudRun {
 
     /// Polls `op` (first after 100 ms, then backing off as
     /// [`CloudRun::next_poll`] says), reading the service after each poll
-    /// for `progress`.
+    /// for `progress`; at `deadline`, [`BackendError::Timeout`] of `limit`
+    /// (the deploy's or the operation's timeout).
     async fn follow_operation(
         &self,
-        mut op: api::Operation,
+        op: api::Operation,
         deadline: Instant,
+        limit: std::time::Duration,
         progress: &SnapshotSink,
     ) -> Result<api::Operation, BackendError> {
-        let started = Instant::now();
-        let mut delay = self
+        let first = self
             .settings
             .poll_initial
             .min(std::time::Duration::from_millis(100));
-        let path = format!("v2/{}", op.name);
-        let what = format!("operation {}", op.name);
-        while !op.done {
-            if op.name.is_empty() {
-                return Err(BackendError::Other(
-                    "the API answered with an operation that has no name".into(),
-                ));
-            }
-            if Instant::now() + delay > deadline {
-                return Err(BackendError::Timeout(self.settings.deploy_timeout));
-            }
-            tokio::time::sleep(delay).await;
-            delay = self.next_poll(delay, started.elapsed());
-            match self.http.get::<api::Operation>(&path, &[], &what).await {
-                Ok(next) => op = next,
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, operation = %op.name, "operation poll failed; retrying");
-                }
-                Err(BackendError::NotFound(_)) => {
-                    return Err(BackendError::Other(format!(
-                        "the API no longer knows operation {}",
-                        op.name
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
-            if !op.done {
-                if let Ok(s) = self.snapshot().await {
-                    progress(s);
-                }
-            }
-        }
-        Ok(op)
+        self.poll_operation(op, deadline, first, limit, Some(progress))
+            .await
     }
 
     /// Reads until `revision` is ready or has failed (or the deadline).
@@ -165,39 +143,11 @@ impl CloudRun {
                 .await;
             let err = match sent {
                 Ok(op) => {
-                    return match self.follow_operation(op, deadline, progress).await {
-                        Ok(op) => match op.error {
-                            // The revision's own conditions say it best.
-                            Some(e) => match self
-                                .until_settled(&request.revision, deadline, progress)
-                                .await
-                            {
-                                Err(BackendError::Failed(m)) => Err(BackendError::Failed(m)),
-                                _ => Err(BackendError::Failed(if e.message.is_empty() {
-                                    format!("operation {} failed with code {}", op.name, e.code)
-                                } else {
-                                    e.message
-                                })),
-                            },
-                            None => {
-                                self.until_settled(&request.revision, deadline, progress)
-                                    .await
-                            }
-                        },
-                        // The operation was lost or is slow: the revision tells.
-                        Err(e) => {
-                            tracing::warn!(error = %e, "following the deploy's operation failed; reading the revision");
-                            self.until_settled(&request.revision, deadline, progress)
-                                .await
-                        }
-                    };
+                    return self
+                        .settle_deploy(request, Some(op), deadline, progress)
+                        .await
                 }
-                Err(
-                    e @ (BackendError::Conflict(_)
-                    | BackendError::Refused(_)
-                    | BackendError::Auth(_)
-                    | BackendError::NotFound(_)),
-                ) if tries.count() == 0 => return Err(e),
+                Err(e) if clean_refusal(&e) && tries.count() == 0 => return Err(e),
                 Err(e) => e,
             };
             // Neither a clean success nor a clean refusal: read it back.
@@ -215,9 +165,7 @@ impl CloudRun {
                 == Some(request.revision.as_str());
             if ours {
                 tries.read_back(&err, "applied");
-                return self
-                    .until_settled(&request.revision, deadline, progress)
-                    .await;
+                return self.settle_deploy(request, None, deadline, progress).await;
             }
             if svc.etag.as_deref() == Some(expect.0.as_str()) {
                 if err.is_conflict() || !tries.again(&err).await {
@@ -237,32 +185,69 @@ impl CloudRun {
             });
         }
     }
+
+    /// Once the deploy's PATCH was accepted (`op`, its operation), or read
+    /// back as applied: the revision exists, and what becomes of it is read.
+    /// A failure is what the platform says failed (the revision's own
+    /// conditions say it best, else the operation's error); anything else
+    /// that stops the wait (the time is up while it is still being created,
+    /// the operation or the reads fail) leaves the outcome not known: the
+    /// revision may still become ready.
+    async fn settle_deploy(
+        &self,
+        request: &DeployRequest,
+        op: Option<api::Operation>,
+        deadline: Instant,
+        progress: &SnapshotSink,
+    ) -> Result<ServiceSnapshot, BackendError> {
+        let op_failed = match op {
+            None => None,
+            Some(op) => match self
+                .follow_operation(op, deadline, self.settings.deploy_timeout, progress)
+                .await
+            {
+                Ok(op) => op.error.map(|e| {
+                    if e.message.is_empty() {
+                        format!("operation {} failed with code {}", op.name, e.code)
+                    } else {
+                        e.message
+                    }
+                }),
+                // The operation was lost or is slow: the revision tells.
+                Err(e) => {
+                    tracing::warn!(error = %e, "following the deploy's operation failed; reading the revision");
+                    None
+                }
+            },
+        };
+        match (
+            self.until_settled(&request.revision, deadline, progress)
+                .await,
+            op_failed,
+        ) {
+            (Err(e @ BackendError::Failed(_)), _) => Err(e),
+            (_, Some(m)) => Err(BackendError::Failed(m)),
+            (Ok(s), None) => Ok(s),
+            (Err(e), None) => Err(BackendError::Unconfirmed {
+                message: format!(
+                    "{} was created but has not settled: {e}; it may still become ready or fail \
+                     (`canary describe {}` tells)",
+                    request.revision, request.revision
+                ),
+                read_back: None,
+            }),
+        }
+    }
 }
 
-/// A failed revision's reason: plain words, then the platform's own.
+/// A failed revision's reason: plain words, then the platform's own (as
+/// its row says it, [`super::inspect::failure_message`]).
 fn failure(r: &crate::core::model::Revision) -> BackendError {
-    use crate::core::details::{plain_reason, ConditionState};
-    let failed = r
-        .details
-        .conditions
-        .iter()
-        .filter(|c| c.state == ConditionState::Failed)
-        .find(|c| c.kind != "Ready")
-        .or_else(|| {
-            r.details
-                .conditions
-                .iter()
-                .find(|c| c.state == ConditionState::Failed)
-        });
-    let platform = failed
-        .and_then(|c| c.message.clone())
-        .or_else(|| r.status_message.clone())
-        .unwrap_or_else(|| "the revision did not become ready".into());
-    let plain = failed.and_then(|c| plain_reason(c.reason.as_deref(), c.message.as_deref()));
-    BackendError::Failed(match plain {
-        Some(p) => format!("{p}: {platform}"),
-        None => platform,
-    })
+    BackendError::Failed(
+        super::inspect::failure_message(&r.details)
+            .or_else(|| r.status_message.clone())
+            .unwrap_or_else(|| "the revision did not become ready".into()),
+    )
 }
 
 #[async_trait]
@@ -285,58 +270,228 @@ impl Releases for CloudRun {
         let svc = self.read_service().await?;
         // A failed revision's tag first (the core allows nothing else here;
         // the API refuses to delete a revision named in the traffic).
-        if let Some(body) = release_call::untag_body(
-            &convert::targets(&svc.traffic),
-            svc.etag.as_deref(),
-            revision,
-        ) {
-            tracing::info!(%revision, "PATCH traffic: removing the tag of a revision to delete");
-            let op: api::Operation = self
-                .http
-                .patch(
-                    &self.service_path(),
-                    &[("updateMask", "traffic")],
-                    &body,
-                    &self.what(),
-                )
-                .await?;
-            let op = self.follow_operation(op, deadline, &progress).await?;
-            if let Some(e) = op.error {
-                return Err(BackendError::Failed(format!(
-                    "removing the tag of {revision} failed: {}",
-                    e.message
-                )));
-            }
+        let untagged = self.untag(&svc, revision, deadline, &progress).await?;
+        let deleted = self.send_delete(revision, deadline, &progress).await;
+        if untagged.is_empty() {
+            return deleted;
         }
+        // That traffic change landed: whatever became of the deletion, its
+        // error says so (the journal keeps it with the deletion's record).
+        deleted.map_err(|e| {
+            with_note(
+                e,
+                &format!(
+                    "the tag `{}` was removed from {revision} first (that traffic change landed)",
+                    untagged.join("`, `")
+                ),
+            )
+        })
+    }
+}
+
+impl CloudRun {
+    /// Removes the 0 % tag targets of `revision` (a failed one's: its URL
+    /// reaches nothing) by a traffic PATCH with the etag; returns the tags
+    /// removed (none when it has none). An unclear answer is read back: the
+    /// tags gone means removed, still there means nothing was changed.
+    async fn untag(
+        &self,
+        svc: &api::Service,
+        revision: &str,
+        deadline: Instant,
+        progress: &SnapshotSink,
+    ) -> Result<Vec<String>, BackendError> {
+        let current = convert::targets(&svc.traffic);
+        let Some(body) = release_call::untag_body(&current, svc.etag.as_deref(), revision) else {
+            return Ok(Vec::new());
+        };
+        let named = |t: &release_call::Target| t.revision.as_deref() == Some(revision);
+        let tags: Vec<String> = current
+            .iter()
+            .filter(|t| named(t))
+            .filter_map(|t| t.tag.clone())
+            .collect();
+        tracing::info!(%revision, "PATCH traffic: removing the tag of a revision to delete");
+        let sent: Result<api::Operation, BackendError> = self
+            .http
+            .patch(
+                &self.service_path(),
+                &[("updateMask", "traffic")],
+                &body,
+                &self.what(),
+            )
+            .await;
+        let unclear = match sent {
+            Ok(op) => match self
+                .follow_operation(op, deadline, self.settings.operation_timeout, progress)
+                .await
+            {
+                Ok(op) => match op.error {
+                    Some(e) => {
+                        return Err(BackendError::Failed(format!(
+                            "removing the tag of {revision} failed: {}",
+                            e.message
+                        )))
+                    }
+                    None => return Ok(tags),
+                },
+                Err(e) => e,
+            },
+            Err(e) if clean_refusal(&e) => return Err(e),
+            Err(e) => e,
+        };
+        tracing::warn!(error = %unclear, "the untag's answer is not clean; re-reading the service");
+        let call = format!("removing the tag of {revision}");
+        let tries = Tries::new(&self.settings.retry, self.observer(), &call);
+        match self.read_service().await {
+            Ok(now) if !convert::targets(&now.traffic).iter().any(named) => {
+                tries.read_back(&unclear, "applied");
+                Ok(tags)
+            }
+            Ok(_) => {
+                tries.read_back(&unclear, "not applied");
+                Err(BackendError::Failed(format!(
+                    "removing the tag of {revision}: {unclear}; not applied: the service was \
+                     read back with the tag, nothing was deleted"
+                )))
+            }
+            Err(r) => Err(BackendError::Unconfirmed {
+                message: format!(
+                    "removing the tag of {revision}: {unclear}; re-reading the service failed \
+                     too: {r}; nothing was deleted"
+                ),
+                read_back: None,
+            }),
+        }
+    }
+
+    /// `DELETE …/revisions/R`, then its operation. Every answer that is not
+    /// a clean success or a clean refusal is read back: the revision gone
+    /// means deleted; still listed means not deleted (sent again within
+    /// the retry policy), or, once the API accepted the deletion, not known
+    /// yet; no read at all is [`BackendError::Unconfirmed`].
+    async fn send_delete(
+        &self,
+        revision: &str,
+        deadline: Instant,
+        progress: &SnapshotSink,
+    ) -> Result<ServiceSnapshot, BackendError> {
         tracing::info!(%revision, "DELETE revision");
         let what = format!("revision {revision} of {}", self.what());
         let call = format!("deleting {revision}");
         let mut tries = Tries::new(&self.settings.retry, self.observer(), &call);
-        let op = loop {
-            match self
+        let unclear = loop {
+            let err = match self
                 .http
                 .delete::<api::Operation>(&self.revision_path(revision), &[], &what)
                 .await
             {
-                Ok(op) => break op,
+                Ok(op) => match self
+                    .follow_operation(op, deadline, self.settings.operation_timeout, progress)
+                    .await
+                {
+                    Ok(op) => match op.error {
+                        Some(e) => return Err(BackendError::Failed(e.message)),
+                        None => return self.read_deleted(revision, deadline).await,
+                    },
+                    // Accepted: not sent again, but read back.
+                    Err(e) => break e,
+                },
                 // Gone already (an earlier try landed): done.
                 Err(BackendError::NotFound(_)) if tries.count() > 0 => {
-                    return self.snapshot().await;
+                    return self.read_deleted(revision, deadline).await;
                 }
-                Err(e) if e.is_transient() && tries.again(&e).await => {}
-                Err(e) => return Err(e),
+                Err(e) if clean_refusal(&e) => return Err(e),
+                Err(e) => e,
+            };
+            tracing::warn!(error = %err, "the DELETE's answer is not clean; re-reading the service");
+            match self.snapshot().await {
+                Ok(s) if s.revision(revision).is_none() => {
+                    tries.read_back(&err, "applied");
+                    return Ok(s);
+                }
+                Ok(_) if tries.again(&err).await => {}
+                Ok(_) => {
+                    tries.read_back(&err, "not applied");
+                    return Err(with_note(
+                        tries.gave_up(err),
+                        "not deleted: the revision was read back, still listed",
+                    ));
+                }
+                Err(r) => return Err(unreadable(&err, r)),
             }
         };
-        let op = self.follow_operation(op, deadline, &progress).await?;
-        if let Some(e) = op.error {
-            return Err(BackendError::Failed(e.message));
+        match self.snapshot().await {
+            Ok(s) if s.revision(revision).is_none() => {
+                tries.read_back(&unclear, "applied");
+                Ok(s)
+            }
+            Ok(_) => Err(BackendError::Unconfirmed {
+                message: format!(
+                    "{unclear}; the API accepted the deletion of {revision}, which is still listed"
+                ),
+                read_back: None,
+            }),
+            Err(r) => Err(unreadable(&unclear, r)),
         }
-        let snap = self.snapshot().await?;
+    }
+
+    /// The service once the operation said `revision` is deleted (a
+    /// transient read failure tried again until the deadline).
+    async fn read_deleted(
+        &self,
+        revision: &str,
+        deadline: Instant,
+    ) -> Result<ServiceSnapshot, BackendError> {
+        let mut delay = std::time::Duration::from_millis(100);
+        let snap = loop {
+            match self.snapshot().await {
+                Ok(s) => break s,
+                Err(e) if e.is_transient() && Instant::now() + delay <= deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.settings.poll_max);
+                }
+                Err(e) => {
+                    return Err(BackendError::Unconfirmed {
+                        message: format!(
+                            "the API says {revision} is deleted, but the service cannot be read \
+                             to confirm it: {e}"
+                        ),
+                        read_back: None,
+                    })
+                }
+            }
+        };
         if snap.revision(revision).is_some() {
             return Err(BackendError::Failed(format!(
                 "the operation finished but {revision} is still listed"
             )));
         }
         Ok(snap)
+    }
+}
+
+/// `e` with `note` after its message (its kind kept).
+fn with_note(e: BackendError, note: &str) -> BackendError {
+    let add = |m: String| format!("{m} ({note})");
+    match e {
+        BackendError::Conflict(m) => BackendError::Conflict(add(m)),
+        BackendError::Refused(m) => BackendError::Refused(add(m)),
+        BackendError::Auth(m) => BackendError::Auth(add(m)),
+        BackendError::NotFound(m) => BackendError::NotFound(add(m)),
+        BackendError::Failed(m) => BackendError::Failed(add(m)),
+        BackendError::Other(m) => BackendError::Other(add(m)),
+        BackendError::Unavailable {
+            message,
+            retry_after,
+        } => BackendError::Unavailable {
+            message: add(message),
+            retry_after,
+        },
+        BackendError::Unconfirmed { message, read_back } => BackendError::Unconfirmed {
+            message: add(message),
+            read_back,
+        },
+        e @ BackendError::Timeout(_) => BackendError::Failed(add(e.to_string())),
     }
 }

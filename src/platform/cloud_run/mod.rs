@@ -313,11 +313,29 @@ impl CloudRun {
     /// Transient errors while polling are retried until `deadline`.
     async fn wait(
         &self,
-        mut op: api::Operation,
+        op: api::Operation,
         deadline: Instant,
     ) -> Result<api::Operation, BackendError> {
+        let s = &self.settings;
+        self.poll_operation(op, deadline, s.poll_initial, s.operation_timeout, None)
+            .await
+    }
+
+    /// Polls `op` until done: first after `first`, then backing off
+    /// ([`Self::next_poll`]); transient errors while polling are retried
+    /// until `deadline` (then [`BackendError::Timeout`] of `limit`). With
+    /// `progress`, the service is read after each poll that finds the
+    /// operation still running, and told (a deploy's conditions progress).
+    async fn poll_operation(
+        &self,
+        mut op: api::Operation,
+        deadline: Instant,
+        first: Duration,
+        limit: Duration,
+        progress: Option<&crate::platform::release::SnapshotSink>,
+    ) -> Result<api::Operation, BackendError> {
         let started = Instant::now();
-        let mut delay = self.settings.poll_initial;
+        let mut delay = first;
         let path = format!("v2/{}", op.name);
         let what = format!("operation {}", op.name);
         while !op.done {
@@ -327,7 +345,7 @@ impl CloudRun {
                 ));
             }
             if Instant::now() + delay > deadline {
-                return Err(BackendError::Timeout(self.settings.operation_timeout));
+                return Err(BackendError::Timeout(limit));
             }
             tokio::time::sleep(delay).await;
             delay = self.next_poll(delay, started.elapsed());
@@ -345,6 +363,11 @@ impl CloudRun {
                     )))
                 }
                 Err(e) => return Err(e),
+            }
+            if let Some(progress) = progress.filter(|_| !op.done) {
+                if let Ok(s) = self.snapshot().await {
+                    progress(s);
+                }
             }
         }
         Ok(op)

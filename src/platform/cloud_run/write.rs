@@ -31,7 +31,7 @@ enum ReadBack {
 }
 
 /// Refusals that prove nothing was applied.
-fn clean_refusal(e: &BackendError) -> bool {
+pub(super) fn clean_refusal(e: &BackendError) -> bool {
     matches!(
         e,
         BackendError::Conflict(_)
@@ -71,7 +71,7 @@ fn third_split(why: &BackendError, now: TrafficSplit) -> BackendError {
     }
 }
 
-fn unreadable(why: &BackendError, e: BackendError) -> BackendError {
+pub(super) fn unreadable(why: &BackendError, e: BackendError) -> BackendError {
     BackendError::Unconfirmed {
         message: format!("{why}; re-reading the service failed too: {e}"),
         read_back: None,

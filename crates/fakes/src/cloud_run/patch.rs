@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::state::{normalise, ready_condition, with_type, FakeState};
+use super::state::{normalise, ready_condition, with_type, FakeService, FakeState};
 use canary::platform::cloud_run::api::{
     self, ErrorBody, ErrorEnvelope, TrafficTarget, CONDITION_RECONCILING, TYPE_LATEST,
     TYPE_REVISION,
@@ -86,10 +86,55 @@ impl ApiError {
     }
 }
 
-fn unknown_name(name: &str, at: &str) -> ApiError {
+pub(super) fn unknown_name(name: &str, at: &str) -> ApiError {
     ApiError::invalid(format!(
         "Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."
     ))
+}
+
+/// A PATCH body as the API takes it: a JSON object (a `Service`) with
+/// known field names only.
+pub(super) fn service_object(body: &str) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid(
+            "Invalid JSON payload received. Expected an object for 'service'.",
+        ));
+    };
+    if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
+        return Err(unknown_name(k, "service"));
+    }
+    Ok(map)
+}
+
+/// 409 ABORTED when the request carries an etag the service is no longer at.
+pub(super) fn check_etag(svc: &FakeService, etag: Option<&str>) -> Result<(), ApiError> {
+    match etag {
+        Some(etag) if Some(etag) != svc.resource.etag.as_deref() => Err(ApiError::new(
+            409,
+            "ABORTED",
+            format!(
+                "Etag mismatch: the request has {etag} but service '{}' is at {}; it was modified concurrently.",
+                svc.short(),
+                svc.resource.etag.as_deref().unwrap_or("")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The name of operation `id` on service `name` (`projects/P/locations/L/
+/// services/S`); `kind` tells traffic changes, deploys and deletions apart.
+pub(super) fn operation_name(name: &str, id: u64, kind: &str) -> String {
+    let parts: Vec<&str> = name.split('/').collect();
+    format!(
+        "projects/{}/locations/{}/operations/{:08x}-{kind}-4e2a-9b7d-{:012x}",
+        parts.get(1).unwrap_or(&""),
+        parts.get(3).unwrap_or(&""),
+        id,
+        id.wrapping_mul(0x9E37_79B9)
+    )
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -104,16 +149,7 @@ fn valid_tag(tag: &str) -> bool {
 
 /// Parses the body: known field names only, `traffic` as TrafficTargets.
 pub(super) fn parse_body(body: &str) -> Result<(Vec<TrafficTarget>, Option<String>), ApiError> {
-    let value: Value = serde_json::from_str(body)
-        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    let Value::Object(map) = &value else {
-        return Err(ApiError::invalid(
-            "Invalid JSON payload received. Expected an object for 'service'.",
-        ));
-    };
-    if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
-        return Err(unknown_name(k, "service"));
-    }
+    let map = service_object(body)?;
     let mut traffic = map.get("traffic").cloned().unwrap_or(Value::Array(vec![]));
     if let Value::Array(items) = &mut traffic {
         for (i, item) in items.iter_mut().enumerate() {
@@ -243,19 +279,7 @@ pub fn apply(
     let Some(svc) = state.services.get(name) else {
         return Err(not_found(name));
     };
-    if let Some(etag) = etag {
-        if Some(&etag) != svc.resource.etag.as_ref() {
-            return Err(ApiError::new(
-                409,
-                "ABORTED",
-                format!(
-                    "Etag mismatch: the request has {etag} but service '{}' is at {}; it was modified concurrently.",
-                    svc.short(),
-                    svc.resource.etag.as_deref().unwrap_or("")
-                ),
-            ));
-        }
-    }
+    check_etag(svc, etag.as_deref())?;
     let traffic = normalise(traffic);
     validate_traffic(&traffic, |r| svc.has_revision(r))?;
     let unready = traffic
@@ -264,16 +288,7 @@ pub fn apply(
         .filter_map(|t| t.revision.as_deref())
         .find(|r| !svc.revision_ready(r))
         .map(str::to_owned);
-    let op_name = {
-        let parts: Vec<&str> = name.split('/').collect();
-        format!(
-            "projects/{}/locations/{}/operations/{:08x}-5f1c-4e2a-9b7d-{:012x}",
-            parts.get(1).unwrap_or(&""),
-            parts.get(3).unwrap_or(&""),
-            id,
-            id.wrapping_mul(0x9E37_79B9)
-        )
-    };
+    let op_name = operation_name(name, id, "5f1c");
     if validate_only {
         let mut preview = svc.resource.clone();
         preview.traffic = traffic;
@@ -339,16 +354,7 @@ fn apply_annotations(
     name: &str,
     body: &str,
 ) -> Result<api::Operation, ApiError> {
-    let value: Value = serde_json::from_str(body)
-        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    let Value::Object(map) = &value else {
-        return Err(ApiError::invalid(
-            "Invalid JSON payload received. Expected an object for 'service'.",
-        ));
-    };
-    if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
-        return Err(unknown_name(k, "service"));
-    }
+    let map = service_object(body)?;
     let annotations: std::collections::BTreeMap<String, String> =
         serde_json::from_value(map.get("annotations").cloned().unwrap_or(Value::Null))
             .or_else(|_| {
@@ -366,32 +372,13 @@ fn apply_annotations(
     let Some(svc) = state.services.get_mut(name) else {
         return Err(not_found(name));
     };
-    if let Some(etag) = etag {
-        if Some(&etag) != svc.resource.etag.as_ref() {
-            return Err(ApiError::new(
-                409,
-                "ABORTED",
-                format!(
-                    "Etag mismatch: the request has {etag} but service '{}' is at {}; it was modified concurrently.",
-                    svc.short(),
-                    svc.resource.etag.as_deref().unwrap_or("")
-                ),
-            ));
-        }
-    }
+    check_etag(svc, etag.as_deref())?;
     svc.resource.annotations = annotations;
     svc.bump(chrono::Utc::now(), "canary-cockpit@example.com");
     // Nothing to roll out: the new generation is observed at once.
     svc.resource.observed_generation = svc.resource.generation.clone();
-    let parts: Vec<&str> = name.split('/').collect();
     Ok(api::Operation {
-        name: format!(
-            "projects/{}/locations/{}/operations/{:08x}-5f1c-4e2a-9b7d-{:012x}",
-            parts.get(1).unwrap_or(&""),
-            parts.get(3).unwrap_or(&""),
-            id,
-            id.wrapping_mul(0x9E37_79B9)
-        ),
+        name: operation_name(name, id, "5f1c"),
         metadata: Some(with_type(&svc.resource)),
         done: true,
         error: None,

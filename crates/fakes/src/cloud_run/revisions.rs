@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::patch::{not_found, ApiError, SERVICE_FIELDS};
+use super::patch::{check_etag, not_found, operation_name, service_object, unknown_name, ApiError};
 use super::state::{normalise, ready_condition, timestamp, with_type, FakeOp, FakeState};
 use super::FakeCloudRun;
 use canary::platform::cloud_run::api::{
@@ -166,12 +166,6 @@ pub fn template(image: &str) -> RevisionTemplate {
     }
 }
 
-fn unknown_name(name: &str, at: &str) -> ApiError {
-    ApiError::invalid(format!(
-        "Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."
-    ))
-}
-
 /// The template of the body, its field names checked.
 fn parse_template(map: &serde_json::Map<String, Value>) -> Result<RevisionTemplate, ApiError> {
     let Some(t) = map.get("template") else {
@@ -242,17 +236,7 @@ pub fn apply_deploy(
             mask.join(",")
         )));
     }
-    let value: Value = serde_json::from_str(body)
-        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    let Value::Object(map) = &value else {
-        return Err(ApiError::invalid(
-            "Invalid JSON payload received. Expected an object for 'service'.",
-        ));
-    };
-    if let Some(k) = map.keys().find(|k| !SERVICE_FIELDS.contains(&k.as_str())) {
-        return Err(unknown_name(k, "service"));
-    }
-    let mut template = parse_template(map)?;
+    let mut template = parse_template(&service_object(body)?)?;
     // Traffic and etag parse and validate as for a traffic change.
     let (traffic, etag) = super::patch::parse_body(body)?;
     let id = state.next_id();
@@ -260,19 +244,7 @@ pub fn apply_deploy(
     let Some(svc) = state.services.get(name) else {
         return Err(not_found(name));
     };
-    if let Some(etag) = etag {
-        if Some(&etag) != svc.resource.etag.as_ref() {
-            return Err(ApiError::new(
-                409,
-                "ABORTED",
-                format!(
-                    "Etag mismatch: the request has {etag} but service '{}' is at {}; it was modified concurrently.",
-                    svc.short(),
-                    svc.resource.etag.as_deref().unwrap_or("")
-                ),
-            ));
-        }
-    }
+    check_etag(svc, etag.as_deref())?;
     let service = svc.short().to_string();
     let revision = match template.revision.clone().filter(|r| !r.is_empty()) {
         Some(r) => r,
@@ -327,14 +299,7 @@ pub fn apply_deploy(
         .find_map(|c| c.ports.first().and_then(|p| p.container_port))
         .unwrap_or(8080);
     let wall = Utc::now();
-    let parts: Vec<&str> = name.split('/').collect();
-    let op_name = format!(
-        "projects/{}/locations/{}/operations/{:08x}-d3p1-4e2a-9b7d-{:012x}",
-        parts.get(1).unwrap_or(&""),
-        parts.get(3).unwrap_or(&""),
-        id,
-        id.wrapping_mul(0x9E37_79B9)
-    );
+    let op_name = operation_name(name, id, "d3p1");
     let Some(svc) = state.services.get_mut(name) else {
         return Err(not_found(name));
     };
@@ -667,14 +632,7 @@ pub fn delete_revision(
     };
     svc.resource.latest_created_revision = newest(false);
     svc.resource.latest_ready_revision = newest(true);
-    let parts: Vec<&str> = name.split('/').collect();
-    let op_name = format!(
-        "projects/{}/locations/{}/operations/{:08x}-de1e-4e2a-9b7d-{:012x}",
-        parts.get(1).unwrap_or(&""),
-        parts.get(3).unwrap_or(&""),
-        id,
-        id.wrapping_mul(0x9E37_79B9)
-    );
+    let op_name = operation_name(&service, id, "de1e");
     let mut typed = serde_json::to_value(&removed).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut typed {
         m.insert(
