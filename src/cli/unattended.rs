@@ -37,6 +37,17 @@ pub mod exit {
 /// `canary release`'s own arguments (`--timeout` is the global one).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReleaseArgs {
+    /// Deploy this image first (no traffic, tagged, as `canary deploy`),
+    /// check it on its tag URL, then walk the plan with it as the canary.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// The new revision's traffic tag (default: `[deploy] tag`); with --image.
+    #[arg(long, requires = "image")]
+    pub tag: Option<String>,
+    /// An environment variable of the new revision (plain value),
+    /// repeatable; with --image. Journaled by name only.
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "image")]
+    pub env: Vec<String>,
     /// A plan named in the config (`[plans.NAME]`); default `[plan]`.
     #[arg(long, value_name = "NAME", conflicts_with = "steps")]
     pub plan: Option<String>,
@@ -123,6 +134,7 @@ pub fn exit_code(ending: &Ending) -> u8 {
         Ending::RolledBack(_) => exit::ROLLED_BACK,
         Ending::Waiting(_) => exit::WAITING,
         Ending::Failed(_) => exit::FAILED,
+        Ending::Rejected(_) => exit::ROLLED_BACK,
     }
 }
 
@@ -183,6 +195,16 @@ async fn release(
             let ending = Ending::Failed(format!("{e:#}"));
             stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
             return exit::FAILED;
+        }
+    };
+    let deploy = match deploy_of(args, config, parts.platform.as_ref()).await {
+        Ok(d) => d,
+        Err((code, why)) => {
+            eprintln!("canary: {why}");
+            if code == exit::FAILED {
+                stream.finished(chrono::Utc::now(), &Ending::Failed(why), code);
+            }
+            return code;
         }
     };
     // One driver at a time: the lease, on the platform.
@@ -322,6 +344,7 @@ async fn release(
         timeout,
         on_cancel,
         cancel,
+        deploy,
     };
     let timing = app::cockpit::timing(config);
     let mut watcher = Watching {
@@ -358,6 +381,50 @@ async fn release(
     let code = exit_code(&ending);
     stream.finished(chrono::Utc::now(), &ending, code);
     code
+}
+
+/// `--image`: what to deploy, checked before anything is taken or sent:
+/// a platform that cannot deploy, a malformed image, tag or variable, a tag
+/// already in use are exit 2 (with the sentence); a service that cannot be
+/// read is exit 1.
+async fn deploy_of(
+    args: &ReleaseArgs,
+    config: &Config,
+    platform: &dyn crate::platform::Platform,
+) -> Result<Option<headless::Deploy>, (u8, String)> {
+    let Some(image) = &args.image else {
+        return Ok(None);
+    };
+    if let Err(why) = platform.releases() {
+        let why = match config.service.platform {
+            crate::config::PlatformKind::Kubernetes => format!(
+                "Kubernetes cannot deploy from canary: each revision is a Deployment rolled out \
+                 outside the cockpit (kubectl, your CD); roll it out there, then run \
+                 `canary release` without --image ({why})"
+            ),
+            _ => why,
+        };
+        return Err((exit::USAGE, format!("--image: {why}")));
+    }
+    let snapshot = platform
+        .snapshot()
+        .await
+        .map_err(|e| (exit::FAILED, format!("the service could not be read: {e}")))?;
+    crate::core::release::deploy_request(
+        &snapshot,
+        &config.release,
+        image,
+        args.tag.as_deref(),
+        &args.env,
+        chrono::Utc::now(),
+        0,
+    )
+    .map_err(|e| (exit::USAGE, e))?;
+    Ok(Some(headless::Deploy {
+        image: image.clone(),
+        tag: args.tag.clone(),
+        env: args.env.clone(),
+    }))
 }
 
 /// How long a lease lasts without renewal, and how often it is renewed.

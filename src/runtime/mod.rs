@@ -2,6 +2,7 @@
 //! turns them into effects, which run here as background tasks; the screen is
 //! redrawn only when something changed, at most `max_fps` times a second.
 
+mod first_deploy;
 pub mod headless;
 pub mod record;
 pub mod release;
