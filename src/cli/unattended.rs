@@ -1,14 +1,14 @@
 //! `canary release`: the cockpit's plan engine (the same `update`, plan,
 //! gates, checks battery, journal recorder and notifier) run unattended,
-//! for CI. No terminal: events on stdout ([`super::events`]), progress on
+//! for CI; with `--image`, the deploy first ([`crate::runtime::headless::Deploy`]). No terminal: events on stdout ([`super::events`]), progress on
 //! stderr, and an exit code that says how it ended:
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | promoted: the canary is at 100 % |
-//! | 1 | failed to act: a platform error, the service could not be read, the start was refused |
-//! | 2 | bad usage or config (an unknown `--plan`, malformed `--steps`) |
-//! | 3 | rolled back: the canary was bad (a gate or a blocking check failed) |
+//! | 1 | failed to act: a platform error (`--image`'s deploy refused included), the service could not be read, the start was refused |
+//! | 2 | bad usage or config (an unknown `--plan`, malformed `--steps`, `--image` where the platform cannot deploy) |
+//! | 3 | the canary was bad: rolled back (a gate or a blocking check failed), or `--image`'s revision rejected by its checks before any traffic |
 //! | 4 | stopped, waiting for a human: paused, waiting for approval, no data at the timeout |
 
 use std::process::ExitCode;

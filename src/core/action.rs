@@ -108,6 +108,8 @@ pub enum DriveRequest {
     /// checks on its tag URL before any traffic: journaled and told to the
     /// team; nothing to roll back (it never had traffic), it stays at 0 %.
     Reject { revision: String, reason: String },
+    /// Journal (and say) a note: what a headless run decided on its own.
+    Note { message: String },
     /// Pause a running plan (nothing advances, nothing rolls back).
     Pause { reason: String },
     /// Resume a paused plan.

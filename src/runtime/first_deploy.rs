@@ -10,7 +10,7 @@
 use super::headless::{Ending, Seen, Watcher};
 use super::Engine;
 use crate::core::action::{Action, DriveRequest};
-use crate::core::state::{Mode, State};
+use crate::core::state::{CheckRow, Mode, State};
 
 /// What to deploy first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,8 +167,16 @@ impl FirstDeploy {
                         Next::Wait
                     };
                 }
-                let failed: Vec<String> = b
-                    .blocking_failures()
+                // Before any traffic a metric has no data: that is no
+                // verdict on the canary (the plan's first step checks again,
+                // with traffic, and there it counts).
+                let (unjudged, failures): (Vec<&CheckRow>, Vec<&CheckRow>) =
+                    b.blocking_failures().into_iter().partition(|r| {
+                        r.result.as_ref().and_then(|x| x.measured.as_deref())
+                            == Some(crate::checks::runner::NO_DATA)
+                    });
+                let unjudged: Vec<String> = unjudged.iter().map(|r| r.info.name.clone()).collect();
+                let failed: Vec<String> = failures
                     .iter()
                     .map(|r| {
                         let res = r.result.as_ref();
@@ -186,12 +194,18 @@ impl FirstDeploy {
                         )
                     })
                     .collect();
-                let names: Vec<String> = b
-                    .blocking_failures()
-                    .iter()
-                    .map(|r| r.info.name.clone())
-                    .collect();
+                let names: Vec<String> = failures.iter().map(|r| r.info.name.clone()).collect();
                 if failed.is_empty() {
+                    if !unjudged.is_empty() {
+                        let message = format!(
+                            "before any traffic, no data for {} on {revision}: not a verdict; \
+                             checked again with traffic at the plan's first step",
+                            unjudged.join(", ")
+                        );
+                        let effects =
+                            engine.step(state, Action::Drive(DriveRequest::Note { message }));
+                        watcher.saw(state, &Seen::Other, &effects);
+                    }
                     return if stopping {
                         Next::End(stopped(&revision))
                     } else {
@@ -199,7 +213,7 @@ impl FirstDeploy {
                     };
                 }
                 let reason = format!(
-                    "{} blocking check{} failed on the tag URL of {revision}: {}",
+                    "{} blocking check{} failed on {revision} before any traffic: {}",
                     failed.len(),
                     if failed.len() == 1 { "" } else { "s" },
                     failed.join("; ")
@@ -234,4 +248,201 @@ fn stopped(revision: &str) -> Ending {
         "stopped before the plan started: {revision} is deployed at 0 % with its tag; \
          no traffic was changed"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+
+    use super::*;
+    use crate::core::action::Effect;
+    use crate::core::error::BackendError;
+    use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
+    use crate::core::plan::{OnCancel, PlanMode, PlanSpec, PlanStep};
+    use crate::core::release::DeployRequest;
+    use crate::core::state::Settings;
+    use crate::journal::Who;
+    use crate::platform::release::{Releases, SnapshotSink};
+    use crate::platform::simulator::{Scenario, Simulator};
+    use crate::platform::Platform;
+    use crate::runtime::headless::{self, Options};
+    use crate::runtime::record::{Notifier, Recorder};
+    use crate::runtime::{Backends, Timing};
+
+    /// The simulator, whose first `conflicts` deploys are refused as a
+    /// conflict (the service moved: nothing was created).
+    struct Conflicting {
+        sim: Simulator,
+        conflicts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Platform for Conflicting {
+        fn info(&self) -> PlatformInfo {
+            self.sim.info()
+        }
+        async fn snapshot(&self) -> Result<ServiceSnapshot, BackendError> {
+            self.sim.snapshot().await
+        }
+        async fn set_traffic(
+            &self,
+            split: &TrafficSplit,
+            expect: &Version,
+        ) -> Result<ServiceSnapshot, BackendError> {
+            self.sim.set_traffic(split, expect).await
+        }
+        fn releases(&self) -> Result<&dyn Releases, String> {
+            Ok(self)
+        }
+    }
+
+    #[async_trait]
+    impl Releases for Conflicting {
+        async fn deploy(
+            &self,
+            request: &DeployRequest,
+            expect: &Version,
+            progress: SnapshotSink,
+        ) -> Result<ServiceSnapshot, BackendError> {
+            let left = self.conflicts.load(Ordering::SeqCst);
+            if left > 0 {
+                self.conflicts.store(left - 1, Ordering::SeqCst);
+                return Err(BackendError::Conflict("the etag moved".into()));
+            }
+            self.sim
+                .releases()
+                .expect("the simulator deploys")
+                .deploy(request, expect, progress)
+                .await
+        }
+        async fn delete_revision(
+            &self,
+            revision: &str,
+            progress: SnapshotSink,
+        ) -> Result<ServiceSnapshot, BackendError> {
+            self.sim
+                .releases()
+                .expect("the simulator deletes")
+                .delete_revision(revision, progress)
+                .await
+        }
+    }
+
+    #[derive(Default)]
+    struct Seeing(Vec<Seen>);
+
+    impl Watcher for Seeing {
+        fn saw(&mut self, _: &State, seen: &Seen, _: &[Effect]) {
+            self.0.push(seen.clone());
+        }
+    }
+
+    /// `--image r/app:2 --steps 20:1m,100 --auto` against the healthy
+    /// simulator whose first `conflicts` deploys are conflicts.
+    async fn release(conflicts: usize) -> (State, Ending, Vec<Seen>) {
+        let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
+        let platform: Arc<dyn Platform> = Arc::new(Conflicting {
+            sim,
+            conflicts: AtomicUsize::new(conflicts),
+        });
+        let state = State::new(Settings::default(), platform.info(), Utc::now());
+        let spec = PlanSpec {
+            steps: vec![
+                PlanStep {
+                    percent: 20,
+                    observe: Duration::from_secs(60),
+                },
+                PlanStep {
+                    percent: 100,
+                    observe: Duration::ZERO,
+                },
+            ],
+            mode: PlanMode::Auto,
+            ..PlanSpec::domain_default()
+        };
+        let (_cancel_tx, cancel) = tokio::sync::mpsc::channel(1);
+        let opts = Options {
+            spec,
+            reason: None,
+            timeout: Duration::from_secs(3600),
+            on_cancel: OnCancel::Pause,
+            cancel,
+            deploy: Some(Deploy {
+                image: "r/app:2".into(),
+                tag: None,
+                env: Vec::new(),
+            }),
+        };
+        let recorder = Recorder::new(
+            None,
+            Who {
+                user: "test".into(),
+                from: None,
+            },
+            "emergence-app".into(),
+        );
+        let backends = Backends {
+            platform,
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder,
+            notifier: Notifier::new(None),
+        };
+        let timing = Timing {
+            service: Duration::from_millis(200),
+            ..Timing::default()
+        };
+        let (tx, rx) = super::super::channel();
+        let mut seeing = Seeing::default();
+        let (state, ending) =
+            headless::run(state, backends, timing, opts, tx, rx, &mut seeing).await;
+        (state, ending, seeing.0)
+    }
+
+    fn deploys(seen: &[Seen]) -> Vec<Option<&'static str>> {
+        seen.iter()
+            .filter_map(|s| match s {
+                Seen::Deployed { error, .. } => Some(error.as_ref().map(|e| e.1)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A deploy refused as a conflict (a lease renewal moved the etag) is
+    /// made again on what is there now; the plan then drives the new
+    /// revision, not the old one tagged `canary`. (No metrics here: the
+    /// run pauses for a human at the end of its window.)
+    #[tokio::test(start_paused = true)]
+    async fn a_deploy_refused_as_a_conflict_is_made_again_then_the_plan_drives_it() {
+        let (state, ending, seen) = release(1).await;
+        assert_eq!(deploys(&seen), [Some("conflict"), None], "{seen:?}");
+        let plan = state.plan.as_ref().expect("the plan started");
+        let deployed = state
+            .release
+            .last_deploy
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .expect("deployed");
+        assert_eq!(plan.canary, deployed);
+        assert_ne!(plan.canary, "emergence-app-00043-kaw");
+        assert!(matches!(ending, Ending::Waiting(_)), "{ending:?}");
+    }
+
+    /// A service that keeps moving: the run gives up, nothing deployed.
+    #[tokio::test(start_paused = true)]
+    async fn a_deploy_that_keeps_conflicting_fails_the_run() {
+        let (state, ending, seen) = release(usize::MAX).await;
+        assert_eq!(deploys(&seen).len(), CONFLICTS as usize + 1, "{seen:?}");
+        assert!(state.plan.is_none());
+        match ending {
+            Ending::Failed(why) => assert!(why.contains("kept changing"), "{why}"),
+            other => panic!("expected failed, got {other:?}"),
+        }
+    }
 }

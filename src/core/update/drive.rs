@@ -26,6 +26,10 @@ pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<
             reason,
         } => super::deploy::unattended(state, &image, tag.as_deref(), &env, reason, fx),
         DriveRequest::Reject { revision, reason } => reject(state, &revision, &reason, fx),
+        DriveRequest::Note { message } => {
+            say(state, Level::Info, message.clone());
+            fx.push(Effect::Journal(Event::Note { message }));
+        }
         DriveRequest::Pause { reason } => {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
                 feed(

@@ -458,6 +458,15 @@ impl FakeCloudRun {
         );
     }
 
+    /// How every revision created by a deploy from now on behaves in the
+    /// PromQL answers (a bad image: `set_deployed_behaviour(6.0, 150.0)`).
+    pub fn set_deployed_behaviour(&self, error_percent: f64, p95_ms: f64) {
+        self.state().monitoring.deployed = Some(RevisionBehaviour {
+            error_percent,
+            p95_ms,
+        });
+    }
+
     /// The URL to configure as `[cloud_run] monitoring_endpoint` for `project`.
     pub fn monitoring_endpoint(&self, project: &str) -> String {
         format!(
