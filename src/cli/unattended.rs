@@ -350,6 +350,7 @@ async fn release(
     let mut watcher = Watching {
         stream: &mut stream,
         step: step_tx,
+        audit_failing: false,
     };
     // A panic (a bug) still gives the lease back and says how the run
     // ended: another driver need not wait for the lease to expire and take
@@ -437,6 +438,8 @@ const LEASE_RENEW: Duration = Duration::from_secs(30);
 struct Watching<'a> {
     stream: &'a mut Stream,
     step: tokio::sync::watch::Sender<Option<usize>>,
+    /// The shared audit sink was said to be failing.
+    audit_failing: bool,
 }
 
 impl headless::Watcher for Watching<'_> {
@@ -447,6 +450,32 @@ impl headless::Watcher for Watching<'_> {
         effects: &[crate::core::action::Effect],
     ) {
         self.stream.saw(state, seen, effects);
+        // The shared audit trail going down, or back up: said once each.
+        if let Some(h) = journal::shared::health() {
+            let problem = h.problem(state.now);
+            match (&problem, self.audit_failing) {
+                (Some(line), false) => {
+                    self.audit_failing = true;
+                    self.stream.emit(
+                        "error",
+                        state.now,
+                        serde_json::json!({"source": "audit", "change": null, "message": line}),
+                        line.clone(),
+                    );
+                }
+                (None, true) => {
+                    self.audit_failing = false;
+                    let line = format!("shared audit ({}) works again", h.location);
+                    self.stream.emit(
+                        "note",
+                        state.now,
+                        serde_json::json!({ "message": line }),
+                        line.clone(),
+                    );
+                }
+                _ => {}
+            }
+        }
         let step = state
             .plan
             .as_ref()
@@ -486,14 +515,7 @@ async fn keep_lease(
 
 /// This machine's name.
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer outlives the call and its length is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    journal::shared::hostname()
 }
 
 /// Opens the journal, reconciles the changes a crash left without an

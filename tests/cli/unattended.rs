@@ -15,6 +15,8 @@ use serde_json::Value;
 
 /// `canary release --image`: deploy, checks on the tag URL, then the plan.
 mod image;
+/// The shared audit trail of releases (`[audit] shared`).
+mod shared_audit;
 
 /// A simulator scenario: the canary with `canary_errors` % 5xx from the
 /// start, `rps` requests per second in all.

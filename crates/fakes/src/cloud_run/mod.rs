@@ -140,6 +140,8 @@ pub enum Route {
     V1ListRevisions,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
+    /// Cloud Logging `POST v2/entries:write`.
+    WriteLogEntries,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.
     PromQueryRange,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query`.
