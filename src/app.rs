@@ -497,7 +497,10 @@ pub fn shared_sink(
             Ok(Some(std::sync::Arc::new(sink)))
         }
         SharedSink::KubernetesEvents => {
-            anyhow::bail!("[audit] shared = \"kubernetes-events\" is not available yet")
+            let settings = kubernetes_settings(config)?;
+            Ok(Some(std::sync::Arc::new(
+                crate::journal::shared::kubernetes::KubeEventsAudit::new(settings),
+            )))
         }
     }
 }

@@ -13,6 +13,7 @@
 //! redacted (env values, webhook URLs and tokens are never in them).
 
 pub mod cloud_logging;
+pub mod kubernetes;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};

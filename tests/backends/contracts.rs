@@ -627,9 +627,14 @@ async fn the_shared_audit_trail_follows_the_logging_discovery_document() {
     let d = Discovery::load_file("logging.v2.discovery.json");
     let (fake, url) = FakeCloudRun::start().await.unwrap();
     let at = fake.seed_demo();
-    let sink =
-        CloudLoggingAudit::new(Some(&url), Auth::None, &at.project, &at.service, "canary-audit")
-            .unwrap();
+    let sink = CloudLoggingAudit::new(
+        Some(&url),
+        Auth::None,
+        &at.project,
+        &at.service,
+        "canary-audit",
+    )
+    .unwrap();
     let records: Vec<Value> = (0..3)
         .map(|i| {
             json!({

@@ -95,11 +95,16 @@ impl CloudLoggingAudit {
 /// A stable id for a record (FNV-1a of its JSON): a record sent twice is
 /// one entry.
 fn insert_id(record: &Value) -> String {
+    format!("canary-{}", record_hash(record))
+}
+
+/// 16 hex digits naming a record (FNV-1a of its JSON).
+pub(super) fn record_hash(record: &Value) -> String {
     let text = record.to_string();
     let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    format!("canary-{h:016x}")
+    format!("{h:016x}")
 }
 
 #[async_trait]
