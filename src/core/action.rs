@@ -55,6 +55,9 @@ pub enum Action {
     JournalFailed(String),
     /// The journal's state changed: `Some(why)` broken, `None` writable again.
     JournalHealth(Option<String>),
+    /// The shared audit trail (`[audit] shared`) fails (its last error,
+    /// since when), or works again.
+    AuditHealth(Option<(String, chrono::DateTime<chrono::Utc>)>),
     /// A backend call is being tried again, or an unclear answer was resolved.
     Progress(Progress),
     /// Changes a crash left without an outcome were reconciled against the

@@ -250,6 +250,11 @@ impl Engine {
             if broken.is_some() != state.journal_broken.is_some() {
                 batch.push(Action::JournalHealth(broken));
             }
+            let audit = crate::journal::shared::health()
+                .and_then(|h| Some((h.last_error.clone().unwrap_or_default(), h.failing_since?)));
+            if audit.as_ref().map(|a| a.1) != state.audit_degraded.as_ref().map(|a| a.1) {
+                batch.push(Action::AuditHealth(audit));
+            }
         }
         while batch.len() < 256 {
             match rx.try_recv() {
