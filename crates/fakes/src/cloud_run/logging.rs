@@ -465,6 +465,15 @@ fn parse_token(t: &str, fingerprint: u64) -> Result<(DateTime<Utc>, u64), ApiErr
     Ok((DateTime::from_timestamp_nanos(nanos), seq))
 }
 
+/// A timestamp in a filter: RFC 3339, or with a `+HHMM` offset (no colon),
+/// as Google's Python client writes its default lower bound
+/// (`timestamp>="2026-11-29T16:20:25.305069+0000"`) and the API accepts.
+fn filter_time(text: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Eq,
@@ -609,7 +618,7 @@ impl Filter {
         self.terms
             .iter()
             .filter(|t| t.path == ["timestamp"] && matches!(t.op, Op::Ge | Op::Gt))
-            .filter_map(|t| DateTime::parse_from_rfc3339(&t.value).ok())
+            .filter_map(|t| filter_time(&t.value))
             .map(|t| t.with_timezone(&Utc))
             .max()
     }
@@ -650,7 +659,7 @@ impl Term {
     fn compare(&self, v: &Value) -> Result<bool, ApiError> {
         let ord: Option<Ordering> = match self.path.as_slice() {
             [f] if f == "timestamp" => {
-                let want = DateTime::parse_from_rfc3339(&self.value).map_err(|_| {
+                let want = filter_time(&self.value).ok_or_else(|| {
                     ApiError::invalid(format!("Invalid timestamp '{}' in filter.", self.value))
                 })?;
                 v.as_str()
