@@ -131,6 +131,10 @@ auth = "none"
 
 [journal]
 dir = "$WORK/journal"
+
+# The team's trail: every record also goes to Cloud Logging (the fake's).
+[audit]
+shared = "cloud-logging"
 TOML
 
 IMAGE=${IMAGE:-europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-$(date -u +%Y%m%d-%H%M%S)}
@@ -147,4 +151,6 @@ echo "== the team's chat heard:" >&2
 cat "$WORK/chat.log" >&2
 echo "== canary status:" >&2
 $BIN --config "$WORK/canary.toml" status >&2
+echo "== the team's shared trail (canary journal --shared), as another machine reads it:" >&2
+$BIN --config "$WORK/canary.toml" journal --shared | tail -n 8 >&2
 exit "$code"

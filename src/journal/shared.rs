@@ -277,10 +277,17 @@ pub fn health() -> Option<Health> {
     SHARED.get().map(SharedAudit::health)
 }
 
-/// Before the process ends: lets the queue drain for up to `within`
-/// (blocking; call it off any async runtime). The health then.
+/// Before the process ends: lets the queue drain for up to `within`, or
+/// one second when the sink is failing already (quitting is not held up
+/// by a sink that is down: its records are in the local journal).
+/// Blocking; call it off any async runtime. The health then.
 pub fn finish(within: Duration) -> Option<Health> {
     let a = SHARED.get()?;
+    let within = if a.health().failing_since.is_some() {
+        within.min(Duration::from_secs(1))
+    } else {
+        within
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

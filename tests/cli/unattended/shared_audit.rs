@@ -71,6 +71,11 @@ fn a_release_is_in_the_shared_trail_and_another_machine_reads_it_back() {
     .exits(0);
     let mine = local(&w);
     assert!(mine.len() > 10, "{mine:?}");
+    eprintln!(
+        "shared audit: {} records in {} entries:write requests",
+        mine.len(),
+        writes(&f).len()
+    );
     // Another machine: its own HOME and journal directory, the same service.
     let other = tempfile::tempdir().expect("tmp");
     let cfg = std::fs::read_to_string(&w.config).expect("config").replace(
@@ -140,8 +145,13 @@ fn a_sink_answering_503_is_retried_and_ends_complete() {
     let f = Fake::start();
     f.fake.inject(Route::WriteLogEntries, Fault::Status(503), 2);
     let w = audited(&f);
+    let started = Instant::now();
     w.release(&["release", "--steps", "20:1s,100", "--auto"], &[])
         .exits(0);
+    eprintln!(
+        "release 20:1s,100 with two 503s from the shared sink: {:?}",
+        started.elapsed()
+    );
     let tries = writes(&f).len();
     assert!(tries >= 3, "two 503s, then the writes: {tries}");
     let shared = shared_from(w.path(), &w.config);
@@ -162,6 +172,7 @@ fn a_sink_that_is_down_leaves_the_local_journal_complete_and_says_so() {
         out,
     } = w.release(&["release", "--steps", "20:1s,100", "--auto"], &[]);
     let took = started.elapsed();
+    eprintln!("release 20:1s,100 with the shared sink down: {took:?}");
     assert_eq!(code, 0, "{out}\n{err}");
     // Never blocked: the release's own time plus the 5 s the queue is given
     // at the end, at most.
