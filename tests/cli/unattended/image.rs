@@ -446,3 +446,41 @@ mod cloud_run {
         assert_eq!(rest, before, "every other target as it was");
     }
 }
+
+/// SIGTERM while the deploy runs: the deploy is not cut off (its outcome
+/// is journaled), no traffic is sent, and the run ends waiting for a human
+/// (exit 4), the new revision at 0 %.
+#[test]
+fn sigterm_during_the_deploy_lets_it_land_and_sends_no_traffic() {
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let (code, stream) = terminate_after(
+        &w,
+        &[
+            "release",
+            "--image",
+            IMAGE,
+            "--steps",
+            "20:1m,100",
+            "--auto",
+        ],
+        "deploy-requested",
+    );
+    assert_eq!(code, 4, "{stream:?}");
+    assert_eq!(events(&stream, "cancelled").len(), 1);
+    assert!(events(&stream, "traffic-requested").is_empty());
+    assert!(events(&stream, "plan-started").is_empty());
+    let finished = stream.last().unwrap();
+    assert_eq!(finished["outcome"], "waiting");
+    assert!(
+        finished["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stopped before the plan started"),
+        "{finished}"
+    );
+    let j = w.journal();
+    assert_eq!(run::records_of(&j, "deploy-requested").len(), 1);
+    let fin = run::records_of(&j, "deploy-finished");
+    assert_eq!(fin.len(), 1, "the deploy's outcome is journaled: {j}");
+    assert!(run::records_of(&j, "traffic-requested").is_empty());
+}
