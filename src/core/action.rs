@@ -102,6 +102,9 @@ pub enum DriveRequest {
     /// The split the platform serves is not the plan's: someone else moved
     /// it. The plan pauses (the driver stops instead of fighting).
     SplitMoved { reason: String },
+    /// A cockpit's request, read from the driver's lease: pause, resume or
+    /// abort, by whom (`user@host`), written when. Journaled with who asked.
+    Remote(crate::core::lease::RemoteRequest),
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits

@@ -11,47 +11,9 @@
 //! can be taken over, explicitly.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
-/// Who drives which plan, until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseInfo {
-    /// `user@host`.
-    pub driver: String,
-    pub pid: u32,
-    /// The plan's name (`ci`, `plan`, `--steps …`).
-    pub plan: String,
-    /// 1-based, once the plan has a step.
-    #[serde(default)]
-    pub step: Option<usize>,
-    pub acquired: DateTime<Utc>,
-    /// Past this, the driver is presumed dead: the lease may be taken over.
-    pub deadline: DateTime<Utc>,
-}
-
-impl LeaseInfo {
-    /// The same driver (host, user and process).
-    pub fn same_holder(&self, other: &LeaseInfo) -> bool {
-        self.driver == other.driver && self.pid == other.pid
-    }
-
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        now >= self.deadline
-    }
-
-    /// `alice@bastion-1 (pid 4242), plan ci at step 1, until 13:40:02 UTC`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} (pid {}), plan {}{}, lease until {} UTC",
-            self.driver,
-            self.pid,
-            self.plan,
-            self.step.map_or(String::new(), |s| format!(" at step {s}")),
-            self.deadline.format("%Y-%m-%d %H:%M:%S")
-        )
-    }
-}
+pub use crate::core::lease::{LeaseInfo, RemoteRequest, RequestKind};
 
 /// How a lease was taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,9 +50,15 @@ pub trait Lease: Send + Sync {
     async fn read(&self) -> Result<Option<LeaseInfo>, LeaseError>;
     /// Takes it for `me`: free, already ours, or expired and `take_over`.
     async fn acquire(&self, me: &LeaseInfo, take_over: bool) -> Result<Acquired, LeaseError>;
-    /// Extends ours (`me` carries the new deadline and step); `Lost` when
-    /// it is no longer ours.
-    async fn renew(&self, me: &LeaseInfo) -> Result<(), LeaseError>;
+    /// Extends ours (`me` carries the new deadline, step, phase, gates);
+    /// `Lost` when it is no longer ours. A request a cockpit wrote since
+    /// is kept ([`LeaseInfo::renewed_over`]); returns the lease as written.
+    async fn renew(&self, me: &LeaseInfo) -> Result<LeaseInfo, LeaseError>;
+    /// A cockpit's request to the driver, written into the driver's lease
+    /// with the same concurrency control (a request racing a renewal is
+    /// never lost: one of the two writes is refused and tried again).
+    /// Refused when nobody holds the lease or it expired.
+    async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError>;
     /// Gives ours back (a lease that is no longer ours is left alone).
     async fn release(&self, me: &LeaseInfo) -> Result<(), LeaseError>;
 }
@@ -99,7 +67,10 @@ pub trait Lease: Send + Sync {
 /// `O_CREAT|O_EXCL`, so that of two drivers only one creates it; renewed by
 /// writing a temporary file and renaming it over, after checking it is still
 /// ours; an expired one is removed (after checking it is still the expired
-/// one read) and created again exclusively.
+/// one read) and created again exclusively. Every read-modify-write (a
+/// renewal, a cockpit's request, a take-over, the release) holds an
+/// exclusive `flock` on `SERVICE.lease.lock` next to it: a request written
+/// between a renewal's read and its rename is not lost.
 pub struct FileLease {
     path: std::path::PathBuf,
 }
@@ -117,6 +88,28 @@ impl FileLease {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    /// An exclusive lock on the sidecar file, held until the guard drops.
+    fn lock(&self) -> Result<FileLock, LeaseError> {
+        use std::os::unix::io::AsRawFd;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        }
+        let path = self.path.with_extension("lease.lock");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(&path).map_err(|e| self.err(e))?;
+        // SAFETY: the descriptor is open for the call; flock only locks it.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(self.err(std::io::Error::last_os_error()));
+        }
+        Ok(FileLock(file))
     }
 
     fn err(&self, e: std::io::Error) -> LeaseError {
@@ -160,6 +153,9 @@ impl FileLease {
     }
 }
 
+/// Held while a lease file is read and written (closing it unlocks).
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
 #[async_trait]
 impl Lease for FileLease {
     fn location(&self) -> String {
@@ -171,6 +167,7 @@ impl Lease for FileLease {
     }
 
     async fn acquire(&self, me: &LeaseInfo, take_over: bool) -> Result<Acquired, LeaseError> {
+        let _lock = self.lock()?;
         // Two tries: the file may vanish (released) between a read and a create.
         for _ in 0..2 {
             if self.create(me)? {
@@ -207,9 +204,14 @@ impl Lease for FileLease {
         )))
     }
 
-    async fn renew(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
+    async fn renew(&self, me: &LeaseInfo) -> Result<LeaseInfo, LeaseError> {
+        let _lock = self.lock()?;
         match self.read_now()? {
-            Some(held) if held.same_holder(me) => self.write_over(me),
+            Some(held) if held.same_holder(me) => {
+                let next = me.renewed_over(&held);
+                self.write_over(&next)?;
+                Ok(next)
+            }
             Some(held) => Err(LeaseError::Lost(format!(
                 "taken over by {}",
                 held.describe()
@@ -219,12 +221,35 @@ impl Lease for FileLease {
     }
 
     async fn release(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
+        let _lock = self.lock()?;
         match self.read_now()? {
             Some(held) if held.same_holder(me) => {
                 std::fs::remove_file(&self.path).map_err(|e| self.err(e))
             }
             _ => Ok(()),
         }
+    }
+
+    async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
+        let _lock = self.lock()?;
+        let held = requestable(self.read_now()?, &self.location())?;
+        let next = LeaseInfo {
+            request: Some(request.clone()),
+            ..held
+        };
+        self.write_over(&next)?;
+        Ok(next)
+    }
+}
+
+/// The lease a request may be written into: held, and not expired.
+pub fn requestable(held: Option<LeaseInfo>, location: &str) -> Result<LeaseInfo, LeaseError> {
+    match held {
+        None => Err(LeaseError::Backend(format!(
+            "nobody drives a plan now ({location} is free)"
+        ))),
+        Some(h) if h.expired(Utc::now()) => Err(LeaseError::Expired(h)),
+        Some(h) => Ok(h),
     }
 }
 
@@ -233,15 +258,13 @@ mod tests {
     use super::*;
 
     fn info(driver: &str, pid: u32, ttl_s: i64) -> LeaseInfo {
-        let now = Utc::now();
-        LeaseInfo {
-            driver: driver.into(),
+        LeaseInfo::new(
+            driver.into(),
             pid,
-            plan: "ci".into(),
-            step: None,
-            acquired: now,
-            deadline: now + chrono::Duration::seconds(ttl_s),
-        }
+            "ci".into(),
+            Utc::now(),
+            chrono::Duration::seconds(ttl_s),
+        )
     }
 
     #[tokio::test]
