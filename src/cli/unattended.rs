@@ -246,6 +246,7 @@ async fn release(
         checks: parts.checks,
         recorder: recorder.clone(),
         notifier: app::notifier(config),
+        lease: None,
     };
     let plan_name = args.plan.clone().unwrap_or_else(|| {
         if args.steps.is_some() {
@@ -256,7 +257,7 @@ async fn release(
         .into()
     });
     let me = LeaseInfo::new(
-        format!("{}@{}", Who::from_env().user, hostname()),
+        crate::platform::lease::user_at_host(),
         std::process::id(),
         plan_name,
         chrono::Utc::now(),
@@ -532,18 +533,6 @@ async fn keep_lease(
             tracing::warn!(error = %e, "the request's acknowledgement could not be written");
         }
     }
-}
-
-/// This machine's name.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer outlives the call and its length is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Opens the journal, reconciles the changes a crash left without an

@@ -15,6 +15,23 @@ use chrono::Utc;
 
 pub use crate::core::lease::{LeaseInfo, RemoteRequest, RequestKind};
 
+/// `user@host` of this process: who drives, or who asks a driver.
+pub fn user_at_host() -> String {
+    format!("{}@{}", crate::journal::Who::from_env().user, hostname())
+}
+
+/// This machine's name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 /// How a lease was taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Acquired {

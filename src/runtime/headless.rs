@@ -420,6 +420,7 @@ mod tests {
             checks: None,
             recorder,
             notifier: Notifier::new(None),
+            lease: None,
         };
         let (tx, rx) = super::super::channel();
         let mut seeing = Seeing::default();
