@@ -464,7 +464,7 @@ impl headless::Watcher for Watching<'_> {
 async fn keep_lease(
     lease: std::sync::Arc<dyn Lease>,
     mut me: LeaseInfo,
-    published: tokio::sync::watch::Receiver<Published>,
+    mut published: tokio::sync::watch::Receiver<Published>,
     cancel: tokio::sync::mpsc::Sender<&'static str>,
     run: tokio::sync::mpsc::Sender<crate::core::action::Action>,
 ) {
@@ -528,9 +528,24 @@ async fn keep_lease(
             acked: Some(chrono::Utc::now()),
             ..request
         });
-        // Acknowledged at once: the cockpit that asked sees it obeyed.
-        if let Err(e) = lease.renew(&me).await {
-            tracing::warn!(error = %e, "the request's acknowledgement could not be written");
+        // Acknowledged once the run has taken it (with the phase it led
+        // to), and not while a change it caused is in flight (a rollback):
+        // on Cloud Run the write would move the etag under it.
+        published.mark_unchanged();
+        let settle = tokio::time::Instant::now() + Duration::from_secs(10);
+        let _ = tokio::time::timeout_at(settle.min(tokio::time::Instant::now() + Duration::from_millis(300)), published.changed()).await;
+        while published.borrow().in_flight && tokio::time::Instant::now() < settle {
+            let _ = tokio::time::timeout_at(settle, published.changed()).await;
+        }
+        let now = published.borrow().clone();
+        now.onto(&mut me);
+        written = now;
+        me.renewed = Some(chrono::Utc::now());
+        match lease.renew(&me).await {
+            Ok(_) => renewed = tokio::time::Instant::now(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the request's acknowledgement could not be written")
+            }
         }
     }
 }

@@ -85,8 +85,12 @@ pub(super) fn on_read(
             ),
             None => {
                 if let Some(b) = before {
-                    let msg = if state.remote.sent.take().is_some() {
-                        format!("{b} let go of the lease before acknowledging your request")
+                    let msg = if let Some(s) = state.remote.sent.take() {
+                        format!(
+                            "{b} gave the lease back after your {} request: its run ended \
+                             (its events and journal say how)",
+                            s.kind.verb()
+                        )
                     } else {
                         format!("{b} let go of the lease: the remote plan ended")
                     };
@@ -141,16 +145,17 @@ pub(super) fn plan_key(state: &mut State, cmd: Command) -> bool {
         RequestKind::Abort => "abort: it rolls back to the stable and exits 3 (r rolls back directly, without asking it)".to_string(),
     };
     let note = format!(
-        "ask {} — {} — to {what}",
+        "ask {} — {} — to {what}. Written with the platform's concurrency control \
+         (etag, resourceVersion or file lock); the driver reads its lease every 2 s, \
+         obeys, and acknowledges it there",
         who(&l),
         l.phase.as_deref().unwrap_or("starting")
     );
-    let preview = vec![
-        format!("{} request written into {}", kind.verb(), state.remote.location),
-        "with the platform's concurrency control (etag, resourceVersion or file lock); \
-         the driver reads its lease every 2 s, obeys, and acknowledges it there"
-            .to_string(),
-    ];
+    let preview = vec![format!(
+        "write {{\"request\": {{\"kind\": \"{}\", \"by\": YOU@HOST}}}} into {}",
+        kind.verb(),
+        state.remote.location
+    )];
     state.mode = Mode::Confirm(Confirmation {
         kind: ChangeKind::Set,
         before: split.clone(),
