@@ -80,7 +80,9 @@ async fn cockpit(config: Config, opts: Options) -> anyhow::Result<()> {
         Some(l) => {
             let read = tokio::time::timeout(std::time::Duration::from_secs(5), l.read()).await;
             let read = read.unwrap_or_else(|_| {
-                Err(crate::platform::lease::LeaseError::Backend("no answer within 5 s".into()))
+                Err(crate::platform::lease::LeaseError::Backend(
+                    "no answer within 5 s".into(),
+                ))
             });
             let held = read.as_ref().ok().and_then(|l| l.clone());
             let update = crate::core::action::Action::LeaseRead {
@@ -162,9 +164,8 @@ fn open_journal(
             state.next_change_id = replay.fresh_change_id();
             state.role_history = replay.role_history();
             // A plan another process drives now is its plan, not ours to resume.
-            if let Some((canary, stable, spec, phase, started)) = replay
-                .interrupted_plan()
-                .filter(|_| !driven_elsewhere)
+            if let Some((canary, stable, spec, phase, started)) =
+                replay.interrupted_plan().filter(|_| !driven_elsewhere)
             {
                 resume_interrupted_plan(state, canary, stable, spec, phase, started);
             }

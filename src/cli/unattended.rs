@@ -314,15 +314,9 @@ async fn release(
     }
     let (step_tx, step_rx) = tokio::sync::watch::channel(Published::default());
     let (tx, rx) = runtime::channel();
-    let keeper = lease.clone().map(|l| {
-        tokio::spawn(keep_lease(
-            l,
-            me.clone(),
-            step_rx,
-            cancel_tx,
-            tx.clone(),
-        ))
-    });
+    let keeper = lease
+        .clone()
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx, tx.clone())));
     let opts = headless::Options {
         spec,
         reason: args.reason.clone(),
@@ -411,9 +405,9 @@ impl Published {
             step: plan.phase.step().map(|s| s + 1),
             phase: Some(crate::core::error::excerpt(&phase, 160)),
             percent: Some(plan.ceiling()),
-            window_ends: plan.window(state.now).map(|(_, left)| {
-                state.now + chrono::Duration::from_std(left).unwrap_or_default()
-            }),
+            window_ends: plan
+                .window(state.now)
+                .map(|(_, left)| state.now + chrono::Duration::from_std(left).unwrap_or_default()),
             gates: Some(crate::core::error::excerpt(&gates, 160)),
             in_flight: state.change.is_some() || state.queued.is_some(),
         }
@@ -533,7 +527,11 @@ async fn keep_lease(
         // on Cloud Run the write would move the etag under it.
         published.mark_unchanged();
         let settle = tokio::time::Instant::now() + Duration::from_secs(10);
-        let _ = tokio::time::timeout_at(settle.min(tokio::time::Instant::now() + Duration::from_millis(300)), published.changed()).await;
+        let _ = tokio::time::timeout_at(
+            settle.min(tokio::time::Instant::now() + Duration::from_millis(300)),
+            published.changed(),
+        )
+        .await;
         while published.borrow().in_flight && tokio::time::Instant::now() < settle {
             let _ = tokio::time::timeout_at(settle, published.changed()).await;
         }

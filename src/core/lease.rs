@@ -166,7 +166,13 @@ mod tests {
     #[test]
     fn a_renewal_keeps_a_request_it_has_not_seen() {
         let now = Utc::now();
-        let me = LeaseInfo::new("ci@h".into(), 1, "ci".into(), now, chrono::Duration::seconds(90));
+        let me = LeaseInfo::new(
+            "ci@h".into(),
+            1,
+            "ci".into(),
+            now,
+            chrono::Duration::seconds(90),
+        );
         let ask = RemoteRequest {
             kind: RequestKind::Abort,
             by: "bob@laptop".into(),

@@ -321,6 +321,56 @@ mod tests {
         assert_eq!(lease.read().await, Ok(None));
     }
 
+    /// A cockpit's request lands in the driver's lock file under the lock,
+    /// survives the driver's next renewal, and is refused once nobody drives.
+    #[tokio::test]
+    async fn a_request_survives_a_renewal_and_needs_a_driver() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lease = FileLease::new(dir.path().join("app.lease"));
+        let ask = RemoteRequest {
+            kind: RequestKind::Pause,
+            by: "bob@laptop".into(),
+            at: Utc::now(),
+            acked: None,
+        };
+        assert!(matches!(
+            lease.request(&ask).await,
+            Err(LeaseError::Backend(_))
+        ));
+        let alice = info("alice@a", 1, 30);
+        lease.acquire(&alice, false).await.expect("acquire");
+        let written = lease.request(&ask).await.expect("request");
+        assert_eq!(written.pending(), Some(&ask));
+        let renewed = lease.renew(&alice).await.expect("renew");
+        assert_eq!(renewed.request, Some(ask.clone()));
+        assert_eq!(
+            lease.read().await.expect("read").and_then(|l| l.request),
+            Some(ask)
+        );
+        lease.release(&alice).await.expect("release");
+        let mut dead = info("carol@c", 3, 30);
+        dead.deadline = Utc::now() - chrono::Duration::seconds(1);
+        std::fs::write(
+            dir.path().join("app.lease"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        let late = RemoteRequest {
+            kind: RequestKind::Abort,
+            ..ask_of("bob@laptop")
+        };
+        assert_eq!(lease.request(&late).await, Err(LeaseError::Expired(dead)));
+    }
+
+    fn ask_of(by: &str) -> RemoteRequest {
+        RemoteRequest {
+            kind: RequestKind::Pause,
+            by: by.into(),
+            at: Utc::now(),
+            acked: None,
+        }
+    }
+
     /// Many drivers at once: exactly one wins.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_drivers_one_wins() {

@@ -534,7 +534,11 @@ fn execute(
                         Err(e) => Err(e.to_string()),
                     },
                 };
-                tracing::info!(kind = kind.verb(), ok = result.is_ok(), "request written into the lease");
+                tracing::info!(
+                    kind = kind.verb(),
+                    ok = result.is_ok(),
+                    "request written into the lease"
+                );
                 let _ = tx.send(Action::LeaseRequested(result)).await;
             });
         }

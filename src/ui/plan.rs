@@ -55,14 +55,20 @@ fn remote(ctx: &Ctx, l: &crate::core::lease::LeaseInfo, w: usize, fold: Fold) ->
     let state = ctx.state;
     let now = state.now;
     let written = l.renewed.unwrap_or(l.acquired);
-    let head = format!(
-        " ⇄ driven by {} (pid {}) · plan {} · lease taken {} ago, written {} ago ",
-        l.driver,
-        l.pid,
-        l.plan,
+    let (held, since) = (
         age((now - l.acquired).num_seconds()),
         age((now - written).num_seconds()),
     );
+    let mut head = format!(
+        " ⇄ driven by {} (pid {}) · plan {} · lease taken {held} ago, written {since} ago ",
+        l.driver, l.pid, l.plan,
+    );
+    if head.chars().count() > w.saturating_sub(7) {
+        head = format!(
+            " ⇄ {} (pid {}) drives plan {} · lease {held}, written {since} ago ",
+            l.driver, l.pid, l.plan,
+        );
+    }
     let paused = crate::core::update::remote_paused(l);
     let mut phase = l.phase.clone().unwrap_or_else(|| "starting".into());
     if let Some(p) = l.percent {
@@ -72,7 +78,10 @@ fn remote(ctx: &Ctx, l: &crate::core::lease::LeaseInfo, w: usize, fold: Fold) ->
         let left = (end - now).num_seconds().max(0);
         phase.push_str(&format!(" · window {}m{:02}s left", left / 60, left % 60));
     }
-    let gates = l.gates.clone().unwrap_or_else(|| "not published yet".into());
+    let gates = l
+        .gates
+        .clone()
+        .unwrap_or_else(|| "not published yet".into());
     let gate_style = if gates.starts_with("red") {
         t.error
     } else if gates.starts_with("green") {
@@ -103,12 +112,16 @@ fn remote(ctx: &Ctx, l: &crate::core::lease::LeaseInfo, w: usize, fold: Fold) ->
         )
     };
     let lines = vec![
-        Line::from(vec![
-            Span::styled(ellipsize(&phase, w).into_owned(), if paused { t.paused } else { t.text }),
-        ]),
+        Line::from(vec![Span::styled(
+            ellipsize(&phase, w).into_owned(),
+            if paused { t.paused } else { t.text },
+        )]),
         Line::from(vec![
             Span::styled("gates ", t.dim),
-            Span::styled(ellipsize(&gates, w.saturating_sub(6)).into_owned(), gate_style),
+            Span::styled(
+                ellipsize(&gates, w.saturating_sub(6)).into_owned(),
+                gate_style,
+            ),
         ]),
         Line::styled(ellipsize(&keys, w).into_owned(), t.key),
     ];

@@ -1400,7 +1400,9 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     let lease = Arc::new(KubeLease::new(kube));
     assert_eq!(lease.read().await, Ok(None));
 
-    let drivers: Vec<_> = (0..8).map(|i| someone(&format!("ci{i}@runner"), 100 + i, 90)).collect();
+    let drivers: Vec<_> = (0..8)
+        .map(|i| someone(&format!("ci{i}@runner"), 100 + i, 90))
+        .collect();
     let tries = drivers.iter().map(|d| {
         let (lease, d) = (lease.clone(), d.clone());
         tokio::spawn(async move { lease.acquire(&d, false).await })
@@ -1415,7 +1417,11 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     let winner = drivers[winners[0]].clone();
     for r in &results {
         if let Err(e) = r {
-            assert_eq!(e, &LeaseError::Held(winner.clone()), "refused naming the winner");
+            assert_eq!(
+                e,
+                &LeaseError::Held(winner.clone()),
+                "refused naming the winner"
+            );
         }
     }
     let creates: Vec<_> = w
@@ -1427,7 +1433,12 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     assert_eq!(creates.iter().filter(|r| r.status == 201).count(), 1);
     for r in creates.iter().filter(|r| r.status != 201) {
         assert_eq!(r.status, 409, "{}", r.response);
-        assert_eq!(r.json_response()["reason"], "AlreadyExists", "{}", r.response);
+        assert_eq!(
+            r.json_response()["reason"],
+            "AlreadyExists",
+            "{}",
+            r.response
+        );
     }
     for r in &creates {
         let _: k8s_openapi::api::coordination::v1::Lease =
@@ -1435,7 +1446,10 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     }
     let stored = stored_lease(&w).expect("stored");
     let spec = stored.spec.clone().expect("spec");
-    assert_eq!(spec.holder_identity.as_deref(), Some(winner.driver.as_str()));
+    assert_eq!(
+        spec.holder_identity.as_deref(),
+        Some(winner.driver.as_str())
+    );
     assert_eq!(spec.lease_duration_seconds, Some(90));
     assert!(spec.acquire_time.is_some() && spec.renew_time.is_some());
     assert_eq!(lease_info_of(&stored), winner);
@@ -1472,12 +1486,22 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     match w
-        .kubectl(&["annotate", "lease", "canary-backend", "-n", NS, "team=payments"])
+        .kubectl(&[
+            "annotate",
+            "lease",
+            "canary-backend",
+            "-n",
+            NS,
+            "team=payments",
+        ])
         .await
     {
         Some((ok, _, err)) => assert!(ok, "{err}"),
         None => {
-            let mut l = w.fake.get(Kind::Lease, NS, "canary-backend").expect("lease");
+            let mut l = w
+                .fake
+                .get(Kind::Lease, NS, "canary-backend")
+                .expect("lease");
             l["metadata"]["annotations"]["team"] = json!("payments");
             w.fake.put_lease(NS, l);
         }
@@ -1502,7 +1526,11 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     }
     let stored = stored_lease(&w).expect("stored");
     assert_eq!(
-        stored.metadata.annotations.as_ref().and_then(|a| a.get("team")),
+        stored
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("team")),
         Some(&"payments".to_string()),
         "kubectl's annotation was not overwritten"
     );
@@ -1518,10 +1546,16 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
     lease.request(&ask).await.expect("request written");
     let written = lease.renew(&renewal).await.expect("renewed");
     assert_eq!(written.request, Some(ask.clone()));
-    assert_eq!(lease_info_of(&stored_lease(&w).expect("stored")).request, Some(ask));
+    assert_eq!(
+        lease_info_of(&stored_lease(&w).expect("stored")).request,
+        Some(ask)
+    );
 
     // Someone else may not give it back; the holder does.
-    lease.release(&drivers[(winners[0] + 1) % 8]).await.expect("left alone");
+    lease
+        .release(&drivers[(winners[0] + 1) % 8])
+        .await
+        .expect("left alone");
     assert!(stored_lease(&w).is_some());
     lease.release(&winner).await.expect("released");
     assert!(stored_lease(&w).is_none());
@@ -1537,13 +1571,14 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
         delete.body
     );
     assert!(matches!(
-        lease.request(&RemoteRequest {
-            kind: RequestKind::Pause,
-            by: "bob@laptop".into(),
-            at: chrono::Utc::now(),
-            acked: None,
-        })
-        .await,
+        lease
+            .request(&RemoteRequest {
+                kind: RequestKind::Pause,
+                by: "bob@laptop".into(),
+                at: chrono::Utc::now(),
+                acked: None,
+            })
+            .await,
         Err(LeaseError::Backend(_))
     ));
 }
@@ -1600,7 +1635,10 @@ async fn two_releases_on_kubernetes_the_second_refuses_and_a_dead_lease_needs_ta
     assert!(err.contains("another driver holds the lease"), "{err}");
     assert!(err.contains(&format!("pid {first_pid}")), "{err}");
     assert!(err.contains("first@"), "names the first driver: {err}");
-    if let Some(holder) = w.read("lease/canary-backend", "{.spec.holderIdentity}").await {
+    if let Some(holder) = w
+        .read("lease/canary-backend", "{.spec.holderIdentity}")
+        .await
+    {
         assert!(holder.starts_with("first@"), "{holder}");
     }
     unsafe { libc::kill(first_pid as i32, libc::SIGTERM) };
@@ -1623,15 +1661,28 @@ async fn two_releases_on_kubernetes_the_second_refuses_and_a_dead_lease_needs_ta
             "spec": {"holderIdentity": "ghost@old-runner", "leaseDurationSeconds": 90}
         }),
     );
-    let args = ["-c", cfg.as_str(), "release", "--steps", "20:1s,100", "--auto"];
+    let args = [
+        "-c",
+        cfg.as_str(),
+        "release",
+        "--steps",
+        "20:1s,100",
+        "--auto",
+    ];
     let (code, _, err) = w.canary(&args).await;
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("expired") && err.contains("--take-over"), "{err}");
+    assert!(
+        err.contains("expired") && err.contains("--take-over"),
+        "{err}"
+    );
     let mut taking = args.to_vec();
     taking.push("--take-over");
     let (_, out, err) = w.canary(&taking).await;
     let stream = crate::support::schema::check_stream(&out);
-    let lease_event = stream.iter().find(|e| e["event"] == "lease").expect("lease event");
+    let lease_event = stream
+        .iter()
+        .find(|e| e["event"] == "lease")
+        .expect("lease event");
     assert_eq!(lease_event["action"], "taken-over", "{err}");
     assert!(
         lease_event["location"]
@@ -1640,7 +1691,10 @@ async fn two_releases_on_kubernetes_the_second_refuses_and_a_dead_lease_needs_ta
         "{lease_event}"
     );
     let journal = w.journal();
-    assert!(journal.contains("lease taken over (--take-over)"), "{journal}");
+    assert!(
+        journal.contains("lease taken over (--take-over)"),
+        "{journal}"
+    );
     assert!(journal.contains("ghost@old-runner"), "{journal}");
     let transitions = w
         .fake

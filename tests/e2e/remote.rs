@@ -144,9 +144,8 @@ impl Drop for Release {
 /// Milliseconds from a request written into the lease to the driver
 /// obeying it (its `remote-request` event).
 fn obey_ms(event: &Value) -> i64 {
-    let at = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(event[k].as_str().expect(k)).expect("time")
-    };
+    let at =
+        |k: &str| chrono::DateTime::parse_from_rfc3339(event[k].as_str().expect(k)).expect("time");
     (at("at") - at("requested_at")).num_milliseconds()
 }
 
@@ -165,7 +164,9 @@ fn a_cockpit_sees_the_headless_release_pauses_resumes_and_aborts_it() {
     });
     assert!(s.contains(&format!("(pid {pid})")), "{s}");
     assert!(s.contains("window 4m"), "the window left: {s}");
-    t.wait_for("the gates the driver published", |s| s.contains("gates green"));
+    t.wait_for("the gates the driver published", |s| {
+        s.contains("gates green")
+    });
 
     // No plan of its own while another driver holds the lease.
     t.press(":");
@@ -174,28 +175,42 @@ fn a_cockpit_sees_the_headless_release_pauses_resumes_and_aborts_it() {
         s.contains("a plan is driven by ci@")
     });
     t.press("\x1b");
-    t.wait_for("the command line closed", |s| !s.contains("command (Tab completes"));
+    t.wait_for("the command line closed", |s| {
+        !s.contains("command (Tab completes")
+    });
 
     // p, y: the driver pauses, keeps its lease, and says who asked.
     t.press("p");
-    t.wait_for("the pause confirmation", |s| s.contains("PAUSE REMOTE PLAN"));
+    t.wait_for("the pause confirmation", |s| {
+        s.contains("PAUSE REMOTE PLAN")
+    });
     t.press("y");
     let asked = release.wait_event("the pause request", |e| e["event"] == "remote-request");
     assert_eq!(asked["kind"], "pause");
-    assert!(asked["by"].as_str().is_some_and(|b| b.starts_with("bob@")), "{asked}");
+    assert!(
+        asked["by"].as_str().is_some_and(|b| b.starts_with("bob@")),
+        "{asked}"
+    );
     let pause_ms = obey_ms(&asked);
     release.wait_event("paused", |e| {
         e["event"] == "paused" && e["reason"].as_str().is_some_and(|r| r.contains("bob@"))
     });
-    t.wait_for("the driver's acknowledgement", |s| s.contains("obeyed: pause"));
+    t.wait_for("the driver's acknowledgement", |s| {
+        s.contains("obeyed: pause")
+    });
     t.wait_for("the remote plan paused", |s| {
         s.contains("paused at step 1") && s.contains("p resume")
     });
-    assert!(release.child.try_wait().expect("try_wait").is_none(), "still driving, paused");
+    assert!(
+        release.child.try_wait().expect("try_wait").is_none(),
+        "still driving, paused"
+    );
 
     // p, y again: resumed.
     t.press("p");
-    t.wait_for("the resume confirmation", |s| s.contains("RESUME REMOTE PLAN"));
+    t.wait_for("the resume confirmation", |s| {
+        s.contains("RESUME REMOTE PLAN")
+    });
     t.press("y");
     let asked = release.wait_event("the resume request", |e| {
         e["event"] == "remote-request" && e["kind"] == "resume"
@@ -208,7 +223,9 @@ fn a_cockpit_sees_the_headless_release_pauses_resumes_and_aborts_it() {
 
     // a, y: aborted: rolled back, exit 3.
     t.press("a");
-    t.wait_for("the abort confirmation", |s| s.contains("ABORT REMOTE PLAN"));
+    t.wait_for("the abort confirmation", |s| {
+        s.contains("ABORT REMOTE PLAN")
+    });
     t.press("y");
     assert_eq!(release.wait_exit(), Some(3), "aborted: rolled back");
     let events = release.events();
@@ -221,7 +238,9 @@ fn a_cockpit_sees_the_headless_release_pauses_resumes_and_aborts_it() {
     assert_eq!(finished["event"], "finished");
     assert_eq!(finished["outcome"], "rolled-back");
     assert!(
-        finished["reason"].as_str().is_some_and(|r| r.contains("aborted from the cockpit of bob@")),
+        finished["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("aborted from the cockpit of bob@")),
         "{finished}"
     );
     let journal = release.journal();
@@ -238,7 +257,9 @@ fn a_cockpit_sees_the_headless_release_pauses_resumes_and_aborts_it() {
         !f.service().annotations.contains_key("canary.dev/lease"),
         "the lease was given back"
     );
-    t.wait_for("the remote plan gone from the screen", |s| !s.contains("driven by ci@"));
+    t.wait_for("the remote plan gone from the screen", |s| {
+        !s.contains("driven by ci@")
+    });
     eprintln!(
         "request written → driver obeyed: pause {pause_ms} ms, resume {resume_ms} ms, abort {abort_ms} ms"
     );

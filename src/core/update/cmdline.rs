@@ -166,7 +166,9 @@ fn refuse_wrong_direction(state: &State, word: Option<&str>) -> Result<(), Strin
     if let Some(l) = state.remote.driver(state.now) {
         let paused = super::remote::remote_paused(l);
         return match word {
-            Some("start" | "advance") => Err(super::remote::refuse_start(state).unwrap_or_default()),
+            Some("start" | "advance") => {
+                Err(super::remote::refuse_start(state).unwrap_or_default())
+            }
             Some("pause") if paused => Err(format!("{} already says it is paused", l.driver)),
             Some("resume") if !paused => Err(format!("{} does not say it is paused", l.driver)),
             _ => Ok(()),

@@ -47,7 +47,12 @@ pub(super) fn on_read(
     state.remote.error = None;
     let before = state.remote.driver(now).map(who);
     if let (Some(sent), Some(l)) = (state.remote.sent.clone(), lease.as_ref()) {
-        if let Some(acked) = l.request.as_ref().filter(|r| r.same(&sent)).and_then(|r| r.acked) {
+        if let Some(acked) = l
+            .request
+            .as_ref()
+            .filter(|r| r.same(&sent))
+            .and_then(|r| r.acked)
+        {
             let took = (acked - sent.at).num_milliseconds().max(0);
             say(
                 state,
@@ -125,12 +130,21 @@ pub(super) fn plan_key(state: &mut State, cmd: Command) -> bool {
         );
         return true;
     }
-    if let Some(w) = state.remote.writing.map(|(k, _)| k).or(state.remote.sent.as_ref().map(|s| s.kind)) {
+    if let Some(w) = state.remote.writing.map(|(k, _)| k).or(state
+        .remote
+        .sent
+        .as_ref()
+        .map(|s| s.kind))
+    {
         if w == kind {
             say(
                 state,
                 Level::Info,
-                format!("already asked {} to {}: waiting for it to obey", l.driver, w.verb()),
+                format!(
+                    "already asked {} to {}: waiting for it to obey",
+                    l.driver,
+                    w.verb()
+                ),
             );
             return true;
         }

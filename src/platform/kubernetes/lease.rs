@@ -25,9 +25,7 @@ use serde_json::json;
 use super::errors::{classify, timed_out, Call};
 use super::KubePlatform;
 use crate::core::error::BackendError;
-use crate::platform::lease::{
-    requestable, Acquired, Lease, LeaseError, LeaseInfo, RemoteRequest,
-};
+use crate::platform::lease::{requestable, Acquired, Lease, LeaseError, LeaseInfo, RemoteRequest};
 
 /// The annotation holding the whole lease.
 pub const ANNOTATION: &str = "canary.dev/lease";
@@ -102,7 +100,12 @@ impl KubeLease {
 
     /// Writes `lease` over `read` (created when there was no object);
     /// `Ok(false)` when someone wrote first (409: AlreadyExists or Conflict).
-    async fn write(&self, read: &Read, lease: &LeaseInfo, took_over: bool) -> Result<bool, LeaseError> {
+    async fn write(
+        &self,
+        read: &Read,
+        lease: &LeaseInfo,
+        took_over: bool,
+    ) -> Result<bool, LeaseError> {
         let (api, ns) = self.api().await?;
         let object = object_for(read.object.as_ref(), lease, &self.name, took_over)?;
         let pp = PostParams {
@@ -203,8 +206,8 @@ fn object_for(
     }
     object["metadata"]["annotations"][ANNOTATION] = json!(text);
     let renewed = lease.renewed.unwrap_or_else(Utc::now);
-    let transitions = object["spec"]["leaseTransitions"].as_i64().unwrap_or(0)
-        + i64::from(took_over);
+    let transitions =
+        object["spec"]["leaseTransitions"].as_i64().unwrap_or(0) + i64::from(took_over);
     object["spec"] = json!({
         "holderIdentity": lease.driver,
         "leaseDurationSeconds": (lease.deadline - renewed).num_seconds().max(1),
@@ -326,7 +329,13 @@ mod tests {
     #[test]
     fn the_object_keeps_what_others_put_on_it() {
         let now = Utc::now();
-        let me = LeaseInfo::new("ci@runner".into(), 7, "ci".into(), now, chrono::Duration::seconds(90));
+        let me = LeaseInfo::new(
+            "ci@runner".into(),
+            7,
+            "ci".into(),
+            now,
+            chrono::Duration::seconds(90),
+        );
         let first = object_for(None, &me, "canary-backend", false).expect("object");
         assert_eq!(first.metadata.name.as_deref(), Some("canary-backend"));
         let spec = first.spec.clone().expect("spec");
@@ -343,7 +352,11 @@ mod tests {
         let again = object_for(Some(&theirs), &me, "canary-backend", true).expect("object");
         assert_eq!(again.metadata.resource_version.as_deref(), Some("41"));
         assert_eq!(
-            again.metadata.annotations.as_ref().and_then(|a| a.get("team")),
+            again
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("team")),
             Some(&"payments".to_string())
         );
         assert_eq!(again.spec.and_then(|s| s.lease_transitions), Some(1));
