@@ -38,17 +38,17 @@ pub enum Acquired {
     /// Nobody held it (or we already did).
     Fresh,
     /// It had expired: this was its holder.
-    TookOver(LeaseInfo),
+    TookOver(Box<LeaseInfo>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
     /// Someone else drives, and their lease is live.
     #[error("another driver holds the lease: {}", .0.describe())]
-    Held(LeaseInfo),
+    Held(Box<LeaseInfo>),
     /// Someone else's lease expired: `--take-over` takes it.
     #[error("the lease of {} expired; --take-over takes it over", .0.describe())]
-    Expired(LeaseInfo),
+    Expired(Box<LeaseInfo>),
     /// Ours was taken over (or removed) while we ran.
     #[error("the lease was lost: {0}")]
     Lost(String),
@@ -198,10 +198,10 @@ impl Lease for FileLease {
                 return Ok(Acquired::Fresh);
             }
             if !held.expired(Utc::now()) {
-                return Err(LeaseError::Held(held));
+                return Err(LeaseError::Held(Box::new(held)));
             }
             if !take_over {
-                return Err(LeaseError::Expired(held));
+                return Err(LeaseError::Expired(Box::new(held)));
             }
             // Still the expired lease we read? Then it goes, and we create ours
             // exclusively: of two drivers taking over, one creates it.
@@ -209,10 +209,10 @@ impl Lease for FileLease {
                 let _ = std::fs::remove_file(&self.path);
             }
             if self.create(me)? {
-                return Ok(Acquired::TookOver(held));
+                return Ok(Acquired::TookOver(Box::new(held)));
             }
             if let Some(now) = self.read_now()? {
-                return Err(LeaseError::Held(now));
+                return Err(LeaseError::Held(Box::new(now)));
             }
         }
         Err(LeaseError::Backend(format!(
@@ -265,7 +265,7 @@ pub fn requestable(held: Option<LeaseInfo>, location: &str) -> Result<LeaseInfo,
         None => Err(LeaseError::Backend(format!(
             "nobody drives a plan now ({location} is free)"
         ))),
-        Some(h) if h.expired(Utc::now()) => Err(LeaseError::Expired(h)),
+        Some(h) if h.expired(Utc::now()) => Err(LeaseError::Expired(Box::new(h))),
         Some(h) => Ok(h),
     }
 }
@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(lease.acquire(&alice, false).await, Ok(Acquired::Fresh));
         assert_eq!(
             lease.acquire(&bob, true).await,
-            Err(LeaseError::Held(alice.clone()))
+            Err(LeaseError::Held(Box::new(alice.clone())))
         );
         let mut renewed = alice.clone();
         renewed.step = Some(1);
@@ -305,11 +305,11 @@ mod tests {
         lease.renew(&dead).await.expect("renew");
         assert_eq!(
             lease.acquire(&bob, false).await,
-            Err(LeaseError::Expired(dead.clone()))
+            Err(LeaseError::Expired(Box::new(dead.clone())))
         );
         assert_eq!(
             lease.acquire(&bob, true).await,
-            Ok(Acquired::TookOver(dead.clone()))
+            Ok(Acquired::TookOver(Box::new(dead.clone())))
         );
         assert!(matches!(
             lease.renew(&alice).await,
@@ -359,7 +359,10 @@ mod tests {
             kind: RequestKind::Abort,
             ..ask_of("bob@laptop")
         };
-        assert_eq!(lease.request(&late).await, Err(LeaseError::Expired(dead)));
+        assert_eq!(
+            lease.request(&late).await,
+            Err(LeaseError::Expired(Box::new(dead)))
+        );
     }
 
     fn ask_of(by: &str) -> RemoteRequest {

@@ -782,7 +782,7 @@ async fn the_lease_annotation_follows_the_documented_api() {
     };
     assert_eq!(
         lease.acquire(&other, true).await,
-        Err(LeaseError::Held(me.clone()))
+        Err(LeaseError::Held(Box::new(me.clone())))
     );
     // A write at the etag before is refused (409), not applied.
     let stale = svc.etag.clone().unwrap();

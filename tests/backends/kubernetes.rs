@@ -1419,7 +1419,7 @@ async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
         if let Err(e) = r {
             assert_eq!(
                 e,
-                &LeaseError::Held(winner.clone()),
+                &LeaseError::Held(Box::new(winner.clone())),
                 "refused naming the winner"
             );
         }

@@ -102,9 +102,9 @@ impl Lease for CloudRunLease {
             let acquired = match held {
                 None => Acquired::Fresh,
                 Some(h) if h.same_holder(me) => Acquired::Fresh,
-                Some(h) if !h.expired(Utc::now()) => return Err(LeaseError::Held(h)),
-                Some(h) if !take_over => return Err(LeaseError::Expired(h)),
-                Some(h) => Acquired::TookOver(h),
+                Some(h) if !h.expired(Utc::now()) => return Err(LeaseError::Held(Box::new(h))),
+                Some(h) if !take_over => return Err(LeaseError::Expired(Box::new(h))),
+                Some(h) => Acquired::TookOver(Box::new(h)),
             };
             if self.write(annotations, Some(me), &etag).await? {
                 return Ok(acquired);

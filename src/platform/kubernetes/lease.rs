@@ -240,9 +240,11 @@ impl Lease for KubeLease {
             let acquired = match &read.lease {
                 None => Acquired::Fresh,
                 Some(h) if h.same_holder(me) => Acquired::Fresh,
-                Some(h) if !h.expired(Utc::now()) => return Err(LeaseError::Held(h.clone())),
-                Some(h) if !take_over => return Err(LeaseError::Expired(h.clone())),
-                Some(h) => Acquired::TookOver(h.clone()),
+                Some(h) if !h.expired(Utc::now()) => {
+                    return Err(LeaseError::Held(Box::new(h.clone())))
+                }
+                Some(h) if !take_over => return Err(LeaseError::Expired(Box::new(h.clone()))),
+                Some(h) => Acquired::TookOver(Box::new(h.clone())),
             };
             let took_over = matches!(acquired, Acquired::TookOver(_));
             if self.write(&read, me, took_over).await? {
