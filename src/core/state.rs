@@ -209,7 +209,7 @@ pub struct Confirmation {
     pub unprompted: bool,
     /// Not a traffic change: scale this revision, kept warm after a switch,
     /// to 0 (the split stays as it is; `preview` holds the platform's call).
-    pub scale_down: Option<super::model::KeepWarm>,
+    pub scale_down: Option<Box<super::model::KeepWarm>>,
 }
 
 /// Plan operations that go through a confirmation.

@@ -124,7 +124,7 @@ pub(super) fn confirmed(
     fx: &mut Vec<Effect>,
 ) {
     if let Some(kw) = c.scale_down {
-        super::keepwarm::confirmed(state, kw, fx);
+        super::keepwarm::confirmed(state, *kw, fx);
         return;
     }
     if let Some(PlanAction::Remote(kind)) = c.plan_action {
