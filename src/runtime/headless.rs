@@ -228,13 +228,8 @@ pub async fn run(
             );
             watcher.saw(&state, &Seen::Other, &effects);
         }
-        // Paused for a reason of its own (not the cockpit's request): no hold.
-        if held
-            && !matches!(
-                state.active_phase(),
-                Some(Phase::Paused { reason, .. }) if reason.contains("from the cockpit of")
-            )
-        {
+        // Resumed (or aborted): the hold is over.
+        if held && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
             held = false;
         }
         // …or until someone moves the split (the rollback key): then it ends.
