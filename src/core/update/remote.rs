@@ -40,6 +40,19 @@ pub(super) fn on_read(
     let lease = match lease {
         Ok(l) => l,
         Err(e) => {
+            // Said once: until it reads again, a plan driven elsewhere
+            // would not show here (the driver still stops if this cockpit
+            // moves the split under it).
+            if state.remote.error.is_none() {
+                say(
+                    state,
+                    Level::Warn,
+                    format!(
+                        "the driver's lease cannot be read ({e}): a plan driven elsewhere \
+                         would not show here"
+                    ),
+                );
+            }
             state.remote.error = Some(e);
             return;
         }
