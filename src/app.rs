@@ -434,13 +434,21 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
 
 /// The lease `canary release` holds while it drives (one driver at a
 /// time, see [`crate::platform::lease`]): Cloud Run's service annotation
-/// (written with the etag); a lock file next to the journal for HAProxy and
-/// the simulator (`None` with the journal turned off).
+/// (written with the etag); Kubernetes' `coordination.k8s.io/v1` Lease
+/// `canary-SERVICE` (written with its resourceVersion); a lock file next to
+/// the journal for HAProxy and the simulator (`None` with the journal
+/// turned off).
 pub fn lease(config: &Config) -> anyhow::Result<Option<Arc<dyn crate::platform::lease::Lease>>> {
     if config.service.platform == PlatformKind::CloudRun {
         let run = Arc::new(cloud_run_platform(config)?);
         return Ok(Some(Arc::new(
             crate::platform::cloud_run::lease::CloudRunLease::new(run),
+        )));
+    }
+    if config.service.platform == PlatformKind::Kubernetes {
+        let kube = Arc::new(KubePlatform::new(kubernetes_settings(config)?));
+        return Ok(Some(Arc::new(
+            crate::platform::kubernetes::lease::KubeLease::new(kube),
         )));
     }
     Ok(journal_path(config).map(|p| {

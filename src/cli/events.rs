@@ -277,6 +277,16 @@ impl Watcher for Stream {
                 json!({"source": "notify", "change": null, "message": e}),
                 format!("notification failed: {e}"),
             ),
+            Seen::Remote(r) => self.emit(
+                "remote-request",
+                state.now,
+                json!({
+                    "kind": r.kind.verb(),
+                    "by": r.by,
+                    "requested_at": r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
+                format!("{} (written into the lease): obeying", r.describe()),
+            ),
             Seen::Metrics | Seen::Other => {}
         }
         // The gates at every evaluation on fresh numbers, and whenever the

@@ -223,6 +223,9 @@ pub enum PlanAction {
     Advance,
     /// Abort: roll back now.
     Abort,
+    /// A request to a plan another process drives, written into its lease
+    /// (no traffic change here: the driver obeys it).
+    Remote(super::lease::RequestKind),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -608,6 +611,34 @@ pub struct State {
     /// The old colour kept warm after a blue/green switch: asked about or
     /// being scaled to 0.
     pub keep_warm: KeepWarmState,
+    /// The lease of a plan another process drives (`canary release`), as
+    /// last read, and this cockpit's requests to it.
+    pub remote: RemoteState,
+}
+
+/// What the cockpit knows of a driver's lease (read in the background at
+/// every service refresh).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteState {
+    /// The lease as last read (`None`: nobody holds it).
+    pub lease: Option<super::lease::LeaseInfo>,
+    /// Where it is kept, for messages.
+    pub location: String,
+    /// When it was last read.
+    pub read_at: Option<DateTime<Utc>>,
+    /// Why the last read failed.
+    pub error: Option<String>,
+    /// A request this cockpit is writing (its kind) and when it was asked.
+    pub writing: Option<(super::lease::RequestKind, DateTime<Utc>)>,
+    /// The request this cockpit wrote, until the driver acknowledges it.
+    pub sent: Option<super::lease::RemoteRequest>,
+}
+
+impl RemoteState {
+    /// The live lease of another driver (held, not expired).
+    pub fn driver(&self, now: DateTime<Utc>) -> Option<&super::lease::LeaseInfo> {
+        self.lease.as_ref().filter(|l| !l.expired(now))
+    }
 }
 
 /// What became of the platform's keep-warm countdown ([`super::model::KeepWarm`]).
@@ -670,6 +701,7 @@ impl State {
             pending_effects: Vec::new(),
             release: super::release::ReleaseState::default(),
             keep_warm: KeepWarmState::default(),
+            remote: RemoteState::default(),
         }
     }
 

@@ -26,6 +26,11 @@ use crate::core::plan::{Offer, OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdi
 /// What the panel shows at `width` columns.
 pub(crate) fn content(ctx: &Ctx, width: u16, fold: Fold) -> Content {
     let w = width as usize;
+    // A plan driven elsewhere (its lease) comes first: it is the one that
+    // moves the traffic; a plan of this cockpit's own cannot start meanwhile.
+    if let Some(lease) = ctx.state.remote.driver(ctx.state.now) {
+        return remote(ctx, lease, w, fold);
+    }
     match &ctx.state.plan {
         None => no_plan(ctx, w, fold),
         Some(plan) if plan.phase.is_finished() => finished(ctx, plan, w, fold),
@@ -37,6 +42,106 @@ fn title(ctx: &Ctx, rest: Vec<Span<'static>>) -> Line<'static> {
     let mut spans = vec![Span::styled(" Plan ", ctx.theme.title)];
     spans.extend(rest);
     Line::from(spans)
+}
+
+// ------------------------------------------------------- driven elsewhere
+
+/// The remote plan, from its driver's lease: who drives (user@host, pid),
+/// which plan, its phase and step, the window left, the gates' verdict,
+/// the lease's age, and what the keys ask of it.
+fn remote(ctx: &Ctx, l: &crate::core::lease::LeaseInfo, w: usize, fold: Fold) -> Content {
+    use crate::core::duration::age;
+    let t = &ctx.theme;
+    let state = ctx.state;
+    let now = state.now;
+    let written = l.renewed.unwrap_or(l.acquired);
+    let (held, since) = (
+        age((now - l.acquired).num_seconds()),
+        age((now - written).num_seconds()),
+    );
+    let mut head = format!(
+        " ⇄ driven by {} (pid {}) · plan {} · lease taken {held} ago, written {since} ago ",
+        l.driver, l.pid, l.plan,
+    );
+    if head.chars().count() > w.saturating_sub(7) {
+        head = format!(
+            " ⇄ {} (pid {}) drives plan {} · lease {held}, written {since} ago ",
+            l.driver, l.pid, l.plan,
+        );
+    }
+    let paused = crate::core::update::remote_paused(l);
+    let mut phase = l.phase.clone().unwrap_or_else(|| "starting".into());
+    if let Some(p) = l.percent {
+        phase.push_str(&format!(" · canary {p} %"));
+    }
+    if let Some(end) = l.window_ends.filter(|_| !paused) {
+        let left = (end - now).num_seconds().max(0);
+        phase.push_str(&format!(" · window {}m{:02}s left", left / 60, left % 60));
+    }
+    let gates = l
+        .gates
+        .clone()
+        .unwrap_or_else(|| "not published yet".into());
+    let gate_style = if gates.starts_with("red") {
+        t.error
+    } else if gates.starts_with("green") {
+        t.ok
+    } else {
+        t.no_data
+    };
+    let km = &state.settings.keymap;
+    let asked = match (&state.remote.writing, &state.remote.sent, l.pending()) {
+        (Some((k, _)), _, _) => format!("writing your {} request… · ", k.verb()),
+        (_, Some(s), _) => format!(
+            "your {} request: waiting for the driver ({}s) · ",
+            s.kind.verb(),
+            (now - s.at).num_seconds().max(0)
+        ),
+        (_, _, Some(p)) => format!("{} · ", p.describe()),
+        _ => String::new(),
+    };
+    let keys = if state.settings.read_only {
+        format!("{asked}read-only: watching")
+    } else {
+        format!(
+            "{asked}{} {} · {} abort (written into its lease) · {} rolls back directly",
+            km.label(Command::Advance),
+            if paused { "resume" } else { "pause" },
+            km.label(Command::Abort),
+            km.label(Command::Rollback)
+        )
+    };
+    let lines = vec![
+        Line::from(vec![Span::styled(
+            ellipsize(&phase, w).into_owned(),
+            if paused { t.paused } else { t.text },
+        )]),
+        Line::from(vec![
+            Span::styled("gates ", t.dim),
+            Span::styled(
+                ellipsize(&gates, w.saturating_sub(6)).into_owned(),
+                gate_style,
+            ),
+        ]),
+        Line::styled(ellipsize(&keys, w).into_owned(), t.key),
+    ];
+    let title_line = title(
+        ctx,
+        vec![Span::styled(
+            ellipsize(&head, w.saturating_sub(7)).into_owned(),
+            t.warn,
+        )],
+    );
+    match fold {
+        Fold::Line => Content {
+            title: title_line,
+            body: vec![],
+        },
+        Fold::Compact | Fold::Full => Content {
+            title: title_line,
+            body: lines,
+        },
+    }
 }
 
 // ------------------------------------------------------------------ no plan

@@ -15,6 +15,10 @@ use crate::core::state::{Confirmation, Level, Mode, PlanAction, State};
 /// `Advance`, `TogglePause` or `Abort`: takes the offer made for it, or says
 /// why there is none.
 pub(super) fn plan_key(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
+    // Another process drives: the keys ask it, through its lease.
+    if super::remote::plan_key(state, cmd) {
+        return;
+    }
     let offer = state.plan_offers().into_iter().find(|o| o.command() == cmd);
     match offer {
         Some(Offer::Start { .. }) => start(state),
@@ -248,6 +252,8 @@ pub(super) fn plan_confirmed(
     fx: &mut Vec<Effect>,
 ) {
     match action {
+        // Written into the lease (remote::confirmed), never here.
+        PlanAction::Remote(_) => {}
         PlanAction::Start => start_plan(state, fx),
         PlanAction::Advance => feed(
             state,
