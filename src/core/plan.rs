@@ -164,6 +164,26 @@ pub enum Verdict {
     Red(String),
 }
 
+impl Verdict {
+    /// `green`, `no-data`, `confirming`, `red` (the event stream's and the journal's word).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Green => "green",
+            Verdict::NoData(_) => "no-data",
+            Verdict::Confirming(_) => "confirming",
+            Verdict::Red(_) => "red",
+        }
+    }
+
+    /// Why it is not green.
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            Verdict::Green => None,
+            Verdict::NoData(w) | Verdict::Confirming(w) | Verdict::Red(w) => Some(w),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "kebab-case")]
 pub enum Phase {

@@ -118,6 +118,7 @@ pub fn history_line(r: &Record) -> String {
         ),
         Event::Note { message } => message.clone(),
         Event::Judge { evidence } => crate::core::judge::text::summary(evidence),
+        Event::GatesObserved(g) => g.text(),
         e @ (Event::DeployRequested(_)
         | Event::DeployFinished(_)
         | Event::RevisionDeleteRequested(_)

@@ -1,7 +1,8 @@
 //! Per revision: req/s, 5xx % and p95 ms as block sparklines with the last
 //! value, against the gates from the settings.
 //!
-//! - a value above its gate is drawn in the over-gate style with a `▲`;
+//! - a value above its gate is drawn in the over-gate style with a `▲`
+//!   (a warning's, not the alarm's, while the gates only observe);
 //!   bars above the gate too; with 2+ rows a dashed line marks the gate;
 //! - a series with no points says "no data" (never 0);
 //! - series are right-aligned (the newest point at the right edge), so a
@@ -20,6 +21,7 @@ use super::theme::Role;
 use super::{panel, sparkline, Ctx};
 use crate::core::duration::{age, hms};
 use crate::core::model::{MetricKind, Series};
+use crate::core::state::GatesMode;
 
 /// Rows the log tail keeps before the metrics grow taller.
 const LOGS_PREFERRED: u16 = 10;
@@ -123,7 +125,11 @@ fn title(ctx: &Ctx) -> Line<'static> {
         Span::styled(" Metrics ", t.title),
         Span::styled(
             format!(
-                " gates: 5xx ≤ {} · p95 ≤ {} ",
+                " gates{}: 5xx ≤ {} · p95 ≤ {} ",
+                match g.mode {
+                    GatesMode::Act => "",
+                    GatesMode::Observe => " (observe only)",
+                },
                 fmt_gate(MetricKind::ErrorPercent, g.error_percent),
                 fmt_gate(MetricKind::LatencyP95, g.p95_latency_ms)
             ),

@@ -22,6 +22,7 @@ use super::{ellipsize, Content, Ctx, Fold};
 use crate::core::duration::hms;
 use crate::core::keymap::Command;
 use crate::core::plan::{Offer, OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
+use crate::core::state::GatesMode;
 
 /// What the panel shows at `width` columns.
 pub(crate) fn content(ctx: &Ctx, width: u16, fold: Fold) -> Content {
@@ -226,7 +227,18 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         // Line 2: the gates, then what to do if it fits (the footer has the keys too).
         let acts = actions(ctx, plan);
         let acts_w: usize = acts.iter().map(Span::width).sum();
-        let mut l2 = gates(ctx, w);
+        // Thresholds that only observe: their mark when they are not within
+        // (the full text is in the journal and, on taller screens, here).
+        let obs_red = ctx
+            .state
+            .observed_gates
+            .as_ref()
+            .is_some_and(|o| matches!(o.verdict, Verdict::Red(_) | Verdict::Confirming(_)));
+        const OBS: &str = " · thresholds (observe only) ! red";
+        let mut l2 = gates(ctx, w.saturating_sub(if obs_red { OBS.chars().count() } else { 0 }));
+        if obs_red {
+            l2.push(Span::styled(OBS, t.warn));
+        }
         let gates_w: usize = l2.iter().map(Span::width).sum();
         if !acts.is_empty() && (gates_w + 3 + acts_w <= w || gates_w < w / 2) {
             l2.push(Span::styled(" │ ", t.dim));
@@ -276,6 +288,9 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         }
     }
     body.push(Line::from(clip(gates(ctx, w), w)));
+    if let Some(o) = observed(ctx, w) {
+        body.push(Line::from(clip(o, w)));
+    }
     body.push(Line::styled(
         ellipsize(
             &format!(
@@ -530,18 +545,47 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         }
         (Verdict::NoData(why), _) => ("? no data".to_string(), t.no_data, why.clone()),
     };
+    // Thresholds that only observe do not make this verdict: the judge and
+    // the checks do, and it is named for what it is.
+    let head = match state.settings.gates.mode {
+        GatesMode::Act => "gates ",
+        GatesMode::Observe => "verdict ",
+    };
     let mut v = vec![
-        Span::styled("gates ", t.dim),
+        Span::styled(head, t.dim),
         Span::styled(mark.clone(), style),
     ];
     if !text.is_empty() {
-        let room = w.saturating_sub(6 + mark.chars().count() + 2);
+        let room = w.saturating_sub(head.len() + mark.chars().count() + 2);
         v.push(Span::styled(
             format!(": {}", ellipsize(&text, room)),
             t.text,
         ));
     }
     v
+}
+
+/// While the thresholds only observe: what they say, marked so and never in
+/// the alarm's style (they roll nothing back, hold nothing):
+/// `thresholds (observe only) ! red for 25s, not acted on: canary 5xx 1.30 % > gate 1 %`.
+pub(crate) fn observed(ctx: &Ctx, w: usize) -> Option<Vec<Span<'static>>> {
+    let t = &ctx.theme;
+    let o = ctx.state.observed_gates.as_ref()?;
+    let (mark, style) = match &o.verdict {
+        Verdict::Green => ("✓ within".to_string(), t.dim),
+        Verdict::NoData(_) => ("? no data".to_string(), t.no_data),
+        Verdict::Confirming(_) | Verdict::Red(_) => {
+            let held = o.red_since.map_or(0, |s| ctx.secs_since(s));
+            (format!("! red for {}, not acted on", hms(held)), t.warn)
+        }
+    };
+    let head = "thresholds (observe only) ";
+    let mut v = vec![Span::styled(head, t.dim), Span::styled(mark.clone(), style)];
+    if let Some(why) = o.verdict.why() {
+        let room = w.saturating_sub(head.chars().count() + mark.chars().count() + 2);
+        v.push(Span::styled(format!(": {}", ellipsize(why, room)), t.text));
+    }
+    Some(v)
 }
 
 /// What the operator can do now, with the keys from the keymap.

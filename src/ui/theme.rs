@@ -94,11 +94,18 @@ pub struct Theme {
 
 impl Theme {
     pub fn from_settings(settings: &Settings) -> Theme {
-        if settings.color {
+        let mut t = if settings.color {
             Theme::colored()
         } else {
             Theme::monochrome()
+        };
+        // Thresholds that only observe act on nothing: what is over them is
+        // a warning on screen, never the alarm's style.
+        if settings.gates.mode == crate::core::state::GatesMode::Observe {
+            t.over_gate = t.warn;
+            t.gate = t.dim;
         }
+        t
     }
 
     fn colored() -> Theme {

@@ -10,6 +10,7 @@ mod check_expr;
 mod config;
 mod drive;
 mod exposition;
+mod gates_observe;
 mod journal;
 mod judge_flow;
 mod judge_reference;
