@@ -112,7 +112,8 @@ impl Stream {
             observed.map_or(String::new(), |o| format!(
                 "; thresholds observe only: {}{}",
                 o.kind(),
-                o.why().map_or(String::new(), |w| format!(" ({w}), not acted on"))
+                o.why()
+                    .map_or(String::new(), |w| format!(" ({w}), not acted on"))
             )),
             num(n.error_percent),
             n.max_error_percent,
@@ -130,7 +131,10 @@ impl Stream {
             f.insert("mode".into(), json!(state.settings.gates.mode.as_str()));
             f.insert(
                 "observed".into(),
-                observed.map_or(Value::Null, |o| json!({"verdict": o.kind(), "why": o.why()})),
+                observed.map_or(
+                    Value::Null,
+                    |o| json!({"verdict": o.kind(), "why": o.why()}),
+                ),
             );
         }
         self.emit("gates", state.now, fields, human);

@@ -188,15 +188,15 @@ pub struct GatesObserved {
 impl GatesObserved {
     /// `thresholds (observe only): red — canary 5xx 1.30 % > gate 1 % (not acted on)`.
     pub fn text(&self) -> String {
-        let why = self.why.as_deref().map_or(String::new(), |w| format!(" — {w}"));
+        let why = self
+            .why
+            .as_deref()
+            .map_or(String::new(), |w| format!(" — {w}"));
         let acted = match self.verdict.as_str() {
             "red" | "confirming" => " (not acted on)",
             _ => "",
         };
-        format!(
-            "thresholds (observe only): {}{why}{acted}",
-            self.verdict
-        )
+        format!("thresholds (observe only): {}{why}{acted}", self.verdict)
     }
 }
 

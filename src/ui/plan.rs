@@ -229,15 +229,24 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         let acts_w: usize = acts.iter().map(Span::width).sum();
         // Thresholds that only observe: their mark when they are not within
         // (the full text is in the journal and, on taller screens, here).
-        let obs_red = ctx
+        let obs = ctx
             .state
             .observed_gates
             .as_ref()
-            .is_some_and(|o| matches!(o.verdict, Verdict::Red(_) | Verdict::Confirming(_)));
-        const OBS: &str = " · thresholds (observe only) ! red";
-        let mut l2 = gates(ctx, w.saturating_sub(if obs_red { OBS.chars().count() } else { 0 }));
-        if obs_red {
-            l2.push(Span::styled(OBS, t.warn));
+            .filter(|o| matches!(o.verdict, Verdict::Red(_) | Verdict::Confirming(_)))
+            .map(|o| {
+                (
+                    " · thresholds (observe only) ! red".to_string(),
+                    o.verdict.why().map_or(String::new(), |w| format!(": {w}")),
+                )
+            });
+        let obs_w = obs.as_ref().map_or(0, |(m, why)| {
+            (m.chars().count() + why.chars().count()).min(w / 2)
+        });
+        let mut l2 = gates(ctx, w.saturating_sub(obs_w));
+        if let Some((mark, why)) = obs {
+            l2.push(Span::styled(mark, t.warn));
+            l2.push(Span::styled(why, t.text));
         }
         let gates_w: usize = l2.iter().map(Span::width).sum();
         if !acts.is_empty() && (gates_w + 3 + acts_w <= w || gates_w < w / 2) {
@@ -340,6 +349,14 @@ pub(crate) fn short(ctx: &Ctx) -> Option<String> {
     let plan = ctx.state.plan.as_ref()?;
     let n = plan.spec.steps.len();
     Some(match &plan.phase {
+        Phase::Observing { step, .. } if plan.waiting_for_data(ctx.state.now).is_some() => {
+            let lag = plan.lag(ctx.state.now);
+            format!(
+                "plan {}/{n} waiting for data (lag {})",
+                step + 1,
+                hms(lag.as_secs() as i64)
+            )
+        }
         Phase::Observing { step, .. } => {
             let pct = plan.window(ctx.state.now).map_or(0.0, |(f, _)| f * 100.0);
             format!("plan {}/{n} observing {pct:.0}%", step + 1)
@@ -421,27 +438,44 @@ fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>>
                 .map_or(0, |s| s.observe.as_secs());
             let elapsed = (now - *since).num_seconds().max(0);
             let pct = frac * 100.0;
-            let (elapsed, total, left) =
-                (hms(elapsed), hms(total as i64), hms(left.as_secs() as i64));
-            let text = if full {
-                format!(" {pct:.0}% · {elapsed} of {total}")
+            let lag = plan.lag(now);
+            // Its time is over, its data is not all in yet.
+            if let Some(lag) = plan.waiting_for_data(now) {
+                let text = format!(
+                    " {} observed · waiting for data (lag {})",
+                    hms(total as i64),
+                    hms(lag.as_secs() as i64)
+                );
+                return window_bar(ctx, frac, text, room, full, t.changing);
+            }
+            // The window ends when its last data has arrived: the lag is
+            // part of the countdown and of the ETA.
+            let lag_part = if lag.as_secs() >= 1 {
+                format!(" + lag {}", hms(lag.as_secs() as i64))
             } else {
-                let end = *since
-                    + (plan
-                        .spec
-                        .steps
-                        .get(*step)
-                        .map_or(chrono::Duration::zero(), |s| {
-                            chrono::Duration::from_std(s.observe).unwrap_or_default()
-                        }));
+                String::new()
+            };
+            let (elapsed, total, left) = (
+                hms(elapsed),
+                hms(total as i64),
+                hms((left + lag).as_secs() as i64),
+            );
+            let text = if full {
+                format!(" {pct:.0}% · {elapsed} of {total}{lag_part}")
+            } else {
+                let end = plan.window_eta(now).unwrap_or(now);
                 let long = format!(
-                    " {pct:.0}% {elapsed}/{total} · ETA {} UTC, in {left}",
+                    " {pct:.0}% {elapsed}/{total}{lag_part} · ETA {} UTC, in {left}",
                     end.format("%H:%M:%S")
                 );
+                let short = format!(" {pct:.0}% {elapsed}/{total}{lag_part} · in {left}");
                 if long.chars().count() + 16 <= room {
                     long
+                } else if lag_part.is_empty() || short.chars().count() + 5 <= room {
+                    short
                 } else {
-                    format!(" {pct:.0}% {elapsed}/{total} · in {left}")
+                    // Room for the bar: the lag stays, the elapsed time goes.
+                    format!(" {pct:.0}% · in {left}, lag {}", hms(lag.as_secs() as i64))
                 }
             };
             (frac, text)
@@ -468,44 +502,78 @@ fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>>
         }
         _ => return vec![],
     };
+    window_bar(ctx, frac, text, room, full, t.text)
+}
+
+/// `████░░░░` then `text` in `style`, in `room` columns (the text alone when
+/// the bar would be too short).
+fn window_bar(
+    ctx: &Ctx,
+    frac: f64,
+    text: String,
+    room: usize,
+    full: bool,
+    style: ratatui::style::Style,
+) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
     let text_w = text.chars().count();
     let bar_w = room.saturating_sub(text_w).min(if full { 30 } else { 20 });
     if bar_w < 5 {
         return vec![Span::styled(
             ellipsize(text.trim_start(), room).into_owned(),
-            t.text,
+            style,
         )];
     }
     let filled = ((frac * bar_w as f64).round() as usize).min(bar_w);
     vec![
         Span::styled("█".repeat(filled), t.ok),
         Span::styled("░".repeat(bar_w - filled), t.dim),
-        Span::styled(text, t.text),
+        Span::styled(text, style),
     ]
 }
 
-/// `ETA 10:30:00 UTC, in 17m42s` while a window runs.
+/// `ETA 10:30:45 UTC, in 17m42s (window 17m, metrics lag 45s)` while a
+/// window runs: it ends when its last data has arrived.
 fn eta(ctx: &Ctx, plan: &Plan) -> Option<String> {
     let Phase::Observing { step, since } = &plan.phase else {
         return None;
     };
-    let (_, left) = plan.window(ctx.state.now)?;
+    let now = ctx.state.now;
+    let (_, left) = plan.window(now)?;
     let observe = plan.spec.steps.get(*step)?.observe;
     let end = *since + chrono::Duration::from_std(observe).ok()?;
     let then = match plan.spec.mode {
         PlanMode::Manual => "then p approves the next step",
         PlanMode::Auto => "then the next step if green",
     };
+    if let Some(lag) = plan.waiting_for_data(now) {
+        return Some(format!(
+            "window over at {} UTC: waiting for its data (metrics lag {}), {then}",
+            end.format("%H:%M:%S"),
+            hms(lag.as_secs() as i64)
+        ));
+    }
     if left.is_zero() {
         return Some(format!(
             "window over at {} UTC, {then}",
             end.format("%H:%M:%S")
         ));
     }
+    let lag = plan.lag(now);
+    let eta = plan.window_eta(now).unwrap_or(end);
+    let parts = if lag.as_secs() >= 1 {
+        format!(
+            " (window {}, metrics lag {})",
+            hms(left.as_secs() as i64),
+            hms(lag.as_secs() as i64)
+        )
+    } else {
+        String::new()
+    };
     Some(format!(
-        "ETA {} UTC, in {}",
-        end.format("%H:%M:%S"),
-        hms(left.as_secs() as i64)
+        "ETA {} UTC, in {}{parts}",
+        eta.format("%H:%M:%S"),
+        hms((left + lag).as_secs() as i64)
     ))
 }
 
@@ -551,10 +619,7 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         GatesMode::Act => "gates ",
         GatesMode::Observe => "verdict ",
     };
-    let mut v = vec![
-        Span::styled(head, t.dim),
-        Span::styled(mark.clone(), style),
-    ];
+    let mut v = vec![Span::styled(head, t.dim), Span::styled(mark.clone(), style)];
     if !text.is_empty() {
         let room = w.saturating_sub(head.len() + mark.chars().count() + 2);
         v.push(Span::styled(

@@ -253,6 +253,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thresholds_that_only_observe_are_never_drawn_as_the_alarm() {
+        let mut settings = Settings::default();
+        let acting = Theme::from_settings(&settings);
+        assert_eq!(acting.over_gate.fg, Some(Color::LightRed));
+        settings.gates.mode = crate::core::state::GatesMode::Observe;
+        let t = Theme::from_settings(&settings);
+        assert_eq!(t.over_gate, t.warn);
+        assert_ne!(t.gate.fg, Some(Color::Red));
+        settings.color = false;
+        let mono = Theme::from_settings(&settings);
+        assert_eq!(mono.over_gate, mono.warn);
+        assert!(!mono.over_gate.add_modifier.contains(Modifier::REVERSED));
+    }
+
+    #[test]
     fn monochrome_has_no_colour_anywhere() {
         let t = Theme::monochrome();
         let styles = [

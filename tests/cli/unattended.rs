@@ -418,10 +418,7 @@ fn observed_thresholds_are_reported_and_never_roll_back() {
         "{red}"
     );
     // What the plan acted on is never the thresholds.
-    assert!(
-        gates.iter().all(|g| g["verdict"] != "red"),
-        "{gates:?}"
-    );
+    assert!(gates.iter().all(|g| g["verdict"] != "red"), "{gates:?}");
     let paused = events(&stream, "paused");
     assert_eq!(paused.len(), 1, "{stream:?}");
     assert!(

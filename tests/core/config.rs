@@ -1033,7 +1033,9 @@ fn gates_mode_is_validated_and_observe_needs_an_acting_judge() {
     ));
     assert_eq!(c.gates.mode, GatesMode::Observe);
     assert_eq!(
-        ok(&format!("{SERVICE}[gates]\nmode = \"act\"\n")).gates.mode,
+        ok(&format!("{SERVICE}[gates]\nmode = \"act\"\n"))
+            .gates
+            .mode,
         GatesMode::Act
     );
     fails(

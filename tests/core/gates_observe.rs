@@ -127,7 +127,10 @@ fn observed_thresholds_over_their_gate_never_roll_back() {
         .step_by(5)
         .find(|t| sent_rollback(&update(&mut act, metrics(*t, 20.0, 2.0), at(*t))));
     assert!(rolled.is_some(), "the control never rolled back");
-    assert!(act.observed_gates.is_none(), "acting gates are not 'observed'");
+    assert!(
+        act.observed_gates.is_none(),
+        "acting gates are not 'observed'"
+    );
 
     let mut s = state(GatesMode::Observe, JudgeMode::Act);
     start(&mut s);
@@ -156,7 +159,11 @@ fn observed_thresholds_over_their_gate_never_roll_back() {
     assert!(kinds.contains(&"confirming"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"red"), "{kinds:?}");
     assert!(kinds.len() <= 4, "{kinds:?}");
-    assert!(matches!(phase(&s), Some(Phase::Observing { .. })), "{:?}", s.plan);
+    assert!(
+        matches!(phase(&s), Some(Phase::Observing { .. })),
+        "{:?}",
+        s.plan
+    );
 }
 
 /// Too few requests for the thresholds' `min_requests` is "no data" and
@@ -209,7 +216,10 @@ fn with_observed_thresholds_the_judge_still_rolls_back() {
             let _ = ts;
             c.errors = c.requests * 0.03;
         }
-        if let Some(series) = b.series.get_mut(&(CANARY.to_string(), MetricKind::ErrorPercent)) {
+        if let Some(series) = b
+            .series
+            .get_mut(&(CANARY.to_string(), MetricKind::ErrorPercent))
+        {
             for p in &mut series.points {
                 p.1 = 3.0;
             }

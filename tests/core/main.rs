@@ -17,6 +17,7 @@ mod judge_reference;
 mod kubernetes;
 mod plan;
 mod plan_flow;
+mod plan_lag;
 mod properties;
 mod release_flow;
 mod release_snapshots;

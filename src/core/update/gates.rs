@@ -183,6 +183,17 @@ fn observe_thresholds(state: &mut State, fx: &mut Vec<Effect>) {
     state.observed_gates = Some(ObservedGates { verdict, red_since });
 }
 
+/// The newest point of the latest metrics batch: what the source has
+/// delivered so far (its lag is `now` minus this; the judge measures the same).
+pub fn newest_point(state: &State) -> Option<DateTime<Utc>> {
+    state
+        .metrics
+        .series
+        .values()
+        .filter_map(|s| s.points.last().map(|p| p.0))
+        .max()
+}
+
 /// Re-judges the gates and lets the plan react. Metric failures must stay
 /// red for `gates.sustain` (noise guard); check failures count at once.
 pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
@@ -193,6 +204,22 @@ pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
     let verdict = sustained(raw, &mut red_since, state.now, state.settings.gates.sustain);
     state.red_since = red_since;
     state.verdict = verdict.clone();
+    // What the metrics cover: a window is not over before its data is in.
+    // A source that does not answer (an error, or nothing for
+    // `max_metrics_age`) is not late but silent: nothing to wait for, the
+    // gates say "no data".
+    let answering = state.metrics_health.error.is_none()
+        && state.metrics_health.last_ok.is_some_and(|t| {
+            (state.now - t).to_std().unwrap_or_default() <= state.settings.gates.max_metrics_age
+        });
+    let newest = newest_point(state);
+    if let Some(plan) = state.plan.as_mut() {
+        plan.data_until = if answering {
+            newest.or(plan.data_until)
+        } else {
+            None
+        };
+    }
     if plan_active(state) {
         feed(state, PlanEvent::Gates(verdict.clone()), fx);
         let now = state.now;
