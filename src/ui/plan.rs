@@ -450,7 +450,7 @@ fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>>
             }
             // The window ends when its last data has arrived: the lag is
             // part of the countdown and of the ETA.
-            let lag_part = if lag.as_secs() >= 1 {
+            let lag_part = if lag >= LAG_SHOWN {
                 format!(" + lag {}", hms(lag.as_secs() as i64))
             } else {
                 String::new()
@@ -532,6 +532,10 @@ fn window_bar(
     ]
 }
 
+/// A lag worth naming: below it, a poll that came back a second late (the
+/// ETA counts it all the same).
+const LAG_SHOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `ETA 10:30:45 UTC, in 17m42s (window 17m, metrics lag 45s)` while a
 /// window runs: it ends when its last data has arrived.
 fn eta(ctx: &Ctx, plan: &Plan) -> Option<String> {
@@ -561,7 +565,7 @@ fn eta(ctx: &Ctx, plan: &Plan) -> Option<String> {
     }
     let lag = plan.lag(now);
     let eta = plan.window_eta(now).unwrap_or(end);
-    let parts = if lag.as_secs() >= 1 {
+    let parts = if lag >= LAG_SHOWN {
         format!(
             " (window {}, metrics lag {})",
             hms(left.as_secs() as i64),
