@@ -90,6 +90,9 @@ pub struct Theme {
     pub in_flight: Style,
     /// The log tail is paused.
     pub paused: Style,
+    /// A confidence band under a chart's lines (a shaded background; dim
+    /// dots without colour).
+    pub band: Style,
 }
 
 impl Theme {
@@ -143,6 +146,7 @@ impl Theme {
             msg_error: bold.fg(Color::LightRed),
             in_flight: bold.fg(Color::Black).bg(Color::Yellow),
             paused: bold.fg(Color::Yellow),
+            band: s.bg(Color::DarkGray),
         }
     }
 
@@ -183,6 +187,7 @@ impl Theme {
             msg_error: rev,
             in_flight: rev,
             paused: rev,
+            band: dim,
         }
     }
 
