@@ -2,12 +2,15 @@
 //! [`crate::core::describe::Description::lines`] (the same that `canary
 //! describe` prints), styled by tone.
 
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::Ctx;
 use crate::core::describe::{describe, Tone};
 
-pub(crate) fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
+/// `width`: the columns the lines are shown in (long values wrap under
+/// their value, not back at the label's column).
+pub(crate) fn lines(ctx: &Ctx, name: &str, width: u16) -> Vec<Line<'static>> {
     let state = ctx.state;
     let t = &ctx.theme;
     let Some(snap) = state.snapshot.as_ref() else {
@@ -28,17 +31,107 @@ pub(crate) fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                 Tone::Pending => t.changing,
                 Tone::Dim => t.dim,
             };
-            let line = if l.tone == Tone::Heading {
-                Line::styled(l.value, style)
+            let lines = if l.tone == Tone::Heading {
+                vec![Line::styled(l.value, style)]
             } else {
-                Line::from(vec![
-                    Span::styled(format!("{:<12} ", l.label), t.dim),
-                    Span::styled(l.value, style),
-                ])
+                labelled(&l.label, &l.value, (t.dim, style), width)
             };
             // A blank line before each heading.
             let gap = (l.tone == Tone::Heading).then(|| Line::raw(""));
-            gap.into_iter().chain(std::iter::once(line))
+            gap.into_iter().chain(lines)
         })
         .collect()
+}
+
+/// The label's column: 12 characters and a space.
+const LABEL: usize = 13;
+
+/// `label  value`, the value wrapped at word boundaries to `width` columns
+/// with a hanging indent under its first character (a word longer than the
+/// room is cut). Styles: (label, value).
+pub(crate) fn labelled(
+    label: &str,
+    value: &str,
+    (label_style, value_style): (Style, Style),
+    width: u16,
+) -> Vec<Line<'static>> {
+    let room = usize::from(width).saturating_sub(LABEL).max(10);
+    let wide = |t: &str| Span::raw(t.to_string()).width();
+    let mut rows: Vec<String> = vec![String::new()];
+    for word in value.split(' ') {
+        let row = rows.last_mut().expect("one row");
+        if !row.is_empty() && wide(row) + 1 + wide(word) > room {
+            rows.push(String::new());
+        } else if !row.is_empty() {
+            row.push(' ');
+        }
+        // A word longer than the room is cut at the room's edge.
+        for c in word.chars() {
+            let row = rows.last_mut().expect("one row");
+            if !row.trim().is_empty() && wide(row) + wide(&c.to_string()) > room {
+                rows.push(String::new());
+            }
+            rows.last_mut().expect("one row").push(c);
+        }
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let head = if i == 0 {
+                format!("{label:<12} ")
+            } else {
+                " ".repeat(LABEL)
+            };
+            Line::from(vec![
+                Span::styled(head, label_style),
+                Span::styled(row, value_style),
+            ])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn long_values_wrap_under_the_value() {
+        let s = Style::default();
+        let lines = labelled(
+            "image",
+            "europe-west1-docker.pkg.dev/acme/app/emergence:deploy-20261130 (canary cockpit)",
+            (s, s),
+            40,
+        );
+        let t = text(&lines);
+        assert_eq!(
+            t,
+            vec![
+                "image        europe-west1-docker.pkg.dev",
+                "             /acme/app/emergence:deploy-",
+                "             20261130 (canary cockpit)",
+            ],
+            "{t:#?}"
+        );
+        assert!(t.iter().all(|l| Span::raw(l.as_str()).width() <= 40));
+        let short = text(&labelled("tag", "green", (s, s), 40));
+        assert_eq!(short, vec!["tag          green"]);
+        let words = text(&labelled(
+            "why",
+            "the image cannot be pulled today",
+            (s, s),
+            30,
+        ));
+        assert_eq!(
+            words,
+            vec![
+                "why          the image cannot",
+                "             be pulled today",
+            ]
+        );
+    }
 }
