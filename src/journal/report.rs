@@ -421,6 +421,19 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
             );
         }
     }
+    let observed: Vec<(&Record, &crate::core::record::GatesObserved)> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::GatesObserved(g) => Some((r, g)),
+            _ => None,
+        })
+        .collect();
+    if !observed.is_empty() {
+        let _ = writeln!(md, "\n## Fixed thresholds (observe only: never acted on)\n");
+        for (r, g) in observed {
+            let _ = writeln!(md, "- {} {}", r.at.format("%H:%M:%S"), g.text());
+        }
+    }
     if !replay.skipped.is_empty() {
         let _ = writeln!(md, "\n## Journal damage\n");
         for (line, why) in &replay.skipped {

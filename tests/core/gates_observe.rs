@@ -234,3 +234,39 @@ fn with_observed_thresholds_the_judge_still_rolls_back() {
     };
     assert!(reason.contains("judge"), "{reason}");
 }
+
+/// `canary report` tells what the observed thresholds said, as not acted on.
+#[test]
+fn the_report_lists_what_the_observed_thresholds_said() {
+    let mut s = state(GatesMode::Observe, JudgeMode::Act);
+    start(&mut s);
+    let mut records = vec![];
+    for t in (5..=40).step_by(5) {
+        for e in update(&mut s, metrics(t, 20.0, 2.0), at(t)) {
+            if let Effect::Journal(event @ Event::GatesObserved(_)) = e {
+                records.push(canary::journal::Record {
+                    at: at(t),
+                    who: canary::journal::Who {
+                        user: "oncall".into(),
+                        from: None,
+                    },
+                    service: "svc".into(),
+                    event,
+                });
+            }
+        }
+    }
+    assert!(!records.is_empty());
+    let md = canary::journal::report::markdown(
+        "svc",
+        &canary::journal::Replay {
+            records,
+            skipped: vec![],
+        },
+    );
+    assert!(md.contains("## Fixed thresholds (observe only"), "{md}");
+    assert!(
+        md.contains("thresholds (observe only): red — canary 5xx 2.00 % > gate 1 % (not acted on)"),
+        "{md}"
+    );
+}
