@@ -87,6 +87,7 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
     let color = config.ui.color.use_color();
     let mut plan = config.plan.clone();
     let mut gates = Gates {
+        mode: config.gates.mode,
         error_percent: config.gates.error_percent,
         p95_latency_ms: config.gates.p95_latency_ms,
         window: config.gates.window,

@@ -160,18 +160,25 @@ fn advance_early(state: &mut State) {
     let Some((step, after)) = next_split(state) else {
         return;
     };
-    let left = state
-        .plan
-        .as_ref()
+    let plan = state.plan.as_ref();
+    let left = plan
         .and_then(|p| p.window(state.now))
         .map_or(0, |(_, l)| l.as_secs());
-    let note = format!(
-        "step {} → {}: the observation window is not over ({}m{:02}s left): advance anyway?",
-        step + 1,
-        step + 2,
-        left / 60,
-        left % 60
-    );
+    let note = match plan.and_then(|p| p.waiting_for_data(state.now)) {
+        Some(lag) => format!(
+            "step {} → {}: the window's last data has not arrived yet (metrics lag {}s): advance anyway?",
+            step + 1,
+            step + 2,
+            lag.as_secs()
+        ),
+        None => format!(
+            "step {} → {}: the observation window is not over ({}m{:02}s left): advance anyway?",
+            step + 1,
+            step + 2,
+            left / 60,
+            left % 60
+        ),
+    };
     ask(state, PlanAction::Override, after, note);
 }
 
