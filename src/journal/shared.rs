@@ -295,22 +295,10 @@ pub fn finish(within: Duration) -> Option<Health> {
     Some(rt.block_on(a.flush(within)))
 }
 
-/// This machine's name.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer outlives the call and its length is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// `user@host` of a record written on this machine.
 pub fn driver_here(record: &Value) -> String {
     let user = record["who"]["user"].as_str().unwrap_or("unknown");
-    format!("{user}@{}", hostname())
+    format!("{user}@{}", crate::platform::lease::hostname())
 }
 
 #[cfg(test)]

@@ -393,6 +393,7 @@ mod tests {
             checks: None,
             recorder,
             notifier: Notifier::new(None),
+            lease: None,
         };
         let timing = Timing {
             service: Duration::from_millis(200),

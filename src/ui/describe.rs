@@ -46,9 +46,9 @@ pub(crate) fn lines(ctx: &Ctx, name: &str, width: u16) -> Vec<Line<'static>> {
 /// The label's column: 12 characters and a space.
 const LABEL: usize = 13;
 
-/// `label  value`, the value wrapped at word boundaries to `width` columns
-/// with a hanging indent under its first character (a word longer than the
-/// room is cut). Styles: (label, value).
+/// `label  value`, the value wrapped ([`super::token_wrap`]) to `width`
+/// columns with a hanging indent under its first character. Styles:
+/// (label, value).
 pub(crate) fn labelled(
     label: &str,
     value: &str,
@@ -56,23 +56,9 @@ pub(crate) fn labelled(
     width: u16,
 ) -> Vec<Line<'static>> {
     let room = usize::from(width).saturating_sub(LABEL).max(10);
-    let wide = |t: &str| Span::raw(t.to_string()).width();
-    let mut rows: Vec<String> = vec![String::new()];
-    for word in value.split(' ') {
-        let row = rows.last_mut().expect("one row");
-        if !row.is_empty() && wide(row) + 1 + wide(word) > room {
-            rows.push(String::new());
-        } else if !row.is_empty() {
-            row.push(' ');
-        }
-        // A word longer than the room is cut at the room's edge.
-        for c in word.chars() {
-            let row = rows.last_mut().expect("one row");
-            if !row.trim().is_empty() && wide(row) + wide(&c.to_string()) > room {
-                rows.push(String::new());
-            }
-            rows.last_mut().expect("one row").push(c);
-        }
+    let mut rows = super::token_wrap(value, room);
+    if rows.is_empty() {
+        rows.push(String::new());
     }
     rows.into_iter()
         .enumerate()
