@@ -476,3 +476,56 @@ pub fn notifier(config: &Config) -> Notifier {
     Notifier::new(config.notify.url_with_env())
         .with_policy(config.notify.timeout, config.notify.retries)
 }
+
+/// The shared audit sink `[audit] shared` names, if any.
+pub fn shared_sink(
+    config: &Config,
+) -> anyhow::Result<Option<std::sync::Arc<dyn crate::journal::shared::SharedSink>>> {
+    use crate::config::SharedSink;
+    let Some(kind) = config.audit.shared else {
+        return Ok(None);
+    };
+    match kind {
+        SharedSink::CloudLogging => {
+            let Some(project) = config.service.project.as_deref() else {
+                anyhow::bail!("[audit] shared = \"cloud-logging\" needs service.project");
+            };
+            let endpoint = config
+                .cloud_run
+                .logging_endpoint
+                .as_deref()
+                .or(config.cloud_run.endpoint.as_deref());
+            let sink = crate::journal::shared::cloud_logging::CloudLoggingAudit::new(
+                endpoint,
+                google_auth(config),
+                project,
+                &config.service.name,
+                &config.audit.log,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(Some(std::sync::Arc::new(sink)))
+        }
+        SharedSink::KubernetesEvents => {
+            let settings = kubernetes_settings(config)?;
+            Ok(Some(std::sync::Arc::new(
+                crate::journal::shared::kubernetes::KubeEventsAudit::new(settings),
+            )))
+        }
+    }
+}
+
+/// Sends every journal record of this process to the shared sink too, when
+/// one is configured. A sink that cannot be set up is said (stderr) and the
+/// local journal goes on alone: it is the source of truth.
+pub fn install_shared_audit(config: &Config) {
+    match shared_sink(config) {
+        Ok(None) => {}
+        Ok(Some(sink)) => {
+            match crate::journal::shared::SharedAudit::start(sink, config.audit.queue) {
+                Ok(a) => crate::journal::shared::install(a),
+                Err(e) => eprintln!("canary: the shared audit trail cannot start: {e}"),
+            }
+        }
+        Err(e) => eprintln!("canary: the shared audit trail is off: {e:#}"),
+    }
+}

@@ -1749,3 +1749,99 @@ async fn kubectl_logs_follow_reads_streamed_lines() {
         .unwrap();
     assert!(status.success());
 }
+
+// ---- the shared audit trail as Events ---------------------------------------------------------
+
+/// `[audit] shared = "kubernetes-events"`: one core/v1 Event per journal
+/// record on the Service, read back with a fieldSelector on the involved
+/// object (another object's Events are not mixed in); every request and
+/// answer checked against the documents.
+#[tokio::test]
+async fn the_shared_audit_trail_as_events_on_the_service_follows_the_documents() {
+    use canary::config::KubeMode;
+    use canary::journal::shared::kubernetes::KubeEventsAudit;
+    use canary::journal::shared::SharedSink;
+    use canary::platform::kubernetes::KubeSettings;
+
+    let c = contracts();
+    let fake = FakeKube::start().await;
+    fake.seed_blue_green(NS);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig, NS).unwrap();
+    let mode = KubeMode::BlueGreen {
+        service: "backend".into(),
+        selector_key: "version".into(),
+        deployments: [
+            ("blue".to_string(), "backend-blue".to_string()),
+            ("green".to_string(), "backend-green".to_string()),
+        ]
+        .into(),
+    };
+    let mut settings = KubeSettings::new(mode, "backend");
+    settings.kubeconfig = Some(kubeconfig);
+    settings.namespace = Some(NS.into());
+    let sink = KubeEventsAudit::new(settings);
+    // Someone else's Event on the same Service: not part of the trail.
+    fake.put_event(
+        NS,
+        objects::event(
+            NS,
+            ("Service", "backend"),
+            "Normal",
+            "Updated",
+            "by kubectl",
+            SystemTime::now(),
+        ),
+    );
+    let records: Vec<Value> = [
+        json!({"at": "2026-11-30T10:00:00.000Z", "who": {"user": "alice"}, "service": "backend",
+               "event": "note", "message": "release started: pipeline 7"}),
+        json!({"at": "2026-11-30T10:00:01.000Z", "who": {"user": "alice"}, "service": "backend",
+               "event": "session-end"}),
+    ]
+    .into();
+    sink.write(&records).await.expect("written");
+    // Sent again (an unclear answer): the same Events, not two more.
+    sink.write(&records[1..]).await.expect("written again");
+    let back = sink.read().await.expect("read back");
+    let mut got: Vec<Value> = back.iter().map(|r| r.record.clone()).collect();
+    got.sort_by_key(|r| r["at"].as_str().unwrap_or_default().to_string());
+    assert_eq!(got, records);
+    assert!(
+        back.iter().all(|r| r.driver.starts_with("alice@")),
+        "{back:?}"
+    );
+    let stored = fake.list(Kind::Event, NS);
+    let ours: Vec<&Value> = stored
+        .iter()
+        .filter(|e| e["metadata"]["labels"]["canary.dev/audit"] == "true")
+        .collect();
+    assert_eq!(ours.len(), 2);
+    assert_eq!(ours[0]["involvedObject"]["kind"], "Service");
+    assert_eq!(ours[0]["involvedObject"]["name"], "backend");
+    assert_eq!(ours[0]["reason"], "note");
+    assert!(
+        ours[0]["message"].as_str().unwrap().contains("pipeline 7"),
+        "{}",
+        ours[0]
+    );
+    for r in fake.requests() {
+        if r.verb.is_none() {
+            continue;
+        }
+        let op = c
+            .check_request(&r.method, &r.path, &documented_query(&r))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(schema) = op.request_schema.as_deref().filter(|_| !r.body.is_empty()) {
+            let problems = c.check_schema(&r.json_body(), schema);
+            assert!(problems.is_empty(), "{} {}: {problems:?}", r.method, r.path);
+        }
+        if r.status == 409 {
+            continue; // the record sent again: AlreadyExists, a Status
+        }
+        assert!(r.status < 400, "{} {}: {}", r.method, r.path, r.response);
+        let problems = c.check_object(&r.json_response());
+        assert!(problems.is_empty(), "{} {}: {problems:?}", r.method, r.path);
+    }
+}

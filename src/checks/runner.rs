@@ -38,7 +38,8 @@ pub trait CheckRunner: Send + Sync {
 /// How much later than a check's own timeout the runner gives up on it.
 const BACKSTOP: Duration = Duration::from_secs(1);
 
-const NO_DATA: &str = "no data";
+/// What a `query` check measured when there was no data.
+pub const NO_DATA: &str = "no data";
 /// How long a `query` check waits before asking again when there is no data.
 const NO_DATA_RETRY: Duration = Duration::from_secs(5);
 

@@ -68,6 +68,10 @@ pub enum Sub {
         /// One JSON record per line, as stored.
         #[arg(long)]
         json: bool,
+        /// The team's shared audit trail (`[audit] shared`), every machine's
+        /// records merged in time order, instead of this machine's journal.
+        #[arg(long)]
+        shared: bool,
     },
     /// Write a Markdown deployment report from the audit journal.
     Report {

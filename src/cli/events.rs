@@ -14,6 +14,7 @@ use crate::core::action::Effect;
 use crate::core::model::TrafficSplit;
 use crate::core::plan::{Phase, Verdict};
 use crate::core::record::Event;
+use crate::core::release::ReleaseEffect;
 use crate::core::state::State;
 use crate::core::update::gate_numbers;
 use crate::runtime::headless::{Ending, Seen, Watcher};
@@ -28,6 +29,8 @@ pub struct Stream {
     service: String,
     /// The last verdict written, to write a change at once.
     last_verdict: Option<Verdict>,
+    /// Deploys requested (id, revision, image, tag, when), for their outcome.
+    deploys: Vec<(u64, String, String, String, DateTime<Utc>)>,
     /// The same for the thresholds while they only observe (their kind).
     last_observed: Option<&'static str>,
 }
@@ -43,6 +46,7 @@ impl Stream {
             progress,
             service: service.to_string(),
             last_verdict: None,
+            deploys: Vec::new(),
             last_observed: None,
         }
     }
@@ -82,6 +86,7 @@ impl Stream {
             Ending::RolledBack(r) => ("rolled-back", Some(r.as_str())),
             Ending::Waiting(r) => ("waiting", Some(r.as_str())),
             Ending::Failed(r) => ("failed", Some(r.as_str())),
+            Ending::Rejected(r) => ("rejected", Some(r.as_str())),
         };
         self.emit(
             "finished",
@@ -92,6 +97,59 @@ impl Stream {
                 reason.map_or(String::new(), |r| format!(": {r}"))
             ),
         );
+    }
+
+    /// A deploy's outcome: `deployed` (ready at 0 %, its tag URL) or
+    /// `deploy-failed`.
+    fn deployed(&mut self, state: &State, id: u64, error: Option<&(String, &'static str)>) {
+        let Some((_, revision, image, tag, at)) = self.deploys.iter().find(|d| d.0 == id).cloned()
+        else {
+            return;
+        };
+        let took_ms = (state.now - at).num_milliseconds().max(0);
+        match error {
+            None => {
+                let tag_url = state
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.revision(&revision))
+                    .and_then(|r| r.tag_url.clone());
+                let human = format!(
+                    "deployed {revision} in {:.1} s: ready at 0 %, tag {tag}{}",
+                    took_ms as f64 / 1000.0,
+                    tag_url
+                        .as_deref()
+                        .map_or(String::new(), |u| format!(" ({u})"))
+                );
+                self.emit(
+                    "deployed",
+                    state.now,
+                    json!({
+                        "change": id,
+                        "revision": revision,
+                        "image": image,
+                        "tag": tag,
+                        "tag_url": tag_url,
+                        "took_ms": took_ms,
+                    }),
+                    human,
+                );
+            }
+            Some((message, outcome)) => self.emit(
+                "deploy-failed",
+                state.now,
+                json!({
+                    "change": id,
+                    "revision": revision,
+                    "image": image,
+                    "tag": tag,
+                    "outcome": outcome,
+                    "message": message,
+                    "took_ms": took_ms,
+                }),
+                format!("deploy of {revision} ({image}) {outcome}: {message}"),
+            ),
+        }
     }
 
     fn gates(&mut self, state: &State) {
@@ -293,6 +351,30 @@ impl Watcher for Stream {
                 json!({"source": "notify", "change": null, "message": e}),
                 format!("notification failed: {e}"),
             ),
+            Seen::Deployed { id, error } => self.deployed(state, *id, error.as_ref()),
+            Seen::Rejected {
+                revision,
+                tag,
+                failed,
+                reason,
+            } => self.emit(
+                "rejected",
+                state.now,
+                json!({
+                    "revision": revision,
+                    "tag": tag,
+                    "failed": failed,
+                    "reason": reason,
+                    "rolled_back": false,
+                    "left": "in-place",
+                }),
+                format!(
+                    "REJECTED before any traffic: {reason}; nothing to roll back; {revision} \
+                     stays at 0 %{}",
+                    tag.as_deref()
+                        .map_or(String::new(), |t| format!(" with its tag {t}"))
+                ),
+            ),
             Seen::Remote(r) => self.emit(
                 "remote-request",
                 state.now,
@@ -339,6 +421,38 @@ impl Watcher for Stream {
                     }),
                     format!("{} requested: {after}", kind.verb()),
                 ),
+                Effect::Release(ReleaseEffect::Deploy {
+                    id,
+                    request,
+                    before,
+                    reason,
+                    ..
+                }) => {
+                    self.deploys.push((
+                        *id,
+                        request.revision.clone(),
+                        request.image.clone(),
+                        request.tag.clone(),
+                        state.now,
+                    ));
+                    self.emit(
+                        "deploy-requested",
+                        state.now,
+                        json!({
+                            "change": id,
+                            "revision": request.revision,
+                            "image": request.image,
+                            "tag": request.tag,
+                            "env_keys": request.env_keys(),
+                            "traffic": split(before),
+                            "reason": reason,
+                        }),
+                        format!(
+                            "deploy requested: {} from {} with no traffic, tag {}",
+                            request.revision, request.image, request.tag
+                        ),
+                    );
+                }
                 _ => {}
             }
         }

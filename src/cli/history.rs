@@ -8,8 +8,11 @@ use crate::app;
 use crate::config::Config;
 use crate::journal::{self, Replay};
 
-/// `canary journal [--json]`: every record, oldest first.
-pub fn print_journal(config: &Config, json: bool) -> ExitCode {
+/// `canary journal [--json] [--shared]`: every record, oldest first.
+pub fn print_journal(config: &Config, json: bool, shared: bool) -> ExitCode {
+    if shared {
+        return print_shared(config, json);
+    }
     let (path, replay) = match read(config) {
         Ok(r) => r,
         Err(code) => return code,
@@ -72,4 +75,72 @@ fn read(config: &Config) -> Result<(PathBuf, Replay), ExitCode> {
         eprintln!("canary: {}:{line}: {why}", path.display());
     }
     Ok((path, replay))
+}
+
+/// `canary journal --shared`: the team's trail, every machine's records in
+/// time order, each with who wrote it (`user@host`). `--json`: the records
+/// as written, with `driver` added.
+fn print_shared(config: &Config, json: bool) -> ExitCode {
+    let sink = match app::shared_sink(config) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!("canary: no shared audit trail is configured ([audit] shared in the config)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("canary: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("canary: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut records = match rt.block_on(sink.read()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("canary: cannot read {}: {e}", sink.location());
+            return ExitCode::FAILURE;
+        }
+    };
+    // Merged in time order (a stable sort: one machine's order is kept).
+    records.sort_by_key(|r| {
+        r.record["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    });
+    if records.is_empty() {
+        eprintln!(
+            "canary: {} holds no records of {}",
+            sink.location(),
+            config.service.name
+        );
+    }
+    for r in &records {
+        if json {
+            let mut v = r.record.clone();
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("driver".into(), serde_json::json!(r.driver));
+            }
+            println!("{v}");
+            continue;
+        }
+        match serde_json::from_value::<journal::Record>(r.record.clone()) {
+            Ok(rec) => println!("{}  [{}]", journal::report::history_line(&rec), r.driver),
+            Err(_) => println!(
+                "{} {} [{}] (a record this version does not know)",
+                r.record["at"].as_str().unwrap_or("?"),
+                r.record["event"].as_str().unwrap_or("?"),
+                r.driver
+            ),
+        }
+    }
+    ExitCode::SUCCESS
 }

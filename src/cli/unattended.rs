@@ -1,14 +1,14 @@
 //! `canary release`: the cockpit's plan engine (the same `update`, plan,
 //! gates, checks battery, journal recorder and notifier) run unattended,
-//! for CI. No terminal: events on stdout ([`super::events`]), progress on
+//! for CI; with `--image`, the deploy first ([`crate::runtime::headless::Deploy`]). No terminal: events on stdout ([`super::events`]), progress on
 //! stderr, and an exit code that says how it ended:
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | promoted: the canary is at 100 % |
-//! | 1 | failed to act: a platform error, the service could not be read, the start was refused |
-//! | 2 | bad usage or config (an unknown `--plan`, malformed `--steps`) |
-//! | 3 | rolled back: the canary was bad (a gate or a blocking check failed) |
+//! | 1 | failed to act: a platform error (`--image`'s deploy refused included), the service could not be read, the start was refused |
+//! | 2 | bad usage or config (an unknown `--plan`, malformed `--steps`, `--image` where the platform cannot deploy) |
+//! | 3 | the canary was bad: rolled back (a gate or a blocking check failed), or `--image`'s revision rejected by its checks before any traffic |
 //! | 4 | stopped, waiting for a human: paused, waiting for approval, no data at the timeout |
 
 use std::process::ExitCode;
@@ -37,6 +37,17 @@ pub mod exit {
 /// `canary release`'s own arguments (`--timeout` is the global one).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReleaseArgs {
+    /// Deploy this image first (no traffic, tagged, as `canary deploy`),
+    /// check it on its tag URL, then walk the plan with it as the canary.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// The new revision's traffic tag (default: `[deploy] tag`); with --image.
+    #[arg(long, requires = "image")]
+    pub tag: Option<String>,
+    /// An environment variable of the new revision (plain value),
+    /// repeatable; with --image. Journaled by name only.
+    #[arg(long = "env", value_name = "KEY=VALUE", requires = "image")]
+    pub env: Vec<String>,
     /// A plan named in the config (`[plans.NAME]`); default `[plan]`.
     #[arg(long, value_name = "NAME", conflicts_with = "steps")]
     pub plan: Option<String>,
@@ -123,6 +134,7 @@ pub fn exit_code(ending: &Ending) -> u8 {
         Ending::RolledBack(_) => exit::ROLLED_BACK,
         Ending::Waiting(_) => exit::WAITING,
         Ending::Failed(_) => exit::FAILED,
+        Ending::Rejected(_) => exit::ROLLED_BACK,
     }
 }
 
@@ -183,6 +195,16 @@ async fn release(
             let ending = Ending::Failed(format!("{e:#}"));
             stream.finished(chrono::Utc::now(), &ending, exit::FAILED);
             return exit::FAILED;
+        }
+    };
+    let deploy = match deploy_of(args, config, parts.platform.as_ref()).await {
+        Ok(d) => d,
+        Err((code, why)) => {
+            eprintln!("canary: {why}");
+            if code == exit::FAILED {
+                stream.finished(chrono::Utc::now(), &Ending::Failed(why), code);
+            }
+            return code;
         }
     };
     // One driver at a time: the lease, on the platform.
@@ -323,11 +345,13 @@ async fn release(
         timeout,
         on_cancel,
         cancel,
+        deploy,
     };
     let timing = app::cockpit::timing(config);
     let mut watcher = Watching {
         stream: &mut stream,
         step: step_tx,
+        audit_failing: false,
     };
     // A panic (a bug) still gives the lease back and says how the run
     // ended: another driver need not wait for the lease to expire and take
@@ -359,6 +383,50 @@ async fn release(
     let code = exit_code(&ending);
     stream.finished(chrono::Utc::now(), &ending, code);
     code
+}
+
+/// `--image`: what to deploy, checked before anything is taken or sent:
+/// a platform that cannot deploy, a malformed image, tag or variable, a tag
+/// already in use are exit 2 (with the sentence); a service that cannot be
+/// read is exit 1.
+async fn deploy_of(
+    args: &ReleaseArgs,
+    config: &Config,
+    platform: &dyn crate::platform::Platform,
+) -> Result<Option<headless::Deploy>, (u8, String)> {
+    let Some(image) = &args.image else {
+        return Ok(None);
+    };
+    if let Err(why) = platform.releases() {
+        let why = match config.service.platform {
+            crate::config::PlatformKind::Kubernetes => format!(
+                "Kubernetes cannot deploy from canary: each revision is a Deployment rolled out \
+                 outside the cockpit (kubectl, your CD); roll it out there, then run \
+                 `canary release` without --image ({why})"
+            ),
+            _ => why,
+        };
+        return Err((exit::USAGE, format!("--image: {why}")));
+    }
+    let snapshot = platform
+        .snapshot()
+        .await
+        .map_err(|e| (exit::FAILED, format!("the service could not be read: {e}")))?;
+    crate::core::release::deploy_request(
+        &snapshot,
+        &config.release,
+        image,
+        args.tag.as_deref(),
+        &args.env,
+        chrono::Utc::now(),
+        0,
+    )
+    .map_err(|e| (exit::USAGE, e))?;
+    Ok(Some(headless::Deploy {
+        image: image.clone(),
+        tag: args.tag.clone(),
+        env: args.env.clone(),
+    }))
 }
 
 /// How long a lease lasts without renewal, how often it is renewed, and how
@@ -431,6 +499,8 @@ impl Published {
 struct Watching<'a> {
     stream: &'a mut Stream,
     step: tokio::sync::watch::Sender<Published>,
+    /// The shared audit sink was said to be failing.
+    audit_failing: bool,
 }
 
 impl headless::Watcher for Watching<'_> {
@@ -441,6 +511,32 @@ impl headless::Watcher for Watching<'_> {
         effects: &[crate::core::action::Effect],
     ) {
         self.stream.saw(state, seen, effects);
+        // The shared audit trail going down, or back up: said once each.
+        if let Some(h) = journal::shared::health() {
+            let problem = h.problem(state.now);
+            match (&problem, self.audit_failing) {
+                (Some(line), false) => {
+                    self.audit_failing = true;
+                    self.stream.emit(
+                        "error",
+                        state.now,
+                        serde_json::json!({"source": "audit", "change": null, "message": line}),
+                        line.clone(),
+                    );
+                }
+                (None, true) => {
+                    self.audit_failing = false;
+                    let line = format!("shared audit ({}) works again", h.location);
+                    self.stream.emit(
+                        "note",
+                        state.now,
+                        serde_json::json!({ "message": line }),
+                        line.clone(),
+                    );
+                }
+                _ => {}
+            }
+        }
         let now = Published::of(state);
         self.step.send_if_modified(|p| {
             let changed = *p != now;

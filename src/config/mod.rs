@@ -24,10 +24,11 @@ use crate::core::plan::PlanSpec;
 /// The config's durations: the grammar is [`crate::core::duration`]'s.
 pub use crate::core::duration::{format as format_duration, parse as parse_duration};
 pub use sections::{
-    known_keys, CloudRunConfig, ColorChoice, DemoConfig, DiagnosticsConfig, GatesConfig,
-    GoogleAuth, HaproxyConfig, JournalConfig, KubeMode, KubernetesConfig, LogsConfig, MetricLabels,
-    MetricsConfig, NamedPlan, NotifyConfig, PlatformKind, PrometheusConfig, RefreshConfig,
-    ServiceConfig, TrafficConfig, UiConfig, DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
+    known_keys, AuditConfig, CloudRunConfig, ColorChoice, DemoConfig, DiagnosticsConfig,
+    GatesConfig, GoogleAuth, HaproxyConfig, JournalConfig, KubeMode, KubernetesConfig, LogsConfig,
+    MetricLabels, MetricsConfig, NamedPlan, NotifyConfig, PlatformKind, PrometheusConfig,
+    RefreshConfig, ServiceConfig, SharedSink, TrafficConfig, UiConfig,
+    DEFAULT_VERIFICATION_TIMEOUT, WEBHOOK_ENV,
 };
 
 /// The environment variable naming a config file when `--config` is not given.
@@ -63,6 +64,8 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
     pub journal: JournalConfig,
     pub notify: NotifyConfig,
+    /// `[audit]`: the shared audit trail.
+    pub audit: AuditConfig,
     pub cloud_run: CloudRunConfig,
     pub haproxy: Option<HaproxyConfig>,
     /// `[kubernetes]` (`platform = "kubernetes"` only).
@@ -97,6 +100,7 @@ impl Default for Config {
             checks: Vec::new(),
             journal: JournalConfig::default(),
             notify: NotifyConfig::default(),
+            audit: AuditConfig::default(),
             cloud_run: CloudRunConfig::default(),
             haproxy: None,
             kubernetes: None,

@@ -55,6 +55,9 @@ pub enum Action {
     JournalFailed(String),
     /// The journal's state changed: `Some(why)` broken, `None` writable again.
     JournalHealth(Option<String>),
+    /// The shared audit trail (`[audit] shared`) fails (its last error,
+    /// since when), or works again.
+    AuditHealth(Option<(String, chrono::DateTime<chrono::Utc>)>),
     /// A backend call is being tried again, or an unclear answer was resolved.
     Progress(Progress),
     /// Changes a crash left without an outcome were reconciled against the
@@ -96,6 +99,28 @@ pub enum DriveRequest {
         spec: super::plan::PlanSpec,
         reason: Option<String>,
     },
+    /// `canary release --image`: start this plan for `canary` (the revision
+    /// it just deployed and checked), rolling back to the stable (roles).
+    StartFor {
+        canary: String,
+        spec: super::plan::PlanSpec,
+        reason: Option<String>,
+    },
+    /// `canary release --image`: deploy as `D` then `y` do (no traffic, a
+    /// tag; the command line was the confirmation). A deploy the service
+    /// moved under (a conflict) is made again on what is there now.
+    Deploy {
+        image: String,
+        tag: Option<String>,
+        env: Vec<String>,
+        reason: Option<String>,
+    },
+    /// The revision `canary release --image` deployed failed its blocking
+    /// checks on its tag URL before any traffic: journaled and told to the
+    /// team; nothing to roll back (it never had traffic), it stays at 0 %.
+    Reject { revision: String, reason: String },
+    /// Journal (and say) a note: what a headless run decided on its own.
+    Note { message: String },
     /// Pause a running plan (nothing advances, nothing rolls back).
     Pause { reason: String },
     /// Resume a paused plan.

@@ -631,6 +631,9 @@ pub struct State {
     /// is refused until it can.
     pub journal_broken: Option<String>,
     pub notify_error: Option<(String, DateTime<Utc>)>,
+    /// The shared audit trail fails (its last error, since when); the local
+    /// journal has every record.
+    pub audit_degraded: Option<(String, DateTime<Utc>)>,
 
     pub message: Option<Message>,
     /// Shown in the header until acknowledged.
@@ -731,6 +734,7 @@ impl State {
             journal_error: None,
             journal_broken: None,
             notify_error: None,
+            audit_degraded: None,
             message: None,
             alarm: None,
             quit_armed: false,

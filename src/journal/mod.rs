@@ -4,6 +4,7 @@
 
 pub mod release;
 pub mod report;
+pub mod shared;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -356,6 +357,8 @@ impl Journal {
         match written {
             Ok(()) => {
                 self.failed = false;
+                // On disk first; then, when configured, to the team's trail.
+                shared::tee(record);
                 Ok(())
             }
             Err(e) => {

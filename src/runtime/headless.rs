@@ -16,6 +16,7 @@ use crate::core::action::{Action, DriveRequest, Effect};
 use crate::core::plan::{Phase, PlanSpec};
 use crate::core::state::State;
 
+pub use super::first_deploy::Deploy;
 pub use crate::core::plan::OnCancel;
 
 /// Sent on the cancel channel when the driver's lease was lost: the run
@@ -32,6 +33,9 @@ pub struct Options {
     pub on_cancel: OnCancel,
     /// A signal's name, when the run is cancelled.
     pub cancel: mpsc::Receiver<&'static str>,
+    /// `--image`: deployed and checked on its tag URL first; the plan's
+    /// canary is then the new revision.
+    pub deploy: Option<Deploy>,
 }
 
 /// How the run ended.
@@ -47,6 +51,9 @@ pub enum Ending {
     /// Could not act: a step or the rollback failed on the platform, the
     /// service could not be read, the start was refused.
     Failed(String),
+    /// The revision deployed by `--image` failed a blocking check on its
+    /// tag URL before any traffic: the canary was bad, nothing to roll back.
+    Rejected(String),
 }
 
 /// What an action was, kept before `update` consumes it (for watchers).
@@ -70,6 +77,19 @@ pub enum Seen {
     JournalFailed(String),
     /// A notification gave up.
     NotifyFailed(String),
+    /// A deploy finished: `error` is the message and `failed`, `unknown`
+    /// (its outcome could not be read back) or `conflict` (asked again).
+    Deployed {
+        id: u64,
+        error: Option<(String, &'static str)>,
+    },
+    /// The deployed revision failed blocking checks before any traffic.
+    Rejected {
+        revision: String,
+        tag: Option<String>,
+        failed: Vec<String>,
+        reason: String,
+    },
     /// A cockpit's request, read from the lease.
     Remote(crate::core::lease::RemoteRequest),
     Other,
@@ -85,6 +105,20 @@ impl Seen {
             },
             Action::JournalFailed(e) => Seen::JournalFailed(e.clone()),
             Action::NotifyFailed(e) => Seen::NotifyFailed(e.clone()),
+            Action::Release(crate::core::release::ReleaseEvent::Deployed { id, result }) => {
+                use crate::core::error::BackendError;
+                Seen::Deployed {
+                    id: *id,
+                    error: result.as_ref().err().map(|e| {
+                        let outcome = match e {
+                            BackendError::Unconfirmed { .. } => "unknown",
+                            BackendError::Conflict(_) => "conflict",
+                            _ => "failed",
+                        };
+                        (e.to_string(), outcome)
+                    }),
+                }
+            }
             Action::Drive(DriveRequest::Remote(r)) => Seen::Remote(r.clone()),
             _ => Seen::Other,
         }
@@ -120,6 +154,10 @@ pub async fn run(
     // that by resuming, the run failed (exit 1), unlike a pause it chose.
     let mut step_failed = false;
     let mut cancel_open = true;
+    let mut first_deploy = opts
+        .deploy
+        .take()
+        .map(|d| super::first_deploy::FirstDeploy::new(d, opts.reason.clone()));
     // Paused by a cockpit's request (written into the lease): the driver
     // keeps the lease and waits for a resume or an abort, until its timeout
     // (exit 4 then), instead of ending: a cockpit on another machine has
@@ -199,10 +237,25 @@ pub async fn run(
                 }
                 continue;
             }
+            // `--image`: deployed and checked first, then the canary.
+            let canary = match first_deploy
+                .as_mut()
+                .map(|d| d.poll(&mut state, &mut engine, watcher, settling.is_some()))
+            {
+                None => None,
+                Some(super::first_deploy::Next::Wait) => continue,
+                Some(super::first_deploy::Next::Canary(c)) => Some(c),
+                Some(super::first_deploy::Next::End(end)) => break 'main end,
+            };
             started = true;
-            let request = DriveRequest::Start {
-                spec: opts.spec.clone(),
-                reason: opts.reason.clone(),
+            let (spec, reason) = (opts.spec.clone(), opts.reason.clone());
+            let request = match canary {
+                Some(canary) => DriveRequest::StartFor {
+                    canary,
+                    spec,
+                    reason,
+                },
+                None => DriveRequest::Start { spec, reason },
             };
             let effects = engine.step(&mut state, Action::Drive(request));
             watcher.saw(&state, &Seen::Other, &effects);
@@ -388,6 +441,7 @@ mod tests {
             timeout: Duration::from_secs(3600),
             on_cancel: OnCancel::Pause,
             cancel,
+            deploy: None,
         };
         let timing = Timing {
             service: Duration::from_millis(200),

@@ -2,6 +2,7 @@
 //! turns them into effects, which run here as background tasks; the screen is
 //! redrawn only when something changed, at most `max_fps` times a second.
 
+mod first_deploy;
 pub mod headless;
 pub mod record;
 pub mod release;
@@ -257,6 +258,11 @@ impl Engine {
             let broken = self.ex.recorder.broken();
             if broken.is_some() != state.journal_broken.is_some() {
                 batch.push(Action::JournalHealth(broken));
+            }
+            let audit = crate::journal::shared::health()
+                .and_then(|h| Some((h.last_error.clone().unwrap_or_default(), h.failing_since?)));
+            if audit.as_ref().map(|a| a.1) != state.audit_degraded.as_ref().map(|a| a.1) {
+                batch.push(Action::AuditHealth(audit));
             }
         }
         while batch.len() < 256 {

@@ -85,6 +85,17 @@ fn status(ctx: &Ctx, width: u16) -> Line<'static> {
         };
         problems.push((text, t.msg_warn));
     }
+    if let Some((e, since)) = &state.audit_degraded {
+        let ago = ctx.secs_since(*since);
+        problems.push((
+            format!(
+                " ! shared audit degraded for {}: {} (local journal complete) ",
+                age(ago),
+                one_line(e)
+            ),
+            t.msg_warn,
+        ));
+    }
     let right_w: usize = right.iter().map(Span::width).sum();
     let budget = (width * 2 / 3).saturating_sub(right_w);
     let each = if problems.is_empty() {

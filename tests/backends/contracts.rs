@@ -615,6 +615,102 @@ async fn logging_requests_and_answers_follow_the_discovery_document() {
     assert_eq!(err["error"]["status"], "INVALID_ARGUMENT", "{err}");
 }
 
+/// The shared audit trail: what the sink sends (`WriteLogEntriesRequest`
+/// with `LogEntry`s, then `ListLogEntriesRequest` to read back) on the
+/// documented methods, and what the fake answers (`WriteLogEntriesResponse`,
+/// the entries as `LogEntry`); the fake refuses an entry the API would.
+#[tokio::test]
+async fn the_shared_audit_trail_follows_the_logging_discovery_document() {
+    use canary::journal::shared::cloud_logging::CloudLoggingAudit;
+    use canary::journal::shared::SharedSink;
+
+    let d = Discovery::load_file("logging.v2.discovery.json");
+    let (fake, url) = FakeCloudRun::start().await.unwrap();
+    let at = fake.seed_demo();
+    let sink = CloudLoggingAudit::new(
+        Some(&url),
+        Auth::None,
+        &at.project,
+        &at.service,
+        "canary-audit",
+    )
+    .unwrap();
+    let records: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({
+                "at": format!("2026-11-30T10:00:0{i}.000Z"),
+                "who": {"user": "alice", "from": "10.0.0.7"},
+                "service": at.service,
+                "event": "note",
+                "message": format!("note {i}"),
+            })
+        })
+        .collect();
+    sink.write(&records[..2]).await.unwrap();
+    sink.write(&records[2..]).await.unwrap();
+    // Sent again (an unclear answer): stored once.
+    sink.write(&records[2..]).await.unwrap();
+    let back = sink.read().await.unwrap();
+    assert_eq!(
+        back.iter().map(|r| r.record.clone()).collect::<Vec<_>>(),
+        records
+    );
+    assert!(back.iter().all(|r| r.driver.starts_with("alice@")));
+
+    let methods = d.methods();
+    let mut ids = BTreeSet::new();
+    for r in fake.requests() {
+        let (id, _, _, _) = methods
+            .iter()
+            .find(|(_, m, re, _)| *m == r.method && re.is_match(&r.path))
+            .unwrap_or_else(|| panic!("{} {} is not a method of logging.v2", r.method, r.path));
+        ids.insert(id.clone());
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        match r.route {
+            Route::WriteLogEntries => {
+                assert_ok(&d, &body, "WriteLogEntriesRequest");
+                for e in body["entries"].as_array().unwrap() {
+                    assert_ok(&d, e, "LogEntry");
+                }
+                let answer: Value = reqwest::Client::new()
+                    .post(format!("{url}{}", r.path))
+                    .body(r.body.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_ok(&d, &answer, "WriteLogEntriesResponse");
+            }
+            Route::ListLogEntries => assert_ok(&d, &body, "ListLogEntriesRequest"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        ids.into_iter().collect::<Vec<_>>(),
+        ["logging.entries.list", "logging.entries.write"]
+    );
+    // What the API refuses, the fake refuses: no logName, two payloads.
+    for bad in [
+        json!({"entries": [{"resource": {"type": "global"}, "textPayload": "x"}]}),
+        json!({"logName": "projects/p/logs/l", "resource": {"type": "global"},
+               "entries": [{"textPayload": "x", "jsonPayload": {}}]}),
+        json!({"logName": "projects/p/logs/l", "entries": [], "nope": 1}),
+    ] {
+        let err: Value = reqwest::Client::new()
+            .post(format!("{url}/v2/entries:write"))
+            .body(bad.to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(err["error"]["status"], "INVALID_ARGUMENT", "{bad}: {err}");
+    }
+}
+
 /// The cockpit's metrics requests to Cloud Monitoring's Prometheus API hit a
 /// documented method of `monitoring.v1` (path shape), with only the
 /// parameters of `QueryRangeRequest`; the fake answers them, the same query

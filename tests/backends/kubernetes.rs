@@ -1434,6 +1434,127 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     assert!(journal.contains("\"rolled-back\""), "{journal}");
 }
 
+/// `[audit] shared = "kubernetes-events"` through the real binary: a switch
+/// made with `canary set` is journaled locally and as Events on the
+/// Service; another machine (another journal) reads it back with `canary
+/// journal --shared`, with who did it; kubectl, as a peer, lists the same
+/// Events by their involved object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_is_in_the_shared_trail_as_events_and_another_machine_reads_it() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let audit = "\n[audit]\nshared = \"kubernetes-events\"\n";
+    let cfg = w.config("mode = \"blue-green\"\nkeep_warm = \"2s\"", audit);
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = w
+        .canary(&[
+            "--config",
+            c,
+            "set",
+            "green=100",
+            "--yes",
+            "--reason",
+            "switch 4",
+        ])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let local: Vec<Value> = w
+        .journal()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    assert!(local.len() >= 2, "{local:?}");
+
+    // Another machine: its own HOME and journal.
+    let other = tempfile::tempdir().expect("tmp");
+    let other_cfg = other.path().join("canary.toml");
+    std::fs::write(
+        &other_cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            &w.dir.path().join("journal").display().to_string(),
+            &other.path().join("journal").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = canary_async(
+        other.path(),
+        &[
+            "--config",
+            other_cfg.to_str().unwrap(),
+            "journal",
+            "--shared",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let shared: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let mut theirs: Vec<Value> = shared
+        .iter()
+        .map(|v| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("driver");
+            v
+        })
+        .collect();
+    theirs.sort_by_key(|r| r["at"].as_str().unwrap_or_default().to_string());
+    let mut mine = local.clone();
+    mine.sort_by_key(|r| r["at"].as_str().unwrap_or_default().to_string());
+    assert_eq!(theirs, mine, "every local record is in the shared trail");
+    assert!(
+        shared.iter().all(|r| r["driver"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("alice@"))),
+        "{out}"
+    );
+    let (code, out, _) = canary_async(
+        other.path(),
+        &[
+            "--config",
+            other_cfg.to_str().unwrap(),
+            "journal",
+            "--shared",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(out.contains("switch 4") && out.contains("[alice@"), "{out}");
+
+    // kubectl sees them on the Service.
+    match w
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            NS,
+            "--field-selector",
+            "involvedObject.kind=Service,involvedObject.name=backend",
+            "-o",
+            "json",
+        ])
+        .await
+    {
+        Some((ok, out, err)) => {
+            assert!(ok, "{err}");
+            let list: Value = serde_json::from_str(&out).expect("json");
+            let reasons: Vec<&str> = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["reason"].as_str())
+                .collect();
+            assert!(reasons.contains(&"traffic-applied"), "{reasons:?}");
+            assert_eq!(reasons.len(), local.len(), "{reasons:?}");
+        }
+        None => skipped("no kubectl"),
+    }
+}
+
 // ---------------------------------------------------------------- the lease
 //
 // `canary release`'s lease on Kubernetes: a coordination.k8s.io/v1 Lease.

@@ -26,9 +26,9 @@ async fn run(cmd: &mut Command, limit: Duration) -> Result<std::process::Output,
     }
 }
 
-async fn client_importable() -> bool {
+async fn client_importable(module: &str) -> bool {
     let mut cmd = Command::new("python3");
-    cmd.args(["-c", "import google.cloud.run_v2"]);
+    cmd.args(["-c", &format!("import {module}")]);
     run(&mut cmd, Duration::from_secs(60))
         .await
         .is_ok_and(|o| o.status.success())
@@ -36,10 +36,16 @@ async fn client_importable() -> bool {
 
 /// True when the Python client can be used; false (and a message) to skip.
 async fn python_client() -> bool {
-    if client_importable().await {
+    python_package("google-cloud-run", "google.cloud.run_v2").await
+}
+
+/// True when `module` of the PyPI `package` can be imported (installed now
+/// if need be); false (and a message) to skip.
+async fn python_package(package: &str, module: &str) -> bool {
+    if client_importable(module).await {
         return true;
     }
-    eprintln!("google-cloud-run is not importable: python3 -m pip install google-cloud-run");
+    eprintln!("{package} is not importable: python3 -m pip install {package}");
     let mut pip = Command::new("python3");
     pip.args([
         "-m",
@@ -47,18 +53,18 @@ async fn python_client() -> bool {
         "install",
         "--quiet",
         "--disable-pip-version-check",
-        "google-cloud-run",
+        package,
     ])
     // A Debian python3 marks its environment as externally managed (PEP 668).
     .env("PIP_BREAK_SYSTEM_PACKAGES", "1");
     let why = match run(&mut pip, Duration::from_secs(600)).await {
-        Ok(o) if o.status.success() && client_importable().await => return true,
+        Ok(o) if o.status.success() && client_importable(module).await => return true,
         Ok(o) => format!(
-            "pip install google-cloud-run failed ({}): {}",
+            "pip install {package} failed ({}): {}",
             o.status,
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => format!("pip install google-cloud-run could not run: {e}"),
+        Err(e) => format!("pip install {package} could not run: {e}"),
     };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}");
@@ -234,4 +240,78 @@ async fn googles_python_client_reads_back_a_deploy_and_a_deletion() {
         .iter()
         .any(|s| s[2] == "canary-20261130"
             && s[3] == "https://canary-20261130---emergence-app-x7k2p9-ew.a.run.app"));
+}
+
+/// The shared audit trail, written by canary's sink, read back from the
+/// fake by Google's own Python client (`google-cloud-logging`, HTTP/JSON):
+/// the entries are what the journal wrote, with who wrote them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn googles_logging_client_reads_the_shared_audit_trail_back() {
+    use canary::journal::shared::cloud_logging::CloudLoggingAudit;
+    use canary::journal::shared::SharedSink;
+
+    if !python_package("google-cloud-logging", "google.cloud.logging").await {
+        return;
+    }
+    let (fake, url) = FakeCloudRun::start().await.expect("fake");
+    let at = fake.seed_demo();
+    let sink = CloudLoggingAudit::new(
+        Some(&url),
+        canary::google::Auth::None,
+        &at.project,
+        &at.service,
+        "canary-audit",
+    )
+    .expect("sink");
+    let now = chrono::Utc::now();
+    let records: Vec<Value> = ["plan-started", "traffic-applied", "note"]
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            serde_json::json!({
+                "at": (now - chrono::Duration::seconds(30 - i as i64))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "who": {"user": "alice"},
+                "service": at.service,
+                "event": kind,
+                "message": format!("record {i}"),
+            })
+        })
+        .collect();
+    sink.write(&records).await.expect("written");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/logging_read.py");
+    let mut cmd = Command::new("python3");
+    cmd.args([script, &url, &at.project, "canary-audit", &at.service]);
+    let out = run(&mut cmd, Duration::from_secs(120))
+        .await
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let payloads: Vec<Value> = got.iter().map(|g| g["payload"].clone()).collect();
+    assert_eq!(payloads, records);
+    assert!(
+        got.iter().all(|g| g["driver"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("alice@"))),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .all(|g| g["log_name"] == format!("projects/{}/logs/canary-audit", at.project)),
+        "{got:?}"
+    );
+    // It paged (two a page), through the fake's entries:list.
+    let lists = fake
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::ListLogEntries)
+        .count();
+    assert!(lists >= 2, "{lists}");
 }

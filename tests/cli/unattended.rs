@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// `canary release --image`: deploy, checks on the tag URL, then the plan.
+mod image;
+/// The shared audit trail of releases (`[audit] shared`).
+mod shared_audit;
+
 /// A simulator scenario: the canary with `canary_errors` % 5xx from the
 /// start, `rps` requests per second in all.
 fn scenario(dir: &Path, name: &str, rps: f64, canary_errors: f64) -> String {

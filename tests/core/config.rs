@@ -336,11 +336,11 @@ fn unknown_key_at_top_level() {
         &format!("\n\n\n\n\nstuff = 1\n{SERVICE}"),
         Some(6),
         Some("stuff"),
-        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys",
+        "unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, audit, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys",
     );
     assert_eq!(
         e.to_string(),
-        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys"
+        "config error: /etc/canary.toml:6: key `stuff`: unknown key; expected one of: service, traffic, refresh, metrics, gates, judge, plan, deploy, revisions, verification, checks, journal, notify, audit, cloud_run, haproxy, kubernetes, prometheus, logs, ui, demo, diagnostics, keys"
     );
     // A top-level key written after a section header belongs to that section.
     fails(
@@ -1021,6 +1021,57 @@ fn judge_keys_are_validated() {
         Some(6),
         Some("judge.sensitivity"),
         "unknown key",
+    );
+}
+
+// ---------------------------------------------------------------- [audit]
+
+#[test]
+fn audit_shared_is_checked_with_file_line_and_key() {
+    let c = parse(&format!("{SERVICE}[audit]\nshared = \"cloud-logging\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.audit.shared,
+        Some(canary::config::SharedSink::CloudLogging)
+    );
+    assert_eq!(c.audit.log, "canary-audit");
+    assert_eq!(c.audit.queue, 1000);
+    assert_eq!(parse(SERVICE).unwrap().audit.shared, None);
+    fails(
+        &format!("{SERVICE}[audit]\nshared = \"syslog\"\n"),
+        Some(6),
+        Some("audit.shared"),
+        "invalid value \"syslog\", expected \"cloud-logging\"",
+    );
+    fails(
+        &format!("{SERVICE}[audit]\nshared = \"kubernetes-events\"\n"),
+        Some(6),
+        Some("audit.shared"),
+        "\"kubernetes-events\" needs platform \"kubernetes\"",
+    );
+    fails(
+        "[service]\nplatform = \"haproxy\"\nname = \"app\"\n[haproxy]\nsocket = \"/run/h.sock\"\nbackend = \"app\"\n[audit]\nshared = \"cloud-logging\"\n",
+        Some(8),
+        Some("audit.shared"),
+        "needs platform \"cloud-run\"",
+    );
+    fails(
+        &format!("{SERVICE}[audit]\nqueue = 0\n"),
+        Some(6),
+        Some("audit.queue"),
+        "from 1 to 100000",
+    );
+    fails(
+        &format!("{SERVICE}[audit]\nlog = \"has space\"\n"),
+        Some(6),
+        Some("audit.log"),
+        "a log ID",
+    );
+    fails(
+        &format!("{SERVICE}[audit]\nshard = \"cloud-logging\"\n"),
+        Some(6),
+        Some("audit.shard"),
+        "did you mean `shared`",
     );
 }
 

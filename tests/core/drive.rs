@@ -210,6 +210,104 @@ fn service_loaded_at(snapshot: canary::core::model::ServiceSnapshot, g: u64) -> 
     }
 }
 
+/// `canary release --image`: the deploy goes out as `D` then `y` send it
+/// (no traffic change), the plan starts for the revision named (not the
+/// roles' canary), and a rejection before traffic is journaled and told,
+/// with nothing sent.
+#[test]
+fn deploy_start_for_and_reject_without_a_dialog() {
+    use canary::core::record::Event;
+    use canary::core::release::ReleaseEffect;
+
+    let deploy = || {
+        Action::Drive(DriveRequest::Deploy {
+            image: "r/emergence:deploy-2".into(),
+            tag: Some("canary-2".into()),
+            env: vec!["A=1".into()],
+            reason: Some("ci".into()),
+        })
+    };
+    // A platform that cannot deploy: refused, said, nothing sent.
+    let mut s = testing::state();
+    let fx = update(&mut s, deploy(), t0());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Release(_))),
+        "{fx:?}"
+    );
+    assert!(s.release.deploy.is_none());
+    // One that deploys as gcloud would (the simulator's).
+    let mut snap = testing::snapshot();
+    snap.write_api = canary::core::preview::WriteApi::Gcloud {
+        project: "demo-project".into(),
+        region: "europe-west1".into(),
+    };
+    let mut s = canary::core::state::State::new(Default::default(), testing::info(), t0());
+    update(&mut s, service_loaded(snap), t0());
+    let fx = update(
+        &mut s,
+        Action::Drive(DriveRequest::Deploy {
+            image: "r/emergence:deploy-2".into(),
+            tag: Some("canary-2".into()),
+            env: vec!["A=1".into()],
+            reason: Some("ci".into()),
+        }),
+        t0(),
+    );
+    let sent: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Release(ReleaseEffect::Deploy {
+                request, reason, ..
+            }) => Some((request.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1, "{fx:?}");
+    assert_eq!(sent[0].0.image, "r/emergence:deploy-2");
+    assert_eq!(sent[0].0.tag, "canary-2");
+    assert_eq!(sent[0].1.as_deref(), Some("ci"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
+    assert!(s.release.deploy.is_some());
+
+    // The plan for a named revision (here the old one, not the roles' canary).
+    let mut s = testing::state();
+    update(
+        &mut s,
+        Action::Drive(DriveRequest::StartFor {
+            canary: "emergence-app-00041-rol".into(),
+            spec: spec(),
+            reason: None,
+        }),
+        t0(),
+    );
+    let plan = s.plan.as_ref().expect("plan");
+    assert_eq!(plan.canary, "emergence-app-00041-rol");
+    assert_eq!(plan.stable, STABLE);
+
+    let mut s = testing::state();
+    let fx = update(
+        &mut s,
+        Action::Drive(DriveRequest::Reject {
+            revision: CANARY.into(),
+            reason: "1 blocking check failed".into(),
+        }),
+        t0(),
+    );
+    let note = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Journal(Event::Note { message }) => Some(message.clone()),
+            _ => None,
+        })
+        .expect("a note");
+    assert!(
+        note.contains("nothing to roll back") && note.contains("stays at 0 %"),
+        "{note}"
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::Notify(_))));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })));
+}
+
 // ------------------------------------------------- a plan driven elsewhere
 
 mod remote {

@@ -247,3 +247,27 @@ fn prune_confirmation_names_what_it_keeps_and_why() {
     press(&mut s, KeyCode::Enter);
     snap("prune_confirm", &s);
 }
+
+/// The shared audit trail failing shows in the footer with its age (and
+/// that the local journal has everything); gone once it works again.
+#[test]
+fn a_degraded_shared_audit_trail_shows_in_the_footer_with_its_age() {
+    let mut s = fixtures::state();
+    let now = s.now;
+    update(
+        &mut s,
+        Action::AuditHealth(Some((
+            "unavailable: HTTP 503".into(),
+            now - chrono::Duration::seconds(42),
+        ))),
+        now,
+    );
+    let screen = text(&s, 160, 30);
+    let bottom: String = screen.lines().rev().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        bottom.contains("shared audit degraded for 42s: unavailable: HTTP 503"),
+        "{screen}"
+    );
+    update(&mut s, Action::AuditHealth(None), now);
+    assert!(!text(&s, 160, 30).contains("shared audit"));
+}

@@ -67,6 +67,7 @@ macro_rules! table {
     };
 }
 
+mod audit;
 mod checks;
 mod cloud_run;
 mod demo;
@@ -91,6 +92,7 @@ mod traffic;
 mod ui;
 mod verification;
 
+pub use audit::{AuditConfig, SharedSink};
 pub use cloud_run::{CloudRunConfig, GoogleAuth};
 pub use demo::DemoConfig;
 pub use diagnostics::DiagnosticsConfig;
@@ -156,6 +158,7 @@ pub(super) const SECTIONS: &[Section] = &[
     section::<checks::RawCheck>("checks"),
     section::<journal::Raw>("journal"),
     section::<notify::Raw>("notify"),
+    section::<audit::Raw>("audit"),
     section::<cloud_run::Raw>("cloud_run"),
     section::<haproxy::Raw>("haproxy"),
     section::<kubernetes::Raw>("kubernetes"),
@@ -230,6 +233,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     notify: notify::Raw,
     #[serde(default)]
+    audit: audit::Raw,
+    #[serde(default)]
     cloud_run: cloud_run::Raw,
     #[serde(default)]
     haproxy: haproxy::Raw,
@@ -269,6 +274,9 @@ impl RawConfig {
         let checks = checks::validate(&self.checks, cx)?;
         let journal = self.journal.validate(cx)?;
         let notify = self.notify.validate(cx)?;
+        let audit = self
+            .audit
+            .validate(cx, service.platform, service.project.as_deref())?;
         let cloud_run = self.cloud_run.validate(cx)?;
         let haproxy = self.haproxy.validate(cx, service.platform)?;
         let kubernetes = cx.kubernetes(&self.kubernetes, service.platform, &service.name)?;
@@ -294,6 +302,7 @@ impl RawConfig {
             checks,
             journal,
             notify,
+            audit,
             cloud_run,
             haproxy,
             kubernetes,

@@ -83,21 +83,65 @@ pub(super) fn open(state: &mut State) {
 }
 
 fn request(state: &State, line: &str) -> Result<DeployRequest, String> {
+    let (image, tag, env) = parse_deploy_line(line)?;
+    request_of(state, &image, tag.as_deref(), &env)
+}
+
+fn request_of(
+    state: &State,
+    image: &str,
+    tag: Option<&str>,
+    env: &[String],
+) -> Result<DeployRequest, String> {
     let snapshot = state
         .snapshot
         .as_ref()
         .ok_or("the service has not been read yet")?;
-    let (image, tag, env) = parse_deploy_line(line)?;
     let salt = state.next_change_id ^ state.now.timestamp_nanos_opt().unwrap_or(0) as u64;
     deploy_request(
         snapshot,
         &state.settings.release,
-        &image,
-        tag.as_deref(),
-        &env,
+        image,
+        tag,
+        env,
         state.now,
         salt,
     )
+}
+
+/// `canary release --image`: what `D`, the image and `y` do, the command
+/// line being the confirmation. Asked again after a conflict (the service
+/// moved under it: a lease renewal, someone's change), it is made again on
+/// what is there now; the refusals are the screen's (said, nothing sent).
+pub(super) fn unattended(
+    state: &mut State,
+    image: &str,
+    tag: Option<&str>,
+    env: &[String],
+    reason: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
+    if matches!(&state.mode, Mode::Release(c) if matches!(c.op, ReleaseOp::Deploy(_))) {
+        state.mode = Mode::Normal;
+    }
+    state.release.conflicted = None;
+    let Some(expect) = state.snapshot.as_ref().map(|s| s.version.clone()) else {
+        say(state, Level::Warn, "the service has not been read yet");
+        return;
+    };
+    match request_of(state, image, tag, env) {
+        Ok(r) => {
+            let c = ReleaseConfirm {
+                op: ReleaseOp::Deploy(r),
+                preview: Vec::new(),
+                notes: Vec::new(),
+                expect,
+                unprompted: false,
+            };
+            confirmed(state, c, reason, fx);
+        }
+        Err(e) => say(state, Level::Error, format!("not deployed: {e}")),
+    }
 }
 
 /// As the box is edited: the gcloud line it would run, or what is wrong.

@@ -15,7 +15,23 @@ use crate::core::state::{Level, Mode, State};
 
 pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<Effect>) {
     match request {
-        DriveRequest::Start { spec, reason } => start(state, spec, reason, fx),
+        DriveRequest::Start { spec, reason } => start(state, None, spec, reason, fx),
+        DriveRequest::StartFor {
+            canary,
+            spec,
+            reason,
+        } => start(state, Some(canary), spec, reason, fx),
+        DriveRequest::Deploy {
+            image,
+            tag,
+            env,
+            reason,
+        } => super::deploy::unattended(state, &image, tag.as_deref(), &env, reason, fx),
+        DriveRequest::Reject { revision, reason } => reject(state, &revision, &reason, fx),
+        DriveRequest::Note { message } => {
+            say(state, Level::Info, message.clone());
+            fx.push(Effect::Journal(Event::Note { message }));
+        }
         DriveRequest::Pause { reason } => {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
                 feed(
@@ -160,6 +176,7 @@ fn answer_reask(state: &mut State, fx: &mut Vec<Effect>) {
 /// unattended run must not roll back to a revision nobody chose.
 fn start(
     state: &mut State,
+    canary: Option<String>,
     spec: crate::core::plan::PlanSpec,
     reason: Option<String>,
     fx: &mut Vec<Effect>,
@@ -170,10 +187,8 @@ fn start(
             message: format!("release refused: {why}"),
         }));
     };
-    let (Some(canary), Some(stable)) = (
-        state.canary().map(str::to_string),
-        state.stable().map(str::to_string),
-    ) else {
+    let canary = canary.or_else(|| state.canary().map(str::to_string));
+    let (Some(canary), Some(stable)) = (canary, state.stable().map(str::to_string)) else {
         return refuse(
             state,
             "no canary revision or no stable revision (tag the canary, pin `stable`)".into(),
@@ -230,4 +245,29 @@ fn start(
         }
         Err(e) => refuse(state, format!("cannot start the plan: {e}"), fx),
     }
+}
+
+/// The revision a release deployed failed its blocking checks before any
+/// traffic: said, journaled (a note) and told to the team. Nothing is
+/// rolled back: it never served; it stays at 0 % with its tag, so its tag
+/// URL can still be looked at (`canary delete` removes it).
+fn reject(state: &mut State, revision: &str, reason: &str, fx: &mut Vec<Effect>) {
+    let tag = state
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.revision(revision))
+        .and_then(|r| r.tag.clone());
+    let left = match &tag {
+        Some(t) => format!("{revision} stays at 0 % with its tag `{t}`"),
+        None => format!("{revision} stays at 0 %"),
+    };
+    let message = format!(
+        "release rejected before any traffic: {reason}; nothing to roll back \
+         (no traffic was ever sent to it); {left}"
+    );
+    say(state, Level::Error, message.clone());
+    fx.push(Effect::Journal(Event::Note {
+        message: message.clone(),
+    }));
+    fx.push(Effect::Notify(format!("{}: {message}", state.info.service)));
 }

@@ -95,6 +95,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         Action::Progress(p) => audit::on_progress(state, &p),
         Action::Reconciled(lines) => audit::on_reconciled(state, lines),
         Action::NotifyFailed(e) => state.notify_error = Some((e, now)),
+        Action::AuditHealth(h) => state.audit_degraded = h,
         Action::JournalLoaded(records) => history::loaded(state, records),
         Action::ReportWritten(Ok(path)) => {
             say(state, Level::Info, format!("report written: {path}"));

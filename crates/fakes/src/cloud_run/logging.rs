@@ -168,6 +168,114 @@ impl FakeLogs {
         id
     }
 
+    /// `entries:write`: the body is the `WriteLogEntriesRequest` as JSON.
+    /// Each entry takes the request's `logName` and `resource` unless it has
+    /// its own, and its labels over the request's; all or nothing (an
+    /// invalid entry refuses the request, as without `partialSuccess`). An
+    /// entry whose `insertId` and `timestamp` are already stored in the same
+    /// log is not stored again (the API's de-duplication).
+    pub fn write(&mut self, body: &str) -> Result<Value, ApiError> {
+        let v: Value = serde_json::from_str(body)
+            .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
+        let Some(map) = v.as_object() else {
+            return Err(ApiError::invalid(
+                "Invalid JSON payload received. Expected an object.",
+            ));
+        };
+        const FIELDS: &[&str] = &[
+            "logName",
+            "resource",
+            "labels",
+            "entries",
+            "partialSuccess",
+            "dryRun",
+        ];
+        if let Some(k) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(ApiError::invalid(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."
+            )));
+        }
+        let Some(entries) = map.get("entries").and_then(Value::as_array) else {
+            return Err(ApiError::invalid("entries is required."));
+        };
+        let mut ready = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let Some(e) = e.as_object() else {
+                return Err(ApiError::invalid(format!(
+                    "entries[{i}]: expected an object."
+                )));
+            };
+            let mut e = e.clone();
+            for k in ["logName", "resource"] {
+                if !e.contains_key(k) {
+                    if let Some(v) = map.get(k) {
+                        e.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            let mut labels = map
+                .get("labels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(own) = e.get("labels").and_then(Value::as_object) {
+                labels.extend(own.clone());
+            }
+            if !labels.is_empty() {
+                e.insert("labels".into(), Value::Object(labels));
+            }
+            let log = e.get("logName").and_then(Value::as_str).unwrap_or_default();
+            let parts: Vec<&str> = log.splitn(4, '/').collect();
+            if parts.len() != 4
+                || parts[0] != "projects"
+                || parts[2] != "logs"
+                || parts[3].is_empty()
+            {
+                return Err(ApiError::invalid(format!(
+                    "entries[{i}]: logName \"{log}\" is not projects/PROJECT_ID/logs/LOG_ID."
+                )));
+            }
+            if !e.contains_key("resource") {
+                return Err(ApiError::invalid(format!(
+                    "entries[{i}]: resource is required."
+                )));
+            }
+            let payloads = ["textPayload", "jsonPayload", "protoPayload"]
+                .iter()
+                .filter(|k| e.contains_key(**k))
+                .count();
+            if payloads > 1 {
+                return Err(ApiError::invalid(format!(
+                    "entries[{i}]: at most one of textPayload, jsonPayload, protoPayload."
+                )));
+            }
+            ready.push(Value::Object(e));
+        }
+        if map.get("dryRun").and_then(Value::as_bool) == Some(true) {
+            return Ok(json!({}));
+        }
+        for e in ready {
+            let dup = e.get("insertId").and_then(Value::as_str).is_some_and(|id| {
+                self.entries.iter().any(|s| {
+                    s.value.get("insertId").and_then(Value::as_str) == Some(id)
+                        && s.value.get("logName") == e.get("logName")
+                        && e.get("timestamp").is_none_or(|t| {
+                            s.value
+                                .get("timestamp")
+                                .and_then(Value::as_str)
+                                .and_then(|x| DateTime::parse_from_rfc3339(x).ok())
+                                == t.as_str()
+                                    .and_then(|x| DateTime::parse_from_rfc3339(x).ok())
+                        })
+                })
+            });
+            if !dup {
+                self.append(FakeLogEntry::raw(e));
+            }
+        }
+        Ok(json!({}))
+    }
+
     /// `entries:list`: the body is the `ListLogEntriesRequest` as JSON.
     pub fn list(&self, body: &str, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let req = parse_request(body)?;
@@ -357,6 +465,15 @@ fn parse_token(t: &str, fingerprint: u64) -> Result<(DateTime<Utc>, u64), ApiErr
     Ok((DateTime::from_timestamp_nanos(nanos), seq))
 }
 
+/// A timestamp in a filter: RFC 3339, or with a `+HHMM` offset (no colon),
+/// as Google's Python client writes its default lower bound
+/// (`timestamp>="2026-11-29T16:20:25.305069+0000"`) and the API accepts.
+fn filter_time(text: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Eq,
@@ -501,7 +618,7 @@ impl Filter {
         self.terms
             .iter()
             .filter(|t| t.path == ["timestamp"] && matches!(t.op, Op::Ge | Op::Gt))
-            .filter_map(|t| DateTime::parse_from_rfc3339(&t.value).ok())
+            .filter_map(|t| filter_time(&t.value))
             .map(|t| t.with_timezone(&Utc))
             .max()
     }
@@ -542,7 +659,7 @@ impl Term {
     fn compare(&self, v: &Value) -> Result<bool, ApiError> {
         let ord: Option<Ordering> = match self.path.as_slice() {
             [f] if f == "timestamp" => {
-                let want = DateTime::parse_from_rfc3339(&self.value).map_err(|_| {
+                let want = filter_time(&self.value).ok_or_else(|| {
                     ApiError::invalid(format!("Invalid timestamp '{}' in filter.", self.value))
                 })?;
                 v.as_str()

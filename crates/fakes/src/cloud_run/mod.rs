@@ -140,6 +140,8 @@ pub enum Route {
     V1ListRevisions,
     /// Cloud Logging `POST v2/entries:list`.
     ListLogEntries,
+    /// Cloud Logging `POST v2/entries:write`.
+    WriteLogEntries,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query_range`.
     PromQueryRange,
     /// Cloud Monitoring's Prometheus API, `…/prometheus/api/v1/query`.
@@ -456,6 +458,15 @@ impl FakeCloudRun {
                 p95_ms,
             },
         );
+    }
+
+    /// How every revision created by a deploy from now on behaves in the
+    /// PromQL answers (a bad image: `set_deployed_behaviour(6.0, 150.0)`).
+    pub fn set_deployed_behaviour(&self, error_percent: f64, p95_ms: f64) {
+        self.state().monitoring.deployed = Some(RevisionBehaviour {
+            error_percent,
+            p95_ms,
+        });
     }
 
     /// The URL to configure as `[cloud_run] monitoring_endpoint` for `project`.

@@ -46,6 +46,8 @@ pub struct FakeMonitoring {
     pub request_rate: f64,
     /// By revision short name; others behave as [`RevisionBehaviour::default`].
     pub behaviour: BTreeMap<String, RevisionBehaviour>,
+    /// How a revision created by a deploy behaves (`None`: as the default).
+    pub deployed: Option<RevisionBehaviour>,
 }
 
 impl Default for FakeMonitoring {
@@ -53,6 +55,7 @@ impl Default for FakeMonitoring {
         FakeMonitoring {
             request_rate: 50.0,
             behaviour: BTreeMap::new(),
+            deployed: None,
         }
     }
 }

@@ -353,6 +353,9 @@ pub fn apply_deploy(
     };
     let error = failure(outcome, &revision, &image, port).map(|m| (9, m));
     state.releases.used.push(revision.clone());
+    if let Some(b) = state.monitoring.deployed {
+        state.monitoring.behaviour.insert(revision.clone(), b);
+    }
     state.releases.creating.push(Creating {
         service: name.to_string(),
         revision,

@@ -98,6 +98,9 @@ pub fn classify(method: &Method, path: &str) -> (Route, String) {
     if *method == Method::POST && path == "/v2/entries:list" {
         return (Route::ListLogEntries, String::new());
     }
+    if *method == Method::POST && path == "/v2/entries:write" {
+        return (Route::WriteLogEntries, String::new());
+    }
     if let Some(rest) = path.strip_prefix("/v1/") {
         // projects/P/location/L/prometheus/api/v1/query(_range): the name is P.
         let parts: Vec<&str> = rest.split('/').collect();
@@ -172,6 +175,7 @@ fn fault_reply(fault: &Fault, route: Route, name: &str) -> Option<Reply> {
                         Route::GetRevision => "run.revisions.get",
                         Route::DeleteRevision => "run.revisions.delete",
                         Route::ListLogEntries => "logging.logEntries.list",
+                        Route::WriteLogEntries => "logging.logEntries.create",
                         Route::PromQuery | Route::PromQueryRange => "monitoring.timeSeries.list",
                         _ => "run.services.get",
                     };
@@ -290,6 +294,10 @@ fn dispatch(
             Err(e) => Reply::error(&e),
         },
         Route::ListLogEntries => match state.logs.list(body, chrono::Utc::now()) {
+            Ok(v) => Reply::json(&v),
+            Err(e) => Reply::error(&e),
+        },
+        Route::WriteLogEntries => match state.logs.write(body) {
             Ok(v) => Reply::json(&v),
             Err(e) => Reply::error(&e),
         },
