@@ -8,7 +8,7 @@
 //! stable's p95 widens the test). The same one-sided mixture SPRT as errors.
 
 use super::errors::{decide, eta_factor};
-use super::stats::{confidence_half_width, msprt_one_sided_ln, TwoProportions};
+use super::stats::{binomial_mixture_ln, confidence_half_width, TwoProportions};
 use super::tally::Totals;
 use super::{JudgeSettings, TestEvidence};
 
@@ -33,7 +33,7 @@ pub fn judge(cfg: &JudgeSettings, c: &Totals, s: &Totals, max_ln_lr: f64) -> Tes
     let threshold = qs + cfg.latency_margin_ms;
     ev.slow_threshold_ms = Some(threshold);
     let t = TwoProportions {
-        x_c: c.hist_requests - c.count_le(threshold),
+        x_c: (c.hist_requests - c.count_le(threshold)).max(0.0),
         n_c: c.hist_requests.max(1.0),
         x_s: s.hist_requests - s.count_le(qs),
         n_s: s.hist_requests.max(1.0),
@@ -46,9 +46,19 @@ pub fn judge(cfg: &JudgeSettings, c: &Totals, s: &Totals, max_ln_lr: f64) -> Tes
     ev.effect = 100.0 * est;
     ev.low = 100.0 * (est - half);
     ev.high = 100.0 * (est + half);
-    ev.ln_lr = msprt_one_sided_ln(est, var, 0.0, tau);
+    // The canary's slow requests as Bernoulli trials against the stable's
+    // (smoothed) share slower than its own p95, with the exact binomial
+    // likelihood, as for errors.
+    let p0 = t.smoothed_stable();
+    let (x_c, n_c) = (t.x_c, c.hist_requests);
+    ev.ln_lr = binomial_mixture_ln(x_c, n_c, p0, tau);
     ev.max_ln_lr = ev.ln_lr.max(max_ln_lr);
-    ev.eta_factor = eta_factor(est, var, 0.0, tau, cfg);
+    ev.eta_factor = eta_factor(cfg, 0.0, |k| {
+        (
+            binomial_mixture_ln(k * x_c, k * n_c, p0, tau),
+            est + confidence_half_width(var / k, tau, cfg.alpha),
+        )
+    });
     decide(&mut ev, c.hist_requests, s.hist_requests, cfg, "canary p95");
     ev
 }
