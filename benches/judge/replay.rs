@@ -216,14 +216,26 @@ fn main() {
         // Worse by exactly the judge's margins: the null's boundary, where
         // its false alarms are decided (any judge failure here is one).
         cases.push(Case {
-            label: "5xx at the margin (+0.5 point)",
+            label: Box::leak(
+                format!(
+                    "5xx at the margin (+{} point)",
+                    settings.judge.error_margin_points
+                )
+                .into_boxed_str(),
+            ),
             err: STABLE_ERR + settings.judge.error_margin_points,
             p95: STABLE_P95,
             share,
             healthy: true,
         });
         cases.push(Case {
-            label: "p95 at the margin (+50 ms)",
+            label: Box::leak(
+                format!(
+                    "p95 at the margin (+{} ms)",
+                    settings.judge.latency_margin_ms
+                )
+                .into_boxed_str(),
+            ),
             err: STABLE_ERR,
             p95: STABLE_P95 + settings.judge.latency_margin_ms,
             share,

@@ -558,10 +558,16 @@ fn haproxy_needs_its_socket_and_backend() {
          latency_buckets_unit = \"ms\"\n",
     );
     let p = c.prometheus.expect("prometheus");
-    assert!(p.latency_buckets.as_deref().is_some_and(|t| t.contains("h_bucket")));
+    assert!(p
+        .latency_buckets
+        .as_deref()
+        .is_some_and(|t| t.contains("h_bucket")));
     assert_eq!(p.latency_buckets_le_ms, Some(1));
     let c = ok("[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nlatency_buckets = \"\"\n");
-    assert_eq!(c.prometheus.expect("prometheus").latency_buckets.as_deref(), Some(""));
+    assert_eq!(
+        c.prometheus.expect("prometheus").latency_buckets.as_deref(),
+        Some("")
+    );
     fails(
         "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nlatency_buckets_unit = \"us\"\n",
         Some(5),
