@@ -144,7 +144,9 @@ async fn change(
         stable: stable.as_ref().map(|s| s.0.clone()),
         stable_from: stable.map(|s| s.1),
         preview: Vec::new(),
-        note: (jump > MAX_STEP).then(|| format!("a jump of {jump} points")),
+        // Blue/green moves everything at once: no jump to warn about.
+        note: (jump > MAX_STEP && snapshot.extra.all_or_nothing.is_none())
+            .then(|| format!("a jump of {jump} points")),
         took_ms: None,
         journal_warning: None,
         reconciling: snapshot.reconciling,

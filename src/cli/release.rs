@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{roles, CliError, CliOptions, Context};
 use crate::config::Config;
 use crate::core::describe::describe;
+use crate::core::error::BackendError;
 use crate::core::model::ServiceSnapshot;
 use crate::core::release::{deploy_request, Guard, ReleaseSettings};
 use crate::journal::release::{
@@ -240,6 +241,12 @@ pub fn run(
             }
             ReleaseCmd::Prune(a) => {
                 let snapshot = platform.snapshot().await?;
+                // Blue/green: the colours are long-lived; pruning is the
+                // old colour's scale-down once its keep-warm is over.
+                if snapshot.extra.all_or_nothing.is_some() {
+                    return scale_down_cmd(platform.as_ref(), &snapshot, a, config, &mut ctx)
+                        .await;
+                }
                 let g_roles = roles(&snapshot, &ctx.options, ctx.journal_path())?;
                 let plan_canary = plan_canary(&ctx);
                 let keep = a.keep.unwrap_or(config.release.keep);
@@ -602,6 +609,103 @@ async fn run_checks(
         eprintln!("canary: the checks ran, but the audit journal could not record them: {e}");
     }
     Ok((records, text))
+}
+
+/// `canary prune` on blue/green: the colour kept warm after a switch is
+/// scaled to 0 once its keep-warm is over (what the cockpit and a running
+/// `canary release` do by themselves; a pipeline that switched with
+/// `canary set` calls this later). Before that, it is kept: a rollback to
+/// it stays instant.
+async fn scale_down_cmd(
+    platform: &dyn Platform,
+    snapshot: &ServiceSnapshot,
+    a: &PruneArgs,
+    config: &Config,
+    ctx: &mut Context<'_>,
+) -> Result<Output, CliError> {
+    let service = snapshot.service.clone();
+    let now = Utc::now();
+    let kw = snapshot.extra.keep_warm.clone();
+    let due = kw.as_ref().filter(|k| now >= k.until);
+    let text = match (&kw, due) {
+        (None, _) => "nothing to prune: no colour is kept warm (the idle one is at 0 replicas or was never switched from)\n".to_string(),
+        (Some(k), None) => format!(
+            "keep    {} ({} replicas) kept warm until {}: a rollback to it stays instant; prune scales it to 0 after that\n",
+            k.revision,
+            k.replicas,
+            k.until.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (Some(k), Some(_)) => format!(
+            "scale   {} to 0 replicas (kept warm until {}, over)\n",
+            k.revision,
+            k.until.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    };
+    let json = |done: Option<&str>| {
+        serde_json::json!({
+            "service": service,
+            "dry_run": a.dry_run,
+            "scale_down": due.map(|k| k.revision.clone()),
+            "kept_warm": kw.as_ref().map(|k| serde_json::json!({
+                "revision": k.revision,
+                "replicas": k.replicas,
+                "until": k.until,
+            })),
+            "done": done,
+        })
+    };
+    let Some(k) = due else {
+        return Ok(Output {
+            json: json(None),
+            text,
+            failed: false,
+        });
+    };
+    if a.dry_run {
+        let mut text = text;
+        for c in &k.calls {
+            text.push_str(&format!("  $ {c}\n"));
+        }
+        return Ok(Output {
+            json: json(None),
+            text,
+            failed: false,
+        });
+    }
+    confirm(
+        &format!("prune: scale {} to 0", k.revision),
+        &k.calls,
+        a.yes,
+    )?;
+    let result = platform.scale_down(&k.revision).await;
+    let message = match &result {
+        Ok(done) => format!("scale-down done (by script): {done}"),
+        Err(BackendError::Unconfirmed { message, .. }) => format!(
+            "scale-down of {} (by script): NOT KNOWN whether it was applied: {message}",
+            k.revision
+        ),
+        Err(e) => format!("scale-down of {} (by script) failed: {e}", k.revision),
+    };
+    let journal_failed = ctx
+        .record(
+            &service,
+            Event::Note {
+                message: message.clone(),
+            },
+        )
+        .err();
+    notify_team(config, &format!("{service}: {message}")).await;
+    if let Some(e) = &journal_failed {
+        eprintln!("canary: the audit journal could not record the scale-down: {e}");
+    }
+    match result {
+        Ok(done) => Ok(Output {
+            json: json(Some(&done)),
+            text: format!("{text}{done}\n"),
+            failed: journal_failed.is_some(),
+        }),
+        Err(_) => Err(CliError::Refused(message)),
+    }
 }
 
 async fn delete_cmd(

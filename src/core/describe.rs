@@ -48,6 +48,10 @@ pub struct Description {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     pub conditions: Vec<Condition>,
+    /// What the platform adds (Kubernetes: Deployment, replicas, rollout,
+    /// keep-warm, recent Events), `(label, value)` in its order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform: Vec<(String, String)>,
     /// Against the stable revision (absent for the stable itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
@@ -222,6 +226,7 @@ pub fn describe(
         concurrency: d.concurrency,
         port: d.port,
         conditions: d.conditions.clone(),
+        platform: d.platform.clone(),
         diff,
     })
 }
@@ -350,6 +355,13 @@ impl Description {
             }
             if let Some(p) = self.port {
                 out.push(line("port", p.to_string(), Tone::Normal));
+            }
+        }
+
+        if !self.platform.is_empty() {
+            out.push(heading("Platform"));
+            for (label, value) in &self.platform {
+                out.push(line(label, value, Tone::Normal));
             }
         }
 

@@ -37,6 +37,11 @@ pub struct RevisionDetails {
     /// The platform is still creating it (deploying).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deploying: bool,
+    /// What the platform adds that has no field above, as `(label, value)`
+    /// lines in its order (Kubernetes: the Deployment, replicas, rollout,
+    /// a colour kept warm and its scale-down call, recent Events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform: Vec<(String, String)>,
 }
 
 /// One environment variable: a plain value, or a reference to a secret
@@ -53,7 +58,9 @@ pub struct EnvVar {
 pub enum EnvValue {
     /// A plain value, as configured.
     Plain(String),
-    /// A secret reference: the secret's name and version (never its value).
+    /// A secret reference: the secret's name and version (never its value;
+    /// the version is empty where the platform has none — Kubernetes names
+    /// `secret/key`).
     Secret { secret: String, version: String },
 }
 
@@ -63,6 +70,9 @@ impl EnvValue {
     pub fn shown(&self) -> String {
         match self {
             EnvValue::Plain(v) => v.clone(),
+            EnvValue::Secret { secret, version } if version.is_empty() => {
+                format!("secret {secret} (value not shown)")
+            }
             EnvValue::Secret { secret, version } => {
                 format!("secret {secret} (version {version}; value not shown)")
             }

@@ -80,18 +80,18 @@ commands! {
     Journal "journal"
         => "history: the journal's traffic changes, plan and checks (w writes the report)",
     ShiftUp "shift_up" writes
-        => "shift one step of traffic from the stable to the selected revision",
+        => "shift one traffic step from the stable to the selected",
     ShiftDown "shift_down" writes
-        => "give one step of traffic back from the selected revision to the stable",
+        => "give one step of traffic back to the stable",
     SetSplit "set_split" writes => "set an exact split, e.g. canary=25",
-    Promote "promote" writes => "promote the selected revision to 100 % (asks to confirm)",
+    Promote "promote" writes => "promote the selected revision to 100 % (asks first)",
     Rollback "rollback" writes
-        => "roll back: all traffic to the stable revision (asks to confirm)",
+        => "roll back: all traffic to the stable (asks first)",
     Advance "advance" writes
-        => "start the promotion plan / advance to its next step (needs green gates)",
+        => "start the plan / advance a step (needs green gates)",
     TogglePause "toggle_pause" writes => "pause / resume the promotion plan",
-    Abort "abort" writes => "abort the plan: roll back (asks to confirm)",
-    RunChecks "run_checks" => "run the verification checks against the selected revision",
+    Abort "abort" writes => "abort the plan: roll back (asks first)",
+    RunChecks "run_checks" => "run the verification checks on the selected revision",
     Refresh "refresh" => "re-read the service now",
     FilterLogs "filter_logs" => "filter the log tail by text",
     ClearFilter "clear_filter" => "clear the log filter",
@@ -422,7 +422,9 @@ impl Keymap {
 
     /// Every command with its keys, in a stable order, for the help screen.
     pub fn help_rows(&self) -> Vec<(String, &'static str)> {
-        // Related keys share a row, so that every key fits an 80x24 terminal.
+        // Related keys share a row, so that every key fits an 80x24 terminal
+        // (descriptions of at most 54 characters fit there uncut; a longer
+        // one wraps).
         const GROUPS: [(&[Command], &str); 9] = [
             (
                 &[Command::SelectNext, Command::SelectPrev],
@@ -450,11 +452,11 @@ impl Keymap {
             ),
             (
                 &[Command::Details, Command::Journal],
-                "details of the selected revision / history from the journal",
+                "details of the selected revision / journal history",
             ),
             (
                 &[Command::Confirm, Command::Cancel, Command::CopyCall],
-                "in a confirmation: confirm / cancel / copy the exact call",
+                "in a confirmation: confirm / cancel / copy the call",
             ),
             (
                 &[Command::Deploy, Command::DeleteRevision],

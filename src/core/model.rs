@@ -189,7 +189,8 @@ pub struct ServiceSnapshot {
     pub runtime_state_lost: bool,
     /// What a platform adds that the rest of the model has no place for
     /// (Kubernetes: all-or-nothing traffic, another controller owning the
-    /// service, per-revision rollout details, a colour kept warm).
+    /// service, a colour kept warm; per-revision lines are in
+    /// [`super::details::RevisionDetails::platform`]).
     #[serde(default, skip_serializing_if = "SnapshotExtra::is_empty")]
     pub extra: SnapshotExtra,
     /// How a change to this service is written, with what the write starts
@@ -218,10 +219,6 @@ pub struct SnapshotExtra {
     /// A revision kept running after a switch, then scaled to 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_warm: Option<KeepWarm>,
-    /// Per revision, more `(label, value)` lines for the detail view
-    /// (Kubernetes: replicas, rollout state, recent Events).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub details: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl SnapshotExtra {
@@ -238,6 +235,10 @@ pub struct KeepWarm {
     pub until: DateTime<Utc>,
     /// Replicas it runs now.
     pub replicas: u32,
+    /// The scale-down as the platform will make it (the equivalent command
+    /// and the API request), for the confirmation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
 }
 
 impl ServiceSnapshot {

@@ -209,7 +209,7 @@ pub struct Confirmation {
     pub unprompted: bool,
     /// Not a traffic change: scale this revision, kept warm after a switch,
     /// to 0 (the split stays as it is; `preview` holds the platform's call).
-    pub scale_down: Option<super::model::KeepWarm>,
+    pub scale_down: Option<Box<super::model::KeepWarm>>,
 }
 
 /// Plan operations that go through a confirmation.
@@ -431,6 +431,11 @@ pub struct QueuedChange {
     pub kind: ChangeKind,
     pub split: TrafficSplit,
     pub reason: Option<String>,
+    /// The split it was decided on, when known (a change refused by the
+    /// platform's concurrency check): when the re-read shows that split
+    /// unchanged, only the version moved (Cloud Run: a lease renewal, a
+    /// label) and the change is sent again once instead of asked again.
+    pub decided_on: Option<TrafficSplit>,
 }
 
 /// Freshness of one background source.
@@ -555,6 +560,9 @@ pub struct State {
     pub next_change_id: u64,
     /// A change refused because the service moved; re-asked on the next read.
     pub conflicted: Option<QueuedChange>,
+    /// The change sent again after a conflict that moved only the version
+    /// (once: a second conflict on it is asked).
+    pub resent_after_conflict: Option<u64>,
 
     pub logs: Ring<LogEntry>,
     pub log_view: LogView,
@@ -637,6 +645,7 @@ impl State {
             queued: None,
             next_change_id: 1,
             conflicted: None,
+            resent_after_conflict: None,
             logs,
             log_view,
             logs_health: SourceHealth::default(),

@@ -13,8 +13,8 @@ use crate::core::state::CheckStatus;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, revision: &str, scroll: u16) {
     let t = &ctx.theme;
-    let lines = lines(ctx, revision);
     let w = area.width.saturating_sub(4).max(20);
+    let lines = lines(ctx, revision, w.saturating_sub(2));
     let h = area.height.saturating_sub(2).max(5);
     let popup = super::centered(area, w, h);
     // Never scrolled past the end (long values wrap, so this is a floor).
@@ -39,18 +39,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, revision: &str, s
     );
 }
 
-fn field(ctx: &Ctx, name: &str, value: String) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{name:<12} "), ctx.theme.dim),
-        Span::styled(value, ctx.theme.text),
-    ])
+fn field(ctx: &Ctx, name: &str, value: String, width: u16) -> Vec<Line<'static>> {
+    super::describe::labelled(name, &value, (ctx.theme.dim, ctx.theme.text), width)
 }
 
 fn heading(ctx: &Ctx, text: &str) -> Line<'static> {
     Line::styled(text.to_string(), ctx.theme.bold)
 }
 
-fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
+fn lines(ctx: &Ctx, name: &str, width: u16) -> Vec<Line<'static>> {
     let state = ctx.state;
     let mut out = Vec::new();
     let Some(snap) = state.snapshot.as_ref() else {
@@ -61,16 +58,21 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
     };
     // What `canary describe` prints: image, digest, creator, conditions,
     // environment (secret references by name only), resources, the diff.
-    out.extend(super::describe::lines(ctx, name));
+    out.extend(super::describe::lines(ctx, name, width));
     if let Some(from) = state
         .roles
         .stable_from
         .filter(|_| state.stable() == Some(r.name.as_str()))
     {
-        out.push(field(ctx, "stable from", from.describe().to_string()));
+        out.extend(field(
+            ctx,
+            "stable from",
+            from.describe().to_string(),
+            width,
+        ));
     }
     if let Some(c) = &state.change {
-        out.push(field(
+        out.extend(field(
             ctx,
             "in flight",
             format!(
@@ -80,17 +82,8 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                 c.split.percent_of(name),
                 age(ctx.secs_since(c.started))
             ),
+            width,
         ));
-    }
-
-    // What the platform adds (Kubernetes: the Deployment, replicas,
-    // rollout, recent Events).
-    if let Some(extra) = snap.extra.details.get(name).filter(|l| !l.is_empty()) {
-        out.push(Line::raw(""));
-        out.push(heading(ctx, "Platform"));
-        for (label, value) in extra {
-            out.push(field(ctx, label, value.clone()));
-        }
     }
 
     out.push(Line::raw(""));
@@ -116,7 +109,7 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
             .unwrap_or_default();
         let mean = (!recent.is_empty()).then(|| recent.iter().sum::<f64>() / recent.len() as f64);
         let fmt = |v: Option<f64>| v.map_or("no data".to_string(), |v| format!("{v:.2}"));
-        out.push(field(
+        out.extend(field(
             ctx,
             kind.label(),
             format!(
@@ -125,6 +118,7 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                 fmt(mean),
                 recent.len()
             ),
+            width,
         ));
     }
 
@@ -168,9 +162,14 @@ fn lines(ctx: &Ctx, name: &str) -> Vec<Line<'static>> {
                         (None, Some(e)) => format!("nothing measured; expected {e}"),
                         (None, None) => "—".into(),
                     };
-                    out.push(field(ctx, "  measured", measured));
-                    out.push(field(ctx, "  took", format!("{} ms", res.duration_ms())));
-                    out.push(field(ctx, "  reason", res.reason.clone()));
+                    out.extend(field(ctx, "  measured", measured, width));
+                    out.extend(field(
+                        ctx,
+                        "  took",
+                        format!("{} ms", res.duration_ms()),
+                        width,
+                    ));
+                    out.extend(field(ctx, "  reason", res.reason.clone(), width));
                 }
             }
         }

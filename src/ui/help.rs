@@ -27,15 +27,27 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: u16) {
     let w = (key_w + 3 + desc_w + 4).min(area.width as usize) as u16;
     let mut lines: Vec<Line> = Vec::with_capacity(rows.len() + 4);
     let room = (w as usize).saturating_sub(key_w + 3 + 4);
+    // Nothing cut: a long description wraps under itself (the list scrolls
+    // where the terminal is short).
     for (keys, desc) in &rows {
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:>key_w$}", ellipsize(keys, key_w)), t.key),
-            Span::raw("  "),
-            Span::raw(ellipsize(desc, room).into_owned()),
-        ]));
+        for (i, part) in super::token_wrap(desc, room.max(10))
+            .into_iter()
+            .enumerate()
+        {
+            let head = if i == 0 {
+                format!(" {:>key_w$}", ellipsize(keys, key_w))
+            } else {
+                " ".repeat(key_w + 1)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(head, t.key),
+                Span::raw("  "),
+                Span::raw(part),
+            ]));
+        }
     }
-    // The spacer only where there is room: every key fits 80x24.
-    if rows.len() + 5 < area.height as usize {
+    // The spacer only where there is room.
+    if lines.len() + 5 < area.height as usize {
         lines.push(Line::raw(""));
     }
     lines.push(Line::from(vec![

@@ -167,7 +167,8 @@ impl Col {
     }
 }
 
-/// `stable`, the tag (the canary's is usually `canary`), or both. A
+/// `stable`, the tag (the canary's is usually `canary…`), or both
+/// (`stable blue`, `canary green`). A
 /// revision with no role shows its tag as a tag (`tag canary`): after a
 /// deploy, the old canary keeps its `canary` tag while the new one is the
 /// canary, and the column must not show two canaries.
@@ -178,7 +179,8 @@ fn role_tag(ctx: &Ctx, r: &Revision) -> String {
         ("", Some(tag)) => format!("tag {tag}"),
         (role, None) => role.to_string(),
         (role, Some(tag)) if tag == role => role.to_string(),
-        ("canary", Some(tag)) => tag.to_string(),
+        // `canary-20261130` says it already; `green` does not.
+        ("canary", Some(tag)) if tag.starts_with("canary") => tag.to_string(),
         (role, Some(tag)) => format!("{role} {tag}"),
     }
 }

@@ -238,6 +238,10 @@ async fn blue_green_status_set_rollback_with_the_binary_and_kubectl_reads_back()
         .canary(&["--config", c, "set", "green=100", "--yes"])
         .await;
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !format!("{out}{err}").contains("jump"),
+        "blue/green moves all at once: no 'jump' to warn about\n{out}{err}"
+    );
     assert_eq!(w.selector_version(), "green");
     match w.read("service/backend", "{.spec.selector}").await {
         Some(sel) => {
@@ -797,6 +801,67 @@ async fn keep_warm_scale_down_then_a_rollback_scales_up_first() {
     );
 }
 
+/// A pipeline that switched with `canary set` scales the old colour down
+/// with `canary prune` once its keep-warm is over (before that, prune
+/// keeps it: a rollback to it stays instant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_scales_the_old_colour_down_with_prune_after_keep_warm() {
+    let w = World::start().await;
+    w.fake.seed_blue_green(NS);
+    let config = w.blue_green_config();
+    let c = config.to_str().expect("utf-8");
+    let (code, out, err) = w
+        .canary(&["--config", c, "set", "green=100", "--yes"])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(w.replicas("backend-blue"), 2);
+
+    // Within keep_warm (2 s): kept.
+    let (code, out, err) = w.canary(&["--config", c, "prune", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("keep    backend-blue (2 replicas) kept warm until"),
+        "{out}"
+    );
+    assert_eq!(w.replicas("backend-blue"), 2, "kept warm: not scaled");
+
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    // The dry run names the calls and changes nothing.
+    let (code, out, err) = w.canary(&["--config", c, "prune", "--dry-run"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("scale   backend-blue to 0 replicas"), "{out}");
+    assert!(
+        out.contains("kubectl scale deployment/backend-blue --replicas=0 -n shop"),
+        "{out}"
+    );
+    assert_eq!(w.replicas("backend-blue"), 2, "a dry run changes nothing");
+    // Without --yes and no terminal: refused, nothing sent.
+    let (code, _, err) = w.canary(&["--config", c, "prune"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(w.replicas("backend-blue"), 2);
+
+    let (code, out, err) = w.canary(&["--config", c, "prune", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(w.replicas("backend-blue"), 0);
+    if let Some(n) = w.read("deployment/backend-blue", "{.spec.replicas}").await {
+        assert_eq!(n, "0", "kubectl reads the scale-down back");
+    }
+    let journal = w.journal();
+    assert!(
+        journal.contains("scale-down done (by script)"),
+        "journaled: {journal}"
+    );
+    // Nothing kept warm any more: nothing to do, and a rollback scales
+    // blue up first (tested in keep_warm_scale_down_then_a_rollback_…).
+    let (code, out, err) = w.canary(&["--config", c, "prune", "--yes"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("nothing to prune: no colour is kept warm"),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_show_rollout_state_and_events() {
     let w = World::start().await;
@@ -829,7 +894,7 @@ async fn deployments_show_rollout_state_and_events() {
             .is_some_and(|m| m.contains("ProgressDeadlineExceeded")),
         "{green:?}"
     );
-    let details = snap.extra.details.get("backend-green").expect("details");
+    let details = &green.details.platform;
     assert!(
         details
             .iter()
@@ -839,6 +904,31 @@ async fn deployments_show_rollout_state_and_events() {
     assert!(details
         .iter()
         .any(|(k, v)| k == "replicas" && v.contains("of 2 desired")));
+    // `canary describe` (and Enter on screen: the same lines) tells it as
+    // for every platform: conditions, environment (the Secret by name and
+    // key only), limits, port, then what Kubernetes adds.
+    let (code, out, err) = w
+        .canary(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "describe",
+            "backend-green",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "✗ Progressing: ReplicaSet \"backend-green-7d4b9c\" has timed out progressing. [ProgressDeadlineExceeded]",
+        "DB_PASSWORD   secret db/password (value not shown)",
+        "LOG_LEVEL     info",
+        "cpu limit     500m",
+        "memory limit  256Mi",
+        "port          8080",
+        "\nPlatform\n",
+        "deployment    backend-green (colour green, namespace shop)",
+        "Warning ProgressDeadlineExceeded",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in\n{out}");
+    }
     // The guardrail: no traffic to a colour that is not ready.
     let (code, _, err) = w
         .canary(&[

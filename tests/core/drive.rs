@@ -114,8 +114,8 @@ fn pause_and_abort_requests_are_journaled_and_told() {
 }
 
 /// A plan step refused as a conflict, the service read again at `now`
-/// (a new version): what the driver's answer to the re-ask did.
-fn reask_after_conflict(now: TrafficSplit) -> (canary::core::state::State, Vec<Effect>) {
+/// (a new version): the state and what the read did.
+fn conflict_then_read(now: TrafficSplit) -> (canary::core::state::State, Vec<Effect>) {
     let mut s = testing::state();
     // As replayed from the journal: the split the last change left.
     s.last_applied = s.snapshot.as_ref().map(|snap| snap.traffic.clone());
@@ -141,21 +141,20 @@ fn reask_after_conflict(now: TrafficSplit) -> (canary::core::state::State, Vec<E
     read.actual = Some(now);
     read.version = Version("etag-renewed".into());
     let g = s.write_generation;
-    update(&mut s, service_loaded_at(read, g), t0());
-    assert!(
-        matches!(s.mode, canary::core::state::Mode::Confirm(_)),
-        "re-asked"
-    );
-    let fx = update(&mut s, Action::Drive(DriveRequest::AnswerReask), t0());
+    let fx = update(&mut s, service_loaded_at(read, g), t0());
     (s, fx)
 }
 
 /// Only the version moved (a lease renewal wrote the service): the step
-/// goes out again, on the new version.
+/// goes out again, on the new version, without a re-ask for the driver.
 #[test]
-fn a_reask_when_only_the_version_moved_sends_the_step_again() {
+fn a_conflict_when_only_the_version_moved_sends_the_step_again() {
     let before = testing::state().snapshot.expect("snapshot").traffic;
-    let (s, fx) = reask_after_conflict(before);
+    let (s, fx) = conflict_then_read(before);
+    assert!(
+        !matches!(s.mode, canary::core::state::Mode::Confirm(_)),
+        "not re-asked"
+    );
     assert!(
         fx.iter().any(|e| matches!(
             e,
@@ -173,7 +172,12 @@ fn a_reask_when_only_the_version_moved_sends_the_step_again() {
 #[test]
 fn a_reask_after_someone_elses_split_pauses_the_plan() {
     let theirs = TrafficSplit::new([(STABLE, 70), (CANARY, 30)]).expect("valid");
-    let (s, fx) = reask_after_conflict(theirs);
+    let (mut s, _) = conflict_then_read(theirs);
+    assert!(
+        matches!(s.mode, canary::core::state::Mode::Confirm(_)),
+        "re-asked"
+    );
+    let fx = update(&mut s, Action::Drive(DriveRequest::AnswerReask), t0());
     assert!(
         !fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })),
         "nothing sent: {fx:?}"

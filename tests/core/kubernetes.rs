@@ -25,15 +25,47 @@ mod screen {
             revision: old.clone(),
             until: t0() + Duration::seconds(754),
             replicas: 3,
-        });
-        snap.extra.details.insert(
-            old.clone(),
-            vec![(
-                "scale call".into(),
-                format!("kubectl scale deployment/{old} --replicas=0 -n shop"),
+            calls: vec![format!(
+                "kubectl scale deployment/{old} --replicas=0 -n shop"
             )],
-        );
+        });
         s
+    }
+
+    /// Colours as tags: the role column says both (`canary green`), as for
+    /// the stable (`stable blue`); a Cloud Run `canary-…` tag says it alone.
+    #[test]
+    fn colours_keep_their_role_in_the_revisions_table() {
+        let mut s = testing::busy_state_with(Settings::default());
+        update(&mut s, Action::Tick, t0());
+        let (stable, canary) = (
+            s.stable().expect("stable").to_string(),
+            s.canary().expect("canary").to_string(),
+        );
+        let snap = s.snapshot.as_mut().expect("snapshot");
+        for r in &mut snap.revisions {
+            if r.name == stable {
+                r.tag = Some("blue".into());
+            } else if r.name == canary {
+                r.tag = Some("green".into());
+            } else {
+                r.tag = None;
+            }
+        }
+        let screen = text(&s, 120, 40);
+        let row = |name: &str| {
+            let short = name
+                .rsplit_once("-app-")
+                .map_or(name, |(_, s)| s)
+                .to_string();
+            screen
+                .lines()
+                .find(|l| l.contains(&short))
+                .unwrap_or_else(|| panic!("{short} row in\n{screen}"))
+                .to_string()
+        };
+        assert!(row(&canary).contains("canary green"), "{screen}");
+        assert!(row(&stable).contains("stable blue"), "{screen}");
     }
 
     #[test]
@@ -97,6 +129,7 @@ mod keep_warm {
             revision: old,
             until: now + Duration::seconds(until_secs),
             replicas: 3,
+            calls: Vec::new(),
         });
         (state, now)
     }

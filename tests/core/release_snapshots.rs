@@ -67,6 +67,7 @@ fn details(env: Vec<EnvVar>, memory: &str, conditions: Vec<Condition>) -> Revisi
         port: Some(8080),
         conditions,
         deploying: false,
+        platform: Vec::new(),
     }
 }
 

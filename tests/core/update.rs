@@ -602,8 +602,13 @@ fn a_rollback_is_not_held_up_by_a_new_version_with_the_same_split() {
     );
 }
 
+/// The version moved while the operator was deciding, the split did not
+/// (Cloud Run: a lease renewal or a label wrote the service): nobody else
+/// moved traffic, so the promotion goes out on the version just read
+/// instead of being asked again. (A split that moved is asked again:
+/// `a_dialog_open_while_the_service_moved_is_asked_again_with_the_new_before`.)
 #[test]
-fn a_promotion_confirmed_on_an_old_version_is_asked_again() {
+fn a_promotion_confirmed_on_an_old_version_with_the_same_split_goes_out_on_the_new_one() {
     let mut s = fixtures::busy_state();
     press(&mut s, ch('P'));
     assert!(matches!(s.mode, Mode::Confirm(_)));
@@ -613,11 +618,42 @@ fn a_promotion_confirmed_on_an_old_version_is_asked_again() {
     update(&mut s, fixtures::service_loaded(snap), t0());
     press(&mut s, ch('y'));
     let fx = press(&mut s, key(KeyCode::Enter));
-    assert!(set_traffic(&fx).is_none(), "decided on an old version");
+    let (_, sp, expect) = set_traffic(&fx).expect("sent, not asked again");
+    assert_eq!(sp, TrafficSplit::all_to(CANARY));
+    assert_eq!(expect, Version("etag-9".into()), "on the version just read");
+    assert!(!matches!(s.mode, Mode::Confirm(_)));
+}
+
+/// The platform refused a change for its version (409/412) and the re-read
+/// shows the split it was decided on: only the version moved, so it is sent
+/// again once on the new version; a second refusal is asked.
+#[test]
+fn a_conflict_that_moved_only_the_version_is_sent_again_once() {
+    let mut s = fixtures::state();
+    let fx = press(&mut s, ch('+'));
+    let (id, sp, _) = set_traffic(&fx).expect("sent");
+    fail(&mut s, id, BackendError::Conflict("etag mismatch".into()));
+    let mut snap = fixtures::snapshot();
+    snap.version = Version("etag-renewed".into());
+    let fx = read(&mut s, snap.clone(), t0() + Duration::seconds(1));
+    let (again, sp2, expect) = set_traffic(&fx).expect("sent again by itself");
+    assert_eq!((again, &sp2), (id, &sp), "the same change");
+    assert_eq!(expect, Version("etag-renewed".into()));
+    assert!(!matches!(s.mode, Mode::Confirm(_)));
+    assert!(
+        message(&s).contains("version moved, not its traffic"),
+        "{}",
+        message(&s)
+    );
+    // Refused again: asked this time (no loop of re-sends).
+    fail(&mut s, id, BackendError::Conflict("etag mismatch".into()));
+    snap.version = Version("etag-renewed-2".into());
+    let fx = read(&mut s, snap, t0() + Duration::seconds(2));
+    assert!(set_traffic(&fx).is_none(), "{fx:?}");
     let Mode::Confirm(c) = &s.mode else {
-        panic!("asks again")
+        panic!("asked the second time")
     };
-    assert_eq!(c.expect, Version("etag-9".into()));
+    assert_eq!(c.expect, Version("etag-renewed-2".into()));
 }
 
 #[test]

@@ -124,7 +124,7 @@ pub(super) fn confirmed(
     fx: &mut Vec<Effect>,
 ) {
     if let Some(kw) = c.scale_down {
-        super::keepwarm::confirmed(state, kw, fx);
+        super::keepwarm::confirmed(state, *kw, fx);
         return;
     }
     let rollback = rolls_back(&c);
@@ -182,7 +182,14 @@ fn carry_out_confirmed(
     }
     // A rollback means "all to the stable" whatever moved meanwhile: it goes
     // out with the version just read instead of being asked again.
-    if snapshot.version != c.expect && state.change.is_none() && c.kind != ChangeKind::Rollback {
+    // A version that moved with the split as the operator saw it (Cloud
+    // Run: a lease renewal, a label) is not someone else's traffic change:
+    // sent with the version just read.
+    if snapshot.version != c.expect
+        && snapshot.traffic != c.before
+        && state.change.is_none()
+        && c.kind != ChangeKind::Rollback
+    {
         // Someone else changed the service meanwhile: show it and ask again.
         reask_after_conflict(
             state,
@@ -191,6 +198,7 @@ fn carry_out_confirmed(
                 kind: c.kind,
                 split: c.after,
                 reason,
+                decided_on: None,
             },
             fx,
         );
@@ -322,6 +330,7 @@ pub(super) fn submit(
             kind,
             split,
             reason,
+            decided_on: None,
         });
         return Some(id);
     }
@@ -394,6 +403,29 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
             "someone else already set this split; nothing to do",
         );
         plan::change_landed(state, c.kind, fx);
+        return;
+    }
+    // Only the version moved (the split is the one the change was decided
+    // on): sent again once with the version just read, not asked again.
+    if c.decided_on.as_ref() == Some(&snapshot.traffic)
+        && state.resent_after_conflict != Some(c.id)
+        && c.kind != ChangeKind::Rollback
+    {
+        let text = format!(
+            "the service's version moved, not its traffic: {} {} sent again on the new version",
+            c.kind.verb(),
+            ChangeNo(c.id)
+        );
+        state.resent_after_conflict = Some(c.id);
+        let sent = if state.change.is_some() {
+            state.queued = Some(c);
+            true
+        } else {
+            send(state, c.id, c.split, c.kind, c.reason, fx).is_some()
+        };
+        if sent {
+            say(state, Level::Info, text);
+        }
         return;
     }
     // "All to the stable" means the same whatever moved: sent again at once
@@ -518,6 +550,7 @@ pub(super) fn on_failed(state: &mut State, id: u64, error: BackendError, fx: &mu
             kind: change.kind,
             split: change.split,
             reason: change.reason,
+            decided_on: Some(change.before),
         }));
         say(
             state,

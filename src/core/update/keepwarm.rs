@@ -65,7 +65,7 @@ pub(super) fn tick(state: &mut State, fx: &mut Vec<Effect>) {
         before: snapshot.traffic.clone(),
         after: snapshot.traffic.clone(),
         expect: snapshot.version.clone(),
-        preview: kw_preview(state, &kw),
+        preview: kw_preview(&kw),
         note: Some(format!(
             "{} has been kept warm since the switch ({} replicas, none serving): scale it to 0? \
              A rollback to it afterwards scales it back up first, and waits for it.",
@@ -74,29 +74,16 @@ pub(super) fn tick(state: &mut State, fx: &mut Vec<Effect>) {
         plan_action: None,
         plan_phase: state.active_phase(),
         unprompted: true,
-        scale_down: Some(kw),
+        scale_down: Some(Box::new(kw)),
     });
 }
 
-/// The platform's call, from the detail lines it reported (`scale call`),
-/// else a plain sentence.
-fn kw_preview(state: &State, kw: &KeepWarm) -> Vec<String> {
-    let calls: Vec<String> = state
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.extra.details.get(&kw.revision))
-        .map(|lines| {
-            lines
-                .iter()
-                .filter(|(label, _)| label == "scale call")
-                .map(|(_, v)| v.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    if calls.is_empty() {
+/// The platform's calls, else a plain sentence.
+fn kw_preview(kw: &KeepWarm) -> Vec<String> {
+    if kw.calls.is_empty() {
         vec![format!("scale {} to 0 replicas", kw.revision)]
     } else {
-        calls
+        kw.calls.clone()
     }
 }
 

@@ -106,6 +106,7 @@ pub fn details(r: &api::Revision, service: &api::Service) -> RevisionDetails {
             .map(i64::from),
         conditions,
         deploying,
+        platform: Vec::new(),
     }
 }
 

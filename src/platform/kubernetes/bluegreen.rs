@@ -200,29 +200,24 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
     let rollback_to = previous
         .filter(|(r, v)| v.template == r.template)
         .map(|(_, v)| v.name.clone());
+    let ns = p.namespace();
     let keep_warm = previous
         .filter(|(_, v)| v.replicas.desired > 0)
         .map(|(r, v)| KeepWarm {
             revision: v.name.clone(),
             until: r.at + chrono::Duration::from_std(p.settings.keep_warm).unwrap_or_default(),
             replicas: v.replicas.desired.max(0) as u32,
+            calls: scale_down_calls(&ns, v),
         });
-    let ns = p.namespace();
     let mut details = BTreeMap::new();
     for d in &obs.deployments {
         let mut lines = p.details(d, colour_of(&s, &d.name));
-        if keep_warm.as_ref().is_some_and(|k| k.revision == d.name) {
-            lines.push((
-                "scale call".into(),
-                format!("kubectl scale deployment/{} --replicas=0 -n {ns}", d.name),
-            ));
-            lines.push((
-                "scale call".into(),
-                format!(
-                    "PATCH /apis/apps/v1/namespaces/{ns}/deployments/{} {{\"spec\":{{\"replicas\":0}}}} (merge patch, resourceVersion {})",
-                    d.name, d.resource_version
-                ),
-            ));
+        if let Some(k) = keep_warm.as_ref().filter(|k| k.revision == d.name) {
+            lines.extend(
+                k.calls
+                    .iter()
+                    .map(|c| ("scale call".to_string(), c.clone())),
+            );
         }
         details.insert(d.name.clone(), lines);
     }
@@ -236,7 +231,7 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
                 d.name
             )
         });
-    Ok(ServiceSnapshot {
+    let mut snap = ServiceSnapshot {
         service: p.settings.service_name.clone(),
         url: None,
         revisions,
@@ -273,18 +268,28 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
             read_only: obs.owner.clone(),
             rollback_to,
             keep_warm,
-            details,
         },
-    })
+    };
+    super::attach(&mut snap, details);
+    Ok(snap)
+}
+
+/// A scale-down to 0 as it will be made: the kubectl equivalent and the
+/// API request (with the resourceVersion it is decided on).
+fn scale_down_calls(ns: &str, d: &DeploymentView) -> Vec<String> {
+    vec![
+        format!("kubectl scale deployment/{} --replicas=0 -n {ns}", d.name),
+        format!(
+            "PATCH /apis/apps/v1/namespaces/{ns}/deployments/{} {{\"spec\":{{\"replicas\":0}}}} (merge patch, resourceVersion {})",
+            d.name, d.resource_version
+        ),
+    ]
 }
 
 pub(super) async fn snapshot(p: &KubePlatform) -> Result<ServiceSnapshot, BackendError> {
     let obs = observe(p).await?;
     let mut snap = snapshot_of(p, &obs)?;
-    let events = p.events().await;
-    for (name, lines) in events {
-        snap.extra.details.entry(name).or_default().extend(lines);
-    }
+    p.add_events(&mut snap).await;
     Ok(snap)
 }
 

@@ -203,6 +203,90 @@ pub struct Condition {
     pub status: String,
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// `lastTransitionTime`.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A Deployment's make-up as the inspect view (`Enter`, `canary describe`)
+/// shows every platform's: its first container's environment (a Secret by
+/// name and key, never its value; a ConfigMap or field reference by what it
+/// points at), limits, port, and the Deployment's conditions
+/// (`Available`/`Progressing` true is good; `ReplicaFailure` true and a
+/// `ProgressDeadlineExceeded` are failures; `Unknown` is pending).
+pub fn revision_details(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    conditions: &[Condition],
+) -> crate::core::details::RevisionDetails {
+    use crate::core::details::{
+        Condition as Shown, ConditionState, EnvValue, EnvVar, RevisionDetails,
+    };
+    let container = template.spec.as_ref().and_then(|p| p.containers.first());
+    let env = container
+        .and_then(|c| c.env.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let from = e.value_from.as_ref();
+            let value = if let Some(s) = from.and_then(|f| f.secret_key_ref.as_ref()) {
+                EnvValue::Secret {
+                    secret: format!("{}/{}", s.name, s.key),
+                    version: String::new(),
+                }
+            } else if let Some(c) = from.and_then(|f| f.config_map_key_ref.as_ref()) {
+                EnvValue::Plain(format!("from ConfigMap {} key {}", c.name, c.key))
+            } else if let Some(f) = from.and_then(|f| f.field_ref.as_ref()) {
+                EnvValue::Plain(format!("from field {}", f.field_path))
+            } else if let Some(r) = from.and_then(|f| f.resource_field_ref.as_ref()) {
+                EnvValue::Plain(format!("from resource {}", r.resource))
+            } else if from.is_some() {
+                EnvValue::Plain("from a source the cockpit does not read".into())
+            } else {
+                EnvValue::Plain(e.value.clone().unwrap_or_default())
+            };
+            EnvVar {
+                name: e.name.clone(),
+                value,
+            }
+        })
+        .collect();
+    let limits = container
+        .and_then(|c| c.resources.as_ref())
+        .and_then(|r| r.limits.as_ref())
+        .map(|l| l.iter().map(|(k, q)| (k.clone(), q.0.clone())).collect())
+        .unwrap_or_default();
+    let port = container
+        .and_then(|c| c.ports.as_ref())
+        .and_then(|p| p.first())
+        .map(|p| i64::from(p.container_port));
+    let conditions = conditions
+        .iter()
+        .map(|c| {
+            let truth = c.status.as_str();
+            let failed = (c.kind == "ReplicaFailure" && truth == "True")
+                || (c.kind != "ReplicaFailure" && truth == "False")
+                || c.reason.as_deref() == Some("ProgressDeadlineExceeded");
+            Shown {
+                kind: c.kind.clone(),
+                state: if failed {
+                    ConditionState::Failed
+                } else if truth == "True" || truth == "False" {
+                    ConditionState::Ok
+                } else {
+                    ConditionState::Pending
+                },
+                message: c.message.clone(),
+                reason: c.reason.clone(),
+                since: c.since,
+            }
+        })
+        .collect();
+    RevisionDetails {
+        env,
+        limits,
+        port,
+        conditions,
+        ..RevisionDetails::default()
+    }
 }
 
 /// The rollout state (kubectl rollout status's rule): complete when the
@@ -419,6 +503,7 @@ mod tests {
             status: "False".into(),
             reason: Some("ProgressDeadlineExceeded".into()),
             message: Some("ReplicaSet \"b-7d\" has timed out progressing.".into()),
+            since: None,
         }];
         assert!(matches!(
             rollout(&reps(3, 3, 1, 1), false, &deadline),

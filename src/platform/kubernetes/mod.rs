@@ -118,6 +118,9 @@ pub(crate) struct DeploymentView {
     pub pod_selector: BTreeMap<String, String>,
     /// Replicas recorded when the cockpit scaled it to 0.
     pub replicas_before: Option<i32>,
+    /// Environment, limits, port and conditions, as every platform's
+    /// revision carries them (the platform lines are added per snapshot).
+    pub details: crate::core::details::RevisionDetails,
 }
 
 impl DeploymentView {
@@ -135,6 +138,7 @@ impl DeploymentView {
                 template: String::new(),
                 pod_selector: BTreeMap::new(),
                 replicas_before: None,
+                details: Default::default(),
             };
         };
         let spec = d.spec.clone();
@@ -168,8 +172,10 @@ impl DeploymentView {
                 status: c.status.clone().unwrap_or_default(),
                 reason: c.reason.clone(),
                 message: c.message.clone(),
+                since: c.last_transition_time.as_ref().map(convert::to_chrono),
             })
             .collect();
+        let details = convert::revision_details(&spec.template, &conditions);
         let template = serde_json::to_string(&spec.template).unwrap_or_default();
         DeploymentView {
             name: name.to_string(),
@@ -193,6 +199,7 @@ impl DeploymentView {
                 .as_ref()
                 .and_then(|a| a.get(REPLICAS_ANNOTATION))
                 .and_then(|v| v.parse().ok()),
+            details,
         }
     }
 
@@ -216,7 +223,17 @@ impl DeploymentView {
             created: self.created,
             ready,
             status_message: why,
-            details: Default::default(),
+            details: self.details.clone(),
+        }
+    }
+}
+
+/// Appends per-revision `(label, value)` lines to the revisions'
+/// [`crate::core::details::RevisionDetails::platform`].
+fn attach(snap: &mut ServiceSnapshot, lines: BTreeMap<String, Vec<(String, String)>>) {
+    for (name, lines) in lines {
+        if let Some(r) = snap.revisions.iter_mut().find(|r| r.name == name) {
+            r.details.platform.extend(lines);
         }
     }
 }
@@ -401,6 +418,11 @@ impl KubePlatform {
             }
         }
         out
+    }
+
+    /// Adds each Deployment's Events to its revision's platform lines.
+    async fn add_events(&self, snap: &mut ServiceSnapshot) {
+        attach(snap, self.events().await);
     }
 
     /// The detail lines of one Deployment.

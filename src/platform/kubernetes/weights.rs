@@ -161,7 +161,7 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         );
         details.insert(d.name.clone(), lines);
     }
-    Ok(ServiceSnapshot {
+    let mut snap = ServiceSnapshot {
         service: p.settings.service_name.clone(),
         url: None,
         revisions,
@@ -190,18 +190,17 @@ fn snapshot_of(p: &KubePlatform, obs: &Observed) -> Result<ServiceSnapshot, Back
         }),
         extra: SnapshotExtra {
             read_only: obs.owner.clone().or(stray),
-            details,
             ..SnapshotExtra::default()
         },
-    })
+    };
+    super::attach(&mut snap, details);
+    Ok(snap)
 }
 
 pub(super) async fn snapshot(p: &KubePlatform) -> Result<ServiceSnapshot, BackendError> {
     let obs = observe(p).await?;
     let mut snap = snapshot_of(p, &obs)?;
-    for (name, lines) in p.events().await {
-        snap.extra.details.entry(name).or_default().extend(lines);
-    }
+    p.add_events(&mut snap).await;
     Ok(snap)
 }
 

@@ -290,6 +290,7 @@ pub fn details(w: &World, r: &RevState) -> RevisionDetails {
         port: Some(8080),
         conditions,
         deploying,
+        platform: Vec::new(),
     }
 }
 

@@ -42,6 +42,13 @@ pub fn deployment(name: &str, labels_: &[(&str, &str)], image: &str, replicas: i
                         "name": "app",
                         "image": image,
                         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                        "env": [
+                            {"name": "LOG_LEVEL", "value": "info"},
+                            {"name": "DB_PASSWORD", "valueFrom": {
+                                "secretKeyRef": {"name": "db", "key": "password"}
+                            }}
+                        ],
+                        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
                         "imagePullPolicy": "IfNotPresent"
                     }],
                     "restartPolicy": "Always",
