@@ -57,10 +57,10 @@ pub(super) fn decide(ev: &mut TestEvidence, n_c: f64, n_s: f64, cfg: &JudgeSetti
     if ev.max_ln_lr >= ev.bound {
         ev.outcome = Outcome::Fail;
         ev.note = format!(
-            "{what} worse than the stable's {} (Λ {:.0} ≥ 1/α {:.0})",
+            "{what} worse than the stable's {} (Λ {} ≥ 1/α {})",
             ev.margin_label,
-            ev.max_ln_lr.exp(),
-            ev.bound.exp()
+            super::text::lr(ev.max_ln_lr),
+            super::text::lr(ev.bound)
         );
     } else if n_c < min || n_s < min {
         ev.note =
