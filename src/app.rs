@@ -87,6 +87,7 @@ pub fn settings(config: &Config, opts: &Options, demo: bool) -> Settings {
     let color = config.ui.color.use_color();
     let mut plan = config.plan.clone();
     let mut gates = Gates {
+        mode: config.gates.mode,
         error_percent: config.gates.error_percent,
         p95_latency_ms: config.gates.p95_latency_ms,
         window: config.gates.window,
@@ -440,13 +441,21 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
 
 /// The lease `canary release` holds while it drives (one driver at a
 /// time, see [`crate::platform::lease`]): Cloud Run's service annotation
-/// (written with the etag); a lock file next to the journal for HAProxy and
-/// the simulator (`None` with the journal turned off).
+/// (written with the etag); Kubernetes' `coordination.k8s.io/v1` Lease
+/// `canary-SERVICE` (written with its resourceVersion); a lock file next to
+/// the journal for HAProxy and the simulator (`None` with the journal
+/// turned off).
 pub fn lease(config: &Config) -> anyhow::Result<Option<Arc<dyn crate::platform::lease::Lease>>> {
     if config.service.platform == PlatformKind::CloudRun {
         let run = Arc::new(cloud_run_platform(config)?);
         return Ok(Some(Arc::new(
             crate::platform::cloud_run::lease::CloudRunLease::new(run),
+        )));
+    }
+    if config.service.platform == PlatformKind::Kubernetes {
+        let kube = Arc::new(KubePlatform::new(kubernetes_settings(config)?));
+        return Ok(Some(Arc::new(
+            crate::platform::kubernetes::lease::KubeLease::new(kube),
         )));
     }
     Ok(journal_path(config).map(|p| {

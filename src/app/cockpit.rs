@@ -66,8 +66,37 @@ async fn cockpit(config: Config, opts: Options) -> anyhow::Result<()> {
         chrono::Utc::now(),
     );
 
+    // Whoever drives a plan elsewhere (`canary release`): read once now, so
+    // that a plan it drives, found in a shared journal, is not taken for
+    // one this cockpit left interrupted; then at every refresh.
+    let lease = match super::lease(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the driver's lease cannot be read");
+            None
+        }
+    };
+    let driven_elsewhere = match &lease {
+        Some(l) => {
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), l.read()).await;
+            let read = read.unwrap_or_else(|_| {
+                Err(crate::platform::lease::LeaseError::Backend(
+                    "no answer within 5 s".into(),
+                ))
+            });
+            let held = read.as_ref().ok().and_then(|l| l.clone());
+            let update = crate::core::action::Action::LeaseRead {
+                lease: read.map_err(|e| e.to_string()),
+                location: l.location(),
+            };
+            let _ = crate::core::update::update(&mut state, update, chrono::Utc::now());
+            held.is_some_and(|h| !h.expired(chrono::Utc::now()))
+        }
+        None => false,
+    };
+
     // The audit journal: replay what happened, then append.
-    let (journal, unresolved) = open_journal(&mut state, &config);
+    let (journal, unresolved) = open_journal(&mut state, &config, driven_elsewhere);
     let recorder = Recorder::new(journal, Who::from_env(), config.service.name.clone());
     let _ = recorder
         .record(journal::Event::SessionStart {
@@ -85,6 +114,7 @@ async fn cockpit(config: Config, opts: Options) -> anyhow::Result<()> {
         checks: parts.checks,
         recorder: recorder.clone(),
         notifier: super::notifier(&config),
+        lease,
     };
     tracing::info!(service = %state.info.service, platform = %state.info.kind, read_only = opts.read_only, "cockpit starting");
 
@@ -110,7 +140,11 @@ async fn cockpit(config: Config, opts: Options) -> anyhow::Result<()> {
 /// appending. Returns the journal (None: off or unavailable, said in
 /// `state.journal_error`) and the replay, whose unresolved changes are
 /// reconciled once the platform answers.
-fn open_journal(state: &mut State, config: &Config) -> (Option<Journal>, Option<Replay>) {
+fn open_journal(
+    state: &mut State,
+    config: &Config,
+    driven_elsewhere: bool,
+) -> (Option<Journal>, Option<Replay>) {
     let mut journal = None;
     let mut unresolved = None;
     state.next_change_id = journal::fresh_change_id();
@@ -129,7 +163,10 @@ fn open_journal(state: &mut State, config: &Config) -> (Option<Journal>, Option<
             state.last_applied = replay.last_split().cloned();
             state.next_change_id = replay.fresh_change_id();
             state.role_history = replay.role_history();
-            if let Some((canary, stable, spec, phase, started)) = replay.interrupted_plan() {
+            // A plan another process drives now is its plan, not ours to resume.
+            if let Some((canary, stable, spec, phase, started)) =
+                replay.interrupted_plan().filter(|_| !driven_elsewhere)
+            {
                 resume_interrupted_plan(state, canary, stable, spec, phase, started);
             }
             unresolved = Some(replay);

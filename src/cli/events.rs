@@ -28,6 +28,8 @@ pub struct Stream {
     service: String,
     /// The last verdict written, to write a change at once.
     last_verdict: Option<Verdict>,
+    /// The same for the thresholds while they only observe (their kind).
+    last_observed: Option<&'static str>,
 }
 
 impl Stream {
@@ -41,6 +43,7 @@ impl Stream {
             progress,
             service: service.to_string(),
             last_verdict: None,
+            last_observed: None,
         }
     }
 
@@ -93,12 +96,10 @@ impl Stream {
 
     fn gates(&mut self, state: &State) {
         let n = gate_numbers(state);
-        let (verdict, why) = match &state.verdict {
-            Verdict::Green => ("green", None),
-            Verdict::NoData(w) => ("no-data", Some(w.clone())),
-            Verdict::Confirming(w) => ("confirming", Some(w.clone())),
-            Verdict::Red(w) => ("red", Some(w.clone())),
-        };
+        let verdict = state.verdict.kind();
+        let why = state.verdict.why().map(str::to_string);
+        // Thresholds that only observe: their own verdict, never acted on.
+        let observed = state.observed_gates.as_ref().map(|o| &o.verdict);
         let step = state
             .plan
             .as_ref()
@@ -106,8 +107,14 @@ impl Stream {
             .map(|s| s + 1);
         let num = |v: Option<f64>| v.map_or(String::from("-"), |v| format!("{v:.2}"));
         let human = format!(
-            "gates {verdict}{}: 5xx {} % (max {}), p95 {} ms (max {}), {} req in {}s (min {})",
+            "gates {verdict}{}{}: 5xx {} % (max {}), p95 {} ms (max {}), {} req in {}s (min {})",
             why.as_deref().map_or(String::new(), |w| format!(" ({w})")),
+            observed.map_or(String::new(), |o| format!(
+                "; thresholds observe only: {}{}",
+                o.kind(),
+                o.why()
+                    .map_or(String::new(), |w| format!(" ({w}), not acted on"))
+            )),
             num(n.error_percent),
             n.max_error_percent,
             num(n.p95_ms),
@@ -121,9 +128,18 @@ impl Stream {
             f.insert("verdict".into(), json!(verdict));
             f.insert("why".into(), json!(why));
             f.insert("step".into(), json!(step));
+            f.insert("mode".into(), json!(state.settings.gates.mode.as_str()));
+            f.insert(
+                "observed".into(),
+                observed.map_or(
+                    Value::Null,
+                    |o| json!({"verdict": o.kind(), "why": o.why()}),
+                ),
+            );
         }
         self.emit("gates", state.now, fields, human);
         self.last_verdict = Some(state.verdict.clone());
+        self.last_observed = observed.map(Verdict::kind);
     }
 
     fn transition(&mut self, state: &State, from: &Phase, to: &Phase, why: &str) {
@@ -277,13 +293,27 @@ impl Watcher for Stream {
                 json!({"source": "notify", "change": null, "message": e}),
                 format!("notification failed: {e}"),
             ),
+            Seen::Remote(r) => self.emit(
+                "remote-request",
+                state.now,
+                json!({
+                    "kind": r.kind.verb(),
+                    "by": r.by,
+                    "requested_at": r.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
+                format!("{} (written into the lease): obeying", r.describe()),
+            ),
             Seen::Metrics | Seen::Other => {}
         }
         // The gates at every evaluation on fresh numbers, and whenever the
         // verdict changes (a red that held for `sustain`), before what the
         // plan did about it.
         let plan_on = state.plan.is_some();
-        if plan_on && (*seen == Seen::Metrics || self.last_verdict.as_ref() != Some(&state.verdict))
+        let observed = state.observed_gates.as_ref().map(|o| o.verdict.kind());
+        if plan_on
+            && (*seen == Seen::Metrics
+                || self.last_verdict.as_ref() != Some(&state.verdict)
+                || self.last_observed != observed)
         {
             self.gates(state);
         }

@@ -246,22 +246,23 @@ async fn release(
         checks: parts.checks,
         recorder: recorder.clone(),
         notifier: app::notifier(config),
+        lease: None,
     };
-    let me = LeaseInfo {
-        driver: format!("{}@{}", Who::from_env().user, hostname()),
-        pid: std::process::id(),
-        plan: args.plan.clone().unwrap_or_else(|| {
-            if args.steps.is_some() {
-                "--steps"
-            } else {
-                "plan"
-            }
-            .into()
-        }),
-        step: None,
-        acquired: chrono::Utc::now(),
-        deadline: chrono::Utc::now() + LEASE_TTL,
-    };
+    let plan_name = args.plan.clone().unwrap_or_else(|| {
+        if args.steps.is_some() {
+            "--steps"
+        } else {
+            "plan"
+        }
+        .into()
+    });
+    let me = LeaseInfo::new(
+        crate::platform::lease::user_at_host(),
+        std::process::id(),
+        plan_name,
+        chrono::Utc::now(),
+        LEASE_TTL,
+    );
     if let Some(lease) = lease.as_deref() {
         match lease.acquire(&me, args.take_over).await {
             Ok(acquired) => {
@@ -311,11 +312,11 @@ async fn release(
             }
         }
     }
-    let (step_tx, step_rx) = tokio::sync::watch::channel(None::<usize>);
+    let (step_tx, step_rx) = tokio::sync::watch::channel(Published::default());
+    let (tx, rx) = runtime::channel();
     let keeper = lease
         .clone()
-        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx)));
-    let (tx, rx) = runtime::channel();
+        .map(|l| tokio::spawn(keep_lease(l, me.clone(), step_rx, cancel_tx, tx.clone())));
     let opts = headless::Options {
         spec,
         reason: args.reason.clone(),
@@ -360,16 +361,76 @@ async fn release(
     code
 }
 
-/// How long a lease lasts without renewal, and how often it is renewed.
-/// Renewals are rare on purpose: on Cloud Run each one moves the service's
-/// etag (a traffic change decided just before it is asked again).
+/// How long a lease lasts without renewal, how often it is renewed, and how
+/// often the driver reads it for a cockpit's request. Renewals are rare on
+/// purpose: on Cloud Run each one moves the service's etag (a traffic
+/// change decided just before it is asked again); reads cost nothing of
+/// the kind, so a request is seen within [`LEASE_POLL`].
 const LEASE_TTL: chrono::Duration = chrono::Duration::seconds(90);
 const LEASE_RENEW: Duration = Duration::from_secs(30);
+pub const LEASE_POLL: Duration = Duration::from_secs(2);
 
-/// The stream, plus the plan's step for the lease.
+/// What the driver publishes in its lease for the cockpits watching.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Published {
+    step: Option<usize>,
+    phase: Option<String>,
+    percent: Option<u8>,
+    window_ends: Option<chrono::DateTime<chrono::Utc>>,
+    gates: Option<String>,
+    /// A traffic change is in flight: not the moment to write (on Cloud Run
+    /// the write would move the etag under it).
+    in_flight: bool,
+}
+
+impl Published {
+    fn of(state: &State) -> Published {
+        let Some(plan) = state.plan.as_ref() else {
+            return Published::default();
+        };
+        use crate::core::plan::{Phase, Verdict};
+        let phase = match &plan.phase {
+            Phase::Paused { step, reason, .. } => {
+                format!("paused at step {}: {reason}", step + 1)
+            }
+            p => p.label(),
+        };
+        let gates = match &state.verdict {
+            Verdict::Green => "green".to_string(),
+            Verdict::NoData(w) => format!("no data: {w}"),
+            Verdict::Confirming(w) => format!("confirming: {w}"),
+            Verdict::Red(w) => format!("red: {w}"),
+        };
+        Published {
+            step: plan.phase.step().map(|s| s + 1),
+            phase: Some(crate::core::error::excerpt(&phase, 160)),
+            percent: Some(plan.ceiling()),
+            window_ends: plan
+                .window(state.now)
+                .map(|(_, left)| state.now + chrono::Duration::from_std(left).unwrap_or_default()),
+            gates: Some(crate::core::error::excerpt(&gates, 160)),
+            in_flight: state.change.is_some() || state.queued.is_some(),
+        }
+    }
+
+    /// A change worth writing at once (not only at the next renewal).
+    fn moved(&self, written: &Published) -> bool {
+        (self.step, &self.phase) != (written.step, &written.phase)
+    }
+
+    fn onto(&self, me: &mut LeaseInfo) {
+        me.step = self.step;
+        me.phase.clone_from(&self.phase);
+        me.percent = self.percent;
+        me.window_ends = self.window_ends;
+        me.gates.clone_from(&self.gates);
+    }
+}
+
+/// The stream, plus what the lease publishes.
 struct Watching<'a> {
     stream: &'a mut Stream,
-    step: tokio::sync::watch::Sender<Option<usize>>,
+    step: tokio::sync::watch::Sender<Published>,
 }
 
 impl headless::Watcher for Watching<'_> {
@@ -380,53 +441,111 @@ impl headless::Watcher for Watching<'_> {
         effects: &[crate::core::action::Effect],
     ) {
         self.stream.saw(state, seen, effects);
-        let step = state
-            .plan
-            .as_ref()
-            .and_then(|p| p.phase.step())
-            .map(|s| s + 1);
-        self.step
-            .send_if_modified(|s| std::mem::replace(s, step) != step);
+        let now = Published::of(state);
+        self.step.send_if_modified(|p| {
+            let changed = *p != now;
+            *p = now;
+            changed
+        });
     }
 }
 
-/// Renews the lease every [`LEASE_RENEW`] (with the plan's step); when it is
+/// Keeps the lease: reads it every [`LEASE_POLL`] for a cockpit's request
+/// (sent to the run as [`DriveRequest::Remote`], then acknowledged in the
+/// lease), writes it when the plan's step or phase changed (nothing in
+/// flight) and renews it every [`LEASE_RENEW`] with the gates. When it is
 /// lost, the run is told to stop ([`headless::LEASE_LOST`]).
 async fn keep_lease(
     lease: std::sync::Arc<dyn Lease>,
     mut me: LeaseInfo,
-    step: tokio::sync::watch::Receiver<Option<usize>>,
+    mut published: tokio::sync::watch::Receiver<Published>,
     cancel: tokio::sync::mpsc::Sender<&'static str>,
+    run: tokio::sync::mpsc::Sender<crate::core::action::Action>,
 ) {
-    let mut every = tokio::time::interval(LEASE_RENEW);
+    use crate::core::action::{Action, DriveRequest};
+    let mut every = tokio::time::interval(LEASE_POLL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
+    let mut renewed = tokio::time::Instant::now();
+    let mut written = Published::default();
     loop {
         every.tick().await;
-        me.step = *step.borrow();
-        me.deadline = chrono::Utc::now() + LEASE_TTL;
-        match lease.renew(&me).await {
-            Ok(()) => {}
-            Err(LeaseError::Lost(why)) => {
-                tracing::warn!(%why, "the lease was lost: stopping");
-                let _ = cancel.send(headless::LEASE_LOST).await;
-                return;
+        let now = published.borrow().clone();
+        let due = renewed.elapsed() >= LEASE_RENEW;
+        let stored = if due || (now.moved(&written) && !now.in_flight) {
+            now.onto(&mut me);
+            me.renewed = Some(chrono::Utc::now());
+            me.deadline = chrono::Utc::now() + LEASE_TTL;
+            match lease.renew(&me).await {
+                Ok(stored) => {
+                    renewed = tokio::time::Instant::now();
+                    written = now;
+                    Some(stored)
+                }
+                Err(LeaseError::Lost(why)) => {
+                    tracing::warn!(%why, "the lease was lost: stopping");
+                    let _ = cancel.send(headless::LEASE_LOST).await;
+                    return;
+                }
+                // A platform hiccup: the next renewal tries again (60 s of slack).
+                Err(e) => {
+                    tracing::warn!(error = %e, "the lease could not be renewed");
+                    None
+                }
             }
-            // A platform hiccup: the next renewal tries again (60 s of slack).
-            Err(e) => tracing::warn!(error = %e, "the lease could not be renewed"),
+        } else {
+            match lease.read().await {
+                Ok(Some(held)) if held.same_holder(&me) => Some(held),
+                Ok(Some(held)) => {
+                    tracing::warn!(holder = %held.describe(), "the lease was lost: stopping");
+                    let _ = cancel.send(headless::LEASE_LOST).await;
+                    return;
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "the lease could not be read");
+                    None
+                }
+            }
+        };
+        let Some(request) = stored.as_ref().and_then(|s| s.pending()).cloned() else {
+            continue;
+        };
+        if me.request.as_ref().is_some_and(|m| m.same(&request)) {
+            continue; // obeyed already; the acknowledgement is being written
+        }
+        tracing::info!(request = %request.describe(), "a cockpit's request, read from the lease");
+        let _ = run
+            .send(Action::Drive(DriveRequest::Remote(request.clone())))
+            .await;
+        me.request = Some(crate::platform::lease::RemoteRequest {
+            acked: Some(chrono::Utc::now()),
+            ..request
+        });
+        // Acknowledged once the run has taken it (with the phase it led
+        // to), and not while a change it caused is in flight (a rollback):
+        // on Cloud Run the write would move the etag under it.
+        published.mark_unchanged();
+        let settle = tokio::time::Instant::now() + Duration::from_secs(10);
+        let _ = tokio::time::timeout_at(
+            settle.min(tokio::time::Instant::now() + Duration::from_millis(300)),
+            published.changed(),
+        )
+        .await;
+        while published.borrow().in_flight && tokio::time::Instant::now() < settle {
+            let _ = tokio::time::timeout_at(settle, published.changed()).await;
+        }
+        let now = published.borrow().clone();
+        now.onto(&mut me);
+        written = now;
+        me.renewed = Some(chrono::Utc::now());
+        match lease.renew(&me).await {
+            Ok(_) => renewed = tokio::time::Instant::now(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the request's acknowledgement could not be written")
+            }
         }
     }
-}
-
-/// This machine's name.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer outlives the call and its length is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Opens the journal, reconciles the changes a crash left without an

@@ -78,6 +78,14 @@ pub enum Action {
     /// A request to the plan from no key: `canary release` starting its
     /// plan, pausing or rolling back when cancelled.
     Drive(DriveRequest),
+    /// The driver's lease was read (`None`: nobody holds it), with where
+    /// it is kept.
+    LeaseRead {
+        lease: Result<Option<super::lease::LeaseInfo>, String>,
+        location: String,
+    },
+    /// This cockpit's request was written into the lease (as written), or why not.
+    LeaseRequested(Result<super::lease::RemoteRequest, String>),
 }
 
 /// What a headless driver (or a remote cockpit) asks of the plan.
@@ -102,6 +110,9 @@ pub enum DriveRequest {
     /// The split the platform serves is not the plan's: someone else moved
     /// it. The plan pauses (the driver stops instead of fighting).
     SplitMoved { reason: String },
+    /// A cockpit's request, read from the driver's lease: pause, resume or
+    /// abort, by whom (`user@host`), written when. Journaled with who asked.
+    Remote(crate::core::lease::RemoteRequest),
 }
 
 /// A change's number as the screen shows it: `#4821`, the last four digits
@@ -203,4 +214,7 @@ pub enum Effect {
     /// Scale a revision that no longer serves to 0 (blue/green's old colour
     /// once its keep-warm time is over).
     ScaleDown { revision: String },
+    /// Write this request into the driver's lease (the runtime adds who
+    /// asks, `user@host`, and when), with the platform's concurrency control.
+    RequestLease(super::lease::RequestKind),
 }

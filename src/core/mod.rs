@@ -14,6 +14,7 @@ pub mod judge;
 pub mod key;
 pub mod keymap;
 pub mod kube_preview;
+pub mod lease;
 pub mod model;
 pub mod plan;
 pub mod preview;

@@ -164,6 +164,26 @@ pub enum Verdict {
     Red(String),
 }
 
+impl Verdict {
+    /// `green`, `no-data`, `confirming`, `red` (the event stream's and the journal's word).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Green => "green",
+            Verdict::NoData(_) => "no-data",
+            Verdict::Confirming(_) => "confirming",
+            Verdict::Red(_) => "red",
+        }
+    }
+
+    /// Why it is not green.
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            Verdict::Green => None,
+            Verdict::NoData(w) | Verdict::Confirming(w) | Verdict::Red(w) => Some(w),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "kebab-case")]
 pub enum Phase {
@@ -308,7 +328,18 @@ pub struct Plan {
     /// When it was promoted, rolled back or failed.
     #[serde(default)]
     pub finished: Option<DateTime<Utc>>,
+    /// What the metrics cover: the newest point's time, set by `update`
+    /// from each batch (`None`: no metrics known, nothing to wait for). A
+    /// window is not over before the data covering its end has arrived
+    /// (Cloud Monitoring lags by minutes): see [`Plan::lag`].
+    #[serde(skip)]
+    pub data_until: Option<DateTime<Utc>>,
 }
+
+/// How long a window waits beyond its end for late data before it counts
+/// as over anyway (the gates then judge what arrived, or say "no data"): a
+/// source whose newest point stopped moving must not hold a plan forever.
+pub const MAX_DATA_WAIT: Duration = Duration::from_secs(600);
 
 /// Operator and platform events the plan reacts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -370,6 +401,7 @@ impl Plan {
             phase: Phase::Idle,
             started: now,
             finished: None,
+            data_until: None,
         };
         let mut out = Vec::new();
         plan.go_to_step(0, "plan started".into(), &mut out);
@@ -447,7 +479,9 @@ impl Plan {
         Some((frac, total.saturating_sub(elapsed)))
     }
 
-    /// Whether step `step`'s observation window, begun at `since`, is over.
+    /// Whether step `step`'s observation window, begun at `since`, is over:
+    /// its time has passed and the data covering its end has arrived (or
+    /// [`MAX_DATA_WAIT`] passed waiting for it).
     fn window_over(&self, step: usize, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         let observe = self
             .spec
@@ -455,6 +489,55 @@ impl Plan {
             .get(step)
             .map_or(Duration::ZERO, |s| s.observe);
         (now - since).to_std().unwrap_or_default() >= observe
+            && self
+                .data_wait(
+                    since + chrono::Duration::from_std(observe).unwrap_or_default(),
+                    now,
+                )
+                .is_none()
+    }
+
+    /// The metrics' lag: how far the newest point is behind `now` (zero
+    /// when it is not behind, or no metrics are known).
+    pub fn lag(&self, now: DateTime<Utc>) -> Duration {
+        self.data_until
+            .and_then(|u| (now - u).to_std().ok())
+            .unwrap_or_default()
+    }
+
+    /// Waiting for the data of a window that ended (by the clock) at `end`:
+    /// the lag, while the newest point is before `end` and the wait is not
+    /// over [`MAX_DATA_WAIT`]; `None` when the data is there (or the window
+    /// has not ended).
+    fn data_wait(&self, end: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
+        let until = self.data_until?;
+        let waited = (now - end).to_std().ok()?;
+        (until < end && waited < MAX_DATA_WAIT).then(|| self.lag(now))
+    }
+
+    /// The current window's time is over but its data has not all arrived:
+    /// the metrics' lag ("waiting for data (lag 45s)").
+    pub fn waiting_for_data(&self, now: DateTime<Utc>) -> Option<Duration> {
+        let Phase::Observing { step, since } = &self.phase else {
+            return None;
+        };
+        let observe = self.spec.steps.get(*step)?.observe;
+        self.data_wait(
+            since.checked_add_signed(chrono::Duration::from_std(observe).ok()?)?,
+            now,
+        )
+    }
+
+    /// When the current window is expected to be over: its end, plus the
+    /// metrics' lag (its last data arrives that much later).
+    pub fn window_eta(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let Phase::Observing { step, since } = &self.phase else {
+            return None;
+        };
+        let observe = self.spec.steps.get(*step)?.observe;
+        let end = *since + chrono::Duration::from_std(observe).ok()?;
+        let lag = chrono::Duration::from_std(self.lag(now)).ok()?;
+        Some(end + lag)
     }
 
     fn set(&mut self, to: Phase, why: String, out: &mut Vec<PlanCommand>) {

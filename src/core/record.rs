@@ -159,12 +159,45 @@ pub enum Event {
     Judge {
         evidence: Box<super::judge::Evidence>,
     },
+    /// The fixed thresholds' verdict changed while they only observe
+    /// (`[gates] mode = "observe"`): what they would have done, never acted on.
+    GatesObserved(GatesObserved),
     /// A deploy sent to the platform (before the answer), then its outcome.
     DeployRequested(super::release::DeployRequested),
     DeployFinished(super::release::DeployFinished),
     /// Revisions about to be deleted, then each one's outcome.
     RevisionDeleteRequested(super::release::DeleteRequested),
     RevisionDeleted(super::release::RevisionDeleted),
+}
+
+/// The thresholds' verdict while they only observe, and the numbers (means
+/// over the gates' window) it was reached on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GatesObserved {
+    /// `green`, `no-data`, `confirming` (red, not yet for `sustain`) or `red`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    pub canary: Option<String>,
+    pub error_percent: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub max_error_percent: f64,
+    pub max_p95_ms: f64,
+}
+
+impl GatesObserved {
+    /// `thresholds (observe only): red — canary 5xx 1.30 % > gate 1 % (not acted on)`.
+    pub fn text(&self) -> String {
+        let why = self
+            .why
+            .as_deref()
+            .map_or(String::new(), |w| format!(" — {w}"));
+        let acted = match self.verdict.as_str() {
+            "red" | "confirming" => " (not acted on)",
+            _ => "",
+        };
+        format!("thresholds (observe only): {}{why}{acted}", self.verdict)
+    }
 }
 
 /// One line of the journal.

@@ -15,9 +15,39 @@ use super::plan::{Offer, Phase, Plan, PlanSpec, Verdict};
 use super::ring::Ring;
 use super::roles::{RoleHistory, RoleInputs, Roles};
 
+/// What the fixed thresholds (`[gates]`) do: act on the plan, or only
+/// observe (evaluated, shown, journaled, never rolling back nor holding a
+/// promotion; the judge, in `act` mode, then decides alone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GatesMode {
+    #[default]
+    Act,
+    Observe,
+}
+
+impl GatesMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatesMode::Act => "act",
+            GatesMode::Observe => "observe",
+        }
+    }
+}
+
+/// The fixed thresholds' own verdict while they only observe: what they
+/// would have done, shown and journaled, never fed to the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedGates {
+    /// After the same sustain guard as acting gates (`Confirming`, then `Red`).
+    pub verdict: Verdict,
+    pub red_since: Option<DateTime<Utc>>,
+}
+
 /// Thresholds drawn on the metric panels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gates {
+    /// Act on the plan, or observe only.
+    pub mode: GatesMode,
     pub error_percent: f64,
     pub p95_latency_ms: f64,
     /// How much recent data a verdict averages over.
@@ -34,6 +64,7 @@ pub struct Gates {
 impl Default for Gates {
     fn default() -> Self {
         Gates {
+            mode: GatesMode::Act,
             error_percent: 1.0,
             p95_latency_ms: 500.0,
             window: std::time::Duration::from_secs(60),
@@ -223,6 +254,9 @@ pub enum PlanAction {
     Advance,
     /// Abort: roll back now.
     Abort,
+    /// A request to a plan another process drives, written into its lease
+    /// (no traffic change here: the driver obeys it).
+    Remote(super::lease::RequestKind),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -348,7 +382,10 @@ impl HistoryKind {
             ),
             HistoryKind::Plan => matches!(
                 e,
-                E::PlanStarted { .. } | E::PlanTransition { .. } | E::PhaseMetrics { .. }
+                E::PlanStarted { .. }
+                    | E::PlanTransition { .. }
+                    | E::PhaseMetrics { .. }
+                    | E::GatesObserved(_)
             ),
             HistoryKind::Checks => matches!(e, E::Checks { .. }),
         }
@@ -576,6 +613,9 @@ pub struct State {
     /// The gates' latest verdict for the canary, and since when it is red.
     pub verdict: Verdict,
     pub red_since: Option<DateTime<Utc>>,
+    /// The thresholds' verdict while they only observe (`[gates] mode =
+    /// "observe"`); `None` while they act (then they are in `verdict`).
+    pub observed_gates: Option<ObservedGates>,
     /// The statistical judge's data and latest evidence.
     pub judge: super::judge::JudgeState,
     /// The latest verification battery.
@@ -608,6 +648,34 @@ pub struct State {
     /// The old colour kept warm after a blue/green switch: asked about or
     /// being scaled to 0.
     pub keep_warm: KeepWarmState,
+    /// The lease of a plan another process drives (`canary release`), as
+    /// last read, and this cockpit's requests to it.
+    pub remote: RemoteState,
+}
+
+/// What the cockpit knows of a driver's lease (read in the background at
+/// every service refresh).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteState {
+    /// The lease as last read (`None`: nobody holds it).
+    pub lease: Option<super::lease::LeaseInfo>,
+    /// Where it is kept, for messages.
+    pub location: String,
+    /// When it was last read.
+    pub read_at: Option<DateTime<Utc>>,
+    /// Why the last read failed.
+    pub error: Option<String>,
+    /// A request this cockpit is writing (its kind) and when it was asked.
+    pub writing: Option<(super::lease::RequestKind, DateTime<Utc>)>,
+    /// The request this cockpit wrote, until the driver acknowledges it.
+    pub sent: Option<super::lease::RemoteRequest>,
+}
+
+impl RemoteState {
+    /// The live lease of another driver (held, not expired).
+    pub fn driver(&self, now: DateTime<Utc>) -> Option<&super::lease::LeaseInfo> {
+        self.lease.as_ref().filter(|l| !l.expired(now))
+    }
 }
 
 /// What became of the platform's keep-warm countdown ([`super::model::KeepWarm`]).
@@ -654,6 +722,7 @@ impl State {
             plan: None,
             verdict: Verdict::NoData("no metrics yet".into()),
             red_since: None,
+            observed_gates: None,
             judge: super::judge::JudgeState::default(),
             battery: None,
             last_applied: None,
@@ -670,6 +739,7 @@ impl State {
             pending_effects: Vec::new(),
             release: super::release::ReleaseState::default(),
             keep_warm: KeepWarmState::default(),
+            remote: RemoteState::default(),
         }
     }
 

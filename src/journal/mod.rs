@@ -419,6 +419,7 @@ mod tests {
                 Event::Checks { .. } => "checks",
                 Event::Note { .. } => "note",
                 Event::Judge { .. } => "judge",
+                Event::GatesObserved(_) => "gates-observed",
                 Event::DeployRequested(_) => "deploy-requested",
                 Event::DeployFinished(_) => "deploy-finished",
                 Event::RevisionDeleteRequested(_) => "revision-delete-requested",

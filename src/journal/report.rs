@@ -118,6 +118,7 @@ pub fn history_line(r: &Record) -> String {
         ),
         Event::Note { message } => message.clone(),
         Event::Judge { evidence } => crate::core::judge::text::summary(evidence),
+        Event::GatesObserved(g) => g.text(),
         e @ (Event::DeployRequested(_)
         | Event::DeployFinished(_)
         | Event::RevisionDeleteRequested(_)
@@ -418,6 +419,19 @@ pub fn markdown(service: &str, replay: &Replay) -> String {
                 r.at.format("%H:%M:%S"),
                 crate::core::judge::text::report_row(ev)
             );
+        }
+    }
+    let observed: Vec<(&Record, &crate::core::record::GatesObserved)> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::GatesObserved(g) => Some((r, g)),
+            _ => None,
+        })
+        .collect();
+    if !observed.is_empty() {
+        let _ = writeln!(md, "\n## Fixed thresholds (observe only: never acted on)\n");
+        for (r, g) in observed {
+            let _ = writeln!(md, "- {} {}", r.at.format("%H:%M:%S"), g.text());
         }
     }
     if !replay.skipped.is_empty() {

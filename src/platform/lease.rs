@@ -11,46 +11,25 @@
 //! can be taken over, explicitly.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
-/// Who drives which plan, until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseInfo {
-    /// `user@host`.
-    pub driver: String,
-    pub pid: u32,
-    /// The plan's name (`ci`, `plan`, `--steps …`).
-    pub plan: String,
-    /// 1-based, once the plan has a step.
-    #[serde(default)]
-    pub step: Option<usize>,
-    pub acquired: DateTime<Utc>,
-    /// Past this, the driver is presumed dead: the lease may be taken over.
-    pub deadline: DateTime<Utc>,
+pub use crate::core::lease::{LeaseInfo, RemoteRequest, RequestKind};
+
+/// `user@host` of this process: who drives, or who asks a driver.
+pub fn user_at_host() -> String {
+    format!("{}@{}", crate::journal::Who::from_env().user, hostname())
 }
 
-impl LeaseInfo {
-    /// The same driver (host, user and process).
-    pub fn same_holder(&self, other: &LeaseInfo) -> bool {
-        self.driver == other.driver && self.pid == other.pid
+/// This machine's name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
     }
-
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        now >= self.deadline
-    }
-
-    /// `alice@bastion-1 (pid 4242), plan ci at step 1, until 13:40:02 UTC`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} (pid {}), plan {}{}, lease until {} UTC",
-            self.driver,
-            self.pid,
-            self.plan,
-            self.step.map_or(String::new(), |s| format!(" at step {s}")),
-            self.deadline.format("%Y-%m-%d %H:%M:%S")
-        )
-    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// How a lease was taken.
@@ -59,17 +38,17 @@ pub enum Acquired {
     /// Nobody held it (or we already did).
     Fresh,
     /// It had expired: this was its holder.
-    TookOver(LeaseInfo),
+    TookOver(Box<LeaseInfo>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
     /// Someone else drives, and their lease is live.
     #[error("another driver holds the lease: {}", .0.describe())]
-    Held(LeaseInfo),
+    Held(Box<LeaseInfo>),
     /// Someone else's lease expired: `--take-over` takes it.
     #[error("the lease of {} expired; --take-over takes it over", .0.describe())]
-    Expired(LeaseInfo),
+    Expired(Box<LeaseInfo>),
     /// Ours was taken over (or removed) while we ran.
     #[error("the lease was lost: {0}")]
     Lost(String),
@@ -88,9 +67,15 @@ pub trait Lease: Send + Sync {
     async fn read(&self) -> Result<Option<LeaseInfo>, LeaseError>;
     /// Takes it for `me`: free, already ours, or expired and `take_over`.
     async fn acquire(&self, me: &LeaseInfo, take_over: bool) -> Result<Acquired, LeaseError>;
-    /// Extends ours (`me` carries the new deadline and step); `Lost` when
-    /// it is no longer ours.
-    async fn renew(&self, me: &LeaseInfo) -> Result<(), LeaseError>;
+    /// Extends ours (`me` carries the new deadline, step, phase, gates);
+    /// `Lost` when it is no longer ours. A request a cockpit wrote since
+    /// is kept ([`LeaseInfo::renewed_over`]); returns the lease as written.
+    async fn renew(&self, me: &LeaseInfo) -> Result<LeaseInfo, LeaseError>;
+    /// A cockpit's request to the driver, written into the driver's lease
+    /// with the same concurrency control (a request racing a renewal is
+    /// never lost: one of the two writes is refused and tried again).
+    /// Refused when nobody holds the lease or it expired.
+    async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError>;
     /// Gives ours back (a lease that is no longer ours is left alone).
     async fn release(&self, me: &LeaseInfo) -> Result<(), LeaseError>;
 }
@@ -99,7 +84,10 @@ pub trait Lease: Send + Sync {
 /// `O_CREAT|O_EXCL`, so that of two drivers only one creates it; renewed by
 /// writing a temporary file and renaming it over, after checking it is still
 /// ours; an expired one is removed (after checking it is still the expired
-/// one read) and created again exclusively.
+/// one read) and created again exclusively. Every read-modify-write (a
+/// renewal, a cockpit's request, a take-over, the release) holds an
+/// exclusive `flock` on `SERVICE.lease.lock` next to it: a request written
+/// between a renewal's read and its rename is not lost.
 pub struct FileLease {
     path: std::path::PathBuf,
 }
@@ -117,6 +105,28 @@ impl FileLease {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    /// An exclusive lock on the sidecar file, held until the guard drops.
+    fn lock(&self) -> Result<FileLock, LeaseError> {
+        use std::os::unix::io::AsRawFd;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        }
+        let path = self.path.with_extension("lease.lock");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(&path).map_err(|e| self.err(e))?;
+        // SAFETY: the descriptor is open for the call; flock only locks it.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(self.err(std::io::Error::last_os_error()));
+        }
+        Ok(FileLock(file))
     }
 
     fn err(&self, e: std::io::Error) -> LeaseError {
@@ -160,6 +170,9 @@ impl FileLease {
     }
 }
 
+/// Held while a lease file is read and written (closing it unlocks).
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
 #[async_trait]
 impl Lease for FileLease {
     fn location(&self) -> String {
@@ -171,6 +184,7 @@ impl Lease for FileLease {
     }
 
     async fn acquire(&self, me: &LeaseInfo, take_over: bool) -> Result<Acquired, LeaseError> {
+        let _lock = self.lock()?;
         // Two tries: the file may vanish (released) between a read and a create.
         for _ in 0..2 {
             if self.create(me)? {
@@ -184,10 +198,10 @@ impl Lease for FileLease {
                 return Ok(Acquired::Fresh);
             }
             if !held.expired(Utc::now()) {
-                return Err(LeaseError::Held(held));
+                return Err(LeaseError::Held(Box::new(held)));
             }
             if !take_over {
-                return Err(LeaseError::Expired(held));
+                return Err(LeaseError::Expired(Box::new(held)));
             }
             // Still the expired lease we read? Then it goes, and we create ours
             // exclusively: of two drivers taking over, one creates it.
@@ -195,10 +209,10 @@ impl Lease for FileLease {
                 let _ = std::fs::remove_file(&self.path);
             }
             if self.create(me)? {
-                return Ok(Acquired::TookOver(held));
+                return Ok(Acquired::TookOver(Box::new(held)));
             }
             if let Some(now) = self.read_now()? {
-                return Err(LeaseError::Held(now));
+                return Err(LeaseError::Held(Box::new(now)));
             }
         }
         Err(LeaseError::Backend(format!(
@@ -207,9 +221,14 @@ impl Lease for FileLease {
         )))
     }
 
-    async fn renew(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
+    async fn renew(&self, me: &LeaseInfo) -> Result<LeaseInfo, LeaseError> {
+        let _lock = self.lock()?;
         match self.read_now()? {
-            Some(held) if held.same_holder(me) => self.write_over(me),
+            Some(held) if held.same_holder(me) => {
+                let next = me.renewed_over(&held);
+                self.write_over(&next)?;
+                Ok(next)
+            }
             Some(held) => Err(LeaseError::Lost(format!(
                 "taken over by {}",
                 held.describe()
@@ -219,12 +238,35 @@ impl Lease for FileLease {
     }
 
     async fn release(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
+        let _lock = self.lock()?;
         match self.read_now()? {
             Some(held) if held.same_holder(me) => {
                 std::fs::remove_file(&self.path).map_err(|e| self.err(e))
             }
             _ => Ok(()),
         }
+    }
+
+    async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
+        let _lock = self.lock()?;
+        let held = requestable(self.read_now()?, &self.location())?;
+        let next = LeaseInfo {
+            request: Some(request.clone()),
+            ..held
+        };
+        self.write_over(&next)?;
+        Ok(next)
+    }
+}
+
+/// The lease a request may be written into: held, and not expired.
+pub fn requestable(held: Option<LeaseInfo>, location: &str) -> Result<LeaseInfo, LeaseError> {
+    match held {
+        None => Err(LeaseError::Backend(format!(
+            "nobody drives a plan now ({location} is free)"
+        ))),
+        Some(h) if h.expired(Utc::now()) => Err(LeaseError::Expired(Box::new(h))),
+        Some(h) => Ok(h),
     }
 }
 
@@ -233,15 +275,13 @@ mod tests {
     use super::*;
 
     fn info(driver: &str, pid: u32, ttl_s: i64) -> LeaseInfo {
-        let now = Utc::now();
-        LeaseInfo {
-            driver: driver.into(),
+        LeaseInfo::new(
+            driver.into(),
             pid,
-            plan: "ci".into(),
-            step: None,
-            acquired: now,
-            deadline: now + chrono::Duration::seconds(ttl_s),
-        }
+            "ci".into(),
+            Utc::now(),
+            chrono::Duration::seconds(ttl_s),
+        )
     }
 
     #[tokio::test]
@@ -253,7 +293,7 @@ mod tests {
         assert_eq!(lease.acquire(&alice, false).await, Ok(Acquired::Fresh));
         assert_eq!(
             lease.acquire(&bob, true).await,
-            Err(LeaseError::Held(alice.clone()))
+            Err(LeaseError::Held(Box::new(alice.clone())))
         );
         let mut renewed = alice.clone();
         renewed.step = Some(1);
@@ -265,11 +305,11 @@ mod tests {
         lease.renew(&dead).await.expect("renew");
         assert_eq!(
             lease.acquire(&bob, false).await,
-            Err(LeaseError::Expired(dead.clone()))
+            Err(LeaseError::Expired(Box::new(dead.clone())))
         );
         assert_eq!(
             lease.acquire(&bob, true).await,
-            Ok(Acquired::TookOver(dead.clone()))
+            Ok(Acquired::TookOver(Box::new(dead.clone())))
         );
         assert!(matches!(
             lease.renew(&alice).await,
@@ -279,6 +319,59 @@ mod tests {
         assert_eq!(lease.read().await, Ok(Some(bob.clone())));
         lease.release(&bob).await.expect("release");
         assert_eq!(lease.read().await, Ok(None));
+    }
+
+    /// A cockpit's request lands in the driver's lock file under the lock,
+    /// survives the driver's next renewal, and is refused once nobody drives.
+    #[tokio::test]
+    async fn a_request_survives_a_renewal_and_needs_a_driver() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lease = FileLease::new(dir.path().join("app.lease"));
+        let ask = RemoteRequest {
+            kind: RequestKind::Pause,
+            by: "bob@laptop".into(),
+            at: Utc::now(),
+            acked: None,
+        };
+        assert!(matches!(
+            lease.request(&ask).await,
+            Err(LeaseError::Backend(_))
+        ));
+        let alice = info("alice@a", 1, 30);
+        lease.acquire(&alice, false).await.expect("acquire");
+        let written = lease.request(&ask).await.expect("request");
+        assert_eq!(written.pending(), Some(&ask));
+        let renewed = lease.renew(&alice).await.expect("renew");
+        assert_eq!(renewed.request, Some(ask.clone()));
+        assert_eq!(
+            lease.read().await.expect("read").and_then(|l| l.request),
+            Some(ask)
+        );
+        lease.release(&alice).await.expect("release");
+        let mut dead = info("carol@c", 3, 30);
+        dead.deadline = Utc::now() - chrono::Duration::seconds(1);
+        std::fs::write(
+            dir.path().join("app.lease"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        let late = RemoteRequest {
+            kind: RequestKind::Abort,
+            ..ask_of("bob@laptop")
+        };
+        assert_eq!(
+            lease.request(&late).await,
+            Err(LeaseError::Expired(Box::new(dead)))
+        );
+    }
+
+    fn ask_of(by: &str) -> RemoteRequest {
+        RemoteRequest {
+            kind: RequestKind::Pause,
+            by: by.into(),
+            at: Utc::now(),
+            acked: None,
+        }
     }
 
     /// Many drivers at once: exactly one wins.

@@ -70,6 +70,8 @@ pub enum Seen {
     JournalFailed(String),
     /// A notification gave up.
     NotifyFailed(String),
+    /// A cockpit's request, read from the lease.
+    Remote(crate::core::lease::RemoteRequest),
     Other,
 }
 
@@ -83,6 +85,7 @@ impl Seen {
             },
             Action::JournalFailed(e) => Seen::JournalFailed(e.clone()),
             Action::NotifyFailed(e) => Seen::NotifyFailed(e.clone()),
+            Action::Drive(DriveRequest::Remote(r)) => Seen::Remote(r.clone()),
             _ => Seen::Other,
         }
     }
@@ -117,6 +120,11 @@ pub async fn run(
     // that by resuming, the run failed (exit 1), unlike a pause it chose.
     let mut step_failed = false;
     let mut cancel_open = true;
+    // Paused by a cockpit's request (written into the lease): the driver
+    // keeps the lease and waits for a resume or an abort, until its timeout
+    // (exit 4 then), instead of ending: a cockpit on another machine has
+    // no other way to hand the plan back.
+    let mut held = false;
 
     let ending = 'main: loop {
         let bound = settling.as_ref().map(|(at, _)| *at);
@@ -162,6 +170,9 @@ pub async fn run(
         let mut seen = seen;
         for action in engine.batch(action, &state, &mut rx) {
             let seen = seen.take().unwrap_or_else(|| Seen::of(&action));
+            if let Seen::Remote(r) = &seen {
+                held = r.kind == crate::core::lease::RequestKind::Pause;
+            }
             let applying = matches!(state.active_phase(), Some(Phase::Applying { .. }));
             let effects = engine.step(&mut state, action);
             // Only the failure that paused the plan: a conflict re-asked and
@@ -217,6 +228,17 @@ pub async fn run(
             );
             watcher.saw(&state, &Seen::Other, &effects);
         }
+        // Resumed (or aborted): the hold is over.
+        if held && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
+            held = false;
+        }
+        // …or until someone moves the split (the rollback key): then it ends.
+        if held && moved_while_paused(&state) {
+            held = false;
+        }
+        if held && settling.is_none() {
+            continue;
+        }
         if let Some(end) = ending(&state, step_failed, settling.is_some()) {
             break 'main end;
         }
@@ -228,6 +250,21 @@ pub async fn run(
     drain(&mut changes, SETTLE).await;
     notifier.idle(Duration::from_secs(20)).await;
     (state, ending)
+}
+
+/// Paused, nothing in flight, and the canary's share is not the paused
+/// step's: someone moved the split (a cockpit's rollback key).
+fn moved_while_paused(state: &State) -> bool {
+    let (Some(plan), Some(snapshot)) = (state.plan.as_ref(), state.snapshot.as_ref()) else {
+        return false;
+    };
+    let Phase::Paused { step, .. } = &plan.phase else {
+        return false;
+    };
+    state.change.is_none()
+        && state.queued.is_none()
+        && snapshot.traffic.percent_of(&plan.canary)
+            != plan.split_for(*step).percent_of(&plan.canary)
 }
 
 /// Whether the run is over: the plan finished, or it needs a human. Never
@@ -378,6 +415,7 @@ mod tests {
             checks: None,
             recorder,
             notifier: Notifier::new(None),
+            lease: None,
         };
         let (tx, rx) = super::super::channel();
         let mut seeing = Seeing::default();

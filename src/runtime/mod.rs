@@ -40,6 +40,11 @@ pub struct Backends {
     pub checks: Option<Arc<dyn CheckRunner>>,
     pub recorder: Recorder,
     pub notifier: Notifier,
+    /// The lease of whoever drives a plan (`canary release`), read at every
+    /// service refresh so that the cockpit shows a plan driven elsewhere,
+    /// and written with this cockpit's requests to it. `None`: none
+    /// (the headless driver keeps its own).
+    pub lease: Option<Arc<dyn crate::platform::lease::Lease>>,
 }
 
 /// Poll intervals and redraw pacing.
@@ -190,6 +195,7 @@ impl Engine {
             recorder: backends.recorder.clone(),
             notifier: backends.notifier.clone(),
             generation: generation_rx.clone(),
+            lease: backends.lease.clone(),
         };
         {
             let tx = tx.clone();
@@ -201,7 +207,7 @@ impl Engine {
         let service_back = Arc::new(Notify::new());
         let (watch_tx, watch_rx) = watch::channel(Vec::<String>::new());
         let (focus_tx, focus_rx) = watch::channel(None::<String>);
-        let pollers = vec![
+        let mut pollers = vec![
             tasks::spawn_service_poller(
                 platform.clone(),
                 timing.service,
@@ -221,6 +227,9 @@ impl Engine {
             ),
             tasks::spawn_log_poller(backends.logs, timing.logs, focus_rx, tx.clone()),
         ];
+        if let Some(lease) = backends.lease {
+            pollers.push(tasks::spawn_lease_poller(lease, timing.service, tx.clone()));
+        }
         Engine {
             platform,
             ex,
@@ -408,6 +417,7 @@ struct Executors {
     notifier: Notifier,
     /// The write generation reads start at (deploys read the service too).
     generation: watch::Receiver<u64>,
+    lease: Option<Arc<dyn crate::platform::lease::Lease>>,
 }
 
 /// Runs one effect as a background task that reports back with actions.
@@ -506,6 +516,30 @@ fn execute(
                     let _ = tx.send(Action::JournalFailed(e)).await;
                 }
                 let _ = tx.send(action).await;
+            });
+        }
+        Effect::RequestLease(kind) => {
+            let lease = ex.lease.clone();
+            tokio::spawn(async move {
+                let request = crate::platform::lease::RemoteRequest {
+                    kind,
+                    by: crate::platform::lease::user_at_host(),
+                    at: Utc::now(),
+                    acked: None,
+                };
+                let result = match lease {
+                    None => Err("no lease is kept for this service".to_string()),
+                    Some(l) => match l.request(&request).await {
+                        Ok(_) => Ok(request),
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                tracing::info!(
+                    kind = kind.verb(),
+                    ok = result.is_ok(),
+                    "request written into the lease"
+                );
+                let _ = tx.send(Action::LeaseRequested(result)).await;
             });
         }
         Effect::ScaleDown { revision } => {
@@ -655,6 +689,7 @@ mod tests {
                 "emergence-app".into(),
             ),
             notifier: Notifier::new(None),
+            lease: None,
         };
         let timing = Timing {
             service: Duration::from_millis(200),

@@ -171,6 +171,33 @@ pub fn spawn_log_poller(
     })
 }
 
+/// Reads the driver's lease every `interval` (the service's refresh): a
+/// plan another process drives is shown; a failure backs off like a
+/// service read (doubling, capped at 60 s).
+pub fn spawn_lease_poller(
+    lease: Arc<dyn crate::platform::lease::Lease>,
+    interval: Duration,
+    tx: mpsc::Sender<Action>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let location = lease.location();
+        let mut failures = 0u32;
+        loop {
+            let read = lease.read().await.map_err(|e| e.to_string());
+            failures = if read.is_ok() { 0 } else { failures + 1 };
+            let wait = interval.saturating_mul(1u32 << failures.min(5));
+            let action = Action::LeaseRead {
+                lease: read,
+                location: location.clone(),
+            };
+            if tx.send(action).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(wait.min(Duration::from_secs(60)).max(interval)).await;
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,22 @@ fn headline(ctx: &Ctx, c: &Confirmation) -> (&'static str, String) {
         );
     }
     match (&c.plan_action, c.kind) {
+        (Some(PlanAction::Remote(k)), _) => (
+            match k {
+                crate::core::lease::RequestKind::Pause => "PAUSE REMOTE PLAN",
+                crate::core::lease::RequestKind::Resume => "RESUME REMOTE PLAN",
+                crate::core::lease::RequestKind::Abort => "ABORT REMOTE PLAN",
+            },
+            format!(
+                "ask {} to {} (traffic unchanged here)",
+                ctx.state
+                    .remote
+                    .lease
+                    .as_ref()
+                    .map_or("the driver", |l| l.driver.as_str()),
+                k.verb()
+            ),
+        ),
         (Some(PlanAction::Abort), _) => {
             ("ABORT PLAN", format!("stop the plan and roll back to {to}"))
         }

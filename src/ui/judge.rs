@@ -67,17 +67,72 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let block = panel(title, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let judge = &ctx.state.judge;
+    // The time judged so far: the test's factor k says the data would have
+    // to grow k times for a verdict, i.e. (k − 1) × this more.
+    let judged_secs = match (judge.canary.first(), judge.canary.newest()) {
+        (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
     let line = |test: &crate::core::judge::TestEvidence| {
         let s = match test.outcome {
             Outcome::Fail => t.error,
             Outcome::Pass => t.ok,
             Outcome::Inconclusive => t.text,
         };
-        Line::from(Span::styled(
-            ellipsize(&text::test_line(test), w).into_owned(),
-            s,
-        ))
+        let mut spans = vec![Span::styled(text::test_line(test), s)];
+        if let Some(eta) = row_eta(test, judged_secs) {
+            spans.push(Span::styled(format!(" · {eta}"), t.dim));
+        }
+        Line::from(super::plan::clip(spans, w))
     };
     let body = vec![line(&ev.errors), line(&ev.latency)];
     frame.render_widget(Paragraph::new(body), inner);
+}
+
+/// How long until this test's verdict is likely, if its estimate held:
+/// `verdict likely in ~4m10s` (only while it has none and can have one).
+fn row_eta(test: &crate::core::judge::TestEvidence, judged_secs: f64) -> Option<String> {
+    if !test.available || test.outcome != Outcome::Inconclusive || judged_secs <= 0.0 {
+        return None;
+    }
+    let k = test.eta_factor?;
+    let secs = (k - 1.0).max(0.0) * judged_secs;
+    Some(format!("verdict likely in ~{}", duration::two_units(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::judge::TestEvidence;
+
+    #[test]
+    fn each_undecided_test_says_when_its_verdict_is_likely() {
+        let t = TestEvidence {
+            available: true,
+            outcome: Outcome::Inconclusive,
+            eta_factor: Some(3.0),
+            ..TestEvidence::default()
+        };
+        // Twice as much again as the 60 s judged.
+        assert_eq!(
+            row_eta(&t, 60.0).as_deref(),
+            Some("verdict likely in ~2m00s")
+        );
+        let decided = TestEvidence {
+            outcome: Outcome::Fail,
+            ..t.clone()
+        };
+        assert_eq!(row_eta(&decided, 60.0), None);
+        let unavailable = TestEvidence {
+            available: false,
+            ..t.clone()
+        };
+        assert_eq!(row_eta(&unavailable, 60.0), None);
+        let no_estimate = TestEvidence {
+            eta_factor: None,
+            ..t
+        };
+        assert_eq!(row_eta(&no_estimate, 60.0), None);
+    }
 }

@@ -1,11 +1,16 @@
 //! Per revision: req/s, 5xx % and p95 ms as block sparklines with the last
 //! value, against the gates from the settings.
 //!
-//! - a value above its gate is drawn in the over-gate style with a `▲`;
+//! - a value above its gate is drawn in the over-gate style with a `▲`
+//!   (a warning's, not the alarm's, while the gates only observe);
 //!   bars above the gate too; with 2+ rows a dashed line marks the gate;
 //! - a series with no points says "no data" (never 0);
 //! - series are right-aligned (the newest point at the right edge), so a
 //!   canary that has data for 3 minutes lines up in time with the stable.
+//!
+//! - the canary's 5xx % and p95, in the taller layouts, are a braille chart
+//!   with the stable's line over them and, for 5xx, a 95 % band over the
+//!   gates' window (`compare.rs`); the compact layout keeps the block sparklines.
 //!
 //! Three layouts: side-by-side columns (wide), one block of three rows per
 //! revision (narrow and tall), one line per revision (narrow and short).
@@ -17,9 +22,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme::Role;
-use super::{panel, sparkline, Ctx};
+use super::{compare, panel, sparkline, Ctx};
 use crate::core::duration::{age, hms};
 use crate::core::model::{MetricKind, Series};
+use crate::core::state::GatesMode;
 
 /// Rows the log tail keeps before the metrics grow taller.
 const LOGS_PREFERRED: u16 = 10;
@@ -123,7 +129,11 @@ fn title(ctx: &Ctx) -> Line<'static> {
         Span::styled(" Metrics ", t.title),
         Span::styled(
             format!(
-                " gates: 5xx ≤ {} · p95 ≤ {} ",
+                " gates{}: 5xx ≤ {} · p95 ≤ {} ",
+                match g.mode {
+                    GatesMode::Act => "",
+                    GatesMode::Observe => " (observe only)",
+                },
                 fmt_gate(MetricKind::ErrorPercent, g.error_percent),
                 fmt_gate(MetricKind::LatencyP95, g.p95_latency_ms)
             ),
@@ -291,11 +301,40 @@ fn columns(buf: &mut Buffer, area: Rect, ctx: &Ctx, revs: &[(&str, Role)], cols:
             ..area
         };
         rev_label(buf, row(col, 0, 1), ctx, name, false);
+        if h >= 2 {
+            legend(buf, row(col, 0, 1), ctx, name);
+        }
         for (j, kind) in MetricKind::ALL.into_iter().enumerate() {
             let r = row(col, 1 + j as u16 * h, h);
             metric(buf, r, ctx, name, kind, false);
         }
     }
+}
+
+/// Right of the canary's label, when its 5xx and p95 are drawn against the
+/// stable: `⣀ stable  ▒ 95% over 1m` (the 5xx band's window; the swatch
+/// is the band's shading).
+fn legend(buf: &mut Buffer, area: Rect, ctx: &Ctx, name: &str) {
+    if compared(ctx, name, MetricKind::ErrorPercent, false).is_none() {
+        return;
+    }
+    let t = &ctx.theme;
+    let band = format!(
+        " 95% over {}",
+        hms(ctx.state.settings.gates.window.as_secs() as i64)
+    );
+    let spans = [
+        Span::styled("⣀", t.revision(Role::Stable)),
+        Span::styled(" stable  ", t.dim),
+        Span::styled(if t.color { " " } else { "⣿" }, t.band),
+        Span::styled(band.clone(), t.dim),
+    ];
+    let w: u16 = spans.iter().map(|s| s.width() as u16).sum();
+    // Only beside the label, never over it.
+    if area.width < w + 28 {
+        return;
+    }
+    buf.set_line(area.right() - w, area.y, &Line::from(spans.to_vec()), w);
 }
 
 /// `█ stable 00042-xuv  90%` on one line, or over two lines when `two_lines`.
@@ -337,6 +376,18 @@ fn rev_label(buf: &mut Buffer, area: Rect, ctx: &Ctx, name: &str, two_lines: boo
     if two_lines && area.height >= 2 {
         buf.set_line(area.x, area.y + 1, &Line::from(second), area.width);
     }
+}
+
+/// The stable's series to draw with the canary's `kind` when `rev` is the
+/// canary, in a tall enough layout: 5xx % (with its band) and p95, the
+/// stable's line over the canary's chart.
+fn compared<'a>(ctx: &Ctx<'a>, rev: &str, kind: MetricKind, compact: bool) -> Option<&'a Series> {
+    // Braille needs two rows at least: on one, two lines 4 dots tall merge.
+    if compact || kind == MetricKind::RequestRate || ctx.role(rev) != Role::Canary {
+        return None;
+    }
+    let stable = ctx.state.stable()?;
+    series(ctx, stable, kind)
 }
 
 /// `label  ▁▂▃▅▆▇  value▲  gate 1.0%` in `area` (the sparkline `area.height` rows tall).
@@ -381,7 +432,31 @@ fn metric(buf: &mut Buffer, area: Rect, ctx: &Ctx, rev: &str, kind: MetricKind, 
         return;
     };
     let role = ctx.role(rev);
-    sparkline::draw(buf, spark, &ctx.theme, series, gate, t.revision(role));
+    match compared(ctx, rev, kind, compact).filter(|_| area.height >= 2) {
+        Some(stable) => {
+            let band = if kind == MetricKind::ErrorPercent {
+                compare::error_band(
+                    &ctx.state.metrics,
+                    rev,
+                    series,
+                    self::series(ctx, rev, MetricKind::RequestRate),
+                    ctx.state.settings.gates.window,
+                )
+            } else {
+                Default::default()
+            };
+            let c = compare::Compare {
+                canary: series,
+                stable: Some(stable),
+                band,
+                gate,
+                canary_style: t.revision(role),
+                stable_style: t.revision(Role::Stable),
+            };
+            compare::draw(buf, spark, &ctx.theme, &c);
+        }
+        None => sparkline::draw(buf, spark, &ctx.theme, series, gate, t.revision(role)),
+    }
     let over = series.last().is_some_and(|v| gate.is_some_and(|g| v > g));
     if let Some(v) = series.last() {
         let text = format!("{}{}", fmt_value(kind, v), if over { "▲" } else { "" });

@@ -17,6 +17,7 @@
 //! Popups (help, confirmation) and the input box are drawn on top.
 
 mod checks;
+mod compare;
 mod confirm;
 mod describe;
 mod detail;

@@ -22,10 +22,16 @@ use super::{ellipsize, Content, Ctx, Fold};
 use crate::core::duration::hms;
 use crate::core::keymap::Command;
 use crate::core::plan::{Offer, OnFailure, Phase, Plan, PlanMode, PlanSpec, Verdict};
+use crate::core::state::GatesMode;
 
 /// What the panel shows at `width` columns.
 pub(crate) fn content(ctx: &Ctx, width: u16, fold: Fold) -> Content {
     let w = width as usize;
+    // A plan driven elsewhere (its lease) comes first: it is the one that
+    // moves the traffic; a plan of this cockpit's own cannot start meanwhile.
+    if let Some(lease) = ctx.state.remote.driver(ctx.state.now) {
+        return remote(ctx, lease, w, fold);
+    }
     match &ctx.state.plan {
         None => no_plan(ctx, w, fold),
         Some(plan) if plan.phase.is_finished() => finished(ctx, plan, w, fold),
@@ -37,6 +43,106 @@ fn title(ctx: &Ctx, rest: Vec<Span<'static>>) -> Line<'static> {
     let mut spans = vec![Span::styled(" Plan ", ctx.theme.title)];
     spans.extend(rest);
     Line::from(spans)
+}
+
+// ------------------------------------------------------- driven elsewhere
+
+/// The remote plan, from its driver's lease: who drives (user@host, pid),
+/// which plan, its phase and step, the window left, the gates' verdict,
+/// the lease's age, and what the keys ask of it.
+fn remote(ctx: &Ctx, l: &crate::core::lease::LeaseInfo, w: usize, fold: Fold) -> Content {
+    use crate::core::duration::age;
+    let t = &ctx.theme;
+    let state = ctx.state;
+    let now = state.now;
+    let written = l.renewed.unwrap_or(l.acquired);
+    let (held, since) = (
+        age((now - l.acquired).num_seconds()),
+        age((now - written).num_seconds()),
+    );
+    let mut head = format!(
+        " ⇄ driven by {} (pid {}) · plan {} · lease taken {held} ago, written {since} ago ",
+        l.driver, l.pid, l.plan,
+    );
+    if head.chars().count() > w.saturating_sub(7) {
+        head = format!(
+            " ⇄ {} (pid {}) drives plan {} · lease {held}, written {since} ago ",
+            l.driver, l.pid, l.plan,
+        );
+    }
+    let paused = crate::core::update::remote_paused(l);
+    let mut phase = l.phase.clone().unwrap_or_else(|| "starting".into());
+    if let Some(p) = l.percent {
+        phase.push_str(&format!(" · canary {p} %"));
+    }
+    if let Some(end) = l.window_ends.filter(|_| !paused) {
+        let left = (end - now).num_seconds().max(0);
+        phase.push_str(&format!(" · window {}m{:02}s left", left / 60, left % 60));
+    }
+    let gates = l
+        .gates
+        .clone()
+        .unwrap_or_else(|| "not published yet".into());
+    let gate_style = if gates.starts_with("red") {
+        t.error
+    } else if gates.starts_with("green") {
+        t.ok
+    } else {
+        t.no_data
+    };
+    let km = &state.settings.keymap;
+    let asked = match (&state.remote.writing, &state.remote.sent, l.pending()) {
+        (Some((k, _)), _, _) => format!("writing your {} request… · ", k.verb()),
+        (_, Some(s), _) => format!(
+            "your {} request: waiting for the driver ({}s) · ",
+            s.kind.verb(),
+            (now - s.at).num_seconds().max(0)
+        ),
+        (_, _, Some(p)) => format!("{} · ", p.describe()),
+        _ => String::new(),
+    };
+    let keys = if state.settings.read_only {
+        format!("{asked}read-only: watching")
+    } else {
+        format!(
+            "{asked}{} {} · {} abort (written into its lease) · {} rolls back directly",
+            km.label(Command::Advance),
+            if paused { "resume" } else { "pause" },
+            km.label(Command::Abort),
+            km.label(Command::Rollback)
+        )
+    };
+    let lines = vec![
+        Line::from(vec![Span::styled(
+            ellipsize(&phase, w).into_owned(),
+            if paused { t.paused } else { t.text },
+        )]),
+        Line::from(vec![
+            Span::styled("gates ", t.dim),
+            Span::styled(
+                ellipsize(&gates, w.saturating_sub(6)).into_owned(),
+                gate_style,
+            ),
+        ]),
+        Line::styled(ellipsize(&keys, w).into_owned(), t.key),
+    ];
+    let title_line = title(
+        ctx,
+        vec![Span::styled(
+            ellipsize(&head, w.saturating_sub(7)).into_owned(),
+            t.warn,
+        )],
+    );
+    match fold {
+        Fold::Line => Content {
+            title: title_line,
+            body: vec![],
+        },
+        Fold::Compact | Fold::Full => Content {
+            title: title_line,
+            body: lines,
+        },
+    }
 }
 
 // ------------------------------------------------------------------ no plan
@@ -226,7 +332,27 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         // Line 2: the gates, then what to do if it fits (the footer has the keys too).
         let acts = actions(ctx, plan);
         let acts_w: usize = acts.iter().map(Span::width).sum();
-        let mut l2 = gates(ctx, w);
+        // Thresholds that only observe: their mark when they are not within
+        // (the full text is in the journal and, on taller screens, here).
+        let obs = ctx
+            .state
+            .observed_gates
+            .as_ref()
+            .filter(|o| matches!(o.verdict, Verdict::Red(_) | Verdict::Confirming(_)))
+            .map(|o| {
+                (
+                    " · thresholds (observe only) ! red".to_string(),
+                    o.verdict.why().map_or(String::new(), |w| format!(": {w}")),
+                )
+            });
+        let obs_w = obs.as_ref().map_or(0, |(m, why)| {
+            (m.chars().count() + why.chars().count()).min(w / 2)
+        });
+        let mut l2 = gates(ctx, w.saturating_sub(obs_w));
+        if let Some((mark, why)) = obs {
+            l2.push(Span::styled(mark, t.warn));
+            l2.push(Span::styled(why, t.text));
+        }
         let gates_w: usize = l2.iter().map(Span::width).sum();
         if !acts.is_empty() && (gates_w + 3 + acts_w <= w || gates_w < w / 2) {
             l2.push(Span::styled(" │ ", t.dim));
@@ -276,6 +402,9 @@ fn running(ctx: &Ctx, plan: &Plan, w: usize, fold: Fold) -> Content {
         }
     }
     body.push(Line::from(clip(gates(ctx, w), w)));
+    if let Some(o) = observed(ctx, w) {
+        body.push(Line::from(clip(o, w)));
+    }
     body.push(Line::styled(
         ellipsize(
             &format!(
@@ -325,6 +454,14 @@ pub(crate) fn short(ctx: &Ctx) -> Option<String> {
     let plan = ctx.state.plan.as_ref()?;
     let n = plan.spec.steps.len();
     Some(match &plan.phase {
+        Phase::Observing { step, .. } if plan.waiting_for_data(ctx.state.now).is_some() => {
+            let lag = plan.lag(ctx.state.now);
+            format!(
+                "plan {}/{n} waiting for data (lag {})",
+                step + 1,
+                hms(lag.as_secs() as i64)
+            )
+        }
         Phase::Observing { step, .. } => {
             let pct = plan.window(ctx.state.now).map_or(0.0, |(f, _)| f * 100.0);
             format!("plan {}/{n} observing {pct:.0}%", step + 1)
@@ -406,27 +543,44 @@ fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>>
                 .map_or(0, |s| s.observe.as_secs());
             let elapsed = (now - *since).num_seconds().max(0);
             let pct = frac * 100.0;
-            let (elapsed, total, left) =
-                (hms(elapsed), hms(total as i64), hms(left.as_secs() as i64));
-            let text = if full {
-                format!(" {pct:.0}% · {elapsed} of {total}")
+            let lag = plan.lag(now);
+            // Its time is over, its data is not all in yet.
+            if let Some(lag) = plan.waiting_for_data(now) {
+                let text = format!(
+                    " {} observed · waiting for data (lag {})",
+                    hms(total as i64),
+                    hms(lag.as_secs() as i64)
+                );
+                return window_bar(ctx, frac, text, room, full, t.changing);
+            }
+            // The window ends when its last data has arrived: the lag is
+            // part of the countdown and of the ETA.
+            let lag_part = if lag >= LAG_SHOWN {
+                format!(" + lag {}", hms(lag.as_secs() as i64))
             } else {
-                let end = *since
-                    + (plan
-                        .spec
-                        .steps
-                        .get(*step)
-                        .map_or(chrono::Duration::zero(), |s| {
-                            chrono::Duration::from_std(s.observe).unwrap_or_default()
-                        }));
+                String::new()
+            };
+            let (elapsed, total, left) = (
+                hms(elapsed),
+                hms(total as i64),
+                hms((left + lag).as_secs() as i64),
+            );
+            let text = if full {
+                format!(" {pct:.0}% · {elapsed} of {total}{lag_part}")
+            } else {
+                let end = plan.window_eta(now).unwrap_or(now);
                 let long = format!(
-                    " {pct:.0}% {elapsed}/{total} · ETA {} UTC, in {left}",
+                    " {pct:.0}% {elapsed}/{total}{lag_part} · ETA {} UTC, in {left}",
                     end.format("%H:%M:%S")
                 );
+                let short = format!(" {pct:.0}% {elapsed}/{total}{lag_part} · in {left}");
                 if long.chars().count() + 16 <= room {
                     long
+                } else if lag_part.is_empty() || short.chars().count() + 5 <= room {
+                    short
                 } else {
-                    format!(" {pct:.0}% {elapsed}/{total} · in {left}")
+                    // Room for the bar: the lag stays, the elapsed time goes.
+                    format!(" {pct:.0}% · in {left}, lag {}", hms(lag.as_secs() as i64))
                 }
             };
             (frac, text)
@@ -453,44 +607,82 @@ fn window(ctx: &Ctx, plan: &Plan, room: usize, full: bool) -> Vec<Span<'static>>
         }
         _ => return vec![],
     };
+    window_bar(ctx, frac, text, room, full, t.text)
+}
+
+/// `████░░░░` then `text` in `style`, in `room` columns (the text alone when
+/// the bar would be too short).
+fn window_bar(
+    ctx: &Ctx,
+    frac: f64,
+    text: String,
+    room: usize,
+    full: bool,
+    style: ratatui::style::Style,
+) -> Vec<Span<'static>> {
+    let t = &ctx.theme;
     let text_w = text.chars().count();
     let bar_w = room.saturating_sub(text_w).min(if full { 30 } else { 20 });
     if bar_w < 5 {
         return vec![Span::styled(
             ellipsize(text.trim_start(), room).into_owned(),
-            t.text,
+            style,
         )];
     }
     let filled = ((frac * bar_w as f64).round() as usize).min(bar_w);
     vec![
         Span::styled("█".repeat(filled), t.ok),
         Span::styled("░".repeat(bar_w - filled), t.dim),
-        Span::styled(text, t.text),
+        Span::styled(text, style),
     ]
 }
 
-/// `ETA 10:30:00 UTC, in 17m42s` while a window runs.
+/// A lag worth naming: below it, a poll that came back a second late (the
+/// ETA counts it all the same).
+const LAG_SHOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `ETA 10:30:45 UTC, in 17m42s (window 17m, metrics lag 45s)` while a
+/// window runs: it ends when its last data has arrived.
 fn eta(ctx: &Ctx, plan: &Plan) -> Option<String> {
     let Phase::Observing { step, since } = &plan.phase else {
         return None;
     };
-    let (_, left) = plan.window(ctx.state.now)?;
+    let now = ctx.state.now;
+    let (_, left) = plan.window(now)?;
     let observe = plan.spec.steps.get(*step)?.observe;
     let end = *since + chrono::Duration::from_std(observe).ok()?;
     let then = match plan.spec.mode {
         PlanMode::Manual => "then p approves the next step",
         PlanMode::Auto => "then the next step if green",
     };
+    if let Some(lag) = plan.waiting_for_data(now) {
+        return Some(format!(
+            "window over at {} UTC: waiting for its data (metrics lag {}), {then}",
+            end.format("%H:%M:%S"),
+            hms(lag.as_secs() as i64)
+        ));
+    }
     if left.is_zero() {
         return Some(format!(
             "window over at {} UTC, {then}",
             end.format("%H:%M:%S")
         ));
     }
+    let lag = plan.lag(now);
+    let eta = plan.window_eta(now).unwrap_or(end);
+    let parts = if lag >= LAG_SHOWN {
+        format!(
+            " (window {}, metrics lag {})",
+            hms(left.as_secs() as i64),
+            hms(lag.as_secs() as i64)
+        )
+    } else {
+        String::new()
+    };
     Some(format!(
-        "ETA {} UTC, in {}",
-        end.format("%H:%M:%S"),
-        hms(left.as_secs() as i64)
+        "ETA {} UTC, in {}{parts}",
+        eta.format("%H:%M:%S"),
+        hms((left + lag).as_secs() as i64)
     ))
 }
 
@@ -530,18 +722,44 @@ pub(crate) fn gates(ctx: &Ctx, w: usize) -> Vec<Span<'static>> {
         }
         (Verdict::NoData(why), _) => ("? no data".to_string(), t.no_data, why.clone()),
     };
-    let mut v = vec![
-        Span::styled("gates ", t.dim),
-        Span::styled(mark.clone(), style),
-    ];
+    // Thresholds that only observe do not make this verdict: the judge and
+    // the checks do, and it is named for what it is.
+    let head = match state.settings.gates.mode {
+        GatesMode::Act => "gates ",
+        GatesMode::Observe => "verdict ",
+    };
+    let mut v = vec![Span::styled(head, t.dim), Span::styled(mark.clone(), style)];
     if !text.is_empty() {
-        let room = w.saturating_sub(6 + mark.chars().count() + 2);
+        let room = w.saturating_sub(head.len() + mark.chars().count() + 2);
         v.push(Span::styled(
             format!(": {}", ellipsize(&text, room)),
             t.text,
         ));
     }
     v
+}
+
+/// While the thresholds only observe: what they say, marked so and never in
+/// the alarm's style (they roll nothing back, hold nothing):
+/// `thresholds (observe only) ! red for 25s, not acted on: canary 5xx 1.30 % > gate 1 %`.
+pub(crate) fn observed(ctx: &Ctx, w: usize) -> Option<Vec<Span<'static>>> {
+    let t = &ctx.theme;
+    let o = ctx.state.observed_gates.as_ref()?;
+    let (mark, style) = match &o.verdict {
+        Verdict::Green => ("✓ within".to_string(), t.dim),
+        Verdict::NoData(_) => ("? no data".to_string(), t.no_data),
+        Verdict::Confirming(_) | Verdict::Red(_) => {
+            let held = o.red_since.map_or(0, |s| ctx.secs_since(s));
+            (format!("! red for {}, not acted on", hms(held)), t.warn)
+        }
+    };
+    let head = "thresholds (observe only) ";
+    let mut v = vec![Span::styled(head, t.dim), Span::styled(mark.clone(), style)];
+    if let Some(why) = o.verdict.why() {
+        let room = w.saturating_sub(head.chars().count() + mark.chars().count() + 2);
+        v.push(Span::styled(format!(": {}", ellipsize(why, room)), t.text));
+    }
+    Some(v)
 }
 
 /// What the operator can do now, with the keys from the keymap.

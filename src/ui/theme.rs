@@ -90,15 +90,25 @@ pub struct Theme {
     pub in_flight: Style,
     /// The log tail is paused.
     pub paused: Style,
+    /// A confidence band under a chart's lines (a shaded background; dim
+    /// dots without colour).
+    pub band: Style,
 }
 
 impl Theme {
     pub fn from_settings(settings: &Settings) -> Theme {
-        if settings.color {
+        let mut t = if settings.color {
             Theme::colored()
         } else {
             Theme::monochrome()
+        };
+        // Thresholds that only observe act on nothing: what is over them is
+        // a warning on screen, never the alarm's style.
+        if settings.gates.mode == crate::core::state::GatesMode::Observe {
+            t.over_gate = t.warn;
+            t.gate = t.dim;
         }
+        t
     }
 
     fn colored() -> Theme {
@@ -136,6 +146,7 @@ impl Theme {
             msg_error: bold.fg(Color::LightRed),
             in_flight: bold.fg(Color::Black).bg(Color::Yellow),
             paused: bold.fg(Color::Yellow),
+            band: s.bg(Color::DarkGray),
         }
     }
 
@@ -176,6 +187,7 @@ impl Theme {
             msg_error: rev,
             in_flight: rev,
             paused: rev,
+            band: dim,
         }
     }
 
@@ -244,6 +256,21 @@ fn role_color(role: Role) -> Color {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_that_only_observe_are_never_drawn_as_the_alarm() {
+        let mut settings = Settings::default();
+        let acting = Theme::from_settings(&settings);
+        assert_eq!(acting.over_gate.fg, Some(Color::LightRed));
+        settings.gates.mode = crate::core::state::GatesMode::Observe;
+        let t = Theme::from_settings(&settings);
+        assert_eq!(t.over_gate, t.warn);
+        assert_ne!(t.gate.fg, Some(Color::Red));
+        settings.color = false;
+        let mono = Theme::from_settings(&settings);
+        assert_eq!(mono.over_gate, mono.warn);
+        assert!(!mono.over_gate.add_modifier.contains(Modifier::REVERSED));
+    }
 
     #[test]
     fn monochrome_has_no_colour_anywhere() {

@@ -784,14 +784,13 @@ async fn the_lease_annotation_follows_the_documented_api() {
         .unwrap();
     let lease = CloudRunLease::new(run.clone());
     let now = chrono::Utc::now();
-    let me = LeaseInfo {
-        driver: "ci@runner-3".into(),
-        pid: 42,
-        plan: "ci".into(),
-        step: None,
-        acquired: now,
-        deadline: now + chrono::Duration::seconds(60),
-    };
+    let me = LeaseInfo::new(
+        "ci@runner-3".into(),
+        42,
+        "ci".into(),
+        now,
+        chrono::Duration::seconds(60),
+    );
     lease.acquire(&me, false).await.unwrap();
     let service = get(&format!("{url}/v2/{}", at.name())).await;
     assert_ok(&d, &service, "GoogleCloudRunV2Service");
@@ -816,7 +815,7 @@ async fn the_lease_annotation_follows_the_documented_api() {
     };
     assert_eq!(
         lease.acquire(&other, true).await,
-        Err(LeaseError::Held(me.clone()))
+        Err(LeaseError::Held(Box::new(me.clone())))
     );
     // A write at the etag before is refused (409), not applied.
     let stale = svc.etag.clone().unwrap();

@@ -264,6 +264,7 @@ async fn on_a_full_disk_the_screen_sends_no_change_the_journal_does_not_know() {
         checks: None,
         recorder: recorder.clone(),
         notifier: Notifier::new(None),
+        lease: None,
     };
     let state = State::new(Settings::default(), platform.info(), chrono::Utc::now());
     let (tx, rx) = runtime::channel();

@@ -1433,3 +1433,370 @@ async fn weights_plan_rolls_back_a_bad_canary_on_real_prometheus_metrics() {
     assert!(journal.contains("gate failed"), "{journal}");
     assert!(journal.contains("\"rolled-back\""), "{journal}");
 }
+
+// ---------------------------------------------------------------- the lease
+//
+// `canary release`'s lease on Kubernetes: a coordination.k8s.io/v1 Lease.
+// There is no OpenAPI document for coordination.k8s.io in
+// /work/shared/contracts (nor in tests/contracts): the fake's objects and
+// the requests' bodies are checked by deserializing them into k8s-openapi's
+// `Lease`, and kubectl reads it back as the independent peer.
+
+const LEASE_PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/shop/leases/canary-backend";
+
+fn stored_lease(w: &World) -> Option<k8s_openapi::api::coordination::v1::Lease> {
+    w.fake.get(Kind::Lease, NS, "canary-backend").map(|v| {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("not a Lease ({e}): {v}"))
+    })
+}
+
+fn lease_info_of(l: &k8s_openapi::api::coordination::v1::Lease) -> canary::core::lease::LeaseInfo {
+    let text = l
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("canary.dev/lease"))
+        .expect("the lease annotation");
+    serde_json::from_str(text).expect("a LeaseInfo")
+}
+
+fn someone(driver: &str, pid: u32, ttl_s: i64) -> canary::core::lease::LeaseInfo {
+    canary::core::lease::LeaseInfo::new(
+        driver.into(),
+        pid,
+        "ci".into(),
+        chrono::Utc::now(),
+        chrono::Duration::seconds(ttl_s),
+    )
+}
+
+/// Eight drivers at once: exactly one creates the Lease (the others get 409
+/// AlreadyExists or find it, and are refused naming the winner); kubectl
+/// reads it back; a `kubectl annotate` landing while a renewal's PUT is on
+/// its way makes that PUT a 409 Conflict (its resourceVersion is stale), the
+/// renewal re-reads and writes again, keeping kubectl's annotation; a
+/// cockpit's request written meanwhile survives the next renewal; the
+/// release deletes it with its resourceVersion as the precondition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_a_coordination_lease_and_only_one_writer_wins() {
+    use canary::platform::kubernetes::lease::KubeLease;
+    use canary::platform::lease::{Lease, LeaseError, RemoteRequest, RequestKind};
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    let c = Config::load(&w.weights_config()).expect("config");
+    let kube = Arc::new(KubePlatform::new(
+        canary::app::kubernetes_settings(&c).expect("settings"),
+    ));
+    let lease = Arc::new(KubeLease::new(kube));
+    assert_eq!(lease.read().await, Ok(None));
+
+    let drivers: Vec<_> = (0..8)
+        .map(|i| someone(&format!("ci{i}@runner"), 100 + i, 90))
+        .collect();
+    let tries = drivers.iter().map(|d| {
+        let (lease, d) = (lease.clone(), d.clone());
+        tokio::spawn(async move { lease.acquire(&d, false).await })
+    });
+    let results: Vec<_> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join"))
+        .collect();
+    let winners: Vec<usize> = (0..8).filter(|i| results[*i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = drivers[winners[0]].clone();
+    for r in &results {
+        if let Err(e) = r {
+            assert_eq!(
+                e,
+                &LeaseError::Held(Box::new(winner.clone())),
+                "refused naming the winner"
+            );
+        }
+    }
+    let creates: Vec<_> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/apis/coordination.k8s.io"))
+        .collect();
+    assert_eq!(creates.iter().filter(|r| r.status == 201).count(), 1);
+    for r in creates.iter().filter(|r| r.status != 201) {
+        assert_eq!(r.status, 409, "{}", r.response);
+        assert_eq!(
+            r.json_response()["reason"],
+            "AlreadyExists",
+            "{}",
+            r.response
+        );
+    }
+    for r in &creates {
+        let _: k8s_openapi::api::coordination::v1::Lease =
+            serde_json::from_value(r.json_body()).expect("the create's body is a Lease");
+    }
+    let stored = stored_lease(&w).expect("stored");
+    let spec = stored.spec.clone().expect("spec");
+    assert_eq!(
+        spec.holder_identity.as_deref(),
+        Some(winner.driver.as_str())
+    );
+    assert_eq!(spec.lease_duration_seconds, Some(90));
+    assert!(spec.acquire_time.is_some() && spec.renew_time.is_some());
+    assert_eq!(lease_info_of(&stored), winner);
+
+    // kubectl, the independent reader.
+    if let Some((ok, out, err)) = w
+        .kubectl(&["get", "lease", "canary-backend", "-n", NS, "-o", "json"])
+        .await
+    {
+        assert!(ok, "{err}");
+        let read: k8s_openapi::api::coordination::v1::Lease =
+            serde_json::from_str(&out).expect("kubectl's Lease");
+        assert_eq!(
+            read.spec.clone().and_then(|s| s.holder_identity).as_deref(),
+            Some(winner.driver.as_str())
+        );
+        assert_eq!(lease_info_of(&read), winner);
+    } else {
+        skipped("no kubectl: the Lease was read from the fake only");
+    }
+
+    // kubectl writes while the renewal's PUT is on its way.
+    w.fake.inject(Fault::delay(
+        Some(Verb::Update),
+        LEASE_PATH,
+        Duration::from_millis(800),
+    ));
+    let mut renewal = winner.clone();
+    renewal.step = Some(1);
+    renewal.gates = Some("green".into());
+    let task = {
+        let (lease, renewal) = (lease.clone(), renewal.clone());
+        tokio::spawn(async move { lease.renew(&renewal).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    match w
+        .kubectl(&[
+            "annotate",
+            "lease",
+            "canary-backend",
+            "-n",
+            NS,
+            "team=payments",
+        ])
+        .await
+    {
+        Some((ok, _, err)) => assert!(ok, "{err}"),
+        None => {
+            let mut l = w
+                .fake
+                .get(Kind::Lease, NS, "canary-backend")
+                .expect("lease");
+            l["metadata"]["annotations"]["team"] = json!("payments");
+            w.fake.put_lease(NS, l);
+        }
+    }
+    task.await.expect("join").expect("renewed after re-reading");
+    let puts: Vec<_> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == LEASE_PATH)
+        .collect();
+    assert_eq!(
+        puts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![409, 200],
+        "the stale PUT was refused, the re-read one landed"
+    );
+    for p in &puts {
+        let body = p.json_body();
+        assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
+        let _: k8s_openapi::api::coordination::v1::Lease =
+            serde_json::from_value(body).expect("the PUT's body is a Lease");
+    }
+    let stored = stored_lease(&w).expect("stored");
+    assert_eq!(
+        stored
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("team")),
+        Some(&"payments".to_string()),
+        "kubectl's annotation was not overwritten"
+    );
+    assert_eq!(lease_info_of(&stored).step, Some(1));
+
+    // A cockpit's request, then a renewal that has not seen it: kept.
+    let ask = RemoteRequest {
+        kind: RequestKind::Abort,
+        by: "bob@laptop".into(),
+        at: chrono::Utc::now(),
+        acked: None,
+    };
+    lease.request(&ask).await.expect("request written");
+    let written = lease.renew(&renewal).await.expect("renewed");
+    assert_eq!(written.request, Some(ask.clone()));
+    assert_eq!(
+        lease_info_of(&stored_lease(&w).expect("stored")).request,
+        Some(ask)
+    );
+
+    // Someone else may not give it back; the holder does.
+    lease
+        .release(&drivers[(winners[0] + 1) % 8])
+        .await
+        .expect("left alone");
+    assert!(stored_lease(&w).is_some());
+    lease.release(&winner).await.expect("released");
+    assert!(stored_lease(&w).is_none());
+    let delete = w
+        .fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "DELETE")
+        .expect("a DELETE");
+    assert!(
+        delete.json_body()["preconditions"]["resourceVersion"].is_string(),
+        "{}",
+        delete.body
+    );
+    assert!(matches!(
+        lease
+            .request(&RemoteRequest {
+                kind: RequestKind::Pause,
+                by: "bob@laptop".into(),
+                at: chrono::Utc::now(),
+                acked: None,
+            })
+            .await,
+        Err(LeaseError::Backend(_))
+    ));
+}
+
+/// The weights setup with the stable pinned, fast refreshes, no metrics
+/// (the gates say no data: a plan observes its first step until the end).
+fn release_config(w: &World) -> PathBuf {
+    let path = w.dir.path().join("release.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[service]\nplatform = \"kubernetes\"\nname = \"backend\"\n\
+             stable_revision = \"backend-stable\"\n\n\
+             [kubernetes]\nkubeconfig = \"{}\"\nnamespace = \"{NS}\"\ntimeout = \"3s\"\n\
+             mode = \"weights\"\nroute = \"backend\"\napply_timeout = \"5s\"\n\
+             backends = {{ backend-stable = \"backend-stable\", backend-canary = \"backend-canary\" }}\n\n\
+             [refresh]\nservice = \"300ms\"\nmetrics = \"500ms\"\nlogs = \"1s\"\n\n\
+             [journal]\ndir = \"{}\"\n",
+            w.kubeconfig().display(),
+            w.dir.path().join("journal").display()
+        ),
+    )
+    .expect("config");
+    path
+}
+
+/// Two `canary release` on one Kubernetes service: the second refuses,
+/// exit 1, naming the first, and `kubectl get lease` names the first as the
+/// holder; a Lease whose driver died (past its renewTime plus duration) is
+/// refused without `--take-over`, taken over with it, and the take-over is
+/// journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_releases_on_kubernetes_the_second_refuses_and_a_dead_lease_needs_take_over() {
+    let w = World::start().await;
+    w.fake.seed_weights(NS);
+    w.fake
+        .set_controllers(Controllers::all(Duration::from_millis(100)));
+    let cfg = release_config(&w).display().to_string();
+    let home = w.dir.path().to_path_buf();
+    let mut first = crate::support::run::spawn_canary(
+        &home,
+        &["-c", &cfg, "release", "--steps", "20:10m,100", "--auto"],
+        &[("USER", "first")],
+    );
+    let first_pid = first.id();
+    until("the first driver holds the Lease", || {
+        stored_lease(&w).is_some_and(|l| lease_info_of(&l).pid == first_pid)
+    })
+    .await;
+    let (code, _, err) = w
+        .canary(&["-c", &cfg, "release", "--steps", "20:10m,100", "--auto"])
+        .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another driver holds the lease"), "{err}");
+    assert!(err.contains(&format!("pid {first_pid}")), "{err}");
+    assert!(err.contains("first@"), "names the first driver: {err}");
+    if let Some(holder) = w
+        .read("lease/canary-backend", "{.spec.holderIdentity}")
+        .await
+    {
+        assert!(holder.starts_with("first@"), "{holder}");
+    }
+    unsafe { libc::kill(first_pid as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || first.wait().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(status.code(), Some(4), "paused on SIGTERM");
+    assert!(stored_lease(&w).is_none(), "the Lease was given back");
+
+    // A driver that died: its Lease ran out.
+    let mut dead = someone("ghost@old-runner", 4242, 90);
+    dead.acquired -= chrono::Duration::seconds(600);
+    dead.renewed = Some(dead.acquired);
+    dead.deadline = dead.acquired + chrono::Duration::seconds(90);
+    let text = serde_json::to_string(&dead).expect("json");
+    w.fake.put_lease(
+        NS,
+        json!({
+            "metadata": {"name": "canary-backend", "annotations": {"canary.dev/lease": text}},
+            "spec": {"holderIdentity": "ghost@old-runner", "leaseDurationSeconds": 90}
+        }),
+    );
+    let args = [
+        "-c",
+        cfg.as_str(),
+        "release",
+        "--steps",
+        "20:1s,100",
+        "--auto",
+    ];
+    let (code, _, err) = w.canary(&args).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("expired") && err.contains("--take-over"),
+        "{err}"
+    );
+    let mut taking = args.to_vec();
+    taking.push("--take-over");
+    let (_, out, err) = w.canary(&taking).await;
+    let stream = crate::support::schema::check_stream(&out);
+    let lease_event = stream
+        .iter()
+        .find(|e| e["event"] == "lease")
+        .expect("lease event");
+    assert_eq!(lease_event["action"], "taken-over", "{err}");
+    assert!(
+        lease_event["location"]
+            .as_str()
+            .is_some_and(|l| l.contains("Lease canary-backend")),
+        "{lease_event}"
+    );
+    let journal = w.journal();
+    assert!(
+        journal.contains("lease taken over (--take-over)"),
+        "{journal}"
+    );
+    assert!(journal.contains("ghost@old-runner"), "{journal}");
+    let transitions = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == LEASE_PATH)
+        .filter_map(|r| {
+            serde_json::from_value::<k8s_openapi::api::coordination::v1::Lease>(r.json_body())
+                .ok()
+                .and_then(|l| l.spec)
+                .and_then(|s| s.lease_transitions)
+        })
+        .max();
+    assert_eq!(transitions, Some(1), "the take-over counts as a transition");
+}

@@ -16,6 +16,17 @@ use serde_json::Value;
 /// A simulator scenario: the canary with `canary_errors` % 5xx from the
 /// start, `rps` requests per second in all.
 fn scenario(dir: &Path, name: &str, rps: f64, canary_errors: f64) -> String {
+    scenario_with(dir, name, rps, canary_errors, 0.2)
+}
+
+/// [`scenario`] with the stable at `stable_errors` % 5xx.
+fn scenario_with(
+    dir: &Path,
+    name: &str,
+    rps: f64,
+    canary_errors: f64,
+    stable_errors: f64,
+) -> String {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
@@ -40,7 +51,7 @@ name = "emergence-app-00042-xuv"
 image = "europe-west1-docker.pkg.dev/emergence-469005/app/emergence:deploy-20261117-143000"
 created_ago = "3d"
 traffic = 100
-error_percent = 0.2
+error_percent = {stable_errors}
 p95_ms = 205
 "#
         ),
@@ -123,9 +134,20 @@ struct World {
 impl World {
     /// The simulator running [`scenario`] `name`, `extra` appended to the config.
     fn sim(name: &str, rps: f64, canary_errors: f64, extra: &str) -> World {
+        World::sim_with(name, rps, canary_errors, 0.2, extra)
+    }
+
+    /// [`World::sim`] with the stable at `stable_errors` % 5xx.
+    fn sim_with(
+        name: &str,
+        rps: f64,
+        canary_errors: f64,
+        stable_errors: f64,
+        extra: &str,
+    ) -> World {
         let dir = tempfile::tempdir().expect("tmp");
         let (url, heard) = webhook::receiver();
-        let sc = scenario(dir.path(), name, rps, canary_errors);
+        let sc = scenario_with(dir.path(), name, rps, canary_errors, stable_errors);
         let config = sim_config(dir.path(), &sc, &url, extra);
         World { dir, config, heard }
     }
@@ -356,6 +378,64 @@ fn a_bad_canary_is_rolled_back_and_exits_3() {
     );
     let heard = w.heard();
     assert!(heard.contains("rolled back"), "webhook: {heard}");
+}
+
+/// `[gates] mode = "observe"`: the whole service at 3 % 5xx (over the
+/// 1 % threshold, the canary no worse than the stable). The thresholds'
+/// own verdict is in the `gates` events (`observed`) and the journal, never
+/// acted on; the acting judge decides (here: not enough evidence to pass, so
+/// the plan pauses at the end of its window, exit 4, and is not rolled back).
+#[test]
+fn observed_thresholds_are_reported_and_never_roll_back() {
+    let observe = "[judge]\nmode = \"act\"\n";
+    let w = World::sim_with("shared-outage", 50.0, 3.0, 3.0, observe);
+    // The config's [gates] table: the mode goes there.
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    std::fs::write(
+        &w.config,
+        text.replace("[gates]\n", "[gates]\nmode = \"observe\"\n"),
+    )
+    .expect("config");
+    let stream = w
+        .release(&["release", "--steps", "20:8s,100", "--auto"], &[])
+        .exits(4);
+    assert!(
+        events(&stream, "traffic-requested")
+            .iter()
+            .all(|t| t["kind"] != "rollback"),
+        "{stream:?}"
+    );
+    let gates = events(&stream, "gates");
+    assert!(gates.iter().all(|g| g["mode"] == "observe"), "{gates:?}");
+    let red = gates
+        .iter()
+        .find(|g| g["observed"]["verdict"] == "red")
+        .expect("the thresholds observed red");
+    assert!(
+        red["observed"]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("> gate 1 %")),
+        "{red}"
+    );
+    // What the plan acted on is never the thresholds.
+    assert!(gates.iter().all(|g| g["verdict"] != "red"), "{gates:?}");
+    let paused = events(&stream, "paused");
+    assert_eq!(paused.len(), 1, "{stream:?}");
+    assert!(
+        paused[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("judge")),
+        "{}",
+        paused[0]
+    );
+    let j = w.journal();
+    assert!(
+        run::records_of(&j, "gates-observed")
+            .iter()
+            .any(|r| r["verdict"] == "red"),
+        "{j}"
+    );
+    assert_eq!(last_transition_to(&j), "paused");
 }
 
 #[test]

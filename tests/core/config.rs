@@ -1052,3 +1052,45 @@ fn judge_keys_are_validated() {
         "unknown key",
     );
 }
+
+#[test]
+fn gates_mode_is_validated_and_observe_needs_an_acting_judge() {
+    use canary::core::state::GatesMode;
+    assert_eq!(ok(SERVICE).gates.mode, GatesMode::Act);
+    let c = ok(&format!(
+        "{SERVICE}[gates]\nmode = \"observe\"\n[judge]\nmode = \"act\"\n"
+    ));
+    assert_eq!(c.gates.mode, GatesMode::Observe);
+    assert_eq!(
+        ok(&format!("{SERVICE}[gates]\nmode = \"act\"\n"))
+            .gates
+            .mode,
+        GatesMode::Act
+    );
+    fails(
+        &format!("{SERVICE}[gates]\nmode = \"warn\"\n"),
+        Some(6),
+        Some("gates.mode"),
+        "expected one of: \"act\"",
+    );
+    fails(
+        &format!("{SERVICE}[gates]\nmode = true\n"),
+        Some(6),
+        Some("gates.mode"),
+        "invalid type: boolean",
+    );
+    // Neither acting: nothing would stop a canary on its metrics.
+    let e = fails(
+        &format!("{SERVICE}[gates]\nerror_percent = 2.0\nmode = \"observe\"\n"),
+        Some(7),
+        Some("gates.mode"),
+        "needs judge.mode = \"act\" (it is \"observe\")",
+    );
+    assert!(e.to_string().contains("/etc/canary.toml:7"), "{e}");
+    fails(
+        &format!("{SERVICE}[gates]\nmode = \"observe\"\n[judge]\nmode = \"off\"\n"),
+        Some(6),
+        Some("gates.mode"),
+        "(it is \"off\")",
+    );
+}

@@ -209,3 +209,218 @@ fn service_loaded_at(snapshot: canary::core::model::ServiceSnapshot, g: u64) -> 
         other => other,
     }
 }
+
+// ------------------------------------------------- a plan driven elsewhere
+
+mod remote {
+    use super::*;
+    use canary::core::lease::{LeaseInfo, RemoteRequest, RequestKind};
+    use canary::core::state::{Mode, PlanAction, State};
+    use canary_fakes::fixtures::ch;
+
+    fn driver(phase: &str) -> LeaseInfo {
+        LeaseInfo {
+            phase: Some(phase.into()),
+            gates: Some("green".into()),
+            ..LeaseInfo::new(
+                "ci@runner".into(),
+                4242,
+                "ci".into(),
+                t0(),
+                chrono::Duration::seconds(90),
+            )
+        }
+    }
+
+    fn watching(lease: Option<LeaseInfo>) -> State {
+        let mut s = testing::state();
+        update(
+            &mut s,
+            Action::LeaseRead {
+                lease: Ok(lease),
+                location: "Lease canary-backend in namespace shop".into(),
+            },
+            t0(),
+        );
+        s
+    }
+
+    fn message(s: &State) -> String {
+        s.message
+            .as_ref()
+            .map(|m| m.text.clone())
+            .unwrap_or_default()
+    }
+
+    /// `p` asks (a confirmation naming the driver), `y` writes the request
+    /// (no traffic change here); the driver's acknowledgement is said.
+    #[test]
+    fn p_y_writes_a_pause_request_and_its_acknowledgement_is_said() {
+        let mut s = watching(Some(driver("observing step 1")));
+        assert!(message(&s).contains("driven elsewhere: ci@runner (pid 4242)"));
+        update(&mut s, ch('p'), t0());
+        let Mode::Confirm(c) = &s.mode else {
+            panic!("a confirmation, got {:?}", s.mode.name())
+        };
+        assert_eq!(c.plan_action, Some(PlanAction::Remote(RequestKind::Pause)));
+        assert!(c
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("ci@runner (pid 4242)"));
+        assert!(
+            c.preview[0].contains("Lease canary-backend"),
+            "{:?}",
+            c.preview
+        );
+        let fx = update(&mut s, ch('y'), t0());
+        assert_eq!(fx, vec![Effect::RequestLease(RequestKind::Pause)]);
+        assert!(s.plan.is_none(), "no plan of its own");
+        let sent = RemoteRequest {
+            kind: RequestKind::Pause,
+            by: "bob@laptop".into(),
+            at: t0(),
+            acked: None,
+        };
+        update(&mut s, Action::LeaseRequested(Ok(sent.clone())), t0());
+        assert!(message(&s).contains("waiting for ci@runner to obey"));
+        // The driver read it, obeyed, and acknowledged it.
+        let acked = LeaseInfo {
+            request: Some(RemoteRequest {
+                acked: Some(t0() + chrono::Duration::milliseconds(1200)),
+                ..sent
+            }),
+            ..driver("paused at step 1: paused from the cockpit of bob@laptop")
+        };
+        update(
+            &mut s,
+            Action::LeaseRead {
+                lease: Ok(Some(acked)),
+                location: "x".into(),
+            },
+            t0(),
+        );
+        assert!(
+            message(&s).contains("ci@runner obeyed: pause (acknowledged 1200 ms"),
+            "{}",
+            message(&s)
+        );
+        // Paused: p (and Space) now ask to resume; a asks to abort.
+        update(&mut s, ch('p'), t0());
+        assert!(matches!(&s.mode, Mode::Confirm(c)
+            if c.plan_action == Some(PlanAction::Remote(RequestKind::Resume))));
+        update(&mut s, ch('n'), t0());
+        assert_eq!(message(&s), "cancelled: nothing was written");
+        update(&mut s, ch('a'), t0());
+        assert!(matches!(&s.mode, Mode::Confirm(c)
+            if c.plan_action == Some(PlanAction::Remote(RequestKind::Abort))));
+    }
+
+    /// No plan starts here while another driver holds a live lease; the
+    /// rollback key is never blocked (it moves the split itself).
+    #[test]
+    fn plan_start_is_refused_naming_the_driver_and_rollback_is_never_blocked() {
+        let mut s = watching(Some(driver("observing step 1")));
+        update(&mut s, ch(':'), t0());
+        for c in "plan start".chars() {
+            update(&mut s, ch(c), t0());
+        }
+        update(
+            &mut s,
+            testing::key(canary::core::key::KeyCode::Enter),
+            t0(),
+        );
+        let shown = match &s.mode {
+            Mode::Input(i) => format!("{:?}", i.feedback),
+            _ => message(&s),
+        };
+        assert!(
+            shown.contains("a plan is driven by ci@runner (pid 4242), plan ci"),
+            "{shown}"
+        );
+        assert!(s.plan.is_none());
+        update(&mut s, testing::key(canary::core::key::KeyCode::Esc), t0());
+        // The driver's step is serving (10 %).
+        update(&mut s, service_loaded(testing::busy_snapshot()), t0());
+        // `r`: the rollback confirmation, then `y` sends it at once.
+        update(&mut s, ch('r'), t0());
+        assert!(matches!(&s.mode, Mode::Confirm(c) if c.kind == ChangeKind::Rollback));
+        let fx = update(&mut s, ch('y'), t0());
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::SetTraffic {
+                kind: ChangeKind::Rollback,
+                ..
+            }
+        )));
+    }
+
+    /// An expired lease (its driver died) drives nothing: the keys are the
+    /// cockpit's own again; the dialog closes when the driver lets go.
+    #[test]
+    fn an_expired_lease_or_a_released_one_gives_the_keys_back() {
+        let mut dead = driver("observing step 1");
+        dead.deadline = t0() - chrono::Duration::seconds(1);
+        let mut s = watching(Some(dead));
+        update(&mut s, ch('p'), t0());
+        assert!(matches!(&s.mode, Mode::Confirm(c) if c.plan_action == Some(PlanAction::Start)));
+        update(&mut s, ch('n'), t0());
+
+        let mut s = watching(Some(driver("observing step 1")));
+        update(&mut s, ch('a'), t0());
+        assert!(matches!(s.mode, Mode::Confirm(_)));
+        update(
+            &mut s,
+            Action::LeaseRead {
+                lease: Ok(None),
+                location: "x".into(),
+            },
+            t0(),
+        );
+        assert!(matches!(s.mode, Mode::Normal));
+        assert!(
+            message(&s).contains("nothing was written"),
+            "{}",
+            message(&s)
+        );
+    }
+
+    /// What the driver does with a request read from its lease: journaled
+    /// with who asked, then obeyed (pause, resume, abort → rollback).
+    #[test]
+    fn the_driver_obeys_a_request_and_journals_who_asked() {
+        let mut s = started();
+        let ask = |kind| {
+            Action::Drive(DriveRequest::Remote(RemoteRequest {
+                kind,
+                by: "bob@laptop".into(),
+                at: t0(),
+                acked: None,
+            }))
+        };
+        let fx = update(&mut s, ask(RequestKind::Pause), t0());
+        assert!(fx.iter().any(
+            |e| matches!(e, Effect::Journal(canary::core::record::Event::Note { message })
+            if message.contains("pause requested by bob@laptop"))
+        ));
+        assert!(
+            matches!(s.active_phase(), Some(Phase::Paused { reason, .. })
+            if reason == "paused from the cockpit of bob@laptop")
+        );
+        update(&mut s, ask(RequestKind::Resume), t0());
+        assert!(matches!(s.active_phase(), Some(Phase::Observing { .. })));
+        let fx = update(&mut s, ask(RequestKind::Abort), t0());
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::SetTraffic {
+                kind: ChangeKind::Rollback,
+                ..
+            }
+        )));
+        land(&mut s, t0());
+        assert!(matches!(
+            s.plan.as_ref().map(|p| &p.phase),
+            Some(Phase::RolledBack { reason }) if reason == "aborted from the cockpit of bob@laptop"
+        ));
+    }
+}

@@ -562,6 +562,7 @@ fn the_plan_keys_do_exactly_what_the_screen_offers() {
                     phase,
                     started: at(0),
                     finished: None,
+                    data_until: None,
                 });
                 s.verdict = verdict.clone();
                 s.message = None;

@@ -1308,3 +1308,69 @@ fn one_canary_in_the_role_column_after_a_deploy() {
         assert!(row(CANARY).contains("tag canary"), "{t}");
     }
 }
+
+// ------------------------------------------------------------------ observed thresholds, lag
+
+/// `[gates] mode = "observe"`, the judge acting: step 1, the canary's 5xx
+/// over the 1 % threshold for 14 s of its 20 s sustain, which acts on nothing.
+fn plan_thresholds_observed() -> State {
+    let mut settings = plan_settings(PlanMode::Auto);
+    settings.gates.mode = canary::core::state::GatesMode::Observe;
+    settings.judge.mode = canary::core::judge::JudgeMode::Act;
+    // As plan_started, but an acting judge has no verdict yet (not green).
+    let mut s = fixtures::state_with(settings);
+    update(&mut s, Action::LogBatch(fixtures::logs(200)), t0());
+    press(&mut s, KeyCode::Char('p'));
+    press(&mut s, KeyCode::Char('y'));
+    land(&mut s, 4);
+    finish_checks(&mut s, 40, &healthy());
+    metrics(&mut s, 60, 0.3);
+    metrics(&mut s, 4 * 60, 1.4);
+    metrics(&mut s, 4 * 60 + 25, 1.4);
+    assert!(matches!(phase(&s), Phase::Observing { step: 0, .. }));
+    s
+}
+
+#[test]
+fn thresholds_that_only_observe_are_marked_and_never_alarm_red() {
+    let s = plan_thresholds_observed();
+    let o = s.observed_gates.as_ref().expect("observed");
+    assert!(matches!(o.verdict, Verdict::Red(_)), "{o:?}");
+    snap("plan_thresholds_observed", &s);
+    let buf = draw(&s, 120, 40);
+    let t = text(&buf);
+    assert!(t.contains("gates (observe only)"), "{t}");
+    assert!(!t.contains("auto-rollback"), "{t}");
+    let (x, y) = find(&buf, "! red").expect("the observed mark");
+    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    assert!(t.contains("! red: canary 5xx 1.36 %"), "{t}");
+}
+
+/// Step 2 observed with a source 45 s behind: mid-window (the ETA carries
+/// the lag), then past the window's end, waiting for its data.
+fn plan_lagging(secs_into_window: i64) -> State {
+    let mut s = plan_observing();
+    let Some(Phase::Observing { since, .. }) = s.plan.as_ref().map(|p| p.phase.clone()) else {
+        panic!()
+    };
+    let now = since + Duration::seconds(secs_into_window);
+    update(
+        &mut s,
+        Action::MetricsLoaded(metrics_at(now - Duration::seconds(45), 0.3, 6.0)),
+        now,
+    );
+    s
+}
+
+#[test]
+fn the_plan_shows_the_metrics_lag_in_its_countdown_and_eta() {
+    let s = plan_lagging(20 * 60);
+    snap("plan_lag_mid_window", &s);
+    let t = text(&draw(&s, 120, 40));
+    assert!(t.contains("lag 45s"), "{t}");
+    let s = plan_lagging(30 * 60 + 20);
+    assert!(matches!(phase(&s), Phase::Observing { .. }));
+    snap("plan_lag_waiting_for_data", &s);
+    let t = text(&draw(&s, 120, 40));
+    assert!(t.contains("waiting for data (lag 45s)"), "{t}");
+}

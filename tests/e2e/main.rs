@@ -13,5 +13,6 @@ mod crash;
 mod plan;
 mod pty;
 mod release;
+mod remote;
 mod stack_plan;
 mod stack_script;

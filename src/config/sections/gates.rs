@@ -5,9 +5,12 @@ use std::time::Duration;
 use super::{Leaf, DURATION};
 use crate::config::validate::Cx;
 use crate::config::ConfigError;
+use crate::core::judge::JudgeMode;
+use crate::core::state::GatesMode;
 
 table! {
     struct Raw {
+        mode: Leaf => "one of: \"act\" (a red gate rolls back, too little data holds the plan), \"observe\" (shown and journaled, never acts; needs judge.mode = \"act\")",
         error_percent: Leaf => "a percentage between 0 and 100",
         p95_latency_ms: Leaf => "a number of milliseconds greater than 0",
         window: Leaf => DURATION,
@@ -18,6 +21,8 @@ table! {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GatesConfig {
+    /// Act on the plan, or only observe (the judge then decides alone).
+    pub mode: GatesMode,
     /// Share of 5xx responses, in percent, 0..=100.
     pub error_percent: f64,
     /// 95th percentile latency, milliseconds, > 0.
@@ -33,6 +38,7 @@ pub struct GatesConfig {
 impl Default for GatesConfig {
     fn default() -> Self {
         GatesConfig {
+            mode: GatesMode::Act,
             error_percent: 1.0,
             p95_latency_ms: 500.0,
             window: Duration::from_secs(60),
@@ -45,7 +51,11 @@ impl Default for GatesConfig {
 impl Raw {
     pub(super) fn validate(&self, cx: &Cx) -> Result<GatesConfig, ConfigError> {
         let d = GatesConfig::default();
+        let modes = [GatesMode::Act, GatesMode::Observe].map(|m| (m.as_str(), m));
         Ok(GatesConfig {
+            mode: cx
+                .choice(&self.mode, "gates.mode", &modes)?
+                .unwrap_or(d.mode),
             error_percent: cx
                 .float(&self.error_percent, "gates.error_percent", |x| {
                     (0.0..=100.0).contains(&x)
@@ -64,5 +74,29 @@ impl Raw {
                 .int(&self.min_requests, "gates.min_requests", 0..=i64::MAX)?
                 .unwrap_or(d.min_requests),
         })
+    }
+}
+
+/// Thresholds that only observe leave the metrics to the judge: refused
+/// unless the judge acts, or nothing would hold back a canary on its numbers
+/// (never promote blind).
+pub(super) fn check_observe(
+    raw: &Raw,
+    gates: &GatesConfig,
+    judge: JudgeMode,
+    cx: &Cx,
+) -> Result<(), ConfigError> {
+    match (&raw.mode, gates.mode) {
+        (Some(leaf), GatesMode::Observe) if judge != JudgeMode::Act => Err(cx.at(
+            leaf,
+            "gates.mode",
+            format!(
+                "gates.mode = \"observe\" needs judge.mode = \"act\" (it is \"{}\"): \
+                 with neither acting, nothing would stop a canary on its metrics; \
+                 set judge.mode = \"act\" or keep gates.mode = \"act\"",
+                judge.as_str()
+            ),
+        )),
+        _ => Ok(()),
     }
 }

@@ -259,6 +259,7 @@ impl RawConfig {
         let metrics = self.metrics.validate(cx)?;
         let gates = self.gates.validate(cx)?;
         let judge = self.judge.validate(cx)?;
+        gates::check_observe(&self.gates, &gates, judge.mode, cx)?;
         let plan = self.plan.validate(cx)?;
         let on_cancel = self.plan.on_cancel(cx, "plan")?.unwrap_or_default();
         let plans = plans::validate(&self.plans, cx)?;

@@ -127,6 +127,10 @@ pub(super) fn confirmed(
         super::keepwarm::confirmed(state, *kw, fx);
         return;
     }
+    if let Some(PlanAction::Remote(kind)) = c.plan_action {
+        super::remote::confirmed(state, kind, fx);
+        return;
+    }
     let rollback = rolls_back(&c);
     let ask_after = reason.is_none() && rollback;
     let reason = match reason {
@@ -275,6 +279,10 @@ pub(super) fn annotated(
 pub(super) fn cancelled(state: &mut State, c: &Confirmation, fx: &mut Vec<Effect>) {
     if let Some(kw) = &c.scale_down {
         super::keepwarm::declined(state, kw, fx);
+        return;
+    }
+    if matches!(c.plan_action, Some(PlanAction::Remote(_))) {
+        say(state, Level::Info, "cancelled: nothing was written");
         return;
     }
     if let ChangeKind::Plan(step) = c.kind {
@@ -598,6 +606,10 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
             super::keepwarm::revalidate(state);
             return;
         }
+        Mode::Confirm(c) if matches!(c.plan_action, Some(PlanAction::Remote(_))) => {
+            super::remote::revalidate(state);
+            return;
+        }
         Mode::Confirm(c) => c,
         Mode::Input(i) => match &i.kind {
             InputKind::Reason { then, .. } => &**then,
@@ -622,6 +634,7 @@ pub(super) fn revalidate_dialog(state: &mut State, fx: &mut Vec<Effect>) {
             PlanAction::Start => "start the plan".into(),
             PlanAction::Advance | PlanAction::Override => "advance the plan".into(),
             PlanAction::Abort => "abort the plan".into(),
+            PlanAction::Remote(k) => format!("ask the driver to {}", k.verb()),
         },
     );
     let close = |state: &mut State, why: String| {

@@ -163,6 +163,17 @@ fn release_words(state: &mut State, line: &str) -> Option<Result<(), String>> {
 /// `:plan start|pause|resume` say what they mean: the keys behind them
 /// toggle, the words do not (`:plan pause` never resumes a paused plan).
 fn refuse_wrong_direction(state: &State, word: Option<&str>) -> Result<(), String> {
+    if let Some(l) = state.remote.driver(state.now) {
+        let paused = super::remote::remote_paused(l);
+        return match word {
+            Some("start" | "advance") => {
+                Err(super::remote::refuse_start(state).unwrap_or_default())
+            }
+            Some("pause") if paused => Err(format!("{} already says it is paused", l.driver)),
+            Some("resume") if !paused => Err(format!("{} does not say it is paused", l.driver)),
+            _ => Ok(()),
+        };
+    }
     let phase = state.active_phase();
     let paused = matches!(phase, Some(Phase::Paused { .. }));
     match (word, &phase) {

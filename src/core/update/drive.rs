@@ -2,11 +2,13 @@
 //! its plan headless, the safe state on cancellation (SIGTERM in a CI job),
 //! and (later) a cockpit's request written into the lease. They go through
 //! the same plan engine and the same guardrails as the keys: only the
-//! confirmation dialog is left out (the command line was the confirmation).
+//! confirmation dialog is left out (the command line was the confirmation;
+//! a cockpit's request was confirmed on that cockpit).
 
 use super::plan::{abort, carry_out, feed, plan_active};
 use super::say;
 use crate::core::action::{DriveRequest, Effect};
+use crate::core::lease::{RemoteRequest, RequestKind};
 use crate::core::plan::{Phase, Plan, PlanEvent};
 use crate::core::record::Event;
 use crate::core::state::{Level, Mode, State};
@@ -44,11 +46,61 @@ pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<
             }
         }
         DriveRequest::AnswerReask => answer_reask(state, fx),
+        DriveRequest::Remote(request) => remote(state, request, fx),
         DriveRequest::SplitMoved { reason } => {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
                 feed(state, PlanEvent::Pause { reason }, fx);
             }
         }
+    }
+}
+
+/// A cockpit's request read from the lease: journaled with who asked, then
+/// obeyed as the same request from no key would be.
+fn remote(state: &mut State, request: RemoteRequest, fx: &mut Vec<Effect>) {
+    let from = format!("from the cockpit of {}", request.by);
+    let obeyed = match request.kind {
+        RequestKind::Pause => {
+            plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. }))
+        }
+        RequestKind::Resume => matches!(state.active_phase(), Some(Phase::Paused { .. })),
+        RequestKind::Abort => plan_active(state),
+    };
+    fx.push(Effect::Journal(Event::Note {
+        message: format!(
+            "{} (written into the lease){}",
+            request.describe(),
+            if obeyed {
+                ""
+            } else {
+                ": nothing to do, the plan is not in a state it applies to"
+            }
+        ),
+    }));
+    match request.kind {
+        RequestKind::Pause => on_request(
+            state,
+            DriveRequest::Pause {
+                reason: format!("paused {from}"),
+            },
+            fx,
+        ),
+        RequestKind::Resume => {
+            if obeyed {
+                fx.push(Effect::Notify(format!(
+                    "{}: plan resumed {from}",
+                    state.info.service
+                )));
+            }
+            on_request(state, DriveRequest::Resume, fx)
+        }
+        RequestKind::Abort => on_request(
+            state,
+            DriveRequest::Abort {
+                reason: format!("aborted {from}"),
+            },
+            fx,
+        ),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The gates: what the metrics, the checks and the judge say about the
 //! canary, with the noise guard, and the plan's reaction to it.
 
+use chrono::{DateTime, Utc};
+
 use super::plan::{carry_out, feed, plan_active};
 use crate::core::action::Effect;
 use crate::core::model::MetricKind;
 use crate::core::plan::{PlanEvent, Verdict};
-use crate::core::state::State;
+use crate::core::record::{Event, GatesObserved};
+use crate::core::state::{GatesMode, ObservedGates, State};
 
 pub(super) fn mean_recent(state: &State, revision: &str, kind: MetricKind) -> Option<f64> {
     let since = state.now - chrono::Duration::from_std(state.settings.gates.window).ok()?;
@@ -47,31 +50,14 @@ pub fn evaluate_gates(state: &State) -> Verdict {
     if let Some(v @ Verdict::Red(_)) = super::judging::gate(state) {
         return v;
     }
+    // Thresholds that only observe neither roll back nor hold a promotion:
+    // they are judged apart ([`evaluate_thresholds`]), the judge decides.
+    if state.settings.gates.mode == GatesMode::Act {
+        if let Some(v) = thresholds(state, &canary) {
+            return v;
+        }
+    }
     let g = &state.settings.gates;
-    let Some(rps) = mean_recent(state, &canary, MetricKind::RequestRate) else {
-        return Verdict::NoData("no metrics for the canary yet".into());
-    };
-    let requests = rps * g.window.as_secs_f64();
-    if requests < g.min_requests {
-        return Verdict::NoData(format!(
-            "only ~{requests:.0} canary requests in the last {}s (need {:.0})",
-            g.window.as_secs(),
-            g.min_requests
-        ));
-    }
-    if let Some(e) = mean_recent(state, &canary, MetricKind::ErrorPercent) {
-        if e > g.error_percent {
-            return Verdict::Red(format!("canary 5xx {e:.2} % > gate {} %", g.error_percent));
-        }
-    }
-    if let Some(p) = mean_recent(state, &canary, MetricKind::LatencyP95) {
-        if p > g.p95_latency_ms {
-            return Verdict::Red(format!(
-                "canary p95 {p:.0} ms > gate {} ms",
-                g.p95_latency_ms
-            ));
-        }
-    }
     // Green needs fresh numbers: a hung source reports no error until its
     // request times out, and the last batch would pass for the present.
     if let Some(age) = state
@@ -96,27 +82,144 @@ pub fn evaluate_gates(state: &State) -> Verdict {
     Verdict::Green
 }
 
-/// Re-judges the gates and lets the plan react. Metric failures must stay
-/// red for `gates.sustain` (noise guard); check failures count at once.
-pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
-    super::judging::run(state, fx);
-    let raw = evaluate_gates(state);
-    let verdict = match &raw {
+/// What the fixed thresholds alone say: too few canary requests in the
+/// window ("no data"), a mean over its gate (red), or nothing against the
+/// canary (`None`).
+fn thresholds(state: &State, canary: &str) -> Option<Verdict> {
+    let g = &state.settings.gates;
+    let Some(rps) = mean_recent(state, canary, MetricKind::RequestRate) else {
+        return Some(Verdict::NoData("no metrics for the canary yet".into()));
+    };
+    let requests = rps * g.window.as_secs_f64();
+    if requests < g.min_requests {
+        return Some(Verdict::NoData(format!(
+            "only ~{requests:.0} canary requests in the last {}s (need {:.0})",
+            g.window.as_secs(),
+            g.min_requests
+        )));
+    }
+    if let Some(e) = mean_recent(state, canary, MetricKind::ErrorPercent) {
+        if e > g.error_percent {
+            return Some(Verdict::Red(format!(
+                "canary 5xx {e:.2} % > gate {} %",
+                g.error_percent
+            )));
+        }
+    }
+    if let Some(p) = mean_recent(state, canary, MetricKind::LatencyP95) {
+        if p > g.p95_latency_ms {
+            return Some(Verdict::Red(format!(
+                "canary p95 {p:.0} ms > gate {} ms",
+                g.p95_latency_ms
+            )));
+        }
+    }
+    None
+}
+
+/// The thresholds' own verdict (before the sustain guard), whatever their
+/// mode: what they say, or would say, about the canary.
+pub fn evaluate_thresholds(state: &State) -> Verdict {
+    let Some(canary) = judged(state) else {
+        return Verdict::NoData("no canary selected".into());
+    };
+    if let Some((e, _)) = &state.metrics_health.error {
+        return Verdict::NoData(format!("metrics unavailable: {e}"));
+    }
+    thresholds(state, &canary).unwrap_or(Verdict::Green)
+}
+
+/// The noise guard: a metric's red counts once it held for `sustain`
+/// (`Confirming` until then); checks and the judge count at once.
+fn sustained(
+    raw: Verdict,
+    red_since: &mut Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    sustain: std::time::Duration,
+) -> Verdict {
+    match &raw {
         Verdict::Red(why) if !why.starts_with("check ") && !why.starts_with("judge: ") => {
-            let since = *state.red_since.get_or_insert(state.now);
-            let held = (state.now - since).to_std().unwrap_or_default();
-            if held >= state.settings.gates.sustain {
-                raw.clone()
+            let since = *red_since.get_or_insert(now);
+            if (now - since).to_std().unwrap_or_default() >= sustain {
+                raw
             } else {
                 Verdict::Confirming(why.clone())
             }
         }
         _ => {
-            state.red_since = None;
-            raw.clone()
+            *red_since = None;
+            raw
         }
-    };
+    }
+}
+
+/// While the thresholds only observe: their verdict, sustained as if they
+/// acted, kept for the screen and the event stream, and journaled when it
+/// changes. Never fed to the plan.
+fn observe_thresholds(state: &mut State, fx: &mut Vec<Effect>) {
+    if state.settings.gates.mode != GatesMode::Observe {
+        state.observed_gates = None;
+        return;
+    }
+    let raw = evaluate_thresholds(state);
+    let before = state.observed_gates.take();
+    let mut red_since = before.as_ref().and_then(|o| o.red_since);
+    let verdict = sustained(raw, &mut red_since, state.now, state.settings.gates.sustain);
+    let changed = before
+        .as_ref()
+        .is_none_or(|o| o.verdict.kind() != verdict.kind());
+    if changed {
+        let n = gate_numbers(state);
+        fx.push(Effect::Journal(Event::GatesObserved(GatesObserved {
+            verdict: verdict.kind().into(),
+            why: verdict.why().map(str::to_string),
+            canary: n.canary,
+            error_percent: n.error_percent,
+            p95_ms: n.p95_ms,
+            max_error_percent: n.max_error_percent,
+            max_p95_ms: n.max_p95_ms,
+        })));
+    }
+    state.observed_gates = Some(ObservedGates { verdict, red_since });
+}
+
+/// The newest point of the latest metrics batch: what the source has
+/// delivered so far (its lag is `now` minus this; the judge measures the same).
+pub fn newest_point(state: &State) -> Option<DateTime<Utc>> {
+    state
+        .metrics
+        .series
+        .values()
+        .filter_map(|s| s.points.last().map(|p| p.0))
+        .max()
+}
+
+/// Re-judges the gates and lets the plan react. Metric failures must stay
+/// red for `gates.sustain` (noise guard); check failures count at once.
+pub(super) fn judge(state: &mut State, fx: &mut Vec<Effect>) {
+    super::judging::run(state, fx);
+    observe_thresholds(state, fx);
+    let raw = evaluate_gates(state);
+    let mut red_since = state.red_since;
+    let verdict = sustained(raw, &mut red_since, state.now, state.settings.gates.sustain);
+    state.red_since = red_since;
     state.verdict = verdict.clone();
+    // What the metrics cover: a window is not over before its data is in.
+    // A source that does not answer (an error, or nothing for
+    // `max_metrics_age`) is not late but silent: nothing to wait for, the
+    // gates say "no data".
+    let answering = state.metrics_health.error.is_none()
+        && state.metrics_health.last_ok.is_some_and(|t| {
+            (state.now - t).to_std().unwrap_or_default() <= state.settings.gates.max_metrics_age
+        });
+    let newest = newest_point(state);
+    if let Some(plan) = state.plan.as_mut() {
+        plan.data_until = if answering {
+            newest.or(plan.data_until)
+        } else {
+            None
+        };
+    }
     if plan_active(state) {
         feed(state, PlanEvent::Gates(verdict.clone()), fx);
         let now = state.now;

@@ -495,7 +495,7 @@ pub(super) fn reason_needed(kind: ChangeKind, action: Option<&PlanAction>) -> Op
     match action {
         Some(PlanAction::Override) => Some(true),
         Some(PlanAction::Abort) => Some(false),
-        Some(PlanAction::Start | PlanAction::Advance) => None,
+        Some(PlanAction::Start | PlanAction::Advance | PlanAction::Remote(_)) => None,
         None => matches!(kind, ChangeKind::Rollback | ChangeKind::Promote).then_some(false),
     }
 }

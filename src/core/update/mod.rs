@@ -15,6 +15,7 @@ mod keys;
 mod logs;
 mod plan;
 mod plan_keys;
+mod remote;
 
 use crate::core::key::KeyEventKind;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ pub use drive::split_moved;
 pub use gates::{evaluate_gates, gate_numbers, GateNumbers};
 pub use logs::LOG_PAGE;
 pub use plan::resume_interrupted_plan;
+pub use remote::{remote_paused, who as remote_driver};
 
 /// Applies one action and returns the work to do.
 pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effect> {
@@ -106,6 +108,8 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
         }
         Action::Release(event) => deploy::on_event(state, event, &mut fx),
         Action::Drive(request) => drive::on_request(state, request, &mut fx),
+        Action::LeaseRead { lease, location } => remote::on_read(state, lease, location, now),
+        Action::LeaseRequested(result) => remote::on_requested(state, result),
         Action::ScaledDown { revision, result } => {
             keepwarm::scaled_down(state, revision, result, &mut fx)
         }

@@ -260,6 +260,7 @@ pub fn resume_interrupted_plan(
         phase,
         started,
         finished: None,
+        data_until: None,
     });
     say(
         state,

@@ -15,6 +15,10 @@ use crate::core::state::{Confirmation, Level, Mode, PlanAction, State};
 /// `Advance`, `TogglePause` or `Abort`: takes the offer made for it, or says
 /// why there is none.
 pub(super) fn plan_key(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
+    // Another process drives: the keys ask it, through its lease.
+    if super::remote::plan_key(state, cmd) {
+        return;
+    }
     let offer = state.plan_offers().into_iter().find(|o| o.command() == cmd);
     match offer {
         Some(Offer::Start { .. }) => start(state),
@@ -156,18 +160,25 @@ fn advance_early(state: &mut State) {
     let Some((step, after)) = next_split(state) else {
         return;
     };
-    let left = state
-        .plan
-        .as_ref()
+    let plan = state.plan.as_ref();
+    let left = plan
         .and_then(|p| p.window(state.now))
         .map_or(0, |(_, l)| l.as_secs());
-    let note = format!(
-        "step {} → {}: the observation window is not over ({}m{:02}s left): advance anyway?",
-        step + 1,
-        step + 2,
-        left / 60,
-        left % 60
-    );
+    let note = match plan.and_then(|p| p.waiting_for_data(state.now)) {
+        Some(lag) => format!(
+            "step {} → {}: the window's last data has not arrived yet (metrics lag {}s): advance anyway?",
+            step + 1,
+            step + 2,
+            lag.as_secs()
+        ),
+        None => format!(
+            "step {} → {}: the observation window is not over ({}m{:02}s left): advance anyway?",
+            step + 1,
+            step + 2,
+            left / 60,
+            left % 60
+        ),
+    };
     ask(state, PlanAction::Override, after, note);
 }
 
@@ -248,6 +259,8 @@ pub(super) fn plan_confirmed(
     fx: &mut Vec<Effect>,
 ) {
     match action {
+        // Written into the lease (remote::confirmed), never here.
+        PlanAction::Remote(_) => {}
         PlanAction::Start => start_plan(state, fx),
         PlanAction::Advance => feed(
             state,

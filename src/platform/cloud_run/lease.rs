@@ -16,7 +16,7 @@ use chrono::Utc;
 
 use super::CloudRun;
 use crate::core::error::BackendError;
-use crate::platform::lease::{Acquired, Lease, LeaseError, LeaseInfo};
+use crate::platform::lease::{requestable, Acquired, Lease, LeaseError, LeaseInfo, RemoteRequest};
 
 /// The annotation holding the lease.
 pub const ANNOTATION: &str = "canary.dev/lease";
@@ -102,9 +102,9 @@ impl Lease for CloudRunLease {
             let acquired = match held {
                 None => Acquired::Fresh,
                 Some(h) if h.same_holder(me) => Acquired::Fresh,
-                Some(h) if !h.expired(Utc::now()) => return Err(LeaseError::Held(h)),
-                Some(h) if !take_over => return Err(LeaseError::Expired(h)),
-                Some(h) => Acquired::TookOver(h),
+                Some(h) if !h.expired(Utc::now()) => return Err(LeaseError::Held(Box::new(h))),
+                Some(h) if !take_over => return Err(LeaseError::Expired(Box::new(h))),
+                Some(h) => Acquired::TookOver(Box::new(h)),
             };
             if self.write(annotations, Some(me), &etag).await? {
                 return Ok(acquired);
@@ -115,20 +115,37 @@ impl Lease for CloudRunLease {
         )))
     }
 
-    async fn renew(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
+    async fn renew(&self, me: &LeaseInfo) -> Result<LeaseInfo, LeaseError> {
         for _ in 0..TRIES {
             let (annotations, held, etag) = self.read_all().await?;
-            match held {
-                Some(h) if h.same_holder(me) => {}
+            let next = match held {
+                Some(h) if h.same_holder(me) => me.renewed_over(&h),
                 Some(h) => return Err(LeaseError::Lost(format!("taken over by {}", h.describe()))),
                 None => return Err(LeaseError::Lost(format!("{ANNOTATION} was removed"))),
-            }
-            if self.write(annotations, Some(me), &etag).await? {
-                return Ok(());
+            };
+            if self.write(annotations, Some(&next), &etag).await? {
+                return Ok(next);
             }
         }
         Err(LeaseError::Backend(format!(
             "the service kept changing while renewing {ANNOTATION}"
+        )))
+    }
+
+    async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
+        for _ in 0..TRIES {
+            let (annotations, held, etag) = self.read_all().await?;
+            let held = requestable(held, &self.location())?;
+            let next = LeaseInfo {
+                request: Some(request.clone()),
+                ..held
+            };
+            if self.write(annotations, Some(&next), &etag).await? {
+                return Ok(next);
+            }
+        }
+        Err(LeaseError::Backend(format!(
+            "the service kept changing while writing the request into {ANNOTATION}"
         )))
     }
 

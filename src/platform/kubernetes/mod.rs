@@ -25,6 +25,7 @@ mod bluegreen;
 pub mod cluster;
 pub mod convert;
 pub mod errors;
+pub mod lease;
 pub mod logs;
 pub mod owners;
 pub mod route;
