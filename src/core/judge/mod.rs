@@ -3,7 +3,7 @@
 //! direction only, with a practical margin per metric. Pure: no I/O, no
 //! clock; the method and its references are in `docs/judge.md`.
 //!
-//! - [`errors`]: 5xx proportion, one-sided normal-mixture SPRT.
+//! - [`errors`]: 5xx proportion against the stable's + margin, one-sided binomial mixture SPRT.
 //! - [`latency`]: p95 from latency histograms, as the share of canary
 //!   requests slower than the stable's p95 + margin.
 //! - [`rate`]: the canary receives about its share.

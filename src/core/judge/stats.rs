@@ -120,6 +120,9 @@ pub fn norm_ppf(p: f64) -> f64 {
     x - u / (1.0 + x * u / 2.0)
 }
 
+/// (Not the judge's test any more, see [`binomial_mixture_ln`]: kept for the
+/// reference tests and to show, in a unit test, why it was replaced.)
+///
 /// ln Λ of the **one-sided** normal-mixture SPRT of `H0: θ ≤ null` against
 /// `θ > null`, with a half-normal mixing density of scale `tau` above `null`:
 ///
