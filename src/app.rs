@@ -398,6 +398,12 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                     request_rate: p.request_rate.clone().unwrap_or(defaults.request_rate),
                     error_percent: p.error_percent.clone().unwrap_or(defaults.error_percent),
                     latency_p95: p.p95_latency_ms.clone().unwrap_or(defaults.latency_p95),
+                    latency_buckets: match &p.latency_buckets {
+                        Some(t) if t.trim().is_empty() => None,
+                        Some(t) => Some(t.clone()),
+                        None => defaults.latency_buckets,
+                    },
+                    le_ms: p.latency_buckets_le_ms.unwrap_or(defaults.le_ms),
                 },
             );
             s.rate_window = p.rate_window;

@@ -149,6 +149,36 @@ fn cell(detections: &[Option<u64>], healthy: bool) -> String {
     format!("{rate:.0} % · {} · {}", t(0.5), t(0.9))
 }
 
+/// Binomial probabilities `P(X = x)` for x = 0..=n (log-space recurrence).
+fn binomial_pmf(n: u64, p: f64) -> Vec<f64> {
+    let mut ln = (n as f64) * (-p).ln_1p();
+    let mut out = vec![ln.exp()];
+    for x in 0..n {
+        let x = x as f64;
+        ln += ((n as f64 - x) / (x + 1.0) * p / (1.0 - p)).ln();
+        out.push(ln.exp());
+    }
+    out
+}
+
+/// The power of the most powerful level-`alpha` test of `p ≤ p0` against
+/// `p1` from `n` requests (Neyman–Pearson: reject on many errors, randomized
+/// at the edge). No test, sequential or not, that is valid at `alpha` can
+/// have detected `p1` by the n-th request with a higher probability: a
+/// sequential test stopped at n is one such test.
+fn best_power(n: u64, p0: f64, p1: f64, alpha: f64) -> f64 {
+    let (f0, f1) = (binomial_pmf(n, p0), binomial_pmf(n, p1));
+    let (mut size, mut power) = (0.0, 0.0);
+    for k in (0..=n as usize).rev() {
+        if size + f0[k] > alpha {
+            return power + f1[k] * (alpha - size) / f0[k];
+        }
+        size += f0[k];
+        power += f1[k];
+    }
+    power
+}
+
 fn main() {
     let mut seed = 17u64;
     let mut runs_bad = 60usize;
@@ -186,14 +216,26 @@ fn main() {
         // Worse by exactly the judge's margins: the null's boundary, where
         // its false alarms are decided (any judge failure here is one).
         cases.push(Case {
-            label: "5xx at the margin (+0.5 point)",
+            label: Box::leak(
+                format!(
+                    "5xx at the margin (+{} point)",
+                    settings.judge.error_margin_points
+                )
+                .into_boxed_str(),
+            ),
             err: STABLE_ERR + settings.judge.error_margin_points,
             p95: STABLE_P95,
             share,
             healthy: true,
         });
         cases.push(Case {
-            label: "p95 at the margin (+50 ms)",
+            label: Box::leak(
+                format!(
+                    "p95 at the margin (+{} ms)",
+                    settings.judge.latency_margin_ms
+                )
+                .into_boxed_str(),
+            ),
             err: STABLE_ERR,
             p95: STABLE_P95 + settings.judge.latency_margin_ms,
             share,
@@ -253,5 +295,28 @@ fn main() {
     println!(
         "\n{total} canaries replayed in {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    // What no valid test can beat: the +2-point canary at 10 % against the
+    // null's boundary (the stable's rate known exactly, which is generous).
+    let (p0, p1) = (
+        (STABLE_ERR + j.error_margin_points) / 100.0,
+        (STABLE_ERR + 2.0) / 100.0,
+    );
+    let per_s = RPS * 0.10;
+    let cells: Vec<String> = [10u64, 20, 30, 40, 50, 60, 90]
+        .iter()
+        .map(|t| {
+            let n = (per_s * *t as f64).round() as u64;
+            format!("{t} s {:.0} %", 100.0 * best_power(n, p0, p1, j.alpha))
+        })
+        .collect();
+    println!(
+        "\nBest possible at α {} and margin +{} points: the chance that any valid test has \
+         caught the +2-point canary at 10 % (5 req/s, {:.1} % against {:.1} %) by: {}",
+        j.alpha,
+        j.error_margin_points,
+        100.0 * p1,
+        100.0 * p0,
+        cells.join(", ")
     );
 }

@@ -751,7 +751,40 @@ async fn promql_requests_follow_the_monitoring_discovery_document() {
         .into_iter()
         .filter(|r| r.route == Route::PromQueryRange)
         .collect();
-    assert_eq!(requests.len(), 6, "3 signals × 2 revisions");
+    assert_eq!(
+        requests.len(),
+        8,
+        "3 signals and the latency buckets × 2 revisions"
+    );
+    // The buckets became the judge's counts: the stable (serving) has a
+    // cumulative histogram in ms whose p95 is its behaviour's; the canary
+    // at 0 % has no series, so no counts.
+    let stable = batch.counts.get(DEMO_STABLE).expect("the stable's counts");
+    let (_, last) = stable.last().expect("a point");
+    assert!(last.latency_le.len() > 10, "{last:?}");
+    assert!(!batch.counts.contains_key(DEMO_CANARY));
+    let p95 = batch.series[&(
+        DEMO_STABLE.to_string(),
+        canary::core::model::MetricKind::LatencyP95,
+    )]
+        .last()
+        .expect("a p95");
+    let mut tally = canary::core::judge::tally::Tally::default();
+    tally.merge(
+        &batch,
+        DEMO_STABLE,
+        chrono::DateTime::<chrono::Utc>::MIN_UTC,
+    );
+    let q = tally
+        .totals(None, None)
+        .quantile(0.95)
+        .expect("a histogram");
+    // Linear inside a bucket 1.4× wide (as histogram_quantile reads it): a
+    // few per cent off the log-normal's own p95 (129 for 120 here).
+    assert!(
+        (q - p95).abs() < 0.1 * p95,
+        "p95 from the buckets {q} vs {p95}"
+    );
     for r in &requests {
         let (id, _, _, _) = methods
             .iter()

@@ -27,6 +27,8 @@ fn app_templates() -> QueryTemplates {
             "100 * sum(rate({errors}[{{rate_window}}])) / sum(rate({all}[{{rate_window}}]))"
         ),
         latency_p95: QueryTemplates::haproxy("app").latency_p95,
+        latency_buckets: QueryTemplates::haproxy("app").latency_buckets,
+        le_ms: 1000,
     }
 }
 
@@ -117,6 +119,56 @@ async fn reads_series_parses_errors_and_says_when_prometheus_is_gone() {
             "an unknown revision has no data, not 0"
         );
     }
+    assert!(
+        !batch.counts.contains_key("emergence-app-v9"),
+        "no histogram, no counts"
+    );
+
+    // The histogram from `sum by (le) (rate(..._bucket))` for the judge: per
+    // point, requests = rate × step and the cumulative buckets in ms (le in
+    // seconds × 1000); the p95 read back from the newest point's buckets is
+    // the one histogram_quantile gives for that point (same buckets, same
+    // linear interpolation).
+    let counts = batch.counts.get(V1).expect("counts from the histogram");
+    let (_, newest) = counts.last().expect("a point");
+    assert!(
+        (newest.requests - rate).abs() < 1e-6,
+        "{newest:?} vs {rate}"
+    );
+    let le = &newest.latency_le;
+    assert!(le.len() >= 5, "the app's buckets: {le:?}");
+    assert!(
+        le.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{le:?}"
+    );
+    assert_eq!(le.last().map(|b| b.0), Some(f64::INFINITY), "{le:?}");
+    assert!(le.iter().any(|b| b.0 == 25.0), "0.025 s is 25 ms: {le:?}");
+    // Compared a few seconds before the window's end: the queries are
+    // separate, and a scrape landing between them moves the newest point.
+    let at = counts[counts.len().saturating_sub(4)].0;
+    let p95_then = get(V1, MetricKind::LatencyP95)
+        .points
+        .iter()
+        .find(|p| p.0 == at)
+        .map(|p| p.1)
+        .expect("a p95 at the same time");
+    let mut tally = canary::core::judge::tally::Tally::default();
+    tally.merge(&batch, V1, chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let before = at - chrono::Duration::milliseconds(1);
+    let q = tally
+        .totals(Some(before), Some(at))
+        .quantile(0.95)
+        .expect("a histogram");
+    assert!(
+        (q - p95_then).abs() <= 0.02 * p95_then,
+        "p95 from the buckets {q} vs histogram_quantile {p95_then}"
+    );
+    let hist_total = le.last().map_or(0.0, |b| b.1);
+    assert!(
+        (hist_total - newest.requests).abs() <= 0.2 * newest.requests,
+        "the histogram counts about the requests: {hist_total} vs {}",
+        newest.requests
+    );
 
     // The range query itself: points one step apart inside the window.
     let series = p

@@ -551,6 +551,35 @@ fn haproxy_needs_its_socket_and_backend() {
         Some("prometheus.request_rate"),
         "invalid value",
     );
+    // The judge's latency histogram: a template, its le unit; "" for none.
+    let c = ok(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\n\
+         latency_buckets = \"sum by (le) (rate(h_bucket{r=\\\"{revision}\\\"}[{rate_window}]))\"\n\
+         latency_buckets_unit = \"ms\"\n",
+    );
+    let p = c.prometheus.expect("prometheus");
+    assert!(p
+        .latency_buckets
+        .as_deref()
+        .is_some_and(|t| t.contains("h_bucket")));
+    assert_eq!(p.latency_buckets_le_ms, Some(1));
+    let c = ok("[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nlatency_buckets = \"\"\n");
+    assert_eq!(
+        c.prometheus.expect("prometheus").latency_buckets.as_deref(),
+        Some("")
+    );
+    fails(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nlatency_buckets_unit = \"us\"\n",
+        Some(5),
+        Some("prometheus.latency_buckets_unit"),
+        "\"s\" or \"ms\"",
+    );
+    fails(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nlatency_buckets = \"h_bucket{r=\\\"{rev}\\\"}\"\n",
+        Some(5),
+        Some("prometheus.latency_buckets"),
+        "unknown placeholder {rev}",
+    );
 }
 
 #[test]

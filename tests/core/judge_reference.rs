@@ -3,7 +3,8 @@
 //! ratios numerically and finds the interval's edge by root finding, where the
 //! Rust code uses closed forms. Also Φ, Φ⁻¹, the two-proportion z (checked in
 //! Python against scipy's chi-square test of the 2x2 table) and a quantile
-//! read back from a latency histogram.
+//! read back from a latency histogram; the binomial mixture against scipy's
+//! binomial pmf (the same discrete mixture, and the continuous half-normal).
 //!
 //! Needs `python3` with scipy; when the import fails the test runs
 //! `python3 -m pip install scipy` (as `scripts/test.sh` does). Without
@@ -14,8 +15,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use canary::core::judge::stats::{
-    confidence_half_width, ln_norm_cdf, msprt_one_sided_ln, msprt_two_sided_ln, norm_cdf, norm_ppf,
-    TwoProportions,
+    binomial_mixture_ln, confidence_half_width, ln_norm_cdf, msprt_one_sided_ln,
+    msprt_two_sided_ln, norm_cdf, norm_ppf, TwoProportions,
 };
 use canary::core::judge::tally::Tally;
 use canary::core::model::{MetricsBatch, PointCounts};
@@ -171,6 +172,23 @@ fn the_judges_statistics_match_scipy() {
             confidence_half_width(var, tau, alpha),
             1e-6 * (1.0 + confidence_half_width(var, tau, alpha)),
         ));
+    }
+    // The binomial mixture (the tests' statistic): the same discrete mixture
+    // from scipy's binomial pmf, to 1e-9; and within 0.05 of the continuous
+    // half-normal it discretizes (integrated by scipy).
+    for (x, n, p0, tau) in [
+        (0.0, 100.0, 0.006, 0.02),
+        (3.0, 150.0, 0.006, 0.02),
+        (12.0, 400.0, 0.006, 0.02),
+        (40.0, 4000.0, 0.011, 0.02),
+        (30.0, 300.0, 0.05, 0.05),
+        (5.0, 20.0, 0.05, 0.05),
+    ] {
+        let ours = binomial_mixture_ln(x, n, p0, tau);
+        let case = json!({"kind": "binmix", "x": x, "n": n, "p0": p0, "tau": tau});
+        cases.push((case, ours, 1e-9 * (1.0 + ours.abs())));
+        let case = json!({"kind": "binmix_continuous", "x": x, "n": n, "p0": p0, "tau": tau});
+        cases.push((case, ours, 0.05));
     }
     // p95 read back from a histogram of 10 % buckets: within 1 %.
     for (median, sigma) in [(112.0, 0.35), (250.0, 0.5)] {

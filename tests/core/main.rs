@@ -24,4 +24,5 @@ mod release_snapshots;
 mod roles;
 mod simulator;
 mod snapshots;
+mod subtle_canary;
 mod update;

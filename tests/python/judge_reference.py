@@ -6,7 +6,7 @@ import json
 import math
 import sys
 
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize, special, stats
 
 
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -66,6 +66,28 @@ def half_width(var, tau, alpha):
     return optimize.brentq(g, 1e-9, 50 * math.sqrt(var) + 50 * tau)
 
 
+def binomial_mixture(x, n, p0, tau, points=64, reach=5.0):
+    # The judge's mixing distribution: a half-normal of scale tau above p0,
+    # discretized at the midpoints of `points` steps over (0, reach*tau];
+    # each alternative's likelihood ratio from scipy's binomial pmf.
+    zs = [(k + 0.5) / points * reach for k in range(points)]
+    lw = [-z * z / 2 for z in zs]
+    terms = [stats.binom.logpmf(x, n, min(p0 + z * tau, 1 - 1e-12)) - stats.binom.logpmf(x, n, p0)
+             for z in zs]
+    return float(special.logsumexp([t + w for t, w in zip(terms, lw)]) - special.logsumexp(lw))
+
+
+def binomial_mixture_continuous(x, n, p0, tau):
+    # The same against the continuous half-normal (truncated where p1 = 1):
+    # how far the discretization is from the density it stands for.
+    def logf(theta):
+        return (stats.binom.logpmf(x, n, p0 + theta) - stats.binom.logpmf(x, n, p0)
+                + math.log(2.0) + _lpdf(theta, 0.0, tau))
+
+    hi = min(1 - p0 - 1e-12, 8 * tau)
+    return _log_integral(logf, 1e-15, hi, [max(x / n - p0, 1e-12)])
+
+
 def main():
     cases = json.load(sys.stdin)
     out = []
@@ -94,6 +116,10 @@ def main():
             out.append(mixture_two_sided(c["est"], c["var"], c["h0"], c["tau"]))
         elif kind == "half_width":
             out.append(half_width(c["var"], c["tau"], c["alpha"]))
+        elif kind == "binmix":
+            out.append(binomial_mixture(c["x"], c["n"], c["p0"], c["tau"]))
+        elif kind == "binmix_continuous":
+            out.append(binomial_mixture_continuous(c["x"], c["n"], c["p0"], c["tau"]))
         elif kind == "lognorm_ppf":
             out.append(stats.lognorm.ppf(c["q"], c["sigma"], scale=c["median"]))
         else:

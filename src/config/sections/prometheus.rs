@@ -17,6 +17,8 @@ table! {
         request_rate: Leaf => TEMPLATE,
         error_percent: Leaf => TEMPLATE,
         p95_latency_ms: Leaf => TEMPLATE,
+        latency_buckets: Leaf => "a PromQL template giving one series per le bucket (sum by (le) (rate(..._bucket[{rate_window}]))), or \"\" for none",
+        latency_buckets_unit: Leaf => "the unit of the buckets' le label: \"s\" or \"ms\"",
     }
 }
 
@@ -32,6 +34,10 @@ pub struct PrometheusConfig {
     pub request_rate: Option<String>,
     pub error_percent: Option<String>,
     pub p95_latency_ms: Option<String>,
+    /// The latency histogram per `le` for the judge; `Some("")`: none.
+    pub latency_buckets: Option<String>,
+    /// Milliseconds per unit of `le` (1000: seconds); `None`: the platform's.
+    pub latency_buckets_le_ms: Option<u32>,
 }
 
 impl Raw {
@@ -55,6 +61,12 @@ impl Raw {
             request_rate: template(&self.request_rate, "prometheus.request_rate")?,
             error_percent: template(&self.error_percent, "prometheus.error_percent")?,
             p95_latency_ms: template(&self.p95_latency_ms, "prometheus.p95_latency_ms")?,
+            latency_buckets: template(&self.latency_buckets, "prometheus.latency_buckets")?,
+            latency_buckets_le_ms: cx.choice(
+                &self.latency_buckets_unit,
+                "prometheus.latency_buckets_unit",
+                &[("s", 1000), ("ms", 1)],
+            )?,
         };
         if url.is_none() {
             let leaves = [
@@ -63,6 +75,8 @@ impl Raw {
                 &self.request_rate,
                 &self.error_percent,
                 &self.p95_latency_ms,
+                &self.latency_buckets,
+                &self.latency_buckets_unit,
             ];
             if leaves.iter().any(|l| l.is_some()) {
                 return Err(cx.missing(

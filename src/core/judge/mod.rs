@@ -3,7 +3,7 @@
 //! direction only, with a practical margin per metric. Pure: no I/O, no
 //! clock; the method and its references are in `docs/judge.md`.
 //!
-//! - [`errors`]: 5xx proportion, one-sided normal-mixture SPRT.
+//! - [`errors`]: 5xx proportion against the stable's + margin, one-sided binomial mixture SPRT.
 //! - [`latency`]: p95 from latency histograms, as the share of canary
 //!   requests slower than the stable's p95 + margin.
 //! - [`rate`]: the canary receives about its share.
@@ -56,8 +56,9 @@ pub struct JudgeSettings {
     pub latency_margin_ms: f64,
     /// Fewer requests than this (canary or stable) never passes.
     pub min_requests: f64,
-    /// Scale of the mixing distribution: the size of effect the 5xx test is
-    /// quickest to find, in points.
+    /// Scale of the mixing distribution (a half-normal above the margin), in
+    /// points: 2 puts half its mass within 1.35 points of the margin, where
+    /// the effects (+1, +2, +5 points over a margin of 0.5) begin.
     pub error_tau_points: f64,
     /// Same for the latency test, in points of "share slower than T".
     pub latency_tau_points: f64,
@@ -71,7 +72,7 @@ impl Default for JudgeSettings {
             error_margin_points: 0.5,
             latency_margin_ms: 50.0,
             min_requests: 100.0,
-            error_tau_points: 1.0,
+            error_tau_points: 2.0,
             latency_tau_points: 5.0,
         }
     }

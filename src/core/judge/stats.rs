@@ -120,6 +120,9 @@ pub fn norm_ppf(p: f64) -> f64 {
     x - u / (1.0 + x * u / 2.0)
 }
 
+/// (Not the judge's test any more, see [`binomial_mixture_ln`]: kept for the
+/// reference tests and to show, in a unit test, why it was replaced.)
+///
 /// ln Λ of the **one-sided** normal-mixture SPRT of `H0: θ ≤ null` against
 /// `θ > null`, with a half-normal mixing density of scale `tau` above `null`:
 ///
@@ -150,6 +153,56 @@ pub fn msprt_two_sided_ln(est: f64, var: f64, null: f64, tau: f64) -> f64 {
     let d = est - null;
     let s = var + t2;
     0.5 * (var / s).ln() + t2 * d * d / (2.0 * var * s)
+}
+
+/// Points of the discretized half-normal mixing distribution of
+/// [`binomial_mixture_ln`], and how far it reaches, in units of τ.
+const MIX_POINTS: usize = 64;
+const MIX_REACH: f64 = 5.0;
+
+/// ln Λ of the **one-sided binomial mixture** test of `H0: p ≤ p0` from `x`
+/// events in `n` trials (the canary's 5xx answers, or its requests slower
+/// than a threshold), exact for any counts (no normal approximation):
+///
+/// `Λ = Σ_k w_k · (p_k/p0)^x · ((1−p_k)/(1−p0))^(n−x)`, `p_k = p0 + θ_k`,
+///
+/// with `θ_k` the midpoints of 64 equal steps over `(0, 5τ]` and `w_k ∝
+/// exp(−θ_k²/2τ²)` summing to 1: a half-normal of scale τ above the null,
+/// discretized. Each term is the likelihood ratio of an alternative above
+/// `p0`, a nonnegative supermartingale under every `p ≤ p0` (its expected
+/// factor per trial is `p·p_k/p0 + (1−p)(1−p_k)/(1−p0) ≤ 1`); so is their
+/// average, and Ville's inequality gives `P(sup Λ ≥ 1/α) ≤ α` at every look,
+/// whatever the counts. Counts may be fractional (derived from rates).
+pub fn binomial_mixture_ln(x: f64, n: f64, p0: f64, tau: f64) -> f64 {
+    let ok = n > 0.0 && (0.0..=n).contains(&x) && p0 > 0.0 && p0 < 1.0 && tau > 0.0;
+    if !ok {
+        return 0.0;
+    }
+    let (ln_p0, ln_q0) = (p0.ln(), (-p0).ln_1p());
+    let mut terms = [0.0f64; MIX_POINTS];
+    let mut weights = [0.0f64; MIX_POINTS];
+    for (k, (term, weight)) in terms.iter_mut().zip(weights.iter_mut()).enumerate() {
+        let z = (k as f64 + 0.5) / MIX_POINTS as f64 * MIX_REACH;
+        // An alternative at or above 1 is capped just below it: still an
+        // alternative above p0, so still a supermartingale under the null.
+        let p1 = (p0 + z * tau).min(1.0 - 1e-12);
+        *weight = -z * z / 2.0;
+        *term = x * (p1.ln() - ln_p0) + (n - x) * ((-p1).ln_1p() - ln_q0);
+    }
+    let norm = log_sum_exp(&weights);
+    let mut all = [0.0f64; MIX_POINTS];
+    for ((a, t), w) in all.iter_mut().zip(terms).zip(weights) {
+        *a = t + w - norm;
+    }
+    log_sum_exp(&all)
+}
+
+fn log_sum_exp(v: &[f64]) -> f64 {
+    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
 /// Half-width of the always-valid (1 − α) confidence sequence that inverts
@@ -194,6 +247,13 @@ impl TwoProportions {
         let sm = |x: f64, n: f64| (x + 0.5) / (n + 1.0);
         let (a, b) = (sm(self.x_c, self.n_c), sm(self.x_s, self.n_s));
         a * (1.0 - a) / self.n_c + b * (1.0 - b) / self.n_s
+    }
+
+    /// The stable's add-½ smoothed proportion `(x_s + ½)/(n_s + 1)`: never
+    /// zero, and above the raw one while errors are rare, so a null built on
+    /// it leans towards the canary while the stable's data is thin.
+    pub fn smoothed_stable(&self) -> f64 {
+        (self.x_s + 0.5) / (self.n_s + 1.0)
     }
 
     /// Var(p̂_c − p̂_s) where `p_c = p_s + margin` (the null's boundary),
@@ -307,5 +367,95 @@ mod tests {
             n_s: 500.0,
         };
         assert!(t.var() > 0.0);
+    }
+
+    /// Binomial log probabilities `ln P(X = x)`, x = 0..=max, by the recurrence.
+    fn binomial_ln_pmf(n: u32, p: f64, max: usize) -> Vec<f64> {
+        let mut out = vec![f64::from(n) * (-p).ln_1p()];
+        for x in 0..max {
+            let prev = out[x];
+            let x = x as f64;
+            out.push(prev + ((f64::from(n) - x) / (x + 1.0) * p / (1.0 - p)).ln());
+        }
+        out
+    }
+
+    #[test]
+    fn binomial_mixture_is_a_fair_bet_under_the_null() {
+        // No data: Λ = 1.
+        close(binomial_mixture_ln(0.0, 0.0, 0.006, 0.02), 0.0, 1e-12);
+        // E[Λ_n] = 1 under p = p0 (each term is a likelihood ratio), and
+        // below 1 under any p < p0: summed exactly over the binomial.
+        for (n, p0, tau) in [(200u32, 0.006, 0.02), (60, 0.05, 0.05), (1000, 0.011, 0.01)] {
+            for (p, expect_one) in [(p0, true), (p0 / 3.0, false)] {
+                let ln_pmf = binomial_ln_pmf(n, p, n as usize);
+                let mean: f64 = ln_pmf
+                    .iter()
+                    .enumerate()
+                    .map(|(x, q)| (q + binomial_mixture_ln(x as f64, f64::from(n), p0, tau)).exp())
+                    .sum();
+                if expect_one {
+                    close(mean, 1.0, 1e-9);
+                } else {
+                    assert!(mean < 1.0, "{mean}");
+                }
+            }
+        }
+        // One error in one trial: Σ w_k p_k / p0 (hand-checkable: > 1).
+        assert!(binomial_mixture_ln(1.0, 1.0, 0.006, 0.02) > 0.0);
+        // Only harm counts: fewer events than the null expects lower Λ.
+        assert!(binomial_mixture_ln(0.0, 500.0, 0.006, 0.02) < 0.0);
+    }
+
+    /// The exact probability that a canary at the null's boundary ever
+    /// crosses the bound, looked at every `every` requests up to `n_max`:
+    /// the binomial path is followed state by state (errors so far), and the
+    /// mass of a state whose Λ reaches 1/α is taken out (the test stopped).
+    fn crossing_probability(
+        ln_lr: impl Fn(f64, f64) -> f64,
+        p: f64,
+        n_max: u32,
+        every: u32,
+    ) -> f64 {
+        let bound = (1.0f64 / 0.01).ln();
+        let mut alive = vec![0.0f64; 120];
+        alive[0] = 1.0;
+        let mut crossed = 0.0;
+        for n in 1..=n_max {
+            for x in (0..alive.len()).rev() {
+                let stay = alive[x] * (1.0 - p);
+                let up = if x > 0 { alive[x - 1] * p } else { 0.0 };
+                alive[x] = stay + up;
+            }
+            if n % every == 0 {
+                for (x, a) in alive.iter_mut().enumerate() {
+                    if *a > 0.0 && ln_lr(x as f64, f64::from(n)) >= bound {
+                        crossed += *a;
+                        *a = 0.0;
+                    }
+                }
+            }
+        }
+        crossed
+    }
+
+    #[test]
+    fn looking_every_second_keeps_alpha_exactly_where_the_normal_test_did_not() {
+        // A canary at 0.6 % 5xx against a null of 0.6 % (the stable's 0.1 %
+        // plus the 0.5-point margin), at 5 req/s for 15 minutes, looked at
+        // every second (5 requests), α = 1 %.
+        let (p0, n) = (0.006, 4500);
+        let exact = crossing_probability(|x, n| binomial_mixture_ln(x, n, p0, 0.02), p0, n, 5);
+        assert!(exact <= 0.01, "binomial mixture: {exact}");
+        assert!(exact > 0.002, "not needlessly timid either: {exact}");
+        // The normal approximation at the boundary's variance (the test
+        // before): about 3 %, three times α.
+        let normal = crossing_probability(
+            |x, n| msprt_one_sided_ln(x / n, p0 * (1.0 - p0) / n, p0, 0.01),
+            p0,
+            n,
+            5,
+        );
+        assert!(normal > 0.02, "normal approximation: {normal}");
     }
 }

@@ -33,9 +33,9 @@ impl Totals {
         for (le, cum) in &c.latency_le {
             let n = (cum - prev).max(0.0);
             prev = prev.max(*cum);
-            if n > 0.0 {
-                *self.buckets.entry(le.max(0.0).to_bits()).or_default() += n;
-            }
+            // Empty buckets are kept: their bounds are the next bucket's
+            // lower bound (histogram_quantile interpolates from there).
+            *self.buckets.entry(le.max(0.0).to_bits()).or_default() += n;
         }
         self.hist_requests += prev;
     }
@@ -264,6 +264,30 @@ mod tests {
         grid(&mut batch, &[15, 25]);
         tally.merge(&batch, "a", t(0));
         assert_eq!(tally.totals(None, None).requests, 16.0);
+    }
+
+    #[test]
+    fn an_empty_bucket_still_bounds_the_next_one() {
+        // Everything in (10, 25]: the p95 is 10 + 15 × 0.95 = 24.25 (as
+        // Prometheus' histogram_quantile reads it), not 25 × 0.95.
+        let mut batch = MetricsBatch::default();
+        let pc = PointCounts {
+            requests: 100.0,
+            errors: 0.0,
+            latency_le: vec![
+                (5.0, 0.0),
+                (10.0, 0.0),
+                (25.0, 100.0),
+                (f64::INFINITY, 100.0),
+            ],
+        };
+        batch.counts.insert("a".into(), vec![(t(10), pc)]);
+        let mut tally = Tally::default();
+        tally.merge(&batch, "a", t(0));
+        let tot = tally.totals(None, None);
+        assert_eq!(tot.quantile(0.95), Some(24.25));
+        assert_eq!(tot.count_le(10.0), 0.0);
+        assert_eq!(tot.count_le(17.5), 50.0);
     }
 
     #[test]

@@ -50,9 +50,13 @@ pub fn test_line(t: &TestEvidence) -> String {
     )
 }
 
-fn lr(ln: f64) -> String {
+/// Λ from ln Λ; beyond what an f64 holds (a canary far worse than the
+/// stable over many requests), as a power of e rather than "inf".
+pub(super) fn lr(ln: f64) -> String {
     let v = ln.exp();
-    if v >= 1e4 {
+    if !v.is_finite() {
+        format!("e^{ln:.0}")
+    } else if v >= 1e4 {
         format!("{v:.1e}")
     } else if v >= 10.0 {
         format!("{v:.0}")
@@ -99,4 +103,14 @@ pub fn report_row(ev: &Evidence) -> String {
         ev.lag_secs
             .map_or("–".into(), crate::core::duration::two_units)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn huge_likelihood_ratios_are_written_as_powers_of_e() {
+        assert_eq!(super::lr(2650.4), "e^2650");
+        assert_eq!(super::lr(100f64.ln()), "100");
+        assert_eq!(super::lr(30.0), "1.1e13");
+    }
 }

@@ -3,9 +3,10 @@
 //! (GET with a query string as the REST reference shows, or POST with a form
 //! or a JSON `QueryRangeRequest` body as the discovery document has it).
 //!
-//! There is no PromQL engine: it recognises the three queries
+//! There is no PromQL engine: it recognises the four queries
 //! [`QueryTemplates::cloud_run`](canary::metrics::prometheus::QueryTemplates::cloud_run)
-//! writes (request rate, 5xx percent, p95 latency of one revision) and answers
+//! writes (request rate, 5xx percent, p95 latency and the latency buckets by
+//! `le` of one revision) and answers
 //! them from synthetic traffic: [`FakeMonitoring::request_rate`] requests per
 //! second spread over the revisions by their share in `trafficStatuses` (what
 //! is actually served), each revision with its own error percent and p95. A
@@ -66,6 +67,8 @@ pub enum Signal {
     RequestRate,
     ErrorPercent,
     LatencyP95,
+    /// `sum by (le) (rate(request_latencies_bucket[…]))`: one series per bucket.
+    LatencyBuckets,
 }
 
 /// A recognised query: which signal of which revision (of which service, when named).
@@ -202,6 +205,8 @@ pub fn recognise(query: &str) -> Result<Recognised, String> {
         && sels.len() == 1
     {
         (Signal::LatencyP95, sels[0].clone())
+    } else if shape == format!("sumby(le)(rate({LATENCIES}{{}}[]))") && sels.len() == 1 {
+        (Signal::LatencyBuckets, sels[0].clone())
     } else {
         return Err(unknown());
     };
@@ -220,6 +225,35 @@ pub fn recognise(query: &str) -> Result<Recognised, String> {
         service: sel.get("service_name").cloned(),
         revision,
     })
+}
+
+fn labels(le: Option<String>) -> Value {
+    match le {
+        Some(le) => json!({ "le": le }),
+        None => json!({}),
+    }
+}
+
+/// Cloud Run's request latencies are a distribution with exponential
+/// buckets (Cloud Monitoring's `Exponential`: bucket i ≥ 1 ends at
+/// `scale · growthFactor^i`); its PromQL API shows them as `_bucket` series
+/// with a cumulative `le` in ms. Here: scale 1 ms, growth 1.4, 40 finite
+/// buckets (to ~700 s), and the requests log-normal (σ 0.35, the simulator's)
+/// with the revision's p95. `(le, share of requests at or under it)`.
+pub fn latency_buckets(p95_ms: f64) -> Vec<(String, f64)> {
+    const SCALE_MS: f64 = 1.0;
+    const GROWTH: f64 = 1.4;
+    const FINITE: i32 = 40;
+    let median = p95_ms / (1.645f64 * 0.35).exp();
+    let mut out: Vec<(String, f64)> = (1..=FINITE)
+        .map(|i| {
+            let le = SCALE_MS * GROWTH.powi(i);
+            let share = canary::core::judge::stats::norm_cdf((le / median).ln() / 0.35);
+            (sample(le), share)
+        })
+        .collect();
+    out.push(("+Inf".into(), 1.0));
+    out
 }
 
 /// A time as Prometheus accepts it: float Unix seconds or RFC 3339.
@@ -308,11 +342,34 @@ impl FakeState {
             .get(&q.revision)
             .copied()
             .unwrap_or_default();
+        let rate = self.monitoring.request_rate * f64::from(percent) / 100.0;
         Some(match q.signal {
-            Signal::RequestRate => self.monitoring.request_rate * f64::from(percent) / 100.0,
+            Signal::RequestRate | Signal::LatencyBuckets => rate,
             Signal::ErrorPercent => b.error_percent,
             Signal::LatencyP95 => b.p95_ms,
         })
+    }
+
+    /// The series a recognised query answers with now: one unlabelled value,
+    /// or for the buckets one `(le, value)` per bucket (no series: no traffic).
+    fn series(&self, project: &str, q: &Recognised) -> Vec<(Option<String>, f64)> {
+        let Some(v) = self.value(project, q) else {
+            return vec![];
+        };
+        if q.signal != Signal::LatencyBuckets {
+            return vec![(None, v)];
+        }
+        let p95 = self
+            .monitoring
+            .behaviour
+            .get(&q.revision)
+            .copied()
+            .unwrap_or_default()
+            .p95_ms;
+        latency_buckets(p95)
+            .into_iter()
+            .map(|(le, share)| (Some(le), v * share))
+            .collect()
     }
 
     /// Answers `query_range` (`range`) or `query` for `project`: the JSON body
@@ -365,32 +422,27 @@ impl FakeState {
                 ));
             }
             let q = recognise(query).map_err(PromError::bad_data)?;
-            let values: Vec<Value> = match self.value(project, &q) {
-                None => Vec::new(),
-                Some(v) => {
-                    let mut out = Vec::new();
-                    let mut t = start;
-                    // Nothing in the future, as a real store.
-                    while t <= end + 1e-9 && t <= now_secs + 1e-9 {
-                        out.push(json!([t, sample(v)]));
-                        t += step;
-                    }
-                    out
+            let mut result: Vec<Value> = Vec::new();
+            for (le, v) in self.series(project, &q) {
+                let mut values = Vec::new();
+                let mut t = start;
+                // Nothing in the future, as a real store.
+                while t <= end + 1e-9 && t <= now_secs + 1e-9 {
+                    values.push(json!([t, sample(v)]));
+                    t += step;
                 }
-            };
-            let result: Vec<Value> = if values.is_empty() {
-                Vec::new()
-            } else {
-                vec![json!({"metric": {}, "values": values})]
-            };
+                if !values.is_empty() {
+                    result.push(json!({"metric": labels(le), "values": values}));
+                }
+            }
             json!({"resultType": "matrix", "result": result})
         } else {
             let at = time_param("time")?.unwrap_or(now_secs);
             let q = recognise(query).map_err(PromError::bad_data)?;
             let result: Vec<Value> = self
-                .value(project, &q)
-                .map(|v| json!({"metric": {}, "value": [at, sample(v)]}))
+                .series(project, &q)
                 .into_iter()
+                .map(|(le, v)| json!({"metric": labels(le), "value": [at, sample(v)]}))
                 .collect();
             json!({"resultType": "vector", "result": result})
         };
@@ -412,6 +464,10 @@ mod tests {
             (&t.request_rate, Signal::RequestRate),
             (&t.error_percent, Signal::ErrorPercent),
             (&t.latency_p95, Signal::LatencyP95),
+            (
+                t.latency_buckets.as_ref().expect("a buckets query"),
+                Signal::LatencyBuckets,
+            ),
         ] {
             let r = recognise(&q(tpl).expect("expands")).expect("recognised");
             assert_eq!(r.signal, signal);
@@ -427,6 +483,20 @@ mod tests {
         let spaced =
             "sum ( rate ( run_googleapis_com:request_count{ revision_name = \"a\\\"b\" } [5m] ) )";
         assert_eq!(recognise(spaced).expect("ok").revision, "a\"b");
+    }
+
+    #[test]
+    fn latency_buckets_are_cumulative_and_hold_the_p95() {
+        let b = latency_buckets(450.0);
+        assert!(b.windows(2).all(|w| w[0].1 <= w[1].1), "{b:?}");
+        assert_eq!(b.last().map(|x| (x.0.as_str(), x.1)), Some(("+Inf", 1.0)));
+        // The bucket that crosses 95 % ends within one growth factor of 450.
+        let le: f64 = b
+            .iter()
+            .find(|x| x.1 >= 0.95)
+            .and_then(|x| x.0.parse().ok())
+            .expect("a finite bucket over 95 %");
+        assert!((450.0..450.0 * 1.4).contains(&le), "{le}");
     }
 
     #[test]
