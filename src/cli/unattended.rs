@@ -597,7 +597,14 @@ async fn keep_lease(
                     let _ = cancel.send(headless::LEASE_LOST).await;
                     return;
                 }
-                Ok(None) => None,
+                // Removed under the run (someone freed it by hand): another
+                // driver may take it now; stop as for a lease taken over
+                // (the renewal would say so 30 s later).
+                Ok(None) => {
+                    tracing::warn!("the lease was removed: stopping");
+                    let _ = cancel.send(headless::LEASE_LOST).await;
+                    return;
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "the lease could not be read");
                     None

@@ -93,6 +93,32 @@ impl RemoteRequest {
 }
 
 impl LeaseInfo {
+    /// The same lease with every text a control character could hide in
+    /// (it is written by whoever may write the object) made printable:
+    /// control characters become spaces.
+    pub fn printable(self) -> LeaseInfo {
+        fn clean(s: String) -> String {
+            if s.contains(char::is_control) {
+                s.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect()
+            } else {
+                s
+            }
+        }
+        LeaseInfo {
+            driver: clean(self.driver),
+            plan: clean(self.plan),
+            phase: self.phase.map(clean),
+            gates: self.gates.map(clean),
+            request: self.request.map(|r| RemoteRequest {
+                by: clean(r.by),
+                ..r
+            }),
+            ..self
+        }
+    }
+
     /// A fresh lease for `driver` (pid), `plan`, lasting `ttl` from `now`.
     pub fn new(
         driver: String,

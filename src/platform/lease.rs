@@ -249,24 +249,41 @@ impl Lease for FileLease {
 
     async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
         let _lock = self.lock()?;
-        let held = requestable(self.read_now()?, &self.location())?;
-        let next = LeaseInfo {
-            request: Some(request.clone()),
-            ..held
-        };
+        let next = requestable(self.read_now()?, &self.location(), request)?;
         self.write_over(&next)?;
         Ok(next)
     }
 }
 
-/// The lease a request may be written into: held, and not expired.
-pub fn requestable(held: Option<LeaseInfo>, location: &str) -> Result<LeaseInfo, LeaseError> {
+/// The lease with `request` written into it: only a lease held and not
+/// expired, and never over an abort not yet obeyed (another cockpit's
+/// pause or resume would silently turn a rollback into a hold).
+pub fn requestable(
+    held: Option<LeaseInfo>,
+    location: &str,
+    request: &RemoteRequest,
+) -> Result<LeaseInfo, LeaseError> {
     match held {
         None => Err(LeaseError::Backend(format!(
             "nobody drives a plan now ({location} is free)"
         ))),
         Some(h) if h.expired(Utc::now()) => Err(LeaseError::Expired(Box::new(h))),
-        Some(h) => Ok(h),
+        Some(h) => match &h.request {
+            Some(r)
+                if r.kind == RequestKind::Abort
+                    && r.acked.is_none()
+                    && request.kind != RequestKind::Abort =>
+            {
+                Err(LeaseError::Backend(format!(
+                    "not written: the {} is not obeyed yet, and an abort is never replaced",
+                    r.describe()
+                )))
+            }
+            _ => Ok(LeaseInfo {
+                request: Some(request.clone()),
+                ..h
+            }),
+        },
     }
 }
 
@@ -363,6 +380,53 @@ mod tests {
             lease.request(&late).await,
             Err(LeaseError::Expired(Box::new(dead)))
         );
+    }
+
+    /// An abort not yet obeyed is never replaced by another cockpit's pause
+    /// or resume (it would turn a rollback into a hold); once obeyed, or by
+    /// another abort, it may be.
+    #[tokio::test]
+    async fn a_pending_abort_is_never_replaced_by_a_pause() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lease = FileLease::new(dir.path().join("app.lease"));
+        let alice = info("alice@a", 1, 30);
+        lease.acquire(&alice, false).await.expect("acquire");
+        let abort = RemoteRequest {
+            kind: RequestKind::Abort,
+            ..ask_of("bob@laptop")
+        };
+        lease.request(&abort).await.expect("abort written");
+        let pause = ask_of("carol@desk");
+        match lease.request(&pause).await {
+            Err(LeaseError::Backend(why)) => {
+                assert!(why.contains("abort requested by bob@laptop"), "{why}")
+            }
+            other => panic!("the pause must be refused: {other:?}"),
+        }
+        let held = lease.read().await.expect("read").expect("held");
+        assert_eq!(held.request, Some(abort.clone()), "the abort stays");
+        let again = RemoteRequest {
+            kind: RequestKind::Abort,
+            ..ask_of("carol@desk")
+        };
+        lease
+            .request(&again)
+            .await
+            .expect("another abort may replace it");
+        // Obeyed: a later request is written.
+        let mut obeyed = lease.read().await.expect("read").expect("held");
+        if let Some(r) = obeyed.request.as_mut() {
+            r.acked = Some(Utc::now());
+        }
+        std::fs::write(
+            dir.path().join("app.lease"),
+            serde_json::to_vec(&obeyed).unwrap(),
+        )
+        .unwrap();
+        lease
+            .request(&pause)
+            .await
+            .expect("after the abort was obeyed");
     }
 
     fn ask_of(by: &str) -> RemoteRequest {

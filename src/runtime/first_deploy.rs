@@ -345,6 +345,15 @@ mod tests {
     /// `--image r/app:2 --steps 20:1m,100 --auto` against the healthy
     /// simulator whose first `conflicts` deploys are conflicts.
     async fn release(conflicts: usize) -> (State, Ending, Vec<Seen>) {
+        release_with(conflicts, None).await
+    }
+
+    /// As [`release`]; `abort_after`: a cockpit's abort arrives (from the
+    /// lease) that long after the start.
+    async fn release_with(
+        conflicts: usize,
+        abort_after: Option<Duration>,
+    ) -> (State, Ending, Vec<Seen>) {
         let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
         let platform: Arc<dyn Platform> = Arc::new(Conflicting {
             sim,
@@ -400,6 +409,23 @@ mod tests {
             ..Timing::default()
         };
         let (tx, rx) = super::super::channel();
+        if let Some(after) = abort_after {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let request = crate::core::lease::RemoteRequest {
+                    kind: crate::core::lease::RequestKind::Abort,
+                    by: "bob@laptop".into(),
+                    at: Utc::now(),
+                    acked: None,
+                };
+                let _ = tx
+                    .send(crate::core::action::Action::Drive(
+                        crate::core::action::DriveRequest::Remote(request),
+                    ))
+                    .await;
+            });
+        }
         let mut seeing = Seeing::default();
         let (state, ending) =
             headless::run(state, backends, timing, opts, tx, rx, &mut seeing).await;
@@ -433,6 +459,27 @@ mod tests {
         assert_eq!(plan.canary, deployed);
         assert_ne!(plan.canary, "emergence-app-00043-kaw");
         assert!(matches!(ending, Ending::Waiting(_)), "{ending:?}");
+    }
+
+    /// A cockpit's abort while the image deploys: the run stops before the
+    /// plan starts; no traffic moves to the revision someone asked to abort.
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_from_a_cockpit_during_the_deploy_stops_before_any_traffic() {
+        let (state, ending, seen) = release_with(0, Some(Duration::from_millis(700))).await;
+        assert!(
+            seen.iter().any(|s| matches!(s, Seen::Remote(_))),
+            "the request was seen: {seen:?}"
+        );
+        assert!(state.plan.is_none(), "the plan never started");
+        let snapshot = state.snapshot.as_ref().expect("read");
+        if let Some((revision, _)) = &state.release.last_deploy {
+            assert_eq!(snapshot.traffic.percent_of(revision), 0, "{snapshot:?}");
+        }
+        assert!(state.change.is_none(), "nothing in flight");
+        match ending {
+            Ending::Waiting(why) => assert!(why.contains("no traffic was changed"), "{why}"),
+            other => panic!("expected a stop before traffic, got {other:?}"),
+        }
     }
 
     /// A service that keeps moving: the run gives up, nothing deployed.

@@ -210,6 +210,22 @@ pub async fn run(
             let seen = seen.take().unwrap_or_else(|| Seen::of(&action));
             if let Seen::Remote(r) = &seen {
                 held = r.kind == crate::core::lease::RequestKind::Pause;
+                // Before the plan started (deploying, checking the new
+                // revision): a pause or an abort stops the run there, before
+                // any traffic; nothing reaches a plan the journal resumed
+                // (an old, interrupted one: never driven by this run).
+                if !started {
+                    if r.kind != crate::core::lease::RequestKind::Resume && settling.is_none() {
+                        settling = Some((
+                            Instant::now() + SETTLE,
+                            Some(format!("{}: stopped before the plan started", r.describe())),
+                        ));
+                    }
+                    if state.plan.is_some() {
+                        watcher.saw(&state, &seen, &[]);
+                        continue;
+                    }
+                }
             }
             let applying = matches!(state.active_phase(), Some(Phase::Applying { .. }));
             let effects = engine.step(&mut state, action);

@@ -876,6 +876,51 @@ fn a_second_driver_refuses_and_an_expired_lease_needs_take_over() {
     assert!(w.journal().contains("lease taken over (--take-over)"));
 }
 
+/// The lease removed under a running release (someone freed it by hand):
+/// another driver may take it, so this one stops (paused, exit 4) within
+/// a poll instead of driving on without it.
+#[test]
+fn a_release_whose_lease_is_removed_stops() {
+    let w = World::sim("healthy", 50.0, 0.0, "");
+    let mut run = w.spawn(&["release", "--steps", "20:10m,100", "--auto"], &[]);
+    let mut location = None;
+    while let Some(v) = run.next_event() {
+        if v["event"] == "lease" {
+            location = v["location"].as_str().map(str::to_string);
+        }
+        if v["event"] == "step-applied" {
+            break;
+        }
+    }
+    let location = location.expect("the lease was taken");
+    // Once the step's publication was written (a renewal then would find
+    // the lease gone by itself): the driver's reads must notice.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::fs::remove_file(&location).expect("remove the lease");
+    // A watchdog: a run still driving after 25 s is killed (no exit code).
+    let pid = run.child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(25));
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    while run.next_event().is_some() {}
+    let code = run.exit_code();
+    assert_eq!(
+        code,
+        Some(4),
+        "still driving after its lease was removed? {:?}",
+        run.lines
+    );
+    let stream = run.stream();
+    let paused = events(&stream, "paused");
+    assert_eq!(paused.len(), 1, "{stream:?}");
+    assert!(
+        paused[0].to_string().contains("lease was lost"),
+        "{}",
+        paused[0]
+    );
+}
+
 /// Someone moves the split while the release observes: the driver
 /// pauses instead of fighting (exit 4), and sends nothing more.
 #[test]

@@ -168,6 +168,90 @@ fn a_conflict_when_only_the_version_moved_sends_the_step_again() {
     ));
 }
 
+/// A plan step refused for a version that moved alone is sent again once —
+/// but never after a rollback went out meanwhile (an abort, a red gate, `r`):
+/// the rolled-back canary must not get the step's traffic back.
+#[test]
+fn a_step_refused_for_its_version_is_not_sent_again_after_a_rollback() {
+    let mut s = testing::state();
+    s.last_applied = s.snapshot.as_ref().map(|snap| snap.traffic.clone());
+    let before = s.snapshot.as_ref().expect("snapshot").traffic.clone();
+    update(
+        &mut s,
+        Action::Drive(DriveRequest::Start {
+            spec: spec(),
+            reason: None,
+        }),
+        t0(),
+    );
+    let step = s.change.as_ref().expect("the first step in flight").id;
+    update(
+        &mut s,
+        Action::TrafficFailed {
+            id: step,
+            error: canary::core::error::BackendError::Conflict("etag moved".into()),
+        },
+        t0(),
+    );
+    // The run is aborted before the re-read comes back: the rollback goes out.
+    let fx = update(
+        &mut s,
+        Action::Drive(DriveRequest::Abort {
+            reason: "aborted by bob@laptop".into(),
+        }),
+        t0(),
+    );
+    let rollback = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::SetTraffic {
+                id,
+                kind: ChangeKind::Rollback,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .expect("the rollback goes out");
+    // The re-read: the split the step was decided on, a new version.
+    let mut read = s.snapshot.clone().expect("snapshot");
+    read.traffic = before.clone();
+    read.actual = Some(before);
+    read.version = Version("etag-renewed".into());
+    let g = s.write_generation;
+    let fx = update(&mut s, service_loaded_at(read, g), t0());
+    assert!(
+        !fx.iter().any(|e| matches!(
+            e,
+            Effect::SetTraffic {
+                kind: ChangeKind::Plan(_),
+                ..
+            }
+        )),
+        "{fx:?}"
+    );
+    assert!(
+        !matches!(s.queued.as_ref().map(|q| q.kind), Some(ChangeKind::Plan(_))),
+        "not queued behind the rollback: {:?}",
+        s.queued
+    );
+    // The rollback lands: nothing follows it.
+    let mut landed = s.snapshot.clone().expect("snapshot");
+    landed.traffic = TrafficSplit::all_to(STABLE);
+    landed.actual = Some(TrafficSplit::all_to(STABLE));
+    let fx = update(
+        &mut s,
+        Action::TrafficApplied {
+            id: rollback,
+            snapshot: landed,
+        },
+        t0(),
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::SetTraffic { .. })),
+        "nothing after the rollback: {fx:?}"
+    );
+}
+
 /// Someone set another split meanwhile: the driver pauses, sends nothing.
 #[test]
 fn a_reask_after_someone_elses_split_pauses_the_plan() {
@@ -348,6 +432,27 @@ mod remote {
             .as_ref()
             .map(|m| m.text.clone())
             .unwrap_or_default()
+    }
+
+    /// The lease is written by whoever may annotate the object: its texts
+    /// reach the screen without control characters (no escape sequence
+    /// from a lease clears the operator's terminal or fakes a line).
+    #[test]
+    fn a_lease_with_control_characters_is_shown_printable() {
+        let evil = LeaseInfo {
+            driver: "ci@runner\u{1b}[2J".into(),
+            plan: "ci\r\nall green".into(),
+            gates: Some("green\u{7}".into()),
+            ..driver("observing\u{1b}]52;c;AAAA\u{7} step 1")
+        };
+        let s = watching(Some(evil));
+        let screen = crate::release_snapshots::text(&s, 120, 40);
+        assert!(
+            !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+            "{screen:?}"
+        );
+        assert!(message(&s).contains("ci@runner"), "{}", message(&s));
+        assert!(!message(&s).contains(char::is_control), "{}", message(&s));
     }
 
     /// `p` asks (a confirmation naming the driver), `y` writes the request

@@ -296,6 +296,12 @@ pub(super) fn cancelled(state: &mut State, c: &Confirmation, fx: &mut Vec<Effect
     say(state, Level::Info, "cancelled: nothing was changed");
 }
 
+/// A rollback is in flight or queued.
+fn rollback_on_its_way(state: &State) -> bool {
+    state.change.as_ref().map(|c| c.kind) == Some(ChangeKind::Rollback)
+        || state.queued.as_ref().map(|q| q.kind) == Some(ChangeKind::Rollback)
+}
+
 /// Sends a change, or queues it behind the one in flight. The id it was
 /// given, unless it was refused.
 pub(super) fn submit(
@@ -306,9 +312,7 @@ pub(super) fn submit(
     fx: &mut Vec<Effect>,
 ) -> Option<u64> {
     // A rollback on its way is never replaced or held up by another change.
-    let rolling_back = state.change.as_ref().map(|c| c.kind) == Some(ChangeKind::Rollback)
-        || state.queued.as_ref().map(|q| q.kind) == Some(ChangeKind::Rollback);
-    if rolling_back && kind != ChangeKind::Rollback {
+    if rollback_on_its_way(state) && kind != ChangeKind::Rollback {
         say(
             state,
             Level::Warn,
@@ -419,6 +423,35 @@ pub(super) fn reask_after_conflict(state: &mut State, c: QueuedChange, fx: &mut 
         && state.resent_after_conflict != Some(c.id)
         && c.kind != ChangeKind::Rollback
     {
+        // Not when a rollback went out meanwhile (it is never replaced nor
+        // followed by the change it superseded), nor for a plan step the
+        // plan has left.
+        let step_left = match c.kind {
+            ChangeKind::Plan(step) => {
+                !matches!(state.active_phase(), Some(Phase::Applying { step: s }) if s == step)
+            }
+            _ => false,
+        };
+        if rollback_on_its_way(state) || step_left {
+            say(
+                state,
+                Level::Warn,
+                format!(
+                    "{} {} not sent again: {}",
+                    c.kind.verb(),
+                    ChangeNo(c.id),
+                    if step_left {
+                        "the plan has moved on"
+                    } else {
+                        "a rollback is on its way"
+                    }
+                ),
+            );
+            if let ChangeKind::Plan(step) = c.kind {
+                plan::plan_step_failed(state, step, "a rollback is on its way".into(), fx);
+            }
+            return;
+        }
         let text = format!(
             "the service's version moved, not its traffic: {} {} sent again on the new version",
             c.kind.verb(),

@@ -88,6 +88,8 @@ fn remote(state: &mut State, request: RemoteRequest, fx: &mut Vec<Effect>) {
             request.describe(),
             if obeyed {
                 ""
+            } else if state.plan.is_none() {
+                ": no plan has started (a run deploying its image stops there, before any traffic)"
             } else {
                 ": nothing to do, the plan is not in a state it applies to"
             }

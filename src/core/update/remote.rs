@@ -38,7 +38,9 @@ pub(super) fn on_read(
     state.remote.location = location;
     state.remote.read_at = Some(now);
     let lease = match lease {
-        Ok(l) => l,
+        // Anyone who may annotate the object wrote it: no control
+        // characters reach the screen.
+        Ok(l) => l.map(LeaseInfo::printable),
         Err(e) => {
             // Said once: until it reads again, a plan driven elsewhere
             // would not show here (the driver still stops if this cockpit

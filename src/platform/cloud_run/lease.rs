@@ -135,11 +135,7 @@ impl Lease for CloudRunLease {
     async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
         for _ in 0..TRIES {
             let (annotations, held, etag) = self.read_all().await?;
-            let held = requestable(held, &self.location())?;
-            let next = LeaseInfo {
-                request: Some(request.clone()),
-                ..held
-            };
+            let next = requestable(held, &self.location(), request)?;
             if self.write(annotations, Some(&next), &etag).await? {
                 return Ok(next);
             }

@@ -212,7 +212,8 @@ pub struct Condition {
 /// name and key, never its value; a ConfigMap or field reference by what it
 /// points at), limits, port, and the Deployment's conditions
 /// (`Available`/`Progressing` true is good; `ReplicaFailure` true and a
-/// `ProgressDeadlineExceeded` are failures; `Unknown` is pending).
+/// `ProgressDeadlineExceeded` are failures; `Available` false and `Unknown`
+/// are pending).
 pub fn revision_details(
     template: &k8s_openapi::api::core::v1::PodTemplateSpec,
     conditions: &[Condition],
@@ -262,14 +263,19 @@ pub fn revision_details(
         .iter()
         .map(|c| {
             let truth = c.status.as_str();
+            // Available=False is a rollout under way (pending), not a
+            // failure; the rollout fails on ProgressDeadlineExceeded
+            // (Progressing=False) or a ReplicaFailure.
             let failed = (c.kind == "ReplicaFailure" && truth == "True")
-                || (c.kind != "ReplicaFailure" && truth == "False")
+                || (c.kind == "Progressing" && truth == "False")
                 || c.reason.as_deref() == Some("ProgressDeadlineExceeded");
+            let good = (c.kind == "ReplicaFailure" && truth == "False")
+                || (c.kind != "ReplicaFailure" && truth == "True");
             Shown {
                 kind: c.kind.clone(),
                 state: if failed {
                     ConditionState::Failed
-                } else if truth == "True" || truth == "False" {
+                } else if good {
                     ConditionState::Ok
                 } else {
                     ConditionState::Pending
@@ -473,6 +479,44 @@ mod tests {
             generation: 2,
             observed_generation: 2,
         }
+    }
+
+    /// Conditions as the inspect view shows them: a scale-up under way
+    /// (Available=False) is pending, not failed; a deadline or a replica
+    /// failure is.
+    #[test]
+    fn deployment_conditions_in_the_inspect_view() {
+        use crate::core::details::ConditionState as S;
+        let c = |kind: &str, status: &str, reason: Option<&str>| Condition {
+            kind: kind.into(),
+            status: status.into(),
+            reason: reason.map(Into::into),
+            message: None,
+            since: None,
+        };
+        let states = |cs: Vec<Condition>| -> Vec<S> {
+            revision_details(&Default::default(), &cs)
+                .conditions
+                .iter()
+                .map(|c| c.state)
+                .collect()
+        };
+        assert_eq!(
+            states(vec![
+                c("Available", "False", Some("MinimumReplicasUnavailable")),
+                c("Progressing", "True", Some("ReplicaSetUpdated")),
+            ]),
+            vec![S::Pending, S::Ok]
+        );
+        assert_eq!(
+            states(vec![
+                c("Progressing", "False", Some("ProgressDeadlineExceeded")),
+                c("ReplicaFailure", "True", Some("FailedCreate")),
+                c("ReplicaFailure", "False", None),
+                c("Available", "Unknown", None),
+            ]),
+            vec![S::Failed, S::Failed, S::Ok, S::Pending]
+        );
     }
 
     #[test]

@@ -278,11 +278,7 @@ impl Lease for KubeLease {
     async fn request(&self, request: &RemoteRequest) -> Result<LeaseInfo, LeaseError> {
         for _ in 0..TRIES {
             let read = self.read_all().await?;
-            let held = requestable(read.lease.clone(), &self.location())?;
-            let next = LeaseInfo {
-                request: Some(request.clone()),
-                ..held
-            };
+            let next = requestable(read.lease.clone(), &self.location(), request)?;
             if self.write(&read, &next, false).await? {
                 return Ok(next);
             }
