@@ -279,6 +279,8 @@ mod tests {
     struct Conflicting {
         sim: Simulator,
         conflicts: AtomicUsize,
+        /// How long each deploy takes before the simulator's own.
+        slow: Duration,
     }
 
     #[async_trait]
@@ -309,6 +311,7 @@ mod tests {
             expect: &Version,
             progress: SnapshotSink,
         ) -> Result<ServiceSnapshot, BackendError> {
+            tokio::time::sleep(self.slow).await;
             let left = self.conflicts.load(Ordering::SeqCst);
             if left > 0 {
                 self.conflicts.store(left - 1, Ordering::SeqCst);
@@ -354,10 +357,22 @@ mod tests {
         conflicts: usize,
         abort_after: Option<Duration>,
     ) -> (State, Ending, Vec<Seen>) {
+        release_slow(conflicts, abort_after, Duration::ZERO, None).await
+    }
+
+    /// As [`release_with`]; each deploy takes `slow` more, and SIGTERM
+    /// comes `sigterm_after` the start.
+    async fn release_slow(
+        conflicts: usize,
+        abort_after: Option<Duration>,
+        slow: Duration,
+        sigterm_after: Option<Duration>,
+    ) -> (State, Ending, Vec<Seen>) {
         let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
         let platform: Arc<dyn Platform> = Arc::new(Conflicting {
             sim,
             conflicts: AtomicUsize::new(conflicts),
+            slow,
         });
         let state = State::new(Settings::default(), platform.info(), Utc::now());
         let spec = PlanSpec {
@@ -374,7 +389,16 @@ mod tests {
             mode: PlanMode::Auto,
             ..PlanSpec::domain_default()
         };
-        let (_cancel_tx, cancel) = tokio::sync::mpsc::channel(1);
+        let (cancel_tx, cancel) = tokio::sync::mpsc::channel(1);
+        if let Some(after) = sigterm_after {
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = cancel_tx.send("SIGTERM").await;
+            });
+        } else {
+            // Kept open: a closed channel is no cancellation.
+            std::mem::forget(cancel_tx);
+        }
         let opts = Options {
             spec,
             reason: None,
@@ -476,6 +500,27 @@ mod tests {
             assert_eq!(snapshot.traffic.percent_of(revision), 0, "{snapshot:?}");
         }
         assert!(state.change.is_none(), "nothing in flight");
+        match ending {
+            Ending::Waiting(why) => assert!(why.contains("no traffic was changed"), "{why}"),
+            other => panic!("expected a stop before traffic, got {other:?}"),
+        }
+    }
+
+    /// SIGTERM while a deploy takes longer than the settle bound (a Cloud
+    /// Run deploy: 1–2 minutes): the run waits for it, journals its outcome
+    /// once and stops before any traffic (exit 4), instead of failing with
+    /// the deploy's outcome unjournaled.
+    #[tokio::test(start_paused = true)]
+    async fn sigterm_during_a_long_deploy_waits_for_its_outcome() {
+        let (state, ending, seen) = release_slow(
+            0,
+            None,
+            Duration::from_secs(90),
+            Some(Duration::from_secs(1)),
+        )
+        .await;
+        assert_eq!(deploys(&seen), [None], "one outcome, known: {seen:?}");
+        assert!(state.plan.is_none(), "the plan never started");
         match ending {
             Ending::Waiting(why) => assert!(why.contains("no traffic was changed"), "{why}"),
             other => panic!("expected a stop before traffic, got {other:?}"),

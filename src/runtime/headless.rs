@@ -197,6 +197,16 @@ pub async fn run(
                 (Action::Drive(DriveRequest::Pause { reason: why }), Some(Seen::TimedOut))
             },
             _ = sleep_until_opt(bound) => {
+                // A deploy in flight is waited for (its task ends at the
+                // platform's own deploy timeout with a journaled outcome):
+                // cut off, its outcome would go unjournaled and the lease
+                // given back while the revision is still being created.
+                if state.release.deploy.is_some() {
+                    if let Some(s) = settling.as_mut() {
+                        s.0 = Instant::now() + SETTLE;
+                    }
+                    continue;
+                }
                 break 'main Ending::Failed(
                     "the plan did not reach a safe state in time (a change still in flight)".into(),
                 );
