@@ -46,7 +46,11 @@ echo "==> cargo clippy (warnings denied)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --locked --workspace --all-targets --no-fail-fast
+# Four test threads on a 2-core machine: the e2e and cli tests mostly wait
+# (ptys, child processes, windows of seconds), so the suite runs ~70 s
+# shorter (e2e 141 → 107 s, cli 77 → 41 s); RUST_TEST_THREADS overrides.
+RUST_TEST_THREADS=${RUST_TEST_THREADS:-4} \
+    cargo test --locked --workspace --all-targets --no-fail-fast
 cargo test --locked --workspace --doc
 
 echo "==> no fake in the binary"
