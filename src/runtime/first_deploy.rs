@@ -266,12 +266,10 @@ mod tests {
     use crate::core::plan::{OnCancel, PlanMode, PlanSpec, PlanStep};
     use crate::core::release::DeployRequest;
     use crate::core::state::Settings;
-    use crate::journal::Who;
     use crate::platform::release::{Releases, SnapshotSink};
     use crate::platform::simulator::{Scenario, Simulator};
     use crate::platform::Platform;
     use crate::runtime::headless::{self, Options};
-    use crate::runtime::record::{Notifier, Recorder};
     use crate::runtime::{Backends, Timing};
 
     /// The simulator, whose first `conflicts` deploys are refused as a
@@ -411,23 +409,7 @@ mod tests {
                 env: Vec::new(),
             }),
         };
-        let recorder = Recorder::new(
-            None,
-            Who {
-                user: "test".into(),
-                from: None,
-            },
-            "emergence-app".into(),
-        );
-        let backends = Backends {
-            platform,
-            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
-            logs: Box::new(crate::logs::Unavailable::new("none")),
-            checks: None,
-            recorder,
-            notifier: Notifier::new(None),
-            lease: None,
-        };
+        let backends = Backends::bare(platform);
         let timing = Timing {
             service: Duration::from_millis(200),
             ..Timing::default()

@@ -378,10 +378,8 @@ mod tests {
     use crate::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
     use crate::core::plan::{PlanMode, PlanStep};
     use crate::core::state::Settings;
-    use crate::journal::Who;
     use crate::platform::simulator::{Scenario, Simulator};
     use crate::platform::Platform;
-    use crate::runtime::record::{Notifier, Recorder};
 
     /// The simulator, whose first `refusals` traffic changes are refused
     /// with `refusal` (nothing applied).
@@ -480,23 +478,7 @@ mod tests {
                 sim.set_traffic_externally(&theirs).expect("their change");
             })
         };
-        let recorder = Recorder::new(
-            None,
-            Who {
-                user: "test".into(),
-                from: None,
-            },
-            "emergence-app".into(),
-        );
-        let backends = Backends {
-            platform,
-            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
-            logs: Box::new(crate::logs::Unavailable::new("none")),
-            checks: None,
-            recorder,
-            notifier: Notifier::new(None),
-            lease: None,
-        };
+        let backends = Backends::bare(platform);
         let (tx, rx) = super::super::channel();
         let mut seeing = Seeing::default();
         let (state, ending) = run(state, backends, timing, opts, tx, rx, &mut seeing).await;

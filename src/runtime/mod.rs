@@ -48,6 +48,30 @@ pub struct Backends {
     pub lease: Option<Arc<dyn crate::platform::lease::Lease>>,
 }
 
+impl Backends {
+    /// A platform alone: no metrics, logs or checks, no journal, no team
+    /// to notify, no lease (tests; a caller sets what it has with
+    /// `Backends { recorder, ..Backends::bare(p) }`).
+    pub fn bare(platform: Arc<dyn Platform>) -> Backends {
+        Backends {
+            platform,
+            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
+            logs: Box::new(crate::logs::Unavailable::new("none")),
+            checks: None,
+            recorder: Recorder::new(
+                None,
+                crate::journal::Who {
+                    user: "test".into(),
+                    from: None,
+                },
+                String::new(),
+            ),
+            notifier: Notifier::new(None),
+            lease: None,
+        }
+    }
+}
+
 /// Poll intervals and redraw pacing.
 #[derive(Clone, Debug)]
 pub struct Timing {
@@ -670,7 +694,6 @@ mod tests {
     use crate::core::key::{KeyCode, KeyEvent, KeyModifiers};
     use crate::core::model::TrafficSplit;
     use crate::core::state::Settings;
-    use crate::journal::Who;
     use crate::platform::simulator::{Scenario, Simulator};
 
     /// The loop hands the service poller the write generation: once our
@@ -681,22 +704,7 @@ mod tests {
     async fn reads_started_after_a_landed_change_reach_the_state() {
         let sim = Simulator::new(Scenario::builtin("healthy").expect("scenario"), 1);
         let platform: Arc<dyn Platform> = Arc::new(sim.clone());
-        let backends = Backends {
-            platform: Arc::clone(&platform),
-            metrics: Arc::new(crate::metrics::Unavailable::new("none")),
-            logs: Box::new(crate::logs::Unavailable::new("none")),
-            checks: None,
-            recorder: Recorder::new(
-                None,
-                Who {
-                    user: "test".into(),
-                    from: None,
-                },
-                "emergence-app".into(),
-            ),
-            notifier: Notifier::new(None),
-            lease: None,
-        };
+        let backends = Backends::bare(Arc::clone(&platform));
         let timing = Timing {
             service: Duration::from_millis(200),
             ..Timing::default()

@@ -14,7 +14,7 @@ use canary::google::Auth;
 use canary::journal::{self, Event, Journal, Who};
 use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
-use canary::runtime::record::{Notifier, Recorder};
+use canary::runtime::record::Recorder;
 use canary::runtime::{self, Backends, Timing};
 use canary_fakes::cloud_run::{FakeCloudRun, Route};
 use canary_fakes::fixtures::{self, ch, key, t0};
@@ -258,13 +258,8 @@ async fn on_a_full_disk_the_screen_sends_no_change_the_journal_does_not_know() {
         })
         .await;
     let backends = Backends {
-        platform: Arc::clone(&platform),
-        metrics: Arc::new(canary::metrics::Unavailable::new("none")),
-        logs: Box::new(canary::logs::Unavailable::new("none")),
-        checks: None,
         recorder: recorder.clone(),
-        notifier: Notifier::new(None),
-        lease: None,
+        ..Backends::bare(Arc::clone(&platform))
     };
     let state = State::new(Settings::default(), platform.info(), chrono::Utc::now());
     let (tx, rx) = runtime::channel();
