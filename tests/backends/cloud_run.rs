@@ -19,7 +19,9 @@ use chrono::Utc;
 const CANARY_URL: &str = "https://canary---emergence-app-x7k2p9-ew.a.run.app";
 const NEWEST: &str = "emergence-app-00044-bad";
 
-fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
+/// Settings for a fake on loopback: short polls, timeouts and retries (the
+/// other modules start from these and change what they test).
+pub(crate) fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
     let mut s =
         CloudRunSettings::new(&at.project, &at.region, &at.service, Auth::None).with_endpoint(url);
     s.poll_initial = Duration::from_millis(20);

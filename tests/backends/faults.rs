@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use canary::cli::{self, CliOptions, Context};
 use canary::core::error::BackendError;
 use canary::core::model::{PlatformInfo, ServiceSnapshot, TrafficSplit, Version};
-use canary::google::{Auth, RetryPolicy};
+use canary::google::Auth;
 use canary::journal::{self, Event, Journal, Outcome};
 use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::Platform;
@@ -52,19 +52,11 @@ impl Platform for Chaos {
 }
 
 fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
-    let mut s =
-        CloudRunSettings::new(&at.project, &at.region, &at.service, Auth::None).with_endpoint(url);
-    s.poll_initial = Duration::from_millis(20);
-    s.poll_max = Duration::from_millis(100);
+    let mut s = super::cloud_run::settings(url, at);
     s.operation_timeout = Duration::from_secs(3);
     s.request_timeout = Duration::from_millis(500);
     s.read_timeout = Duration::from_millis(500);
-    s.retry = RetryPolicy {
-        attempts: 5,
-        first_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        budget: Duration::from_secs(3),
-    };
+    s.retry.budget = Duration::from_secs(3);
     s
 }
 

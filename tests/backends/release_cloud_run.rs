@@ -12,7 +12,6 @@ use canary::core::details::ConditionState;
 use canary::core::error::BackendError;
 use canary::core::model::{ServiceSnapshot, Version};
 use canary::core::release::DeployRequest;
-use canary::google::{Auth, RetryPolicy};
 use canary::platform::cloud_run::api::TYPE_REVISION;
 use canary::platform::cloud_run::{CloudRun, CloudRunSettings};
 use canary::platform::release::SnapshotSink;
@@ -23,17 +22,9 @@ use canary_fakes::cloud_run::{
 };
 
 fn settings(url: &str, at: &ServiceRef) -> CloudRunSettings {
-    let mut s =
-        CloudRunSettings::new(&at.project, &at.region, &at.service, Auth::None).with_endpoint(url);
-    s.poll_max = Duration::from_millis(100);
-    s.operation_timeout = Duration::from_secs(10);
+    let mut s = super::cloud_run::settings(url, at);
     s.deploy_timeout = Duration::from_secs(10);
-    s.retry = RetryPolicy {
-        attempts: 3,
-        first_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        budget: Duration::from_secs(5),
-    };
+    s.retry.attempts = 3;
     s
 }
 
