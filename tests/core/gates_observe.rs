@@ -4,103 +4,44 @@
 //! data with acting thresholds is the control: each test fails if observe
 //! mode acted like act mode.
 
-use std::time::Duration;
-
-use canary::core::action::{Action, ChangeKind, Effect};
+use super::judge_flow::{at, batch, plan_state, sent_rollback, start};
+use canary::core::action::{Action, Effect};
 use canary::core::judge::JudgeMode;
-use canary::core::model::{MetricKind, MetricsBatch, PointCounts, Series};
-use canary::core::plan::{OnFailure, Phase, PlanMode, PlanSpec, PlanStep, Verdict};
-use canary::core::state::{GatesMode, Mode, Settings, State};
+use canary::core::model::MetricKind;
+use canary::core::plan::{Phase, Verdict};
+use canary::core::state::{GatesMode, State};
 use canary::core::update::update;
 use canary::journal::Event;
-use canary_fakes::fixtures::{self, ch as key, t0, CANARY, STABLE};
-use chrono::{DateTime, Utc};
-
-fn at(s: i64) -> DateTime<Utc> {
-    t0() + chrono::Duration::seconds(s)
-}
+use canary_fakes::fixtures::{self, CANARY, STABLE};
 
 fn state(gates: GatesMode, judge: JudgeMode) -> State {
-    let mut settings = Settings {
-        plan: PlanSpec {
-            steps: vec![
-                PlanStep {
-                    percent: 10,
-                    observe: Duration::from_secs(60),
-                },
-                PlanStep {
-                    percent: 100,
-                    observe: Duration::ZERO,
-                },
-            ],
-            mode: PlanMode::Auto,
-            on_failure: OnFailure::Rollback,
-        },
-        ..Settings::default()
-    };
-    settings.gates.mode = gates;
-    settings.judge.mode = judge;
-    fixtures::state_with(settings)
+    plan_state(|s| {
+        s.gates.mode = gates;
+        s.judge.mode = judge;
+    })
 }
 
 /// Ten-second points up to `t`: the canary at `c_rps` req/s, the stable at
 /// nine times that, both with `err` % 5xx and p95 200 ms (one cumulative
 /// bucket per 10 ms up to 1 s: the same distribution on both sides).
 fn metrics(t: i64, c_rps: f64, err: f64) -> Action {
-    let mut b = MetricsBatch::default();
-    for (rev, rps) in [(CANARY, c_rps), (STABLE, 9.0 * c_rps)] {
-        let stamps: Vec<i64> = (1..=t / 10).map(|i| i * 10).collect();
-        for (kind, v) in [
-            (MetricKind::RequestRate, rps),
-            (MetricKind::ErrorPercent, err),
-            (MetricKind::LatencyP95, 200.0),
-        ] {
-            let points = stamps.iter().map(|s| (at(*s), v)).collect();
-            b.series.insert((rev.to_string(), kind), Series { points });
-        }
+    // Uniform over 0..210 ms: p95 ≈ 200 ms.
+    let uniform = |rps: f64| -> Vec<(f64, f64)> {
         let n = rps * 10.0;
-        // Uniform over 0..210 ms: p95 ≈ 200 ms.
-        let latency_le: Vec<(f64, f64)> = (1..=100)
+        (1..=100)
             .map(|i| {
                 let le = f64::from(i) * 10.0;
                 (le, (n * (le / 210.0).min(1.0)).round())
             })
-            .collect();
-        let counts = stamps
-            .iter()
-            .map(|s| {
-                (
-                    at(*s),
-                    PointCounts {
-                        requests: n,
-                        errors: n * err / 100.0,
-                        latency_le: latency_le.clone(),
-                    },
-                )
-            })
-            .collect();
-        b.counts.insert(rev.to_string(), counts);
-    }
-    Action::MetricsLoaded(b)
-}
-
-fn start(s: &mut State) {
-    update(s, key('p'), at(0));
-    assert!(matches!(s.mode, Mode::Confirm(_)));
-    update(s, key('y'), at(0));
-    fixtures::land(s, at(1));
-}
-
-fn sent_rollback(fx: &[Effect]) -> bool {
-    fx.iter().any(|e| {
-        matches!(
-            e,
-            Effect::SetTraffic {
-                kind: ChangeKind::Rollback,
-                ..
-            }
-        )
-    })
+            .collect()
+    };
+    batch(
+        t,
+        &[
+            (CANARY, c_rps, err, 200.0, uniform(c_rps)),
+            (STABLE, 9.0 * c_rps, err, 200.0, uniform(9.0 * c_rps)),
+        ],
+    )
 }
 
 fn observed_records(fx: &[Effect]) -> Vec<(String, Option<String>)> {

@@ -15,12 +15,14 @@ use canary::journal::Event;
 use canary_fakes::fixtures::{self, ch as key, t0, CANARY, STABLE};
 use chrono::{DateTime, Utc};
 
-fn at(s: i64) -> DateTime<Utc> {
+pub(crate) fn at(s: i64) -> DateTime<Utc> {
     t0() + chrono::Duration::seconds(s)
 }
 
-fn state(mode: JudgeMode) -> State {
-    let mut settings = Settings {
+/// 10 % for 60 s then 100 %, auto, rolled back on failure; `settings`
+/// sets the rest (the judge's and the gates' modes).
+pub(crate) fn plan_state(settings: impl FnOnce(&mut Settings)) -> State {
+    let mut s = Settings {
         plan: PlanSpec {
             steps: vec![
                 PlanStep {
@@ -37,8 +39,12 @@ fn state(mode: JudgeMode) -> State {
         },
         ..Settings::default()
     };
-    settings.judge.mode = mode;
-    fixtures::state_with(settings)
+    settings(&mut s);
+    fixtures::state_with(s)
+}
+
+fn state(mode: JudgeMode) -> State {
+    plan_state(|s| s.judge.mode = mode)
 }
 
 /// A log-normal cumulative histogram (10 % buckets) with the given p95.
@@ -60,16 +66,32 @@ fn hist(n: f64, p95: f64) -> Vec<(f64, f64)> {
 /// req/s with `canary_err` % 5xx and p95 `canary_p95`, the stable at 45 req/s,
 /// 0.1 % and 200 ms. Inside the fixed gates when 0.8 % / 450 ms.
 fn metrics(t: i64, canary_err: f64, canary_p95: f64) -> Action {
+    batch(
+        t,
+        &[
+            (
+                CANARY,
+                5.0,
+                canary_err,
+                canary_p95,
+                hist(5.0 * 10.0, canary_p95),
+            ),
+            (STABLE, 45.0, 0.1, 200.0, hist(45.0 * 10.0, 200.0)),
+        ],
+    )
+}
+
+/// Ten-second points up to `t` per revision `(name, req/s, 5xx %, p95 ms,
+/// cumulative latency histogram of one point)`: the series and the counts
+/// the judge reads.
+pub(crate) fn batch(t: i64, sides: &[(&str, f64, f64, f64, Vec<(f64, f64)>)]) -> Action {
     let mut b = MetricsBatch::default();
-    for (rev, rps, err, p95) in [
-        (CANARY, 5.0, canary_err, canary_p95),
-        (STABLE, 45.0, 0.1, 200.0),
-    ] {
+    for (rev, rps, err, p95, latency_le) in sides {
         let stamps: Vec<i64> = (1..=t / 10).map(|i| i * 10).collect();
         for (kind, v) in [
-            (MetricKind::RequestRate, rps),
-            (MetricKind::ErrorPercent, err),
-            (MetricKind::LatencyP95, p95),
+            (MetricKind::RequestRate, *rps),
+            (MetricKind::ErrorPercent, *err),
+            (MetricKind::LatencyP95, *p95),
         ] {
             let points = stamps.iter().map(|s| (at(*s), v)).collect();
             b.series.insert((rev.to_string(), kind), Series { points });
@@ -83,7 +105,7 @@ fn metrics(t: i64, canary_err: f64, canary_p95: f64) -> Action {
                     PointCounts {
                         requests: n,
                         errors: n * err / 100.0,
-                        latency_le: hist(n, p95),
+                        latency_le: latency_le.clone(),
                     },
                 )
             })
@@ -93,14 +115,14 @@ fn metrics(t: i64, canary_err: f64, canary_p95: f64) -> Action {
     Action::MetricsLoaded(b)
 }
 
-fn start(s: &mut State) {
+pub(crate) fn start(s: &mut State) {
     update(s, key('p'), at(0));
     assert!(matches!(s.mode, Mode::Confirm(_)));
     update(s, key('y'), at(0));
     fixtures::land(s, at(1));
 }
 
-fn sent_rollback(fx: &[Effect]) -> bool {
+pub(crate) fn sent_rollback(fx: &[Effect]) -> bool {
     fx.iter().any(|e| {
         matches!(
             e,
