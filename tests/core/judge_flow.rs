@@ -81,10 +81,13 @@ fn metrics(t: i64, canary_err: f64, canary_p95: f64) -> Action {
     )
 }
 
+/// One revision's numbers for [`batch`].
+pub(crate) type Side<'a> = (&'a str, f64, f64, f64, Vec<(f64, f64)>);
+
 /// Ten-second points up to `t` per revision `(name, req/s, 5xx %, p95 ms,
 /// cumulative latency histogram of one point)`: the series and the counts
 /// the judge reads.
-pub(crate) fn batch(t: i64, sides: &[(&str, f64, f64, f64, Vec<(f64, f64)>)]) -> Action {
+pub(crate) fn batch(t: i64, sides: &[Side<'_>]) -> Action {
     let mut b = MetricsBatch::default();
     for (rev, rps, err, p95, latency_le) in sides {
         let stamps: Vec<i64> = (1..=t / 10).map(|i| i * 10).collect();
