@@ -10,6 +10,8 @@
 //! with the first one's name; a lease past its deadline (its driver died)
 //! can be taken over, explicitly.
 
+use std::path::Path;
+
 use async_trait::async_trait;
 use chrono::Utc;
 
@@ -133,39 +135,44 @@ impl FileLease {
         LeaseError::Backend(format!("{}: {e}", self.path.display()))
     }
 
+    /// Writes `me` to `path` (mode 0600) and syncs it; `create_new`: only
+    /// if the file does not exist (`AlreadyExists` otherwise).
+    fn write_synced(&self, path: &Path, me: &LeaseInfo, create_new: bool) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let body = serde_json::to_vec(me).map_err(std::io::Error::other)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).mode(0o600);
+        if create_new {
+            opts.create_new(true);
+        } else {
+            opts.create(true).truncate(true);
+        }
+        let mut f = opts.open(path)?;
+        f.write_all(&body)?;
+        f.sync_all()
+    }
+
     /// Creates the file only if it does not exist.
     fn create(&self, me: &LeaseInfo) -> Result<bool, LeaseError> {
-        use std::io::Write;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
         }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&self.path) {
-            Ok(mut f) => {
-                let body =
-                    serde_json::to_vec(me).map_err(|e| LeaseError::Backend(e.to_string()))?;
-                f.write_all(&body)
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| self.err(e))?;
-                Ok(true)
-            }
+        match self.write_synced(&self.path, me, true) {
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(self.err(e)),
         }
     }
 
+    /// Replaces the file whole (a synced temporary renamed over it): a
+    /// reader never sees half a lease, a crash never leaves none.
     fn write_over(&self, me: &LeaseInfo) -> Result<(), LeaseError> {
         let tmp = self
             .path
             .with_extension(format!("lease.tmp.{}", std::process::id()));
-        let body = serde_json::to_vec(me).map_err(|e| LeaseError::Backend(e.to_string()))?;
-        std::fs::write(&tmp, body).map_err(|e| self.err(e))?;
+        self.write_synced(&tmp, me, false)
+            .map_err(|e| self.err(e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| self.err(e))
     }
 }
@@ -427,6 +434,22 @@ mod tests {
             .request(&pause)
             .await
             .expect("after the abort was obeyed");
+    }
+
+    /// The lease file stays private (0600) after a renewal rewrote it, as
+    /// when it was created (it names who drives, from where).
+    #[tokio::test]
+    async fn a_renewed_lease_file_stays_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("app.lease");
+        let lease = FileLease::new(path.clone());
+        let alice = info("alice@a", 1, 30);
+        lease.acquire(&alice, false).await.expect("acquire");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        lease.renew(&alice).await.expect("renew");
+        assert_eq!(mode(&path), 0o600, "rewritten whole, still private");
     }
 
     fn ask_of(by: &str) -> RemoteRequest {
