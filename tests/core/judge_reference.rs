@@ -15,8 +15,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use canary::core::judge::stats::{
-    binomial_mixture_ln, confidence_half_width, ln_norm_cdf, msprt_one_sided_ln,
-    msprt_two_sided_ln, norm_cdf, norm_ppf, TwoProportions,
+    binomial_interval, binomial_mixture_ln, binomial_mixture_lower_ln, confidence_half_width,
+    ln_norm_cdf, msprt_one_sided_ln, msprt_two_sided_ln, norm_cdf, norm_ppf, TwoProportions,
 };
 use canary::core::judge::tally::Tally;
 use canary::core::model::{MetricsBatch, PointCounts};
@@ -189,6 +189,23 @@ fn the_judges_statistics_match_scipy() {
         cases.push((case, ours, 1e-9 * (1.0 + ours.abs())));
         let case = json!({"kind": "binmix_continuous", "x": x, "n": n, "p0": p0, "tau": tau});
         cases.push((case, ours, 0.05));
+    }
+    // The lower-tail mixture and the rate interval that inverts both.
+    for (x, n, tau, alpha) in [
+        (3.0, 125.0, 0.02, 0.01),
+        (14.0, 898.0, 0.02, 0.01),
+        (0.0, 400.0, 0.02, 0.01),
+        (40.0, 300.0, 0.05, 0.05),
+    ] {
+        let q = (x + 2.0) / n;
+        let ours = binomial_mixture_lower_ln(x, n, q, tau);
+        let case = json!({"kind": "binmix_lower", "x": x, "n": n, "q": q, "tau": tau});
+        cases.push((case, ours, 1e-9 * (1.0 + ours.abs())));
+        let (low, high) = binomial_interval(x, n, tau, alpha);
+        let case = json!({"kind": "binterval_low", "x": x, "n": n, "tau": tau, "alpha": alpha});
+        cases.push((case, low, 1e-6));
+        let case = json!({"kind": "binterval_high", "x": x, "n": n, "tau": tau, "alpha": alpha});
+        cases.push((case, high, 1e-6));
     }
     // p95 read back from a histogram of 10 % buckets: within 1 %.
     for (median, sigma) in [(112.0, 0.35), (250.0, 0.5)] {

@@ -1317,6 +1317,9 @@ fn plan_thresholds_observed() -> State {
     let mut settings = plan_settings(PlanMode::Auto);
     settings.gates.mode = canary::core::state::GatesMode::Observe;
     settings.judge.mode = canary::core::judge::JudgeMode::Act;
+    // A team that tolerates +2 points: the judge sees a 1.4 % canary as
+    // worse than the stable, but not beyond its margin, so nothing acts.
+    settings.judge.error_margin_points = 2.0;
     // As plan_started, but an acting judge has no verdict yet (not green).
     let mut s = fixtures::state_with(settings);
     update(&mut s, Action::LogBatch(fixtures::logs(200)), t0());

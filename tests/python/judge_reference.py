@@ -77,6 +77,27 @@ def binomial_mixture(x, n, p0, tau, points=64, reach=5.0):
     return float(special.logsumexp([t + w for t, w in zip(terms, lw)]) - special.logsumexp(lw))
 
 
+def binomial_mixture_lower(x, n, q, tau, points=64, reach=5.0):
+    # The mirror: alternatives below q, the scale capped at q/2, floored
+    # at q*1e-9 as the judge does.
+    tau = min(tau, q / 2)
+    zs = [(k + 0.5) / points * reach for k in range(points)]
+    lw = [-z * z / 2 for z in zs]
+    terms = [stats.binom.logpmf(x, n, max(q - z * tau, q * 1e-9)) - stats.binom.logpmf(x, n, q)
+             for z in zs]
+    return float(special.logsumexp([t + w for t, w in zip(terms, lw)]) - special.logsumexp(lw))
+
+
+def binomial_interval(x, n, tau, alpha):
+    # Root finding (brentq) where the judge bisects: the q at which each
+    # one-sided mixture reaches 2/alpha.
+    bound = math.log(2 / alpha)
+    est = x / n
+    low = optimize.brentq(lambda q: binomial_mixture(x, n, q, tau) - bound, 1e-9, est) if x > 0 else 0.0
+    high = optimize.brentq(lambda q: binomial_mixture_lower(x, n, q, tau) - bound, est + 1e-9, 0.999)
+    return low, high
+
+
 def binomial_mixture_continuous(x, n, p0, tau):
     # The same against the continuous half-normal (truncated where p1 = 1):
     # how far the discretization is from the density it stands for.
@@ -118,6 +139,12 @@ def main():
             out.append(half_width(c["var"], c["tau"], c["alpha"]))
         elif kind == "binmix":
             out.append(binomial_mixture(c["x"], c["n"], c["p0"], c["tau"]))
+        elif kind == "binmix_lower":
+            out.append(binomial_mixture_lower(c["x"], c["n"], c["q"], c["tau"]))
+        elif kind == "binterval_low":
+            out.append(binomial_interval(c["x"], c["n"], c["tau"], c["alpha"])[0])
+        elif kind == "binterval_high":
+            out.append(binomial_interval(c["x"], c["n"], c["tau"], c["alpha"])[1])
         elif kind == "binmix_continuous":
             out.append(binomial_mixture_continuous(c["x"], c["n"], c["p0"], c["tau"]))
         elif kind == "lognorm_ppf":

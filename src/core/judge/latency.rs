@@ -57,11 +57,10 @@ pub fn judge(cfg: &JudgeSettings, c: &Totals, s: &Totals, max_ln_lr: f64) -> Tes
     let (x_c, n_c) = (t.x_c, c.hist_requests);
     ev.ln_lr = binomial_mixture_ln(x_c, n_c, p0, tau);
     ev.max_ln_lr = ev.ln_lr.max(max_ln_lr);
-    ev.eta_factor = eta_factor(cfg, 0.0, |k| {
-        (
-            binomial_mixture_ln(k * x_c, k * n_c, p0, tau),
-            est + confidence_half_width(var / k, tau, cfg.alpha),
-        )
+    let bound = ev.bound;
+    ev.eta_factor = eta_factor(|k| {
+        binomial_mixture_ln(k * x_c, k * n_c, p0, tau) >= bound
+            || est + confidence_half_width(var / k, tau, cfg.alpha) < 0.0
     });
     decide(&mut ev, c.hist_requests, s.hist_requests, cfg, "canary p95");
     ev

@@ -133,6 +133,27 @@ pub struct TestEvidence {
     /// The data seen so far would have to grow this many times for a
     /// verdict, if the estimate held.
     pub eta_factor: Option<f64>,
+    /// ln Λ now against "worse by at most the margin", and the bound it must
+    /// reach for a failure (ln 2); 0 for a test whose null is the margin.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub margin_ln_lr: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub margin_bound: f64,
+    /// The null's rate (percent): the stable's, as the test uses it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub null_rate: f64,
+    /// The stable's counts just before the canary got traffic, used with the
+    /// same-time counts for its rate (0 when none, or once contradicted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_requests: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_errors: f64,
+}
+
+/// Fields added to the journal's evidence later are left out while zero, so
+/// that an older journal reads and writes back byte for byte.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl TestEvidence {
@@ -175,6 +196,10 @@ pub struct Evidence {
     pub eta_secs: Option<f64>,
 }
 
+/// How far before the canary's first request the stable's rate is read
+/// (its prior: `errors::judge`), at most; the metrics window bounds it too.
+pub const PRIOR_SPAN: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What the judge carries between evaluations (in `State`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JudgeState {
@@ -187,12 +212,17 @@ pub struct JudgeState {
     /// Running maxima of ln Λ (a crossed bound stays crossed: the test stopped).
     pub max_errors: f64,
     pub max_latency: f64,
+    /// The 5xx test failed at an earlier look (it stays failed).
+    pub errors_failed: bool,
+    /// The stable's rate before the canary was contradicted by its rate
+    /// since (it rose): the 5xx test uses the same time only from then on.
+    pub prior_dropped: bool,
     pub evidence: Option<Evidence>,
     /// The outcome last journaled, so that only changes are.
     pub journaled: Option<Outcome>,
     /// Totals of both tallies, kept until the next batch (a tick re-judges
     /// without re-adding every histogram).
-    totals: Option<(tally::Totals, tally::Totals)>,
+    totals: Option<(tally::Totals, tally::Totals, tally::Totals)>,
 }
 
 impl JudgeState {
@@ -221,7 +251,12 @@ impl JudgeState {
         };
         let since = since.unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.canary.merge(batch, &canary, since);
-        self.stable.merge(batch, &stable, since);
+        // The stable's minutes before the plan too: its rate before the
+        // canary got traffic (`errors::judge`'s prior).
+        let history = since
+            .checked_sub_signed(chrono::Duration::from_std(PRIOR_SPAN).unwrap_or_default())
+            .unwrap_or(since);
+        self.stable.merge(batch, &stable, history);
         self.totals = None;
     }
 
@@ -236,19 +271,34 @@ impl JudgeState {
         recent_from: DateTime<Utc>,
     ) -> Evidence {
         let (canary, stable, since) = self.key.clone().unwrap_or_default();
-        let (c, s) = match self.totals.take() {
+        let (c, s, prior) = match self.totals.take() {
             Some(t) => t,
-            // The stable over the canary's points only: the same time range.
-            None => (
-                self.canary.totals(None, None),
-                self.stable.totals_alongside(&self.canary),
-            ),
+            // The stable over the canary's points since it got traffic: the
+            // same time range; before that, the prior.
+            None => {
+                let first = self.canary.first_active();
+                let prior = first.map(|f| {
+                    let from = f - chrono::Duration::from_std(PRIOR_SPAN).unwrap_or_default();
+                    self.stable
+                        .totals(Some(from), Some(f - chrono::Duration::nanoseconds(1)))
+                });
+                (
+                    self.canary.totals(None, None),
+                    self.stable.totals_alongside(&self.canary, first),
+                    prior.unwrap_or_default(),
+                )
+            }
         };
-        let e = errors::judge(cfg, &c, &s, self.max_errors);
+        if !self.prior_dropped && errors::prior_contradicted(cfg, &s, &prior) {
+            self.prior_dropped = true;
+        }
+        let kept = (!self.prior_dropped).then_some(&prior);
+        let e = errors::judge(cfg, &c, &s, kept, self.max_errors, self.errors_failed);
         let l = latency::judge(cfg, &c, &s, self.max_latency);
         self.max_errors = e.max_ln_lr;
         self.max_latency = l.max_ln_lr;
-        self.totals = Some((c, s));
+        self.errors_failed = e.outcome == Outcome::Fail;
+        self.totals = Some((c, s, prior));
         let r = rate::judge(
             self.canary.requests_since(recent_from),
             self.stable.requests_since(recent_from),

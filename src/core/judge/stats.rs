@@ -197,6 +197,76 @@ pub fn binomial_mixture_ln(x: f64, n: f64, p0: f64, tau: f64) -> f64 {
     log_sum_exp(&all)
 }
 
+/// ln Λ of the **lower-tail** binomial mixture: `H0: p ≥ q` against
+/// alternatives below `q`, `p_k = q − θ_k` with the same discretized
+/// half-normal, its scale capped at `q/2` so that the alternatives stay
+/// inside `(0, q)`. Each term is a supermartingale under every `p ≥ q` (the
+/// mirror of [`binomial_mixture_ln`]). Used to bound the canary's rate from
+/// above.
+pub fn binomial_mixture_lower_ln(x: f64, n: f64, q: f64, tau: f64) -> f64 {
+    let ok = n > 0.0 && (0.0..=n).contains(&x) && q > 0.0 && q < 1.0 && tau > 0.0;
+    if !ok {
+        return 0.0;
+    }
+    let tau = tau.min(q / 2.0);
+    let (ln_q, ln_r) = (q.ln(), (-q).ln_1p());
+    let mut all = [0.0f64; MIX_POINTS];
+    let mut weights = [0.0f64; MIX_POINTS];
+    for (k, (a, weight)) in all.iter_mut().zip(weights.iter_mut()).enumerate() {
+        let z = (k as f64 + 0.5) / MIX_POINTS as f64 * MIX_REACH;
+        let p1 = (q - z * tau).max(q * 1e-9);
+        *weight = -z * z / 2.0;
+        *a = x * (p1.ln() - ln_q) + (n - x) * ((-p1).ln_1p() - ln_r) + *weight;
+    }
+    log_sum_exp(&all) - log_sum_exp(&weights)
+}
+
+/// The always-valid (1 − α) interval for a rate from `x` events in `n`
+/// trials that inverts the judge's two binomial mixtures: every `q` that
+/// neither the upper-tail test (`p ≤ q`, [`binomial_mixture_ln`]) nor the
+/// lower-tail one (`p ≥ q`, [`binomial_mixture_lower_ln`]) rejects at α/2.
+/// So the interval's lower end is above `p0` exactly when the upper-tail
+/// test against `p0` rejects at α/2, and it is as skewed as the binomial
+/// is at few events (a normal interval is not). Bisection to 1e-7.
+pub fn binomial_interval(x: f64, n: f64, tau: f64, alpha: f64) -> (f64, f64) {
+    if !(n > 0.0 && (0.0..=n).contains(&x) && alpha > 0.0 && alpha < 1.0) {
+        return (0.0, 1.0);
+    }
+    let bound = (2.0 / alpha).ln();
+    let est = x / n;
+    // Lowest q not rejected by the upper-tail test (Λ falls as q rises).
+    let (mut lo, mut hi) = (1e-12, est.max(1e-12));
+    let low = if binomial_mixture_ln(x, n, lo, tau) < bound {
+        0.0
+    } else {
+        while hi - lo > 1e-7 {
+            let mid = (lo + hi) / 2.0;
+            if binomial_mixture_ln(x, n, mid, tau) >= bound {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    };
+    // Highest q not rejected by the lower-tail test (Λ rises with q).
+    let (mut lo, mut hi) = (est.max(1e-12), 1.0 - 1e-12);
+    let high = if binomial_mixture_lower_ln(x, n, hi, tau) < bound {
+        1.0
+    } else {
+        while hi - lo > 1e-7 {
+            let mid = (lo + hi) / 2.0;
+            if binomial_mixture_lower_ln(x, n, mid, tau) >= bound {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        lo
+    };
+    (low, high)
+}
+
 fn log_sum_exp(v: &[f64]) -> f64 {
     let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
@@ -367,6 +437,30 @@ mod tests {
             n_s: 500.0,
         };
         assert!(t.var() > 0.0);
+    }
+
+    #[test]
+    fn the_rate_interval_is_skewed_like_the_binomial_and_agrees_with_the_test() {
+        // 3 errors in 125: the estimate 2.4 %, the interval wider above.
+        let (lo, hi) = binomial_interval(3.0, 125.0, 0.02, 0.01);
+        assert!(lo > 0.0 && lo < 0.024 && hi > 0.024, "{lo} {hi}");
+        assert!(hi - 0.024 > 0.024 - lo, "skewed up: {lo} {hi}");
+        // The lower end is where the upper-tail test stops rejecting at α/2.
+        let bound = (2.0f64 / 0.01).ln();
+        close(binomial_mixture_ln(3.0, 125.0, lo, 0.02), bound, 1e-3);
+        close(binomial_mixture_lower_ln(3.0, 125.0, hi, 0.02), bound, 1e-3);
+        // No errors: the lower end is 0; more data, a narrower interval.
+        assert_eq!(binomial_interval(0.0, 500.0, 0.02, 0.01).0, 0.0);
+        let (a, b) = binomial_interval(30.0, 1250.0, 0.02, 0.01);
+        assert!(b - a < hi - lo, "{a} {b}");
+        // The lower-tail mixture is a fair bet at q (E Λ = 1).
+        let (n, q) = (200u32, 0.03);
+        let mean: f64 = binomial_ln_pmf(n, q, n as usize)
+            .iter()
+            .enumerate()
+            .map(|(x, l)| (l + binomial_mixture_lower_ln(x as f64, f64::from(n), q, 0.02)).exp())
+            .sum();
+        close(mean, 1.0, 1e-9);
     }
 
     /// Binomial log probabilities `ln P(X = x)`, x = 0..=max, by the recurrence.

@@ -128,16 +128,24 @@ impl Tally {
         t
     }
 
-    /// Totals of the points stamped like one of `other`'s: the same time
-    /// range as the other revision, point by point.
-    pub fn totals_alongside(&self, other: &Tally) -> Totals {
+    /// Totals of the points stamped like one of `other`'s (at or after
+    /// `from`): the same time range as the other revision, point by point.
+    pub fn totals_alongside(&self, other: &Tally, from: Option<DateTime<Utc>>) -> Totals {
         let mut t = Totals::default();
         for (at, c) in &self.points {
-            if other.points.contains_key(at) {
+            if other.points.contains_key(at) && from.is_none_or(|f| *at >= f) {
                 t.add(c);
             }
         }
         t
+    }
+
+    /// The first point with any request.
+    pub fn first_active(&self) -> Option<DateTime<Utc>> {
+        self.points
+            .iter()
+            .find(|(_, c)| c.requests > 0.0)
+            .map(|(at, _)| *at)
     }
 
     /// Requests of the points stamped after `from` (no histograms: cheap).
@@ -306,7 +314,7 @@ mod tests {
         let (mut canary, mut stable) = (Tally::default(), Tally::default());
         canary.merge(&batch, "canary", t(0));
         stable.merge(&batch, "stable", t(0));
-        assert_eq!(stable.totals_alongside(&canary).requests, 45.0);
+        assert_eq!(stable.totals_alongside(&canary, None).requests, 45.0);
         assert_eq!(stable.totals(None, None).requests, 135.0);
     }
 

@@ -36,6 +36,28 @@ pub fn test_line(t: &TestEvidence) -> String {
             t.canary_share, t.stable_share
         )
     });
+    if t.margin_bound > 0.0 {
+        // The 5xx test: worse than the stable at all, and beyond the margin.
+        let before = if t.prior_requests > 0.0 {
+            format!(" + {:.0} before", t.prior_requests)
+        } else {
+            String::new()
+        };
+        return format!(
+            "{} {values} · Δ {:+.2} pts [{:+.2}, {:+.2}] · worse Λ {} / {} · beyond {:+}: Λ {} / {} · n {:.0}/{:.0}{before}",
+            t.name,
+            t.effect,
+            t.low,
+            t.high,
+            lr(t.max_ln_lr),
+            lr(t.bound),
+            t.margin,
+            lr(t.margin_ln_lr),
+            lr(t.margin_bound),
+            t.canary_n,
+            t.stable_n
+        );
+    }
     format!(
         "{} {values}{slow} · Δ {:+.2} pts [{:+.2}, {:+.2}] (null {:+}) · Λ {} / {} · n {:.0}/{:.0}",
         t.name,
