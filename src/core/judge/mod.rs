@@ -399,3 +399,81 @@ pub fn expected_share(
     let s = f64::from(split.percent_of(stable));
     (c + s > 0.0).then(|| 100.0 * c / (c + s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::PointCounts;
+
+    fn at(t0: DateTime<Utc>, s: i64) -> DateTime<Utc> {
+        t0 + chrono::Duration::seconds(s)
+    }
+
+    /// 10 s points from `from` to `to` (seconds after t0): `n` requests and
+    /// `x` errors each.
+    fn points(
+        t0: DateTime<Utc>,
+        from: i64,
+        to: i64,
+        n: f64,
+        x: f64,
+    ) -> Vec<(DateTime<Utc>, PointCounts)> {
+        (from / 10..=to / 10)
+            .map(|k| {
+                let c = PointCounts {
+                    requests: n,
+                    errors: x,
+                    latency_le: vec![],
+                };
+                (at(t0, k * 10), c)
+            })
+            .collect()
+    }
+
+    fn batch(
+        c: Vec<(DateTime<Utc>, PointCounts)>,
+        s: Vec<(DateTime<Utc>, PointCounts)>,
+    ) -> MetricsBatch {
+        MetricsBatch {
+            counts: [("c".to_string(), c), ("s".to_string(), s)].into(),
+            ..MetricsBatch::default()
+        }
+    }
+
+    #[test]
+    fn the_stables_minutes_before_the_canary_are_its_prior_until_it_rises() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let cfg = JudgeSettings::default();
+        let mut j = JudgeState::default();
+        j.aim("c", "s", Some(t0));
+        // The stable alone for ten minutes before the plan (450 requests and
+        // 0.45 errors per point: 0.1 %), then beside the canary.
+        let stable = points(t0, -590, 60, 450.0, 0.45);
+        let canary = points(t0, 10, 60, 50.0, 0.0);
+        j.observe(&batch(canary, stable));
+        let ev = j.evaluate(&cfg, at(t0, 61), None, at(t0, 0));
+        // Same time: the six points from the canary's first (t0 + 10 s).
+        assert_eq!(ev.errors.stable_n, 6.0 * 450.0);
+        // Before: t0 − 580 s … t0 (59 points; t0 − 590 s is 600 s before).
+        assert_eq!(ev.errors.prior_requests, 59.0 * 450.0, "{:?}", ev.errors);
+        let pooled = (65.0 * 0.45 + 0.5) / (65.0 * 450.0 + 1.0);
+        assert!((ev.errors.null_rate - 100.0 * pooled).abs() < 1e-9);
+        assert!(!j.prior_dropped);
+        // The stable's rate rises to 3 % beside the canary: its past is
+        // dropped for good, the comparison is over the same time only.
+        let stable = points(t0, 70, 120, 450.0, 13.5);
+        let canary = points(t0, 70, 120, 50.0, 1.5);
+        j.observe(&batch(canary, stable));
+        let ev = j.evaluate(&cfg, at(t0, 121), None, at(t0, 0));
+        assert!(j.prior_dropped);
+        assert_eq!(ev.errors.prior_requests, 0.0);
+        let same = (6.0 * 0.45 + 6.0 * 13.5 + 0.5) / (12.0 * 450.0 + 1.0);
+        assert!(
+            (ev.errors.null_rate - 100.0 * same).abs() < 1e-9,
+            "{:?}",
+            ev.errors
+        );
+        // The canary at 3 % too is not worse than such a stable.
+        assert_ne!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+    }
+}
