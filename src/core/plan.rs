@@ -440,7 +440,10 @@ impl Plan {
         now: DateTime<Utc>,
     ) -> Result<(Plan, Vec<PlanCommand>), String> {
         spec.validate()?;
-        if baseline.as_ref().is_some_and(|b| *b == canary || *b == stable) {
+        if baseline
+            .as_ref()
+            .is_some_and(|b| *b == canary || *b == stable)
+        {
             return Err("the baseline must be a revision of its own".into());
         }
         if canary == stable {

@@ -51,14 +51,9 @@ fn the_split_with_a_baseline_sums_to_100_and_takes_from_the_stable() {
         } else {
             spec
         };
-        let (mut plan, _) = Plan::start_with(
-            spec,
-            CANARY.into(),
-            STABLE.into(),
-            Some(BASE.into()),
-            at(0),
-        )
-        .expect("starts");
+        let (mut plan, _) =
+            Plan::start_with(spec, CANARY.into(), STABLE.into(), Some(BASE.into()), at(0))
+                .expect("starts");
         for step in 0..plan.spec.steps.len() {
             let split = plan.split_for(step);
             let pct = plan.spec.steps[step].percent;
@@ -189,7 +184,14 @@ fn start_with_baseline(s: &mut State) -> String {
     let d = deploys(&fx);
     assert_eq!(d.len(), 1, "one deploy: {fx:?}");
     let (id, request, reason) = d[0].clone();
-    let stable_image = s.snapshot.as_ref().unwrap().revision(STABLE).unwrap().image.clone();
+    let stable_image = s
+        .snapshot
+        .as_ref()
+        .unwrap()
+        .revision(STABLE)
+        .unwrap()
+        .image
+        .clone();
     assert_eq!(request.image, stable_image, "the stable's image");
     assert_eq!(request.tag, "baseline");
     let reason = reason.unwrap_or_default();
@@ -219,7 +221,10 @@ fn start_with_baseline(s: &mut State) -> String {
             .any(|e| matches!(e, Effect::Journal(Event::PlanStarted { .. }))),
         "the start is journaled"
     );
-    assert_eq!(s.plan.as_ref().unwrap().baseline.as_deref(), Some(rev.as_str()));
+    assert_eq!(
+        s.plan.as_ref().unwrap().baseline.as_deref(),
+        Some(rev.as_str())
+    );
     fixtures::land(s, at(2));
     rev
 }
@@ -258,7 +263,10 @@ fn the_baseline_is_deployed_first_judged_against_and_deleted_after_the_rollback(
     assert_eq!(t.len(), 1, "{fx:?}");
     assert_eq!(t[0].0, ChangeKind::Rollback);
     assert_eq!(t[0].1, TrafficSplit::all_to(STABLE));
-    assert_eq!(s.baseline.cleanup, None, "nothing deleted before the rollback lands");
+    assert_eq!(
+        s.baseline.cleanup, None,
+        "nothing deleted before the rollback lands"
+    );
     let fx = fixtures::land(&mut s, at(32));
     assert!(matches!(
         s.plan.as_ref().unwrap().phase,
@@ -362,7 +370,11 @@ fn the_promotion_gives_the_baseline_nothing_then_deletes_it() {
     }
     let t = traffic(&fx);
     assert_eq!(t.len(), 1, "the auto plan advances: {fx:?}");
-    assert_eq!(t[0].1, TrafficSplit::all_to(CANARY), "100 %: nothing for the baseline");
+    assert_eq!(
+        t[0].1,
+        TrafficSplit::all_to(CANARY),
+        "100 %: nothing for the baseline"
+    );
     let fx = fixtures::land(&mut s, at(130));
     assert_eq!(s.plan.as_ref().unwrap().phase, Phase::Promoted);
     let mut d = deletes(&fx);
@@ -437,7 +449,9 @@ fn a_platform_that_cannot_deploy_says_so_once_and_starts_against_the_stable() {
     assert!(deploys(&fx).is_empty());
     let n = notes(&fx);
     assert_eq!(
-        n.iter().filter(|n| n.contains("no baseline revision")).count(),
+        n.iter()
+            .filter(|n| n.contains("no baseline revision"))
+            .count(),
         1,
         "{n:?}"
     );

@@ -149,7 +149,12 @@ fn send(state: &mut State, mut prep: Prep, fx: &mut Vec<Effect>) -> Result<(), S
     };
     let before = state.release.deploy.as_ref().map(|d| d.id);
     deploy::confirmed(state, c, Some(why), fx);
-    match state.release.deploy.as_ref().filter(|d| Some(d.id) != before) {
+    match state
+        .release
+        .deploy
+        .as_ref()
+        .filter(|d| Some(d.id) != before)
+    {
         Some(d) => {
             let (id, rev) = (d.id, d.request.revision.clone());
             say(
@@ -329,7 +334,10 @@ pub(super) fn deployed(
             say(
                 state,
                 Level::Info,
-                format!("baseline {b} is ready at 0 % ({:.1} s)", took_ms as f64 / 1000.0),
+                format!(
+                    "baseline {b} is ready at 0 % ({:.1} s)",
+                    took_ms as f64 / 1000.0
+                ),
             );
             Some(b)
         }
@@ -354,15 +362,7 @@ pub(super) fn deployed(
         reason,
         ..
     } = prep;
-    if let Err(e) = launch(
-        state,
-        spec,
-        canary,
-        stable,
-        baseline.clone(),
-        reason,
-        fx,
-    ) {
+    if let Err(e) = launch(state, spec, canary, stable, baseline.clone(), reason, fx) {
         tell(
             state,
             Level::Error,
@@ -396,7 +396,12 @@ pub(super) fn cancel(state: &mut State, why: &str, fx: &mut Vec<Effect>) -> bool
         tell(state, Level::Warn, message, fx);
     }
     // Sent again after a conflict: nothing is in flight, it ends here.
-    if state.baseline.prep.as_ref().is_some_and(|p| p.deploy.is_none()) {
+    if state
+        .baseline
+        .prep
+        .as_ref()
+        .is_some_and(|p| p.deploy.is_none())
+    {
         let why = why.to_string();
         state.baseline.prep = None;
         state.baseline.stopped = Some(format!("plan not started: {why}"));
@@ -600,11 +605,7 @@ pub(super) fn cleanup(state: &mut State, fx: &mut Vec<Effect>) {
 /// A deletion ended: the baseline's, said (a failure journaled as a note
 /// besides the deletion's own record, and never blocking anything).
 pub(super) fn deleted(state: &mut State, id: u64, error: Option<String>, fx: &mut Vec<Effect>) {
-    let Some(c) = state
-        .baseline
-        .cleanup
-        .take_if(|c| c.delete_id == Some(id))
-    else {
+    let Some(c) = state.baseline.cleanup.take_if(|c| c.delete_id == Some(id)) else {
         return;
     };
     match error {
@@ -635,8 +636,8 @@ pub fn cleanup_pending(state: &State) -> bool {
     c.delete_id.is_some()
         || state.journal_broken.is_none()
             && state.snapshot.as_ref().is_some_and(|s| {
-            s.revision(&c.revision).is_some()
-                && s.traffic.percent_of(&c.revision) == 0
-                && s.serving().percent_of(&c.revision) == 0
-        })
+                s.revision(&c.revision).is_some()
+                    && s.traffic.percent_of(&c.revision) == 0
+                    && s.serving().percent_of(&c.revision) == 0
+            })
 }
