@@ -500,3 +500,104 @@ fn a_start_cancelled_while_the_baseline_deploys_sends_no_traffic_and_deletes_it(
     assert_eq!(d.len(), 1, "{fx:?}");
     assert_eq!(d[0].1, vec![request.revision]);
 }
+
+#[test]
+fn a_in_the_cockpit_cancels_a_start_waiting_for_its_baseline() {
+    let mut s = state(JudgeMode::Observe);
+    update(&mut s, key('p'), at(0));
+    let fx = update(&mut s, key('y'), at(0));
+    let (id, request, _) = deploys(&fx)[0].clone();
+    // `p` again waits (no second plan, no second deploy).
+    let fx = update(&mut s, key('p'), at(1));
+    assert!(deploys(&fx).is_empty() && traffic(&fx).is_empty());
+    assert!(matches!(s.mode, Mode::Normal), "nothing to confirm");
+    let fx = update(&mut s, key('a'), at(1));
+    assert!(
+        notes(&fx).iter().any(|n| n.contains("cancelled")),
+        "{:?}",
+        notes(&fx)
+    );
+    let snap = with_baseline(&s, &request.revision, true);
+    let fx = update(
+        &mut s,
+        Action::Release(ReleaseEvent::Deployed {
+            id,
+            result: Ok(snap),
+        }),
+        at(2),
+    );
+    assert!(traffic(&fx).is_empty(), "no traffic: {fx:?}");
+    assert!(s.plan.is_none());
+    assert_eq!(deletes(&fx).len(), 1, "the baseline is deleted: {fx:?}");
+}
+
+#[test]
+fn a_conflicted_baseline_deploy_is_sent_again_after_the_next_read() {
+    let mut s = state(JudgeMode::Observe);
+    update(&mut s, key('p'), at(0));
+    let fx = update(&mut s, key('y'), at(0));
+    let (id, _, _) = deploys(&fx)[0].clone();
+    let fx = update(
+        &mut s,
+        Action::Release(ReleaseEvent::Deployed {
+            id,
+            result: Err(BackendError::Conflict("etag moved".into())),
+        }),
+        at(1),
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::RefreshService)));
+    assert!(traffic(&fx).is_empty() && s.plan.is_none());
+    let mut moved = s.snapshot.clone().unwrap();
+    moved.version = Version("etag-moved".into());
+    let r = read(&s, moved);
+    let fx = update(&mut s, r, at(2));
+    let again = deploys(&fx);
+    assert_eq!(again.len(), 1, "sent again on what is there now: {fx:?}");
+    assert_eq!(again[0].1.tag, "baseline");
+    assert!(s.baseline.prep.is_some());
+}
+
+#[test]
+fn a_failed_cleanup_is_said_and_journaled_and_blocks_nothing() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    update(&mut s, key('a'), at(31));
+    update(&mut s, key('y'), at(31));
+    fixtures::land(&mut s, at(32));
+    let snap = s.snapshot.clone().unwrap();
+    let r = read(&s, snap);
+    update(&mut s, r, at(33));
+    let id = s.release.delete.as_ref().expect("deletion sent").id;
+    let fx = update(
+        &mut s,
+        Action::Release(ReleaseEvent::Deleted {
+            id,
+            revision: rev.clone(),
+            result: Err(BackendError::Failed("permission denied".into())),
+            last: true,
+        }),
+        at(34),
+    );
+    assert!(
+        notes(&fx)
+            .iter()
+            .any(|n| n.contains("NOT deleted") && n.contains("permission denied")),
+        "{:?}",
+        notes(&fx)
+    );
+    assert_eq!(s.baseline.cleanup, None, "not tried again in a loop");
+    // A new plan can start (against the stable: the tag is still in use).
+    update(
+        &mut s,
+        fixtures::key(canary::core::key::KeyCode::Esc),
+        at(39),
+    );
+    update(&mut s, key('p'), at(40));
+    let fx = update(&mut s, key('y'), at(40));
+    assert_eq!(traffic(&fx).len(), 1, "{fx:?}");
+    assert!(
+        notes(&fx).iter().any(|n| n.contains("already marks")),
+        "{:?}",
+        notes(&fx)
+    );
+}

@@ -34,12 +34,16 @@ pub(super) fn start_note(state: &State) -> Option<String> {
         return None;
     }
     let snapshot = state.snapshot.as_ref()?;
+    let p = state.settings.plan.steps.first().map_or(0, |s| s.percent);
+    let b = crate::core::plan::baseline_share(p);
     Some(
         match release_call::preview(snapshot, &ReleaseOp::Delete(Vec::new())) {
             Ok(_) => format!(
-                "first, a fresh baseline of the stable's image is deployed (tag `{TAG}`, no \
-                 traffic): the plan starts once it is ready, each step gives it up to the \
-                 canary's share taken from the stable, and it is deleted when the plan ends"
+                "FIRST a fresh baseline of the stable's image is deployed (tag `{TAG}`, no \
+                 traffic); once it is ready the first step sends canary {p} % · baseline {b} % \
+                 · stable {} % (the call below, plus the baseline's share); it is deleted when \
+                 the plan ends",
+                100 - p - b
             ),
             Err(why) => format!(
                 "no baseline revision ({why}): the judge compares the canary with the stable"
@@ -92,9 +96,7 @@ fn prepare(
         .snapshot
         .as_ref()
         .ok_or("the service has not been read yet")?;
-    if let Err(why) = release_call::preview(snapshot, &ReleaseOp::Delete(Vec::new())) {
-        return Err(why);
-    }
+    release_call::preview(snapshot, &ReleaseOp::Delete(Vec::new()))?;
     if state.settings.read_only {
         return Err("read-only mode: nothing is deployed".into());
     }
