@@ -263,6 +263,24 @@ fn the_baseline_is_deployed_first_judged_against_and_deleted_after_the_rollback(
     assert_eq!(t.len(), 1, "{fx:?}");
     assert_eq!(t[0].0, ChangeKind::Rollback);
     assert_eq!(t[0].1, TrafficSplit::all_to(STABLE));
+    let measured: Vec<String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Journal(Event::PhaseMetrics { revisions, .. }) => Some(
+                revisions
+                    .iter()
+                    .map(|r| r.revision.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        measured,
+        [CANARY, STABLE, rev.as_str()],
+        "the step's numbers"
+    );
     assert_eq!(
         s.baseline.cleanup, None,
         "nothing deleted before the rollback lands"

@@ -30,7 +30,9 @@ fn tell(state: &mut State, level: Level, message: String, fx: &mut Vec<Effect>) 
 
 /// What the plan's start confirmation says about the baseline, if any.
 pub(super) fn start_note(state: &State) -> Option<String> {
-    if state.settings.judge.baseline != Baseline::Deploy {
+    if state.settings.judge.baseline != Baseline::Deploy
+        || state.settings.judge.mode == crate::core::judge::JudgeMode::Off
+    {
         return None;
     }
     let snapshot = state.snapshot.as_ref()?;
@@ -66,7 +68,9 @@ pub(super) fn start(
         return Err("a baseline is being deployed for a plan that starts once it is ready".into());
     }
     state.baseline.stopped = None;
-    if state.settings.judge.baseline == Baseline::Deploy {
+    // A judge that is off compares nothing: no baseline for it.
+    let judged = state.settings.judge.mode != crate::core::judge::JudgeMode::Off;
+    if state.settings.judge.baseline == Baseline::Deploy && judged {
         match prepare(state, &spec, &canary, &stable, reason.clone(), fx) {
             Ok(()) => return Ok(()),
             Err(why) => tell(

@@ -162,6 +162,7 @@ fn summaries(state: &State) -> Vec<MetricSummary> {
     };
     [plan.canary.clone(), plan.stable.clone()]
         .into_iter()
+        .chain(plan.baseline.clone())
         .map(|rev| MetricSummary {
             rps: mean_recent(state, &rev, MetricKind::RequestRate),
             error_percent: mean_recent(state, &rev, MetricKind::ErrorPercent),
