@@ -154,3 +154,43 @@ fn a_release_deploys_a_baseline_gives_it_a_share_and_deletes_it_after_the_rollba
         "{after}"
     );
 }
+
+/// The simulator (what `--demo` runs) deploys baselines too: a healthy
+/// release with `baseline = "deploy"` is promoted, its first step gave the
+/// baseline its share, and the baseline is deleted before the run exits.
+#[test]
+fn on_the_simulator_a_release_with_a_baseline_is_promoted_and_cleans_up() {
+    let w = World::sim(
+        "healthy-baseline",
+        50.0,
+        0.2,
+        "[judge]\nbaseline = \"deploy\"\n",
+    );
+    let stream = w
+        .release(&["release", "--steps", "20:2s,100", "--auto"], &[])
+        .exits(0);
+    let j = w.journal();
+    let deploys = run::records_of(&j, "deploy-requested");
+    assert_eq!(deploys.len(), 1, "{j}");
+    assert_eq!(deploys[0]["tag"], "baseline");
+    let baseline = deploys[0]["revision"].as_str().unwrap().to_string();
+    let first = events(&stream, "traffic-requested")
+        .into_iter()
+        .next()
+        .expect("the first step")
+        .clone();
+    assert_eq!(first["after"]["emergence-app-00043-kaw"], 20, "{first}");
+    assert_eq!(first["after"][&baseline], 20, "{first}");
+    assert_eq!(first["after"]["emergence-app-00042-xuv"], 60, "{first}");
+    let last = events(&stream, "traffic-requested")
+        .into_iter()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["after"]["emergence-app-00043-kaw"], 100, "{last}");
+    assert!(last["after"].get(&baseline).is_none(), "{last}");
+    let deleted = run::records_of(&j, "revision-deleted");
+    assert_eq!(deleted.len(), 1, "{j}");
+    assert_eq!(deleted[0]["revision"], baseline);
+    assert_eq!(deleted[0]["deleted"], true, "{j}");
+}
