@@ -619,3 +619,32 @@ fn a_failed_cleanup_is_said_and_journaled_and_blocks_nothing() {
         notes(&fx)
     );
 }
+
+/// The screen while a plan runs with its baseline: the three-way split and
+/// the Judge panel's "vs baseline <rev>", at 80x24 and 120x40.
+#[test]
+fn the_screen_shows_the_baseline_and_the_judge_says_it_compares_with_it() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut s = state(JudgeMode::Observe);
+    update(&mut s, Action::LogBatch(fixtures::logs(50)), at(0));
+    let rev = start_with_baseline(&mut s);
+    update(&mut s, metrics(30, &rev, 0.1), at(30));
+    update(&mut s, Action::Tick, at(31));
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        term.draw(|f| canary::ui::render(f, &s)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        let mut t = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            t.push_str(line.trim_end());
+            t.push('\n');
+        }
+        assert!(t.contains("tag baseline"), "{t}");
+        if h >= 40 {
+            assert!(t.contains(&format!("vs baseline {rev}")), "{t}");
+        }
+        insta::assert_snapshot!(format!("baseline_running_{w}x{h}"), t);
+    }
+}
