@@ -420,6 +420,8 @@ fn a_baseline_read_not_ready_gets_nothing_and_the_judge_falls_back_to_the_stable
         "said and journaled: {:?}",
         notes(&fx)
     );
+    // Its traffic had already gone here: nothing to send.
+    assert!(traffic(&fx).is_empty(), "{fx:?}");
     let plan = s.plan.as_ref().unwrap();
     assert!(!plan.baseline_ready);
     assert_eq!(plan.split_for(1).percent_of(&rev), 0);
@@ -647,4 +649,33 @@ fn the_screen_shows_the_baseline_and_the_judge_says_it_compares_with_it() {
         }
         insta::assert_snapshot!(format!("baseline_running_{w}x{h}"), t);
     }
+}
+
+/// A baseline read not ready while it has its share: the share goes back
+/// to the stable at once (the step again without it), as the plan's
+/// change, and the plan keeps observing.
+#[test]
+fn a_baseline_going_unready_with_traffic_gives_its_share_back_to_the_stable() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    let snap = with_baseline(&s, &rev, false);
+    let mut snap = snap;
+    snap.traffic = s.snapshot.as_ref().unwrap().traffic.clone();
+    snap.actual = Some(snap.traffic.clone());
+    assert_eq!(snap.traffic.percent_of(&rev), 10);
+    let r = read(&s, snap);
+    let fx = update(&mut s, r, at(20));
+    let t = traffic(&fx);
+    assert_eq!(t.len(), 1, "{fx:?}");
+    assert_eq!(t[0].0, ChangeKind::Plan(0));
+    assert_eq!(
+        t[0].1,
+        TrafficSplit::new([(CANARY, 10), (STABLE, 90)]).unwrap()
+    );
+    fixtures::land(&mut s, at(21));
+    assert!(matches!(
+        s.plan.as_ref().unwrap().phase,
+        Phase::Observing { step: 0, .. }
+    ));
+    assert_eq!(s.snapshot.as_ref().unwrap().traffic.percent_of(&rev), 0);
 }

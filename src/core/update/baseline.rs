@@ -9,14 +9,15 @@
 //! that cannot deploy (HAProxy, Kubernetes) is said once, and the judge
 //! compares with the stable as without a baseline: the release goes on.
 
+use super::changes::submit;
 use super::deploy;
 use super::plan::{carry_out, plan_active};
 use super::say;
-use crate::core::action::Effect;
+use crate::core::action::{ChangeKind, Effect};
 use crate::core::baseline::{Cleanup, Prep, MAX_CONFLICTS, TAG};
 use crate::core::error::BackendError;
 use crate::core::model::ServiceSnapshot;
-use crate::core::plan::{Baseline, Plan, PlanSpec};
+use crate::core::plan::{Baseline, Phase, Plan, PlanSpec};
 use crate::core::record::Event;
 use crate::core::release::{ReleaseConfirm, ReleaseOp};
 use crate::core::release_call;
@@ -485,7 +486,10 @@ pub(super) fn after_read(state: &mut State, fx: &mut Vec<Effect>) {
 }
 
 /// A running plan's baseline, read not ready: no share for it from the
-/// next change on (said once); read ready again: its share again.
+/// next change on (said once), and the share it has now goes back to the
+/// stable at once (the current step again without it, journaled as the
+/// plan's change), unless a change is already on its way; read ready
+/// again: its share again from the next step on.
 fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
     let Some(snapshot) = state.snapshot.as_ref() else {
         return;
@@ -500,6 +504,15 @@ fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
     if ready == plan.baseline_ready {
         return;
     }
+    let share = snapshot
+        .traffic
+        .percent_of(&b)
+        .max(snapshot.serving().percent_of(&b));
+    let settled = matches!(
+        plan.phase,
+        Phase::Observing { .. } | Phase::WaitingApproval { .. } | Phase::Paused { .. }
+    );
+    let step = plan.phase.step();
     if let Some(p) = state.plan.as_mut() {
         p.baseline_ready = ready;
     }
@@ -512,6 +525,21 @@ fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
         )
     };
     tell(state, Level::Warn, message, fx);
+    let idle = state.change.is_none() && state.queued.is_none();
+    if let (false, true, true, true, Some(step)) = (ready, share > 0, settled, idle, step) {
+        let Some(split) = state.plan.as_ref().map(|p| p.split_for(step)) else {
+            return;
+        };
+        submit(
+            state,
+            split,
+            ChangeKind::Plan(step),
+            Some(format!(
+                "baseline {b} is not ready: its {share} % goes back to the stable"
+            )),
+            fx,
+        );
+    }
 }
 
 /// Deletes the baseline to delete when nothing is in flight and it has no
