@@ -6,6 +6,7 @@
 //! is tui-textarea's editor in an input box ([`state::Input`] says why).
 
 pub mod action;
+pub mod baseline;
 pub mod describe;
 pub mod details;
 pub mod duration;

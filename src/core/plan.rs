@@ -334,6 +334,45 @@ pub struct Plan {
     /// (Cloud Monitoring lags by minutes): see [`Plan::lag`].
     #[serde(skip)]
     pub data_until: Option<DateTime<Utc>>,
+    /// `[judge] baseline = "deploy"`: a fresh revision of the stable's
+    /// image deployed for this plan (tag `baseline`), given a share taken
+    /// from the stable at each step ([`baseline_share`]) while it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Whether the baseline was read ready (set by `update` from each read
+    /// of the service): a baseline that is not gets nothing.
+    #[serde(default)]
+    pub baseline_ready: bool,
+}
+
+/// `[judge] baseline`: what the canary is compared with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    /// The stable, over the same time range.
+    #[default]
+    None,
+    /// A fresh revision of the stable's image, deployed when a plan starts
+    /// (where the platform can deploy), with a share of its own.
+    Deploy,
+}
+
+impl Baseline {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Baseline::None => "none",
+            Baseline::Deploy => "deploy",
+        }
+    }
+}
+
+/// The baseline's share at a step where the canary has `canary` %: as
+/// much as the canary, but never more than half of what the stable keeps
+/// (the stable stays the larger, the rollback target warm): 10 → 10,
+/// 25 → 25, 50 → 25, 100 → 0.
+pub fn baseline_share(canary: u8) -> u8 {
+    let c = canary.min(100);
+    c.min((100 - c) / 2)
 }
 
 /// How long a window waits beyond its end for late data before it counts
@@ -388,7 +427,25 @@ impl Plan {
         stable: String,
         now: DateTime<Utc>,
     ) -> Result<(Plan, Vec<PlanCommand>), String> {
+        Plan::start_with(spec, canary, stable, None, now)
+    }
+
+    /// [`Plan::start`] with a baseline revision, deployed and ready (it
+    /// gets its share from the first step on).
+    pub fn start_with(
+        spec: PlanSpec,
+        canary: String,
+        stable: String,
+        baseline: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(Plan, Vec<PlanCommand>), String> {
         spec.validate()?;
+        if baseline
+            .as_ref()
+            .is_some_and(|b| *b == canary || *b == stable)
+        {
+            return Err("the baseline must be a revision of its own".into());
+        }
         if canary == stable {
             return Err(format!(
                 "{canary} is the stable revision: select the canary"
@@ -402,16 +459,37 @@ impl Plan {
             started: now,
             finished: None,
             data_until: None,
+            baseline: None,
+            baseline_ready: false,
         };
+        plan.baseline_ready = baseline.is_some();
+        plan.baseline = baseline;
         let mut out = Vec::new();
         plan.go_to_step(0, "plan started".into(), &mut out);
         Ok((plan, out))
     }
 
+    /// The split of `step`: the canary at the step's percent, the baseline
+    /// (when there is one and it is ready) at [`baseline_share`] of it taken
+    /// from the stable, the stable the rest. Always sums to 100.
     pub fn split_for(&self, step: usize) -> TrafficSplit {
-        let pct = u32::from(self.spec.steps.get(step).map_or(0, |s| s.percent)).min(100);
-        TrafficSplit::new([(self.canary.clone(), pct), (self.stable.clone(), 100 - pct)])
-            .unwrap_or_else(|_| TrafficSplit::all_to(self.stable.clone()))
+        let p = self.spec.steps.get(step).map_or(0, |s| s.percent).min(100);
+        let b = match self.serving_baseline() {
+            Some(_) => baseline_share(p),
+            None => 0,
+        };
+        let mut parts = vec![(self.canary.clone(), u32::from(p))];
+        if let Some(base) = self.serving_baseline().filter(|_| b > 0) {
+            parts.push((base.to_string(), u32::from(b)));
+        }
+        parts.push((self.stable.clone(), u32::from(100 - p - b)));
+        parts.retain(|(_, pct)| *pct > 0);
+        TrafficSplit::new(parts).unwrap_or_else(|_| TrafficSplit::all_to(self.stable.clone()))
+    }
+
+    /// The baseline, when the plan has one that may get traffic (ready).
+    pub fn serving_baseline(&self) -> Option<&str> {
+        self.baseline.as_deref().filter(|_| self.baseline_ready)
     }
 
     /// The most traffic the canary may have right now.

@@ -191,7 +191,9 @@ impl Guard<'_> {
         }
         let rev = snap.revision(name)?;
         if let Some(tag) = &rev.tag {
-            if !failed(rev) {
+            // A judge's baseline is not an URL anyone uses: once it has no
+            // traffic (its plan ended, or a leftover), it may go.
+            if !failed(rev) && tag != super::baseline::TAG {
                 return Some(Keep::Tagged(tag.clone()));
             }
         }

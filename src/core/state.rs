@@ -648,6 +648,8 @@ pub struct State {
     pub pending_effects: Vec<super::action::Effect>,
     /// Deploys and deletions of revisions: in flight, last result, previews.
     pub release: super::release::ReleaseState,
+    /// The judge's fresh baseline revision: deploying it before a plan, deleting it after.
+    pub baseline: super::baseline::BaselineRun,
     /// The old colour kept warm after a blue/green switch: asked about or
     /// being scaled to 0.
     pub keep_warm: KeepWarmState,
@@ -742,6 +744,7 @@ impl State {
             quit: false,
             pending_effects: Vec::new(),
             release: super::release::ReleaseState::default(),
+            baseline: super::baseline::BaselineRun::default(),
             keep_warm: KeepWarmState::default(),
             remote: RemoteState::default(),
         }

@@ -285,7 +285,8 @@ pub async fn run(
             };
             let effects = engine.step(&mut state, Action::Drive(request));
             watcher.saw(&state, &Seen::Other, &effects);
-            if state.active_phase().is_none() {
+            // (A plan whose baseline deploys first starts when it is ready.)
+            if state.active_phase().is_none() && state.baseline.prep.is_none() {
                 let why = state
                     .message
                     .as_ref()
@@ -351,6 +352,17 @@ fn moved_while_paused(state: &State) -> bool {
 fn ending(state: &State, step_failed: bool, settling: bool) -> Option<Ending> {
     if state.change.is_some() || state.queued.is_some() {
         return None;
+    }
+    // The baseline deploys before the plan; or it is being deleted after
+    // it (or about to be: it has no traffic left, the next read sends it).
+    if state.baseline.prep.is_some()
+        || state.release.delete.is_some()
+        || crate::core::update::baseline_cleanup_pending(state)
+    {
+        return None;
+    }
+    if let Some(why) = &state.baseline.stopped {
+        return Some(Ending::Waiting(why.clone()));
     }
     let plan = state.plan.as_ref()?;
     Some(match &plan.phase {

@@ -55,7 +55,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     extra.push(format!("α {}", ev.alpha));
     let head = format!(" {mark} {} ", text::verdict_label(ev));
     let used = 8 + head.chars().count();
-    let tail = format!(" {} · {} ", ev.reason, extra.join(" · "));
+    let versus = if ev.versus_baseline {
+        format!("vs {} · ", text::versus(ev))
+    } else {
+        String::new()
+    };
+    let tail = format!(" {versus}{} · {} ", ev.reason, extra.join(" · "));
     let title = Line::from(vec![
         Span::styled(" Judge ", t.title),
         Span::styled(head, style),

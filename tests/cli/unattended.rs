@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// `[judge] baseline = "deploy"` on the Cloud Run fake.
+mod baseline;
 /// `canary release --image`: deploy, checks on the tag URL, then the plan.
 mod image;
 /// The shared audit trail of releases (`[audit] shared`).

@@ -1145,3 +1145,17 @@ fn gates_mode_is_validated_and_observe_needs_an_acting_judge() {
         "(it is \"off\")",
     );
 }
+
+#[test]
+fn judge_baseline_is_validated() {
+    use canary::core::plan::Baseline;
+    assert_eq!(ok(SERVICE).judge.baseline, Baseline::None, "off by default");
+    let c = ok(&format!("{SERVICE}[judge]\nbaseline = \"deploy\"\n"));
+    assert_eq!(c.judge.baseline, Baseline::Deploy);
+    fails(
+        &format!("{SERVICE}[judge]\nmode = \"act\"\nbaseline = \"canary\"\n"),
+        Some(7),
+        Some("judge.baseline"),
+        "one of: \"none\"",
+    );
+}

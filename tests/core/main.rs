@@ -6,6 +6,7 @@
 //!
 //! `cargo test --test core`; one module: `cargo test --test core snapshots::`.
 
+mod baseline;
 mod check_expr;
 mod config;
 mod drive;

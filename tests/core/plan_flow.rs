@@ -563,6 +563,8 @@ fn the_plan_keys_do_exactly_what_the_screen_offers() {
                     started: at(0),
                     finished: None,
                     data_until: None,
+                    baseline: None,
+                    baseline_ready: false,
                 });
                 s.verdict = verdict.clone();
                 s.message = None;

@@ -4,6 +4,7 @@ use super::Leaf;
 use crate::config::validate::Cx;
 use crate::config::ConfigError;
 use crate::core::judge::{JudgeMode, JudgeSettings};
+use crate::core::plan::Baseline;
 
 table! {
     struct Raw {
@@ -12,6 +13,7 @@ table! {
         error_margin: Leaf => "a number of points of 5xx between 0 and 100, e.g. 0.5",
         latency_margin_ms: Leaf => "a number of milliseconds, 0 or more, e.g. 50",
         min_requests: Leaf => "a number of requests, 1 or more",
+        baseline: Leaf => "one of: \"none\" (the stable), \"deploy\" (a fresh revision of the stable's image, where the platform can deploy)",
     }
 }
 
@@ -39,6 +41,13 @@ impl Raw {
             min_requests: cx
                 .int::<i64>(&self.min_requests, "judge.min_requests", 1..=i64::MAX)?
                 .map_or(d.min_requests, |n| n as f64),
+            baseline: cx
+                .choice(
+                    &self.baseline,
+                    "judge.baseline",
+                    &[Baseline::None, Baseline::Deploy].map(|b| (b.as_str(), b)),
+                )?
+                .unwrap_or(d.baseline),
             ..d
         })
     }

@@ -62,6 +62,8 @@ pub struct JudgeSettings {
     pub error_tau_points: f64,
     /// Same for the latency test, in points of "share slower than T".
     pub latency_tau_points: f64,
+    /// `baseline`: compare with a fresh baseline revision (see `update::baseline`).
+    pub baseline: crate::core::plan::Baseline,
 }
 
 impl Default for JudgeSettings {
@@ -74,6 +76,7 @@ impl Default for JudgeSettings {
             min_requests: 100.0,
             error_tau_points: 2.0,
             latency_tau_points: 5.0,
+            baseline: crate::core::plan::Baseline::None,
         }
     }
 }
@@ -183,6 +186,9 @@ pub struct Evidence {
     pub mode: JudgeMode,
     pub canary: String,
     pub stable: String,
+    /// `stable` is the plan's fresh baseline revision, not the stable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub versus_baseline: bool,
     /// Data counted from (exclusive), when the judge was restarted by a plan.
     pub since: Option<DateTime<Utc>>,
     /// Age of the newest point of the metrics source.
@@ -321,6 +327,7 @@ impl JudgeState {
             mode: cfg.mode,
             canary,
             stable,
+            versus_baseline: false,
             since,
             lag_secs,
             alpha: cfg.alpha,

@@ -87,13 +87,22 @@ pub(super) fn lr(ln: f64) -> String {
     }
 }
 
+/// What the canary is compared with: `stable-rev`, or `baseline rev`.
+pub fn versus(ev: &Evidence) -> String {
+    if ev.versus_baseline {
+        format!("baseline {}", ev.stable)
+    } else {
+        ev.stable.clone()
+    }
+}
+
 /// One line for the journal's history.
 pub fn summary(ev: &Evidence) -> String {
     format!(
         "judge {} on {} vs {}: {} — {}; {}",
         verdict_label(ev),
         ev.canary,
-        ev.stable,
+        versus(ev),
         ev.reason,
         test_line(&ev.errors),
         test_line(&ev.latency)
@@ -119,7 +128,7 @@ pub fn report_row(ev: &Evidence) -> String {
         "| {} | {} vs {} | {} | {} | {} |",
         verdict_label(ev),
         ev.canary,
-        ev.stable,
+        versus(ev),
         test_line(&ev.errors).replace('|', "\\|"),
         test_line(&ev.latency).replace('|', "\\|"),
         ev.lag_secs

@@ -87,7 +87,7 @@ fn request(state: &State, line: &str) -> Result<DeployRequest, String> {
     request_of(state, &image, tag.as_deref(), &env)
 }
 
-fn request_of(
+pub(super) fn request_of(
     state: &State,
     image: &str,
     tag: Option<&str>,
@@ -485,6 +485,9 @@ fn deployed(
         return;
     };
     let took = (state.now - d.started).num_milliseconds();
+    if super::baseline::is_ours(state, id) {
+        return super::baseline::deployed(state, result, took, fx);
+    }
     let rev = d.request.revision.clone();
     let service = state.info.service.clone();
     match result {
@@ -634,6 +637,7 @@ fn deleted(
         d.done.push(revision.clone());
     }
     let done = d.done.len();
+    let error = result.as_ref().err().map(|e| e.to_string());
     match result {
         Ok(snapshot) => {
             state.write_generation += 1;
@@ -659,6 +663,7 @@ fn deleted(
     }
     if last {
         let d = state.release.delete.take();
+        super::baseline::deleted(state, id, error, fx);
         fx.push(Effect::RefreshService);
         let service = state.info.service.clone();
         if let Some(d) = d {

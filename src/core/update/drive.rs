@@ -5,11 +5,11 @@
 //! confirmation dialog is left out (the command line was the confirmation;
 //! a cockpit's request was confirmed on that cockpit).
 
-use super::plan::{abort, carry_out, feed, plan_active};
+use super::plan::{abort, feed, plan_active};
 use super::say;
 use crate::core::action::{DriveRequest, Effect};
 use crate::core::lease::{RemoteRequest, RequestKind};
-use crate::core::plan::{Phase, Plan, PlanEvent};
+use crate::core::plan::{Phase, PlanEvent};
 use crate::core::record::Event;
 use crate::core::state::{Level, Mode, State};
 
@@ -31,6 +31,12 @@ pub(super) fn on_request(state: &mut State, request: DriveRequest, fx: &mut Vec<
         DriveRequest::Note { message } => {
             say(state, Level::Info, message.clone());
             fx.push(Effect::Journal(Event::Note { message }));
+        }
+        DriveRequest::Pause { reason } if state.baseline.prep.is_some() => {
+            super::baseline::cancel(state, &reason, fx);
+        }
+        DriveRequest::Abort { reason } if state.baseline.prep.is_some() => {
+            super::baseline::cancel(state, &reason, fx);
         }
         DriveRequest::Pause { reason } => {
             if plan_active(state) && !matches!(state.active_phase(), Some(Phase::Paused { .. })) {
@@ -222,30 +228,9 @@ fn start(
             why,
         }));
     }
-    match Plan::start(spec, canary.clone(), stable.clone(), state.now) {
-        Ok((plan, cmds)) => {
-            let canary_image = state
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.revision(&canary))
-                .map(|r| r.image.clone());
-            fx.push(Effect::Journal(Event::PlanStarted {
-                canary: canary.clone(),
-                stable,
-                spec: plan.spec.clone(),
-                canary_image,
-            }));
-            if let Some(r) = reason {
-                fx.push(Effect::Journal(Event::Note {
-                    message: format!("release started: {r}"),
-                }));
-            }
-            state.plan = Some(plan);
-            state.selected = Some(canary);
-            state.red_since = None;
-            carry_out(state, cmds, false, fx);
-        }
-        Err(e) => refuse(state, format!("cannot start the plan: {e}"), fx),
+    // With `[judge] baseline = "deploy"`, its baseline is deployed first.
+    if let Err(e) = super::baseline::start(state, spec, canary, stable, reason, fx) {
+        refuse(state, format!("cannot start the plan: {e}"), fx);
     }
 }
 

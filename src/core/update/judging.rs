@@ -17,14 +17,36 @@ use crate::core::state::{Level, State};
 const SETTLE_SECS: i64 = 15;
 
 /// The pair the judge compares and where its data starts: the plan's
-/// canary and stable from the plan's start, else the roles' pair.
+/// canary and its baseline while that serves (else the plan's stable) from
+/// the plan's start, else the roles' pair.
 fn aim(state: &State) -> Option<(String, String, Option<DateTime<Utc>>)> {
     if let Some(p) = &state.plan {
-        return Some((p.canary.clone(), p.stable.clone(), Some(p.started)));
+        let against = baseline_aimed(state).unwrap_or_else(|| p.stable.clone());
+        return Some((p.canary.clone(), against, Some(p.started)));
     }
     let canary = state.canary()?.to_string();
     let stable = state.stable()?.to_string();
     (canary != stable).then_some((canary, stable, None))
+}
+
+/// The plan's baseline, when the judge compares with it: it serves a share
+/// now (ready, the split gives it some), or the plan ended while the judge
+/// compared with it (its verdict stays what it was).
+pub(crate) fn baseline_aimed(state: &State) -> Option<String> {
+    let p = state.plan.as_ref()?;
+    let b = p.baseline.as_deref()?;
+    let serving = p.baseline_ready
+        && state
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.serving().percent_of(b) > 0);
+    let kept = p.phase.is_finished()
+        && state
+            .judge
+            .key
+            .as_ref()
+            .is_some_and(|(c, s, _)| *c == p.canary && s == b);
+    (serving || kept).then(|| b.to_string())
 }
 
 /// A metrics batch arrived.
@@ -59,7 +81,13 @@ pub(super) fn run(state: &mut State, fx: &mut Vec<Effect>) {
     if let Some(Phase::Observing { since, .. }) = state.active_phase() {
         recent_from = recent_from.max(since + chrono::Duration::seconds(SETTLE_SECS));
     }
-    let ev = state.judge.evaluate(&cfg, state.now, expected, recent_from);
+    let mut ev = state.judge.evaluate(&cfg, state.now, expected, recent_from);
+    if baseline_aimed(state).is_some() {
+        ev.versus_baseline = true;
+        if let Some(e) = state.judge.evidence.as_mut() {
+            e.versus_baseline = true;
+        }
+    }
     if state.judge.journaled != Some(ev.outcome) {
         state.judge.journaled = Some(ev.outcome);
         if ev.outcome == Outcome::Fail {

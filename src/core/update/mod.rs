@@ -2,6 +2,7 @@
 //! Pure: no I/O, no clock (time comes in as `now`).
 
 mod audit;
+mod baseline;
 mod battery;
 mod changes;
 mod cmdline;
@@ -25,6 +26,7 @@ use super::model::ServiceSnapshot;
 use super::state::{Confirmation, Level, Message, Mode, State};
 
 pub use audit::manual_notification;
+pub use baseline::cleanup_pending as baseline_cleanup_pending;
 pub use drive::split_moved;
 pub use gates::{evaluate_gates, gate_numbers, GateNumbers};
 pub use logs::LOG_PAGE;
@@ -55,6 +57,7 @@ pub fn update(state: &mut State, action: Action, now: DateTime<Utc>) -> Vec<Effe
                     changes::reask_after_conflict(state, c, &mut fx);
                 }
                 deploy::after_read(state, &mut fx);
+                baseline::after_read(state, &mut fx);
             }
         }
         Action::ServiceFailed(err) => state.service_health.failed(err.to_string(), now),

@@ -85,9 +85,13 @@ pub(super) fn carry_out(
                     fx.push(Effect::Notify(notification(state, &to, &why)));
                 }
                 let promoted = to == Phase::Promoted;
+                let finished = to.is_finished();
                 fx.push(Effect::Journal(Event::PlanTransition { from, to, why }));
                 if promoted {
                     super::deploy::after_promotion(state, fx);
+                }
+                if finished {
+                    super::baseline::plan_finished(state, fx);
                 }
             }
         }
@@ -158,6 +162,7 @@ fn summaries(state: &State) -> Vec<MetricSummary> {
     };
     [plan.canary.clone(), plan.stable.clone()]
         .into_iter()
+        .chain(plan.baseline.clone())
         .map(|rev| MetricSummary {
             rps: mean_recent(state, &rev, MetricKind::RequestRate),
             error_percent: mean_recent(state, &rev, MetricKind::ErrorPercent),
@@ -261,6 +266,10 @@ pub fn resume_interrupted_plan(
         started,
         finished: None,
         data_until: None,
+        // The baseline is not resumed: the plan resumes against the
+        // stable (a leftover `baseline` revision is deleted by `x`).
+        baseline: None,
+        baseline_ready: false,
     });
     say(
         state,

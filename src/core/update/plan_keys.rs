@@ -3,13 +3,12 @@
 //! footer show the same offers, so what the screen offers is what the keys
 //! do (tests/core/plan_flow.rs walks every phase and verdict to hold this).
 
-use super::plan::{abort, carry_out, feed, plan_active};
+use super::plan::{abort, feed, plan_active};
 use super::say;
 use crate::core::action::{ChangeKind, Effect};
 use crate::core::keymap::Command;
 use crate::core::model::TrafficSplit;
-use crate::core::plan::{Offer, Phase, Plan, PlanEvent, Verdict};
-use crate::core::record::Event;
+use crate::core::plan::{Offer, Phase, PlanEvent, Verdict};
 use crate::core::state::{Confirmation, Level, Mode, PlanAction, State};
 
 /// `Advance`, `TogglePause` or `Abort`: takes the offer made for it, or says
@@ -17,6 +16,21 @@ use crate::core::state::{Confirmation, Level, Mode, PlanAction, State};
 pub(super) fn plan_key(state: &mut State, cmd: Command, fx: &mut Vec<Effect>) {
     // Another process drives: the keys ask it, through its lease.
     if super::remote::plan_key(state, cmd) {
+        return;
+    }
+    // The plan waits for its baseline to be deployed: `a` (or Space)
+    // cancels the start, `p` waits.
+    if state.baseline.prep.is_some() {
+        match cmd {
+            Command::Abort | Command::TogglePause => {
+                super::baseline::cancel(state, "cancelled by the operator", fx);
+            }
+            _ => say(
+                state,
+                Level::Info,
+                "the baseline is being deployed: the plan starts once it is ready (a cancels)",
+            ),
+        }
         return;
     }
     let offer = state.plan_offers().into_iter().find(|o| o.command() == cmd);
@@ -98,6 +112,9 @@ fn start(state: &mut State) {
         .as_ref()
         .and_then(|s| s.revision(&canary))
         .filter(|r| !r.ready);
+    if let Some(b) = super::baseline::start_note(state) {
+        note = format!("{note}; {b}");
+    }
     if state.roles.stable_from.is_some_and(|f| f.is_guess()) {
         note = format!(
             "WARNING: which revision is stable is a guess (the largest share, {stable}): \
@@ -291,28 +308,9 @@ fn start_plan(state: &mut State, fx: &mut Vec<Effect>) {
     else {
         return;
     };
-    match Plan::start(
-        state.settings.plan.clone(),
-        canary.clone(),
-        stable.clone(),
-        state.now,
-    ) {
-        Ok((plan, cmds)) => {
-            let canary_image = state
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.revision(&canary))
-                .map(|r| r.image.clone());
-            fx.push(Effect::Journal(Event::PlanStarted {
-                canary,
-                stable,
-                spec: plan.spec.clone(),
-                canary_image,
-            }));
-            state.plan = Some(plan);
-            state.red_since = None;
-            carry_out(state, cmds, false, fx);
-        }
-        Err(e) => say(state, Level::Error, format!("cannot start the plan: {e}")),
+    let spec = state.settings.plan.clone();
+    // With `[judge] baseline = "deploy"`, its baseline is deployed first.
+    if let Err(e) = super::baseline::start(state, spec, canary, stable, None, fx) {
+        say(state, Level::Error, format!("cannot start the plan: {e}"));
     }
 }

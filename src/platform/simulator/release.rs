@@ -345,14 +345,31 @@ impl World {
             )));
         }
         let behaviour = &self.scenario.deploy;
-        // The scenario's canary (tagged), else the stable (most traffic).
-        let model = self
+        // A revision of the same image as one of the scenario's (a judge's
+        // baseline of the stable) behaves like it; else the scenario's
+        // canary (tagged), else the stable (most traffic).
+        let same_image = self
             .scenario
             .revisions
             .iter()
-            .find(|r| r.tag.as_deref().is_some_and(|t| t.starts_with("canary")))
-            .or_else(|| self.scenario.revisions.iter().max_by_key(|r| r.traffic))
+            .find(|r| r.image == request.image)
             .cloned();
+        let model = same_image
+            .clone()
+            .or_else(|| {
+                self.scenario
+                    .revisions
+                    .iter()
+                    .find(|r| r.tag.as_deref().is_some_and(|t| t.starts_with("canary")))
+                    .cloned()
+            })
+            .or_else(|| {
+                self.scenario
+                    .revisions
+                    .iter()
+                    .max_by_key(|r| r.traffic)
+                    .cloned()
+            });
         let mut spec = RevisionSpec {
             name: request.revision.clone(),
             image: request.image.clone(),
@@ -373,7 +390,7 @@ impl World {
             spec.p95_ms = m.p95_ms;
             spec.after_traffic = m.after_traffic;
         }
-        if let Some(p) = &behaviour.profile {
+        if let (Some(p), None) = (&behaviour.profile, &same_image) {
             spec.error_percent = p.error_percent;
             spec.p95_ms = p.p95_ms;
             spec.after_traffic = p.after_traffic.clone();
@@ -429,7 +446,9 @@ impl World {
             )));
         }
         let failed = !r.ready;
-        if r.spec.tag.is_some() && !failed {
+        // As Cloud Run's delete: a judge's baseline at 0 % loses its tag first.
+        let baseline = r.spec.tag.as_deref() == Some(crate::core::baseline::TAG);
+        if r.spec.tag.is_some() && !failed && !baseline {
             return Err(BackendError::Refused(format!(
                 "revision {name} is referenced by a traffic target (its tag) and cannot be deleted"
             )));
