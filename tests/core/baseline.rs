@@ -679,3 +679,21 @@ fn a_baseline_going_unready_with_traffic_gives_its_share_back_to_the_stable() {
     ));
     assert_eq!(s.snapshot.as_ref().unwrap().traffic.percent_of(&rev), 0);
 }
+
+#[test]
+fn the_judges_words_name_the_baseline_it_compares_with() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    for t in (30..=120).step_by(10) {
+        update(&mut s, metrics(t, &rev, 8.0), at(t));
+    }
+    let ev = s.judge.evidence.clone().expect("judged");
+    assert_eq!(ev.outcome, canary::core::judge::Outcome::Fail, "{ev:?}");
+    assert!(ev.reason.contains("the baseline's"), "{}", ev.reason);
+    assert!(!ev.reason.contains("the stable's"), "{}", ev.reason);
+    assert!(
+        !ev.errors.note.contains("the stable's"),
+        "{}",
+        ev.errors.note
+    );
+}

@@ -15,7 +15,10 @@
 //! errors over the canary's first seconds pin its rate poorly, and the
 //! minutes before pin it well.
 
-use super::stats::{binomial_interval, binomial_mixture_ln, binomial_mixture_lower_ln};
+use super::stats::{
+    binomial_interval, binomial_mixture_ln, binomial_mixture_lower_ln, split_mixture_ln,
+    split_mixture_sums, PointPair,
+};
 use super::tally::Totals;
 use super::{JudgeSettings, Outcome, TestEvidence};
 
@@ -46,25 +49,35 @@ pub fn prior_contradicted(cfg: &JudgeSettings, s: &Totals, prior: &Totals) -> bo
     binomial_mixture_ln(s.errors, s.requests, before, tau) >= PRIOR_DRIFT_ODDS.ln()
 }
 
-/// The 5xx test. `prior`: the stable's counts before the canary got
-/// traffic, `None` once contradicted; `max_ln_lr`: the running maximum of
-/// the "worse at all" statistic; `failed`: an earlier look failed (a failed
-/// test stays failed).
+/// What the canary is compared with, besides the same-time totals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reference<'a> {
+    /// The stable's counts before the canary got traffic, `None` once
+    /// contradicted (or when there are none: a baseline, a canary that was
+    /// already serving).
+    pub prior: Option<&'a Totals>,
+    /// The canary's and the reference's counts point by point.
+    pub pairs: &'a [PointPair],
+}
+
+/// The 5xx test. `max_ln_lr`: the running maximum of the "worse at all"
+/// statistic; `failed`: an earlier look failed (a failed test stays failed).
 pub fn judge(
     cfg: &JudgeSettings,
     c: &Totals,
     s: &Totals,
-    prior: Option<&Totals>,
+    reference: Reference,
     max_ln_lr: f64,
     failed: bool,
 ) -> TestEvidence {
+    let prior = reference.prior.filter(|p| p.requests > 0.0);
     let margin = cfg.error_margin_points / 100.0;
     let tau = cfg.error_tau_points / 100.0;
     let mut ev = TestEvidence::new("5xx", "%", cfg, c.requests, s.requests);
     ev.margin = cfg.error_margin_points;
     ev.margin_label = format!("+{} points", cfg.error_margin_points);
     ev.margin_bound = MARGIN_ODDS.ln();
-    if let Some(p) = prior.filter(|p| p.requests > 0.0) {
+    if let Some(p) = prior {
         ev.prior_requests = p.requests;
         ev.prior_errors = p.errors;
     }
@@ -74,7 +87,7 @@ pub fn judge(
     }
     // The canary's requests as Bernoulli trials against the stable's rate
     // (exact binomial likelihoods, no normal approximation: docs/judge.md).
-    let p0 = stable_rate(s, prior.filter(|p| p.requests > 0.0));
+    let p0 = stable_rate(s, prior);
     let (x_c, n_c) = (c.errors, c.requests.max(1.0));
     let est = x_c / n_c;
     ev.null_rate = 100.0 * p0;
@@ -88,7 +101,18 @@ pub fn judge(
     ev.effect = 100.0 * (est - p0);
     ev.low = 100.0 * (low - p0);
     ev.high = 100.0 * (high - p0);
-    ev.ln_lr = binomial_mixture_ln(x_c, n_c, p0, tau);
+    // "Worse at all": with the stable's minutes before, against its pooled
+    // rate (well pinned); without them (a baseline as fresh as the canary,
+    // a canary already serving), the split test, which needs no rate at
+    // all: against a reference with as few requests as the canary, a
+    // plugged-in rate would fail healthy canaries far more often than α.
+    let split = prior.is_none().then(|| split_mixture_sums(reference.pairs));
+    let worse_ln = |k: f64| match &split {
+        Some((sums, weights)) => split_mixture_ln(sums, weights, k),
+        None => binomial_mixture_ln(k * x_c, k * n_c, p0, tau),
+    };
+    ev.split_test = split.is_some();
+    ev.ln_lr = worse_ln(1.0);
     ev.max_ln_lr = ev.ln_lr.max(max_ln_lr);
     ev.margin_ln_lr = binomial_mixture_ln(x_c, n_c, p0 + margin, tau);
     let bound = ev.bound;
@@ -96,7 +120,7 @@ pub fn judge(
     // lower-tail test rejects `p ≥ p0 + margin` at α/2.
     let below = (2.0 / cfg.alpha).ln();
     ev.eta_factor = eta_factor(|k| {
-        let fails = binomial_mixture_ln(k * x_c, k * n_c, p0, tau) >= bound
+        let fails = worse_ln(k) >= bound
             && binomial_mixture_ln(k * x_c, k * n_c, p0 + margin, tau) >= MARGIN_ODDS.ln();
         fails || binomial_mixture_lower_ln(k * x_c, k * n_c, p0 + margin, tau) >= below
     });
@@ -195,7 +219,18 @@ mod tests {
     }
 
     fn run(c: &Totals, s: &Totals) -> TestEvidence {
-        judge(&JudgeSettings::default(), c, s, None, 0.0, false)
+        // One point: the split test on the totals.
+        let pair = [PointPair {
+            n_c: c.requests,
+            x_c: c.errors,
+            n_s: s.requests,
+            x_s: s.errors,
+        }];
+        let r = Reference {
+            prior: None,
+            pairs: &pair,
+        };
+        judge(&JudgeSettings::default(), c, s, r, 0.0, false)
     }
 
     #[test]
@@ -241,7 +276,11 @@ mod tests {
         assert_ne!(alone.outcome, Outcome::Fail, "{alone:?}");
         let prior = totals(30_000.0, 30.0);
         let cfg = JudgeSettings::default();
-        let with = judge(&cfg, &c, &s, Some(&prior), 0.0, false);
+        let r = Reference {
+            prior: Some(&prior),
+            pairs: &[],
+        };
+        let with = judge(&cfg, &c, &s, r, 0.0, false);
         assert_eq!(with.outcome, Outcome::Fail, "{with:?}");
         assert!((with.null_rate - 100.0 * 33.5 / 31_126.0).abs() < 1e-9);
         assert_eq!((with.prior_requests, with.prior_errors), (30_000.0, 30.0));
@@ -265,12 +304,12 @@ mod tests {
     fn a_failed_test_stays_failed() {
         let cfg = JudgeSettings::default();
         let (c, s) = (totals(6000.0, 6.0), totals(54000.0, 54.0));
-        let ev = judge(&cfg, &c, &s, None, 10.0, true);
+        let ev = judge(&cfg, &c, &s, Reference::default(), 10.0, true);
         assert_eq!(ev.outcome, Outcome::Fail);
         assert!(ev.note.contains("failed earlier"), "{}", ev.note);
         // A high running maximum alone (statistically worse once) is not a
         // failure while the data now favour "within the margin".
-        let ev = judge(&cfg, &c, &s, None, 10.0, false);
+        let ev = judge(&cfg, &c, &s, Reference::default(), 10.0, false);
         assert_ne!(ev.outcome, Outcome::Fail, "{ev:?}");
     }
 }

@@ -151,6 +151,10 @@ pub struct TestEvidence {
     pub prior_requests: f64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub prior_errors: f64,
+    /// "Worse at all" is the split test (no stable prior: how the errors
+    /// split between the two given the traffic), not the plug-in one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_test: bool,
 }
 
 /// Fields added to the journal's evidence later are left out while zero, so
@@ -206,6 +210,15 @@ pub struct Evidence {
 /// (its prior: `errors::judge`), at most; the metrics window bounds it too.
 pub const PRIOR_SPAN: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Totals of the canary, the stable over the same time and before, and the
+/// points side by side, kept between batches.
+type Counted = (
+    tally::Totals,
+    tally::Totals,
+    tally::Totals,
+    Vec<stats::PointPair>,
+);
+
 /// What the judge carries between evaluations (in `State`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JudgeState {
@@ -228,7 +241,7 @@ pub struct JudgeState {
     pub journaled: Option<Outcome>,
     /// Totals of both tallies, kept until the next batch (a tick re-judges
     /// without re-adding every histogram).
-    totals: Option<(tally::Totals, tally::Totals, tally::Totals)>,
+    totals: Option<Counted>,
 }
 
 impl JudgeState {
@@ -277,7 +290,7 @@ impl JudgeState {
         recent_from: DateTime<Utc>,
     ) -> Evidence {
         let (canary, stable, since) = self.key.clone().unwrap_or_default();
-        let (c, s, prior) = match self.totals.take() {
+        let (c, s, prior, pairs) = match self.totals.take() {
             Some(t) => t,
             // The stable over the canary's points since it got traffic: the
             // same time range; before that, the prior.
@@ -292,6 +305,7 @@ impl JudgeState {
                     self.canary.totals(None, None),
                     self.stable.totals_alongside(&self.canary, first),
                     prior.unwrap_or_default(),
+                    self.canary.pairs(&self.stable, first),
                 )
             }
         };
@@ -299,12 +313,22 @@ impl JudgeState {
             self.prior_dropped = true;
         }
         let kept = (!self.prior_dropped).then_some(&prior);
-        let e = errors::judge(cfg, &c, &s, kept, self.max_errors, self.errors_failed);
+        let e = errors::judge(
+            cfg,
+            &c,
+            &s,
+            errors::Reference {
+                prior: kept,
+                pairs: &pairs,
+            },
+            self.max_errors,
+            self.errors_failed,
+        );
         let l = latency::judge(cfg, &c, &s, self.max_latency);
         self.max_errors = e.max_ln_lr;
         self.max_latency = l.max_ln_lr;
         self.errors_failed = e.outcome == Outcome::Fail;
-        self.totals = Some((c, s, prior));
+        self.totals = Some((c, s, prior, pairs));
         let r = rate::judge(
             self.canary.requests_since(recent_from),
             self.stable.requests_since(recent_from),

@@ -157,7 +157,7 @@ pub fn msprt_two_sided_ln(est: f64, var: f64, null: f64, tau: f64) -> f64 {
 
 /// Points of the discretized half-normal mixing distribution of
 /// [`binomial_mixture_ln`], and how far it reaches, in units of τ.
-const MIX_POINTS: usize = 64;
+pub const MIX_POINTS: usize = 64;
 const MIX_REACH: f64 = 5.0;
 
 /// ln Λ of the **one-sided binomial mixture** test of `H0: p ≤ p0` from `x`
@@ -265,6 +265,71 @@ pub fn binomial_interval(x: f64, n: f64, tau: f64, alpha: f64) -> (f64, f64) {
         lo
     };
     (low, high)
+}
+
+/// One point of a two-sample comparison: the canary's requests and errors
+/// and the reference's (stable or baseline), over the same interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PointPair {
+    pub n_c: f64,
+    pub x_c: f64,
+    pub n_s: f64,
+    pub x_s: f64,
+}
+
+/// Scale (in ln ψ) of the half-normal mixing distribution of
+/// [`split_mixture_sums`]: ψ = e² ≈ 7 (a canary with 7× the reference's
+/// error rate) sits at one scale; the reach, 5 scales, is ψ ≈ 22 000.
+pub const SPLIT_TAU: f64 = 2.0;
+
+/// The **conditional (split) test** of `H0: p_c ≤ p_s` that needs no
+/// estimate of the rates: given the `K_i = x_c + x_s` errors of a point,
+/// each is the canary's with probability `ρ_i = n_c/(n_c + n_s)` under the
+/// null (whatever the common rate, which may drift from point to point),
+/// and with `ψρ_i/(ψρ_i + 1 − ρ_i)` when the canary's odds are ψ times the
+/// reference's. Returns, for each ψ_j of the mixture (`ln ψ_j` the
+/// midpoints of 64 steps over `(0, 5·SPLIT_TAU]`), the log-likelihood ratio
+/// `Σ_i x_c,i ln ψ_j − K_i ln(1 + (ψ_j − 1) ρ_i)`, and the log-weights; the
+/// statistic is [`split_mixture_ln`] of them (linear in the counts, so the
+/// ETA scales them). Under the null each point's factor has expectation at
+/// most 1 (exactly 1 under the Poisson model; sampling requests without
+/// replacement only narrows the canary's share of a point's errors,
+/// Hoeffding 1963, Thm 4), for every ψ ≥ 1: a test supermartingale without
+/// a plug-in (Lindon, Sanden & Shirikian 2022 use this split for Poisson
+/// counts of deployments).
+pub fn split_mixture_sums(points: &[PointPair]) -> ([f64; MIX_POINTS], [f64; MIX_POINTS]) {
+    let mut sums = [0.0f64; MIX_POINTS];
+    let mut weights = [0.0f64; MIX_POINTS];
+    for (k, (sum, weight)) in sums.iter_mut().zip(weights.iter_mut()).enumerate() {
+        let z = (k as f64 + 0.5) / MIX_POINTS as f64 * MIX_REACH;
+        let ln_psi = z * SPLIT_TAU;
+        let psi_1 = ln_psi.exp_m1();
+        *weight = -z * z / 2.0;
+        for p in points {
+            let total = p.n_c + p.n_s;
+            let errors = p.x_c + p.x_s;
+            if total <= 0.0 || errors <= 0.0 || p.x_c < 0.0 || p.x_s < 0.0 {
+                continue;
+            }
+            let rho = p.n_c / total;
+            *sum += p.x_c * ln_psi - errors * (psi_1 * rho).ln_1p();
+        }
+    }
+    let norm = log_sum_exp(&weights);
+    for w in &mut weights {
+        *w -= norm;
+    }
+    (sums, weights)
+}
+
+/// ln Λ of the split test from its sums, the counts scaled by `k` (1: as
+/// they are).
+pub fn split_mixture_ln(sums: &[f64; MIX_POINTS], weights: &[f64; MIX_POINTS], k: f64) -> f64 {
+    let mut all = [0.0f64; MIX_POINTS];
+    for ((a, s), w) in all.iter_mut().zip(sums).zip(weights) {
+        *a = k * s + w;
+    }
+    log_sum_exp(&all)
 }
 
 fn log_sum_exp(v: &[f64]) -> f64 {
@@ -461,6 +526,57 @@ mod tests {
             .map(|(x, l)| (l + binomial_mixture_lower_ln(x as f64, f64::from(n), q, 0.02)).exp())
             .sum();
         close(mean, 1.0, 1e-9);
+    }
+
+    #[test]
+    fn the_split_test_is_a_fair_bet_whatever_the_common_rate() {
+        // One point, K errors split between a canary with 10 % of the
+        // requests and a reference with 90 %: E Λ = 1 exactly over the
+        // binomial(K, 0.1) labels, for any K (any common rate).
+        for errors in [1u32, 3, 12] {
+            let mut mean = 0.0;
+            for (x, lp) in binomial_ln_pmf(errors, 0.1, errors as usize)
+                .iter()
+                .enumerate()
+            {
+                let x = x as f64;
+                let pair = PointPair {
+                    n_c: 100.0,
+                    x_c: x,
+                    n_s: 900.0,
+                    x_s: f64::from(errors) - x,
+                };
+                let (s, w) = split_mixture_sums(&[pair]);
+                mean += (lp + split_mixture_ln(&s, &w, 1.0)).exp();
+            }
+            close(mean, 1.0, 1e-9);
+        }
+        // Every error the canary's: evidence; none of them: against.
+        let all = PointPair {
+            n_c: 100.0,
+            x_c: 4.0,
+            n_s: 900.0,
+            x_s: 0.0,
+        };
+        let (s, w) = split_mixture_sums(&[all]);
+        assert!(split_mixture_ln(&s, &w, 1.0) > (10.0f64).ln());
+        let none = PointPair {
+            n_c: 100.0,
+            x_c: 0.0,
+            n_s: 900.0,
+            x_s: 4.0,
+        };
+        let (s, w) = split_mixture_sums(&[none]);
+        assert!(split_mixture_ln(&s, &w, 1.0) < 0.0);
+        // No errors at all: no evidence either way.
+        let quiet = PointPair {
+            n_c: 100.0,
+            x_c: 0.0,
+            n_s: 900.0,
+            x_s: 0.0,
+        };
+        let (s, w) = split_mixture_sums(&[quiet]);
+        close(split_mixture_ln(&s, &w, 1.0), 0.0, 1e-12);
     }
 
     /// Binomial log probabilities `ln P(X = x)`, x = 0..=max, by the recurrence.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::stats::PointPair;
 use crate::core::model::{MetricKind, MetricsBatch, PointCounts};
 
 /// Sums of a revision's counts over a range of points.
@@ -138,6 +139,23 @@ impl Tally {
             }
         }
         t
+    }
+
+    /// Point by point, this revision's counts beside `other`'s at the same
+    /// timestamps (at or after `from`): the split test's data.
+    pub fn pairs(&self, other: &Tally, from: Option<DateTime<Utc>>) -> Vec<PointPair> {
+        self.points
+            .iter()
+            .filter(|(at, _)| from.is_none_or(|f| **at >= f))
+            .filter_map(|(at, c)| {
+                other.points.get(at).map(|s| PointPair {
+                    n_c: c.requests,
+                    x_c: c.errors,
+                    n_s: s.requests,
+                    x_s: s.errors,
+                })
+            })
+            .collect()
     }
 
     /// The first point with any request.

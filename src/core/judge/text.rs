@@ -96,6 +96,16 @@ pub fn versus(ev: &Evidence) -> String {
     }
 }
 
+/// Marks the evidence as against the plan's baseline revision, and says so
+/// in its words (the tests write "the stable's").
+pub fn versus_baseline(ev: &mut Evidence) {
+    ev.versus_baseline = true;
+    let say = |s: &mut String| *s = s.replace("the stable's", "the baseline's");
+    say(&mut ev.reason);
+    say(&mut ev.errors.note);
+    say(&mut ev.latency.note);
+}
+
 /// One line for the journal's history.
 pub fn summary(ev: &Evidence) -> String {
     format!(

@@ -83,9 +83,9 @@ pub(super) fn run(state: &mut State, fx: &mut Vec<Effect>) {
     }
     let mut ev = state.judge.evaluate(&cfg, state.now, expected, recent_from);
     if baseline_aimed(state).is_some() {
-        ev.versus_baseline = true;
+        judge::text::versus_baseline(&mut ev);
         if let Some(e) = state.judge.evidence.as_mut() {
-            e.versus_baseline = true;
+            judge::text::versus_baseline(e);
         }
     }
     if state.judge.journaled != Some(ev.outcome) {
