@@ -51,4 +51,7 @@ pub struct BaselineRun {
     /// A plan start that was cancelled while its baseline deployed: why
     /// (a headless run ends on it, nothing was ever sent to the canary).
     pub stopped: Option<String>,
+    /// The service version at which an unready baseline's share was last
+    /// sent back to the stable (one try per version).
+    pub pulled_at: Option<crate::core::model::Version>,
 }

@@ -697,3 +697,56 @@ fn the_judges_words_name_the_baseline_it_compares_with() {
         ev.errors.note
     );
 }
+
+#[test]
+fn an_unready_baseline_gives_back_only_its_own_share_whatever_the_split() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    // Someone takes the canary out (canary 0, baseline 10, stable 90).
+    let mut snap = with_baseline(&s, &rev, true);
+    snap.traffic = TrafficSplit::new([(rev.as_str(), 10), (STABLE, 90)]).unwrap();
+    snap.actual = Some(snap.traffic.clone());
+    snap.version = Version("etag-by-hand".into());
+    let r = read(&s, snap);
+    update(&mut s, r, at(20));
+    // The baseline goes unready: its 10 % goes to the stable, and the
+    // canary stays at 0 (the step's split, 10/0/90, is not sent again).
+    let snap = with_baseline(&s, &rev, false);
+    let r = read(&s, snap);
+    let fx = update(&mut s, r, at(22));
+    let t = traffic(&fx);
+    assert_eq!(t.len(), 1, "{fx:?}");
+    assert_eq!(t[0].1, TrafficSplit::all_to(STABLE), "{}", t[0].1);
+}
+
+#[test]
+fn an_unready_baseline_left_with_a_share_by_a_change_in_flight_is_pulled_after_it() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    // A change on its way (the operator's shift) when the baseline is
+    // read not ready: nothing else is sent meanwhile.
+    update(&mut s, key('+'), at(10));
+    if matches!(s.mode, Mode::Confirm(_)) {
+        update(&mut s, key('y'), at(10));
+    }
+    assert!(s.change.is_some(), "a change in flight");
+    let snap = with_baseline(&s, &rev, false);
+    let r = read(&s, snap);
+    let fx = update(&mut s, r, at(11));
+    assert!(traffic(&fx).is_empty(), "{fx:?}");
+    // It lands with the baseline's share in it; the next read takes it back.
+    fixtures::land(&mut s, at(12));
+    let landed = s.snapshot.as_ref().unwrap().traffic.clone();
+    assert!(landed.percent_of(&rev) > 0, "{landed}");
+    let snap = with_baseline(&s, &rev, false);
+    let r = read(&s, snap);
+    let fx = update(&mut s, r, at(14));
+    let t = traffic(&fx);
+    assert_eq!(t.len(), 1, "{fx:?}");
+    assert_eq!(t[0].1.percent_of(&rev), 0, "{}", t[0].1);
+    assert_eq!(t[0].1.percent_of(CANARY), landed.percent_of(CANARY));
+    assert_eq!(
+        t[0].1.percent_of(STABLE),
+        landed.percent_of(STABLE) + landed.percent_of(&rev)
+    );
+}

@@ -487,9 +487,14 @@ pub(super) fn after_read(state: &mut State, fx: &mut Vec<Effect>) {
 
 /// A running plan's baseline, read not ready: no share for it from the
 /// next change on (said once), and the share it has now goes back to the
-/// stable at once (the current step again without it, journaled as the
-/// plan's change), unless a change is already on its way; read ready
-/// again: its share again from the next step on.
+/// stable as soon as nothing else is on its way: the traffic **as it is**
+/// with the baseline's percent moved to the stable (never the step's split
+/// sent again: a paused plan may be at another split, set by hand or left
+/// by a failed step, and the canary's share must not move). Read on every
+/// refresh, so a share left by a change that was in flight when the
+/// baseline went unready is taken back too; one try per service version
+/// (a refused pull is tried again on the next version, not in a loop).
+/// Read ready again: its share again from the next step on.
 fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
     let Some(snapshot) = state.snapshot.as_ref() else {
         return;
@@ -501,45 +506,69 @@ fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
         return;
     };
     let ready = snapshot.revision(&b).is_some_and(|r| r.ready);
-    if ready == plan.baseline_ready {
-        return;
-    }
-    let share = snapshot
-        .traffic
-        .percent_of(&b)
-        .max(snapshot.serving().percent_of(&b));
+    let share = snapshot.traffic.percent_of(&b);
+    let stable = plan.stable.clone();
+    let version = snapshot.version.clone();
+    let current = snapshot.traffic.clone();
     let settled = matches!(
         plan.phase,
         Phase::Observing { .. } | Phase::WaitingApproval { .. } | Phase::Paused { .. }
     );
     let step = plan.phase.step();
-    if let Some(p) = state.plan.as_mut() {
-        p.baseline_ready = ready;
-    }
-    let message = if ready {
-        format!("baseline {b} is ready again: it gets its share from the next step on")
-    } else {
-        format!(
-            "baseline {b} is NOT READY (or gone): it gets no traffic from the next change on; \
-             the judge compares the canary with the stable meanwhile"
-        )
-    };
-    tell(state, Level::Warn, message, fx);
-    let idle = state.change.is_none() && state.queued.is_none();
-    if let (false, true, true, true, Some(step)) = (ready, share > 0, settled, idle, step) {
-        let Some(split) = state.plan.as_ref().map(|p| p.split_for(step)) else {
-            return;
+    if ready != plan.baseline_ready {
+        if let Some(p) = state.plan.as_mut() {
+            p.baseline_ready = ready;
+        }
+        let message = if ready {
+            format!("baseline {b} is ready again: it gets its share from the next step on")
+        } else {
+            format!(
+                "baseline {b} is NOT READY (or gone): it gets no traffic from the next change on; \
+                 the judge compares the canary with the stable meanwhile"
+            )
         };
-        submit(
-            state,
-            split,
-            ChangeKind::Plan(step),
-            Some(format!(
-                "baseline {b} is not ready: its {share} % goes back to the stable"
-            )),
-            fx,
-        );
+        tell(state, Level::Warn, message, fx);
     }
+    let idle = state.change.is_none() && state.queued.is_none();
+    let tried = state.baseline.pulled_at.as_ref() == Some(&version);
+    let (false, true, true, true, false, Some(step)) = (ready, share > 0, settled, idle, tried, step)
+    else {
+        return;
+    };
+    let Some(split) = without(&current, &b, &stable) else {
+        return;
+    };
+    state.baseline.pulled_at = Some(version);
+    submit(
+        state,
+        split,
+        ChangeKind::Plan(step),
+        Some(format!(
+            "baseline {b} is not ready: its {share} % goes back to the stable"
+        )),
+        fx,
+    );
+}
+
+/// `split` with `baseline`'s percent moved to `stable`, every other share
+/// as it is.
+pub(crate) fn without(
+    split: &crate::core::model::TrafficSplit,
+    baseline: &str,
+    stable: &str,
+) -> Option<crate::core::model::TrafficSplit> {
+    let share = u32::from(split.percent_of(baseline));
+    let mut pairs: Vec<(String, u32)> = split
+        .entries()
+        .iter()
+        .filter(|a| a.revision != baseline)
+        .map(|a| (a.revision.clone(), u32::from(a.percent)))
+        .collect();
+    match pairs.iter_mut().find(|(r, _)| r == stable) {
+        Some((_, p)) => *p += share,
+        None => pairs.push((stable.to_string(), share)),
+    }
+    crate::core::model::TrafficSplit::new(pairs).ok()
 }
 
 /// Deletes the baseline to delete when nothing is in flight and it has no
