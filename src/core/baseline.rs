@@ -11,6 +11,9 @@ pub const TAG: &str = "baseline";
 /// A plan waiting for its baseline to be deployed and ready.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prep {
+    /// The service's traffic when the start was asked for: the plan starts
+    /// only if it is still that when the baseline is ready.
+    pub split: crate::core::model::TrafficSplit,
     pub spec: PlanSpec,
     pub canary: String,
     pub stable: String,

@@ -191,9 +191,11 @@ impl Guard<'_> {
         }
         let rev = snap.revision(name)?;
         if let Some(tag) = &rev.tag {
-            // A judge's baseline is not an URL anyone uses: once it has no
-            // traffic (its plan ended, or a leftover), it may go.
-            if !failed(rev) && tag != super::baseline::TAG {
+            // A judge's baseline is not an URL anyone uses: once its plan
+            // ended (or for a leftover: no plan runs), it may go; while a
+            // plan runs it is that plan's, even at 0 % (not ready yet).
+            let leftover_baseline = tag == super::baseline::TAG && self.plan_canary.is_none();
+            if !failed(rev) && !leftover_baseline {
                 return Some(Keep::Tagged(tag.clone()));
             }
         }

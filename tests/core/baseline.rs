@@ -750,3 +750,84 @@ fn an_unready_baseline_left_with_a_share_by_a_change_in_flight_is_pulled_after_i
         landed.percent_of(STABLE) + landed.percent_of(&rev)
     );
 }
+
+#[test]
+fn a_rollback_or_a_shift_while_the_baseline_deploys_keeps_the_plan_from_starting() {
+    for keys in [vec!['r', 'y'], vec!['+']] {
+        let mut s = state(JudgeMode::Observe);
+        update(&mut s, key('p'), at(0));
+        let fx = update(&mut s, key('y'), at(0));
+        let (id, request, _) = deploys(&fx)[0].clone();
+        for k in &keys {
+            update(&mut s, key(*k), at(1));
+        }
+        if matches!(s.mode, Mode::Confirm(_)) {
+            update(&mut s, key('y'), at(1));
+        }
+        if s.change.is_some() {
+            fixtures::land(&mut s, at(2));
+        }
+        let snap = with_baseline(&s, &request.revision, true);
+        let fx = update(
+            &mut s,
+            Action::Release(ReleaseEvent::Deployed {
+                id,
+                result: Ok(snap),
+            }),
+            at(3),
+        );
+        assert!(traffic(&fx).is_empty(), "{keys:?}: no step: {fx:?}");
+        assert!(s.plan.is_none(), "{keys:?}: the plan did not start");
+        assert!(
+            notes(&fx).iter().any(|n| n.contains("plan not started")),
+            "{keys:?}: {:?}",
+            notes(&fx)
+        );
+    }
+}
+
+#[test]
+fn a_canary_of_the_stables_image_gets_no_baseline() {
+    let mut s = state(JudgeMode::Observe);
+    let mut snap = s.snapshot.clone().unwrap();
+    let image = snap.revision(STABLE).unwrap().image.clone();
+    snap.revisions
+        .iter_mut()
+        .filter(|r| r.name == CANARY)
+        .for_each(|r| r.image = image.clone());
+    let r = read(&s, snap);
+    update(&mut s, r, at(0));
+    update(&mut s, key('p'), at(0));
+    let fx = update(&mut s, key('y'), at(0));
+    assert!(deploys(&fx).is_empty(), "{fx:?}");
+    assert!(
+        notes(&fx).iter().any(|n| n.contains("twin")),
+        "{:?}",
+        notes(&fx)
+    );
+    assert_eq!(traffic(&fx).len(), 1, "the plan starts against the stable");
+}
+
+#[test]
+fn a_running_plans_baseline_at_zero_is_not_deleted_by_x() {
+    let mut s = state(JudgeMode::Observe);
+    let rev = start_with_baseline(&mut s);
+    // Unready: its share goes back; at 0 % it is still the plan's.
+    let snap = with_baseline(&s, &rev, false);
+    let r = read(&s, snap);
+    update(&mut s, r, at(20));
+    fixtures::land(&mut s, at(21));
+    assert_eq!(s.snapshot.as_ref().unwrap().traffic.percent_of(&rev), 0);
+    let g = canary::core::release::Guard {
+        snapshot: s.snapshot.as_ref().unwrap(),
+        roles: &s.roles,
+        plan_canary: Some(CANARY),
+        deploying: None,
+    };
+    assert!(g.protects(&rev).is_some(), "the running plan's baseline");
+    let g = canary::core::release::Guard {
+        plan_canary: None,
+        ..g
+    };
+    assert!(g.protects(&rev).is_none(), "a leftover may go");
+}

@@ -38,15 +38,25 @@ fn stable_rate(s: &Totals, prior: Option<&Totals>) -> f64 {
     (s.errors + x + 0.5) / (s.requests + n + 1.0)
 }
 
+/// The prior pins the stable's rate only with enough errors in it: with
+/// fewer (a quiet or a low-traffic stable) the test is the split test,
+/// which needs no rate.
+pub const PRIOR_MIN_ERRORS: f64 = 10.0;
+
 /// Whether the stable's same-time errors contradict its rate before the
-/// canary (they are many more than it predicts, `PRIOR_DRIFT_ODDS` to 1).
+/// canary, either way (many more than it predicts: an incident, a swing;
+/// many fewer: the minutes before were an incident, e.g. the one this
+/// release fixes, and would make a worse canary look fine),
+/// `PRIOR_DRIFT_ODDS` to 1.
 pub fn prior_contradicted(cfg: &JudgeSettings, s: &Totals, prior: &Totals) -> bool {
     if prior.requests <= 0.0 {
         return false;
     }
     let before = (prior.errors + 0.5) / (prior.requests + 1.0);
     let tau = cfg.error_tau_points / 100.0;
-    binomial_mixture_ln(s.errors, s.requests, before, tau) >= PRIOR_DRIFT_ODDS.ln()
+    let bound = PRIOR_DRIFT_ODDS.ln();
+    binomial_mixture_ln(s.errors, s.requests, before, tau) >= bound
+        || binomial_mixture_lower_ln(s.errors, s.requests, before, tau) >= bound
 }
 
 /// What the canary is compared with, besides the same-time totals.
@@ -83,6 +93,10 @@ pub fn judge(
     }
     if s.requests <= 0.0 {
         ev.note = "no stable baseline over the same time".into();
+        if failed {
+            ev.outcome = Outcome::Fail;
+            ev.note = format!("canary 5xx failed earlier; now {}", ev.note);
+        }
         return ev;
     }
     // The canary's requests as Bernoulli trials against the stable's rate
@@ -297,6 +311,15 @@ mod tests {
             &cfg,
             &totals(2700.0, 54.0),
             &totals(0.0, 0.0)
+        ));
+        // Ten minutes of an incident (2 %) before a stable back at 0.1 %:
+        // dropped too (it would make a canary at 0.7 % look fine).
+        let incident = totals(30_000.0, 600.0);
+        assert!(prior_contradicted(&cfg, &totals(13_500.0, 13.0), &incident));
+        assert!(!prior_contradicted(
+            &cfg,
+            &totals(13_500.0, 270.0),
+            &incident
         ));
     }
 

@@ -249,11 +249,31 @@ impl JudgeState {
     pub fn aim(&mut self, canary: &str, stable: &str, since: Option<DateTime<Utc>>) {
         let key = (canary.to_string(), stable.to_string(), since);
         if self.key.as_ref() != Some(&key) {
-            *self = JudgeState {
+            // The same canary and plan against another reference (a baseline
+            // that became ready, or went unready): the tests start again on
+            // the new pair's data, but a failure already found stays (it was
+            // acted on, or is waiting for the operator: it must not vanish).
+            let same_run = self
+                .key
+                .as_ref()
+                .is_some_and(|(c, _, s)| c == canary && *s == since);
+            let failed = self
+                .evidence
+                .as_ref()
+                .filter(|_| same_run)
+                .map(|e| (e.errors.outcome, e.latency.outcome));
+            let mut fresh = JudgeState {
                 key: Some(key),
                 newest: self.newest,
                 ..JudgeState::default()
             };
+            if let Some((errors, latency)) = failed {
+                fresh.errors_failed = errors == Outcome::Fail;
+                if latency == Outcome::Fail {
+                    fresh.max_latency = self.max_latency;
+                }
+            }
+            *self = fresh;
         }
     }
 
@@ -310,9 +330,14 @@ impl JudgeState {
             }
         };
         if !self.prior_dropped && errors::prior_contradicted(cfg, &s, &prior) {
+            // The test against the pooled rate starts again, over the same
+            // time only (its running maximum was reached against a rate
+            // that no longer holds).
             self.prior_dropped = true;
+            self.max_errors = 0.0;
         }
-        let kept = (!self.prior_dropped).then_some(&prior);
+        let kept =
+            (!self.prior_dropped && prior.errors >= errors::PRIOR_MIN_ERRORS).then_some(&prior);
         let e = errors::judge(
             cfg,
             &c,
@@ -505,6 +530,27 @@ mod tests {
             ev.errors
         );
         // The canary at 3 % too is not worse than such a stable.
+        assert_ne!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+    }
+    #[test]
+    fn a_failure_stays_when_the_same_canary_is_compared_with_another_reference() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let cfg = JudgeSettings::default();
+        let mut j = JudgeState::default();
+        j.aim("c", "s", Some(t0));
+        let stable = points(t0, -590, 120, 450.0, 0.45);
+        let canary = points(t0, 10, 120, 50.0, 2.5);
+        j.observe(&batch(canary, stable));
+        let ev = j.evaluate(&cfg, at(t0, 121), None, at(t0, 0));
+        assert_eq!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+        // A baseline becomes the reference: the tests start again, the
+        // failure stays.
+        j.aim("c", "b", Some(t0));
+        let ev = j.evaluate(&cfg, at(t0, 122), None, at(t0, 0));
+        assert_eq!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+        // Another plan (a new start): nothing carried.
+        j.aim("c", "b", Some(at(t0, 500)));
+        let ev = j.evaluate(&cfg, at(t0, 501), None, at(t0, 0));
         assert_ne!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
     }
 }

@@ -110,6 +110,13 @@ fn prepare(
         .map(|r| r.image.clone())
         .filter(|i| !i.is_empty())
         .ok_or_else(|| format!("the stable {stable}'s image is not known"))?;
+    if snapshot.revision(canary).is_some_and(|r| r.image == image) {
+        return Err(format!(
+            "the canary runs the stable's image ({image}): a change of configuration only, and \
+             a baseline of that image is deployed on the service's current template, which is \
+             the canary's: it would be the canary's twin"
+        ));
+    }
     if let Some(owner) = snapshot
         .revisions
         .iter()
@@ -121,7 +128,9 @@ fn prepare(
             owner.name, owner.name
         ));
     }
+    let split = snapshot.traffic.clone();
     let prep = Prep {
+        split,
         spec: spec.clone(),
         canary: canary.to_string(),
         stable: stable.to_string(),
@@ -313,6 +322,20 @@ pub(super) fn deployed(
             ))
         }
     };
+    // The traffic moved while the baseline deployed (a rollback, a shift,
+    // a promotion, someone else): the plan was decided on the split of
+    // then, so it does not start on its own.
+    if prep.cancelled.is_none() {
+        let now = state
+            .snapshot
+            .as_ref()
+            .and_then(|s| without(&s.traffic, &rev, &prep.stable));
+        if state.change.is_some() || state.queued.is_some() {
+            prep.cancelled = Some("a traffic change went out".into());
+        } else if let Some(now) = now.filter(|n| *n != prep.split) {
+            prep.cancelled = Some(format!("the traffic moved from {} to {now}", prep.split));
+        }
+    }
     if let Some(why) = prep.cancelled.take() {
         let message = format!(
             "plan not started: {why} while its baseline was being deployed; no traffic was \
@@ -531,7 +554,8 @@ fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
     }
     let idle = state.change.is_none() && state.queued.is_none();
     let tried = state.baseline.pulled_at.as_ref() == Some(&version);
-    let (false, true, true, true, false, Some(step)) = (ready, share > 0, settled, idle, tried, step)
+    let (false, true, true, true, false, Some(step)) =
+        (ready, share > 0, settled, idle, tried, step)
     else {
         return;
     };

@@ -21,6 +21,21 @@ pub(super) fn request_change(
     kind: ChangeKind,
     fx: &mut Vec<Effect>,
 ) {
+    // A plan waiting for its baseline does not start after a manual change
+    // (a rollback above all, even one with nothing left to move).
+    if let Some(prep) = state.baseline.prep.as_mut() {
+        if prep.cancelled.is_none() {
+            prep.cancelled = Some(format!("a {} from the keyboard", kind.verb()));
+            say(
+                state,
+                Level::Warn,
+                format!(
+                    "the plan waiting for its baseline will not start ({} asked)",
+                    kind.verb()
+                ),
+            );
+        }
+    }
     if refused_without_journal(state, kind) {
         return;
     }
