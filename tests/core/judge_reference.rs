@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 
 use canary::core::judge::stats::{
     binomial_interval, binomial_mixture_ln, binomial_mixture_lower_ln, confidence_half_width,
-    ln_norm_cdf, msprt_one_sided_ln, msprt_two_sided_ln, norm_cdf, norm_ppf, TwoProportions,
+    ln_norm_cdf, msprt_one_sided_ln, msprt_two_sided_ln, norm_cdf, norm_ppf, split_mixture_ln,
+    split_mixture_sums, PointPair, TwoProportions,
 };
 use canary::core::judge::tally::Tally;
 use canary::core::model::{MetricsBatch, PointCounts};
@@ -189,6 +190,27 @@ fn the_judges_statistics_match_scipy() {
         cases.push((case, ours, 1e-9 * (1.0 + ours.abs())));
         let case = json!({"kind": "binmix_continuous", "x": x, "n": n, "p0": p0, "tau": tau});
         cases.push((case, ours, 0.05));
+    }
+    // The split test (how each point's errors split between the two) from
+    // scipy's binomial pmf, over points whose split changes (10 %, 25 %).
+    for pairs in [
+        vec![
+            (50.0, 2.0, 450.0, 1.0),
+            (50.0, 1.0, 450.0, 0.0),
+            (125.0, 3.0, 375.0, 2.0),
+        ],
+        vec![(50.0, 0.0, 450.0, 3.0), (50.0, 1.0, 450.0, 4.0)],
+        vec![(300.0, 9.0, 300.0, 2.0)],
+    ] {
+        let points: Vec<PointPair> = pairs
+            .iter()
+            .map(|&(n_c, x_c, n_s, x_s)| PointPair { n_c, x_c, n_s, x_s })
+            .collect();
+        let (sums, weights) = split_mixture_sums(&points);
+        let ours = split_mixture_ln(&sums, &weights, 1.0);
+        let json_pairs: Vec<Value> = pairs.iter().map(|p| json!([p.0, p.1, p.2, p.3])).collect();
+        let case = json!({"kind": "split", "pairs": json_pairs});
+        cases.push((case, ours, 1e-9 * (1.0 + ours.abs())));
     }
     // The lower-tail mixture and the rate interval that inverts both.
     for (x, n, tau, alpha) in [

@@ -98,6 +98,27 @@ def binomial_interval(x, n, tau, alpha):
     return low, high
 
 
+def split_mixture(pairs, tau=2.0, points=64, reach=5.0):
+    # The split test from scipy's binomial pmf: each point's K errors, the
+    # canary's x of them, against rho = n_c/(n_c+n_s) and, for each odds
+    # ratio psi of the mixture, rho1 = psi*rho/(psi*rho + 1 - rho).
+    zs = [(k + 0.5) / points * reach for k in range(points)]
+    lw = [-z * z / 2 for z in zs]
+    terms = []
+    for z in zs:
+        psi = math.exp(z * tau)
+        t = 0.0
+        for n_c, x_c, n_s, x_s in pairs:
+            k = x_c + x_s
+            if k == 0:
+                continue
+            rho = n_c / (n_c + n_s)
+            rho1 = psi * rho / (psi * rho + 1 - rho)
+            t += stats.binom.logpmf(x_c, k, rho1) - stats.binom.logpmf(x_c, k, rho)
+        terms.append(t)
+    return float(special.logsumexp([t + w for t, w in zip(terms, lw)]) - special.logsumexp(lw))
+
+
 def binomial_mixture_continuous(x, n, p0, tau):
     # The same against the continuous half-normal (truncated where p1 = 1):
     # how far the discretization is from the density it stands for.
@@ -139,6 +160,8 @@ def main():
             out.append(half_width(c["var"], c["tau"], c["alpha"]))
         elif kind == "binmix":
             out.append(binomial_mixture(c["x"], c["n"], c["p0"], c["tau"]))
+        elif kind == "split":
+            out.append(split_mixture(c["pairs"]))
         elif kind == "binmix_lower":
             out.append(binomial_mixture_lower(c["x"], c["n"], c["q"], c["tau"]))
         elif kind == "binterval_low":
