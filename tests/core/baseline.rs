@@ -831,3 +831,36 @@ fn a_running_plans_baseline_at_zero_is_not_deleted_by_x() {
     };
     assert!(g.protects(&rev).is_none(), "a leftover may go");
 }
+
+#[test]
+fn a_baseline_deployed_but_not_ready_is_deleted_after_the_plan_starts_without_it() {
+    let mut s = state(JudgeMode::Observe);
+    update(&mut s, key('p'), at(0));
+    let fx = update(&mut s, key('y'), at(0));
+    let (id, request, _) = deploys(&fx)[0].clone();
+    let snap = with_baseline(&s, &request.revision, false);
+    let fx = update(
+        &mut s,
+        Action::Release(ReleaseEvent::Deployed {
+            id,
+            result: Ok(snap),
+        }),
+        at(1),
+    );
+    assert_eq!(traffic(&fx).len(), 1, "the plan starts against the stable");
+    assert_eq!(s.plan.as_ref().unwrap().baseline, None);
+    let c = s
+        .baseline
+        .cleanup
+        .as_ref()
+        .expect("its deletion is planned");
+    assert_eq!(c.revision, request.revision);
+    // Once the step has landed and nothing is in flight, it goes.
+    fixtures::land(&mut s, at(2));
+    let snap = with_baseline(&s, &request.revision, false);
+    let r = read(&s, snap);
+    let fx = update(&mut s, r, at(4));
+    let d = deletes(&fx);
+    assert_eq!(d.len(), 1, "{fx:?}");
+    assert_eq!(d[0].1, vec![request.revision.clone()]);
+}

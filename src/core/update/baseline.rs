@@ -280,6 +280,14 @@ pub(super) fn deployed(
             if ready {
                 Ok(rev.clone())
             } else {
+                // Not used: deleted once listed at 0 % (it would block the
+                // next plan's baseline with its tag).
+                state.baseline.cleanup = Some(Cleanup {
+                    revision: rev.clone(),
+                    why: "it was not ready when deployed".into(),
+                    delete_id: None,
+                    said_waiting: false,
+                });
                 Err(format!("{rev} is not ready"))
             }
         }
