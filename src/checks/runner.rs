@@ -39,7 +39,7 @@ pub trait CheckRunner: Send + Sync {
 const BACKSTOP: Duration = Duration::from_secs(1);
 
 /// What a `query` check measured when there was no data.
-pub const NO_DATA: &str = "no data";
+pub const NO_DATA: &str = crate::core::state::NO_DATA;
 /// How long a `query` check waits before asking again when there is no data.
 const NO_DATA_RETRY: Duration = Duration::from_secs(5);
 

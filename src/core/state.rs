@@ -132,7 +132,16 @@ pub struct CheckResult {
     pub attempts: u32,
 }
 
+/// What a metrics check measured when its source had no data.
+pub const NO_DATA: &str = "no data";
+
 impl CheckResult {
+    /// The check found no data to measure (a metric before any traffic):
+    /// no verdict on the revision.
+    pub fn no_data(&self) -> bool {
+        self.measured.as_deref() == Some(NO_DATA)
+    }
+
     /// [`Self::duration`] in whole milliseconds, as shown and journaled.
     pub fn duration_ms(&self) -> u64 {
         u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX)

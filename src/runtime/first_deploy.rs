@@ -170,11 +170,10 @@ impl FirstDeploy {
                 // Before any traffic a metric has no data: that is no
                 // verdict on the canary (the plan's first step checks again,
                 // with traffic, and there it counts).
-                let (unjudged, failures): (Vec<&CheckRow>, Vec<&CheckRow>) =
-                    b.blocking_failures().into_iter().partition(|r| {
-                        r.result.as_ref().and_then(|x| x.measured.as_deref())
-                            == Some(crate::checks::runner::NO_DATA)
-                    });
+                let (unjudged, failures): (Vec<&CheckRow>, Vec<&CheckRow>) = b
+                    .blocking_failures()
+                    .into_iter()
+                    .partition(|r| r.result.as_ref().is_some_and(|x| x.no_data()));
                 let unjudged: Vec<String> = unjudged.iter().map(|r| r.info.name.clone()).collect();
                 let failed: Vec<String> = failures
                     .iter()

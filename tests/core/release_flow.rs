@@ -491,3 +491,57 @@ fn an_opt_in_prune_follows_a_promotion() {
         }
     }
 }
+
+/// A battery whose one blocking check (a metric) found no data.
+fn no_data_battery(revision: &str) -> canary::core::state::Battery {
+    use canary::core::state::{Battery, CheckResult, CheckRow, CheckStatus};
+    Battery {
+        id: 1,
+        revision: revision.into(),
+        started: t0(),
+        rows: vec![CheckRow {
+            info: CheckInfo {
+                name: "5xx below 1 %".into(),
+                kind: "query".into(),
+                blocking: true,
+            },
+            status: CheckStatus::Fail,
+            started: Some(t0()),
+            result: Some(CheckResult {
+                status: CheckStatus::Fail,
+                measured: Some(canary::core::state::NO_DATA.into()),
+                expected: Some("≤ 1.00".into()),
+                reason: "no 5xx % data in the last 1m".into(),
+                duration: std::time::Duration::from_secs(5),
+                attempts: 3,
+            }),
+        }],
+        finished: Some(t0()),
+    }
+}
+
+#[test]
+fn a_metric_check_without_data_before_any_traffic_is_no_red_gate() {
+    use canary::core::model::TrafficSplit;
+    use canary::core::plan::Verdict;
+    // The canary at 0 %: the check's "no data" is no verdict on it.
+    let mut snap = fixtures::snapshot();
+    snap.traffic = TrafficSplit::all_to(STABLE);
+    snap.actual = Some(snap.traffic.clone());
+    let mut s = fixtures::state();
+    update(&mut s, fixtures::service_loaded(snap), t0());
+    let canary = s.canary().expect("a canary").to_string();
+    s.battery = Some(no_data_battery(&canary));
+    update(&mut s, Action::Tick, t0());
+    assert!(!matches!(s.verdict, Verdict::Red(_)), "{:?}", s.verdict);
+    // With traffic, no data on a blocking check is red, as before.
+    let mut snap = fixtures::snapshot();
+    snap.traffic = TrafficSplit::new([(CANARY, 10), (STABLE, 90)]).expect("split");
+    snap.actual = Some(snap.traffic.clone());
+    let mut s = fixtures::state();
+    update(&mut s, fixtures::service_loaded(snap), t0());
+    let canary = s.canary().expect("a canary").to_string();
+    s.battery = Some(no_data_battery(&canary));
+    update(&mut s, Action::Tick, t0());
+    assert!(matches!(s.verdict, Verdict::Red(_)), "{:?}", s.verdict);
+}

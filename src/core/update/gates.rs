@@ -37,8 +37,18 @@ pub fn evaluate_gates(state: &State) -> Verdict {
     let Some(canary) = judged(state) else {
         return Verdict::NoData("no canary selected".into());
     };
+    // A metric check with no data while the canary has no traffic (the
+    // checks before a plan's first step) is no verdict on it.
+    let serving = state
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.serving().percent_of(&canary) > 0);
     if let Some(b) = state.battery.as_ref().filter(|b| b.revision == canary) {
-        if let Some(f) = b.blocking_failures().first() {
+        let judged = b
+            .blocking_failures()
+            .into_iter()
+            .find(|r| serving || !r.result.as_ref().is_some_and(|x| x.no_data()));
+        if let Some(f) = judged {
             let why = f.result.as_ref().map_or("", |r| r.reason.as_str());
             return Verdict::Red(format!("check `{}` failed: {why}", f.info.name));
         }
