@@ -404,6 +404,11 @@ pub fn metrics_source(config: &Config) -> anyhow::Result<Arc<dyn MetricsSource>>
                         None => defaults.latency_buckets,
                     },
                     le_ms: p.latency_buckets_le_ms.unwrap_or(defaults.le_ms),
+                    freshness: match &p.freshness {
+                        Some(t) if t.trim().is_empty() => None,
+                        Some(t) => Some(t.clone()),
+                        None => defaults.freshness,
+                    },
                 },
             );
             s.rate_window = p.rate_window;

@@ -408,6 +408,26 @@ pub struct MetricsBatch {
     /// rate × interval for the others.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<String, Vec<(DateTime<Utc>, PointCounts)>>,
+    /// The source's data is complete up to here (the oldest of the
+    /// revisions' newest raw samples), when it can say: its lag is `now`
+    /// minus this. `None`: the newest point's time stands for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_until: Option<DateTime<Utc>>,
+}
+
+/// How far a batch's data reaches: its newest point, or, when the source
+/// says its raw samples stop earlier (`sampled_until`: Prometheus' newest
+/// sample, Cloud Monitoring minutes behind), that.
+pub fn data_until(batch: &MetricsBatch) -> Option<DateTime<Utc>> {
+    let newest = batch
+        .series
+        .values()
+        .filter_map(|s| s.points.last().map(|p| p.0))
+        .max();
+    match (newest, batch.sampled_until) {
+        (Some(n), Some(s)) => Some(n.min(s)),
+        (n, s) => n.or(s),
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ pub struct QueryTemplates {
     pub latency_buckets: Option<String>,
     /// Milliseconds per unit of the `le` label: 1000 for seconds, 1 for ms.
     pub le_ms: u32,
+    /// The time of the revision's newest raw sample, unix seconds
+    /// (`max(timestamp(counter{…}))`): how far the source lags. A PromQL
+    /// range query evaluates at its own timestamps, so its points never look
+    /// old, even from a Cloud Monitoring minutes behind. `None`: not asked.
+    pub freshness: Option<String>,
 }
 
 /// The placeholders a template may use.
@@ -74,6 +79,7 @@ impl QueryTemplates {
             latency_p95: "1000 * histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{revision=\"{revision}\"}[{rate_window}])))".into(),
             latency_buckets: Some("sum by (le) (rate(http_request_duration_seconds_bucket{revision=\"{revision}\"}[{rate_window}]))".into()),
             le_ms: 1000,
+            freshness: Some(format!("max(timestamp({responses}}}))")),
         }
     }
 
@@ -97,6 +103,7 @@ impl QueryTemplates {
                 "sum by (le) (rate(run_googleapis_com:request_latencies_bucket{{{sel}}}[{{rate_window}}]))"
             )),
             le_ms: 1,
+            freshness: Some(format!("max(timestamp({count}}}))")),
         }
     }
 
@@ -152,6 +159,7 @@ impl QueryTemplates {
                 "sum by (le) (rate({latency}{{{sel}}}[{{rate_window}}]))"
             )),
             le_ms: if to_ms.is_empty() { 1 } else { 1000 },
+            freshness: Some(format!("max(timestamp({requests}{{{sel}}}))")),
         }
     }
 
@@ -172,6 +180,9 @@ impl QueryTemplates {
         if let Some(b) = &self.latency_buckets {
             expand(b, "r", Duration::from_secs(1))
                 .map_err(|e| format!("latency buckets query: {e}"))?;
+        }
+        if let Some(f) = &self.freshness {
+            expand(f, "r", Duration::from_secs(1)).map_err(|e| format!("freshness query: {e}"))?;
         }
         Ok(())
     }
@@ -474,11 +485,38 @@ impl MetricsSource for PrometheusMetrics {
                 }
             }
         }
+        batch.sampled_until = self.sampled_until(revisions).await;
         Ok(batch)
     }
 }
 
 impl PrometheusMetrics {
+    /// The oldest of the revisions' newest raw samples (the freshness
+    /// query): the data is complete up to there. Revisions without samples
+    /// (no traffic) do not count; a failing query is logged and ignored (the
+    /// lag is then the points' age, as without the query).
+    async fn sampled_until(&self, revisions: &[String]) -> Option<DateTime<Utc>> {
+        let template = self.settings.queries.freshness.as_deref()?;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for rev in revisions {
+            match self.instant(template, rev).await {
+                Ok(Some(secs)) => {
+                    let at = DateTime::<Utc>::from_timestamp_millis((secs * 1000.0).round() as i64);
+                    oldest = match (oldest, at) {
+                        (Some(o), Some(a)) => Some(o.min(a)),
+                        (o, a) => o.or(a),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics freshness query failed");
+                    return None;
+                }
+            }
+        }
+        oldest
+    }
+
     /// The latency histogram of one revision over the window: per `le` (in
     /// ms), its series of rates. No series: no histogram (an empty list).
     async fn buckets(

@@ -736,8 +736,19 @@ async fn promql_requests_follow_the_monitoring_discovery_document() {
         step: Duration::from_secs(10),
     };
     let revs = [DEMO_STABLE.to_string(), DEMO_CANARY.to_string()];
+    fake.set_sample_lag(150.0);
     let batch = source.fetch(&revs, window).await.unwrap();
     assert!(!batch.series.is_empty());
+    // Cloud Monitoring 150 s behind: the range query's points reach its end
+    // (evaluated at the query's own timestamps), the newest sample does not.
+    let sampled = batch.sampled_until.expect("the newest sample's time");
+    let behind = (chrono::Utc::now() - sampled).num_seconds();
+    assert!((149..=155).contains(&behind), "{behind} s behind");
+    assert_eq!(
+        canary::core::model::data_until(&batch),
+        Some(sampled),
+        "the lag the judge and the plan see"
+    );
 
     let allowed: BTreeSet<String> = d.doc["schemas"]["QueryRangeRequest"]["properties"]
         .as_object()
@@ -756,6 +767,12 @@ async fn promql_requests_follow_the_monitoring_discovery_document() {
         8,
         "3 signals and the latency buckets × 2 revisions"
     );
+    let instants: Vec<RecordedRequest> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::PromQuery)
+        .collect();
+    assert_eq!(instants.len(), 2, "the freshness query × 2 revisions");
     // The buckets became the judge's counts: the stable (serving) has a
     // cumulative histogram in ms whose p95 is its behaviour's; the canary
     // at 0 % has no series, so no counts.

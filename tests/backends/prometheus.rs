@@ -29,6 +29,7 @@ fn app_templates() -> QueryTemplates {
         latency_p95: QueryTemplates::haproxy("app").latency_p95,
         latency_buckets: QueryTemplates::haproxy("app").latency_buckets,
         le_ms: 1000,
+        freshness: Some(format!("max(timestamp({all}))")),
     }
 }
 
@@ -119,6 +120,28 @@ async fn reads_series_parses_errors_and_says_when_prometheus_is_gone() {
             "an unknown revision has no data, not 0"
         );
     }
+    // The source's lag: the newest raw sample of the revision that has any
+    // (the unknown one has none and does not count), a scrape (1 s) or so
+    // behind now, where the range query's points are stamped up to its end.
+    let sampled = batch.sampled_until.expect("the newest sample's time");
+    let behind = (chrono::Utc::now() - sampled).num_milliseconds();
+    assert!((0..=5_000).contains(&behind), "{behind} ms behind");
+    assert!(
+        sampled <= window.end + chrono::Duration::seconds(2),
+        "{sampled} vs {}",
+        window.end
+    );
+    // Without the query there is nothing to say it with.
+    let mut quiet = settings.clone();
+    quiet.queries.freshness = None;
+    let q = PrometheusMetrics::new(quiet).expect("client");
+    assert_eq!(
+        q.fetch(&revisions, window)
+            .await
+            .expect("fetch")
+            .sampled_until,
+        None
+    );
     assert!(
         !batch.counts.contains_key("emergence-app-v9"),
         "no histogram, no counts"

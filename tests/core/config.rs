@@ -580,6 +580,19 @@ fn haproxy_needs_its_socket_and_backend() {
         Some("prometheus.latency_buckets"),
         "unknown placeholder {rev}",
     );
+    // The source's lag: the newest sample's time; "" for none.
+    let c = ok("[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nfreshness = \"max(timestamp(x{r=\\\"{revision}\\\"}))\"\n");
+    assert!(c
+        .prometheus
+        .expect("prometheus")
+        .freshness
+        .is_some_and(|t| t.contains("timestamp(x{")));
+    fails(
+        "[service]\nplatform = \"simulator\"\n[prometheus]\nurl = \"http://p\"\nfreshness = \"max(timestamp(x{r=\\\"{rev}\\\"}))\"\n",
+        Some(5),
+        Some("prometheus.freshness"),
+        "unknown placeholder {rev}",
+    );
 }
 
 #[test]

@@ -181,3 +181,29 @@ fn a_source_that_stops_answering_is_not_waited_for() {
     update(&mut s, stuck(end + 5), at(end + 5));
     assert!(matches!(phase(&s), Phase::Paused { .. }), "{:?}", phase(&s));
 }
+
+/// A PromQL source behind by `lag` seconds: its range query evaluates at
+/// its own timestamps, so its points reach now, but its newest raw sample
+/// (the freshness query) is `lag` seconds old.
+fn promql_batch(t: i64, lag: i64) -> Action {
+    let Action::MetricsLoaded(mut b) = batch(t, 0) else {
+        unreachable!()
+    };
+    b.sampled_until = Some(at(t - lag));
+    Action::MetricsLoaded(b)
+}
+
+#[test]
+fn a_promql_source_behind_by_its_newest_sample_extends_the_window_too() {
+    let mut s = started(PlanMode::Auto);
+    update(&mut s, promql_batch(55, 45), at(55));
+    let plan = s.plan.as_ref().expect("plan");
+    assert_eq!(plan.lag(at(55)), Duration::from_secs(45));
+    let lag = s.judge.evidence.as_ref().and_then(|e| e.lag_secs);
+    assert_eq!(lag, Some(45.0), "the judge says the same lag");
+    let t = (60..=200)
+        .step_by(5)
+        .find(|t| advanced(&update(&mut s, promql_batch(*t, 45), at(*t))))
+        .expect("advanced in the end");
+    assert!((105..=110).contains(&t), "waited for the data: {t} s");
+}

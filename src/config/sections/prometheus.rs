@@ -19,6 +19,7 @@ table! {
         p95_latency_ms: Leaf => TEMPLATE,
         latency_buckets: Leaf => "a PromQL template giving one series per le bucket (sum by (le) (rate(..._bucket[{rate_window}]))), or \"\" for none",
         latency_buckets_unit: Leaf => "the unit of the buckets' le label: \"s\" or \"ms\"",
+        freshness: Leaf => "a PromQL template giving the unix time of the revision's newest sample (max(timestamp(...))), or \"\" for none",
     }
 }
 
@@ -38,6 +39,9 @@ pub struct PrometheusConfig {
     pub latency_buckets: Option<String>,
     /// Milliseconds per unit of `le` (1000: seconds); `None`: the platform's.
     pub latency_buckets_le_ms: Option<u32>,
+    /// The newest raw sample's time per revision (the source's lag);
+    /// `Some("")`: not asked; `None`: the platform's.
+    pub freshness: Option<String>,
 }
 
 impl Raw {
@@ -67,6 +71,7 @@ impl Raw {
                 "prometheus.latency_buckets_unit",
                 &[("s", 1000), ("ms", 1)],
             )?,
+            freshness: template(&self.freshness, "prometheus.freshness")?,
         };
         if url.is_none() {
             let leaves = [
@@ -77,6 +82,7 @@ impl Raw {
                 &self.p95_latency_ms,
                 &self.latency_buckets,
                 &self.latency_buckets_unit,
+                &self.freshness,
             ];
             if leaves.iter().any(|l| l.is_some()) {
                 return Err(cx.missing(

@@ -279,12 +279,7 @@ impl JudgeState {
 
     /// Takes a metrics batch.
     pub fn observe(&mut self, batch: &MetricsBatch) {
-        self.newest = batch
-            .series
-            .values()
-            .filter_map(|s| s.points.last().map(|p| p.0))
-            .max()
-            .or(self.newest);
+        self.newest = crate::core::model::data_until(batch).or(self.newest);
         let Some((canary, stable, since)) = self.key.clone() else {
             return;
         };

@@ -196,12 +196,7 @@ fn observe_thresholds(state: &mut State, fx: &mut Vec<Effect>) {
 /// The newest point of the latest metrics batch: what the source has
 /// delivered so far (its lag is `now` minus this; the judge measures the same).
 pub fn newest_point(state: &State) -> Option<DateTime<Utc>> {
-    state
-        .metrics
-        .series
-        .values()
-        .filter_map(|s| s.points.last().map(|p| p.0))
-        .max()
+    crate::core::model::data_until(&state.metrics)
 }
 
 /// Re-judges the gates and lets the plan react. Metric failures must stay

@@ -448,6 +448,12 @@ impl FakeCloudRun {
         self.state().monitoring.request_rate = per_second;
     }
 
+    /// How far behind Cloud Monitoring's newest sample is (the answer of
+    /// `max(timestamp(…))`: now minus this), default 0.
+    pub fn set_sample_lag(&self, secs: f64) {
+        self.state().monitoring.sample_lag_secs = secs;
+    }
+
     /// How `revision` (short name) behaves in the PromQL answers: its 5xx
     /// share in percent and its p95 latency in ms (default 0 % and 120 ms).
     pub fn set_revision_behaviour(&self, revision: &str, error_percent: f64, p95_ms: f64) {

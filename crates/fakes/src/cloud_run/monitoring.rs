@@ -3,10 +3,10 @@
 //! (GET with a query string as the REST reference shows, or POST with a form
 //! or a JSON `QueryRangeRequest` body as the discovery document has it).
 //!
-//! There is no PromQL engine: it recognises the four queries
+//! There is no PromQL engine: it recognises the five queries
 //! [`QueryTemplates::cloud_run`](canary::metrics::prometheus::QueryTemplates::cloud_run)
-//! writes (request rate, 5xx percent, p95 latency and the latency buckets by
-//! `le` of one revision) and answers
+//! writes (request rate, 5xx percent, p95 latency, the latency buckets by
+//! `le` and the newest sample's time of one revision) and answers
 //! them from synthetic traffic: [`FakeMonitoring::request_rate`] requests per
 //! second spread over the revisions by their share in `trafficStatuses` (what
 //! is actually served), each revision with its own error percent and p95. A
@@ -49,6 +49,9 @@ pub struct FakeMonitoring {
     pub behaviour: BTreeMap<String, RevisionBehaviour>,
     /// How a revision created by a deploy behaves (`None`: as the default).
     pub deployed: Option<RevisionBehaviour>,
+    /// How far behind the newest sample is (Cloud Monitoring can lag by
+    /// minutes): what `max(timestamp(…))` answers, `now` minus this.
+    pub sample_lag_secs: f64,
 }
 
 impl Default for FakeMonitoring {
@@ -57,6 +60,7 @@ impl Default for FakeMonitoring {
             request_rate: 50.0,
             behaviour: BTreeMap::new(),
             deployed: None,
+            sample_lag_secs: 0.0,
         }
     }
 }
@@ -69,6 +73,8 @@ pub enum Signal {
     LatencyP95,
     /// `sum by (le) (rate(request_latencies_bucket[…]))`: one series per bucket.
     LatencyBuckets,
+    /// `max(timestamp(request_count{…}))`: the newest sample's unix time.
+    Freshness,
 }
 
 /// A recognised query: which signal of which revision (of which service, when named).
@@ -207,6 +213,8 @@ pub fn recognise(query: &str) -> Result<Recognised, String> {
         (Signal::LatencyP95, sels[0].clone())
     } else if shape == format!("sumby(le)(rate({LATENCIES}{{}}[]))") && sels.len() == 1 {
         (Signal::LatencyBuckets, sels[0].clone())
+    } else if shape == format!("max(timestamp({COUNT}{{}}))") && sels.len() == 1 {
+        (Signal::Freshness, sels[0].clone())
     } else {
         return Err(unknown());
     };
@@ -344,7 +352,7 @@ impl FakeState {
             .unwrap_or_default();
         let rate = self.monitoring.request_rate * f64::from(percent) / 100.0;
         Some(match q.signal {
-            Signal::RequestRate | Signal::LatencyBuckets => rate,
+            Signal::RequestRate | Signal::LatencyBuckets | Signal::Freshness => rate,
             Signal::ErrorPercent => b.error_percent,
             Signal::LatencyP95 => b.p95_ms,
         })
@@ -439,10 +447,18 @@ impl FakeState {
         } else {
             let at = time_param("time")?.unwrap_or(now_secs);
             let q = recognise(query).map_err(PromError::bad_data)?;
+            let newest = at.min(now_secs) - self.monitoring.sample_lag_secs;
             let result: Vec<Value> = self
                 .series(project, &q)
                 .into_iter()
-                .map(|(le, v)| json!({"metric": labels(le), "value": [at, sample(v)]}))
+                .map(|(le, v)| {
+                    let v = if q.signal == Signal::Freshness {
+                        newest
+                    } else {
+                        v
+                    };
+                    json!({"metric": labels(le), "value": [at, sample(v)]})
+                })
                 .collect();
             json!({"resultType": "vector", "result": result})
         };
@@ -467,6 +483,10 @@ mod tests {
             (
                 t.latency_buckets.as_ref().expect("a buckets query"),
                 Signal::LatencyBuckets,
+            ),
+            (
+                t.freshness.as_ref().expect("a freshness query"),
+                Signal::Freshness,
             ),
         ] {
             let r = recognise(&q(tpl).expect("expands")).expect("recognised");
