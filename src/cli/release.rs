@@ -228,6 +228,7 @@ pub fn run(
                     snapshot: &snapshot,
                     roles: &g_roles,
                     plan_canary: plan_canary.as_deref(),
+                    plan_baseline: None,
                     deploying: None,
                 };
                 let name = guard.delete(&a.revision).map_err(|why| {
@@ -257,6 +258,7 @@ pub fn run(
                     snapshot: &snapshot,
                     roles: &g_roles,
                     plan_canary: plan_canary.as_deref(),
+                    plan_baseline: None,
                     deploying: None,
                 }
                 .prune(keep);

@@ -163,6 +163,8 @@ pub struct Guard<'a> {
     pub roles: &'a Roles,
     /// The canary of a plan that is running.
     pub plan_canary: Option<&'a str>,
+    /// The baseline revision of a plan that is running (`[judge] baseline`).
+    pub plan_baseline: Option<&'a str>,
     /// A revision being deployed now.
     pub deploying: Option<&'a str>,
 }
@@ -191,10 +193,9 @@ impl Guard<'_> {
         }
         let rev = snap.revision(name)?;
         if let Some(tag) = &rev.tag {
-            // A judge's baseline is not an URL anyone uses: once its plan
-            // ended (or for a leftover: no plan runs), it may go; while a
-            // plan runs it is that plan's, even at 0 % (not ready yet).
-            let leftover_baseline = tag == super::baseline::TAG && self.plan_canary.is_none();
+            // A judge's baseline is not an URL anyone uses: a leftover may
+            // go; the running plan's own is kept, even at 0 % (not ready).
+            let leftover_baseline = tag == super::baseline::TAG && self.plan_baseline != Some(name);
             if !failed(rev) && !leftover_baseline {
                 return Some(Keep::Tagged(tag.clone()));
             }
@@ -797,6 +798,7 @@ mod tests {
             snapshot: &s,
             roles: &roles,
             plan_canary: None,
+            plan_baseline: None,
             deploying: None,
         };
         let p = g.prune(2);

@@ -485,21 +485,44 @@ impl MetricsSource for PrometheusMetrics {
                 }
             }
         }
-        batch.sampled_until = self.sampled_until(revisions).await;
+        batch.sampled_until = self.sampled_until(revisions, &batch).await;
         Ok(batch)
     }
 }
 
 impl PrometheusMetrics {
-    /// The oldest of the revisions' newest raw samples (the freshness
-    /// query): the data is complete up to there. Revisions without samples
-    /// (no traffic) do not count; a failing query is logged and ignored (the
-    /// lag is then the points' age, as without the query).
-    async fn sampled_until(&self, revisions: &[String]) -> Option<DateTime<Utc>> {
+    /// The oldest of the serving revisions' newest raw samples (the
+    /// freshness query): the data is complete up to there. Only revisions
+    /// whose request rate is above 0 at the batch's newest point count: a
+    /// revision without traffic keeps an old sample visible (Cloud
+    /// Monitoring has no staleness markers: a tag-URL hit minutes ago would
+    /// hold the lag back). A failing query is logged and ignored (the lag is
+    /// then the points' age, as without the query).
+    async fn sampled_until(
+        &self,
+        revisions: &[String],
+        batch: &MetricsBatch,
+    ) -> Option<DateTime<Utc>> {
         let template = self.settings.queries.freshness.as_deref()?;
+        let serving: Vec<String> = revisions
+            .iter()
+            .filter(|r| {
+                batch
+                    .series
+                    .get(&((*r).clone(), MetricKind::RequestRate))
+                    .and_then(|s| s.points.last())
+                    .is_some_and(|p| p.1 > 0.0)
+            })
+            .cloned()
+            .collect();
+        let answers: Vec<_> = stream::iter(serving)
+            .map(|rev| async move { self.instant(template, &rev).await })
+            .buffer_unordered(self.settings.max_concurrent.max(1))
+            .collect()
+            .await;
         let mut oldest: Option<DateTime<Utc>> = None;
-        for rev in revisions {
-            match self.instant(template, rev).await {
+        for answer in answers {
+            match answer {
                 Ok(Some(secs)) => {
                     let at = DateTime::<Utc>::from_timestamp_millis((secs * 1000.0).round() as i64);
                     oldest = match (oldest, at) {

@@ -822,14 +822,18 @@ fn a_running_plans_baseline_at_zero_is_not_deleted_by_x() {
         snapshot: s.snapshot.as_ref().unwrap(),
         roles: &s.roles,
         plan_canary: Some(CANARY),
+        plan_baseline: Some(&rev),
         deploying: None,
     };
     assert!(g.protects(&rev).is_some(), "the running plan's baseline");
     let g = canary::core::release::Guard {
-        plan_canary: None,
+        plan_baseline: None,
         ..g
     };
-    assert!(g.protects(&rev).is_none(), "a leftover may go");
+    assert!(
+        g.protects(&rev).is_none(),
+        "a leftover may go, even while a plan (without it) runs"
+    );
 }
 
 #[test]
@@ -863,4 +867,28 @@ fn a_baseline_deployed_but_not_ready_is_deleted_after_the_plan_starts_without_it
     let d = deletes(&fx);
     assert_eq!(d.len(), 1, "{fx:?}");
     assert_eq!(d[0].1, vec![request.revision.clone()]);
+}
+
+#[test]
+fn a_change_declined_while_the_baseline_deploys_cancels_nothing() {
+    let mut s = state(JudgeMode::Observe);
+    update(&mut s, key('p'), at(0));
+    let fx = update(&mut s, key('y'), at(0));
+    let (id, request, _) = deploys(&fx)[0].clone();
+    // `P` asks first; Esc: nothing was sent.
+    update(&mut s, key('P'), at(1));
+    assert!(matches!(s.mode, Mode::Confirm(_)), "P asks");
+    update(&mut s, fixtures::ch('\x1b'), at(1));
+    assert!(s.change.is_none());
+    let snap = with_baseline(&s, &request.revision, true);
+    let fx = update(
+        &mut s,
+        Action::Release(ReleaseEvent::Deployed {
+            id,
+            result: Ok(snap),
+        }),
+        at(3),
+    );
+    assert_eq!(traffic(&fx).len(), 1, "the plan starts: {fx:?}");
+    assert!(s.plan.is_some());
 }

@@ -233,6 +233,8 @@ pub struct JudgeState {
     pub max_latency: f64,
     /// The 5xx test failed at an earlier look (it stays failed).
     pub errors_failed: bool,
+    /// The p95 test failed at an earlier look (it stays failed).
+    pub latency_failed: bool,
     /// The stable's rate before the canary was contradicted by its rate
     /// since (it rose): the 5xx test uses the same time only from then on.
     pub prior_dropped: bool,
@@ -269,9 +271,7 @@ impl JudgeState {
             };
             if let Some((errors, latency)) = failed {
                 fresh.errors_failed = errors == Outcome::Fail;
-                if latency == Outcome::Fail {
-                    fresh.max_latency = self.max_latency;
-                }
+                fresh.latency_failed = latency == Outcome::Fail;
             }
             *self = fresh;
         }
@@ -324,7 +324,8 @@ impl JudgeState {
                 )
             }
         };
-        if !self.prior_dropped && errors::prior_contradicted(cfg, &s, &prior) {
+        let prior_used = !self.prior_dropped && prior.errors >= errors::PRIOR_MIN_ERRORS;
+        if prior_used && errors::prior_contradicted(cfg, &s, &prior) {
             // The test against the pooled rate starts again, over the same
             // time only (its running maximum was reached against a rate
             // that no longer holds).
@@ -344,7 +345,12 @@ impl JudgeState {
             self.max_errors,
             self.errors_failed,
         );
-        let l = latency::judge(cfg, &c, &s, self.max_latency);
+        let mut l = latency::judge(cfg, &c, &s, self.max_latency);
+        if self.latency_failed && l.outcome != Outcome::Fail {
+            l.outcome = Outcome::Fail;
+            l.note = format!("canary p95 failed earlier; now {}", l.note);
+        }
+        self.latency_failed = l.outcome == Outcome::Fail;
         self.max_errors = e.max_ln_lr;
         self.max_latency = l.max_ln_lr;
         self.errors_failed = e.outcome == Outcome::Fail;
@@ -393,13 +399,14 @@ fn combine(
     r: &RateEvidence,
     no_data: bool,
 ) -> (Outcome, String) {
-    if no_data {
-        return (Outcome::Inconclusive, "no canary data yet".into());
-    }
+    // A failure found earlier stands even before the new pair's data.
     for t in [e, l] {
         if t.outcome == Outcome::Fail {
             return (Outcome::Fail, t.note.clone());
         }
+    }
+    if no_data {
+        return (Outcome::Inconclusive, "no canary data yet".into());
     }
     if r.outcome == Outcome::Fail {
         return (Outcome::Inconclusive, r.note.clone());
@@ -543,9 +550,36 @@ mod tests {
         j.aim("c", "b", Some(t0));
         let ev = j.evaluate(&cfg, at(t0, 122), None, at(t0, 0));
         assert_eq!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+        assert_eq!(ev.outcome, Outcome::Fail, "the verdict too: {ev:?}");
         // Another plan (a new start): nothing carried.
         j.aim("c", "b", Some(at(t0, 500)));
         let ev = j.evaluate(&cfg, at(t0, 501), None, at(t0, 0));
         assert_ne!(ev.errors.outcome, Outcome::Fail, "{:?}", ev.errors);
+    }
+    #[test]
+    fn a_p95_failure_stays_across_a_re_aim_too() {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("time");
+        let cfg = JudgeSettings::default();
+        let mut j = JudgeState::default();
+        j.aim("c", "s", Some(t0));
+        let hist = |pts: Vec<(DateTime<Utc>, PointCounts)>, fast: f64| {
+            pts.into_iter()
+                .map(|(at, mut c)| {
+                    c.latency_le = vec![(100.0, c.requests * fast), (1000.0, c.requests)];
+                    (at, c)
+                })
+                .collect::<Vec<_>>()
+        };
+        let stable = hist(points(t0, -590, 120, 450.0, 0.45), 0.97);
+        let canary = hist(points(t0, 10, 120, 50.0, 0.0), 0.2);
+        j.observe(&batch(canary, stable));
+        let ev = j.evaluate(&cfg, at(t0, 121), None, at(t0, 0));
+        assert_eq!(ev.latency.outcome, Outcome::Fail, "{:?}", ev.latency);
+        j.aim("c", "b", Some(t0));
+        let ev = j.evaluate(&cfg, at(t0, 122), None, at(t0, 0));
+        assert_eq!(ev.latency.outcome, Outcome::Fail, "{:?}", ev.latency);
+        let ev = j.evaluate(&cfg, at(t0, 123), None, at(t0, 0));
+        assert_eq!(ev.latency.outcome, Outcome::Fail, "still: {:?}", ev.latency);
+        assert_eq!(ev.outcome, Outcome::Fail);
     }
 }

@@ -128,7 +128,11 @@ fn prepare(
             owner.name, owner.name
         ));
     }
-    let split = snapshot.traffic.clone();
+    // What the service will serve once a change in flight has landed.
+    let split = state
+        .desired()
+        .cloned()
+        .unwrap_or_else(|| snapshot.traffic.clone());
     let prep = Prep {
         split,
         spec: spec.clone(),

@@ -21,20 +21,12 @@ pub(super) fn request_change(
     kind: ChangeKind,
     fx: &mut Vec<Effect>,
 ) {
-    // A plan waiting for its baseline does not start after a manual change
-    // (a rollback above all, even one with nothing left to move).
-    if let Some(prep) = state.baseline.prep.as_mut() {
-        if prep.cancelled.is_none() {
-            prep.cancelled = Some(format!("a {} from the keyboard", kind.verb()));
-            say(
-                state,
-                Level::Warn,
-                format!(
-                    "the plan waiting for its baseline will not start ({} asked)",
-                    kind.verb()
-                ),
-            );
-        }
+    // A rollback asked while a plan waits for its baseline cancels the
+    // start, even one with nothing left to move (other changes cancel it
+    // when they go out: `baseline::deployed` sees them in flight or the
+    // traffic moved; a dialog declined cancels nothing).
+    if kind == ChangeKind::Rollback {
+        super::baseline::cancel(state, "a rollback was asked", fx);
     }
     if refused_without_journal(state, kind) {
         return;

@@ -256,10 +256,16 @@ fn guard_of<T>(state: &State, f: impl FnOnce(&Guard<'_>) -> T) -> Option<T> {
         .as_ref()
         .filter(|p| !p.phase.is_finished())
         .map(|p| p.canary.as_str());
+    let plan_baseline = state
+        .plan
+        .as_ref()
+        .filter(|p| !p.phase.is_finished())
+        .and_then(|p| p.baseline.as_deref());
     let g = Guard {
         snapshot,
         roles: &state.roles,
         plan_canary,
+        plan_baseline,
         deploying: state
             .release
             .deploy
