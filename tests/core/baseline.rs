@@ -168,6 +168,30 @@ fn with_baseline(s: &State, name: &str, ready: bool) -> ServiceSnapshot {
     snap
 }
 
+/// `p`, `y` without a baseline yet: the start sends the baseline's deploy
+/// (and nothing else); its id and request.
+fn ask_start(s: &mut State) -> (u64, canary::core::release::DeployRequest) {
+    update(s, key('p'), at(0));
+    let fx = update(s, key('y'), at(0));
+    let d = deploys(&fx);
+    assert_eq!(d.len(), 1, "one deploy: {fx:?}");
+    (d[0].0, d[0].1.clone())
+}
+
+/// The baseline's deploy `id` ends with `result` at `t`.
+fn deployed(
+    s: &mut State,
+    id: u64,
+    result: Result<ServiceSnapshot, BackendError>,
+    t: i64,
+) -> Vec<Effect> {
+    update(
+        s,
+        Action::Release(ReleaseEvent::Deployed { id, result }),
+        at(t),
+    )
+}
+
 /// `p`, `y`: the baseline's deploy goes out first (no traffic yet); it
 /// comes back ready; the plan starts with its share. Returns the baseline.
 fn start_with_baseline(s: &mut State) -> String {
@@ -203,14 +227,7 @@ fn start_with_baseline(s: &mut State) -> String {
     assert!(s.plan.is_none(), "the plan waits for the baseline");
     let rev = request.revision.clone();
     let snap = with_baseline(s, &rev, true);
-    let fx = update(
-        s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Ok(snap),
-        }),
-        at(1),
-    );
+    let fx = deployed(s, id, Ok(snap), 1);
     let t = traffic(&fx);
     assert_eq!(t.len(), 1, "the first step goes out: {fx:?}");
     assert_eq!(t[0].1.percent_of(CANARY), 10);
@@ -435,16 +452,12 @@ fn a_baseline_read_not_ready_gets_nothing_and_the_judge_falls_back_to_the_stable
 #[test]
 fn a_failed_baseline_deploy_starts_the_plan_against_the_stable() {
     let mut s = state(JudgeMode::Observe);
-    update(&mut s, key('p'), at(0));
-    let fx = update(&mut s, key('y'), at(0));
-    let (id, _, _) = deploys(&fx)[0].clone();
-    let fx = update(
+    let (id, _) = ask_start(&mut s);
+    let fx = deployed(
         &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Err(BackendError::Failed("Image not found.".into())),
-        }),
-        at(1),
+        id,
+        Err(BackendError::Failed("Image not found.".into())),
+        1,
     );
     assert!(
         notes(&fx).iter().any(|n| n.contains("no baseline")),
@@ -505,14 +518,7 @@ fn a_start_cancelled_while_the_baseline_deploys_sends_no_traffic_and_deletes_it(
         at(1),
     );
     let snap = with_baseline(&s, &request.revision, true);
-    let fx = update(
-        &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Ok(snap),
-        }),
-        at(2),
-    );
+    let fx = deployed(&mut s, id, Ok(snap), 2);
     assert!(traffic(&fx).is_empty(), "no traffic: {fx:?}");
     assert!(s.plan.is_none());
     assert!(s.baseline.stopped.is_some());
@@ -524,9 +530,7 @@ fn a_start_cancelled_while_the_baseline_deploys_sends_no_traffic_and_deletes_it(
 #[test]
 fn a_in_the_cockpit_cancels_a_start_waiting_for_its_baseline() {
     let mut s = state(JudgeMode::Observe);
-    update(&mut s, key('p'), at(0));
-    let fx = update(&mut s, key('y'), at(0));
-    let (id, request, _) = deploys(&fx)[0].clone();
+    let (id, request) = ask_start(&mut s);
     // `p` again waits (no second plan, no second deploy).
     let fx = update(&mut s, key('p'), at(1));
     assert!(deploys(&fx).is_empty() && traffic(&fx).is_empty());
@@ -538,14 +542,7 @@ fn a_in_the_cockpit_cancels_a_start_waiting_for_its_baseline() {
         notes(&fx)
     );
     let snap = with_baseline(&s, &request.revision, true);
-    let fx = update(
-        &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Ok(snap),
-        }),
-        at(2),
-    );
+    let fx = deployed(&mut s, id, Ok(snap), 2);
     assert!(traffic(&fx).is_empty(), "no traffic: {fx:?}");
     assert!(s.plan.is_none());
     assert_eq!(deletes(&fx).len(), 1, "the baseline is deleted: {fx:?}");
@@ -554,16 +551,12 @@ fn a_in_the_cockpit_cancels_a_start_waiting_for_its_baseline() {
 #[test]
 fn a_conflicted_baseline_deploy_is_sent_again_after_the_next_read() {
     let mut s = state(JudgeMode::Observe);
-    update(&mut s, key('p'), at(0));
-    let fx = update(&mut s, key('y'), at(0));
-    let (id, _, _) = deploys(&fx)[0].clone();
-    let fx = update(
+    let (id, _) = ask_start(&mut s);
+    let fx = deployed(
         &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Err(BackendError::Conflict("etag moved".into())),
-        }),
-        at(1),
+        id,
+        Err(BackendError::Conflict("etag moved".into())),
+        1,
     );
     assert!(fx.iter().any(|e| matches!(e, Effect::RefreshService)));
     assert!(traffic(&fx).is_empty() && s.plan.is_none());
@@ -755,9 +748,7 @@ fn an_unready_baseline_left_with_a_share_by_a_change_in_flight_is_pulled_after_i
 fn a_rollback_or_a_shift_while_the_baseline_deploys_keeps_the_plan_from_starting() {
     for keys in [vec!['r', 'y'], vec!['+']] {
         let mut s = state(JudgeMode::Observe);
-        update(&mut s, key('p'), at(0));
-        let fx = update(&mut s, key('y'), at(0));
-        let (id, request, _) = deploys(&fx)[0].clone();
+        let (id, request) = ask_start(&mut s);
         for k in &keys {
             update(&mut s, key(*k), at(1));
         }
@@ -768,14 +759,7 @@ fn a_rollback_or_a_shift_while_the_baseline_deploys_keeps_the_plan_from_starting
             fixtures::land(&mut s, at(2));
         }
         let snap = with_baseline(&s, &request.revision, true);
-        let fx = update(
-            &mut s,
-            Action::Release(ReleaseEvent::Deployed {
-                id,
-                result: Ok(snap),
-            }),
-            at(3),
-        );
+        let fx = deployed(&mut s, id, Ok(snap), 3);
         assert!(traffic(&fx).is_empty(), "{keys:?}: no step: {fx:?}");
         assert!(s.plan.is_none(), "{keys:?}: the plan did not start");
         assert!(
@@ -839,18 +823,9 @@ fn a_running_plans_baseline_at_zero_is_not_deleted_by_x() {
 #[test]
 fn a_baseline_deployed_but_not_ready_is_deleted_after_the_plan_starts_without_it() {
     let mut s = state(JudgeMode::Observe);
-    update(&mut s, key('p'), at(0));
-    let fx = update(&mut s, key('y'), at(0));
-    let (id, request, _) = deploys(&fx)[0].clone();
+    let (id, request) = ask_start(&mut s);
     let snap = with_baseline(&s, &request.revision, false);
-    let fx = update(
-        &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Ok(snap),
-        }),
-        at(1),
-    );
+    let fx = deployed(&mut s, id, Ok(snap), 1);
     assert_eq!(traffic(&fx).len(), 1, "the plan starts against the stable");
     assert_eq!(s.plan.as_ref().unwrap().baseline, None);
     let c = s
@@ -872,23 +847,14 @@ fn a_baseline_deployed_but_not_ready_is_deleted_after_the_plan_starts_without_it
 #[test]
 fn a_change_declined_while_the_baseline_deploys_cancels_nothing() {
     let mut s = state(JudgeMode::Observe);
-    update(&mut s, key('p'), at(0));
-    let fx = update(&mut s, key('y'), at(0));
-    let (id, request, _) = deploys(&fx)[0].clone();
+    let (id, request) = ask_start(&mut s);
     // `P` asks first; Esc: nothing was sent.
     update(&mut s, key('P'), at(1));
     assert!(matches!(s.mode, Mode::Confirm(_)), "P asks");
     update(&mut s, fixtures::ch('\x1b'), at(1));
     assert!(s.change.is_none());
     let snap = with_baseline(&s, &request.revision, true);
-    let fx = update(
-        &mut s,
-        Action::Release(ReleaseEvent::Deployed {
-            id,
-            result: Ok(snap),
-        }),
-        at(3),
-    );
+    let fx = deployed(&mut s, id, Ok(snap), 3);
     assert_eq!(traffic(&fx).len(), 1, "the plan starts: {fx:?}");
     assert!(s.plan.is_some());
 }

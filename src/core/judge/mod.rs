@@ -332,8 +332,7 @@ impl JudgeState {
             self.prior_dropped = true;
             self.max_errors = 0.0;
         }
-        let kept =
-            (!self.prior_dropped && prior.errors >= errors::PRIOR_MIN_ERRORS).then_some(&prior);
+        let kept = (prior_used && !self.prior_dropped).then_some(&prior);
         let e = errors::judge(
             cfg,
             &c,

@@ -391,14 +391,6 @@ impl TwoProportions {
         (self.x_s + 0.5) / (self.n_s + 1.0)
     }
 
-    /// Var(p̂_c − p̂_s) where `p_c = p_s + margin` (the null's boundary),
-    /// with the stable's smoothed proportion for `p_s`.
-    pub fn var_at_null(&self, margin: f64) -> f64 {
-        let b = (self.x_s + 0.5) / (self.n_s + 1.0);
-        let a = (b + margin).clamp(0.0, 1.0);
-        a * (1.0 - a) / self.n_c + b * (1.0 - b) / self.n_s
-    }
-
     /// The classical pooled two-proportion z statistic (fixed-sample; for
     /// the reference tests and the report, never for decisions).
     pub fn z_pooled(&self) -> f64 {

@@ -587,24 +587,16 @@ fn readiness(state: &mut State, fx: &mut Vec<Effect>) {
 }
 
 /// `split` with `baseline`'s percent moved to `stable`, every other share
-/// as it is.
-pub(crate) fn without(
+/// as it is (the arithmetic of the `-` key: `traffic::shift`).
+fn without(
     split: &crate::core::model::TrafficSplit,
     baseline: &str,
     stable: &str,
 ) -> Option<crate::core::model::TrafficSplit> {
-    let share = u32::from(split.percent_of(baseline));
-    let mut pairs: Vec<(String, u32)> = split
-        .entries()
-        .iter()
-        .filter(|a| a.revision != baseline)
-        .map(|a| (a.revision.clone(), u32::from(a.percent)))
-        .collect();
-    match pairs.iter_mut().find(|(r, _)| r == stable) {
-        Some((_, p)) => *p += share,
-        None => pairs.push((stable.to_string(), share)),
+    match split.percent_of(baseline) {
+        0 => Some(split.clone()),
+        share => crate::core::traffic::shift(split, baseline, stable, -i32::from(share)).ok(),
     }
-    crate::core::model::TrafficSplit::new(pairs).ok()
 }
 
 /// Deletes the baseline to delete when nothing is in flight and it has no
